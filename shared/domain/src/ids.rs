@@ -1,0 +1,76 @@
+use std::fmt;
+use std::str::FromStr;
+
+use ulid::Ulid;
+
+use crate::ValidationError;
+
+/// Identifiers are ULIDs: unique without coordination, and sortable by
+/// creation time, which gives newest-first listings for free.
+macro_rules! ulid_id {
+    ($name:ident, $field:literal) => {
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Ulid);
+
+        impl $name {
+            pub fn generate() -> Self {
+                Self(Ulid::new())
+            }
+
+            /// Accepts only the canonical form (26 upper-case Crockford
+            /// characters), so one id has exactly one spelling in keys and URLs.
+            pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+                match Ulid::from_str(raw) {
+                    Ok(ulid) if ulid.to_string() == raw => Ok(Self(ulid)),
+                    _ => Err(ValidationError::field($field, "is not a valid id")),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(&self.0)
+            }
+        }
+    };
+}
+
+ulid_id!(UserId, "id");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_text() {
+        let id = UserId::generate();
+        assert_eq!(UserId::parse(&id.to_string()).unwrap(), id);
+    }
+
+    #[test]
+    fn rejects_non_ulids() {
+        for bad in ["", "123", "not-an-id", "01ARZ3NDEKTSV4RRFFQ69G5FA!", "ZZZZZZZZZZZZZZZZZZZZZZZZZZ", "01arz3ndektsv4rrffq69g5fav"] {
+            assert!(UserId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn later_ids_sort_after_earlier_ones() {
+        let first = UserId::generate();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = UserId::generate();
+        assert!(second.to_string() > first.to_string());
+    }
+}

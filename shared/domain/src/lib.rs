@@ -1,0 +1,22 @@
+//! The shop's domain: types that cannot hold invalid values, the rules that
+//! govern them, and the ports (traits) through which the outside world is reached.
+//!
+//! Invariant: this crate does no I/O and never imports an AWS crate. Everything
+//! here is unit-testable in memory.
+
+pub mod email;
+pub mod error;
+pub mod ids;
+pub mod page;
+pub mod password;
+pub mod ports;
+pub mod role;
+pub mod user;
+
+pub use email::Email;
+pub use error::{FieldError, ValidationError};
+pub use ids::UserId;
+pub use page::{Page, PageRequest, PageLimit};
+pub use password::{Password, PasswordHash};
+pub use role::Role;
+pub use user::{NewUser, User, UserPatch};

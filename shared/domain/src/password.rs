@@ -1,0 +1,104 @@
+use std::fmt;
+
+use crate::ValidationError;
+
+/// A plaintext password as typed at registration or login. It never prints
+/// (Debug is redacted) and is never serialised.
+#[derive(Clone)]
+pub struct Password(String);
+
+/// OWASP ASVS 2.1: at least 8 characters (12 recommended), at least 64 allowed.
+/// The upper bound stops a multi-megabyte password from becoming a hashing DoS.
+pub const MIN_LENGTH: usize = 8;
+pub const MAX_LENGTH: usize = 128;
+
+impl Password {
+    /// A new password, checked against the length policy.
+    pub fn parse_new(raw: String) -> Result<Self, ValidationError> {
+        let length = raw.chars().count();
+        if length < MIN_LENGTH {
+            return Err(ValidationError::field("password", "must be at least 8 characters"));
+        }
+        if length > MAX_LENGTH {
+            return Err(ValidationError::field("password", "must be at most 128 characters"));
+        }
+        if raw.trim().is_empty() {
+            return Err(ValidationError::field("password", "must not be only whitespace"));
+        }
+        Ok(Self(raw))
+    }
+
+    /// A password offered at login: only bounded, never policy-checked, so a
+    /// policy change cannot lock out existing users.
+    pub fn parse_attempt(raw: String) -> Result<Self, ValidationError> {
+        if raw.is_empty() {
+            return Err(ValidationError::field("password", "is required"));
+        }
+        if raw.chars().count() > MAX_LENGTH {
+            return Err(ValidationError::field("password", "must be at most 128 characters"));
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// A password hash in PHC string format (`$argon2id$v=19$...`), as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Wraps a PHC string produced by a hasher or read back from storage.
+    pub fn from_phc(phc: String) -> Self {
+        Self(phc)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enforces_length_policy_on_new_passwords() {
+        assert!(Password::parse_new("short".into()).is_err());
+        assert!(Password::parse_new("        ".into()).is_err());
+        assert!(Password::parse_new("x".repeat(129)).is_err());
+        assert!(Password::parse_new("correct horse".into()).is_ok());
+        // Length counts characters, not bytes.
+        assert!(Password::parse_new("ééééééé".into()).is_err());
+        assert!(Password::parse_new("éééééééé".into()).is_ok());
+    }
+
+    #[test]
+    fn login_attempts_are_only_bounded() {
+        assert!(Password::parse_attempt("short".into()).is_ok());
+        assert!(Password::parse_attempt(String::new()).is_err());
+        assert!(Password::parse_attempt("x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn never_prints_the_secret() {
+        let password = Password::parse_new("hunter2hunter2".into()).unwrap();
+        assert!(!format!("{password:?}").contains("hunter2"));
+        let hash = PasswordHash::from_phc("$argon2id$secret".into());
+        assert!(!format!("{hash:?}").contains("secret"));
+    }
+}

@@ -1,0 +1,149 @@
+use time::OffsetDateTime;
+
+use crate::{Email, PasswordHash, Role, UserId, ValidationError};
+
+/// A registered account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: UserId,
+    pub email: Email,
+    pub password_hash: PasswordHash,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    /// Bumped on every change; the basis of optimistic concurrency (ETag).
+    pub version: u64,
+}
+
+/// What registration needs; the id, timestamps and version are assigned here.
+#[derive(Debug)]
+pub struct NewUser {
+    pub email: Email,
+    pub password_hash: PasswordHash,
+    pub role: Role,
+}
+
+impl NewUser {
+    pub fn into_user(self, now: OffsetDateTime) -> User {
+        User {
+            id: UserId::generate(),
+            email: self.email,
+            password_hash: self.password_hash,
+            role: self.role,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+}
+
+/// An administrator's change to an account. Absent fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserPatch {
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+}
+
+impl UserPatch {
+    pub fn parse(role: Option<&str>, disabled: Option<bool>) -> Result<Self, ValidationError> {
+        let role = role.map(Role::parse).transpose()?;
+        if role.is_none() && disabled.is_none() {
+            return Err(ValidationError::field("body", "must change at least one of: role, disabled"));
+        }
+        Ok(Self { role, disabled })
+    }
+}
+
+/// Why a patch is refused even though it is well-formed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatchRefused {
+    /// An admin demoting or disabling themselves could leave the shop with no
+    /// admin at all; another admin has to do it.
+    #[error("administrators cannot demote or disable their own account")]
+    SelfLockout,
+}
+
+impl User {
+    /// The user after `patch`, applied by `actor`. A patch that changes
+    /// nothing returns the user as it is (same version), so retries are free.
+    pub fn patched(&self, patch: &UserPatch, actor: UserId, now: OffsetDateTime) -> Result<User, PatchRefused> {
+        let role = patch.role.unwrap_or(self.role);
+        let disabled = patch.disabled.unwrap_or(self.disabled);
+        if role == self.role && disabled == self.disabled {
+            return Ok(self.clone());
+        }
+        if actor == self.id && (role != Role::Admin || disabled) {
+            return Err(PatchRefused::SelfLockout);
+        }
+        Ok(User { role, disabled, updated_at: now, version: self.version + 1, ..self.clone() })
+    }
+
+    pub fn can_sign_in(&self) -> bool {
+        !self.disabled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(role: Role) -> User {
+        NewUser {
+            email: Email::parse("a@example.com").unwrap(),
+            password_hash: PasswordHash::from_phc("$argon2id$x".into()),
+            role,
+        }
+        .into_user(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn new_users_start_enabled_at_version_one() {
+        let user = user(Role::User);
+        assert_eq!(user.version, 1);
+        assert!(user.can_sign_in());
+    }
+
+    #[test]
+    fn patch_bumps_version_and_timestamp() {
+        let user = user(Role::User);
+        let admin = UserId::generate();
+        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::hours(1);
+        let patch = UserPatch { role: Some(Role::Admin), disabled: None };
+        let patched = user.patched(&patch, admin, now).unwrap();
+        assert_eq!(patched.role, Role::Admin);
+        assert_eq!(patched.version, 2);
+        assert_eq!(patched.updated_at, now);
+        assert_eq!(patched.created_at, user.created_at);
+    }
+
+    #[test]
+    fn patch_that_changes_nothing_keeps_version() {
+        let user = user(Role::User);
+        let patch = UserPatch { role: Some(Role::User), disabled: Some(false) };
+        let same = user.patched(&patch, UserId::generate(), OffsetDateTime::now_utc()).unwrap();
+        assert_eq!(same, user);
+    }
+
+    #[test]
+    fn admins_cannot_lock_themselves_out() {
+        let admin = user(Role::Admin);
+        let demote = UserPatch { role: Some(Role::User), disabled: None };
+        let disable = UserPatch { role: None, disabled: Some(true) };
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(admin.patched(&demote, admin.id, now), Err(PatchRefused::SelfLockout));
+        assert_eq!(admin.patched(&disable, admin.id, now), Err(PatchRefused::SelfLockout));
+        assert!(admin.patched(&disable, UserId::generate(), now).is_ok());
+    }
+
+    #[test]
+    fn empty_patch_is_invalid() {
+        assert!(UserPatch::parse(None, None).is_err());
+        assert!(UserPatch::parse(Some("god"), None).is_err());
+        assert_eq!(
+            UserPatch::parse(Some("admin"), Some(true)).unwrap(),
+            UserPatch { role: Some(Role::Admin), disabled: Some(true) }
+        );
+    }
+}

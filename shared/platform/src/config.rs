@@ -1,0 +1,98 @@
+//! Configuration, read once from the environment into typed values.
+//! Secrets are never configured here: only the *id* of the secret that holds them.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// Everything a function reads from its environment. Variables are set by
+/// `template.yaml` in the cloud and by `cargo xtask dev|test` locally.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The one DynamoDB table (single-table design).
+    pub table_name: String,
+    /// Secrets Manager id of the JWT signing keys.
+    pub signing_key_secret_id: String,
+    /// How long an access token lives.
+    pub token_ttl: Duration,
+    /// How long fetched signing keys are trusted before being re-read.
+    pub key_cache_ttl: Duration,
+    /// Origins allowed by CORS; empty means no cross-origin access.
+    pub cors_allowed_origins: Vec<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests need not touch the process env.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let required = |name: &str| lookup(name).filter(|v| !v.is_empty()).with_context(|| format!("{name} is not set"));
+        let seconds = |name: &str, default: u64| -> anyhow::Result<Duration> {
+            match lookup(name) {
+                None => Ok(Duration::from_secs(default)),
+                Some(raw) => {
+                    let value: u64 = raw.parse().with_context(|| format!("{name} must be a number of seconds"))?;
+                    if value == 0 {
+                        bail!("{name} must be positive");
+                    }
+                    Ok(Duration::from_secs(value))
+                }
+            }
+        };
+        let max_body_bytes = match lookup("MAX_BODY_BYTES") {
+            None => 64 * 1024,
+            Some(raw) => raw.parse().context("MAX_BODY_BYTES must be a number of bytes")?,
+        };
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            signing_key_secret_id: lookup("SIGNING_KEY_SECRET_ID").unwrap_or_default(),
+            token_ttl: seconds("TOKEN_TTL_SECONDS", 15 * 60)?,
+            key_cache_ttl: seconds("SIGNING_KEY_CACHE_SECONDS", 5 * 60)?,
+            cors_allowed_origins: lookup("CORS_ALLOWED_ORIGINS")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|origin| !origin.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            max_body_bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let settings = settings(&[("TABLE_NAME", "shop")]).unwrap();
+        assert_eq!(settings.token_ttl, Duration::from_secs(900));
+        assert!(settings.cors_allowed_origins.is_empty());
+        assert_eq!(settings.max_body_bytes, 65536);
+    }
+
+    #[test]
+    fn table_is_required_and_numbers_are_checked() {
+        assert!(settings(&[]).is_err());
+        assert!(settings(&[("TABLE_NAME", "t"), ("TOKEN_TTL_SECONDS", "soon")]).is_err());
+        assert!(settings(&[("TABLE_NAME", "t"), ("TOKEN_TTL_SECONDS", "0")]).is_err());
+    }
+
+    #[test]
+    fn parses_origin_list() {
+        let settings = settings(&[("TABLE_NAME", "t"), ("CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example,")]).unwrap();
+        assert_eq!(settings.cors_allowed_origins, ["https://a.example", "https://b.example"]);
+    }
+}

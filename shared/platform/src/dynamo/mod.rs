@@ -1,0 +1,135 @@
+//! DynamoDB adapters: the single-table layout and the stores that implement
+//! the domain's ports on it.
+//!
+//! Layout (one table, keys `pk`/`sk`, one index `gsi1` on `gsi1pk`/`gsi1sk`):
+//!
+//! | item | pk | sk | gsi1pk / gsi1sk |
+//! |---|---|---|---|
+//! | user | `USER#<id>` | `USER` | `USERS` / `<id>` (ULID: newest first) |
+//! | email claim (a full copy of the user) | `EMAIL#<email>` | `USER` | - |
+//! | counter | `COUNTER#<name>` | `COUNTER` | - |
+
+mod items;
+mod users;
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
+use domain::ports::StoreError;
+pub use users::DynamoUserStore;
+
+/// The table and its client, shared by every store of one process.
+#[derive(Clone, Debug)]
+pub struct Table {
+    client: aws_sdk_dynamodb::Client,
+    name: String,
+}
+
+/// A transaction that was cancelled, with one reason per item, in order.
+pub(crate) struct Cancelled(pub Vec<CancellationReason>);
+
+impl Cancelled {
+    /// Did the condition on item `index` fail?
+    pub fn condition_failed(&self, index: usize) -> bool {
+        self.0.get(index).and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
+    }
+
+    /// Did item `index` exist when its condition failed?
+    pub fn item_existed(&self, index: usize) -> bool {
+        self.0.get(index).and_then(CancellationReason::item).is_some()
+    }
+}
+
+impl Table {
+    pub fn new(client: aws_sdk_dynamodb::Client, name: impl Into<String>) -> Self {
+        Self { client, name: name.into() }
+    }
+
+    pub fn from_config(config: &aws_config::SdkConfig, name: impl Into<String>) -> Self {
+        Self::new(aws_sdk_dynamodb::Client::new(config), name)
+    }
+
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Opens the connection (DNS, TCP, TLS) during init, where Lambda gives
+    /// full CPU, instead of on the first request. Failure is only logged: the
+    /// first request will retry and report properly.
+    pub async fn warm_up(&self) {
+        let result = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key("pk", AttributeValue::S("WARMUP".into()))
+            .key("sk", AttributeValue::S("WARMUP".into()))
+            .send()
+            .await;
+        if let Err(error) = result {
+            tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error), "DynamoDB warm-up failed");
+        }
+    }
+
+    /// Runs a transaction. A `TransactionConflict` (another transaction on the
+    /// same items in flight) is retried briefly, so that the loser of a race
+    /// sees the winner's write and fails its condition cleanly instead of
+    /// surfacing a spurious 503.
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), Cancelled>, StoreError> {
+        let mut backoff = Duration::from_millis(20);
+        for attempt in 1..=4 {
+            let outcome = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let error = match outcome {
+                Ok(_) => return Ok(Ok(())),
+                Err(error) => error,
+            };
+            if let SdkError::ServiceError(service) = &error
+                && let TransactWriteItemsError::TransactionCanceledException(cancelled) = service.err()
+            {
+                let reasons = cancelled.cancellation_reasons().to_vec();
+                let conflict = reasons.iter().any(|r| r.code() == Some("TransactionConflict"));
+                if conflict && attempt < 4 {
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    continue;
+                }
+                if !conflict {
+                    return Ok(Err(Cancelled(reasons)));
+                }
+            }
+            return Err(classify(error));
+        }
+        unreachable!("the last attempt always returns")
+    }
+}
+
+/// Sorts SDK failures into "retry later" (503) and "broken" (500).
+pub(crate) fn classify<E, R>(error: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let transient = match &error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(service) => matches!(
+            service.err().code(),
+            Some(
+                "ProvisionedThroughputExceededException"
+                    | "ThrottlingException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+                    | "TransactionCanceledException"
+                    | "TransactionInProgressException"
+            )
+        ),
+        _ => false,
+    };
+    let described = anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&error));
+    if transient { StoreError::Unavailable(described.into()) } else { StoreError::Failed(described.into()) }
+}

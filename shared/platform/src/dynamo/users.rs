@@ -1,0 +1,207 @@
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use domain::ports::{StoreError, UserStore};
+use domain::{Email, Page, PageRequest, PasswordHash, Role, User, UserId};
+
+use super::items::{Item, get_bool, get_s, get_timestamp, get_u64, n, parsed, s, timestamp};
+use super::{Table, classify};
+
+const USER_SK: &str = "USER";
+const USERS_INDEX_PK: &str = "USERS";
+const USERS_COUNTER: &str = "COUNTER#users";
+
+fn user_pk(id: UserId) -> String {
+    format!("USER#{id}")
+}
+
+fn email_pk(email: &Email) -> String {
+    format!("EMAIL#{email}")
+}
+
+/// Users on the shared table. Reads are one operation each; every write is
+/// one transaction over the user item and its email claim (and the counter).
+#[derive(Clone, Debug)]
+pub struct DynamoUserStore {
+    table: Table,
+}
+
+impl DynamoUserStore {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    fn user_attributes(user: &User) -> Item {
+        Item::from([
+            ("id".into(), s(user.id.to_string())),
+            ("email".into(), s(user.email.as_ref())),
+            ("password_hash".into(), s(user.password_hash.as_str())),
+            ("role".into(), s(user.role.as_str())),
+            ("disabled".into(), AttributeValue::Bool(user.disabled)),
+            ("created_at".into(), timestamp(user.created_at)),
+            ("updated_at".into(), timestamp(user.updated_at)),
+            ("version".into(), n(user.version)),
+        ])
+    }
+
+    fn user_item(user: &User) -> Item {
+        let mut item = Self::user_attributes(user);
+        item.insert("pk".into(), s(user_pk(user.id)));
+        item.insert("sk".into(), s(USER_SK));
+        item.insert("gsi1pk".into(), s(USERS_INDEX_PK));
+        item.insert("gsi1sk".into(), s(user.id.to_string()));
+        item
+    }
+
+    fn email_item(user: &User) -> Item {
+        let mut item = Self::user_attributes(user);
+        item.insert("pk".into(), s(email_pk(&user.email)));
+        item.insert("sk".into(), s(USER_SK));
+        item
+    }
+
+    fn from_item(item: &Item) -> Result<User, StoreError> {
+        Ok(User {
+            id: parsed(item, "id", UserId::parse)?,
+            email: parsed(item, "email", Email::parse)?,
+            password_hash: PasswordHash::from_phc(get_s(item, "password_hash")?.to_owned()),
+            role: parsed(item, "role", Role::parse)?,
+            disabled: get_bool(item, "disabled")?,
+            created_at: get_timestamp(item, "created_at")?,
+            updated_at: get_timestamp(item, "updated_at")?,
+            version: get_u64(item, "version")?,
+        })
+    }
+
+    fn put(&self, item: Item, condition: &str) -> Put {
+        Put::builder()
+            .table_name(self.table.name())
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .expect("table, item and condition are set")
+    }
+
+    async fn get_by_pk(&self, pk: String) -> Result<Option<User>, StoreError> {
+        let output = self
+            .table
+            .client()
+            .get_item()
+            .table_name(self.table.name())
+            .key("pk", s(pk))
+            .key("sk", s(USER_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        output.item().map(Self::from_item).transpose()
+    }
+}
+
+#[async_trait]
+impl UserStore for DynamoUserStore {
+    async fn insert(&self, user: &User) -> Result<(), StoreError> {
+        let counter = Update::builder()
+            .table_name(self.table.name())
+            .key("pk", s(USERS_COUNTER))
+            .key("sk", s("COUNTER"))
+            .update_expression("ADD #total :one")
+            .expression_attribute_names("#total", "total")
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .expect("table, key and expression are set");
+        let items = vec![
+            TransactWriteItem::builder().put(self.put(Self::user_item(user), "attribute_not_exists(pk)")).build(),
+            TransactWriteItem::builder().put(self.put(Self::email_item(user), "attribute_not_exists(pk)")).build(),
+            TransactWriteItem::builder().update(counter).build(),
+        ];
+        match self.table.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(cancelled) if cancelled.condition_failed(1) => Err(StoreError::AlreadyExists("email")),
+            Err(cancelled) if cancelled.condition_failed(0) => Err(StoreError::AlreadyExists("user id")),
+            Err(_) => Err(StoreError::Failed("user insert cancelled for an unknown reason".into())),
+        }
+    }
+
+    async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.get_by_pk(user_pk(id)).await
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        self.get_by_pk(email_pk(email)).await
+    }
+
+    async fn list(&self, page: &PageRequest) -> Result<Page<User>, StoreError> {
+        let start = match &page.after {
+            None => None,
+            Some(position) => {
+                let after = UserId::parse(position).map_err(|_| StoreError::InvalidPosition)?;
+                Some(Item::from([
+                    ("pk".into(), s(user_pk(after))),
+                    ("sk".into(), s(USER_SK)),
+                    ("gsi1pk".into(), s(USERS_INDEX_PK)),
+                    ("gsi1sk".into(), s(after.to_string())),
+                ]))
+            }
+        };
+        let limit = i32::from(page.limit.get());
+        // One more than asked tells whether another page exists without an
+        // empty round trip at the end.
+        let query = self
+            .table
+            .client()
+            .query()
+            .table_name(self.table.name())
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s(USERS_INDEX_PK))
+            .scan_index_forward(false)
+            .limit(limit + 1)
+            .set_exclusive_start_key(start)
+            .send();
+        let total = self
+            .table
+            .client()
+            .get_item()
+            .table_name(self.table.name())
+            .key("pk", s(USERS_COUNTER))
+            .key("sk", s("COUNTER"))
+            .send();
+        // Both in flight at once: one round trip of latency.
+        let (query, total) = tokio::join!(query, total);
+        let query = query.map_err(classify)?;
+        let total = total.map_err(classify)?;
+
+        let mut users = query.items().iter().map(Self::from_item).collect::<Result<Vec<_>, _>>()?;
+        let next = if users.len() > usize::from(page.limit.get()) {
+            users.truncate(usize::from(page.limit.get()));
+            users.last().map(|user| user.id.to_string())
+        } else {
+            None
+        };
+        let total = total.item().map(|item| get_u64(item, "total")).transpose()?.unwrap_or(0);
+        Ok(Page { items: users, next, total })
+    }
+
+    async fn update(&self, user: &User) -> Result<(), StoreError> {
+        let condition = "version = :expected";
+        let expected = n(user.version - 1);
+        let put = |item: Item| {
+            let mut put = self.put(item, condition);
+            put.expression_attribute_values = Some([(":expected".to_owned(), expected.clone())].into());
+            put
+        };
+        let items = vec![
+            TransactWriteItem::builder().put(put(Self::user_item(user))).build(),
+            TransactWriteItem::builder().put(put(Self::email_item(user))).build(),
+        ];
+        match self.table.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(cancelled) if cancelled.condition_failed(0) && !cancelled.item_existed(0) => Err(StoreError::NotFound),
+            Err(cancelled) if cancelled.condition_failed(0) || cancelled.condition_failed(1) => {
+                Err(StoreError::VersionMismatch)
+            }
+            Err(_) => Err(StoreError::Failed("user update cancelled for an unknown reason".into())),
+        }
+    }
+}

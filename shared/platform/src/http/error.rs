@@ -1,0 +1,158 @@
+use domain::ValidationError;
+use domain::ports::StoreError;
+use http::StatusCode;
+use serde_json::{Value, json};
+
+/// Every way a request can fail, each mapped to one status code here and
+/// nowhere else. 4xx messages are safe to show; a 5xx tells the client only
+/// "internal error" while the cause chain goes to the log.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("{0}")]
+    Validation(ValidationError),
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("token is invalid or expired")]
+    InvalidToken,
+    #[error("you are not allowed to do this")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("the resource was changed since you read it; fetch it again and retry")]
+    PreconditionFailed,
+    #[error("this update needs an If-Match header with the resource's ETag")]
+    PreconditionRequired,
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("too many requests; retry after {retry_after_seconds} seconds")]
+    TooManyRequests { retry_after_seconds: u64 },
+    #[error("a dependency is unavailable; retry later")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest { code, message: message.into() }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict { code, message: message.into() }
+    }
+
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(error.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthenticated | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Stable, machine-readable code for clients to branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
+            Self::Validation(_) => "validation_failed",
+            Self::Unauthenticated => "unauthenticated",
+            Self::InvalidToken => "invalid_token",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::PreconditionFailed => "precondition_failed",
+            Self::PreconditionRequired => "precondition_required",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::TooManyRequests { .. } => "rate_limited",
+            Self::Unavailable(_) => "service_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The `{"error": {...}}` envelope.
+    pub fn envelope(&self, request_id: &str) -> Value {
+        let details = match self {
+            Self::Validation(errors) => json!(errors.fields()),
+            _ => json!([]),
+        };
+        json!({
+            "error": {
+                "code": self.code(),
+                "message": self.to_string(),
+                "details": details,
+                "request_id": request_id,
+            }
+        })
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(error: ValidationError) -> Self {
+        Self::Validation(error)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::AlreadyExists(what) => Self::conflict("already_exists", format!("{what} already exists")),
+            StoreError::VersionMismatch => Self::PreconditionFailed,
+            StoreError::NotFound => Self::NotFound,
+            StoreError::InvalidPosition => Self::bad_request("invalid_cursor", "cursor is invalid"),
+            StoreError::Unavailable(source) => Self::Unavailable(anyhow::Error::from_boxed(source)),
+            StoreError::Failed(source) => Self::Internal(anyhow::Error::from_boxed(source)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_carries_code_message_details_and_request_id() {
+        let error = ApiError::from(ValidationError::field("email", "must contain '@'"));
+        let body = error.envelope("req-1");
+        assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["error"]["code"], "validation_failed");
+        assert_eq!(body["error"]["details"][0]["field"], "email");
+        assert_eq!(body["error"]["request_id"], "req-1");
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak_their_cause() {
+        let error = ApiError::internal(anyhow::anyhow!("table shop-prod: AccessDenied for arn:aws:iam::123"));
+        let body = error.envelope("req-2").to_string();
+        assert!(!body.contains("AccessDenied"));
+        assert!(body.contains("internal error"));
+        assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn store_errors_map_to_client_meaningful_statuses() {
+        assert_eq!(ApiError::from(StoreError::AlreadyExists("email")).status(), StatusCode::CONFLICT);
+        assert_eq!(ApiError::from(StoreError::VersionMismatch).status(), StatusCode::PRECONDITION_FAILED);
+        assert_eq!(ApiError::from(StoreError::InvalidPosition).status(), StatusCode::BAD_REQUEST);
+        let outage = StoreError::Unavailable("throttled".into());
+        assert_eq!(ApiError::from(outage).status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

@@ -1,0 +1,86 @@
+use http::{HeaderMap, HeaderValue, Method};
+
+/// Sent on every response, errors included.
+pub const SECURITY_HEADERS: [(&str, &str); 6] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("strict-transport-security", "max-age=31536000; includeSubDomains"),
+    ("content-security-policy", "default-src 'self'; frame-ancestors 'none'"),
+    ("referrer-policy", "no-referrer"),
+    ("cache-control", "no-store"),
+];
+
+pub fn add_security_headers(headers: &mut HeaderMap) {
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+}
+
+/// CORS from an allow-list: an allowed origin is echoed back; any other
+/// origin gets no CORS headers at all, so browsers refuse it.
+#[derive(Debug, Clone, Default)]
+pub struct Cors {
+    allowed_origins: Vec<String>,
+}
+
+const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
+const ALLOWED_HEADERS: &str = "authorization, content-type, idempotency-key, if-match, x-correlation-id";
+const EXPOSED_HEADERS: &str = "etag, location, retry-after, x-request-id, x-correlation-id, ratelimit-limit, ratelimit-remaining, ratelimit-reset";
+
+impl Cors {
+    pub fn new(allowed_origins: Vec<String>) -> Self {
+        Self { allowed_origins }
+    }
+
+    fn allowed<'a>(&self, request: &'a HeaderMap) -> Option<&'a HeaderValue> {
+        let origin = request.get(http::header::ORIGIN)?;
+        let text = origin.to_str().ok()?;
+        self.allowed_origins.iter().any(|allowed| allowed == text).then_some(origin)
+    }
+
+    /// Is this an OPTIONS preflight that the layer answers itself?
+    pub fn is_preflight(method: &Method, request: &HeaderMap) -> bool {
+        method == Method::OPTIONS && request.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+    }
+
+    pub fn add_response_headers(&self, request: &HeaderMap, response: &mut HeaderMap) {
+        response.insert(http::header::VARY, HeaderValue::from_static("Origin"));
+        let Some(origin) = self.allowed(request) else { return };
+        response.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        response.insert(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
+    }
+
+    pub fn add_preflight_headers(&self, request: &HeaderMap, response: &mut HeaderMap) {
+        self.add_response_headers(request, response);
+        if self.allowed(request).is_none() {
+            return;
+        }
+        response.insert(http::header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOWED_METHODS));
+        response.insert(http::header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOWED_HEADERS));
+        response.insert(http::header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request_from(origin: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::ORIGIN, origin.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn echoes_only_allowed_origins() {
+        let cors = Cors::new(vec!["https://shop.example".into()]);
+        let mut response = HeaderMap::new();
+        cors.add_response_headers(&request_from("https://shop.example"), &mut response);
+        assert_eq!(response[http::header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://shop.example");
+
+        let mut response = HeaderMap::new();
+        cors.add_preflight_headers(&request_from("https://evil.example"), &mut response);
+        assert!(!response.contains_key(http::header::ACCESS_CONTROL_ALLOW_ORIGIN));
+        assert!(!response.contains_key(http::header::ACCESS_CONTROL_ALLOW_METHODS));
+    }
+}

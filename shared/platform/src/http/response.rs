@@ -1,0 +1,42 @@
+use http::{HeaderName, HeaderValue, StatusCode};
+use serde::Serialize;
+use serde_json::Value;
+
+/// A successful response: a status, an optional JSON body and extra headers.
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    pub status: StatusCode,
+    pub body: Option<Value>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl ApiResponse {
+    pub fn ok(body: impl Serialize) -> Self {
+        Self::with_status(StatusCode::OK, body)
+    }
+
+    pub fn created(body: impl Serialize, location: &str) -> Self {
+        Self::with_status(StatusCode::CREATED, body).header(http::header::LOCATION, location)
+    }
+
+    pub fn no_content() -> Self {
+        Self { status: StatusCode::NO_CONTENT, body: None, headers: Vec::new() }
+    }
+
+    pub fn with_status(status: StatusCode, body: impl Serialize) -> Self {
+        let body = serde_json::to_value(body).expect("response bodies are plain data and always serialise");
+        Self { status, body: Some(body), headers: Vec::new() }
+    }
+
+    /// Marks the representation's version, for `If-Match` on the next update.
+    pub fn etag(self, version: u64) -> Self {
+        self.header(http::header::ETAG, &format!("\"{version}\""))
+    }
+
+    pub fn header(mut self, name: HeaderName, value: &str) -> Self {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            self.headers.push((name, value));
+        }
+        self
+    }
+}

@@ -1,0 +1,18 @@
+//! Platform code written once and shared by every function: the HTTP layer
+//! (errors, security headers, auth, limits), tokens and password hashing,
+//! telemetry and metrics, configuration, and the AWS adapters that implement
+//! the domain's ports.
+//!
+//! Invariant: no business rule lives here. Rules are in `domain`; use cases
+//! are in `app`. This crate knows AWS; `domain` must never have to.
+
+pub mod auth;
+pub mod aws;
+pub mod config;
+pub mod cursor;
+pub mod dynamo;
+pub mod http;
+pub mod metrics;
+pub mod telemetry;
+
+pub use config::Settings;
