@@ -1,1 +1,13 @@
+//! The use cases: one handler per API route, written as plain async
+//! functions over ports, so function binaries only wire them up and tests can
+//! call them directly.
+//!
+//! Invariant: handlers hold no AWS types. They parse input into domain types,
+//! apply domain rules, call ports, and shape the response.
 
+pub mod auth;
+pub mod health;
+pub mod users;
+mod views;
+
+pub use views::UserView;

@@ -13,6 +13,9 @@ pub mod cursor;
 pub mod dynamo;
 pub mod http;
 pub mod metrics;
+pub mod pagination;
+pub mod runtime;
 pub mod telemetry;
 
 pub use config::Settings;
+pub use runtime::{Init, forever};

@@ -63,17 +63,23 @@ impl Table {
     /// full CPU, instead of on the first request. Failure is only logged: the
     /// first request will retry and report properly.
     pub async fn warm_up(&self) {
-        let result = self
-            .client
+        if let Err(error) = self.ping().await {
+            tracing::warn!(error = format!("{:#}", anyhow::Error::from(error)), "DynamoDB warm-up failed");
+        }
+    }
+
+    /// One cheap strongly consistent read: proves the table is reachable and
+    /// readable with this function's credentials.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.client
             .get_item()
             .table_name(&self.name)
             .key("pk", AttributeValue::S("WARMUP".into()))
             .key("sk", AttributeValue::S("WARMUP".into()))
             .send()
-            .await;
-        if let Err(error) = result {
-            tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error), "DynamoDB warm-up failed");
-        }
+            .await
+            .map(|_| ())
+            .map_err(classify)
     }
 
     /// Runs a transaction. A `TransactionConflict` (another transaction on the

@@ -16,6 +16,10 @@ pub enum ApiError {
     Unauthenticated,
     #[error("token is invalid or expired")]
     InvalidToken,
+    #[error("email or password is incorrect")]
+    InvalidCredentials,
+    #[error("this account is disabled")]
+    AccountDisabled,
     #[error("you are not allowed to do this")]
     Forbidden,
     #[error("not found")]
@@ -55,8 +59,8 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthenticated | Self::InvalidToken => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Unauthenticated | Self::InvalidToken | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::AccountDisabled => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -76,6 +80,8 @@ impl ApiError {
             Self::Validation(_) => "validation_failed",
             Self::Unauthenticated => "unauthenticated",
             Self::InvalidToken => "invalid_token",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::AccountDisabled => "account_disabled",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::PreconditionFailed => "precondition_failed",

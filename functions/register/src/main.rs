@@ -1,0 +1,11 @@
+use platform::auth::PasswordHasher;
+use platform::http::Access;
+use platform::{Init, forever};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let init = Init::start(env!("CARGO_PKG_NAME")).await?;
+    let users = forever(init.user_store().await);
+    let hasher = forever(PasswordHasher::new());
+    init.http(Access::Guest).serve(move |request| app::auth::register(request, users, hasher)).await
+}

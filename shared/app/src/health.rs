@@ -1,0 +1,30 @@
+//! GET /health: liveness plus a check of the one dependency every request needs.
+
+use std::time::Instant;
+
+use http::StatusCode;
+use platform::dynamo::Table;
+use platform::http::{ApiError, ApiRequest, ApiResponse};
+use serde_json::json;
+
+pub async fn check(_request: ApiRequest, table: &Table) -> Result<ApiResponse, ApiError> {
+    let started = Instant::now();
+    let dynamodb = table.ping().await;
+    let latency_ms = started.elapsed().as_millis() as u64;
+    match dynamodb {
+        Ok(()) => Ok(ApiResponse::ok(json!({
+            "status": "ok",
+            "checks": {"dynamodb": {"status": "ok", "latency_ms": latency_ms}},
+        }))),
+        Err(error) => {
+            tracing::error!(error = format!("{:#}", anyhow::Error::from(error)), "health check: DynamoDB unreachable");
+            Ok(ApiResponse::with_status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({
+                    "status": "unavailable",
+                    "checks": {"dynamodb": {"status": "unavailable", "latency_ms": latency_ms}},
+                }),
+            ))
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Cursor pagination shared by every listing route:
+//! `?limit=&cursor=` in, `{"data": [...], "pagination": {...}}` out.
+
+use std::sync::Arc;
+
+use domain::{Page, PageLimit, PageRequest};
+use serde::Serialize;
+
+use crate::auth::SigningKeys;
+use crate::cursor::CursorCodec;
+use crate::http::{ApiError, ApiRequest};
+
+/// Seals and opens cursors with a key derived from the current signing key.
+#[derive(Clone)]
+pub struct Cursors {
+    keys: Arc<SigningKeys>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Pagination {
+    pub limit: u16,
+    pub next_cursor: Option<String>,
+    pub total: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Paginated<T> {
+    pub data: Vec<T>,
+    pub pagination: Pagination,
+}
+
+impl Cursors {
+    pub fn new(keys: Arc<SigningKeys>) -> Self {
+        Self { keys }
+    }
+
+    async fn codec(&self) -> Result<CursorCodec, ApiError> {
+        let keys = self.keys.current().await.map_err(ApiError::Unavailable)?;
+        Ok(CursorCodec::new(keys.active().1))
+    }
+
+    /// Reads `limit` and `cursor` for a listing whose scope is `scope`
+    /// (which listing, for whom, with which filters).
+    pub async fn page_request(&self, request: &ApiRequest, scope: &str) -> Result<PageRequest, ApiError> {
+        let limit = PageLimit::parse(request.query("limit"))?;
+        let after = match request.query("cursor") {
+            None | Some("") => None,
+            Some(cursor) => Some(self.codec().await?.open(cursor, scope).ok_or_else(|| {
+                ApiError::bad_request("invalid_cursor", "cursor is invalid, expired or belongs to another listing")
+            })?),
+        };
+        Ok(PageRequest { limit, after })
+    }
+
+    /// Builds the response body, sealing the next position into a cursor.
+    pub async fn paginated<T, V>(
+        &self,
+        page: Page<T>,
+        limit: PageLimit,
+        scope: &str,
+        view: impl Fn(&T) -> V,
+    ) -> Result<Paginated<V>, ApiError> {
+        let next_cursor = match &page.next {
+            None => None,
+            Some(position) => Some(self.codec().await?.seal(scope, position)),
+        };
+        Ok(Paginated {
+            data: page.items.iter().map(view).collect(),
+            pagination: Pagination { limit: limit.get(), next_cursor, total: page.total },
+        })
+    }
+}

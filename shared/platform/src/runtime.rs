@@ -1,0 +1,71 @@
+//! Process start-up shared by every function: what `main` calls before it
+//! hands over to the Lambda runtime. Everything here runs once per cold start.
+
+use std::sync::Arc;
+
+use crate::Settings;
+use crate::auth::{SigningKeys, Tokens};
+use crate::dynamo::{DynamoUserStore, Table};
+use crate::http::{Access, HttpServer};
+use crate::pagination::Cursors;
+
+/// Configuration and SDK settings, loaded once.
+pub struct Init {
+    pub name: &'static str,
+    pub settings: Settings,
+    pub aws: aws_config::SdkConfig,
+}
+
+impl Init {
+    /// Starts logging, reads settings and loads the SDK configuration.
+    pub async fn start(name: &'static str) -> anyhow::Result<Self> {
+        crate::telemetry::init();
+        let settings = Settings::from_env()?;
+        let aws = crate::aws::load_config().await;
+        Ok(Self { name, settings, aws })
+    }
+
+    /// The table, with its connection already open.
+    pub async fn table(&self) -> Table {
+        let table = Table::from_config(&self.aws, self.settings.table_name.clone());
+        table.warm_up().await;
+        table
+    }
+
+    pub async fn user_store(&self) -> DynamoUserStore {
+        DynamoUserStore::new(self.table().await)
+    }
+
+    /// The signing keys, read now so the first request finds them cached.
+    pub async fn signing_keys(&self) -> anyhow::Result<Arc<SigningKeys>> {
+        anyhow::ensure!(!self.settings.signing_key_secret_id.is_empty(), "SIGNING_KEY_SECRET_ID is not set");
+        let keys = Arc::new(SigningKeys::from_secrets_manager(
+            aws_sdk_secretsmanager::Client::new(&self.aws),
+            self.settings.signing_key_secret_id.clone(),
+            self.settings.key_cache_ttl,
+        ));
+        if let Err(error) = keys.current().await {
+            // Not fatal: the first request retries and answers 503 if the secret is still unreachable.
+            tracing::warn!(error = format!("{error:#}"), "could not read signing keys during init");
+        }
+        Ok(keys)
+    }
+
+    pub fn tokens(&self, keys: &Arc<SigningKeys>) -> Tokens {
+        Tokens::new(keys.clone(), self.settings.token_ttl)
+    }
+
+    pub fn cursors(&self, keys: &Arc<SigningKeys>) -> Cursors {
+        Cursors::new(keys.clone())
+    }
+
+    pub fn http(&self, access: Access) -> HttpServer {
+        HttpServer::new(self.name, access, &self.settings)
+    }
+}
+
+/// Keeps `value` for the life of the process, so handlers can borrow it
+/// without reference counting. Meant for the few objects `main` builds once.
+pub fn forever<T>(value: T) -> &'static T {
+    Box::leak(Box::new(value))
+}
