@@ -73,7 +73,8 @@ impl LocalCloud {
         let names = Names {
             prefix: config.prefix.clone(),
             moto_endpoint: format!("http://127.0.0.1:{}", config.ports.moto),
-            parameters: BTreeMap::new(),
+            // A local front end (e.g. `npm run dev`) may call the API.
+            parameters: BTreeMap::from([("CorsAllowedOrigins".to_owned(), "http://localhost:3000".to_owned())]),
         };
         Ok(Self { config, names, services: vec![dynamodb, moto] })
     }

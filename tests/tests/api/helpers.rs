@@ -1,0 +1,123 @@
+//! One way into the running system for every black-box test: `TestApp`,
+//! talking HTTP to the functions that `cargo xtask test` started, plus the
+//! few direct doors a test needs (making an admin, reading the signing key).
+
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+/// A signed-in account created for one test.
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub token: String,
+}
+
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the suite with `cargo xtask test`"))
+}
+
+/// A client for one test. Not shared: each `#[tokio::test]` has its own
+/// runtime, and a pooled connection must not outlive the runtime it was made on.
+pub fn app() -> TestApp {
+    TestApp { base: env("SHOP_API_URL"), client: reqwest::Client::new() }
+}
+
+/// An email no other test (or earlier run) uses.
+pub fn unique_email(tag: &str) -> String {
+    format!("{tag}.{}@example.com", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("the API answers")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> Response {
+        self.post("/auth/register", None, json!({"email": email, "password": password})).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post("/auth/login", None, json!({"email": email, "password": password})).await
+    }
+
+    pub async fn token_for(&self, email: &str) -> String {
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn new_user(&self, tag: &str) -> TestUser {
+        let email = unique_email(tag);
+        let response = self.register(&email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        let token = self.token_for(&email).await;
+        TestUser { id: body["id"].as_str().unwrap().to_owned(), email, token }
+    }
+
+    /// Admins cannot register; like an operator, the test makes one directly
+    /// in the table (the same code path as `cargo xtask create-admin`).
+    pub async fn new_admin(&self, tag: &str) -> TestUser {
+        let email = unique_email(tag);
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let users = platform::dynamo::DynamoUserStore::new(platform::dynamo::Table::from_config(&config, env("TABLE_NAME")));
+        let hasher = platform::auth::PasswordHasher::new();
+        let parsed_email = domain::Email::parse(&email).unwrap();
+        let password = domain::Password::parse_new(PASSWORD.into()).unwrap();
+        let user = app::auth::create_user(&users, &hasher, parsed_email, &password, domain::Role::Admin)
+            .await
+            .expect("admin created");
+        let token = self.token_for(&email).await;
+        TestUser { id: user.id.to_string(), email, token }
+    }
+}
+
+/// The active signing key id and secret, read from the local Secrets Manager.
+pub async fn signing_key() -> (String, Vec<u8>) {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let secret = client.get_secret_value().secret_id(env("SIGNING_KEY_SECRET_ID")).send().await.unwrap();
+    let keys: serde_json::Map<String, Value> = serde_json::from_str(secret.secret_string().unwrap()).unwrap();
+    let kid = keys["active_kid"].as_str().unwrap().to_owned();
+    let key = keys[&kid].as_str().unwrap().as_bytes().to_vec();
+    (kid, key)
+}
+
+/// Asserts the error envelope and returns its code.
+pub async fn error_code(response: Response, status: StatusCode) -> String {
+    assert_eq!(response.status(), status);
+    let request_id = response.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = response.json().await.expect("errors are JSON");
+    let error = &body["error"];
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(error["details"].is_array(), "{body}");
+    assert_eq!(error["request_id"].as_str(), request_id.as_deref(), "{body}");
+    error["code"].as_str().expect("code").to_owned()
+}

@@ -1,0 +1,10 @@
+//! Black-box tests: HTTP against the real function binaries, run by
+//! `cargo lambda watch` on the local cloud that `cargo xtask test` starts.
+
+mod auth;
+mod health;
+mod helpers;
+mod http_layer;
+mod sample_events;
+mod tokens;
+mod users;

@@ -1,0 +1,36 @@
+//! Every function answers its sample event from events/ (the file a developer
+//! passes to `cargo lambda invoke --data-file`) with a well-formed response.
+
+use serde_json::Value;
+
+use crate::helpers::app;
+
+#[tokio::test]
+async fn every_function_handles_its_sample_event() {
+    let app = app();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root.join("events")).unwrap() {
+        let path = entry.unwrap().path();
+        let function = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        if event.get("httpMethod").is_none() {
+            continue; // queue and schedule events are covered by the flow tests
+        }
+        let response = app
+            .client
+            .post(format!("{}/2015-03-31/functions/{function}/invocations", app.base))
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{function}: invoke failed with {}", response.status());
+        let output: Value = response.json().await.unwrap();
+        let status = output["statusCode"].as_u64().unwrap_or_else(|| panic!("{function}: not a proxy response: {output}"));
+        assert!((200..500).contains(&status), "{function}: status {status}: {output}");
+        let body: Value = serde_json::from_str(output["body"].as_str().unwrap_or("{}")).unwrap();
+        assert!(body.is_object(), "{function}: body is a JSON object");
+        checked += 1;
+    }
+    assert!(checked >= 6, "only {checked} sample events found");
+}

@@ -1,0 +1,143 @@
+use std::collections::HashSet;
+
+use futures::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, app, error_code};
+
+async fn patch_user(token: &str, id: &str, if_match: Option<&str>, body: Value) -> reqwest::Response {
+    let app = app();
+    let mut request = app.client.request(Method::PATCH, app.url(&format!("/users/{id}"))).bearer_auth(token).json(&body);
+    if let Some(etag) = if_match {
+        request = request.header("if-match", etag);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn listing_users_is_for_admins_only() {
+    let app = app();
+    let user = app.new_user("plain").await;
+    assert_eq!(error_code(app.get("/users", None).await, StatusCode::UNAUTHORIZED).await, "unauthenticated");
+    assert_eq!(error_code(app.get("/users", Some(&user.token)).await, StatusCode::FORBIDDEN).await, "forbidden");
+    let response = patch_user(&user.token, &user.id, Some("\"1\""), json!({"role": "admin"})).await;
+    assert_eq!(error_code(response, StatusCode::FORBIDDEN).await, "forbidden");
+}
+
+#[tokio::test]
+async fn pages_walk_newest_first_without_duplicates_or_gaps_while_users_arrive() {
+    let app = app();
+    let admin = app.new_admin("pager").await;
+    let mut mine = Vec::new();
+    for _ in 0..5 {
+        mine.push(app.new_user("paged").await.id);
+    }
+
+    let mut seen: Vec<String> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(cursor) => format!("/users?limit=2&cursor={cursor}"),
+            None => "/users?limit=2".to_owned(),
+        };
+        let response = app.get(&path, Some(&admin.token)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        let data = body["data"].as_array().unwrap();
+        assert!(data.len() <= 2);
+        assert_eq!(body["pagination"]["limit"], 2);
+        assert!(body["pagination"]["total"].as_u64().unwrap() >= 6);
+        seen.extend(data.iter().map(|u| u["id"].as_str().unwrap().to_owned()));
+        if pages == 0 {
+            // Newcomers after the first page sort before it: they must not shift later pages.
+            app.new_user("latecomer").await;
+            app.new_user("latecomer").await;
+        }
+        pages += 1;
+        match body["pagination"]["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let unique: HashSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no user twice");
+    assert!(seen.windows(2).all(|pair| pair[0] > pair[1]), "newest first, strictly");
+    let positions: Vec<usize> = mine.iter().map(|id| seen.iter().position(|s| s == id).expect("no gaps")).collect();
+    assert!(positions.windows(2).all(|pair| pair[0] > pair[1]), "my users newest first: {positions:?}");
+}
+
+#[tokio::test]
+async fn bad_limits_and_forged_cursors_are_refused() {
+    let app = app();
+    let admin = app.new_admin("cursor").await;
+    for limit in ["0", "101", "ten"] {
+        let response = app.get(&format!("/users?limit={limit}"), Some(&admin.token)).await;
+        assert_eq!(error_code(response, StatusCode::UNPROCESSABLE_ENTITY).await, "validation_failed");
+    }
+    let first: Value = app.get("/users?limit=1", Some(&admin.token)).await.json().await.unwrap();
+    let cursor = first["pagination"]["next_cursor"].as_str().unwrap();
+    let (payload, signature) = cursor.split_once('.').unwrap();
+    let forged = [
+        format!("{payload}x.{signature}"),
+        format!("{payload}.{}", &signature[1..]),
+        "eyJzIjoidXNlcnMiLCJwIjoiWiJ9.AAAA".to_owned(),
+        "garbage".to_owned(),
+    ];
+    for cursor in forged {
+        let response = app.get(&format!("/users?cursor={cursor}"), Some(&admin.token)).await;
+        assert_eq!(error_code(response, StatusCode::BAD_REQUEST).await, "invalid_cursor", "{cursor}");
+    }
+}
+
+#[tokio::test]
+async fn admin_disables_a_user_with_optimistic_concurrency() {
+    let app = app();
+    let admin = app.new_admin("boss").await;
+    let user = app.new_user("worker").await;
+
+    let missing = patch_user(&admin.token, &user.id, None, json!({"disabled": true})).await;
+    assert_eq!(error_code(missing, StatusCode::PRECONDITION_REQUIRED).await, "precondition_required");
+    let stale = patch_user(&admin.token, &user.id, Some("\"7\""), json!({"disabled": true})).await;
+    assert_eq!(error_code(stale, StatusCode::PRECONDITION_FAILED).await, "precondition_failed");
+    let invalid = patch_user(&admin.token, &user.id, Some("\"1\""), json!({"role": "god"})).await;
+    assert_eq!(error_code(invalid, StatusCode::UNPROCESSABLE_ENTITY).await, "validation_failed");
+
+    let done = patch_user(&admin.token, &user.id, Some("\"1\""), json!({"disabled": true})).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    assert_eq!(done.headers()["etag"], "\"2\"");
+    let body: Value = done.json().await.unwrap();
+    assert_eq!((body["disabled"].as_bool(), body["version"].as_u64()), (Some(true), Some(2)));
+
+    let login = app.login(&user.email, PASSWORD).await;
+    assert_eq!(error_code(login, StatusCode::FORBIDDEN).await, "account_disabled");
+}
+
+#[tokio::test]
+async fn of_two_concurrent_updates_of_one_version_exactly_one_wins() {
+    let app = app();
+    let admin = app.new_admin("racer").await;
+    let user = app.new_user("contested").await;
+    let updates = [json!({"role": "admin"}), json!({"disabled": true}), json!({"role": "admin", "disabled": true})]
+        .into_iter()
+        .map(|body| patch_user(&admin.token, &user.id, Some("\"1\""), body));
+    let statuses: Vec<StatusCode> = join_all(updates).await.iter().map(|r| r.status()).collect();
+    let won = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let lost = statuses.iter().filter(|s| **s == StatusCode::PRECONDITION_FAILED).count();
+    assert_eq!((won, lost), (1, 2), "{statuses:?}");
+    let me: Value = app.get("/users/me", Some(&user.token)).await.json().await.unwrap();
+    assert_eq!(me["version"], 2, "exactly one change landed");
+}
+
+#[tokio::test]
+async fn admins_cannot_lock_themselves_out_and_unknown_users_are_404() {
+    let app = app();
+    let admin = app.new_admin("self").await;
+    let demote = patch_user(&admin.token, &admin.id, Some("\"1\""), json!({"role": "user"})).await;
+    assert_eq!(error_code(demote, StatusCode::CONFLICT).await, "self_lockout");
+    for id in ["01J9Z3NDEKTSV4RRFFQ69G5FAV", "not-an-id"] {
+        let response = patch_user(&admin.token, id, Some("\"1\""), json!({"disabled": true})).await;
+        assert_eq!(error_code(response, StatusCode::NOT_FOUND).await, "not_found", "{id}");
+    }
+}

@@ -1,0 +1,126 @@
+//! Conventions that matter, checked rather than remembered: template.yaml,
+//! the functions/ crates, the watch router and events/ agree, and the local
+//! cloud holds exactly what the template declares.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use xtask::template::{Route, Template};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+fn dir_names(dir: &str, suffix: &str) -> BTreeSet<String> {
+    std::fs::read_dir(root().join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|name| name.strip_suffix(suffix).map(str::to_owned))
+        .collect()
+}
+
+/// (route, function) pairs of `[workspace.metadata.lambda.watch.router]`.
+fn router() -> BTreeMap<Route, String> {
+    let manifest: toml::Value = toml::from_str(&std::fs::read_to_string(root().join("Cargo.toml")).unwrap()).unwrap();
+    let table = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"].as_table().expect("router table");
+    let mut routes = BTreeMap::new();
+    for (path, targets) in table {
+        for target in targets.as_array().unwrap() {
+            let route = Route { method: target["method"].as_str().unwrap().to_owned(), path: path.clone() };
+            assert!(routes.insert(route, target["function"].as_str().unwrap().to_owned()).is_none());
+        }
+    }
+    routes
+}
+
+#[test]
+fn every_function_crate_is_deployed_and_every_deployed_function_exists() {
+    let template = Template::load_project().unwrap();
+    let deployed: BTreeSet<String> = template.functions().unwrap().into_iter().map(|f| f.package).collect();
+    let crates: BTreeSet<String> = dir_names("functions", "");
+    assert_eq!(deployed, crates);
+    for name in &crates {
+        let manifest = std::fs::read_to_string(root().join("functions").join(name).join("Cargo.toml")).unwrap();
+        assert!(manifest.contains(&format!("name = \"{name}\"")), "{name}: package name = folder name");
+    }
+}
+
+#[test]
+fn every_api_route_is_routed_locally_to_the_same_function() {
+    let template = Template::load_project().unwrap();
+    let mut deployed = BTreeMap::new();
+    for function in template.functions().unwrap() {
+        for route in function.routes {
+            assert!(route.path.starts_with("/api/v1/"), "{route:?} is versioned");
+            assert!(deployed.insert(route, function.package.clone()).is_none(), "one function per route");
+        }
+    }
+    assert_eq!(deployed, router());
+}
+
+#[test]
+fn every_function_has_a_sample_event_and_every_event_a_function() {
+    let crates = dir_names("functions", "");
+    let events = dir_names("events", ".json");
+    assert_eq!(events, crates);
+    let routes = router();
+    for (route, function) in routes.into_iter().filter(|(route, _)| route.method != "OPTIONS") {
+        let event: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root().join(format!("events/{function}.json"))).unwrap()).unwrap();
+        assert_eq!(event["httpMethod"], route.method.as_str(), "{function}");
+        assert_eq!(event["resource"], route.path.as_str(), "{function}");
+    }
+}
+
+#[tokio::test]
+async fn the_local_cloud_holds_what_the_template_declares() {
+    let prefix = std::env::var("SHOP_LOCAL_PREFIX").expect("run with `cargo xtask test`");
+    let template = Template::load_project().unwrap();
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let tables = template.resources_of_kind("AWS::DynamoDB::Table");
+    assert!(!tables.is_empty());
+    for resource in tables {
+        let name = format!("{prefix}-{}", resource.logical_id);
+        let described = dynamodb.describe_table().table_name(&name).send().await.unwrap();
+        let table = described.table().unwrap();
+        let keys = |schema: &[aws_sdk_dynamodb::types::KeySchemaElement]| -> Vec<(String, String)> {
+            schema.iter().map(|k| (k.attribute_name().to_owned(), k.key_type().as_str().to_owned())).collect()
+        };
+        let declared_keys = |value: &serde_yaml::Value| -> Vec<(String, String)> {
+            value
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|k| (k["AttributeName"].as_str().unwrap().to_owned(), k["KeyType"].as_str().unwrap().to_owned()))
+                .collect()
+        };
+        assert_eq!(keys(table.key_schema()), declared_keys(&resource.properties["KeySchema"]), "{name}");
+        let indexes: BTreeMap<String, Vec<(String, String)>> = table
+            .global_secondary_indexes()
+            .iter()
+            .map(|i| (i.index_name().unwrap().to_owned(), keys(i.key_schema())))
+            .collect();
+        let declared: BTreeMap<String, Vec<(String, String)>> = resource.properties["GlobalSecondaryIndexes"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .map(|i| (i["IndexName"].as_str().unwrap().to_owned(), declared_keys(&i["KeySchema"])))
+            .collect();
+        assert_eq!(indexes, declared, "{name}");
+        let ttl = dynamodb.describe_time_to_live().table_name(&name).send().await.unwrap();
+        let ttl_attribute = ttl.time_to_live_description().and_then(|d| d.attribute_name()).map(str::to_owned);
+        let declared_ttl = resource.properties["TimeToLiveSpecification"]["AttributeName"].as_str().map(str::to_owned);
+        assert_eq!(ttl_attribute, declared_ttl, "{name}");
+    }
+
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    for resource in template.resources_of_kind("AWS::SecretsManager::Secret") {
+        let name = format!("{prefix}-{}", resource.logical_id);
+        let value = secrets.get_secret_value().secret_id(&name).send().await.unwrap();
+        let json: serde_json::Value = serde_json::from_str(value.secret_string().unwrap()).unwrap();
+        let key = resource.properties["GenerateSecretString"]["GenerateStringKey"].as_str().unwrap();
+        assert!(json[key].as_str().is_some_and(|k| k.len() >= 32), "{name}: generated key present");
+    }
+}
