@@ -121,6 +121,41 @@ impl LocalCloud {
         aws_sdk_dynamodb::Client::from_conf(config)
     }
 
+    pub async fn sqs(&self) -> aws_sdk_sqs::Client {
+        let config =
+            aws_sdk_sqs::config::Builder::from(&base_sdk_config().await).endpoint_url(self.moto_endpoint()).build();
+        aws_sdk_sqs::Client::from_conf(config)
+    }
+
+    async fn create_queue(&self, sqs: &aws_sdk_sqs::Client, template: &Template, queue: &Resource<'_>) -> anyhow::Result<()> {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let name = self.names.physical(queue.logical_id);
+        let mut request = sqs.create_queue().queue_name(&name);
+        for (property, attribute) in [
+            ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
+            ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
+            ("DelaySeconds", QueueAttributeName::DelaySeconds),
+        ] {
+            let value = &queue.properties[property];
+            if !value.is_null() {
+                request = request.attributes(attribute, template.resolve(queue.stack, value, &self.names)?);
+            }
+        }
+        let redrive = &queue.properties["RedrivePolicy"];
+        if !redrive.is_null() {
+            let target = template.resolve(queue.stack, &redrive["deadLetterTargetArn"], &self.names)?;
+            let max = template.resolve(queue.stack, &redrive["maxReceiveCount"], &self.names)?;
+            let policy = serde_json::json!({"deadLetterTargetArn": target, "maxReceiveCount": max.parse::<u32>()?});
+            request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))
+            .with_context(|| format!("creating queue {name}"))?;
+        Ok(())
+    }
+
     pub async fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
         let config = aws_sdk_secretsmanager::config::Builder::from(&base_sdk_config().await)
             .endpoint_url(self.moto_endpoint())
@@ -134,6 +169,13 @@ impl LocalCloud {
         for table in template.resources_of_kind("AWS::DynamoDB::Table") {
             let name = self.names.reference(&table.stack.logical_id, table.logical_id, table.kind)?;
             create_table(&dynamodb, &table, &name).await?;
+        }
+        // Dead-letter queues first: the queues' redrive policies point at them.
+        let sqs = self.sqs().await;
+        let mut queues = template.resources_of_kind("AWS::SQS::Queue");
+        queues.sort_by_key(|q| !q.properties["RedrivePolicy"].is_null());
+        for queue in queues {
+            self.create_queue(&sqs, template, &queue).await?;
         }
         let secrets = self.secrets_manager().await;
         for secret in template.resources_of_kind("AWS::SecretsManager::Secret") {

@@ -324,8 +324,8 @@ async fn create_admin(args: &[String]) -> anyhow::Result<ExitCode> {
     };
     let users = platform::dynamo::DynamoUserStore::new(platform::dynamo::Table::from_config(&config, table));
     let hasher = platform::auth::PasswordHasher::new();
-    match app::auth::create_user(&users, &hasher, email, &password, domain::Role::Admin).await {
-        Ok(user) => {
+    match app::auth::create_user(&users, &hasher, email, &password, domain::Role::Admin, "create-admin").await {
+        Ok((user, _event)) => {
             println!("created admin {} ({})", user.email, user.id);
             Ok(ExitCode::SUCCESS)
         }

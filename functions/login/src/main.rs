@@ -5,8 +5,9 @@ use platform::{Init, forever};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-    let users = forever(init.user_store().await);
+    let users = forever(init.user_store());
     let hasher = forever(PasswordHasher::new());
     let tokens = forever(init.tokens(&init.signing_keys().await?));
-    init.http(Access::Guest).serve(move |request| app::auth::login(request, users, hasher, tokens)).await
+    let throttle = forever(init.login_throttle());
+    init.http(Access::Guest).serve(move |request| app::auth::login(request, users, hasher, tokens, throttle)).await
 }

@@ -5,7 +5,8 @@ use platform::{Init, forever};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-    let users = forever(init.user_store().await);
+    let users = forever(init.user_store());
     let hasher = forever(PasswordHasher::new());
-    init.http(Access::Guest).serve(move |request| app::auth::register(request, users, hasher)).await
+    let publisher = forever(init.publisher());
+    init.http(Access::Guest).serve(move |request| app::auth::register(request, users, hasher, publisher)).await
 }

@@ -4,7 +4,7 @@ use platform::{Init, forever};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-    let users = forever(init.user_store().await);
+    let users = forever(init.user_store());
     let tokens = init.tokens(&init.signing_keys().await?);
     init.http(Access::Admin).with_tokens(tokens).serve(move |request| app::users::update(request, users)).await
 }

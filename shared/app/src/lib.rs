@@ -6,8 +6,10 @@
 //! apply domain rules, call ports, and shape the response.
 
 pub mod auth;
+pub mod catalogue;
 pub mod health;
+pub mod orders;
 pub mod users;
 mod views;
 
-pub use views::UserView;
+pub use views::{OrderView, ProductView, UserView};

@@ -48,6 +48,8 @@ macro_rules! ulid_id {
 }
 
 ulid_id!(UserId, "id");
+ulid_id!(ProductId, "product_id");
+ulid_id!(OrderId, "order_id");
 
 #[cfg(test)]
 mod tests {

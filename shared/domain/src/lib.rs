@@ -6,16 +6,26 @@
 
 pub mod email;
 pub mod error;
+pub mod events;
+pub mod idempotency;
 pub mod ids;
+pub mod money;
+pub mod order;
 pub mod page;
 pub mod password;
 pub mod ports;
+pub mod product;
 pub mod role;
 pub mod user;
 
 pub use email::Email;
+pub use events::{DomainEvent, EventData};
+pub use idempotency::IdempotencyRecord;
 pub use error::{FieldError, ValidationError};
-pub use ids::UserId;
+pub use ids::{OrderId, ProductId, UserId};
+pub use money::{Currency, Money};
+pub use order::{IllegalTransition, Order, OrderLine, OrderRequest, OrderStatus, PricingError, Quantity};
+pub use product::{Product, ProductDraft, Sku};
 pub use page::{Page, PageRequest, PageLimit};
 pub use password::{Password, PasswordHash};
 pub use role::Role;

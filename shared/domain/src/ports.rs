@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 
-use crate::{Email, Page, PageRequest, User, UserId};
+use crate::{
+    DomainEvent, Email, IdempotencyRecord, Order, OrderId, OrderStatus, Page, PageRequest, Product, ProductId, User, UserId,
+};
 
 /// Why a store operation failed, in terms the application can act on.
 #[derive(Debug, thiserror::Error)]
@@ -30,13 +32,80 @@ pub enum StoreError {
 
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Stores a new user; `AlreadyExists("email")` if the email is taken.
-    /// Atomic: of two concurrent registrations of one email, exactly one wins.
-    async fn insert(&self, user: &User) -> Result<(), StoreError>;
+    /// Stores a new user and its `user-created` event; `AlreadyExists("email")`
+    /// if the email is taken. Atomic: of two concurrent registrations of one
+    /// email, exactly one wins.
+    async fn insert(&self, user: &User, event: Option<&DomainEvent>) -> Result<(), StoreError>;
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError>;
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
     /// Newest first.
     async fn list(&self, page: &PageRequest) -> Result<Page<User>, StoreError>;
     /// Writes `user` if the stored version is still `user.version - 1`.
     async fn update(&self, user: &User) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait ProductStore: Send + Sync {
+    /// `AlreadyExists("sku")` if another product has the SKU.
+    async fn insert(&self, product: &Product) -> Result<(), StoreError>;
+    async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError>;
+    /// The products among `ids` that exist, in one round trip.
+    async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError>;
+    /// Active or inactive products, newest first.
+    async fn list(&self, active: bool, page: &PageRequest) -> Result<Page<Product>, StoreError>;
+    /// Writes `next` if `previous` is still what is stored (same version).
+    async fn replace(&self, previous: &Product, next: &Product) -> Result<(), StoreError>;
+    /// Deletes `product` if it is still at its version.
+    async fn delete(&self, product: &Product) -> Result<(), StoreError>;
+}
+
+/// Which orders a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderFilter {
+    /// Only this customer's orders (always set for non-admins).
+    pub owner: Option<UserId>,
+    pub status: Option<OrderStatus>,
+}
+
+/// How a stock reservation for a pending order ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// Stock was taken for every line; the order is confirmed.
+    Confirmed,
+    /// Some line had too little stock (or its product is gone or inactive);
+    /// nothing was taken and the order is rejected.
+    Rejected,
+    /// The order was no longer pending (a duplicate delivery, or cancelled first).
+    NotPending,
+}
+
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    /// Stores a new order with its `order-placed` event and, when the client
+    /// sent an Idempotency-Key, the record that replays this response.
+    /// `AlreadyExists("idempotency key")` if the key was claimed first.
+    async fn place(&self, order: &Order, event: &DomainEvent, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError>;
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    async fn list(&self, filter: OrderFilter, page: &PageRequest) -> Result<Page<Order>, StoreError>;
+    /// Writes `next` (a status change of `previous`) if `previous` is still
+    /// stored; gives confirmed stock back when the order is cancelled.
+    async fn transition(&self, previous: &Order, next: &Order) -> Result<(), StoreError>;
+    /// Atomically takes stock for every line and confirms the pending order,
+    /// or rejects it when any line cannot be served. Never makes stock negative.
+    async fn reserve(&self, order_id: OrderId) -> Result<Reservation, StoreError>;
+}
+
+/// Stored responses of requests made with an Idempotency-Key.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// The unexpired record under `key`, if any.
+    async fn find(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+}
+
+/// Sends an already-committed event on its way. Best effort by contract: the
+/// event is safe in the outbox, and the scheduled relay publishes whatever
+/// this could not (so a queue outage loses nothing).
+#[async_trait]
+pub trait Publisher: Send + Sync {
+    async fn publish_after_commit(&self, event: &DomainEvent);
 }

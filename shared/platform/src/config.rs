@@ -21,6 +21,11 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Requests per minute per client IP, across all functions.
+    pub rate_limit_per_minute: u32,
+    /// Queue URL per queue name, from `<NAME>_QUEUE_URL` variables
+    /// (`ORDER_PLACED_QUEUE_URL` is the `order-placed` queue).
+    pub queue_urls: std::collections::BTreeMap<String, String>,
 }
 
 impl Settings {
@@ -47,7 +52,15 @@ impl Settings {
             None => 64 * 1024,
             Some(raw) => raw.parse().context("MAX_BODY_BYTES must be a number of bytes")?,
         };
+        let queue_urls = ["USER_CREATED", "ORDER_PLACED", "EMAIL_SEND"]
+            .into_iter()
+            .filter_map(|name| {
+                let url = lookup(&format!("{name}_QUEUE_URL")).filter(|url| !url.is_empty())?;
+                Some((name.to_lowercase().replace('_', "-"), url))
+            })
+            .collect();
         Ok(Self {
+            queue_urls,
             table_name: required("TABLE_NAME")?,
             signing_key_secret_id: lookup("SIGNING_KEY_SECRET_ID").unwrap_or_default(),
             token_ttl: seconds("TOKEN_TTL_SECONDS", 15 * 60)?,
@@ -60,6 +73,10 @@ impl Settings {
                 .map(str::to_owned)
                 .collect(),
             max_body_bytes,
+            rate_limit_per_minute: match lookup("RATE_LIMIT_PER_MINUTE") {
+                None => 100,
+                Some(raw) => raw.parse().context("RATE_LIMIT_PER_MINUTE must be a number")?,
+            },
         })
     }
 }

@@ -11,9 +11,13 @@ pub mod aws;
 pub mod config;
 pub mod cursor;
 pub mod dynamo;
+pub mod events;
 pub mod http;
+pub mod idempotency;
 pub mod metrics;
+pub mod outbox;
 pub mod pagination;
+pub mod ratelimit;
 pub mod runtime;
 pub mod telemetry;
 

@@ -2,10 +2,13 @@
 //! hands over to the Lambda runtime. Everything here runs once per cold start.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::Settings;
 use crate::auth::{SigningKeys, Tokens};
-use crate::dynamo::{DynamoUserStore, Table};
+use crate::dynamo::{DynamoIdempotencyStore, DynamoOrderStore, DynamoProductStore, DynamoUserStore, Table};
+use crate::outbox::OutboxPublisher;
+use crate::ratelimit::FixedWindow;
 use crate::http::{Access, HttpServer};
 use crate::pagination::Cursors;
 
@@ -14,6 +17,7 @@ pub struct Init {
     pub name: &'static str,
     pub settings: Settings,
     pub aws: aws_config::SdkConfig,
+    table: Table,
 }
 
 impl Init {
@@ -22,18 +26,40 @@ impl Init {
         crate::telemetry::init();
         let settings = Settings::from_env()?;
         let aws = crate::aws::load_config().await;
-        Ok(Self { name, settings, aws })
-    }
-
-    /// The table, with its connection already open.
-    pub async fn table(&self) -> Table {
-        let table = Table::from_config(&self.aws, self.settings.table_name.clone());
+        // Every function reads or writes the table: open its connection now.
+        let table = Table::from_config(&aws, settings.table_name.clone());
         table.warm_up().await;
-        table
+        Ok(Self { name, settings, aws, table })
     }
 
-    pub async fn user_store(&self) -> DynamoUserStore {
-        DynamoUserStore::new(self.table().await)
+    pub fn table(&self) -> Table {
+        self.table.clone()
+    }
+
+    pub fn user_store(&self) -> DynamoUserStore {
+        DynamoUserStore::new(self.table())
+    }
+
+    pub fn product_store(&self) -> DynamoProductStore {
+        DynamoProductStore::new(self.table())
+    }
+
+    pub fn order_store(&self) -> DynamoOrderStore {
+        DynamoOrderStore::new(self.table())
+    }
+
+    pub fn idempotency_store(&self) -> DynamoIdempotencyStore {
+        DynamoIdempotencyStore::new(self.table())
+    }
+
+    /// Publishes committed events to their queues (the outbox's fast path).
+    pub fn publisher(&self) -> OutboxPublisher {
+        OutboxPublisher::new(self.table(), aws_sdk_sqs::Client::new(&self.aws), self.settings.queue_urls.clone())
+    }
+
+    /// Failed logins per account: 5 per 15 minutes.
+    pub fn login_throttle(&self) -> FixedWindow {
+        FixedWindow::new(self.table(), "LOGIN", 5, Duration::from_secs(15 * 60))
     }
 
     /// The signing keys, read now so the first request finds them cached.
@@ -59,8 +85,15 @@ impl Init {
         Cursors::new(keys.clone())
     }
 
+    /// The HTTP layer for this function, rate limited per client IP.
     pub fn http(&self, access: Access) -> HttpServer {
-        HttpServer::new(self.name, access, &self.settings)
+        let limiter = FixedWindow::new(
+            self.table(),
+            "RATE",
+            self.settings.rate_limit_per_minute,
+            Duration::from_secs(60),
+        );
+        HttpServer::new(self.name, access, &self.settings).with_rate_limit(limiter)
     }
 }
 

@@ -25,8 +25,15 @@ pub fn env(name: &str) -> String {
 
 /// A client for one test. Not shared: each `#[tokio::test]` has its own
 /// runtime, and a pooled connection must not outlive the runtime it was made on.
+///
+/// Each client also connects from its own loopback address (127.x.y.z), so
+/// the per-IP rate limit counts each test separately, as it would count
+/// separate customers.
 pub fn app() -> TestApp {
-    TestApp { base: env("SHOP_API_URL"), client: reqwest::Client::new() }
+    let bytes = ulid::Ulid::new().random().to_be_bytes();
+    let address = std::net::Ipv4Addr::new(127, bytes[15].max(2), bytes[14], bytes[13].max(1));
+    let client = reqwest::Client::builder().local_address(std::net::IpAddr::V4(address)).build().unwrap();
+    TestApp { base: env("SHOP_API_URL"), client }
 }
 
 /// An email no other test (or earlier run) uses.
@@ -91,7 +98,7 @@ impl TestApp {
         let hasher = platform::auth::PasswordHasher::new();
         let parsed_email = domain::Email::parse(&email).unwrap();
         let password = domain::Password::parse_new(PASSWORD.into()).unwrap();
-        let user = app::auth::create_user(&users, &hasher, parsed_email, &password, domain::Role::Admin)
+        let (user, _event) = app::auth::create_user(&users, &hasher, parsed_email, &password, domain::Role::Admin, "test")
             .await
             .expect("admin created");
         let token = self.token_for(&email).await;

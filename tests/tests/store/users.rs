@@ -23,7 +23,7 @@ fn page(limit: &str, after: Option<String>) -> PageRequest {
 async fn stores_and_reads_back_by_id_and_email() {
     let store = DynamoUserStore::new(fresh_table().await);
     let user = new_user("grace@example.com");
-    store.insert(&user).await.unwrap();
+    store.insert(&user, None).await.unwrap();
     assert_eq!(store.get(user.id).await.unwrap().as_ref(), Some(&user));
     assert_eq!(store.find_by_email(&user.email).await.unwrap().as_ref(), Some(&user));
     assert_eq!(store.get(UserId::generate()).await.unwrap(), None);
@@ -33,7 +33,7 @@ async fn stores_and_reads_back_by_id_and_email() {
 async fn concurrent_inserts_of_one_email_have_one_winner() {
     let store = DynamoUserStore::new(fresh_table().await);
     let attempts: Vec<User> = (0..8).map(|_| new_user("same@example.com")).collect();
-    let outcomes = join_all(attempts.iter().map(|user| store.insert(user))).await;
+    let outcomes = join_all(attempts.iter().map(|user| store.insert(user, None))).await;
     let winners = outcomes.iter().filter(|o| o.is_ok()).count();
     let taken = outcomes.iter().filter(|o| matches!(o, Err(StoreError::AlreadyExists("email")))).count();
     assert_eq!((winners, taken), (1, 7), "{outcomes:?}");
@@ -44,7 +44,7 @@ async fn concurrent_inserts_of_one_email_have_one_winner() {
 async fn updates_are_conditional_on_the_version_read() {
     let store = DynamoUserStore::new(fresh_table().await);
     let user = new_user("linus@example.com");
-    store.insert(&user).await.unwrap();
+    store.insert(&user, None).await.unwrap();
     let patch = domain::UserPatch { role: Some(Role::Admin), disabled: None };
     let updated = user.patched(&patch, UserId::generate(), OffsetDateTime::now_utc()).unwrap();
     store.update(&updated).await.unwrap();
@@ -66,7 +66,7 @@ async fn lists_newest_first_in_pages_with_a_total() {
     let mut ids = Vec::new();
     for i in 0..7 {
         let user = new_user(&format!("user{i}@example.com"));
-        store.insert(&user).await.unwrap();
+        store.insert(&user, None).await.unwrap();
         ids.push(user.id);
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }

@@ -10,6 +10,10 @@
 //! | counter | `COUNTER#<name>` | `COUNTER` | - |
 
 mod items;
+mod listing;
+mod orders;
+mod products;
+mod records;
 mod users;
 
 use std::time::Duration;
@@ -18,6 +22,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
 use domain::ports::StoreError;
+pub use orders::{DynamoIdempotencyStore, DynamoOrderStore};
+pub use products::DynamoProductStore;
 pub use users::DynamoUserStore;
 
 /// The table and its client, shared by every store of one process.

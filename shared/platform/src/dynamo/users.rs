@@ -1,14 +1,15 @@
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use domain::ports::{StoreError, UserStore};
-use domain::{Email, Page, PageRequest, PasswordHash, Role, User, UserId};
+use domain::{DomainEvent, Email, Page, PageRequest, PasswordHash, Role, User, UserId};
 
 use super::items::{Item, get_bool, get_s, get_timestamp, get_u64, n, parsed, s, timestamp};
-use super::{Table, classify};
+use super::listing::Listing;
+use super::{Table, classify, records};
 
 const USER_SK: &str = "USER";
 const USERS_INDEX_PK: &str = "USERS";
-const USERS_COUNTER: &str = "COUNTER#users";
+const USERS_COUNTER: &str = "users";
 
 fn user_pk(id: UserId) -> String {
     format!("USER#{id}")
@@ -100,21 +101,13 @@ impl DynamoUserStore {
 
 #[async_trait]
 impl UserStore for DynamoUserStore {
-    async fn insert(&self, user: &User) -> Result<(), StoreError> {
-        let counter = Update::builder()
-            .table_name(self.table.name())
-            .key("pk", s(USERS_COUNTER))
-            .key("sk", s("COUNTER"))
-            .update_expression("ADD #total :one")
-            .expression_attribute_names("#total", "total")
-            .expression_attribute_values(":one", n(1))
-            .build()
-            .expect("table, key and expression are set");
-        let items = vec![
+    async fn insert(&self, user: &User, event: Option<&DomainEvent>) -> Result<(), StoreError> {
+        let mut items = vec![
             TransactWriteItem::builder().put(self.put(Self::user_item(user), "attribute_not_exists(pk)")).build(),
             TransactWriteItem::builder().put(self.put(Self::email_item(user), "attribute_not_exists(pk)")).build(),
-            TransactWriteItem::builder().update(counter).build(),
+            records::counter(self.table.name(), USERS_COUNTER, 1),
         ];
+        items.extend(event.map(|event| records::outbox(self.table.name(), event)));
         match self.table.transact(items).await? {
             Ok(()) => Ok(()),
             Err(cancelled) if cancelled.condition_failed(1) => Err(StoreError::AlreadyExists("email")),
@@ -132,55 +125,17 @@ impl UserStore for DynamoUserStore {
     }
 
     async fn list(&self, page: &PageRequest) -> Result<Page<User>, StoreError> {
-        let start = match &page.after {
-            None => None,
-            Some(position) => {
-                let after = UserId::parse(position).map_err(|_| StoreError::InvalidPosition)?;
-                Some(Item::from([
-                    ("pk".into(), s(user_pk(after))),
-                    ("sk".into(), s(USER_SK)),
-                    ("gsi1pk".into(), s(USERS_INDEX_PK)),
-                    ("gsi1sk".into(), s(after.to_string())),
-                ]))
-            }
+        let listing = Listing {
+            index: "gsi1",
+            partition_attribute: "gsi1pk",
+            sort_attribute: "gsi1sk",
+            partition: USERS_INDEX_PK.into(),
+            counter: USERS_COUNTER.into(),
+            base_key: |position| UserId::parse(position).ok().map(|id| (user_pk(id), USER_SK.to_owned())),
         };
-        let limit = i32::from(page.limit.get());
-        // One more than asked tells whether another page exists without an
-        // empty round trip at the end.
-        let query = self
-            .table
-            .client()
-            .query()
-            .table_name(self.table.name())
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :pk")
-            .expression_attribute_values(":pk", s(USERS_INDEX_PK))
-            .scan_index_forward(false)
-            .limit(limit + 1)
-            .set_exclusive_start_key(start)
-            .send();
-        let total = self
-            .table
-            .client()
-            .get_item()
-            .table_name(self.table.name())
-            .key("pk", s(USERS_COUNTER))
-            .key("sk", s("COUNTER"))
-            .send();
-        // Both in flight at once: one round trip of latency.
-        let (query, total) = tokio::join!(query, total);
-        let query = query.map_err(classify)?;
-        let total = total.map_err(classify)?;
-
-        let mut users = query.items().iter().map(Self::from_item).collect::<Result<Vec<_>, _>>()?;
-        let next = if users.len() > usize::from(page.limit.get()) {
-            users.truncate(usize::from(page.limit.get()));
-            users.last().map(|user| user.id.to_string())
-        } else {
-            None
-        };
-        let total = total.item().map(|item| get_u64(item, "total")).transpose()?.unwrap_or(0);
-        Ok(Page { items: users, next, total })
+        let raw = self.table.list_page(&listing, page).await?;
+        let items = raw.items.iter().map(Self::from_item).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, next: raw.next, total: raw.total })
     }
 
     async fn update(&self, user: &User) -> Result<(), StoreError> {

@@ -14,6 +14,7 @@ use super::{ApiError, ApiRequest, ApiResponse, Cors};
 use crate::Settings;
 use crate::auth::{Principal, TokenError, Tokens};
 use crate::metrics::{MetricSet, Unit};
+use crate::ratelimit::{Decision, FixedWindow};
 use crate::telemetry;
 
 /// Who may call a route. Checked here, once, before any handler runs.
@@ -34,6 +35,7 @@ pub struct HttpServer {
     tokens: Option<Tokens>,
     cors: Cors,
     max_body_bytes: usize,
+    rate_limit: Option<FixedWindow>,
 }
 
 impl HttpServer {
@@ -44,10 +46,18 @@ impl HttpServer {
             tokens: None,
             cors: Cors::new(settings.cors_allowed_origins.clone()),
             max_body_bytes: settings.max_body_bytes,
+            rate_limit: None,
         }
     }
 
-    /// Token verification, required by every route that is not `Access::Guest`.
+    /// Counts every request against its client IP's per-minute budget.
+    pub fn with_rate_limit(mut self, limiter: FixedWindow) -> Self {
+        self.rate_limit = Some(limiter);
+        self
+    }
+
+    /// Token verification: required by every route that is not `Access::Guest`;
+    /// on guest routes a token, when sent, is verified too (admins see more).
     pub fn with_tokens(mut self, tokens: Tokens) -> Self {
         self.tokens = Some(tokens);
         self
@@ -109,8 +119,20 @@ impl HttpServer {
                 self.cors.add_preflight_headers(&request_headers, response.headers_mut());
                 response
             } else {
-                let outcome = self.process(event, handler, &request_id, &correlation_id).await;
+                let limit = self.count_request(&event).await;
+                let outcome = match limit {
+                    Some(decision) if !decision.allowed => {
+                        Err(ApiError::TooManyRequests { retry_after_seconds: decision.reset_seconds })
+                    }
+                    _ => self.process(event, handler, &request_id, &correlation_id).await,
+                };
                 let mut response = self.into_response(outcome, &request_id);
+                if let Some(decision) = limit {
+                    let headers = response.headers_mut();
+                    insert_header(headers, "ratelimit-limit", &decision.limit.to_string());
+                    insert_header(headers, "ratelimit-remaining", &decision.remaining.to_string());
+                    insert_header(headers, "ratelimit-reset", &decision.reset_seconds.to_string());
+                }
                 self.cors.add_response_headers(&request_headers, response.headers_mut());
                 response
             };
@@ -147,6 +169,9 @@ impl HttpServer {
         F: Future<Output = Result<ApiResponse, ApiError>>,
     {
         let principal = match self.access {
+            Access::Guest if self.tokens.is_some() && event.headers().contains_key(http::header::AUTHORIZATION) => {
+                Some(self.authenticate(event.headers()).await?)
+            }
             Access::Guest => None,
             Access::User | Access::Admin => Some(self.authenticate(event.headers()).await?),
         };
@@ -177,6 +202,20 @@ impl HttpServer {
         match AssertUnwindSafe(handler(request)).catch_unwind().await {
             Ok(outcome) => outcome,
             Err(_) => Err(ApiError::internal(anyhow::anyhow!("handler panicked"))),
+        }
+    }
+
+    /// Counts the request against its client's budget. If the counter itself
+    /// is unreachable the request goes through: the limit protects the
+    /// service, it must not become the outage (the WAF rule still applies).
+    async fn count_request(&self, event: &Request) -> Option<Decision> {
+        let limiter = self.rate_limit.as_ref()?;
+        match limiter.hit(&client_ip(event)).await {
+            Ok(decision) => Some(decision),
+            Err(error) => {
+                tracing::warn!(error = format!("{:#}", anyhow::Error::from(error)), "rate limiter unavailable; request allowed");
+                None
+            }
         }
     }
 
@@ -233,6 +272,17 @@ impl HttpServer {
             }
         }
     }
+}
+
+/// The caller's address as API Gateway saw it (never a client-set header).
+fn client_ip(event: &Request) -> String {
+    use lambda_http::request::RequestContext;
+    let ip = match event.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+        _ => None,
+    };
+    ip.unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn first_values(map: Option<&lambda_http::aws_lambda_events::query_map::QueryMap>) -> HashMap<String, String> {

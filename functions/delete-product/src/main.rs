@@ -1,0 +1,10 @@
+use platform::http::Access;
+use platform::{Init, forever};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let init = Init::start(env!("CARGO_PKG_NAME")).await?;
+    let products = forever(init.product_store());
+    let tokens = init.tokens(&init.signing_keys().await?);
+    init.http(Access::Admin).with_tokens(tokens).serve(move |request| app::catalogue::delete(request, products)).await
+}

@@ -1,0 +1,16 @@
+use platform::http::Access;
+use platform::{Init, forever};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let init = Init::start(env!("CARGO_PKG_NAME")).await?;
+    let products = forever(init.product_store());
+    let orders = forever(init.order_store());
+    let keys = forever(init.idempotency_store());
+    let publisher = forever(init.publisher());
+    let tokens = init.tokens(&init.signing_keys().await?);
+    init.http(Access::User)
+        .with_tokens(tokens)
+        .serve(move |request| app::orders::place(request, products, orders, keys, publisher))
+        .await
+}

@@ -1,0 +1,10 @@
+use platform::http::Access;
+use platform::{Init, forever};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let init = Init::start(env!("CARGO_PKG_NAME")).await?;
+    let orders = forever(init.order_store());
+    let tokens = init.tokens(&init.signing_keys().await?);
+    init.http(Access::User).with_tokens(tokens).serve(move |request| app::orders::update(request, orders)).await
+}

@@ -1,0 +1,118 @@
+//! The catalogue: GET /products, GET /products/{id} (anyone), and POST,
+//! PUT, DELETE /products (admins).
+
+use domain::ports::ProductStore;
+use domain::{ProductDraft, ProductId};
+use platform::http::{ApiError, ApiRequest, ApiResponse};
+use platform::pagination::Cursors;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use crate::views::ProductView;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceBody {
+    amount_minor: i64,
+    currency: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductBody {
+    sku: String,
+    name: String,
+    description: Option<String>,
+    price: PriceBody,
+    stock: i64,
+    active: Option<bool>,
+}
+
+impl ProductBody {
+    fn into_draft(self) -> Result<ProductDraft, ApiError> {
+        Ok(ProductDraft::parse(
+            &self.sku,
+            &self.name,
+            self.description.as_deref(),
+            self.price.amount_minor,
+            &self.price.currency,
+            self.stock,
+            self.active,
+        )?)
+    }
+}
+
+fn is_admin(request: &ApiRequest) -> bool {
+    request.principal.as_ref().is_some_and(|p| p.is_admin())
+}
+
+/// A product id from the path; one that cannot exist is simply not found.
+fn product_id(request: &ApiRequest) -> Result<ProductId, ApiError> {
+    ProductId::parse(request.path_param("id")?).map_err(|_| ApiError::NotFound)
+}
+
+fn sku_taken(error: domain::ports::StoreError) -> ApiError {
+    match error {
+        domain::ports::StoreError::AlreadyExists("sku") => {
+            ApiError::conflict("sku_taken", "another product already has this SKU")
+        }
+        other => other.into(),
+    }
+}
+
+pub async fn list(request: ApiRequest, products: &impl ProductStore, cursors: &Cursors) -> Result<ApiResponse, ApiError> {
+    let active = match request.query("active") {
+        None | Some("true") => true,
+        Some("false") if is_admin(&request) => false,
+        Some("false") => return Err(ApiError::Forbidden),
+        Some(_) => return Err(domain::ValidationError::field("active", "must be true or false").into()),
+    };
+    let scope = if active { "products:active" } else { "products:inactive" };
+    let page_request = cursors.page_request(&request, scope).await?;
+    let page = products.list(active, &page_request).await?;
+    let body = cursors.paginated(page, page_request.limit, scope, |p| ProductView::from(p)).await?;
+    Ok(ApiResponse::ok(body))
+}
+
+pub async fn get(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
+    let product = products.get(product_id(&request)?).await?.ok_or(ApiError::NotFound)?;
+    // Inactive products exist only for admins.
+    if !product.active && !is_admin(&request) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(ApiResponse::ok(ProductView::from(&product)).etag(product.version))
+}
+
+pub async fn create(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
+    let draft = request.json::<ProductBody>()?.into_draft()?;
+    let product = draft.into_product(OffsetDateTime::now_utc());
+    products.insert(&product).await.map_err(sku_taken)?;
+    tracing::info!(product_id = %product.id, sku = %product.sku, "product created");
+    let location = format!("/api/v1/products/{}", product.id);
+    Ok(ApiResponse::created(ProductView::from(&product), &location).etag(product.version))
+}
+
+pub async fn replace(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
+    let id = product_id(&request)?;
+    let draft = request.json::<ProductBody>()?.into_draft()?;
+    let expected_version = request.if_match_version()?;
+    let current = products.get(id).await?.ok_or(ApiError::NotFound)?;
+    if current.version != expected_version {
+        return Err(ApiError::PreconditionFailed);
+    }
+    let next = current.replaced(draft, OffsetDateTime::now_utc());
+    products.replace(&current, &next).await.map_err(sku_taken)?;
+    tracing::info!(product_id = %id, version = next.version, "product replaced");
+    Ok(ApiResponse::ok(ProductView::from(&next)).etag(next.version))
+}
+
+pub async fn delete(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
+    let id = product_id(&request)?;
+    let current = products.get(id).await?.ok_or(ApiError::NotFound)?;
+    if request.header("if-match").is_some() && request.if_match_version()? != current.version {
+        return Err(ApiError::PreconditionFailed);
+    }
+    products.delete(&current).await?;
+    tracing::info!(product_id = %id, "product deleted");
+    Ok(ApiResponse::no_content())
+}

@@ -1,0 +1,158 @@
+//! Orders: POST /orders, GET /orders, GET /orders/{id}, PATCH /orders/{id}
+//! and DELETE /orders/{id}. Customers see and change only their own orders;
+//! anyone else's is "not found", so existence never leaks.
+
+use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, ProductStore, Publisher, StoreError};
+use domain::{DomainEvent, Order, OrderId, OrderRequest, OrderStatus, PricingError, ValidationError};
+use platform::auth::Principal;
+use platform::http::{ApiError, ApiRequest, ApiResponse};
+use platform::idempotency::{self, Begin};
+use platform::pagination::Cursors;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use crate::views::OrderView;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineBody {
+    product_id: String,
+    quantity: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlaceBody {
+    lines: Vec<LineBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    status: String,
+}
+
+fn pricing_error(error: PricingError) -> ApiError {
+    ApiError::Validation(ValidationError::field("lines", error.to_string()))
+}
+
+fn order_response(order: &Order) -> ApiResponse {
+    ApiResponse::ok(OrderView::from(order)).etag(order.version)
+}
+
+/// The order, if `principal` may see it.
+async fn visible_order(request: &ApiRequest, orders: &impl OrderStore) -> Result<(Principal, Order), ApiError> {
+    let principal = request.principal()?.clone();
+    let id = OrderId::parse(request.path_param("id")?).map_err(|_| ApiError::NotFound)?;
+    let order = orders.get(id).await?.ok_or(ApiError::NotFound)?;
+    if order.owner != principal.user_id && !principal.is_admin() {
+        return Err(ApiError::NotFound);
+    }
+    Ok((principal, order))
+}
+
+/// Places an order priced from the catalogue. With an `Idempotency-Key`, a
+/// retry gets the first response and creates nothing.
+pub async fn place(
+    request: ApiRequest,
+    products: &impl ProductStore,
+    orders: &impl OrderStore,
+    keys: &impl IdempotencyStore,
+    publisher: &impl Publisher,
+) -> Result<ApiResponse, ApiError> {
+    let owner = request.principal()?.user_id;
+    let pending_key = match idempotency::begin(&request, "orders:place", keys).await? {
+        Begin::Replay(response) => return Ok(response),
+        Begin::Proceed(pending_key) => pending_key,
+    };
+    let body: PlaceBody = request.json()?;
+    let lines: Vec<(String, i64)> = body.lines.into_iter().map(|l| (l.product_id, l.quantity)).collect();
+    let order_request = OrderRequest::parse(&lines)?;
+    let ids: Vec<_> = order_request.lines.iter().map(|(id, _)| *id).collect();
+    let catalogue = products.get_many(&ids).await?;
+    let now = OffsetDateTime::now_utc();
+    let order = order_request.price(owner, &catalogue, now).map_err(pricing_error)?;
+    let event = DomainEvent::order_placed(order.id, owner, &request.correlation_id, now);
+
+    let location = format!("/api/v1/orders/{}", order.id);
+    let response = ApiResponse::created(OrderView::from(&order), &location).etag(order.version);
+    let record = pending_key.as_ref().map(|key| key.record(&response));
+    match orders.place(&order, &event, record.as_ref()).await {
+        Ok(()) => {}
+        Err(StoreError::AlreadyExists("idempotency key")) => {
+            let key = pending_key.as_ref().expect("only a keyed request can lose the key race");
+            return idempotency::resolve_race(key, keys).await;
+        }
+        Err(error) => return Err(error.into()),
+    }
+    tracing::info!(order_id = %order.id, lines = order.lines.len(), total = order.total.minor(), "order placed");
+    platform::metrics::MetricSet::new()
+        .dimension("Function", "place-order")
+        .value("OrdersPlaced", 1.0, platform::metrics::Unit::Count)
+        .emit();
+    publisher.publish_after_commit(&event).await;
+    Ok(response)
+}
+
+pub async fn list(request: ApiRequest, orders: &impl OrderStore, cursors: &Cursors) -> Result<ApiResponse, ApiError> {
+    let principal = request.principal()?;
+    let status = request.query("status").map(OrderStatus::parse).transpose()?;
+    let owner = (!principal.is_admin()).then_some(principal.user_id);
+    // The scope binds cursors to this caller and filter: no cursor opens another listing.
+    let scope = format!(
+        "orders:owner={}:status={}",
+        owner.map_or_else(|| "*".to_owned(), |o| o.to_string()),
+        status.map_or("*", OrderStatus::as_str)
+    );
+    let page_request = cursors.page_request(&request, &scope).await?;
+    let page = orders.list(OrderFilter { owner, status }, &page_request).await?;
+    let body = cursors.paginated(page, page_request.limit, &scope, |o| OrderView::from(o)).await?;
+    Ok(ApiResponse::ok(body))
+}
+
+pub async fn get(request: ApiRequest, orders: &impl OrderStore) -> Result<ApiResponse, ApiError> {
+    let (_, order) = visible_order(&request, orders).await?;
+    Ok(order_response(&order))
+}
+
+/// PATCH: the owner may cancel; an admin may cancel or ship. `If-Match` is required.
+pub async fn update(request: ApiRequest, orders: &impl OrderStore) -> Result<ApiResponse, ApiError> {
+    let body: StatusBody = request.json()?;
+    let target = OrderStatus::parse(&body.status)?;
+    if !matches!(target, OrderStatus::Cancelled | OrderStatus::Shipped) {
+        return Err(ValidationError::field("status", "can only be set to cancelled or shipped").into());
+    }
+    let expected = request.if_match_version()?;
+    change_status(&request, orders, target, Some(expected)).await
+}
+
+/// DELETE: cancels the order. `If-Match` is optional here; when present it must match.
+pub async fn cancel(request: ApiRequest, orders: &impl OrderStore) -> Result<ApiResponse, ApiError> {
+    let expected = match request.header("if-match") {
+        Some(_) => Some(request.if_match_version()?),
+        None => None,
+    };
+    change_status(&request, orders, OrderStatus::Cancelled, expected).await
+}
+
+async fn change_status(
+    request: &ApiRequest,
+    orders: &impl OrderStore,
+    target: OrderStatus,
+    expected_version: Option<u64>,
+) -> Result<ApiResponse, ApiError> {
+    let (principal, order) = visible_order(request, orders).await?;
+    if target == OrderStatus::Shipped && !principal.is_admin() {
+        return Err(ApiError::Forbidden);
+    }
+    if expected_version.is_some_and(|v| v != order.version) {
+        return Err(ApiError::PreconditionFailed);
+    }
+    let next = order
+        .transitioned(target, None, OffsetDateTime::now_utc())
+        .map_err(|illegal| ApiError::conflict("illegal_transition", illegal.to_string()))?;
+    // Conditional on the version read: a concurrent change makes this a 412, never a lost update.
+    orders.transition(&order, &next).await?;
+    tracing::info!(order_id = %order.id, from = %order.status, to = %next.status, by = %principal.user_id, "order status changed");
+    Ok(order_response(&next))
+}

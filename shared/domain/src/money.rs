@@ -1,0 +1,102 @@
+use std::fmt;
+
+use crate::ValidationError;
+
+/// An ISO 4217 currency code: three upper-case letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let upper = raw.trim().to_ascii_uppercase();
+        match upper.as_bytes() {
+            [a, b, c] if [a, b, c].iter().all(|ch| ch.is_ascii_uppercase()) => Ok(Self([*a, *b, *c])),
+            _ => Err(ValidationError::field("currency", "must be a three-letter ISO 4217 code such as EUR")),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("always ASCII letters")
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An amount in minor units (cents) of one currency. Never negative, never
+/// a float, never mixed across currencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Money {
+    minor: u64,
+    currency: Currency,
+}
+
+/// Largest price accepted: 100 million major units keeps every order total
+/// far from overflow.
+pub const MAX_MINOR: u64 = 10_000_000_000;
+
+impl Money {
+    pub fn new(minor: u64, currency: Currency) -> Result<Self, ValidationError> {
+        if minor > MAX_MINOR {
+            return Err(ValidationError::field("price", "is too large"));
+        }
+        Ok(Self { minor, currency })
+    }
+
+    pub fn zero(currency: Currency) -> Self {
+        Self { minor: 0, currency }
+    }
+
+    pub fn minor(&self) -> u64 {
+        self.minor
+    }
+
+    pub fn currency(&self) -> Currency {
+        self.currency
+    }
+
+    /// `self * quantity`; `None` on overflow.
+    pub fn times(&self, quantity: u32) -> Option<Money> {
+        self.minor.checked_mul(u64::from(quantity)).map(|minor| Money { minor, currency: self.currency })
+    }
+
+    /// `self + other`; `None` if the currencies differ or on overflow.
+    pub fn plus(&self, other: &Money) -> Option<Money> {
+        if self.currency != other.currency {
+            return None;
+        }
+        self.minor.checked_add(other.minor).map(|minor| Money { minor, currency: self.currency })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eur() -> Currency {
+        Currency::parse("eur").unwrap()
+    }
+
+    #[test]
+    fn currencies_are_three_letters() {
+        assert_eq!(eur().as_str(), "EUR");
+        for bad in ["", "EU", "EURO", "E1R", "€€€"] {
+            assert!(Currency::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn arithmetic_is_checked_and_single_currency() {
+        let price = Money::new(1999, eur()).unwrap();
+        assert_eq!(price.times(3).unwrap().minor(), 5997);
+        assert_eq!(price.plus(&price).unwrap().minor(), 3998);
+        let usd = Money::new(1, Currency::parse("USD").unwrap()).unwrap();
+        assert_eq!(price.plus(&usd), None);
+        assert!(Money::new(MAX_MINOR + 1, eur()).is_err());
+        let big = Money { minor: u64::MAX / 2, currency: eur() };
+        assert_eq!(big.times(3), None);
+    }
+}

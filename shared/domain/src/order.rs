@@ -1,0 +1,294 @@
+use std::collections::HashSet;
+use std::fmt;
+
+use time::OffsetDateTime;
+
+use crate::{Money, OrderId, Product, ProductId, Sku, UserId, ValidationError};
+
+/// How many units of one product a line asks for: 1 to 1000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantity(u32);
+
+impl Quantity {
+    pub const MAX: u32 = 1000;
+
+    pub fn parse(raw: i64) -> Result<Self, ValidationError> {
+        u32::try_from(raw)
+            .ok()
+            .filter(|q| (1..=Self::MAX).contains(q))
+            .map(Self)
+            .ok_or_else(|| ValidationError::field("quantity", "must be a whole number from 1 to 1000"))
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderStatus {
+    Pending,
+    Confirmed,
+    Rejected,
+    Shipped,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 5] = [Self::Pending, Self::Confirmed, Self::Rejected, Self::Shipped, Self::Cancelled];
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw).ok_or_else(|| {
+            ValidationError::field("status", "must be one of pending, confirmed, rejected, shipped, cancelled")
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Confirmed => "confirmed",
+            Self::Rejected => "rejected",
+            Self::Shipped => "shipped",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// The status machine: pending -> confirmed | rejected, confirmed ->
+    /// shipped, pending | confirmed -> cancelled. Nothing else.
+    pub fn can_become(self, next: OrderStatus) -> bool {
+        use OrderStatus::*;
+        matches!(
+            (self, next),
+            (Pending, Confirmed) | (Pending, Rejected) | (Confirmed, Shipped) | (Pending, Cancelled) | (Confirmed, Cancelled)
+        )
+    }
+
+    /// Stock is held while an order is confirmed (and gone once shipped).
+    pub fn holds_stock(self) -> bool {
+        self == Self::Confirmed
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One product in an order, priced from the catalogue at the time of ordering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderLine {
+    pub product_id: ProductId,
+    pub sku: Sku,
+    pub name: String,
+    pub quantity: Quantity,
+    pub unit_price: Money,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    pub id: OrderId,
+    pub owner: UserId,
+    pub lines: Vec<OrderLine>,
+    pub total: Money,
+    pub status: OrderStatus,
+    /// Why the order was rejected, when it was.
+    pub reason: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub version: u64,
+}
+
+/// What a client asks for: products and quantities. No prices: prices come
+/// from the catalogue, never from the client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderRequest {
+    pub lines: Vec<(ProductId, Quantity)>,
+}
+
+pub const MAX_LINES: usize = 50;
+
+impl OrderRequest {
+    pub fn parse(lines: &[(String, i64)]) -> Result<Self, ValidationError> {
+        if lines.is_empty() || lines.len() > MAX_LINES {
+            return Err(ValidationError::field("lines", "must have 1 to 50 lines"));
+        }
+        let mut errors = ValidationError::default();
+        let mut parsed = Vec::with_capacity(lines.len());
+        let mut seen = HashSet::new();
+        for (index, (product_id, quantity)) in lines.iter().enumerate() {
+            let id = errors.collect(ProductId::parse(product_id).map_err(|e| e.at(&format!("lines[{index}].product_id"))));
+            let quantity = errors.collect(Quantity::parse(*quantity).map_err(|e| e.at(&format!("lines[{index}].quantity"))));
+            if let Some(id) = id
+                && !seen.insert(id)
+            {
+                errors.collect::<()>(Err(ValidationError::field(
+                    format!("lines[{index}].product_id"),
+                    "appears twice; put the whole quantity on one line",
+                )));
+            }
+            if let (Some(id), Some(quantity)) = (id, quantity) {
+                parsed.push((id, quantity));
+            }
+        }
+        errors.into_result()?;
+        Ok(Self { lines: parsed })
+    }
+}
+
+/// Why an order cannot be priced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PricingError {
+    #[error("product {0} does not exist")]
+    UnknownProduct(ProductId),
+    #[error("product {0} is not available")]
+    Unavailable(ProductId),
+    #[error("all products of one order must share one currency")]
+    MixedCurrencies,
+    #[error("the order total is too large")]
+    TooLarge,
+}
+
+impl OrderRequest {
+    /// Prices the request from catalogue `products` (looked up by id) into a
+    /// new pending order of `owner`.
+    pub fn price(&self, owner: UserId, products: &[Product], now: OffsetDateTime) -> Result<Order, PricingError> {
+        let mut lines = Vec::with_capacity(self.lines.len());
+        let mut total: Option<Money> = None;
+        for (product_id, quantity) in &self.lines {
+            let product =
+                products.iter().find(|p| p.id == *product_id).ok_or(PricingError::UnknownProduct(*product_id))?;
+            if !product.active {
+                return Err(PricingError::Unavailable(*product_id));
+            }
+            let line_total = product.price.times(quantity.get()).ok_or(PricingError::TooLarge)?;
+            total = Some(match total {
+                None => line_total,
+                Some(sum) => {
+                    if sum.currency() != line_total.currency() {
+                        return Err(PricingError::MixedCurrencies);
+                    }
+                    sum.plus(&line_total).ok_or(PricingError::TooLarge)?
+                }
+            });
+            lines.push(OrderLine {
+                product_id: product.id,
+                sku: product.sku.clone(),
+                name: product.name.clone(),
+                quantity: *quantity,
+                unit_price: product.price,
+            });
+        }
+        Ok(Order {
+            id: OrderId::generate(),
+            owner,
+            lines,
+            total: total.expect("at least one line"),
+            status: OrderStatus::Pending,
+            reason: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        })
+    }
+}
+
+/// A transition the status machine refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an order that is {from} cannot become {to}")]
+pub struct IllegalTransition {
+    pub from: OrderStatus,
+    pub to: OrderStatus,
+}
+
+impl Order {
+    /// The order in status `next`, as the next version.
+    pub fn transitioned(&self, next: OrderStatus, reason: Option<String>, now: OffsetDateTime) -> Result<Order, IllegalTransition> {
+        if !self.status.can_become(next) {
+            return Err(IllegalTransition { from: self.status, to: next });
+        }
+        Ok(Order { status: next, reason, updated_at: now, version: self.version + 1, ..self.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Currency, ProductDraft};
+
+    fn product(price: u64, currency: &str, active: bool) -> Product {
+        let mut product = ProductDraft::parse("SKU-1", "Thing", None, price as i64, currency, 10, Some(active))
+            .unwrap()
+            .into_product(OffsetDateTime::UNIX_EPOCH);
+        product.id = ProductId::generate();
+        product
+    }
+
+    fn request(products: &[&Product], quantity: i64) -> OrderRequest {
+        let lines: Vec<(String, i64)> = products.iter().map(|p| (p.id.to_string(), quantity)).collect();
+        OrderRequest::parse(&lines).unwrap()
+    }
+
+    #[test]
+    fn status_machine_allows_exactly_the_designed_transitions() {
+        use OrderStatus::*;
+        let allowed: Vec<(OrderStatus, OrderStatus)> = OrderStatus::ALL
+            .into_iter()
+            .flat_map(|from| OrderStatus::ALL.into_iter().map(move |to| (from, to)))
+            .filter(|(from, to)| from.can_become(*to))
+            .collect();
+        assert_eq!(
+            allowed,
+            [(Pending, Confirmed), (Pending, Rejected), (Pending, Cancelled), (Confirmed, Shipped), (Confirmed, Cancelled)]
+        );
+    }
+
+    #[test]
+    fn prices_come_from_the_catalogue() {
+        let a = product(1999, "EUR", true);
+        let b = product(500, "EUR", true);
+        let order = request(&[&a, &b], 3).price(UserId::generate(), &[a.clone(), b.clone()], OffsetDateTime::now_utc()).unwrap();
+        assert_eq!(order.total, Money::new(3 * 1999 + 3 * 500, Currency::parse("EUR").unwrap()).unwrap());
+        assert_eq!(order.lines[0].unit_price.minor(), 1999);
+        assert_eq!((order.status, order.version), (OrderStatus::Pending, 1));
+    }
+
+    #[test]
+    fn refuses_unknown_inactive_and_mixed_currency_products() {
+        let active = product(100, "EUR", true);
+        let inactive = product(100, "EUR", false);
+        let dollars = product(100, "USD", true);
+        let now = OffsetDateTime::now_utc();
+        let owner = UserId::generate();
+        assert_eq!(request(&[&active], 1).price(owner, &[], now), Err(PricingError::UnknownProduct(active.id)));
+        assert_eq!(request(&[&inactive], 1).price(owner, &[inactive.clone()], now), Err(PricingError::Unavailable(inactive.id)));
+        assert_eq!(
+            request(&[&active, &dollars], 1).price(owner, &[active.clone(), dollars.clone()], now),
+            Err(PricingError::MixedCurrencies)
+        );
+    }
+
+    #[test]
+    fn requests_are_bounded_and_free_of_duplicates() {
+        assert!(OrderRequest::parse(&[]).is_err());
+        let id = ProductId::generate().to_string();
+        assert!(OrderRequest::parse(&[(id.clone(), 0)]).is_err());
+        assert!(OrderRequest::parse(&[(id.clone(), 1001)]).is_err());
+        let duplicate = OrderRequest::parse(&[(id.clone(), 1), (id.clone(), 2)]).unwrap_err();
+        assert_eq!(duplicate.fields()[0].field, "lines[1].product_id");
+        let many: Vec<(String, i64)> = (0..51).map(|_| (ProductId::generate().to_string(), 1)).collect();
+        assert!(OrderRequest::parse(&many).is_err());
+        let bad = OrderRequest::parse(&[("nope".into(), 1)]).unwrap_err();
+        assert_eq!(bad.fields()[0].field, "lines[0].product_id");
+    }
+
+    #[test]
+    fn transitions_bump_the_version() {
+        let a = product(100, "EUR", true);
+        let order = request(&[&a], 1).price(UserId::generate(), &[a.clone()], OffsetDateTime::now_utc()).unwrap();
+        let confirmed = order.transitioned(OrderStatus::Confirmed, None, OffsetDateTime::now_utc()).unwrap();
+        assert_eq!(confirmed.version, 2);
+        let error = confirmed.transitioned(OrderStatus::Pending, None, OffsetDateTime::now_utc()).unwrap_err();
+        assert_eq!(error.to_string(), "an order that is confirmed cannot become pending");
+    }
+}

@@ -1,0 +1,131 @@
+//! The transactional outbox, publishing side. Every event is committed as an
+//! outbox record together with the write that caused it; this module sends
+//! records to their SQS queue and deletes them once sent. The handler tries
+//! right after its commit; the scheduled relay sends whatever is left (SQS
+//! was down, the function crashed). A record may be sent twice (send
+//! succeeded, delete failed); consumers are idempotent on the event id.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue};
+use domain::DomainEvent;
+use domain::ports::Publisher;
+
+use crate::dynamo::Table;
+use crate::events::CloudEvent;
+
+#[derive(Clone, Debug)]
+pub struct OutboxPublisher {
+    table: Table,
+    sqs: aws_sdk_sqs::Client,
+    queue_urls: BTreeMap<String, String>,
+}
+
+/// What one relay run did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RelayReport {
+    pub published: usize,
+    pub failed: usize,
+    pub skipped_fresh: usize,
+}
+
+impl OutboxPublisher {
+    pub fn new(table: Table, sqs: aws_sdk_sqs::Client, queue_urls: BTreeMap<String, String>) -> Self {
+        Self { table, sqs, queue_urls }
+    }
+
+    /// Sends one record and deletes it.
+    async fn send(&self, id: &str, queue: &str, correlation_id: &str, body: &str) -> anyhow::Result<()> {
+        let url = self.queue_urls.get(queue).with_context(|| format!("no URL configured for queue {queue}"))?;
+        let mut message = self
+            .sqs
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .message_attributes(
+                "correlation_id",
+                MessageAttributeValue::builder().data_type("String").string_value(correlation_id).build()?,
+            );
+        // Carries the X-Ray trace across the queue (Lambda sets this per invocation).
+        if let Ok(trace) = std::env::var("_X_AMZN_TRACE_ID") {
+            message = message.message_system_attributes(
+                MessageSystemAttributeNameForSends::AwsTraceHeader,
+                MessageSystemAttributeValue::builder().data_type("String").string_value(trace).build()?,
+            );
+        }
+        message.send().await.map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        self.table
+            .client()
+            .delete_item()
+            .table_name(self.table.name())
+            .key("pk", AttributeValue::S(format!("OUTBOX#{id}")))
+            .key("sk", AttributeValue::S("OUTBOX".into()))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
+            .context("event sent but its outbox record was not deleted (the relay will send it again)")?;
+        Ok(())
+    }
+
+    /// Publishes outbox records older than `min_age` (younger ones are
+    /// probably being published by their own handler right now), oldest
+    /// first, up to `max` of them.
+    pub async fn relay(&self, min_age: Duration, max: i32) -> anyhow::Result<RelayReport> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let output = self
+            .table
+            .client()
+            .query()
+            .table_name(self.table.name())
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :outbox")
+            .expression_attribute_values(":outbox", AttributeValue::S("OUTBOX".into()))
+            .scan_index_forward(true)
+            .limit(max)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        let mut report = RelayReport::default();
+        for item in output.items() {
+            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let created_at: i64 = item.get("created_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+            if now - created_at < min_age.as_secs() as i64 {
+                report.skipped_fresh += 1;
+                continue;
+            }
+            let id = text("gsi1sk");
+            let body = text("body");
+            let correlation_id = serde_json::from_str::<CloudEvent>(&body).map(|e| e.correlationid).unwrap_or_default();
+            match self.send(&id, &text("queue"), &correlation_id, &body).await {
+                Ok(()) => report.published += 1,
+                Err(error) => {
+                    report.failed += 1;
+                    tracing::warn!(event_id = %id, error = format!("{error:#}"), "relay could not publish an event");
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[async_trait]
+impl Publisher for OutboxPublisher {
+    async fn publish_after_commit(&self, event: &DomainEvent) {
+        let envelope = CloudEvent::from_domain(event);
+        let body = serde_json::to_string(&envelope).expect("events serialise");
+        let id = event.id.to_string();
+        match self.send(&id, event.kind(), &event.correlation_id, &body).await {
+            Ok(()) => tracing::info!(event_id = %id, kind = event.kind(), "event published"),
+            Err(error) => tracing::warn!(
+                event_id = %id,
+                kind = event.kind(),
+                error = format!("{error:#}"),
+                "event not published now; the outbox relay will"
+            ),
+        }
+    }
+}
