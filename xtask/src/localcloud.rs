@@ -73,8 +73,13 @@ impl LocalCloud {
         let names = Names {
             prefix: config.prefix.clone(),
             moto_endpoint: format!("http://127.0.0.1:{}", config.ports.moto),
-            // A local front end (e.g. `npm run dev`) may call the API.
-            parameters: BTreeMap::from([("CorsAllowedOrigins".to_owned(), "http://localhost:3000".to_owned())]),
+            parameters: BTreeMap::from([
+                // A local front end (e.g. `npm run dev`) may call the API.
+                ("CorsAllowedOrigins".to_owned(), "http://localhost:3000".to_owned()),
+                // `cargo lambda watch` reports every caller as 127.0.0.1; locally the
+                // client's address comes from X-Forwarded-For instead.
+                ("ClientIpHeader".to_owned(), "x-forwarded-for".to_owned()),
+            ]),
         };
         Ok(Self { config, names, services: vec![dynamodb, moto] })
     }

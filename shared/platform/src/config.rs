@@ -23,6 +23,11 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Requests per minute per client IP, across all functions.
     pub rate_limit_per_minute: u32,
+    /// A header naming the client's address, trusted only when set: for
+    /// deployments behind a proxy that sets it, and for the local stack,
+    /// where `cargo lambda watch` reports every caller as 127.0.0.1. Empty
+    /// in the cloud, where API Gateway's own `sourceIp` is used.
+    pub client_ip_header: Option<String>,
     /// Queue URL per queue name, from `<NAME>_QUEUE_URL` variables
     /// (`ORDER_PLACED_QUEUE_URL` is the `order-placed` queue).
     pub queue_urls: std::collections::BTreeMap<String, String>,
@@ -60,6 +65,7 @@ impl Settings {
             })
             .collect();
         Ok(Self {
+            client_ip_header: lookup("CLIENT_IP_HEADER").filter(|h| !h.is_empty()).map(|h| h.to_lowercase()),
             queue_urls,
             table_name: required("TABLE_NAME")?,
             signing_key_secret_id: lookup("SIGNING_KEY_SECRET_ID").unwrap_or_default(),

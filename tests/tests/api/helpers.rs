@@ -26,13 +26,15 @@ pub fn env(name: &str) -> String {
 /// A client for one test. Not shared: each `#[tokio::test]` has its own
 /// runtime, and a pooled connection must not outlive the runtime it was made on.
 ///
-/// Each client also connects from its own loopback address (127.x.y.z), so
-/// the per-IP rate limit counts each test separately, as it would count
-/// separate customers.
+/// Each client also has its own address (sent as X-Forwarded-For, which the
+/// local stack trusts), so the per-IP rate limit counts each test on its own,
+/// as it would count separate customers.
 pub fn app() -> TestApp {
     let bytes = ulid::Ulid::new().random().to_be_bytes();
-    let address = std::net::Ipv4Addr::new(127, bytes[15].max(2), bytes[14], bytes[13].max(1));
-    let client = reqwest::Client::builder().local_address(std::net::IpAddr::V4(address)).build().unwrap();
+    let address = std::net::Ipv4Addr::new(10, bytes[15], bytes[14], bytes[13]);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-forwarded-for", address.to_string().parse().unwrap());
+    let client = reqwest::Client::builder().default_headers(headers).build().unwrap();
     TestApp { base: env("SHOP_API_URL"), client }
 }
 

@@ -2,6 +2,9 @@
 //! `cargo lambda watch` on the local cloud that `cargo xtask test` starts.
 
 mod auth;
+mod catalogue;
+mod orders;
+mod rate_limit;
 mod health;
 mod helpers;
 mod http_layer;

@@ -36,6 +36,7 @@ pub struct HttpServer {
     cors: Cors,
     max_body_bytes: usize,
     rate_limit: Option<FixedWindow>,
+    client_ip_header: Option<String>,
 }
 
 impl HttpServer {
@@ -47,6 +48,7 @@ impl HttpServer {
             cors: Cors::new(settings.cors_allowed_origins.clone()),
             max_body_bytes: settings.max_body_bytes,
             rate_limit: None,
+            client_ip_header: settings.client_ip_header.clone(),
         }
     }
 
@@ -110,6 +112,7 @@ impl HttpServer {
             cold_start,
             method = %event.method(),
             path = %event.raw_http_path(),
+            client_ip = %self.client_ip(&event),
         );
         async {
             let request_headers = event.headers().clone();
@@ -210,7 +213,7 @@ impl HttpServer {
     /// service, it must not become the outage (the WAF rule still applies).
     async fn count_request(&self, event: &Request) -> Option<Decision> {
         let limiter = self.rate_limit.as_ref()?;
-        match limiter.hit(&client_ip(event)).await {
+        match limiter.hit(&self.client_ip(event)).await {
             Ok(decision) => Some(decision),
             Err(error) => {
                 tracing::warn!(error = format!("{:#}", anyhow::Error::from(error)), "rate limiter unavailable; request allowed");
@@ -274,8 +277,21 @@ impl HttpServer {
     }
 }
 
-/// The caller's address as API Gateway saw it (never a client-set header).
-fn client_ip(event: &Request) -> String {
+impl HttpServer {
+    /// The caller's address: API Gateway's `sourceIp`, unless a trusted
+    /// client-IP header is configured and present (its first address).
+    fn client_ip(&self, event: &Request) -> String {
+        let forwarded = self.client_ip_header.as_ref().and_then(|name| {
+            let value = event.headers().get(name.as_str())?.to_str().ok()?;
+            let first = value.split(',').next()?.trim();
+            first.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string())
+        });
+        forwarded.unwrap_or_else(|| source_ip(event))
+    }
+}
+
+/// The caller's address as API Gateway saw it.
+fn source_ip(event: &Request) -> String {
     use lambda_http::request::RequestContext;
     let ip = match event.request_context_ref() {
         Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
