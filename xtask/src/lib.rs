@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod dlq;
+pub mod eventsource;
 pub mod localcloud;
 pub mod procs;
 pub mod template;

@@ -126,6 +126,12 @@ impl LocalCloud {
         aws_sdk_dynamodb::Client::from_conf(config)
     }
 
+    pub async fn sesv2(&self) -> aws_sdk_sesv2::Client {
+        let config =
+            aws_sdk_sesv2::config::Builder::from(&base_sdk_config().await).endpoint_url(self.moto_endpoint()).build();
+        aws_sdk_sesv2::Client::from_conf(config)
+    }
+
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {
         let config =
             aws_sdk_sqs::config::Builder::from(&base_sdk_config().await).endpoint_url(self.moto_endpoint()).build();
@@ -181,6 +187,18 @@ impl LocalCloud {
         queues.sort_by_key(|q| !q.properties["RedrivePolicy"].is_null());
         for queue in queues {
             self.create_queue(&sqs, template, &queue).await?;
+        }
+        let ses = self.sesv2().await;
+        for identity in template.resources_of_kind("AWS::SES::EmailIdentity") {
+            let name = template.resolve(identity.stack, &identity.properties["EmailIdentity"], &self.names)?;
+            match ses.create_email_identity().email_identity(&name).send().await {
+                Ok(_) => {}
+                Err(error) if error.as_service_error().is_some_and(|e| e.is_already_exists_exception()) => {}
+                Err(error) => {
+                    return Err(anyhow::anyhow!("{}", aws_sdk_sesv2::error::DisplayErrorContext(error)))
+                        .with_context(|| format!("creating email identity {name}"));
+                }
+            }
         }
         let secrets = self.secrets_manager().await;
         for secret in template.resources_of_kind("AWS::SecretsManager::Secret") {

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use xtask::localcloud::{CloudConfig, LocalCloud, Ports};
 use xtask::procs::{Service, free_port, port_in_use};
 use xtask::template::Template;
-use xtask::{local_dir, project_root, tools};
+use xtask::{eventsource, local_dir, project_root, tools};
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -18,6 +18,9 @@ usage: cargo xtask <command>
 commands:
   dev                 run the whole system locally (local cloud, every function, queue delivery)
   test                run every test against a fresh local cloud, then lint the template
+  dlq list            show each dead-letter queue's depth and its messages' reasons
+  dlq redrive QUEUE   move QUEUE's dead letters back to QUEUE (user-created, order-placed, email-send)
+                      (both act on the dev stack, or with --env-file FILE on the queues it names)
   create-admin --email EMAIL
                       create an admin account (password read from stdin) in the dev stack,
                       or in the table given by --table (with the usual AWS credentials)
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
         Some("dev") => runtime.block_on(dev(&args[1..])),
         Some("test") => runtime.block_on(test(&args[1..])),
         Some("create-admin") => runtime.block_on(create_admin(&args[1..])),
+        Some("dlq") => runtime.block_on(dlq(&args[1..])),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
@@ -150,6 +154,7 @@ async fn dev(args: &[String]) -> anyhow::Result<ExitCode> {
     let base_url = format!("http://127.0.0.1:{api_port}");
     let mut functions = start_functions(&tools, &env, api_port, None, true)?;
     wait_for_health(&base_url, &mut functions).await?;
+    let deliveries = eventsource::start(&cloud, &template, eventsource::Invoker::new(base_url.clone())).await?;
 
     println!(
         "\n\
@@ -164,6 +169,8 @@ async fn dev(args: &[String]) -> anyhow::Result<ExitCode> {
          \n  curl -s -X POST {base_url}/api/v1/auth/login -H 'content-type: application/json' \\\
          \n       -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse battery\"}}'\
          \n  curl -s {base_url}/api/v1/users/me -H \"authorization: Bearer $TOKEN\"\n\
+         \nQueues are delivered to their consumers as Lambda would; the outbox relay runs on its schedule.\
+         \nDead letters:   cargo xtask dlq list | cargo xtask dlq redrive <queue>\
          \nMake an admin:  echo 'a long password' | cargo xtask create-admin --email admin@example.com\
          \nPress Ctrl-C to stop everything.\n",
         dynamodb = ports.dynamodb,
@@ -171,6 +178,7 @@ async fn dev(args: &[String]) -> anyhow::Result<ExitCode> {
     );
     wait_for_shutdown().await;
     eprintln!("\nxtask: stopping...");
+    deliveries.iter().for_each(|task| task.abort());
     drop(functions);
     cloud.stop();
     Ok(ExitCode::SUCCESS)
@@ -213,6 +221,7 @@ async fn test(_args: &[String]) -> anyhow::Result<ExitCode> {
     let base_url = format!("http://127.0.0.1:{api_port}");
     let mut functions = start_functions(&tools, &env, api_port, Some(dir.join("logs/functions.log")), false)?;
     wait_for_health(&base_url, &mut functions).await?;
+    let deliveries = eventsource::start(&cloud, &template, eventsource::Invoker::new(base_url.clone())).await?;
     env.push(("SHOP_API_URL".into(), base_url));
     env.push(("SHOP_LOCAL_PREFIX".into(), cloud.names.prefix.clone()));
     env.push(("SHOP_MOTO_ENDPOINT".into(), cloud.moto_endpoint()));
@@ -231,6 +240,7 @@ async fn test(_args: &[String]) -> anyhow::Result<ExitCode> {
             failures.push(name);
         }
     }
+    deliveries.iter().for_each(|task| task.abort());
     drop(functions);
     cloud.stop();
 
@@ -330,5 +340,44 @@ async fn create_admin(args: &[String]) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => bail!("could not create the admin: {error}"),
+    }
+}
+
+// ------------------------------------------------------------------- dlq
+
+async fn dlq(args: &[String]) -> anyhow::Result<ExitCode> {
+    let env_file = option(args, "--env-file").map_or_else(|| local_dir().join("dev/cloud.env"), PathBuf::from);
+    let env: BTreeMap<String, String> =
+        read_env_file(&env_file).context("no queue settings: is `cargo xtask dev` running, or pass --env-file")?.into_iter().collect();
+    let mut config = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(endpoint) = env.get("AWS_ENDPOINT_URL_SQS") {
+        config = config.endpoint_url(endpoint).region(aws_config::Region::new(xtask::localcloud::REGION)).credentials_provider(
+            aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "local-cloud"),
+        );
+    }
+    let sqs = aws_sdk_sqs::Client::new(&config.load().await);
+    let queues = ["user-created", "order-placed", "email-send"];
+    let url = |queue: &str, suffix: &str| {
+        let name = queue.to_uppercase().replace('-', "_");
+        env.get(&format!("{name}_{suffix}")).cloned().with_context(|| format!("{name}_{suffix} is not set"))
+    };
+    match args.first().map(String::as_str) {
+        Some("list") => {
+            for queue in queues {
+                let messages = xtask::dlq::peek(&sqs, &url(queue, "DLQ_URL")?).await?;
+                println!("{queue}: {} dead letter(s)", messages.len());
+                for message in messages {
+                    println!("  {}  reason: {}", message.id, message.reason.as_deref().unwrap_or("(redriven after repeated failures)"));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("redrive") => {
+            let queue = args.get(1).map(String::as_str).filter(|q| queues.contains(q)).context("name the queue to redrive")?;
+            let moved = xtask::dlq::redrive(&sqs, &url(queue, "DLQ_URL")?, &url(queue, "QUEUE_URL")?).await?;
+            println!("moved {moved} message(s) from the {queue} dead-letter queue back to {queue}");
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => bail!("usage: cargo xtask dlq list | dlq redrive <queue>"),
     }
 }

@@ -7,8 +7,11 @@
 
 pub mod auth;
 pub mod catalogue;
+pub mod consumers;
+pub mod email;
 pub mod health;
 pub mod orders;
+pub mod relay;
 pub mod users;
 mod views;
 

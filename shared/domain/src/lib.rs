@@ -19,7 +19,7 @@ pub mod role;
 pub mod user;
 
 pub use email::Email;
-pub use events::{DomainEvent, EventData};
+pub use events::{DomainEvent, EmailTask, EmailTemplate, EventData};
 pub use idempotency::IdempotencyRecord;
 pub use error::{FieldError, ValidationError};
 pub use ids::{OrderId, ProductId, UserId};

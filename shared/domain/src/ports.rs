@@ -91,8 +91,14 @@ pub trait OrderStore: Send + Sync {
     /// stored; gives confirmed stock back when the order is cancelled.
     async fn transition(&self, previous: &Order, next: &Order) -> Result<(), StoreError>;
     /// Atomically takes stock for every line and confirms the pending order,
-    /// or rejects it when any line cannot be served. Never makes stock negative.
-    async fn reserve(&self, order_id: OrderId) -> Result<Reservation, StoreError>;
+    /// or rejects it when any line cannot be served. Never makes stock
+    /// negative. The event `notify` makes of the decided order (the customer's
+    /// email) is committed in the same transaction, so it cannot be lost.
+    async fn reserve(
+        &self,
+        order_id: OrderId,
+        notify: &(dyn for<'o> Fn(&'o Order) -> DomainEvent + Send + Sync),
+    ) -> Result<(Reservation, Option<DomainEvent>), StoreError>;
 }
 
 /// Stored responses of requests made with an Idempotency-Key.
@@ -108,4 +114,33 @@ pub trait IdempotencyStore: Send + Sync {
 #[async_trait]
 pub trait Publisher: Send + Sync {
     async fn publish_after_commit(&self, event: &DomainEvent);
+}
+
+/// Sends one email.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), MailError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The address or content can never be sent (e.g. SES rejects the recipient).
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// Throttled or unreachable; try again later.
+    #[error("temporarily unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Remembers which messages were already handled, so a duplicate delivery
+/// has no second effect.
+#[async_trait]
+pub trait ProcessedMessages: Send + Sync {
+    /// Claims `key` for `lease`. `Ok(false)` if it is already done, or being
+    /// done by someone whose lease has not run out.
+    async fn claim(&self, key: &str, lease: std::time::Duration) -> Result<bool, StoreError>;
+    /// Marks `key` done for good (kept for days, then expired).
+    async fn complete(&self, key: &str) -> Result<(), StoreError>;
+    /// Gives up a claim after a failure, so a retry may take it at once.
+    async fn release(&self, key: &str) -> Result<(), StoreError>;
 }

@@ -31,6 +31,10 @@ pub struct Settings {
     /// Queue URL per queue name, from `<NAME>_QUEUE_URL` variables
     /// (`ORDER_PLACED_QUEUE_URL` is the `order-placed` queue).
     pub queue_urls: std::collections::BTreeMap<String, String>,
+    /// Dead-letter queue URL per queue name, from `<NAME>_DLQ_URL`.
+    pub dead_letter_urls: std::collections::BTreeMap<String, String>,
+    /// The verified SES identity emails are sent from.
+    pub sender_email: String,
 }
 
 impl Settings {
@@ -57,16 +61,22 @@ impl Settings {
             None => 64 * 1024,
             Some(raw) => raw.parse().context("MAX_BODY_BYTES must be a number of bytes")?,
         };
-        let queue_urls = ["USER_CREATED", "ORDER_PLACED", "EMAIL_SEND"]
-            .into_iter()
-            .filter_map(|name| {
-                let url = lookup(&format!("{name}_QUEUE_URL")).filter(|url| !url.is_empty())?;
-                Some((name.to_lowercase().replace('_', "-"), url))
-            })
-            .collect();
+        let urls = |suffix: &str| {
+            ["USER_CREATED", "ORDER_PLACED", "EMAIL_SEND"]
+                .into_iter()
+                .filter_map(|name| {
+                    let url = lookup(&format!("{name}_{suffix}")).filter(|url| !url.is_empty())?;
+                    Some((name.to_lowercase().replace('_', "-"), url))
+                })
+                .collect()
+        };
+        let queue_urls = urls("QUEUE_URL");
+        let dead_letter_urls = urls("DLQ_URL");
         Ok(Self {
             client_ip_header: lookup("CLIENT_IP_HEADER").filter(|h| !h.is_empty()).map(|h| h.to_lowercase()),
             queue_urls,
+            dead_letter_urls,
+            sender_email: lookup("SENDER_EMAIL").unwrap_or_default(),
             table_name: required("TABLE_NAME")?,
             signing_key_secret_id: lookup("SIGNING_KEY_SECRET_ID").unwrap_or_default(),
             token_ttl: seconds("TOKEN_TTL_SECONDS", 15 * 60)?,

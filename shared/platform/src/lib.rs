@@ -7,6 +7,7 @@
 //! are in `app`. This crate knows AWS; `domain` must never have to.
 
 pub mod auth;
+pub mod batch;
 pub mod aws;
 pub mod config;
 pub mod cursor;
@@ -14,6 +15,7 @@ pub mod dynamo;
 pub mod events;
 pub mod http;
 pub mod idempotency;
+pub mod mail;
 pub mod metrics;
 pub mod outbox;
 pub mod pagination;

@@ -40,6 +40,21 @@ impl OutboxPublisher {
 
     /// Sends one record and deletes it.
     async fn send(&self, id: &str, queue: &str, correlation_id: &str, body: &str) -> anyhow::Result<()> {
+        self.send_message(queue, correlation_id, body).await?;
+        self.table
+            .client()
+            .delete_item()
+            .table_name(self.table.name())
+            .key("pk", AttributeValue::S(format!("OUTBOX#{id}")))
+            .key("sk", AttributeValue::S("OUTBOX".into()))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
+            .context("event sent but its outbox record was not deleted (the relay will send it again)")?;
+        Ok(())
+    }
+
+    async fn send_message(&self, queue: &str, correlation_id: &str, body: &str) -> anyhow::Result<()> {
         let url = self.queue_urls.get(queue).with_context(|| format!("no URL configured for queue {queue}"))?;
         let mut message = self
             .sqs
@@ -58,17 +73,14 @@ impl OutboxPublisher {
             );
         }
         message.send().await.map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-        self.table
-            .client()
-            .delete_item()
-            .table_name(self.table.name())
-            .key("pk", AttributeValue::S(format!("OUTBOX#{id}")))
-            .key("sk", AttributeValue::S("OUTBOX".into()))
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
-            .context("event sent but its outbox record was not deleted (the relay will send it again)")?;
         Ok(())
+    }
+
+    /// Sends an event that has no outbox record (a consumer's follow-up, where
+    /// a failure simply fails the message and SQS delivers it again).
+    pub async fn publish(&self, event: &DomainEvent) -> anyhow::Result<()> {
+        let body = serde_json::to_string(&CloudEvent::from_domain(event)).expect("events serialise");
+        self.send_message(event.kind(), &event.correlation_id, &body).await
     }
 
     /// Publishes outbox records older than `min_age` (younger ones are

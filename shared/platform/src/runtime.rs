@@ -6,7 +6,13 @@ use std::time::Duration;
 
 use crate::Settings;
 use crate::auth::{SigningKeys, Tokens};
-use crate::dynamo::{DynamoIdempotencyStore, DynamoOrderStore, DynamoProductStore, DynamoUserStore, Table};
+use anyhow::Context;
+
+use crate::batch::{BatchProcessor, DeadLetters};
+use crate::dynamo::{
+    DynamoIdempotencyStore, DynamoOrderStore, DynamoProcessedMessages, DynamoProductStore, DynamoUserStore, Table,
+};
+use crate::mail::SesMailer;
 use crate::outbox::OutboxPublisher;
 use crate::ratelimit::FixedWindow;
 use crate::http::{Access, HttpServer};
@@ -55,6 +61,28 @@ impl Init {
     /// Publishes committed events to their queues (the outbox's fast path).
     pub fn publisher(&self) -> OutboxPublisher {
         OutboxPublisher::new(self.table(), aws_sdk_sqs::Client::new(&self.aws), self.settings.queue_urls.clone())
+    }
+
+    pub fn processed_messages(&self) -> DynamoProcessedMessages {
+        DynamoProcessedMessages::new(self.table())
+    }
+
+    /// The batch processor for a consumer of `event_type` events, parking
+    /// poison messages in that queue's dead-letter queue.
+    pub fn batch(&self, event_type: &'static str) -> anyhow::Result<BatchProcessor> {
+        let queue_url = self
+            .settings
+            .dead_letter_urls
+            .get(event_type)
+            .with_context(|| format!("no dead-letter queue URL configured for {event_type}"))?
+            .clone();
+        let dead_letters = DeadLetters { sqs: aws_sdk_sqs::Client::new(&self.aws), queue_url };
+        Ok(BatchProcessor::new(self.name, event_type, dead_letters, self.processed_messages()))
+    }
+
+    pub fn mailer(&self) -> anyhow::Result<SesMailer> {
+        anyhow::ensure!(!self.settings.sender_email.is_empty(), "SENDER_EMAIL is not set");
+        Ok(SesMailer::new(aws_sdk_sesv2::Client::new(&self.aws), self.settings.sender_email.clone()))
     }
 
     /// Failed logins per account: 5 per 15 minutes.

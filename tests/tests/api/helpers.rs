@@ -130,3 +130,45 @@ pub async fn error_code(response: Response, status: StatusCode) -> String {
     assert_eq!(error["request_id"].as_str(), request_id.as_deref(), "{body}");
     error["code"].as_str().expect("code").to_owned()
 }
+
+/// Emails moto's SES has accepted for `to`, waiting until there are at
+/// least `expected` (or `timeout` passes). Each is `{subject, body, ...}`.
+pub async fn emails_to(to: &str, expected: usize, timeout: std::time::Duration) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + timeout;
+    let client = reqwest::Client::new();
+    loop {
+        let data: Value = client
+            .get(format!("{}/moto-api/data.json", env("SHOP_MOTO_ENDPOINT")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let emails: Vec<Value> = data["ses"]["Message"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["destinations"]["ToAddresses"].as_array().is_some_and(|a| a.iter().any(|d| d == to)))
+            .cloned()
+            .collect();
+        if emails.len() >= expected || std::time::Instant::now() > deadline {
+            return emails;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+pub async fn sqs() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+}
+
+/// A CloudEvent as our producers write it.
+pub fn cloud_event(kind: &str, id: &str, data: Value) -> String {
+    json!({
+        "specversion": "1.0", "id": id, "source": "urn:test", "type": kind,
+        "time": "2026-11-25T12:00:00Z", "datacontenttype": "application/json",
+        "correlationid": format!("test-{id}"), "data": data,
+    })
+    .to_string()
+}

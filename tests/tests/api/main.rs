@@ -3,6 +3,7 @@
 
 mod auth;
 mod catalogue;
+mod flows;
 mod orders;
 mod rate_limit;
 mod health;

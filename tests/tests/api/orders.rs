@@ -182,24 +182,35 @@ async fn owners_cancel_admins_ship_and_the_status_machine_holds() {
     let admin = app.new_admin("shipper").await;
     let buyer = app.new_user("canceller").await;
     let item = product(&app, &admin.token, 100, "EUR", 100).await;
-    let order: Value = place(&app, &buyer.token, None, &order_body(&[(&item, 1)])).await.json().await.unwrap();
-    let id = order["id"].as_str().unwrap();
-
-    let ship = patch_status(&app, &buyer.token, id, "\"1\"", "shipped").await;
-    assert_eq!(error_code(ship, StatusCode::FORBIDDEN).await, "forbidden");
-    let ship_pending = patch_status(&app, &admin.token, id, "\"1\"", "shipped").await;
-    assert_eq!(error_code(ship_pending, StatusCode::CONFLICT).await, "illegal_transition");
-    let confirm = patch_status(&app, &admin.token, id, "\"1\"", "confirmed").await;
+    let sold_out = product(&app, &admin.token, 100, "EUR", 0).await;
+    let first: Value = place(&app, &buyer.token, None, &order_body(&[(&item, 1)])).await.json().await.unwrap();
+    let second: Value = place(&app, &buyer.token, None, &order_body(&[(&item, 1)])).await.json().await.unwrap();
+    let hopeless: Value = place(&app, &buyer.token, None, &order_body(&[(&sold_out, 1)])).await.json().await.unwrap();
+    crate::flows::settle(&app, &buyer.token).await;
+    let (first, second, hopeless) =
+        (first["id"].as_str().unwrap(), second["id"].as_str().unwrap(), hopeless["id"].as_str().unwrap());
+    // Each was decided once by the stock reservation: version 2.
+    let shipping = patch_status(&app, &buyer.token, first, "\"2\"", "shipped").await;
+    assert_eq!(error_code(shipping, StatusCode::FORBIDDEN).await, "forbidden");
+    let confirm = patch_status(&app, &admin.token, first, "\"2\"", "confirmed").await;
     assert_eq!(error_code(confirm, StatusCode::UNPROCESSABLE_ENTITY).await, "validation_failed");
+    let ship_rejected = patch_status(&app, &admin.token, hopeless, "\"2\"", "shipped").await;
+    assert_eq!(error_code(ship_rejected, StatusCode::CONFLICT).await, "illegal_transition");
+    let stale = patch_status(&app, &buyer.token, first, "\"1\"", "cancelled").await;
+    assert_eq!(error_code(stale, StatusCode::PRECONDITION_FAILED).await, "precondition_failed");
 
-    // Two cancellations of version 1 race: exactly one lands.
-    let racers = (0..2).map(|_| patch_status(&app, &buyer.token, id, "\"1\"", "cancelled"));
+    // Two cancellations of version 2 race: exactly one lands.
+    let racers = (0..2).map(|_| patch_status(&app, &buyer.token, first, "\"2\"", "cancelled"));
     let statuses: Vec<StatusCode> = join_all(racers).await.iter().map(|r| r.status()).collect();
-    assert!(statuses.contains(&StatusCode::OK), "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
-
-    let again = app.request(Method::DELETE, &format!("/orders/{id}"), Some(&buyer.token), None).await;
+    let again = app.request(Method::DELETE, &format!("/orders/{first}"), Some(&buyer.token), None).await;
     assert_eq!(error_code(again, StatusCode::CONFLICT).await, "illegal_transition");
-    let stored: Value = app.get(&format!("/orders/{id}"), Some(&buyer.token)).await.json().await.unwrap();
-    assert_eq!((stored["status"].as_str(), stored["version"].as_u64()), (Some("cancelled"), Some(2)));
+    let stored: Value = app.get(&format!("/orders/{first}"), Some(&buyer.token)).await.json().await.unwrap();
+    assert_eq!((stored["status"].as_str(), stored["version"].as_u64()), (Some("cancelled"), Some(3)));
+
+    // The admin ships a confirmed order; a shipped order can no longer be cancelled.
+    let shipped = patch_status(&app, &admin.token, second, "\"2\"", "shipped").await;
+    assert_eq!(shipped.status(), StatusCode::OK);
+    let late = app.request(Method::DELETE, &format!("/orders/{second}"), Some(&buyer.token), None).await;
+    assert_eq!(error_code(late, StatusCode::CONFLICT).await, "illegal_transition");
 }

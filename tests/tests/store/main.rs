@@ -1,6 +1,7 @@
 //! The DynamoDB adapters against DynamoDB Local, each test on its own fresh
 //! table created from the template's definition.
 
+mod outbox;
 mod users;
 
 use xtask::template::Template;

@@ -12,6 +12,7 @@
 mod items;
 mod listing;
 mod orders;
+mod processed;
 mod products;
 mod records;
 mod users;
@@ -23,6 +24,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
 use domain::ports::StoreError;
 pub use orders::{DynamoIdempotencyStore, DynamoOrderStore};
+pub use processed::DynamoProcessedMessages;
 pub use products::DynamoProductStore;
 pub use users::DynamoUserStore;
 

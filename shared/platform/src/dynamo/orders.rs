@@ -256,16 +256,23 @@ impl OrderStore for DynamoOrderStore {
         }
     }
 
-    async fn reserve(&self, order_id: OrderId) -> Result<Reservation, StoreError> {
+    async fn reserve(
+        &self,
+        order_id: OrderId,
+        notify: &(dyn for<'o> Fn(&'o Order) -> DomainEvent + Send + Sync),
+    ) -> Result<(Reservation, Option<DomainEvent>), StoreError> {
         for _ in 0..3 {
             let order = self.get(order_id).await?.ok_or(StoreError::NotFound)?;
             if order.status != OrderStatus::Pending {
-                return Ok(Reservation::NotPending);
+                return Ok((Reservation::NotPending, None));
             }
             let now = OffsetDateTime::now_utc();
             let confirmed = order.transitioned(OrderStatus::Confirmed, None, now).expect("pending can be confirmed");
+            let confirmed_event = notify(&confirmed);
             let mut items = self.status_change(&order, &confirmed);
+            items.push(records::outbox(self.table.name(), &confirmed_event));
             let first_line_index = items.len();
+            // The confirmed order's outbox record sits just before the lines.
             for line in &order.lines {
                 items.push(self.stock_change(
                     line.product_id,
@@ -274,7 +281,7 @@ impl OrderStore for DynamoOrderStore {
                 ));
             }
             let cancelled = match self.table.transact(items).await? {
-                Ok(()) => return Ok(Reservation::Confirmed),
+                Ok(()) => return Ok((Reservation::Confirmed, Some(confirmed_event))),
                 Err(cancelled) => cancelled,
             };
             if cancelled.condition_failed(0) {
@@ -292,8 +299,11 @@ impl OrderStore for DynamoOrderStore {
             }
             let reason = format!("not enough stock for {}", short.join(", "));
             let rejected = order.transitioned(OrderStatus::Rejected, Some(reason), now).expect("pending can be rejected");
-            match self.table.transact(self.status_change(&order, &rejected)).await? {
-                Ok(()) => return Ok(Reservation::Rejected),
+            let rejected_event = notify(&rejected);
+            let mut items = self.status_change(&order, &rejected);
+            items.push(records::outbox(self.table.name(), &rejected_event));
+            match self.table.transact(items).await? {
+                Ok(()) => return Ok((Reservation::Rejected, Some(rejected_event))),
                 Err(_) => continue,
             }
         }

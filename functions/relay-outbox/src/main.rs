@@ -1,0 +1,12 @@
+use lambda_runtime::{LambdaEvent, service_fn};
+use platform::{Init, forever};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let init = Init::start(env!("CARGO_PKG_NAME")).await?;
+    let publisher = forever(init.publisher());
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
+        app::relay::run(publisher).await.map_err(lambda_runtime::Error::from)
+    }))
+    .await
+}

@@ -1,0 +1,9 @@
+use platform::{Init, forever};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let init = Init::start(env!("CARGO_PKG_NAME")).await?;
+    let mailer = forever(init.mailer()?);
+    let sent = forever(init.processed_messages());
+    init.batch("email-send")?.serve(move |event| app::consumers::send_email(event, mailer, sent)).await
+}

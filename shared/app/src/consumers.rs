@@ -1,0 +1,133 @@
+//! Queue consumers: one handler per queue, run by the shared batch processor.
+
+use domain::ports::{MailError, Mailer, OrderStore, ProcessedMessages, Publisher, Reservation, StoreError, UserStore};
+use domain::{DomainEvent, Email, EmailTask, EmailTemplate, Money, Order, OrderId, UserId};
+use platform::batch::{self, RecordError};
+use platform::events::CloudEvent;
+use platform::outbox::OutboxPublisher;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+fn poison(what: &str) -> impl Fn(domain::ValidationError) -> RecordError + '_ {
+    move |error| RecordError::Poison(format!("{what}: {error}"))
+}
+
+fn display(money: &Money) -> String {
+    format!("{}.{:02} {}", money.minor() / 100, money.minor() % 100, money.currency())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserCreated {
+    user_id: String,
+    email: String,
+}
+
+/// user-created: ask for a welcome email.
+pub async fn on_user_created(event: CloudEvent, publisher: &OutboxPublisher) -> Result<(), RecordError> {
+    let data: UserCreated = batch::data(&event)?;
+    let user_id = UserId::parse(&data.user_id).map_err(poison("user_id"))?;
+    let email = Email::parse(&data.email).map_err(poison("email"))?;
+    let task = EmailTask {
+        to: email.to_string(),
+        template: EmailTemplate::Welcome,
+        // However often this runs for one user, one welcome email is sent.
+        dedupe_key: format!("welcome#{user_id}"),
+        order_id: None,
+        total: None,
+        reason: None,
+    };
+    let follow_up = DomainEvent::email_requested(task, &event.correlationid, OffsetDateTime::now_utc());
+    publisher.publish(&follow_up).await.map_err(RecordError::Retry)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderPlaced {
+    order_id: String,
+    owner_id: String,
+}
+
+fn order_email(order: &Order, to: &Email, correlation_id: &str) -> DomainEvent {
+    let (template, kind) = match order.status {
+        domain::OrderStatus::Confirmed => (EmailTemplate::OrderConfirmed, "confirmed"),
+        _ => (EmailTemplate::OrderRejected, "rejected"),
+    };
+    let task = EmailTask {
+        to: to.to_string(),
+        template,
+        dedupe_key: format!("order-{kind}#{}", order.id),
+        order_id: Some(order.id.to_string()),
+        total: Some(display(&order.total)),
+        reason: order.reason.clone(),
+    };
+    DomainEvent::email_requested(task, correlation_id, OffsetDateTime::now_utc())
+}
+
+/// order-placed: reserve stock for every line at once, confirm or reject the
+/// order, and (in the same transaction) ask for the matching email.
+pub async fn on_order_placed(
+    event: CloudEvent,
+    users: &impl UserStore,
+    orders: &impl OrderStore,
+    publisher: &impl Publisher,
+) -> Result<(), RecordError> {
+    let data: OrderPlaced = batch::data(&event)?;
+    let order_id = OrderId::parse(&data.order_id).map_err(poison("order_id"))?;
+    let owner_id = UserId::parse(&data.owner_id).map_err(poison("owner_id"))?;
+    let owner = users.get(owner_id).await?.ok_or_else(|| RecordError::Poison(format!("order owner {owner_id} does not exist")))?;
+    let correlation_id = event.correlationid.clone();
+    let notify = move |order: &Order| order_email(order, &owner.email, &correlation_id);
+    let (outcome, email) = match orders.reserve(order_id, &notify).await {
+        Ok(result) => result,
+        Err(StoreError::NotFound) => return Err(RecordError::Poison(format!("order {order_id} does not exist"))),
+        Err(error) => return Err(error.into()),
+    };
+    let metric = match outcome {
+        Reservation::Confirmed => "OrdersConfirmed",
+        Reservation::Rejected => "OrdersRejected",
+        Reservation::NotPending => {
+            tracing::info!(order_id = %order_id, "order no longer pending; nothing to reserve");
+            return Ok(());
+        }
+    };
+    tracing::info!(order_id = %order_id, outcome = metric, "stock reservation decided");
+    platform::metrics::MetricSet::new()
+        .dimension("Function", "on-order-placed")
+        .value(metric, 1.0, platform::metrics::Unit::Count)
+        .emit();
+    if let Some(email) = email {
+        publisher.publish_after_commit(&email).await;
+    }
+    Ok(())
+}
+
+/// email-send: render and send through SES, once per dedupe key.
+pub async fn send_email(event: CloudEvent, mailer: &impl Mailer, sent: &impl ProcessedMessages) -> Result<(), RecordError> {
+    let task: EmailTask = batch::data(&event)?;
+    let to = Email::parse(&task.to).map_err(poison("to"))?;
+    if task.dedupe_key.is_empty() || task.dedupe_key.len() > 200 {
+        return Err(RecordError::Poison("dedupe_key must be 1 to 200 characters".into()));
+    }
+    let key = format!("email#{}", task.dedupe_key);
+    if !sent.claim(&key, std::time::Duration::from_secs(60)).await? {
+        tracing::info!(dedupe_key = %task.dedupe_key, "email already sent (or being sent)");
+        return Ok(());
+    }
+    let (subject, body) = crate::email::render(&task);
+    match mailer.send(to.as_ref(), &subject, &body).await {
+        Ok(()) => {
+            sent.complete(&key).await?;
+            tracing::info!(template = ?task.template, "email sent");
+            Ok(())
+        }
+        Err(MailError::Rejected(reason)) => {
+            sent.complete(&key).await?;
+            Err(RecordError::Poison(format!("SES refused the email: {reason}")))
+        }
+        Err(MailError::Unavailable(source)) => {
+            sent.release(&key).await?;
+            Err(RecordError::Retry(anyhow::Error::from_boxed(source)))
+        }
+    }
+}

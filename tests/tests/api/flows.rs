@@ -1,0 +1,161 @@
+//! Whole flows through queues: the real consumers, fed by the local event
+//! source mappings that `cargo xtask test` runs from template.yaml.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::catalogue::{create_product, product_body, unique_sku};
+use crate::helpers::{PASSWORD, TestApp, app, cloud_event, emails_to, env, sqs, unique_email};
+
+const PATIENCE: Duration = Duration::from_secs(90);
+
+async fn order_status(app: &TestApp, token: &str, id: &str) -> String {
+    let order: Value = app.get(&format!("/orders/{id}"), Some(token)).await.json().await.unwrap();
+    order["status"].as_str().unwrap().to_owned()
+}
+
+/// Waits until none of `token`'s orders is pending.
+pub async fn settle(app: &TestApp, token: &str) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let pending: Value = app.get("/orders?status=pending", Some(token)).await.json().await.unwrap();
+        if pending["pagination"]["total"] == 0 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "orders still pending: {pending}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn stock_of(app: &TestApp, product_id: &str) -> u64 {
+    let product: Value = app.get(&format!("/products/{product_id}"), None).await.json().await.unwrap();
+    product["stock"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn registering_sends_one_welcome_email() {
+    let app = app();
+    let email = unique_email("welcome");
+    assert_eq!(app.register(&email, PASSWORD).await.status(), StatusCode::CREATED);
+    let emails = emails_to(&email, 1, PATIENCE).await;
+    assert_eq!(emails.len(), 1);
+    assert_eq!(emails[0]["subject"], "Welcome to the shop");
+}
+
+#[tokio::test]
+async fn a_placed_order_is_confirmed_stock_is_taken_and_the_customer_told() {
+    let app = app();
+    let admin = app.new_admin("fulfil").await;
+    let buyer = app.new_user("happy").await;
+    let product = create_product(&app, &admin.token, product_body(&unique_sku("ok"), 2500, "EUR", 5)).await;
+    let product_id = product["id"].as_str().unwrap();
+    let body = json!({"lines": [{"product_id": product_id, "quantity": 2}]});
+    let order: Value = app.post("/orders", Some(&buyer.token), body).await.json().await.unwrap();
+    let id = order["id"].as_str().unwrap();
+
+    settle(&app, &buyer.token).await;
+    assert_eq!(order_status(&app, &buyer.token, id).await, "confirmed");
+    assert_eq!(stock_of(&app, product_id).await, 3);
+    let emails = emails_to(&buyer.email, 2, PATIENCE).await;
+    let confirmation = emails.iter().find(|e| e["subject"].as_str().unwrap().contains("confirmed")).expect("confirmation");
+    assert!(confirmation["body"].as_str().unwrap().contains("50.00 EUR"), "{confirmation}");
+
+    // Cancelling a confirmed order gives its stock back.
+    let cancelled = app.request(reqwest::Method::DELETE, &format!("/orders/{id}"), Some(&buyer.token), None).await;
+    assert_eq!(cancelled.status(), StatusCode::OK);
+    assert_eq!(stock_of(&app, product_id).await, 5);
+}
+
+#[tokio::test]
+async fn fifty_orders_for_ten_in_stock_confirm_exactly_ten() {
+    let app = app();
+    let admin = app.new_admin("scarce").await;
+    let buyer = app.new_user("crowd").await;
+    let product = create_product(&app, &admin.token, product_body(&unique_sku("hot"), 100, "EUR", 10)).await;
+    let product_id = product["id"].as_str().unwrap().to_owned();
+    let body = json!({"lines": [{"product_id": product_id, "quantity": 1}]});
+
+    let placed = join_all((0..50).map(|_| app.post("/orders", Some(&buyer.token), body.clone()))).await;
+    assert!(placed.iter().all(|r| r.status() == StatusCode::CREATED));
+    settle(&app, &buyer.token).await;
+
+    let confirmed: Value = app.get("/orders?status=confirmed", Some(&buyer.token)).await.json().await.unwrap();
+    let rejected: Value = app.get("/orders?status=rejected", Some(&buyer.token)).await.json().await.unwrap();
+    assert_eq!(confirmed["pagination"]["total"], 10);
+    assert_eq!(rejected["pagination"]["total"], 40);
+    assert_eq!(stock_of(&app, &product_id).await, 0, "never negative, never oversold");
+
+    let emails = emails_to(&buyer.email, 51, PATIENCE).await;
+    let count = |needle: &str| emails.iter().filter(|e| e["subject"].as_str().unwrap().contains(needle)).count();
+    assert_eq!(count("could not be accepted"), 40);
+    assert_eq!(count("confirmed"), 10);
+}
+
+#[tokio::test]
+async fn a_poison_message_is_parked_with_its_reason_while_the_batch_goes_on() {
+    let sqs = sqs().await;
+    let queue = env("USER_CREATED_QUEUE_URL");
+    let email = unique_email("batchmate");
+    let marker = format!("poison-{}", ulid::Ulid::new());
+    let valid = cloud_event("user-created", &ulid::Ulid::new().to_string(), json!({"user_id": ulid::Ulid::new().to_string(), "email": email}));
+    let wrong_type = cloud_event("order-placed", &marker, json!({}));
+    let entries = [("garbage", format!("not json {marker}")), ("wrong-type", wrong_type), ("valid", valid)];
+    let mut batch = sqs.send_message_batch().queue_url(&queue);
+    for (id, body) in entries {
+        batch = batch.entries(aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder().id(id).message_body(body).build().unwrap());
+    }
+    batch.send().await.unwrap();
+
+    assert_eq!(emails_to(&email, 1, PATIENCE).await.len(), 1, "the valid message was handled");
+    let dead = env("USER_CREATED_DLQ_URL");
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let mut parked: Vec<(String, String)> = Vec::new();
+    while parked.len() < 2 && std::time::Instant::now() < deadline {
+        for letter in xtask::dlq::peek(&sqs, &dead).await.unwrap() {
+            if letter.body.contains(&marker) && !parked.iter().any(|(body, _)| *body == letter.body) {
+                parked.push((letter.body, letter.reason.unwrap_or_default()));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(parked.len(), 2, "{parked:?}");
+    assert!(parked.iter().any(|(_, reason)| reason.contains("not a CloudEvents")), "{parked:?}");
+    assert!(parked.iter().any(|(_, reason)| reason.contains("expected event type")), "{parked:?}");
+}
+
+#[tokio::test]
+async fn duplicate_deliveries_have_their_effect_once() {
+    let app = app();
+    let sqs = sqs().await;
+    // The same user-created event three times, and a second event for the same user.
+    let email = unique_email("twice");
+    let user_id = ulid::Ulid::new().to_string();
+    let event_id = ulid::Ulid::new().to_string();
+    let event = cloud_event("user-created", &event_id, json!({"user_id": user_id, "email": email}));
+    let again = cloud_event("user-created", &ulid::Ulid::new().to_string(), json!({"user_id": user_id, "email": email}));
+    for body in [&event, &event, &event, &again] {
+        sqs.send_message().queue_url(env("USER_CREATED_QUEUE_URL")).message_body(body).send().await.unwrap();
+    }
+
+    // An order whose order-placed event arrives three more times.
+    let admin = app.new_admin("dedupe").await;
+    let buyer = app.new_user("dup-buyer").await;
+    let product = create_product(&app, &admin.token, product_body(&unique_sku("dup"), 100, "EUR", 10)).await;
+    let product_id = product["id"].as_str().unwrap();
+    let order: Value =
+        app.post("/orders", Some(&buyer.token), json!({"lines": [{"product_id": product_id, "quantity": 3}]})).await.json().await.unwrap();
+    settle(&app, &buyer.token).await;
+    let replay = cloud_event("order-placed", &ulid::Ulid::new().to_string(), json!({"order_id": order["id"], "owner_id": buyer.id}));
+    for _ in 0..3 {
+        sqs.send_message().queue_url(env("ORDER_PLACED_QUEUE_URL")).message_body(&replay).send().await.unwrap();
+    }
+
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(emails_to(&email, 2, Duration::from_secs(5)).await.len(), 1, "one welcome email");
+    assert_eq!(stock_of(&app, product_id).await, 7, "stock reserved once");
+    let confirmations = emails_to(&buyer.email, 3, Duration::from_secs(5)).await;
+    assert_eq!(confirmations.iter().filter(|e| e["subject"].as_str().unwrap().contains("confirmed")).count(), 1);
+}
