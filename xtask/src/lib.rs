@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 pub mod dlq;
 pub mod eventsource;
 pub mod localcloud;
+pub mod policies;
 pub mod procs;
 pub mod template;
 pub mod tools;

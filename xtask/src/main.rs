@@ -220,13 +220,16 @@ async fn test(_args: &[String]) -> anyhow::Result<ExitCode> {
     )?;
     cloud.provision(&template).await?;
     let mut env = cloud.function_env(&template)?;
+    let calls_file = dir.join("aws-calls.tsv");
+    env.push(("SHOP_RECORD_AWS_CALLS".into(), calls_file.display().to_string()));
     let api_port = free_port()?;
     let base_url = format!("http://127.0.0.1:{api_port}");
     let mut functions = start_functions(&tools, &env, api_port, Some(dir.join("logs/functions.log")), false)?;
     wait_for_health(&base_url, &mut functions).await?;
     let deliveries = eventsource::start(&cloud, &template, eventsource::Invoker::new(base_url.clone())).await?;
     env.push(("SHOP_API_URL".into(), base_url));
-    env.push(("SHOP_LOCAL_PREFIX".into(), cloud.names.prefix.clone()));
+    let cloud_prefix = cloud.names.prefix.clone();
+    env.push(("SHOP_LOCAL_PREFIX".into(), cloud_prefix.clone()));
     env.push(("SHOP_MOTO_ENDPOINT".into(), cloud.moto_endpoint()));
     write_env_file(&dir.join("cloud.env"), &env)?;
 
@@ -246,6 +249,21 @@ async fn test(_args: &[String]) -> anyhow::Result<ExitCode> {
     deliveries.iter().for_each(|task| task.abort());
     drop(functions);
     cloud.stop();
+
+    eprintln!("\nxtask: checking every function's IAM policy against the AWS calls it made");
+    match check_policies(&template, &calls_file, &cloud_prefix, &env) {
+        Ok(problems) if problems.is_empty() => println!("xtask: IAM policies match the calls: 1 passed, 0 failed"),
+        Ok(problems) => {
+            for problem in &problems {
+                eprintln!("  {problem}");
+            }
+            failures.push("IAM policies".into());
+        }
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            failures.push("IAM policies".into());
+        }
+    }
 
     eprintln!("\nxtask: linting template.yaml");
     if let Err(error) = lint(&tools) {
@@ -422,4 +440,11 @@ fn zipped_size(tools: &tools::Tools, file: &Path) -> anyhow::Result<u64> {
     let output = Command::new(tools.venv_bin.join("python")).args(["-c", script]).arg(file).output()?;
     anyhow::ensure!(output.status.success(), "zipping {} failed", file.display());
     Ok(String::from_utf8(output.stdout)?.trim().parse()?)
+}
+
+fn check_policies(template: &Template, calls: &Path, prefix: &str, env: &[(String, String)]) -> anyhow::Result<Vec<String>> {
+    let sender = env.iter().find(|(k, _)| k == "SENDER_EMAIL").map(|(_, v)| v.as_str()).unwrap_or_default();
+    let granted = xtask::policies::granted(template)?;
+    let observed = xtask::policies::observed(calls, prefix, sender)?;
+    Ok(xtask::policies::compare(&granted, &observed))
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Settings;
+use crate::aws::CallRecorder;
 use crate::auth::{SigningKeys, Tokens};
 use anyhow::Context;
 
@@ -22,8 +23,9 @@ use crate::pagination::Cursors;
 pub struct Init {
     pub name: &'static str,
     pub settings: Settings,
-    pub aws: aws_config::SdkConfig,
+    aws: aws_config::SdkConfig,
     table: Table,
+    recorder: Option<CallRecorder>,
 }
 
 impl Init {
@@ -32,10 +34,39 @@ impl Init {
         crate::telemetry::init();
         let settings = Settings::from_env()?;
         let aws = crate::aws::load_config().await;
+        let recorder = CallRecorder::from_env(name);
         // Every function reads or writes the table: open its connection now.
-        let table = Table::from_config(&aws, settings.table_name.clone());
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&aws);
+        if let Some(recorder) = &recorder {
+            dynamodb = dynamodb.interceptor(recorder.clone());
+        }
+        let table = Table::new(aws_sdk_dynamodb::Client::from_conf(dynamodb.build()), settings.table_name.clone());
         table.warm_up().await;
-        Ok(Self { name, settings, aws, table })
+        Ok(Self { name, settings, aws, table, recorder })
+    }
+
+    fn sqs(&self) -> aws_sdk_sqs::Client {
+        let mut config = aws_sdk_sqs::config::Builder::from(&self.aws);
+        if let Some(recorder) = &self.recorder {
+            config = config.interceptor(recorder.clone());
+        }
+        aws_sdk_sqs::Client::from_conf(config.build())
+    }
+
+    fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
+        let mut config = aws_sdk_secretsmanager::config::Builder::from(&self.aws);
+        if let Some(recorder) = &self.recorder {
+            config = config.interceptor(recorder.clone());
+        }
+        aws_sdk_secretsmanager::Client::from_conf(config.build())
+    }
+
+    fn sesv2(&self) -> aws_sdk_sesv2::Client {
+        let mut config = aws_sdk_sesv2::config::Builder::from(&self.aws);
+        if let Some(recorder) = &self.recorder {
+            config = config.interceptor(recorder.clone());
+        }
+        aws_sdk_sesv2::Client::from_conf(config.build())
     }
 
     pub fn table(&self) -> Table {
@@ -60,7 +91,7 @@ impl Init {
 
     /// Publishes committed events to their queues (the outbox's fast path).
     pub fn publisher(&self) -> OutboxPublisher {
-        OutboxPublisher::new(self.table(), aws_sdk_sqs::Client::new(&self.aws), self.settings.queue_urls.clone())
+        OutboxPublisher::new(self.table(), self.sqs(), self.settings.queue_urls.clone())
     }
 
     pub fn processed_messages(&self) -> DynamoProcessedMessages {
@@ -76,13 +107,13 @@ impl Init {
             .get(event_type)
             .with_context(|| format!("no dead-letter queue URL configured for {event_type}"))?
             .clone();
-        let dead_letters = DeadLetters { sqs: aws_sdk_sqs::Client::new(&self.aws), queue_url };
+        let dead_letters = DeadLetters { sqs: self.sqs(), queue_url };
         Ok(BatchProcessor::new(self.name, event_type, dead_letters, self.processed_messages()))
     }
 
     pub fn mailer(&self) -> anyhow::Result<SesMailer> {
         anyhow::ensure!(!self.settings.sender_email.is_empty(), "SENDER_EMAIL is not set");
-        Ok(SesMailer::new(aws_sdk_sesv2::Client::new(&self.aws), self.settings.sender_email.clone()))
+        Ok(SesMailer::new(self.sesv2(), self.settings.sender_email.clone()))
     }
 
     /// Failed logins per account: 5 per 15 minutes.
@@ -94,7 +125,7 @@ impl Init {
     pub async fn signing_keys(&self) -> anyhow::Result<Arc<SigningKeys>> {
         anyhow::ensure!(!self.settings.signing_key_secret_id.is_empty(), "SIGNING_KEY_SECRET_ID is not set");
         let keys = Arc::new(SigningKeys::from_secrets_manager(
-            aws_sdk_secretsmanager::Client::new(&self.aws),
+            self.secrets_manager(),
             self.settings.signing_key_secret_id.clone(),
             self.settings.key_cache_ttl,
         ));

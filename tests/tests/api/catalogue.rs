@@ -123,3 +123,17 @@ async fn inactive_products_are_hidden_from_everyone_but_admins() {
     assert!(inactive["data"].as_array().unwrap().iter().any(|p| p["id"] == product["id"]));
     assert_eq!(app.get("/products?active=false", Some(&user.token)).await.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn changing_a_sku_frees_the_old_one() {
+    let app = app();
+    let admin = app.new_admin("renamer").await;
+    let (old, new) = (unique_sku("old"), unique_sku("new"));
+    let product = create_product(&app, &admin.token, product_body(&old, 100, "EUR", 1)).await;
+    let id = product["id"].as_str().unwrap();
+    let renamed = put_product(&app, &admin.token, id, Some("\"1\""), product_body(&new, 100, "EUR", 1)).await;
+    assert_eq!(renamed.status(), StatusCode::OK);
+    let taken = app.post("/products", Some(&admin.token), product_body(&new, 100, "EUR", 1)).await;
+    assert_eq!(error_code(taken, StatusCode::CONFLICT).await, "sku_taken");
+    create_product(&app, &admin.token, product_body(&old, 100, "EUR", 1)).await;
+}

@@ -159,3 +159,43 @@ async fn duplicate_deliveries_have_their_effect_once() {
     let confirmations = emails_to(&buyer.email, 3, Duration::from_secs(5)).await;
     assert_eq!(confirmations.iter().filter(|e| e["subject"].as_str().unwrap().contains("confirmed")).count(), 1);
 }
+
+#[tokio::test]
+async fn a_bad_email_task_is_parked_not_retried() {
+    let sqs = sqs().await;
+    let marker = ulid::Ulid::new().to_string();
+    let task = cloud_event("email-send", &marker, json!({"to": "not an address", "template": "welcome", "dedupe_key": marker}));
+    sqs.send_message().queue_url(env("EMAIL_SEND_QUEUE_URL")).message_body(task).send().await.unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let letters = xtask::dlq::peek(&sqs, &env("EMAIL_SEND_DLQ_URL")).await.unwrap();
+        if let Some(letter) = letters.iter().find(|l| l.body.contains(&marker)) {
+            assert!(letter.reason.as_deref().unwrap_or_default().contains("to:"), "{letter:?}");
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the bad task was not parked");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_relay_publishes_events_left_in_the_outbox() {
+    let app = app();
+    // Admins made by an operator tool commit their user-created event to the
+    // outbox without publishing it: only the relay can deliver it.
+    let admin = app.new_admin("relayed").await;
+    tokio::time::sleep(Duration::from_secs(6)).await; // older than the relay's freshness window
+    let relayed: Value = app
+        .client
+        .post(format!("{}/2015-03-31/functions/relay-outbox/invocations", app.base))
+        .json(&json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(relayed["published"].as_u64().is_some(), "{relayed}");
+    let emails = emails_to(&admin.email, 1, PATIENCE).await;
+    assert_eq!(emails.len(), 1, "the welcome email arrived through the relay");
+}

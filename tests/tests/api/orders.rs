@@ -214,3 +214,20 @@ async fn owners_cancel_admins_ship_and_the_status_machine_holds() {
     let late = app.request(Method::DELETE, &format!("/orders/{second}"), Some(&buyer.token), None).await;
     assert_eq!(error_code(late, StatusCode::CONFLICT).await, "illegal_transition");
 }
+
+#[tokio::test]
+async fn admins_list_every_customers_orders_by_status() {
+    let app = app();
+    let admin = app.new_admin("overseer").await;
+    let buyer = app.new_user("customer").await;
+    let item = product(&app, &admin.token, 100, "EUR", 100).await;
+    let order: Value = place(&app, &buyer.token, None, &order_body(&[(&item, 1)])).await.json().await.unwrap();
+    crate::flows::settle(&app, &buyer.token).await;
+
+    let all: Value = app.get("/orders?limit=100", Some(&admin.token)).await.json().await.unwrap();
+    assert!(all["data"].as_array().unwrap().iter().any(|o| o["id"] == order["id"]));
+    assert!(all["pagination"]["total"].as_u64().unwrap() >= 1);
+    let confirmed: Value = app.get("/orders?status=confirmed&limit=100", Some(&admin.token)).await.json().await.unwrap();
+    assert!(confirmed["data"].as_array().unwrap().iter().all(|o| o["status"] == "confirmed"));
+    assert!(confirmed["data"].as_array().unwrap().iter().any(|o| o["id"] == order["id"]));
+}
