@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod bench;
 pub mod dlq;
 pub mod eventsource;
 pub mod localcloud;

@@ -1,0 +1,12 @@
+//! Replies with its input. `cargo xtask bench` compares every function's
+//! cold start with this one's.
+
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| async move {
+        Ok::<_, lambda_runtime::Error>(event.payload)
+    }))
+    .await
+}
