@@ -269,6 +269,10 @@ async fn test(_args: &[String]) -> anyhow::Result<ExitCode> {
         }
     }
 
+    eprintln!("\nxtask: clippy (warnings are errors)");
+    if run_checked(cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]), "clippy").is_err() {
+        failures.push("clippy".into());
+    }
     eprintln!("\nxtask: linting template.yaml");
     if let Err(error) = lint(&tools) {
         eprintln!("xtask: {error:#}");

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde_yaml::Value;
 
-use crate::template::{Stack, Template};
+use crate::template::Template;
 
 /// (IAM action, resource by logical name: `Table`, `Table/index/gsi1`, `UserCreatedQueue`, ...)
 pub type Grant = (String, String);
@@ -48,7 +48,7 @@ pub fn granted(template: &Template) -> anyhow::Result<BTreeMap<String, BTreeSet<
                     one => vec![one],
                 };
                 for resource in resources {
-                    let name = symbolic(template, &template.root, resource)
+                    let name = symbolic(template, resource)
                         .with_context(|| format!("{}: a policy resource", function.package))?;
                     for action in &actions {
                         set.insert((action.clone(), name.clone()));
@@ -62,7 +62,7 @@ pub fn granted(template: &Template) -> anyhow::Result<BTreeMap<String, BTreeSet<
 }
 
 /// A policy resource as the logical name of what it points at.
-fn symbolic(template: &Template, stack: &Stack, value: &Value) -> anyhow::Result<String> {
+fn symbolic(template: &Template, value: &Value) -> anyhow::Result<String> {
     let Value::Tagged(tagged) = value else { bail!("policy resources must be !Ref, !GetAtt or !Sub, not {value:?}") };
     let tag = tagged.tag.to_string();
     match (tag.trim_start_matches('!'), &tagged.value) {
@@ -72,7 +72,7 @@ fn symbolic(template: &Template, stack: &Stack, value: &Value) -> anyhow::Result
             match parts.as_slice() {
                 [nested, "Outputs", output] => {
                     let nested = template.stack(nested)?;
-                    symbolic(template, nested, &nested.body["Outputs"][*output]["Value"])
+                    symbolic(template, &nested.body["Outputs"][*output]["Value"])
                 }
                 [resource, _attribute] => Ok((*resource).to_owned()),
                 _ => bail!("cannot follow !GetAtt {target}"),
@@ -83,7 +83,7 @@ fn symbolic(template: &Template, stack: &Stack, value: &Value) -> anyhow::Result
             let mut text = parts[0].as_str().context("!Sub text")?.to_owned();
             for (name, inner) in parts[1].as_mapping().context("!Sub variables")? {
                 let name = name.as_str().context("variable name")?;
-                text = text.replace(&format!("${{{name}}}"), &symbolic(template, stack, inner)?);
+                text = text.replace(&format!("${{{name}}}"), &symbolic(template, inner)?);
             }
             Ok(text)
         }

@@ -261,7 +261,7 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let owner = UserId::generate();
         assert_eq!(request(&[&active], 1).price(owner, &[], now), Err(PricingError::UnknownProduct(active.id)));
-        assert_eq!(request(&[&inactive], 1).price(owner, &[inactive.clone()], now), Err(PricingError::Unavailable(inactive.id)));
+        assert_eq!(request(&[&inactive], 1).price(owner, std::slice::from_ref(&inactive), now), Err(PricingError::Unavailable(inactive.id)));
         assert_eq!(
             request(&[&active, &dollars], 1).price(owner, &[active.clone(), dollars.clone()], now),
             Err(PricingError::MixedCurrencies)
@@ -285,7 +285,7 @@ mod tests {
     #[test]
     fn transitions_bump_the_version() {
         let a = product(100, "EUR", true);
-        let order = request(&[&a], 1).price(UserId::generate(), &[a.clone()], OffsetDateTime::now_utc()).unwrap();
+        let order = request(&[&a], 1).price(UserId::generate(), std::slice::from_ref(&a), OffsetDateTime::now_utc()).unwrap();
         let confirmed = order.transitioned(OrderStatus::Confirmed, None, OffsetDateTime::now_utc()).unwrap();
         assert_eq!(confirmed.version, 2);
         let error = confirmed.transitioned(OrderStatus::Pending, None, OffsetDateTime::now_utc()).unwrap_err();

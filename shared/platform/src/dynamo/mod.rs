@@ -90,6 +90,21 @@ impl Table {
             .map_err(classify)
     }
 
+    /// One item by its full key, read strongly consistent.
+    pub(crate) async fn get(&self, pk: String, sk: &str) -> Result<Option<items::Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(output.item)
+    }
+
     /// Runs a transaction. A `TransactionConflict` (another transaction on the
     /// same items in flight) is retried briefly, so that the loser of a race
     /// sees the winner's write and fails its condition cleanly instead of

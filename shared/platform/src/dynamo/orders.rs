@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use super::items::{Item, get_s, get_timestamp, get_u64, n, parsed, s, timestamp};
 use super::listing::Listing;
 use super::products::product_pk;
-use super::{Table, classify, records};
+use super::{Table, records};
 
 const ORDER_SK: &str = "ORDER";
 
@@ -187,18 +187,7 @@ impl OrderStore for DynamoOrderStore {
     }
 
     async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        let output = self
-            .table
-            .client()
-            .get_item()
-            .table_name(self.table.name())
-            .key("pk", s(order_pk(id)))
-            .key("sk", s(ORDER_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        output.item().map(Self::from_item).transpose()
+        self.table.get(order_pk(id), ORDER_SK).await?.as_ref().map(Self::from_item).transpose()
     }
 
     async fn list(&self, filter: OrderFilter, page: &PageRequest) -> Result<Page<Order>, StoreError> {
@@ -326,19 +315,8 @@ impl DynamoIdempotencyStore {
 #[async_trait]
 impl IdempotencyStore for DynamoIdempotencyStore {
     async fn find(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let output = self
-            .table
-            .client()
-            .get_item()
-            .table_name(self.table.name())
-            .key("pk", s(records::idempotency_pk(key)))
-            .key("sk", s("IDEMPOTENCY"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        let Some(item) = output.item() else { return Ok(None) };
-        let record = records::idempotency_from_item(key, item)?;
+        let Some(item) = self.table.get(records::idempotency_pk(key), "IDEMPOTENCY").await? else { return Ok(None) };
+        let record = records::idempotency_from_item(key, &item)?;
         // TTL deletion lags; an expired record counts as absent.
         Ok((record.expires_at > OffsetDateTime::now_utc()).then_some(record))
     }

@@ -133,18 +133,7 @@ impl ProductStore for DynamoProductStore {
     }
 
     async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
-        let output = self
-            .table
-            .client()
-            .get_item()
-            .table_name(self.table.name())
-            .key("pk", s(product_pk(id)))
-            .key("sk", s(PRODUCT_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        output.item().map(Self::from_item).transpose()
+        self.table.get(product_pk(id), PRODUCT_SK).await?.as_ref().map(Self::from_item).transpose()
     }
 
     async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {

@@ -5,7 +5,7 @@ use domain::{DomainEvent, Email, Page, PageRequest, PasswordHash, Role, User, Us
 
 use super::items::{Item, get_bool, get_s, get_timestamp, get_u64, n, parsed, s, timestamp};
 use super::listing::Listing;
-use super::{Table, classify, records};
+use super::{Table, records};
 
 const USER_SK: &str = "USER";
 const USERS_INDEX_PK: &str = "USERS";
@@ -84,18 +84,7 @@ impl DynamoUserStore {
     }
 
     async fn get_by_pk(&self, pk: String) -> Result<Option<User>, StoreError> {
-        let output = self
-            .table
-            .client()
-            .get_item()
-            .table_name(self.table.name())
-            .key("pk", s(pk))
-            .key("sk", s(USER_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        output.item().map(Self::from_item).transpose()
+        self.table.get(pk, USER_SK).await?.as_ref().map(Self::from_item).transpose()
     }
 }
 

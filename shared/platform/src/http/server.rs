@@ -129,7 +129,7 @@ impl HttpServer {
                     }
                     _ => self.process(event, handler, &request_id, &correlation_id).await,
                 };
-                let mut response = self.into_response(outcome, &request_id);
+                let mut response = self.to_response(outcome, &request_id);
                 if let Some(decision) = limit {
                     let headers = response.headers_mut();
                     insert_header(headers, "ratelimit-limit", &decision.limit.to_string());
@@ -240,7 +240,7 @@ impl HttpServer {
         })
     }
 
-    fn into_response(&self, outcome: Result<ApiResponse, ApiError>, request_id: &str) -> Response<Body> {
+    fn to_response(&self, outcome: Result<ApiResponse, ApiError>, request_id: &str) -> Response<Body> {
         match outcome {
             Ok(api) => {
                 let mut response = match &api.body {
