@@ -494,7 +494,9 @@ async fn bench() -> anyhow::Result<ExitCode> {
         },
     )?;
     cloud.provision(&template).await?;
-    let env = cloud.function_env(&template)?;
+    let mut env = cloud.function_env(&template)?;
+    // Every sample event comes from one client address; measure the work, not 429s.
+    env.push(("RATE_LIMIT_PER_MINUTE".into(), "1000000".into()));
     let release = project_root().join("target/release");
     let median = |mut values: Vec<Duration>| {
         values.sort();

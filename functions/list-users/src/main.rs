@@ -1,7 +1,9 @@
 use platform::http::Access;
 use platform::{Init, forever};
 
-#[tokio::main]
+// One thread: Lambda sends one event at a time, and a single allocator arena
+// and no worker threads keep init and peak memory small.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let init = Init::start(env!("CARGO_PKG_NAME")).await?;
     let users = forever(init.user_store());
