@@ -131,6 +131,22 @@ fn read_env_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     Ok(text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
 }
 
+/// A local cloud of its own, on free ports and in memory, provisioned from
+/// the template: it never touches a running dev stack.
+async fn private_cloud(tools: &tools::Tools, template: &Template, prefix: &str, dir: &Path) -> anyhow::Result<LocalCloud> {
+    let cloud = LocalCloud::start(
+        tools,
+        CloudConfig {
+            ports: Ports { dynamodb: free_port()?, moto: free_port()? },
+            prefix: prefix.into(),
+            dynamodb_data: None,
+            logs_dir: dir.join("logs"),
+        },
+    )?;
+    cloud.provision(template).await?;
+    Ok(cloud)
+}
+
 // ------------------------------------------------------------------- dev
 
 async fn dev(args: &[String]) -> anyhow::Result<ExitCode> {
@@ -210,19 +226,9 @@ async fn test(_args: &[String]) -> anyhow::Result<ExitCode> {
     run_checked(cargo().args(["build", "--workspace", "--all-targets", "--quiet"]), "cargo build")?;
     let test_binaries = test_executables()?;
 
-    // Free ports of its own, so a running dev stack is never touched.
     let dir = local_dir().join("test");
     let _ = std::fs::remove_dir_all(&dir);
-    let cloud = LocalCloud::start(
-        &tools,
-        CloudConfig {
-            ports: Ports { dynamodb: free_port()?, moto: free_port()? },
-            prefix: "test".into(),
-            dynamodb_data: None,
-            logs_dir: dir.join("logs"),
-        },
-    )?;
-    cloud.provision(&template).await?;
+    let cloud = private_cloud(&tools, &template, "test", &dir).await?;
     let mut env = cloud.function_env(&template)?;
     let calls_file = dir.join("aws-calls.tsv");
     env.push(("SHOP_RECORD_AWS_CALLS".into(), calls_file.display().to_string()));
@@ -484,16 +490,7 @@ async fn bench() -> anyhow::Result<ExitCode> {
         .context("the overhead benchmark printed no result")?;
 
     let dir = local_dir().join("bench");
-    let cloud = LocalCloud::start(
-        &tools,
-        CloudConfig {
-            ports: Ports { dynamodb: free_port()?, moto: free_port()? },
-            prefix: "bench".into(),
-            dynamodb_data: None,
-            logs_dir: dir.join("logs"),
-        },
-    )?;
-    cloud.provision(&template).await?;
+    let cloud = private_cloud(&tools, &template, "bench", &dir).await?;
     let mut env = cloud.function_env(&template)?;
     // Every sample event comes from one client address; measure the work, not 429s.
     env.push(("RATE_LIMIT_PER_MINUTE".into(), "1000000".into()));

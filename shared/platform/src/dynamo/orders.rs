@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, Reservation, StoreError};
 use domain::{
     Currency, DomainEvent, IdempotencyRecord, Money, Order, OrderId, OrderLine, OrderStatus, Page, PageRequest, ProductId,
@@ -114,18 +114,6 @@ impl DynamoOrderStore {
         })
     }
 
-    fn put_order(&self, order: &Order, condition: &str, expected_version: Option<u64>) -> TransactWriteItem {
-        let put = Put::builder()
-            .table_name(self.table.name())
-            .set_item(Some(Self::item(order)))
-            .condition_expression(condition)
-            .set_expression_attribute_values(expected_version.map(|v| [(":expected".to_owned(), n(v))].into()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .expect("table, item and condition are set");
-        TransactWriteItem::builder().put(put).build()
-    }
-
     /// The per-status counters of `order` moved by `delta`.
     fn status_counters(&self, owner: UserId, status: OrderStatus, delta: i64) -> [TransactWriteItem; 2] {
         [
@@ -136,7 +124,7 @@ impl DynamoOrderStore {
 
     /// A status change of `previous` into `next`, conditional on `previous`'s version.
     fn status_change(&self, previous: &Order, next: &Order) -> Vec<TransactWriteItem> {
-        let mut items = vec![self.put_order(next, "version = :expected", Some(previous.version))];
+        let mut items = vec![self.table.conditional_put(Self::item(next), "version = :expected", Some(previous.version))];
         if previous.status != next.status {
             items.extend(self.status_counters(previous.owner, previous.status, -1));
             items.extend(self.status_counters(next.owner, next.status, 1));
@@ -167,7 +155,7 @@ impl OrderStore for DynamoOrderStore {
     async fn place(&self, order: &Order, event: &DomainEvent, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
         let table = self.table.name();
         let mut items = vec![
-            self.put_order(order, "attribute_not_exists(pk)", None),
+            self.table.conditional_put(Self::item(order), "attribute_not_exists(pk)", None),
             records::counter(table, "orders", 1),
             records::counter(table, &format!("orders#owner#{}", order.owner), 1),
         ];

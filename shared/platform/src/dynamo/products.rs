@@ -78,18 +78,6 @@ impl DynamoProductStore {
         })
     }
 
-    fn put_product(&self, product: &Product, condition: &str, expected_version: Option<u64>) -> TransactWriteItem {
-        let put = Put::builder()
-            .table_name(self.table.name())
-            .set_item(Some(Self::item(product)))
-            .condition_expression(condition)
-            .set_expression_attribute_values(expected_version.map(|v| [(":expected".to_owned(), n(v))].into()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .expect("table, item and condition are set");
-        TransactWriteItem::builder().put(put).build()
-    }
-
     fn claim_sku(&self, product: &Product) -> TransactWriteItem {
         let put = Put::builder()
             .table_name(self.table.name())
@@ -121,7 +109,7 @@ impl DynamoProductStore {
 impl ProductStore for DynamoProductStore {
     async fn insert(&self, product: &Product) -> Result<(), StoreError> {
         let items = vec![
-            self.put_product(product, "attribute_not_exists(pk)", None),
+            self.table.conditional_put(Self::item(product), "attribute_not_exists(pk)", None),
             self.claim_sku(product),
             records::counter(self.table.name(), counter_name(product.active), 1),
         ];
@@ -185,7 +173,7 @@ impl ProductStore for DynamoProductStore {
     }
 
     async fn replace(&self, previous: &Product, next: &Product) -> Result<(), StoreError> {
-        let mut items = vec![self.put_product(next, "version = :expected", Some(previous.version))];
+        let mut items = vec![self.table.conditional_put(Self::item(next), "version = :expected", Some(previous.version))];
         if previous.sku != next.sku {
             items.push(self.release_sku(previous));
             items.push(self.claim_sku(next));

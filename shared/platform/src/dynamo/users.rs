@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use domain::ports::{StoreError, UserStore};
 use domain::{DomainEvent, Email, Page, PageRequest, PasswordHash, Role, User, UserId};
 
@@ -73,16 +73,6 @@ impl DynamoUserStore {
         })
     }
 
-    fn put(&self, item: Item, condition: &str) -> Put {
-        Put::builder()
-            .table_name(self.table.name())
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .expect("table, item and condition are set")
-    }
-
     async fn get_by_pk(&self, pk: String) -> Result<Option<User>, StoreError> {
         self.table.get(pk, USER_SK).await?.as_ref().map(Self::from_item).transpose()
     }
@@ -92,8 +82,8 @@ impl DynamoUserStore {
 impl UserStore for DynamoUserStore {
     async fn insert(&self, user: &User, event: Option<&DomainEvent>) -> Result<(), StoreError> {
         let mut items = vec![
-            TransactWriteItem::builder().put(self.put(Self::user_item(user), "attribute_not_exists(pk)")).build(),
-            TransactWriteItem::builder().put(self.put(Self::email_item(user), "attribute_not_exists(pk)")).build(),
+            self.table.conditional_put(Self::user_item(user), "attribute_not_exists(pk)", None),
+            self.table.conditional_put(Self::email_item(user), "attribute_not_exists(pk)", None),
             records::counter(self.table.name(), USERS_COUNTER, 1),
         ];
         items.extend(event.map(|event| records::outbox(self.table.name(), event)));
@@ -128,16 +118,10 @@ impl UserStore for DynamoUserStore {
     }
 
     async fn update(&self, user: &User) -> Result<(), StoreError> {
-        let condition = "version = :expected";
-        let expected = n(user.version - 1);
-        let put = |item: Item| {
-            let mut put = self.put(item, condition);
-            put.expression_attribute_values = Some([(":expected".to_owned(), expected.clone())].into());
-            put
-        };
+        let expected = Some(user.version - 1);
         let items = vec![
-            TransactWriteItem::builder().put(put(Self::user_item(user))).build(),
-            TransactWriteItem::builder().put(put(Self::email_item(user))).build(),
+            self.table.conditional_put(Self::user_item(user), "version = :expected", expected),
+            self.table.conditional_put(Self::email_item(user), "version = :expected", expected),
         ];
         match self.table.transact(items).await? {
             Ok(()) => Ok(()),
