@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
@@ -234,22 +234,6 @@ fn sqs_record(message: &aws_sdk_sqs::types::Message, mapping: &QueueMapping) -> 
         "eventSourceARN": mapping.queue_arn,
         "awsRegion": REGION,
     })
-}
-
-/// Visibility timeout of a queue, for messages about redelivery.
-pub async fn visibility_timeout(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> anyhow::Result<u64> {
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(QueueAttributeName::VisibilityTimeout)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-    Ok(attributes
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30))
 }
 
 #[cfg(test)]

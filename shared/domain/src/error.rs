@@ -23,10 +23,6 @@ impl ValidationError {
         &self.errors
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.errors.is_empty()
-    }
-
     /// Re-labels every error under `field`; used when a value is parsed
     /// without knowing which request field it came from.
     pub fn at(mut self, field: &str) -> Self {

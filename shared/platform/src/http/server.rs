@@ -103,6 +103,7 @@ impl HttpServer {
             .and_then(|value| value.to_str().ok())
             .filter(|id| is_safe_correlation_id(id))
             .map_or_else(|| request_id.clone(), str::to_owned);
+        let client_ip = self.client_ip(&event);
         let span = tracing::info_span!(
             "request",
             function = %self.name,
@@ -112,7 +113,7 @@ impl HttpServer {
             cold_start,
             method = %event.method(),
             path = %event.raw_http_path(),
-            client_ip = %self.client_ip(&event),
+            client_ip = %client_ip,
         );
         async {
             let request_headers = event.headers().clone();
@@ -122,7 +123,7 @@ impl HttpServer {
                 self.cors.add_preflight_headers(&request_headers, response.headers_mut());
                 response
             } else {
-                let limit = self.count_request(&event).await;
+                let limit = self.count_request(&client_ip).await;
                 let outcome = match limit {
                     Some(decision) if !decision.allowed => {
                         Err(ApiError::TooManyRequests { retry_after_seconds: decision.reset_seconds })
@@ -211,9 +212,9 @@ impl HttpServer {
     /// Counts the request against its client's budget. If the counter itself
     /// is unreachable the request goes through: the limit protects the
     /// service, it must not become the outage (the WAF rule still applies).
-    async fn count_request(&self, event: &Request) -> Option<Decision> {
+    async fn count_request(&self, client_ip: &str) -> Option<Decision> {
         let limiter = self.rate_limit.as_ref()?;
-        match limiter.hit(&self.client_ip(event)).await {
+        match limiter.hit(client_ip).await {
             Ok(decision) => Some(decision),
             Err(error) => {
                 tracing::warn!(error = format!("{:#}", anyhow::Error::from(error)), "rate limiter unavailable; request allowed");
