@@ -4,6 +4,7 @@
 mod auth;
 mod catalogue;
 mod flows;
+mod openapi;
 mod orders;
 mod rate_limit;
 mod health;
