@@ -69,12 +69,8 @@ impl FixedWindow {
             .send()
             .await
             .map_err(crate::dynamo::classify)?;
-        let hits = output
-            .attributes()
-            .and_then(|a| a.get("hits"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(u64::MAX);
+        // A missing count would be a DynamoDB bug; refuse rather than allow unlimited.
+        let hits = output.attributes.as_ref().and_then(hits).unwrap_or(u64::MAX);
         Ok(self.decision(hits, now, end))
     }
 
@@ -82,25 +78,16 @@ impl FixedWindow {
     pub async fn peek(&self, key: &str) -> Result<Decision, StoreError> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let (pk, end) = self.window_key(key, now);
-        let output = self
-            .table
-            .client()
-            .get_item()
-            .table_name(self.table.name())
-            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk))
-            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("WINDOW".into()))
-            .send()
-            .await
-            .map_err(crate::dynamo::classify)?;
-        let hits = output
-            .item()
-            .and_then(|i| i.get("hits"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let item = self.table.get(pk, "WINDOW").await?;
+        let hits = item.as_ref().and_then(hits).unwrap_or(0);
         // `peek` asks "may one more go through?", hence the +1.
         Ok(self.decision(hits + 1, now, end))
     }
+}
+
+/// The `hits` count of a window item.
+fn hits(item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> Option<u64> {
+    item.get("hits").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
 #[cfg(test)]
