@@ -7,10 +7,10 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use xtask::localcloud::{CloudConfig, LocalCloud, Ports};
-use xtask::procs::{Service, free_port, port_in_use};
-use xtask::template::Template;
-use xtask::{eventsource, local_dir, project_root, tools};
+use local_cloud::cloud::{CloudConfig, LocalCloud, Ports};
+use local_cloud::procs::{Service, free_port, port_in_use};
+use local_cloud::template::Template;
+use local_cloud::{eventsource, local_dir, project_root, tools};
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -361,7 +361,7 @@ async fn create_admin(args: &[String]) -> anyhow::Result<ExitCode> {
         None => {
             let env: BTreeMap<String, String> =
                 read_env_file(&local_dir().join("dev/cloud.env")).context("is `cargo xtask dev` running?")?.into_iter().collect();
-            let base = xtask::localcloud::base_sdk_config().await;
+            let base = local_cloud::cloud::base_sdk_config().await;
             let endpoint = env.get("AWS_ENDPOINT_URL_DYNAMODB").context("no DynamoDB endpoint in cloud.env")?;
             let config = base.into_builder().endpoint_url(endpoint).build();
             (config, env.get("TABLE_NAME").context("no TABLE_NAME in cloud.env")?.clone())
@@ -386,7 +386,7 @@ async fn dlq(args: &[String]) -> anyhow::Result<ExitCode> {
         read_env_file(&env_file).context("no queue settings: is `cargo xtask dev` running, or pass --env-file")?.into_iter().collect();
     let mut config = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(endpoint) = env.get("AWS_ENDPOINT_URL_SQS") {
-        config = config.endpoint_url(endpoint).region(aws_config::Region::new(xtask::localcloud::REGION)).credentials_provider(
+        config = config.endpoint_url(endpoint).region(aws_config::Region::new(local_cloud::cloud::REGION)).credentials_provider(
             aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "local-cloud"),
         );
     }
@@ -399,7 +399,7 @@ async fn dlq(args: &[String]) -> anyhow::Result<ExitCode> {
     match args.first().map(String::as_str) {
         Some("list") => {
             for queue in queues {
-                let messages = xtask::dlq::peek(&sqs, &url(queue, "DLQ_URL")?).await?;
+                let messages = local_cloud::dlq::peek(&sqs, &url(queue, "DLQ_URL")?).await?;
                 println!("{queue}: {} dead letter(s)", messages.len());
                 for message in messages {
                     println!("  {}  reason: {}", message.id, message.reason.as_deref().unwrap_or("(redriven after repeated failures)"));
@@ -409,7 +409,7 @@ async fn dlq(args: &[String]) -> anyhow::Result<ExitCode> {
         }
         Some("redrive") => {
             let queue = args.get(1).map(String::as_str).filter(|q| queues.contains(q)).context("name the queue to redrive")?;
-            let moved = xtask::dlq::redrive(&sqs, &url(queue, "DLQ_URL")?, &url(queue, "QUEUE_URL")?).await?;
+            let moved = local_cloud::dlq::redrive(&sqs, &url(queue, "DLQ_URL")?, &url(queue, "QUEUE_URL")?).await?;
             println!("moved {moved} message(s) from the {queue} dead-letter queue back to {queue}");
             Ok(ExitCode::SUCCESS)
         }

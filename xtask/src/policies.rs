@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde_yaml::Value;
 
-use crate::template::Template;
+use local_cloud::template::Template;
 
 /// (IAM action, resource by logical name: `Table`, `Table/index/gsi1`, `UserCreatedQueue`, ...)
 pub type Grant = (String, String);

@@ -114,7 +114,7 @@ async fn a_poison_message_is_parked_with_its_reason_while_the_batch_goes_on() {
     let deadline = std::time::Instant::now() + PATIENCE;
     let mut parked: Vec<(String, String)> = Vec::new();
     while parked.len() < 2 && std::time::Instant::now() < deadline {
-        for letter in xtask::dlq::peek(&sqs, &dead).await.unwrap() {
+        for letter in local_cloud::dlq::peek(&sqs, &dead).await.unwrap() {
             if letter.body.contains(&marker) && !parked.iter().any(|(body, _)| *body == letter.body) {
                 parked.push((letter.body, letter.reason.unwrap_or_default()));
             }
@@ -168,7 +168,7 @@ async fn a_bad_email_task_is_parked_not_retried() {
     sqs.send_message().queue_url(env("EMAIL_SEND_QUEUE_URL")).message_body(task).send().await.unwrap();
     let deadline = std::time::Instant::now() + PATIENCE;
     loop {
-        let letters = xtask::dlq::peek(&sqs, &env("EMAIL_SEND_DLQ_URL")).await.unwrap();
+        let letters = local_cloud::dlq::peek(&sqs, &env("EMAIL_SEND_DLQ_URL")).await.unwrap();
         if let Some(letter) = letters.iter().find(|l| l.body.contains(&marker)) {
             assert!(letter.reason.as_deref().unwrap_or_default().contains("to:"), "{letter:?}");
             return;

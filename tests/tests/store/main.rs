@@ -4,7 +4,7 @@
 mod outbox;
 mod users;
 
-use xtask::template::Template;
+use local_cloud::template::Template;
 
 /// A new, empty table shaped exactly like the template's `Table`.
 pub async fn fresh_table() -> platform::dynamo::Table {
@@ -14,6 +14,6 @@ pub async fn fresh_table() -> platform::dynamo::Table {
     let resources = template.resources_of_kind("AWS::DynamoDB::Table");
     let table = resources.iter().find(|r| r.logical_id == "Table").expect("template declares Table");
     let name = format!("store-test-{}", ulid::Ulid::new());
-    xtask::localcloud::create_table(&client, table, &name).await.unwrap();
+    local_cloud::cloud::create_table(&client, table, &name).await.unwrap();
     platform::dynamo::Table::new(client, name)
 }

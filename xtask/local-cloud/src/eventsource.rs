@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::localcloud::{LocalCloud, REGION};
+use crate::cloud::{LocalCloud, REGION};
 use crate::template::{LocalNames, Template};
 
 /// One SQS event source mapping.

