@@ -1,6 +1,6 @@
 //! Response shapes. Each maps a domain type to exactly what clients may see.
 
-use domain::{Money, Order, Product, User};
+use domain::{Money, Order, Product, User, UserProfile};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -20,6 +20,12 @@ pub struct UserView {
 
 impl From<&User> for UserView {
     fn from(user: &User) -> Self {
+        Self::from(&user.profile())
+    }
+}
+
+impl From<&UserProfile> for UserView {
+    fn from(user: &UserProfile) -> Self {
         Self {
             id: user.id.to_string(),
             email: user.email.to_string(),

@@ -29,4 +29,4 @@ pub use product::{Product, ProductDraft, Sku};
 pub use page::{Page, PageRequest, PageLimit};
 pub use password::{Password, PasswordHash};
 pub use role::Role;
-pub use user::{NewUser, User, UserPatch};
+pub use user::{NewUser, User, UserPatch, UserProfile};

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use crate::{
     DomainEvent, Email, IdempotencyRecord, Order, OrderId, OrderStatus, Page, PageRequest, Product, ProductId, User, UserId,
+    UserProfile,
 };
 
 /// Why a store operation failed, in terms the application can act on.
@@ -38,8 +39,8 @@ pub trait UserStore: Send + Sync {
     async fn insert(&self, user: &User, event: Option<&DomainEvent>) -> Result<(), StoreError>;
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError>;
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
-    /// Newest first.
-    async fn list(&self, page: &PageRequest) -> Result<Page<User>, StoreError>;
+    /// Newest first, without credentials.
+    async fn list(&self, page: &PageRequest) -> Result<Page<UserProfile>, StoreError>;
     /// Writes `user` if the stored version is still `user.version - 1`.
     async fn update(&self, user: &User) -> Result<(), StoreError>;
 }

@@ -16,6 +16,28 @@ pub struct User {
     pub version: u64,
 }
 
+/// An account as everyone but the login check sees it: the user without
+/// credentials. Listings read only this, so the password hash never has to
+/// leave the user's own item (the listing index does not hold it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserProfile {
+    pub id: UserId,
+    pub email: Email,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub version: u64,
+}
+
+impl UserProfile {
+    /// The full user, given its stored password hash.
+    pub fn with_password_hash(self, password_hash: PasswordHash) -> User {
+        let Self { id, email, role, disabled, created_at, updated_at, version } = self;
+        User { id, email, password_hash, role, disabled, created_at, updated_at, version }
+    }
+}
+
 /// What registration needs; the id, timestamps and version are assigned here.
 #[derive(Debug)]
 pub struct NewUser {
@@ -82,6 +104,19 @@ impl User {
 
     pub fn can_sign_in(&self) -> bool {
         !self.disabled
+    }
+
+    /// Everything but the credentials.
+    pub fn profile(&self) -> UserProfile {
+        UserProfile {
+            id: self.id,
+            email: self.email.clone(),
+            role: self.role,
+            disabled: self.disabled,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::ports::{StoreError, UserStore};
-use domain::{DomainEvent, Email, Page, PageRequest, PasswordHash, Role, User, UserId};
+use domain::{DomainEvent, Email, Page, PageRequest, PasswordHash, Role, User, UserId, UserProfile};
 
 use super::items::{Item, get_bool, get_s, get_timestamp, get_u64, n, parsed, s, timestamp};
 use super::listing::Listing;
@@ -61,10 +61,15 @@ impl DynamoUserStore {
     }
 
     fn from_item(item: &Item) -> Result<User, StoreError> {
-        Ok(User {
+        let password_hash = PasswordHash::from_phc(get_s(item, "password_hash")?.to_owned());
+        Ok(Self::profile_from_item(item)?.with_password_hash(password_hash))
+    }
+
+    /// What the listing index holds: everything but the password hash.
+    fn profile_from_item(item: &Item) -> Result<UserProfile, StoreError> {
+        Ok(UserProfile {
             id: parsed(item, "id", UserId::parse)?,
             email: parsed(item, "email", Email::parse)?,
-            password_hash: PasswordHash::from_phc(get_s(item, "password_hash")?.to_owned()),
             role: parsed(item, "role", Role::parse)?,
             disabled: get_bool(item, "disabled")?,
             created_at: get_timestamp(item, "created_at")?,
@@ -103,7 +108,7 @@ impl UserStore for DynamoUserStore {
         self.get_by_pk(email_pk(email)).await
     }
 
-    async fn list(&self, page: &PageRequest) -> Result<Page<User>, StoreError> {
+    async fn list(&self, page: &PageRequest) -> Result<Page<UserProfile>, StoreError> {
         let listing = Listing {
             index: "gsi1",
             partition_attribute: "gsi1pk",
@@ -113,7 +118,7 @@ impl UserStore for DynamoUserStore {
             base_key: |position| UserId::parse(position).ok().map(|id| (user_pk(id), USER_SK.to_owned())),
         };
         let raw = self.table.list_page(&listing, page).await?;
-        let items = raw.items.iter().map(Self::from_item).collect::<Result<Vec<_>, _>>()?;
+        let items = raw.items.iter().map(Self::profile_from_item).collect::<Result<Vec<_>, _>>()?;
         Ok(Page { items, next: raw.next, total: raw.total })
     }
 
