@@ -110,3 +110,40 @@ fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The Python environment of `cargo xtask bench`'s Python peer (awslambdaric,
+/// Powertools for AWS Lambda, boto3, PyJWT) and its chart (matplotlib), in
+/// `.tools/bench-python`, apart from the tools' venv so the peer imports only
+/// what it would ship. Pinned exactly, transitive dependencies included;
+/// reinstalled only when the pins change. Returns its `bin` folder.
+pub fn ensure_bench_python() -> anyhow::Result<PathBuf> {
+    let root = project_root();
+    let venv = root.join(".tools/bench-python");
+    let requirements = root.join("xtask/local-cloud/tools/bench-python-requirements.txt");
+    let constraints = root.join("xtask/local-cloud/tools/bench-python-constraints.txt");
+    let wanted = format!("{}\n{}", std::fs::read_to_string(&requirements)?, std::fs::read_to_string(&constraints)?);
+    let marker = venv.join(".installed-pins");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(venv.join("bin"));
+    }
+    eprintln!("xtask: installing the bench's Python peer into .tools/bench-python (awslambdaric, Powertools, boto3, matplotlib)...");
+    // Lambda's python3.11 runtime; any python3 will do if 3.11 is not installed.
+    let python = if Command::new("python3.11").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        "python3.11"
+    } else {
+        "python3"
+    };
+    if !venv.join("bin/python").exists() {
+        run(Command::new(python).args(["-m", "venv"]).arg(&venv), "python3 -m venv (bench)")?;
+    }
+    run(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "--only-binary", "awslambdaric", "-r"])
+            .arg(&requirements)
+            .arg("-c")
+            .arg(&constraints),
+        "pip install (bench)",
+    )?;
+    std::fs::write(&marker, wanted)?;
+    Ok(venv.join("bin"))
+}
