@@ -16,7 +16,12 @@ pub mod password;
 pub mod ports;
 pub mod product;
 pub mod role;
+#[cfg(any(test, feature = "proptest"))]
+pub mod strategies;
 pub mod user;
+
+#[cfg(test)]
+mod properties;
 
 pub use email::Email;
 pub use events::{DomainEvent, EmailTask, EmailTemplate, EventData};

@@ -58,17 +58,18 @@ impl Money {
         self.currency
     }
 
-    /// `self * quantity`; `None` on overflow.
+    /// `self * quantity`; `None` beyond [`MAX_MINOR`]. Arithmetic holds to the
+    /// same bound as `new`, so every amount it makes can be read back.
     pub fn times(&self, quantity: u32) -> Option<Money> {
-        self.minor.checked_mul(u64::from(quantity)).map(|minor| Money { minor, currency: self.currency })
+        self.minor.checked_mul(u64::from(quantity)).and_then(|minor| Money::new(minor, self.currency).ok())
     }
 
-    /// `self + other`; `None` if the currencies differ or on overflow.
+    /// `self + other`; `None` if the currencies differ or beyond [`MAX_MINOR`].
     pub fn plus(&self, other: &Money) -> Option<Money> {
         if self.currency != other.currency {
             return None;
         }
-        self.minor.checked_add(other.minor).map(|minor| Money { minor, currency: self.currency })
+        self.minor.checked_add(other.minor).and_then(|minor| Money::new(minor, self.currency).ok())
     }
 }
 
@@ -98,5 +99,14 @@ mod tests {
         assert!(Money::new(MAX_MINOR + 1, eur()).is_err());
         let big = Money { minor: u64::MAX / 2, currency: eur() };
         assert_eq!(big.times(3), None);
+    }
+
+    #[test]
+    fn arithmetic_never_leaves_the_bound_that_new_enforces() {
+        let max = Money::new(MAX_MINOR, eur()).unwrap();
+        assert_eq!(max.times(1), Some(max));
+        assert_eq!(max.times(2), None);
+        assert_eq!(max.plus(&Money::new(1, eur()).unwrap()), None);
+        assert_eq!(Money::new(MAX_MINOR / 1000 + 1, eur()).unwrap().times(1000), None);
     }
 }

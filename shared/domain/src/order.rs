@@ -145,7 +145,8 @@ pub enum PricingError {
     Unavailable(ProductId),
     #[error("all products of one order must share one currency")]
     MixedCurrencies,
-    #[error("the order total is too large")]
+    /// Beyond the largest amount an order may hold ([`crate::money::MAX_MINOR`]).
+    #[error("the order total would exceed the largest amount an order may hold (10000000000 minor units)")]
     TooLarge,
 }
 

@@ -77,3 +77,36 @@ async fn login_refuses_wrong_password_and_unknown_email_alike() {
     assert_eq!(error_code(wrong, StatusCode::UNAUTHORIZED).await, "invalid_credentials");
     assert_eq!(error_code(unknown, StatusCode::UNAUTHORIZED).await, "invalid_credentials");
 }
+
+/// Regression (issue 8.8): the failed-login throttle read the count, ran
+/// argon2, then counted, so parallel guesses all passed a 5-per-window limit;
+/// and five wrong passwords from anyone locked the owner out.
+#[tokio::test]
+async fn parallel_guesses_get_at_most_the_limit_of_password_checks_and_the_owner_still_logs_in() {
+    let attacker = app();
+    let user = attacker.new_user("guessed").await;
+    let wrong: Vec<String> = (0..20).map(|i| format!("wrong password {i}")).collect();
+    let guesses = wrong.iter().map(|password| attacker.login(&user.email, password));
+    let statuses: Vec<StatusCode> = join_all(guesses).await.iter().map(|r| r.status()).collect();
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let throttled = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert!(checked <= 5, "{checked} passwords were checked: {statuses:?}");
+    assert_eq!(checked + throttled, 20, "{statuses:?}");
+    assert_eq!(attacker.login(&user.email, PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // The owner, from another address, is not locked out by the attacker.
+    let owner = app();
+    assert_eq!(owner.login(&user.email, PASSWORD).await.status(), StatusCode::OK);
+}
+
+/// An unknown email is throttled exactly like a known one: the throttle must
+/// not tell an attacker which accounts exist.
+#[tokio::test]
+async fn unknown_emails_are_throttled_like_known_ones() {
+    let attacker = app();
+    let nobody = unique_email("nobody-throttled");
+    let statuses: Vec<StatusCode> =
+        join_all((0..8).map(|_| attacker.login(&nobody, "some password"))).await.iter().map(|r| r.status()).collect();
+    assert!(statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count() <= 5, "{statuses:?}");
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+}

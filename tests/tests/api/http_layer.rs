@@ -85,3 +85,31 @@ async fn cors_follows_the_allow_list() {
     assert_eq!(simple.status(), StatusCode::OK);
     assert!(!simple.headers().contains_key("access-control-allow-origin"));
 }
+
+/// Regression (issue 8.10): an OPTIONS request that is not a CORS preflight
+/// ran the route's real handler, so it could place an order.
+#[tokio::test]
+async fn an_options_request_that_is_not_a_preflight_changes_nothing() {
+    let app = app();
+    let admin = app.new_admin("options").await;
+    let buyer = app.new_user("options-buyer").await;
+    let product = crate::catalogue::create_product(
+        &app,
+        &admin.token,
+        crate::catalogue::product_body(&crate::catalogue::unique_sku("opt"), 100, "EUR", 5),
+    )
+    .await;
+    let body = serde_json::json!({"lines": [{"product_id": product["id"], "quantity": 1}]});
+    let response = app.client.request(Method::OPTIONS, app.url("/orders")).bearer_auth(&buyer.token).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let orders: serde_json::Value = app.get("/orders", Some(&buyer.token)).await.json().await.unwrap();
+    assert_eq!(orders["pagination"]["total"], 0, "no order was placed: {orders}");
+    let registered = app
+        .client
+        .request(Method::OPTIONS, app.url("/auth/register"))
+        .json(&serde_json::json!({"email": crate::helpers::unique_email("options"), "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::METHOD_NOT_ALLOWED);
+}

@@ -231,3 +231,46 @@ async fn admins_list_every_customers_orders_by_status() {
     assert!(confirmed["data"].as_array().unwrap().iter().all(|o| o["status"] == "confirmed"));
     assert!(confirmed["data"].as_array().unwrap().iter().any(|o| o["id"] == order["id"]));
 }
+
+/// Regression (issue 8.4): an order whose total exceeds the money bound was
+/// written with 201 and then broke every read of it (GET, cancel, listings).
+#[tokio::test]
+async fn an_order_beyond_the_money_bound_is_refused_and_listings_stay_readable() {
+    let app = app();
+    let admin = app.new_admin("rich").await;
+    let buyer = app.new_user("whale").await;
+    // 100 million major units each: 1000 of them is far beyond the bound.
+    let expensive = product(&app, &admin.token, 10_000_000_000, "EUR", 1_000_000).await;
+    let response = place(&app, &buyer.token, None, &order_body(&[(&expensive, 1000)])).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["details"][0]["field"], "lines", "{body}");
+
+    // 50 lines of mid-priced products add up beyond the bound as well.
+    let mut lines = Vec::new();
+    for _ in 0..50 {
+        lines.push(product(&app, &admin.token, 250_000_000, "EUR", 1000).await);
+    }
+    let many: Vec<(&str, i64)> = lines.iter().map(|id| (id.as_str(), 1000)).collect();
+    let response = place(&app, &buyer.token, None, &order_body(&many)).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let listed = app.get("/orders", Some(&buyer.token)).await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    let listed: Value = listed.json().await.unwrap();
+    assert_eq!(listed["pagination"]["total"], 0, "nothing was written");
+}
+
+/// Regression (issue 8.11): `If-Match: *` matches any current version (RFC 9110).
+#[tokio::test]
+async fn if_match_star_matches_the_current_version() {
+    let app = app();
+    let admin = app.new_admin("star").await;
+    let buyer = app.new_user("star-buyer").await;
+    let id = product(&app, &admin.token, 100, "EUR", 5).await;
+    let order: Value = place(&app, &buyer.token, None, &order_body(&[(&id, 1)])).await.json().await.unwrap();
+    let cancelled = patch_status(&app, &buyer.token, order["id"].as_str().unwrap(), "*", "cancelled").await;
+    assert_eq!(cancelled.status(), StatusCode::OK);
+    let missing = patch_status(&app, &buyer.token, "01J9Z3NDEKTSV4RRFFQ69G5FAV", "*", "cancelled").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND, "`*` does not match a resource that does not exist");
+}

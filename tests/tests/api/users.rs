@@ -141,3 +141,26 @@ async fn admins_cannot_lock_themselves_out_and_unknown_users_are_404() {
         assert_eq!(error_code(response, StatusCode::NOT_FOUND).await, "not_found", "{id}");
     }
 }
+
+/// Regression (issue 8.7): role and disabled flag were trusted from the token
+/// for its whole lifetime, so a disabled or demoted admin could still act.
+#[tokio::test]
+async fn a_disabled_or_demoted_admin_loses_admin_rights_at_once() {
+    let app = app();
+    let boss = app.new_admin("boss").await;
+    let rogue = app.new_admin("rogue").await;
+    let target = app.new_user("target").await;
+
+    let demoted = patch_user(&boss.token, &rogue.id, Some("\"1\""), json!({"role": "user"})).await;
+    assert_eq!(demoted.status(), StatusCode::OK);
+    let promote = patch_user(&rogue.token, &target.id, Some("\"1\""), json!({"role": "admin"})).await;
+    assert_eq!(error_code(promote, StatusCode::FORBIDDEN).await, "forbidden");
+    assert_eq!(error_code(app.get("/users", Some(&rogue.token)).await, StatusCode::FORBIDDEN).await, "forbidden");
+
+    let disabled = patch_user(&boss.token, &rogue.id, Some("\"2\""), json!({"role": "admin", "disabled": true})).await;
+    assert_eq!(disabled.status(), StatusCode::OK);
+    let promote = patch_user(&rogue.token, &target.id, Some("\"1\""), json!({"role": "admin"})).await;
+    assert_eq!(error_code(promote, StatusCode::FORBIDDEN).await, "account_disabled");
+    let me: Value = app.get("/users/me", Some(&target.token)).await.json().await.unwrap();
+    assert_eq!(me["role"], "user", "the target was never promoted");
+}
