@@ -1,7 +1,14 @@
-//! Least privilege, checked: every IAM action a function's policy grants in
+//! Least privilege, checked: every IAM action a function's role grants in
 //! template.yaml must be used by its code, and every call its code makes must
 //! be granted. The calls are recorded while the test suite drives every
 //! function (see `platform::aws::CallRecorder`).
+//!
+//! Each function has a role of its own in the template (SAM's generated roles
+//! carry AWS managed policies with `Resource: "*"`). Statements that Lambda
+//! uses on the function's behalf rather than its code (its log group, its
+//! queue) carry a `Sid` from [`LAMBDA_SERVICE_SIDS`] and are not compared
+//! with calls; `xtask/checks/stack.py` checks those, and that no statement in
+//! the expanded stack has a wildcard resource.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -9,7 +16,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde_yaml::Value;
 
-use local_cloud::template::Template;
+use local_cloud::template::{Resource, Stack, Template, defaults};
 
 /// (IAM action, resource by logical name: `Table`, `Table/index/gsi1`, `UserCreatedQueue`, ...)
 pub type Grant = (String, String);
@@ -23,7 +30,11 @@ pub const FAILURE_PATH_GRANTS: &[(&str, &str, &str, &str)] = &[
     ("relay-outbox", "sqs:SendMessage", "EmailSendQueue", "relays email tasks whose consumer could not publish"),
 ];
 
-/// What each function's policies grant, by package name.
+/// Statement ids of what Lambda itself does with a function's role: write
+/// its log group, poll its queue. Its code never makes these calls.
+pub const LAMBDA_SERVICE_SIDS: &[&str] = &["WritesItsOwnLogGroup", "ReadsItsQueue"];
+
+/// What each function's role grants its code, by package name.
 pub fn granted(template: &Template) -> anyhow::Result<BTreeMap<String, BTreeSet<Grant>>> {
     let mut grants = BTreeMap::new();
     for function in template.functions()? {
@@ -32,10 +43,15 @@ pub fn granted(template: &Template) -> anyhow::Result<BTreeMap<String, BTreeSet<
             .into_iter()
             .find(|r| r.logical_id == function.logical_id)
             .expect("functions come from resources");
+        let role = role_of(&resource)
+            .with_context(|| format!("{}: `Role: !GetAtt <its role>.Arn` (a role of its own)", function.package))?;
         let mut set = BTreeSet::new();
-        for policy in resource.properties["Policies"].as_sequence().into_iter().flatten() {
-            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+        for policy in role["Properties"]["Policies"].as_sequence().into_iter().flatten() {
+            for statement in policy["PolicyDocument"]["Statement"].as_sequence().into_iter().flatten() {
                 if statement["Effect"].as_str() != Some("Allow") {
+                    continue;
+                }
+                if statement["Sid"].as_str().is_some_and(|sid| LAMBDA_SERVICE_SIDS.contains(&sid)) {
                     continue;
                 }
                 let actions: Vec<String> = match &statement["Action"] {
@@ -47,8 +63,8 @@ pub fn granted(template: &Template) -> anyhow::Result<BTreeMap<String, BTreeSet<
                     Value::Sequence(list) => list.iter().collect(),
                     one => vec![one],
                 };
-                for resource in resources {
-                    let name = symbolic(template, resource)
+                for value in resources {
+                    let name = symbolic(template, resource.stack, value)
                         .with_context(|| format!("{}: a policy resource", function.package))?;
                     for action in &actions {
                         set.insert((action.clone(), name.clone()));
@@ -61,18 +77,33 @@ pub fn granted(template: &Template) -> anyhow::Result<BTreeMap<String, BTreeSet<
     Ok(grants)
 }
 
+/// The template resource of a function's `Role: !GetAtt <role>.Arn`.
+fn role_of<'t>(function: &Resource<'t>) -> anyhow::Result<&'t Value> {
+    let Value::Tagged(tagged) = &function.properties["Role"] else { bail!("no Role") };
+    let target = tagged.value.as_str().filter(|_| tagged.tag == "GetAtt").context("Role must be !GetAtt")?;
+    let role_id = target.strip_suffix(".Arn").context("Role must be !GetAtt <role>.Arn")?;
+    let role = &function.stack.body["Resources"][role_id];
+    if role["Type"].as_str() != Some("AWS::IAM::Role") {
+        bail!("{role_id} is not an AWS::IAM::Role of this template");
+    }
+    Ok(role)
+}
+
 /// A policy resource as the logical name of what it points at.
-fn symbolic(template: &Template, value: &Value) -> anyhow::Result<String> {
-    let Value::Tagged(tagged) = value else { bail!("policy resources must be !Ref, !GetAtt or !Sub, not {value:?}") };
+fn symbolic(template: &Template, stack: &Stack, value: &Value) -> anyhow::Result<String> {
+    let Value::Tagged(tagged) = value else { bail!("policy resources must be !Ref, !GetAtt, !Sub or !If, not {value:?}") };
     let tag = tagged.tag.to_string();
     match (tag.trim_start_matches('!'), &tagged.value) {
+        // Which branch applies is the template's business; locally (and so
+        // for the calls the suite records) the defaults decide.
+        ("If", arguments) => symbolic(template, stack, template.if_branch(stack, arguments, defaults())?),
         ("Ref", Value::String(target)) => Ok(target.clone()),
         ("GetAtt", Value::String(target)) => {
             let parts: Vec<&str> = target.split('.').collect();
             match parts.as_slice() {
                 [nested, "Outputs", output] => {
                     let nested = template.stack(nested)?;
-                    symbolic(template, &nested.body["Outputs"][*output]["Value"])
+                    symbolic(template, nested, &nested.body["Outputs"][*output]["Value"])
                 }
                 [resource, _attribute] => Ok((*resource).to_owned()),
                 _ => bail!("cannot follow !GetAtt {target}"),
@@ -83,7 +114,7 @@ fn symbolic(template: &Template, value: &Value) -> anyhow::Result<String> {
             let mut text = parts[0].as_str().context("!Sub text")?.to_owned();
             for (name, inner) in parts[1].as_mapping().context("!Sub variables")? {
                 let name = name.as_str().context("variable name")?;
-                text = text.replace(&format!("${{{name}}}"), &symbolic(template, inner)?);
+                text = text.replace(&format!("${{{name}}}"), &symbolic(template, stack, inner)?);
             }
             Ok(text)
         }
@@ -164,5 +195,20 @@ mod tests {
         assert!(grants["place-order"].contains(&("sqs:SendMessage".to_owned(), "OrderPlacedQueue".to_owned())));
         assert!(grants["login"].contains(&("secretsmanager:GetSecretValue".to_owned(), "SigningKeySecret".to_owned())));
         assert!(grants["send-email"].contains(&("ses:SendEmail".to_owned(), "SenderIdentity".to_owned())));
+        // The throttle's conditioned UpdateItem is still a grant on the table.
+        assert!(grants["login"].contains(&("dynamodb:UpdateItem".to_owned(), "Table".to_owned())));
+    }
+
+    #[test]
+    fn what_lambda_does_for_a_function_is_not_compared_with_its_calls() {
+        let template = Template::load_project().unwrap();
+        let grants = granted(&template).unwrap();
+        for (function, set) in &grants {
+            for (action, _) in set {
+                assert!(!action.starts_with("logs:"), "{function}: {action} is Lambda's, not the code's");
+                assert_ne!(action, "sqs:ReceiveMessage", "{function}: polling is the event source mapping's");
+            }
+        }
+        assert_eq!(grants.len(), template.functions().unwrap().len(), "every function has a role");
     }
 }

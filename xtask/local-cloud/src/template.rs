@@ -2,9 +2,12 @@
 //! cloud, the watch router checks and the tests share one source of truth.
 //!
 //! Only the subset of CloudFormation the project uses is understood: `!Ref`,
-//! `!GetAtt` (nested-stack outputs and queue attributes) and plain values.
-//! Anything else is an error, so a template change the local cloud cannot
-//! follow fails loudly instead of drifting.
+//! `!GetAtt` (nested-stack outputs and queue attributes), `!If` on conditions
+//! built from `!Equals`, `!Not`, `!And`, `!Or` and `!Condition` over
+//! parameters, and plain values. Anything else is an error, so a template
+//! change the local cloud cannot follow fails loudly instead of drifting.
+//! Resources whose `Condition` is false (with parameter defaults) are left
+//! out, as CloudFormation leaves them out.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -100,6 +103,12 @@ impl Template {
         let mut all = Vec::new();
         for stack in self.stacks() {
             for (id, resource) in resources_of(&stack.body) {
+                if let Some(condition) = resource.get("Condition").and_then(Value::as_str) {
+                    // A condition the defaults cannot decide keeps the resource.
+                    if self.condition(stack, condition, &Defaults).ok() == Some(false) {
+                        continue;
+                    }
+                }
                 all.push(Resource {
                     stack,
                     logical_id: id,
@@ -223,6 +232,10 @@ impl Template {
                 let tag = match key.as_str() {
                     Some("Ref") => "!Ref",
                     Some("Fn::GetAtt") => "!GetAtt",
+                    Some("Fn::If") => {
+                        let branch = self.if_branch(stack, inner, names)?;
+                        return self.resolve(stack, branch, names);
+                    }
                     _ => bail!("unsupported intrinsic {key:?}"),
                 };
                 let inner = match inner {
@@ -238,13 +251,17 @@ impl Template {
     }
 
     fn resolve_tagged(&self, stack: &Stack, tagged: &TaggedValue, names: &dyn LocalNames) -> anyhow::Result<String> {
-        let target = tagged.value.as_str().context("intrinsic argument must be a string")?;
         let tag = tagged.tag.to_string();
         let tag = tag.trim_start_matches('!');
+        if tag == "If" {
+            let branch = self.if_branch(stack, &tagged.value, names)?;
+            return self.resolve(stack, branch, names);
+        }
+        let target = tagged.value.as_str().context("intrinsic argument must be a string")?;
         match tag {
             "Ref" => {
-                if let Some(parameter) = stack.body["Parameters"].get(target) {
-                    return parameter_default(stack, target, parameter, names);
+                if stack.body["Parameters"].get(target).is_some() {
+                    return self.parameter(stack, target, names);
                 }
                 let resource = &stack.body["Resources"][target];
                 let kind = resource["Type"].as_str().with_context(|| format!("!Ref {target}: no such resource"))?;
@@ -275,15 +292,107 @@ impl Template {
     }
 }
 
-fn parameter_default(stack: &Stack, name: &str, parameter: &Value, names: &dyn LocalNames) -> anyhow::Result<String> {
-    if let Some(value) = names.parameter(&stack.logical_id, name) {
-        return Ok(value);
+impl Template {
+    /// A parameter's local value: the local cloud's own, else (in a nested
+    /// stack) what the root passes it, else its default.
+    pub fn parameter(&self, stack: &Stack, name: &str, names: &dyn LocalNames) -> anyhow::Result<String> {
+        if let Some(value) = names.parameter(&stack.logical_id, name) {
+            return Ok(value);
+        }
+        if stack.logical_id != self.root.logical_id {
+            let passed = &self.root.body["Resources"][stack.logical_id.as_str()]["Properties"]["Parameters"][name];
+            if !passed.is_null() {
+                return self.resolve(&self.root, passed, names);
+            }
+        }
+        match &stack.body["Parameters"][name]["Default"] {
+            Value::String(text) => Ok(text.clone()),
+            Value::Number(number) => Ok(number.to_string()),
+            _ => bail!("parameter {name} of stack {} has no default and no local value", stack.logical_id),
+        }
     }
-    match &parameter["Default"] {
-        Value::String(text) => Ok(text.clone()),
-        Value::Number(number) => Ok(number.to_string()),
-        _ => bail!("parameter {name} of stack {} has no default and no local value", stack.logical_id),
+
+    /// Whether the stack's condition `name` holds locally.
+    pub fn condition(&self, stack: &Stack, name: &str, names: &dyn LocalNames) -> anyhow::Result<bool> {
+        let definition = &stack.body["Conditions"][name];
+        if definition.is_null() {
+            bail!("stack {} has no condition {name}", stack.logical_id);
+        }
+        self.truth(stack, definition, names)
     }
+
+    /// The branch of `[condition, then, else]` that applies locally.
+    pub fn if_branch<'v>(&self, stack: &Stack, arguments: &'v Value, names: &dyn LocalNames) -> anyhow::Result<&'v Value> {
+        let parts = arguments.as_sequence().filter(|p| p.len() == 3).context("!If takes [condition, then, else]")?;
+        let name = parts[0].as_str().context("!If names a condition")?;
+        Ok(if self.condition(stack, name, names)? { &parts[1] } else { &parts[2] })
+    }
+
+    fn truth(&self, stack: &Stack, value: &Value, names: &dyn LocalNames) -> anyhow::Result<bool> {
+        let (function, arguments) = intrinsic(value).with_context(|| format!("cannot evaluate condition {value:?}"))?;
+        let list = || arguments.as_sequence().with_context(|| format!("!{function} takes a list"));
+        match function.as_str() {
+            "Equals" => {
+                let sides = list()?;
+                if sides.len() != 2 {
+                    bail!("!Equals takes two values");
+                }
+                Ok(self.resolve(stack, &sides[0], names)? == self.resolve(stack, &sides[1], names)?)
+            }
+            "Not" => Ok(!self.truth(stack, list()?.first().context("!Not takes one condition")?, names)?),
+            "And" => {
+                for part in list()? {
+                    if !self.truth(stack, part, names)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            "Or" => {
+                for part in list()? {
+                    if self.truth(stack, part, names)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            "Condition" => self.condition(stack, arguments.as_str().context("!Condition names a condition")?, names),
+            other => bail!("condition function !{other} is not supported locally"),
+        }
+    }
+}
+
+/// `!Name args` or `{"Fn::Name": args}` / `{"Condition": name}` as (Name, args).
+fn intrinsic(value: &Value) -> Option<(String, &Value)> {
+    match value {
+        Value::Tagged(tagged) => Some((tagged.tag.to_string().trim_start_matches('!').to_owned(), &tagged.value)),
+        Value::Mapping(map) if map.len() == 1 => {
+            let (key, inner) = map.iter().next()?;
+            let key = key.as_str()?;
+            Some((key.strip_prefix("Fn::").unwrap_or(key).to_owned(), inner))
+        }
+        _ => None,
+    }
+}
+
+/// Names for evaluating conditions with parameter defaults only.
+struct Defaults;
+
+impl LocalNames for Defaults {
+    fn reference(&self, _stack: &str, logical_id: &str, _kind: &str) -> anyhow::Result<String> {
+        bail!("{logical_id} has no local name here")
+    }
+    fn attribute(&self, _stack: &str, logical_id: &str, _kind: &str, attribute: &str) -> anyhow::Result<String> {
+        bail!("{logical_id}.{attribute} has no local value here")
+    }
+    fn parameter(&self, _stack: &str, _name: &str) -> Option<String> {
+        None
+    }
+}
+
+/// Parameter defaults only: for readers that need no local cloud (policies).
+pub fn defaults() -> &'static dyn LocalNames {
+    &Defaults
 }
 
 /// How template resources are named in a particular local cloud.
@@ -307,4 +416,46 @@ fn resources_of(body: &Value) -> Vec<(&str, &Value)> {
         .as_mapping()
         .map(|map| map.iter().filter_map(|(k, v)| Some((k.as_str()?, v))).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Local;
+
+    impl LocalNames for Local {
+        fn reference(&self, _stack: &str, logical_id: &str, _kind: &str) -> anyhow::Result<String> {
+            Ok(format!("local-{logical_id}"))
+        }
+        fn attribute(&self, _stack: &str, logical_id: &str, _kind: &str, attribute: &str) -> anyhow::Result<String> {
+            Ok(format!("local-{logical_id}.{attribute}"))
+        }
+        fn parameter(&self, _stack: &str, _name: &str) -> Option<String> {
+            None
+        }
+    }
+
+    #[test]
+    fn if_follows_the_conditions_with_local_values() {
+        let template = Template::load_project().unwrap();
+        let env = template.function_environment(&Local).unwrap();
+        // Data's outputs choose between its own table and a restored one.
+        assert_eq!(env["TABLE_NAME"], "local-Table");
+        assert_eq!(env["FUNCTION_TIMEOUT_SECONDS"], "10");
+        let data = template.stack("Data").unwrap();
+        assert!(!template.condition(data, "UseRestoredTable", &Local).unwrap());
+        // Nested stacks get what the root passes them.
+        assert_eq!(template.parameter(data, "Environment", &Local).unwrap(), "dev");
+        assert!(!template.condition(data, "IsProd", &Local).unwrap());
+    }
+
+    #[test]
+    fn resources_whose_condition_is_false_are_left_out() {
+        let template = Template::load_project().unwrap();
+        let identities: Vec<&str> =
+            template.resources_of_kind("AWS::SES::EmailIdentity").iter().map(|r| r.logical_id).collect();
+        assert_eq!(identities, ["SenderIdentity"], "no SenderDomain by default: the address identity only");
+        assert!(template.resources_of_kind("AWS::Backup::BackupPlan").is_empty(), "backups are prod's");
+    }
 }

@@ -1,0 +1,955 @@
+#!/usr/bin/env python3
+"""The stack as `sam deploy` creates it, checked.
+
+Transforms template.yaml and every nested stack under infra/ with
+samtranslator (what CloudFormation's SAM transform does on deploy), writes
+the expanded templates to target/expanded/, and asserts on what is really
+deployed:
+
+- the API has exactly one stage (v1), with WAF, throttling, access logs and
+  X-Ray; gateway responses and WAF's 429 carry the security and CORS headers;
+- no IAM statement anywhere (roles, managed policies AWS or ours, resource
+  policies) has Resource "*" or a whole-service action, except those in
+  xtask/checks/exceptions.toml with a reason; functions write only their own
+  log group and read only their own queue; the signing-key secret is readable
+  only by functions that verify or issue tokens;
+- every function alias is deployed by CodeDeploy guarded by the function's
+  own alarm (errors, throttles; 5xx for API functions) on the new version,
+  able to fire within the canary window, and every alarm notifies the topic,
+  whose key lets CloudWatch publish;
+- stateful resources are retained; the table has PITR, deletion protection,
+  a daily 35-day backup plan in prod and projections without the password
+  hash; the relay drops rather than retries missed schedule events;
+- every function's Timeout equals its FUNCTION_TIMEOUT_SECONDS;
+- samconfig.toml gives each environment its region, profile, tags and
+  parameters, and each environment's values pass the template's Rules.
+
+With --checkov PATH it then runs checkov on the expanded templates: every
+failing checkov check must be skipped in exceptions.toml with a reason, and
+every skip there must still be needed.
+
+Run: .tools/venv/bin/python xtask/checks/stack.py [--checkov .tools/checkov/bin/checkov]
+(`cargo xtask test` runs it after cfn-lint and sam validate.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+EXCEPTIONS = ROOT / "xtask/checks/exceptions.toml"
+EXPANDED = ROOT / "target/expanded"
+ENVIRONMENTS = ["dev", "staging", "prod"]
+
+# The AWS managed policies SAM may attach to roles it generates, with their
+# ARNs (samtranslator's policy loader; no AWS call) and their documented
+# statements (AWS managed policy reference), so that a wildcard inside one
+# is caught like any other. An attached AWS managed policy missing here
+# fails the check: record its statements first.
+MANAGED_POLICIES: dict[str, dict[str, Any]] = {
+    "AWSLambdaBasicExecutionRole": {
+        "arn": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        "statements": [
+            {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"},
+        ],
+    },
+    "AWSXrayWriteOnlyAccess": {
+        "arn": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+        "statements": [
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "xray:PutTraceSegments",
+                    "xray:PutTelemetryRecords",
+                    "xray:GetSamplingRules",
+                    "xray:GetSamplingTargets",
+                    "xray:GetSamplingStatisticSummaries",
+                ],
+                "Resource": "*",
+            }
+        ],
+    },
+    "AWSLambdaSQSQueueExecutionRole": {
+        "arn": "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
+        "statements": [
+            {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"},
+        ],
+    },
+    "AWSCodeDeployRoleForLambda": {
+        "arn": "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambda",
+        "statements": [
+            {"Effect": "Allow", "Action": ["cloudwatch:DescribeAlarms", "lambda:UpdateAlias", "lambda:GetAlias", "lambda:GetProvisionedConcurrencyConfig", "sns:Publish"], "Resource": "*"},
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": "arn:aws:s3:::*/CodeDeploy/*"},
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": "*", "Condition": {"StringEquals": {"s3:ExistingObjectTag/UseWithCodeDeploy": "true"}}},
+            {"Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": "arn:aws:lambda:*:*:function:CodeDeployHook_*"},
+        ],
+    },
+}
+
+# Canary configurations and how long their first step lasts (seconds): an
+# alarm must be able to fire within it to stop the deployment.
+CANARY_WINDOW_SECONDS = {
+    "Canary10Percent5Minutes": 300,
+    "Canary10Percent10Minutes": 600,
+    "Canary10Percent15Minutes": 900,
+    "Canary10Percent30Minutes": 1800,
+    "Linear10PercentEvery1Minute": 60,
+    "Linear10PercentEvery2Minutes": 120,
+    "Linear10PercentEvery3Minutes": 180,
+    "Linear10PercentEvery10Minutes": 600,
+    "AllAtOnce": None,
+}
+
+STATEFUL_TYPES = {
+    "AWS::DynamoDB::Table",
+    "AWS::SecretsManager::Secret",
+    "AWS::Logs::LogGroup",
+    "AWS::Backup::BackupVault",
+}
+
+
+# ----------------------------------------------------------------- loading
+
+
+class Stack:
+    def __init__(self, name: str, path: Path, source: dict, expanded: dict):
+        self.name = name
+        self.path = path
+        self.source = source
+        self.expanded = expanded
+
+    @property
+    def resources(self) -> dict[str, dict]:
+        return self.expanded.get("Resources", {})
+
+    def of_type(self, kind: str) -> dict[str, dict]:
+        return {k: v for k, v in self.resources.items() if v.get("Type") == kind}
+
+
+class StaticPolicyLoader:
+    """samtranslator's managed policy loader, without an AWS call."""
+
+    def load(self) -> dict[str, str]:
+        return {name: policy["arn"] for name, policy in MANAGED_POLICIES.items()}
+
+
+def parse_yaml(path: Path) -> dict:
+    from samcli.yamlhelper import yaml_parse  # the parser sam itself uses (tags to Fn:: forms)
+
+    return yaml_parse(path.read_text())
+
+
+def transform(template: dict) -> dict:
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    from samtranslator.translator.transform import transform as sam_transform
+
+    return sam_transform(copy.deepcopy(template), {}, StaticPolicyLoader())
+
+
+def as_packaged(template: dict) -> dict:
+    """What `sam deploy` uploads: code and nested templates as S3 locations."""
+    packaged = copy.deepcopy(template)
+    for resource in packaged.get("Resources", {}).values():
+        props = resource.get("Properties", {})
+        if resource.get("Type") == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
+            package = props["CodeUri"].strip("/").split("/")[-1]
+            props["CodeUri"] = f"s3://artifacts/{package}.zip"
+        if resource.get("Type") == "AWS::Serverless::Application" and isinstance(props.get("Location"), str):
+            props["Location"] = f"https://s3.amazonaws.com/artifacts/{props['Location']}"
+    return packaged
+
+
+def load_stacks() -> list[Stack]:
+    root_path = ROOT / "template.yaml"
+    root_source = parse_yaml(root_path)
+    stacks = [Stack("Root", root_path, root_source, transform(as_packaged(root_source)))]
+    for name, resource in root_source["Resources"].items():
+        if resource.get("Type") == "AWS::Serverless::Application":
+            path = ROOT / resource["Properties"]["Location"]
+            source = parse_yaml(path)
+            expanded = transform(source) if "Transform" in source else copy.deepcopy(source)
+            stacks.append(Stack(name, path, source, expanded))
+    return stacks
+
+
+def write_expanded(stacks: list[Stack]) -> None:
+    EXPANDED.mkdir(parents=True, exist_ok=True)
+    for old in EXPANDED.glob("*.json"):
+        old.unlink()
+    for stack in stacks:
+        name = "template" if stack.name == "Root" else stack.name
+        (EXPANDED / f"{name}.json").write_text(json.dumps(stack.expanded, indent=1, sort_keys=True))
+
+
+# ------------------------------------------------------- intrinsic helpers
+
+
+def ref(value: Any) -> str | None:
+    return value.get("Ref") if isinstance(value, dict) and len(value) == 1 else None
+
+
+def getatt(value: Any) -> tuple[str, str] | None:
+    if isinstance(value, dict) and len(value) == 1 and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        if isinstance(target, str):
+            target = target.split(".", 1)
+        return target[0], target[1]
+    return None
+
+
+def as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def evaluate(expr: Any, params: dict[str, str], conditions: dict[str, Any]) -> Any:
+    """Resolves the intrinsics conditions and Rules use, for known parameter values."""
+    if isinstance(expr, (str, int, float, bool)):
+        return str(expr).lower() if isinstance(expr, bool) else str(expr)
+    if isinstance(expr, list):
+        return [evaluate(e, params, conditions) for e in expr]
+    if isinstance(expr, dict) and len(expr) == 1:
+        (key, arg), = expr.items()
+        if key == "Ref":
+            if arg not in params:
+                raise KeyError(f"no value for parameter {arg}")
+            return params[arg]
+        if key == "Condition":
+            return condition(arg, params, conditions)
+        if key == "Fn::Equals":
+            a, b = (evaluate(x, params, conditions) for x in arg)
+            return a == b
+        if key == "Fn::Not":
+            return not evaluate(arg[0], params, conditions)
+        if key == "Fn::And":
+            return all(evaluate(x, params, conditions) for x in arg)
+        if key == "Fn::Or":
+            return any(evaluate(x, params, conditions) for x in arg)
+        if key == "Fn::If":
+            name, yes, no = arg
+            return evaluate(yes if condition(name, params, conditions) else no, params, conditions)
+        if key == "Fn::Split":
+            sep, text = arg
+            return evaluate(text, params, conditions).split(sep)
+        if key == "Fn::Select":
+            index, items = arg
+            return evaluate(items, params, conditions)[int(index)]
+        if key == "Fn::Contains":
+            items, item = arg
+            return evaluate(item, params, conditions) in evaluate(items, params, conditions)
+    raise ValueError(f"cannot evaluate {expr!r}")
+
+
+def condition(name: str, params: dict[str, str], conditions: dict[str, Any]) -> bool:
+    return bool(evaluate(conditions[name], params, conditions))
+
+
+# ----------------------------------------------------------------- config
+
+
+def samconfig() -> dict:
+    return tomllib.loads((ROOT / "samconfig.toml").read_text())
+
+
+def overrides(env_config: dict) -> dict[str, str]:
+    text = env_config.get("deploy", {}).get("parameters", {}).get("parameter_overrides", "")
+    if isinstance(text, list):
+        items = text
+    else:
+        items = shlex.split(text)
+    values = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        values[key] = value
+    return values
+
+
+def root_parameters(root: Stack, env: str, config: dict) -> dict[str, str]:
+    params = {}
+    for name, spec in root.source.get("Parameters", {}).items():
+        if "Default" in spec:
+            params[name] = str(spec["Default"])
+    params.update(overrides(config[env]))
+    return params
+
+
+def nested_parameters(root: Stack, stack: Stack, root_params: dict[str, str]) -> dict[str, str]:
+    params = {}
+    for name, spec in stack.source.get("Parameters", {}).items():
+        if "Default" in spec:
+            params[name] = str(spec["Default"])
+    passed = root.source["Resources"][stack.name]["Properties"].get("Parameters", {})
+    for name, value in passed.items():
+        try:
+            params[name] = evaluate(value, root_params, root.source.get("Conditions", {}))
+        except (KeyError, ValueError):
+            pass  # a resource attribute: known only at deploy time
+    return params
+
+
+def security_headers() -> dict[str, str]:
+    """The functions' security headers, read from the code that sends them."""
+    text = (ROOT / "shared/platform/src/http/headers.rs").read_text()
+    block = re.search(r"SECURITY_HEADERS[^=]*=\s*\[(.*?)\];", text, re.S)
+    return {name.lower(): value for name, value in re.findall(r'\("([^"]+)",\s*"([^"]*)"\)', block.group(1))}
+
+
+# ------------------------------------------------------------------ checks
+
+
+class Checks:
+    def __init__(self, stacks: list[Stack], exceptions: dict):
+        self.stacks = stacks
+        self.root = stacks[0]
+        self.by_name = {s.name: s for s in stacks}
+        self.exceptions = exceptions
+        self.used_wildcards: set[int] = set()
+        self.results: list[tuple[str, list[str]]] = []
+        self.config = samconfig()
+
+    def run(self, name: str, check) -> None:
+        problems: list[str] = []
+        try:
+            check(problems)
+        except Exception as error:  # a check that cannot even read the stack fails
+            problems.append(f"{type(error).__name__}: {error}")
+        self.results.append((name, problems))
+
+    # -- helpers
+
+    def functions(self) -> dict[str, dict]:
+        return self.root.of_type("AWS::Lambda::Function")
+
+    def function_package(self, logical_id: str) -> str:
+        source = self.root.source["Resources"][logical_id]["Properties"]["CodeUri"]
+        return source.strip("/").split("/")[-1]
+
+    def api_functions(self) -> set[str]:
+        """Functions API Gateway invokes (they answer HTTP, so 5xx apply)."""
+        found = set()
+        for permission in self.root.of_type("AWS::Lambda::Permission").values():
+            props = permission["Properties"]
+            if props.get("Principal") == "apigateway.amazonaws.com":
+                target = ref(props["FunctionName"])
+                alias = self.root.resources.get(target, {})
+                if alias.get("Type") == "AWS::Lambda::Alias":
+                    target = ref(alias["Properties"]["FunctionName"])
+                found.add(target)
+        return found
+
+    def role_of(self, function: dict) -> tuple[str, dict] | None:
+        target = getatt(function["Properties"].get("Role"))
+        if not target or target[1] != "Arn":
+            return None
+        return target[0], self.root.resources[target[0]]
+
+    def role_statements(self, role: dict) -> list[dict]:
+        statements = []
+        for policy in role["Properties"].get("Policies", []) or []:
+            statements += as_list(policy["PolicyDocument"].get("Statement"))
+        return statements
+
+    # -- 1. the API's stages
+
+    def stages(self, problems: list[str]) -> None:
+        stages = [(s, k, v) for s in self.stacks for k, v in s.of_type("AWS::ApiGateway::Stage").items()]
+        for stack in self.stacks:
+            for name, deployment in stack.of_type("AWS::ApiGateway::Deployment").items():
+                if "StageName" in deployment["Properties"]:
+                    problems.append(f"{name} creates the stage {deployment['Properties']['StageName']!r} itself (set OpenApiVersion on the API)")
+            for name, api in stack.of_type("AWS::ApiGatewayV2::Stage").items():
+                stages.append((stack, name, api))
+        if len(stages) != 1:
+            problems.append(f"expected exactly one API stage, found {[n for _, n, _ in stages]}")
+        for stack, name, stage in stages:
+            props = stage["Properties"]
+            if props.get("TracingEnabled") is not True:
+                problems.append(f"{name}: X-Ray tracing is off")
+            destination = getatt((props.get("AccessLogSetting") or {}).get("DestinationArn"))
+            group = stack.resources.get(destination[0]) if destination else None
+            if not group or group.get("Type") != "AWS::Logs::LogGroup" or "RetentionInDays" not in group["Properties"]:
+                problems.append(f"{name}: no access log group with a retention")
+            if not (props.get("AccessLogSetting") or {}).get("Format"):
+                problems.append(f"{name}: access logs have no format")
+            throttled = [
+                m for m in props.get("MethodSettings", [])
+                if m.get("ResourcePath") == "/*" and m.get("HttpMethod") == "*"
+                and "ThrottlingRateLimit" in m and "ThrottlingBurstLimit" in m
+            ]
+            if not throttled:
+                problems.append(f"{name}: no stage-wide throttling (MethodSettings /* *)")
+            if not self.stage_has_waf(stack, props):
+                problems.append(f"{name}: no WAF web ACL is associated with it")
+
+    def stage_has_waf(self, stack: Stack, stage: dict) -> bool:
+        api = ref(stage["RestApiId"])
+        stage_name = stage["StageName"]
+        for nested_name, nested in stack.of_type("AWS::CloudFormation::Stack").items():
+            waf = self.by_name.get(nested_name)
+            if not waf:
+                continue
+            for param, value in nested["Properties"].get("Parameters", {}).items():
+                text = value.get("Fn::Sub") if isinstance(value, dict) else None
+                if not isinstance(text, str) or f"${{{api}}}" not in text or not text.endswith(f"/stages/{stage_name}"):
+                    continue
+                associated = any(
+                    ref(a["Properties"]["ResourceArn"]) == param
+                    for a in waf.of_type("AWS::WAFv2::WebACLAssociation").values()
+                )
+                waits = stage_logical_ids(stack, api, stage_name) & set(as_list(nested.get("DependsOn")))
+                if associated and waits:
+                    return True
+        return False
+
+    # -- 2. the edge: WAF rules, logging, responses
+
+    def edge(self, problems: list[str]) -> None:
+        waf = self.by_name["Waf"]
+        root_waf = self.root.resources["Waf"]["Properties"]["Parameters"]
+        (acl_name, acl), = waf.of_type("AWS::WAFv2::WebACL").items()
+        rules = {r["Name"]: r for r in acl["Properties"]["Rules"]}
+        managed = {r["Statement"]["ManagedRuleGroupStatement"]["Name"]: r for r in rules.values() if "ManagedRuleGroupStatement" in r["Statement"]}
+        for group in ["AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesCommonRuleSet"]:
+            rule = managed.get(group)
+            if not rule:
+                problems.append(f"the web ACL lacks the managed rule group {group}")
+                continue
+            action = rule.get("OverrideAction", {})
+            switch = action.get("Fn::If") if isinstance(action, dict) else None
+            if not switch or switch[1] != {"Count": {}} or switch[2] != {"None": {}}:
+                problems.append(f"{group} cannot be switched to count mode per environment")
+        rate = [r for r in rules.values() if "RateBasedStatement" in r["Statement"]]
+        if len(rate) != 1:
+            problems.append("the web ACL needs exactly one rate-based rule")
+        else:
+            statement = rate[0]["Statement"]["RateBasedStatement"]
+            if ref(statement.get("Limit")) != "RateLimitPerMinute" or ref(root_waf.get("RateLimitPerMinute")) != "RateLimitPerMinute":
+                problems.append("the WAF rate limit is not the root RateLimitPerMinute parameter")
+            if statement.get("EvaluationWindowSec") != 60:
+                problems.append("the WAF rate limit must count over 60 seconds (it is a per-minute limit)")
+            response = rate[0].get("Action", {}).get("Block", {}).get("CustomResponse", {})
+            if response.get("ResponseCode") != 429:
+                problems.append("the WAF rate limit does not answer 429")
+            headers = waf_headers(response.get("ResponseHeaders", []))
+            if "retry-after" not in headers:
+                problems.append("the WAF 429 has no Retry-After")
+            self.carries_security_headers("the WAF 429", headers, problems)
+            if "access-control-allow-origin" not in headers:
+                problems.append("the WAF 429 has no CORS header")
+            body = acl["Properties"].get("CustomResponseBodies", {}).get(response.get("CustomResponseBodyKey", ""), {})
+            try:
+                envelope = json.loads(body.get("Content", ""))["error"]
+                assert envelope["code"] == "rate_limited" and {"message", "details", "request_id"} <= envelope.keys()
+            except Exception:
+                problems.append("the WAF 429 body is not the API's error envelope with code rate_limited")
+        logging = waf.of_type("AWS::WAFv2::LoggingConfiguration")
+        if not logging:
+            problems.append("WAF does not log")
+        for config in logging.values():
+            props = config["Properties"]
+            if getatt(props["ResourceArn"]) != (acl_name, "Arn"):
+                problems.append("the WAF logging configuration is not the web ACL's")
+            for destination in props["LogDestinationConfigs"]:
+                text = json.dumps(destination)
+                groups = [g for g in waf.of_type("AWS::Logs::LogGroup") if "${" + g + "}" in text]
+                if not groups or "RetentionInDays" not in waf.resources[groups[0]]["Properties"]:
+                    problems.append("WAF logs to something other than a log group with a retention")
+            redacted = {f.get("SingleHeader", {}).get("Name", "").lower() for f in props.get("RedactedFields", [])}
+            if "authorization" not in redacted:
+                problems.append("WAF logs carry the Authorization header")
+        (api_name, api), = self.root.of_type("AWS::ApiGateway::RestApi").items()
+        responses = api["Properties"]["Body"].get("x-amazon-apigateway-gateway-responses", {})
+        for kind in ["DEFAULT_4XX", "DEFAULT_5XX", "WAF_FILTERED", "THROTTLED"]:
+            response = responses.get(kind)
+            if not response:
+                problems.append(f"no {kind} gateway response")
+                continue
+            headers = {
+                k.split("gatewayresponse.header.", 1)[1].lower(): v
+                for k, v in response.get("responseParameters", {}).items()
+                if k.startswith("gatewayresponse.header.")
+            }
+            quoted = {k: (v[1:-1] if isinstance(v, str) and v.startswith("'") and v.endswith("'") else v) for k, v in headers.items()}
+            self.carries_security_headers(f"the {kind} gateway response", quoted, problems)
+            if "access-control-allow-origin" not in headers:
+                problems.append(f"the {kind} gateway response has no CORS header")
+            if "application/json" not in response.get("responseTemplates", {}):
+                problems.append(f"the {kind} gateway response has no JSON error envelope")
+        if "retry-after" not in {k.lower().split(".")[-1] for k in responses.get("THROTTLED", {}).get("responseParameters", {})}:
+            problems.append("the THROTTLED gateway response has no Retry-After")
+
+    def carries_security_headers(self, what: str, headers: dict[str, Any], problems: list[str]) -> None:
+        for name, value in security_headers().items():
+            if headers.get(name) != value:
+                problems.append(f"{what}: {name} is {headers.get(name)!r}, the functions send {value!r}")
+
+    # -- 3. IAM: no wildcard anywhere
+
+    def iam_wildcards(self, problems: list[str]) -> None:
+        for stack in self.stacks:
+            for name, resource in stack.resources.items():
+                for statement in policy_statements(resource):
+                    self.judge(stack.name, name, statement, problems)
+                for arn in as_list(resource.get("Properties", {}).get("ManagedPolicyArns")):
+                    if ref(arn) and stack.resources.get(ref(arn), {}).get("Type") == "AWS::IAM::ManagedPolicy":
+                        continue  # ours: judged above as a resource of its own
+                    known = [n for n, p in MANAGED_POLICIES.items() if json.dumps(arn).find(p["arn"].split(":policy/")[1]) >= 0]
+                    if not known:
+                        problems.append(f"{stack.name}/{name} attaches {arn}: record its documented statements in MANAGED_POLICIES")
+                        continue
+                    for statement in MANAGED_POLICIES[known[0]]["statements"]:
+                        self.judge(stack.name, name, statement, problems, via=known[0])
+        for index, entry in enumerate(self.exceptions.get("iam_wildcard", [])):
+            if not entry.get("reason", "").strip():
+                problems.append(f"exceptions.toml: the iam_wildcard entry for {entry.get('resource')} has no reason")
+            if index not in self.used_wildcards:
+                problems.append(f"exceptions.toml: the iam_wildcard entry for {entry['stack']}/{entry['resource']} {entry['actions']} matches nothing (remove it)")
+
+    def judge(self, stack: str, resource: str, statement: dict, problems: list[str], via: str | None = None) -> None:
+        if statement.get("Effect") != "Allow":
+            return
+        actions = sorted(as_list(statement.get("Action")))
+        wide = (
+            "*" in as_list(statement.get("Resource"))
+            or "NotResource" in statement
+            or "NotAction" in statement
+            or any(a == "*" or a.endswith(":*") for a in actions)
+            or statement.get("Principal") == "*"
+            or statement.get("Principal", {}) == {"AWS": "*"}
+        )
+        if not wide:
+            return
+        for index, entry in enumerate(self.exceptions.get("iam_wildcard", [])):
+            if entry["stack"] == stack and entry["resource"] == resource and sorted(entry["actions"]) == actions:
+                self.used_wildcards.add(index)
+                return
+        where = f"{stack}/{resource}" + (f" (through {via})" if via else "")
+        problems.append(f"{where} allows {actions} on {statement.get('Resource', statement.get('NotResource'))!r}: scope it, or list it with a reason in exceptions.toml")
+
+    # -- 4. IAM: each function its own log group, its own queue; the signing key
+
+    def function_roles(self, problems: list[str]) -> None:
+        mappings = self.root.of_type("AWS::Lambda::EventSourceMapping")
+        for name, function in self.functions().items():
+            found = self.role_of(function)
+            if not found or found[1].get("Type") != "AWS::IAM::Role":
+                problems.append(f"{name} has no role of its own in the template (SAM would generate one with AWS managed policies)")
+                continue
+            role_name, role = found
+            principals = [s.get("Principal", {}).get("Service") for s in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]]
+            if principals != ["lambda.amazonaws.com"]:
+                problems.append(f"{role_name} may be assumed by {principals}, not only by Lambda")
+            shared = [n for n, f in self.functions().items() if n != name and self.role_of(f) and self.role_of(f)[0] == role_name]
+            if shared:
+                problems.append(f"{name} shares its role with {shared}")
+            statements = self.role_statements(role)
+            log_group = ref(function["Properties"].get("LoggingConfig", {}).get("LogGroup"))
+            logs = [s for s in statements if any(a.startswith("logs:") for a in as_list(s.get("Action")))]
+            if not log_group:
+                problems.append(f"{name} has no log group of its own")
+            elif not logs or any(as_list(s.get("Resource")) != [{"Fn::GetAtt": [log_group, "Arn"]}] for s in logs):
+                problems.append(f"{role_name} may write logs elsewhere than {log_group}")
+            queues = [
+                m["Properties"]["EventSourceArn"] for m in mappings.values()
+                if self.mapped_function(m) == name
+            ]
+            reads = [s for s in statements if "sqs:ReceiveMessage" in as_list(s.get("Action"))]
+            read_queues = [r for s in reads for r in as_list(s.get("Resource"))]
+            if sorted(map(json.dumps, read_queues)) != sorted(map(json.dumps, queues)):
+                problems.append(f"{role_name} reads queues {read_queues}, its event sources are {queues}")
+
+    def mapped_function(self, mapping: dict) -> str | None:
+        target = ref(mapping["Properties"]["FunctionName"])
+        alias = self.root.resources.get(target, {})
+        if alias.get("Type") == "AWS::Lambda::Alias":
+            return ref(alias["Properties"]["FunctionName"])
+        return target
+
+    def signing_key(self, problems: list[str]) -> None:
+        secret = {"Fn::GetAtt": ["Security", "Outputs.SigningKeySecretArn"]}
+        readers = set()
+        for stack in self.stacks:
+            for name, resource in stack.resources.items():
+                for statement in policy_statements(resource):
+                    if statement.get("Effect") != "Allow":
+                        continue
+                    actions = as_list(statement.get("Action"))
+                    if not any(a in ("secretsmanager:GetSecretValue", "secretsmanager:*", "*") for a in actions):
+                        continue
+                    if secret in as_list(statement.get("Resource")) or "*" in as_list(statement.get("Resource")):
+                        readers.add((stack.name, name))
+        roles = {
+            self.role_of(f)[0]: n for n, f in self.functions().items() if self.role_of(f)
+        }
+        api = self.api_functions()
+        for stack, name in sorted(readers):
+            function = roles.get(name) if stack == "Root" else None
+            if function is None:
+                problems.append(f"{stack}/{name} can read the signing key but is no function's role")
+            elif function not in api:
+                problems.append(f"{function} can read the signing key but serves no API route (only token checks need it)")
+        if ("Root", roles_by_function(roles).get("LoginFunction")) not in readers:
+            problems.append("login, which issues tokens, cannot read the signing key")
+
+    # -- 5. deployments guarded by each function's own alarm
+
+    def deployments(self, problems: list[str]) -> None:
+        api = self.api_functions()
+        prod_config = self.deployment_config("prod")
+        window = CANARY_WINDOW_SECONDS.get(prod_config, 0)
+        if window is None:
+            problems.append(f"prod deploys {prod_config}: no canary to roll back")
+        aliases = self.root.of_type("AWS::Lambda::Alias")
+        for function_name in self.functions():
+            mine = {k: a for k, a in aliases.items() if ref(a["Properties"]["FunctionName"]) == function_name}
+            if len(mine) != 1:
+                problems.append(f"{function_name} has {len(mine)} aliases (AutoPublishAlias gives one)")
+        for alias_name, alias in aliases.items():
+            function_name = ref(alias["Properties"]["FunctionName"])
+            version = getatt(alias["Properties"]["FunctionVersion"])[0]
+            hook = alias.get("UpdatePolicy", {}).get("CodeDeployLambdaAliasUpdate")
+            if not hook:
+                problems.append(f"{alias_name} is not deployed through CodeDeploy")
+                continue
+            group = self.root.resources[ref(hook["DeploymentGroupName"])]["Properties"]
+            alarms = [ref(a["Name"]) for a in group.get("AlarmConfiguration", {}).get("Alarms", [])]
+            if not group.get("AlarmConfiguration", {}).get("Enabled") or not group.get("AutoRollbackConfiguration", {}).get("Enabled"):
+                problems.append(f"{function_name}: its deployment neither watches alarms nor rolls back")
+            package = self.function_package(function_name)
+            seen = set()
+            for alarm_name in alarms:
+                alarm = self.root.resources.get(alarm_name)
+                if not alarm:
+                    problems.append(f"{function_name}: deployment alarm {alarm_name} is not in this stack")
+                    continue
+                seen |= self.alarm_watches(alarm["Properties"], function_name, alias, version, package, window, problems)
+            wanted = {"Errors", "Throttles"} | ({"ServerErrors"} if function_name in api else set())
+            if not wanted <= seen:
+                problems.append(f"{function_name}: its deployment alarms do not watch {sorted(wanted - seen)} of its new version")
+
+    def alarm_watches(self, alarm: dict, function: str, alias: dict, version: str, package: str, window: int, problems: list[str]) -> set[str]:
+        seen = set()
+        alias_value = {"Fn::Sub": "${%s}:%s" % (function, alias["Properties"]["Name"])}
+        new_version = {"Fn::GetAtt": [version, "Version"]}
+        metrics = alarm.get("Metrics") or [{"MetricStat": {"Metric": {k: alarm.get(k) for k in ("Namespace", "MetricName", "Dimensions")}, "Period": alarm.get("Period")}}]
+        for metric in metrics:
+            stat = metric.get("MetricStat")
+            if not stat:
+                continue
+            m = stat["Metric"]
+            dims = {d["Name"]: d["Value"] for d in m.get("Dimensions", [])}
+            if stat.get("Period", 0) * alarm.get("EvaluationPeriods", 99) > (window or 10**9):
+                problems.append(f"{function}: alarm on {m['MetricName']} needs {stat.get('Period')}s x {alarm.get('EvaluationPeriods')} periods, longer than the {window}s canary")
+            if m["Namespace"] == "AWS/Lambda" and m["MetricName"] == "Errors":
+                if dims == {"FunctionName": {"Ref": function}, "Resource": alias_value, "ExecutedVersion": new_version}:
+                    seen.add("Errors")
+            elif m["Namespace"] == "AWS/Lambda" and m["MetricName"] == "Throttles":
+                if dims.get("FunctionName") == {"Ref": function} and dims.get("Resource") == alias_value:
+                    seen.add("Throttles")
+            elif m["Namespace"] == {"Fn::FindInMap": ["Metrics", "ServerErrors", "Namespace"]} and m["MetricName"] == {"Fn::FindInMap": ["Metrics", "ServerErrors", "MetricName"]}:
+                if dims == {"Function": package, "Version": new_version}:
+                    seen.add("ServerErrors")
+        if alarm.get("TreatMissingData") != "notBreaching":
+            problems.append(f"{function}: its alarm should treat missing data as not breaching (no traffic is no failure)")
+        if alarm.get("Threshold", 1) != 0 or alarm.get("ComparisonOperator") != "GreaterThanThreshold":
+            problems.append(f"{function}: its alarm should fire on the first failure (> 0)")
+        return seen
+
+    def deployment_config(self, env: str) -> str:
+        preference = self.root.source["Globals"]["Function"]["DeploymentPreference"]["Type"]
+        params = root_parameters(self.root, env, self.config)
+        return evaluate(preference, params, self.root.source.get("Conditions", {}))
+
+    # -- 6. alarms reach someone
+
+    def alarms_notify(self, problems: list[str]) -> None:
+        monitoring = self.by_name["Monitoring"]
+        topics = monitoring.of_type("AWS::SNS::Topic")
+        for name, topic in topics.items():
+            key = ref(topic["Properties"].get("KmsMasterKeyId"))
+            key_resource = monitoring.resources.get(key or "", {})
+            if key_resource.get("Type") != "AWS::KMS::Key":
+                problems.append(f"topic {name} is not encrypted with a key of ours that CloudWatch may use ({topic['Properties'].get('KmsMasterKeyId')!r})")
+            else:
+                allowed = [
+                    s for s in as_list(key_resource["Properties"]["KeyPolicy"]["Statement"])
+                    if s.get("Effect") == "Allow" and s.get("Principal", {}).get("Service") == "cloudwatch.amazonaws.com"
+                    and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(as_list(s.get("Action")))
+                ]
+                if not allowed:
+                    problems.append(f"the key of topic {name} does not let CloudWatch publish")
+                if key_resource["Properties"].get("EnableKeyRotation") is not True:
+                    problems.append(f"the key of topic {name} does not rotate")
+        subscriptions = monitoring.of_type("AWS::SNS::Subscription")
+        if not subscriptions:
+            problems.append("nobody subscribes to the alarm topic")
+        for stack in self.stacks:
+            for name, alarm in stack.of_type("AWS::CloudWatch::Alarm").items():
+                actions = json.dumps(alarm["Properties"].get("AlarmActions", []))
+                if "AlarmTopic" not in actions:
+                    problems.append(f"{stack.name}/{name} notifies nobody")
+        for env in ENVIRONMENTS:
+            params = root_parameters(self.root, env, self.config)
+            for rule_name, rule in self.root.source.get("Rules", {}).items():
+                applies = True
+                if "RuleCondition" in rule:
+                    applies = evaluate(rule["RuleCondition"], params, {})
+                if applies:
+                    for assertion in rule["Assertions"]:
+                        if not evaluate(assertion["Assert"], params, {}):
+                            problems.append(f"{env}: samconfig.toml's values break rule {rule_name}: {assertion.get('AssertDescription', '').strip()}")
+            if env == "prod":
+                rules = self.root.source.get("Rules", {})
+                empty = dict(params, AlarmEmail="")
+                refused = any(
+                    evaluate(r.get("RuleCondition", True), empty, {}) is True
+                    and not all(evaluate(a["Assert"], empty, {}) for a in r["Assertions"])
+                    for r in rules.values()
+                )
+                if not refused:
+                    problems.append("prod would deploy with an empty AlarmEmail (add a Rules assertion)")
+
+    # -- 7. stateful resources
+
+    def stateful(self, problems: list[str]) -> None:
+        for stack in self.stacks:
+            dead_letter_targets = set()
+            for queue in stack.of_type("AWS::SQS::Queue").values():
+                target = getatt((queue["Properties"].get("RedrivePolicy") or {}).get("deadLetterTargetArn"))
+                if target:
+                    dead_letter_targets.add(target[0])
+            for name, resource in stack.resources.items():
+                stateful = resource["Type"] in STATEFUL_TYPES or name in dead_letter_targets
+                if stateful and (resource.get("DeletionPolicy") != "Retain" or resource.get("UpdateReplacePolicy") != "Retain"):
+                    problems.append(f"{stack.name}/{name} ({resource['Type']}) needs DeletionPolicy and UpdateReplacePolicy Retain")
+                if resource["Type"] == "AWS::Logs::LogGroup" and "RetentionInDays" not in resource["Properties"]:
+                    problems.append(f"{stack.name}/{name} keeps logs forever")
+            for name, table in stack.of_type("AWS::DynamoDB::Table").items():
+                props = table["Properties"]
+                if not props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
+                    problems.append(f"{name}: point-in-time recovery is off")
+                if props.get("DeletionProtectionEnabled") is not True:
+                    problems.append(f"{name}: deletion protection is off")
+                for index in props.get("GlobalSecondaryIndexes", []):
+                    projection = index["Projection"]
+                    if projection.get("ProjectionType") != "INCLUDE":
+                        problems.append(f"{name}/{index['IndexName']} projects {projection.get('ProjectionType')}, not only what its queries read")
+                    if "password_hash" in projection.get("NonKeyAttributes", []):
+                        problems.append(f"{name}/{index['IndexName']} projects the password hash")
+        self.backups(problems)
+
+    def backups(self, problems: list[str]) -> None:
+        data = self.by_name["Data"]
+        if ref(self.root.resources["Data"]["Properties"]["Parameters"].get("RestoredTableName")) != "RestoredTableName":
+            problems.append("the root stack cannot point the Data stack at a restored table (RestoredTableName)")
+        outputs = json.dumps(data.expanded.get("Outputs", {}))
+        if "RestoredTableName" not in outputs:
+            problems.append("the Data stack's table outputs ignore RestoredTableName")
+        for env in ENVIRONMENTS:
+            params = nested_parameters(self.root, data, root_parameters(self.root, env, self.config))
+            conditions = data.source.get("Conditions", {})
+            def exists(resource: dict) -> bool:
+                return "Condition" not in resource or condition(resource["Condition"], params, conditions)
+            plans = [p for p in data.of_type("AWS::Backup::BackupPlan").values() if exists(p)]
+            if env != "prod":
+                continue
+            daily = [
+                rule for plan in plans for rule in plan["Properties"]["BackupPlan"]["BackupPlanRule"]
+                if re.fullmatch(r"cron\(\d+ \d+ \* \* \? \*\)", rule.get("ScheduleExpression", ""))
+                and rule.get("Lifecycle", {}).get("DeleteAfterDays") == 35
+            ]
+            if not daily:
+                problems.append("prod has no daily AWS Backup rule kept 35 days")
+            selections = [s for s in data.of_type("AWS::Backup::BackupSelection").values() if exists(s)]
+            if not any("Table" in json.dumps(s["Properties"]["BackupSelection"].get("Resources")) for s in selections):
+                problems.append("prod's backup plan does not select the table")
+
+    # -- 8. functions: timeouts, the relay's invoke config
+
+    def functions_config(self, problems: list[str]) -> None:
+        for name, function in self.functions().items():
+            props = function["Properties"]
+            variables = props.get("Environment", {}).get("Variables", {})
+            declared = variables.get("FUNCTION_TIMEOUT_SECONDS")
+            if declared is None or str(declared) != str(props.get("Timeout", 3)):
+                problems.append(f"{name}: Timeout {props.get('Timeout', 3)} but FUNCTION_TIMEOUT_SECONDS {declared!r}")
+            if props.get("TracingConfig", {}).get("Mode") != "Active":
+                problems.append(f"{name}: X-Ray tracing is not active")
+        queues = self.by_name["Queues"]
+        visibility = int(queues.source["Parameters"]["VisibilityTimeoutSeconds"]["Default"])
+        for mapping in self.root.of_type("AWS::Lambda::EventSourceMapping").values():
+            function = self.functions()[self.mapped_function(mapping)]
+            if visibility < 6 * int(function["Properties"].get("Timeout", 3)):
+                problems.append(f"queue visibility {visibility}s is under six times {self.mapped_function(mapping)}'s timeout")
+        invoke_configs = self.root.of_type("AWS::Lambda::EventInvokeConfig")
+        for rule in self.root.of_type("AWS::Events::Rule").values():
+            for target in rule["Properties"]["Targets"]:
+                alias = self.root.resources.get(ref(target["Arn"]) or "", {})
+                function = ref(alias.get("Properties", {}).get("FunctionName")) if alias else None
+                configs = [c["Properties"] for c in invoke_configs.values() if ref(c["Properties"]["FunctionName"]) == function]
+                if not configs or configs[0].get("MaximumRetryAttempts") != 0 or configs[0].get("MaximumEventAgeInSeconds", 21600) > 60:
+                    problems.append(f"scheduled {function}: a missed event must be dropped (EventInvokeConfig: 0 retries, event age <= 60 s)")
+
+    # -- 9. samconfig.toml
+
+    def environments(self, problems: list[str]) -> None:
+        declared = set(self.root.source.get("Parameters", {}))
+        for env in ENVIRONMENTS:
+            section = self.config.get(env)
+            if not section:
+                problems.append(f"samconfig.toml has no [{env}] environment")
+                continue
+            global_params = section.get("global", {}).get("parameters", {})
+            for key in ["region", "profile"]:
+                if not global_params.get(key):
+                    problems.append(f"[{env}.global.parameters] sets no {key}")
+            deploy = section.get("deploy", {}).get("parameters", {})
+            tags = dict(t.partition("=")[::2] for t in shlex.split(deploy.get("tags", "")))
+            if tags.get("environment") != env or not tags.get("service") or not tags.get("owner"):
+                problems.append(f"[{env}] stack tags must name environment={env}, service and owner (got {tags})")
+            values = overrides(section)
+            if values.get("Environment") != env:
+                problems.append(f"[{env}] deploys Environment={values.get('Environment')!r}")
+            for key in ["SenderEmail", "AlarmEmail", "CorsAllowedOrigins", "LogRetentionDays"]:
+                if key not in values:
+                    problems.append(f"[{env}] does not set {key}")
+            for key in values:
+                if key not in declared:
+                    problems.append(f"[{env}] sets {key}, which template.yaml does not declare")
+            if not deploy.get("stack_name"):
+                problems.append(f"[{env}] has no stack_name")
+
+
+def waf_headers(headers: list) -> dict[str, Any]:
+    found = {}
+    for header in headers:
+        if isinstance(header, dict) and "Fn::If" in header:
+            header = header["Fn::If"][1]
+        if isinstance(header, dict) and "Name" in header:
+            found[header["Name"].lower()] = header["Value"]
+    return found
+
+
+def stage_logical_ids(stack: Stack, api: str, stage_name: str) -> set[str]:
+    return {
+        k for k, v in stack.of_type("AWS::ApiGateway::Stage").items()
+        if ref(v["Properties"]["RestApiId"]) == api and v["Properties"]["StageName"] == stage_name
+    }
+
+
+def roles_by_function(roles: dict[str, str]) -> dict[str, str]:
+    return {function: role for role, function in roles.items()}
+
+
+def policy_statements(resource: dict) -> list[dict]:
+    """Every permission statement a resource defines (identity or resource policy)."""
+    props = resource.get("Properties", {}) or {}
+    kind = resource.get("Type")
+    documents = []
+    if kind == "AWS::IAM::Role" or kind in ("AWS::IAM::User", "AWS::IAM::Group"):
+        documents += [p["PolicyDocument"] for p in props.get("Policies", []) or []]
+    elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        documents.append(props["PolicyDocument"])
+    elif kind == "AWS::KMS::Key":
+        documents.append(props.get("KeyPolicy", {}))
+    elif kind in ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy"):
+        documents.append(props["PolicyDocument"])
+    elif kind in ("AWS::SecretsManager::ResourcePolicy",):
+        documents.append(props["ResourcePolicy"])
+    elif kind == "AWS::Backup::BackupVault" and props.get("AccessPolicy"):
+        documents.append(props["AccessPolicy"])
+    statements = []
+    for document in documents:
+        statements += [s for s in as_list(document.get("Statement")) if isinstance(s, dict)]
+    return statements
+
+
+# ---------------------------------------------------------------- checkov
+
+
+def run_checkov(checkov: str, exceptions: dict) -> list[str]:
+    skips = {entry["id"]: entry.get("reason", "") for entry in exceptions.get("checkov_skip", [])}
+    problems = [f"exceptions.toml: checkov skip {id} has no reason" for id, reason in skips.items() if not reason.strip()]
+    result = subprocess.run(
+        [checkov, "--directory", str(EXPANDED), "--framework", "cloudformation", "--output", "json", "--quiet", "--compact", "--skip-download"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false", LOG_LEVEL="ERROR"),
+    )
+    try:
+        report = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        return problems + [f"checkov did not report (exit {result.returncode}): {result.stderr.strip()[-2000:]}"]
+    reports = report if isinstance(report, list) else [report]
+    failed: dict[str, list[str]] = {}
+    passed = 0
+    for part in reports:
+        results = part.get("results", {})
+        passed += len(results.get("passed_checks", []))
+        for check in results.get("failed_checks", []):
+            failed.setdefault(check["check_id"], []).append(f"{Path(check['file_path']).name}:{check['resource']} ({check['check_name']})")
+    for check_id, where in sorted(failed.items()):
+        if check_id not in skips:
+            problems.append(f"checkov {check_id} fails on {', '.join(where)}: fix it, or skip it with a reason in exceptions.toml")
+    for check_id in sorted(skips):
+        if check_id not in failed:
+            problems.append(f"exceptions.toml: checkov skip {check_id} is no longer needed (remove it)")
+    print(f"stack check: checkov: {passed} passed, {sum(len(v) for v in failed.values())} failed ({len(failed)} checks, all skipped with a reason)" if not problems else "stack check: checkov found problems")
+    return problems
+
+
+# ------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkov", help="path of the checkov executable (runs checkov on the expanded templates)")
+    args = parser.parse_args()
+
+    exceptions = tomllib.loads(EXCEPTIONS.read_text())
+    stacks = load_stacks()
+    write_expanded(stacks)
+    checks = Checks(stacks, exceptions)
+    checks.run("one API stage, with WAF, throttling, access logs and X-Ray", checks.stages)
+    checks.run("edge: WAF rules, rate limit, logging; security and CORS headers on gateway and WAF responses", checks.edge)
+    checks.run("no IAM wildcard outside exceptions.toml (managed policies included)", checks.iam_wildcards)
+    checks.run("each function's role: its own log group, its own queue", checks.function_roles)
+    checks.run("the signing key is readable only by token-checking functions", checks.signing_key)
+    checks.run("every function alias deploys behind its own alarms on the new version", checks.deployments)
+    checks.run("alarms notify someone (topic key, subscriber, Rules)", checks.alarms_notify)
+    checks.run("stateful resources retained; table PITR, protection, backups, projections", checks.stateful)
+    checks.run("function timeouts, queue visibility, the relay's invoke config", checks.functions_config)
+    checks.run("samconfig.toml: region, profile, tags and parameters per environment", checks.environments)
+
+    failed = 0
+    for name, problems in checks.results:
+        if problems:
+            failed += 1
+            print(f"FAIL {name}")
+            for problem in problems:
+                print(f"     - {problem}")
+        else:
+            print(f"ok   {name}")
+    print(f"stack check: {len(checks.results) - failed} passed, {failed} failed (expanded templates in {EXPANDED.relative_to(ROOT)}/)")
+    if args.checkov:
+        problems = run_checkov(args.checkov, exceptions)
+        for problem in problems:
+            print(f"     - {problem}")
+        if problems:
+            failed += 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
