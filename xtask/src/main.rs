@@ -40,7 +40,7 @@ fn main() -> ExitCode {
         Some("create-admin") => runtime.block_on(create_admin(&args[1..])),
         Some("dlq") => runtime.block_on(dlq(&args[1..])),
         Some("package") => package(),
-        Some("bench") => runtime.block_on(bench()),
+        Some("bench") => runtime.block_on(bench(&args[1..])),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
@@ -465,87 +465,6 @@ fn check_policies(template: &Template, calls: &Path, prefix: &str, env: &[(Strin
 
 // ----------------------------------------------------------------- bench
 
-async fn bench() -> anyhow::Result<ExitCode> {
-    const RUNS: usize = 3;
-    const WARM: usize = 20;
-    let tools = tools::ensure()?;
-    let template = Template::load_project()?;
-    let functions: Vec<String> = template.functions()?.into_iter().map(|f| f.package).collect();
-    eprintln!("xtask: release build of every function and the hello-world baseline...");
-    let mut build = cargo();
-    build.args(["build", "--release", "--quiet", "--package", "hello-lambda"]);
-    for function in &functions {
-        build.args(["--package", function]);
-    }
-    run_checked(&mut build, "cargo build --release")?;
-    eprintln!("xtask: measuring the HTTP layer's overhead...");
-    let overhead = cargo()
-        .args(["bench", "--quiet", "-p", "platform", "--bench", "http_overhead"])
-        .stdout(Stdio::null())
-        .output()
-        .context("cargo bench")?;
-    let overhead = String::from_utf8_lossy(&overhead.stderr)
-        .lines()
-        .find_map(|l| l.strip_prefix("handler_overhead_us=").map(str::to_owned))
-        .context("the overhead benchmark printed no result")?;
-
-    let dir = local_dir().join("bench");
-    let cloud = private_cloud(&tools, &template, "bench", &dir).await?;
-    let mut env = cloud.function_env(&template)?;
-    // Every sample event comes from one client address; measure the work, not 429s.
-    env.push(("RATE_LIMIT_PER_MINUTE".into(), "1000000".into()));
-    let release = project_root().join("target/release");
-    let median = |mut values: Vec<Duration>| {
-        values.sort();
-        values[values.len() / 2]
-    };
-    let measure = |binary: PathBuf, event: Vec<u8>| {
-        let env = env.clone();
-        async move {
-            let mut runs = Vec::new();
-            for _ in 0..RUNS {
-                runs.push(xtask::bench::measure(&binary, &env, &event, WARM).await?);
-            }
-            Ok::<_, anyhow::Error>(runs)
-        }
-    };
-    let hello = measure(release.join("hello-lambda"), b"{}".to_vec()).await?;
-    let hello_init = median(hello.iter().map(|r| r.init).collect());
-    let mut report = format!(
-        "Measured by `cargo xtask bench` on this machine (x86_64 release build, {RUNS} cold starts each, \
-         median; warm = median of {WARM} requests; local cloud on loopback).\n\n\
-         HTTP layer overhead without I/O (token check, strict JSON, envelope, headers, log line, EMF): **{overhead} µs** per request.\n\n\
-         | function | init (ms) | init vs hello-world | first request (ms) | warm request (ms) | first / warm | peak memory (MB) |\n\
-         |---|---:|---:|---:|---:|---:|---:|\n\
-         | hello-world (baseline) | {:.1} | 1.00x | {:.2} | {:.2} | - | {:.1} |\n",
-        ms(hello_init),
-        ms(median(hello.iter().map(|r| r.first).collect())),
-        ms(median(hello.iter().map(|r| r.warm).collect())),
-        hello.iter().map(|r| r.peak_kb).max().unwrap_or(0) as f64 / 1024.0,
-    );
-    for function in &functions {
-        eprintln!("xtask: measuring {function}...");
-        let event = std::fs::read(project_root().join(format!("events/{function}.json")))?;
-        let runs = measure(release.join(function), event).await.with_context(|| format!("measuring {function}"))?;
-        let init = median(runs.iter().map(|r| r.init).collect());
-        let first = median(runs.iter().map(|r| r.first).collect());
-        let warm = median(runs.iter().map(|r| r.warm).collect());
-        report.push_str(&format!(
-            "| {function} | {:.1} | {:.2}x | {:.2} | {:.2} | {:.1}x | {:.1} |\n",
-            ms(init),
-            init.as_secs_f64() / hello_init.as_secs_f64(),
-            ms(first),
-            ms(warm),
-            first.as_secs_f64() / warm.as_secs_f64().max(1e-9),
-            runs.iter().map(|r| r.peak_kb).max().unwrap_or(0) as f64 / 1024.0,
-        ));
-    }
-    cloud.stop();
-    std::fs::write(project_root().join("target/bench.md"), &report)?;
-    println!("{report}\nwritten to target/bench.md");
-    Ok(ExitCode::SUCCESS)
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
+async fn bench(args: &[String]) -> anyhow::Result<ExitCode> {
+    xtask::bench::run(args).await
 }

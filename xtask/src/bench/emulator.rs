@@ -1,0 +1,247 @@
+//! A minimal Lambda Runtime API: starts a function (any program: a Rust
+//! binary, or Python under awslambdaric) as a real process, measures its init
+//! (process start to its first `GET /runtime/invocation/next`), then sends it
+//! one event `1 + warm` times and measures each round trip and its peak RSS.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Mutex, mpsc};
+
+/// How to start one function: a program, its arguments and folder.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `AWS_LAMBDA_FUNCTION_NAME`, and the name in error messages.
+    pub name: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub dir: Option<PathBuf>,
+    /// Extra environment on top of the shared one.
+    pub env: Vec<(String, String)>,
+    /// Where the process's stderr goes (stdout, its log lines, is discarded).
+    pub stderr_log: Option<PathBuf>,
+}
+
+/// What one cold start of one function measured.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Process start to its first `GET /runtime/invocation/next`.
+    pub init: Duration,
+    /// The first event's round trip (the cold request).
+    pub first: Duration,
+    /// Round trips of the following events (warm), in order.
+    pub warm: Vec<Duration>,
+    /// Peak resident memory (VmHWM), in kB.
+    pub peak_kb: u64,
+    /// The `statusCode` of each response (first, then warm), when it had one.
+    pub statuses: Vec<Option<u16>>,
+}
+
+struct Channels {
+    next_arrived: mpsc::UnboundedSender<Instant>,
+    events: Mutex<mpsc::Receiver<(String, Vec<u8>)>>,
+    results: mpsc::UnboundedSender<Answer>,
+}
+
+/// A response (or error) the function posted.
+struct Answer {
+    id: String,
+    at: Instant,
+    failed: bool,
+    status: Option<u16>,
+}
+
+/// Runs `target` once: waits for init, sends `event` `1 + warm` times.
+pub async fn measure(target: &Target, env: &[(String, String)], event: &[u8], warm: usize) -> anyhow::Result<Run> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let (next_tx, mut next_rx) = mpsc::unbounded_channel();
+    let (event_tx, event_rx) = mpsc::channel(1);
+    let (result_tx, mut result_rx) = mpsc::unbounded_channel();
+    let channels = Arc::new(Channels { next_arrived: next_tx, events: Mutex::new(event_rx), results: result_tx });
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let channels = channels.clone();
+            tokio::spawn(async move {
+                let _ = serve_connection(stream, channels).await;
+            });
+        }
+    });
+
+    let name = target.name.clone();
+    let stderr = match &target.stderr_log {
+        Some(path) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(path)?),
+        None => Stdio::null(),
+    };
+    let mut command = Command::new(&target.program);
+    command.args(&target.args);
+    if let Some(dir) = &target.dir {
+        command.current_dir(dir);
+    }
+    let started = Instant::now();
+    let mut child = command
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(target.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", &name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_LAMBDA_LOG_LEVEL", "error")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .with_context(|| format!("starting {} ({})", name, target.program.display()))?;
+    let pid = child.id();
+
+    let outcome = async {
+        let timeout = Duration::from_secs(30);
+        let log = target.stderr_log.as_ref().map_or_else(String::new, |log| format!(" (its stderr: {})", log.display()));
+        let ready = tokio::select! {
+            ready = next_rx.recv() => ready.context("runtime API closed")?,
+            _ = result_rx.recv() => bail!("{name} reported an init error{log}"),
+            _ = tokio::time::sleep(timeout) => bail!("{name} did not ask for an event within {timeout:?}{log}"),
+        };
+        let init = ready - started;
+        let mut round_trips = Vec::new();
+        let mut statuses = Vec::new();
+        for index in 0..=warm {
+            if index > 0 {
+                tokio::time::timeout(timeout, next_rx.recv()).await?.context("runtime API closed")?;
+            }
+            let id = format!("bench-{index}");
+            let sent = Instant::now();
+            event_tx.send((id.clone(), event.to_vec())).await?;
+            let answer = tokio::time::timeout(timeout, result_rx.recv())
+                .await
+                .with_context(|| format!("{name} did not answer event {index} within {timeout:?}"))?
+                .context("no result")?;
+            if answer.id != id || answer.failed {
+                bail!("{name} failed on its sample event (request {index})");
+            }
+            round_trips.push(answer.at - sent);
+            statuses.push(answer.status);
+        }
+        Ok::<_, anyhow::Error>((init, round_trips, statuses))
+    }
+    .await;
+    let peak_kb = peak_memory_kb(pid);
+    let _ = child.kill();
+    let _ = child.wait();
+    server.abort();
+    let (init, round_trips, statuses) = outcome?;
+    Ok(Run { init, first: round_trips[0], warm: round_trips[1..].to_vec(), peak_kb, statuses })
+}
+
+fn peak_memory_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The few Runtime API calls a runtime makes, over HTTP/1.1 with keep-alive.
+async fn serve_connection(stream: TcpStream, channels: Arc<Channels>) -> anyhow::Result<()> {
+    // Small responses must not wait for delayed ACKs (Nagle): that alone adds ~40 ms.
+    stream.set_nodelay(true)?;
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = BufReader::new(reader);
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).await? == 0 {
+            return Ok(());
+        }
+        let mut parts = request_line.split_whitespace();
+        let (method, path) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("").to_owned());
+        let mut length = 0usize;
+        let (mut chunked, mut expect_continue) = (false, false);
+        loop {
+            let mut header = String::new();
+            reader.read_line(&mut header).await?;
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                let value = value.trim();
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.parse().unwrap_or(0);
+                } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                    chunked = value.eq_ignore_ascii_case("chunked");
+                } else if name.eq_ignore_ascii_case("expect") {
+                    expect_continue = value.eq_ignore_ascii_case("100-continue");
+                }
+            }
+        }
+        if expect_continue {
+            // curl (awslambdaric's client) may wait for this before sending a body.
+            writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+            writer.flush().await?;
+        }
+        let body = if chunked { read_chunked(&mut reader).await? } else {
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).await?;
+            body
+        };
+
+        if method == "GET" && path.ends_with("/runtime/invocation/next") {
+            let _ = channels.next_arrived.send(Instant::now());
+            let Some((id, event)) = channels.events.lock().await.recv().await else { return Ok(()) };
+            let deadline = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) + 30_000;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                 lambda-runtime-aws-request-id: {id}\r\nlambda-runtime-deadline-ms: {deadline}\r\n\
+                 lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:bench\r\n\
+                 lambda-runtime-trace-id: Root=1-00000000-000000000000000000000000;Sampled=0\r\n\r\n",
+                event.len()
+            );
+            let mut response = head.into_bytes();
+            response.extend_from_slice(&event);
+            writer.write_all(&response).await?;
+        } else if method == "POST" && path.contains("/runtime/invocation/") {
+            let at = Instant::now();
+            let id = path.split('/').rev().nth(1).unwrap_or_default().to_owned();
+            let status = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|response| response.get("statusCode")?.as_u64())
+                .and_then(|code| u16::try_from(code).ok());
+            let _ = channels.results.send(Answer { id, at, failed: path.ends_with("/error"), status });
+            writer.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\n{}").await?;
+        } else {
+            // init/error and anything unexpected.
+            let _ = channels.results.send(Answer { id: "init".into(), at: Instant::now(), failed: true, status: None });
+            writer.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\n{}").await?;
+        }
+        writer.flush().await?;
+    }
+}
+
+/// A `Transfer-Encoding: chunked` body.
+async fn read_chunked(reader: &mut (impl AsyncBufReadExt + Unpin)) -> anyhow::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        reader.read_line(&mut size).await?;
+        let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)?;
+        let mut chunk = vec![0; size + 2];
+        if size == 0 {
+            // Trailers (none expected) end with an empty line.
+            let mut line = String::new();
+            while reader.read_line(&mut line).await? > 2 {
+                line.clear();
+            }
+            return Ok(body);
+        }
+        reader.read_exact(&mut chunk).await?;
+        body.extend_from_slice(&chunk[..size]);
+    }
+}

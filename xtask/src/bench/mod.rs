@@ -1,0 +1,384 @@
+//! `cargo xtask bench`: every function run as a real process against a
+//! minimal Lambda Runtime API ([`emulator`]), on a private local cloud, with
+//! its sample event from `events/`. For the catalogue and order routes, the
+//! same seeded event also goes, in the same run and interleaved, to the
+//! route's Rust floor (`bench/floor`) and to its Python peer
+//! (`bench/python-peer`, Powertools + boto3 under awslambdaric), and the
+//! report gives the ratios issue 12 states its targets in.
+//!
+//! Writes `target/bench.md` (tables), `target/bench/results.json` and
+//! `target/bench/chart.png`.
+//!
+//! Options: `--quick` (debug builds, 2 cold starts x 5 warm requests: checks
+//! the harness, not the numbers), `--only f1,f2` (only these functions; the
+//! peers run for those of the three routes named), `--runs N`, `--warm N`.
+
+mod emulator;
+mod report;
+mod seed;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use local_cloud::cloud::{CloudConfig, LocalCloud, Ports};
+use local_cloud::procs::free_port;
+use local_cloud::template::Template;
+use local_cloud::tools;
+
+pub use emulator::{Run, Target, measure};
+use report::{FunctionResult, Report, RouteResult, Summary};
+
+use crate::{local_dir, project_root};
+
+const USAGE: &str = "\
+usage: cargo xtask bench [--quick] [--only FUNCTION,...] [--runs N] [--warm N]
+
+  Measures every function (release build) against a Runtime API emulator on a private
+  local cloud: init, first request, cold total, warm p50/p99, peak RSS; and, for
+  get-product, list-products and place-order, the same seeded event against a Rust
+  floor and a Python peer (Powertools + boto3 under awslambdaric), interleaved.
+  Writes target/bench.md, target/bench/results.json and target/bench/chart.png.
+
+  --quick        debug builds, 2 cold starts x 5 warm requests (checks the harness only)
+  --only LIST    only these functions (comma-separated); no HTTP-overhead micro-benchmark
+  --runs N       cold starts per implementation (default 3)
+  --warm N       warm requests per cold start (default 60)
+";
+
+/// A route measured against its floor and its Python peer.
+struct Route {
+    function: &'static str,
+    method: &'static str,
+    path: &'static str,
+    write: bool,
+    /// What every implementation must answer to the seeded event.
+    status: u16,
+    python_module: &'static str,
+}
+
+const ROUTES: [Route; 3] = [
+    Route {
+        function: "get-product",
+        method: "GET",
+        path: "/api/v1/products/{id}",
+        write: false,
+        status: 200,
+        python_module: "get_product",
+    },
+    Route { function: "list-products", method: "GET", path: "/api/v1/products", write: false, status: 200, python_module: "list_products" },
+    Route { function: "place-order", method: "POST", path: "/api/v1/orders", write: true, status: 201, python_module: "place_order" },
+];
+
+struct Options {
+    quick: bool,
+    only: Option<Vec<String>>,
+    runs: usize,
+    warm: usize,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> anyhow::Result<Self> {
+        let mut options = Options { quick: false, only: None, runs: 3, warm: 60 };
+        let (mut runs, mut warm) = (None, None);
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| args.next().cloned().with_context(|| format!("{name} needs a value"));
+            match arg.as_str() {
+                "--quick" => options.quick = true,
+                "--only" => {
+                    options.only = Some(value("--only")?.split(',').map(str::trim).filter(|f| !f.is_empty()).map(str::to_owned).collect())
+                }
+                "--runs" => runs = Some(value("--runs")?.parse().context("--runs must be a number")?),
+                "--warm" => warm = Some(value("--warm")?.parse().context("--warm must be a number")?),
+                "--help" | "-h" => bail!("{USAGE}"),
+                other => bail!("unknown option {other}\n{USAGE}"),
+            }
+        }
+        if options.quick {
+            (options.runs, options.warm) = (2, 5);
+        }
+        options.runs = runs.unwrap_or(options.runs).max(1);
+        options.warm = warm.unwrap_or(options.warm).max(1);
+        Ok(options)
+    }
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(project_root());
+    command
+}
+
+fn run_checked(command: &mut Command, what: &str) -> anyhow::Result<()> {
+    let status = command.status().with_context(|| format!("could not run {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+/// The whole command.
+pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
+    let options = Options::parse(args)?;
+    let started = Instant::now();
+    let tools = tools::ensure()?;
+    let python_bin = tools::ensure_bench_python()?;
+    let template = Template::load_project()?;
+    let all: Vec<String> = template.functions()?.into_iter().map(|f| f.package).collect();
+    let functions: Vec<String> = match &options.only {
+        None => all.clone(),
+        Some(only) => {
+            if let Some(unknown) = only.iter().find(|f| !all.contains(f)) {
+                bail!("--only: {unknown} is not a function of template.yaml");
+            }
+            all.iter().filter(|f| only.contains(f)).cloned().collect()
+        }
+    };
+    let routes: Vec<&Route> = ROUTES.iter().filter(|r| functions.iter().any(|f| f == r.function)).collect();
+    let profile = if options.quick { "debug" } else { "release" };
+
+    eprintln!("xtask: {profile} build of {} function(s), the floors and the hello-world baseline...", functions.len());
+    let mut build = cargo();
+    build.args(["build", "--quiet", "--package", "hello-lambda"]);
+    if !options.quick {
+        build.arg("--release");
+    }
+    if !routes.is_empty() {
+        build.args(["--package", "floor"]);
+    }
+    for function in &functions {
+        build.args(["--package", function]);
+    }
+    run_checked(&mut build, "cargo build")?;
+    let overhead = if options.quick || options.only.is_some() { None } else { Some(http_overhead()?) };
+
+    let dir = local_dir().join("bench");
+    let logs = dir.join("logs");
+    let _ = std::fs::remove_dir_all(&logs);
+    std::fs::create_dir_all(&logs)?;
+    let cloud = LocalCloud::start(
+        &tools,
+        CloudConfig {
+            ports: Ports { dynamodb: free_port()?, moto: free_port()? },
+            prefix: "bench".into(),
+            dynamodb_data: None,
+            logs_dir: logs.clone(),
+        },
+    )?;
+    cloud.provision(&template).await?;
+    let mut env = cloud.function_env(&template)?;
+    // Every sample event comes from one client address; measure the work, not 429s.
+    env.push(("RATE_LIMIT_PER_MINUTE".into(), "1000000".into()));
+    eprintln!("xtask: seeding products, a user, an admin and their tokens...");
+    let seeded = seed::seed(&cloud, &env).await.context("seeding the bench data")?;
+    let peer_dir = project_root().join("bench/python-peer");
+    // Ship compiled modules, as a deployment package would: the first cold start must not compile them.
+    run_checked(
+        Command::new(python_bin.join("python")).args(["-m", "compileall", "-q"]).arg(&peer_dir).stdout(Stdio::null()),
+        "python -m compileall",
+    )?;
+
+    let bin_dir = project_root().join("target").join(profile);
+    let rust = |name: &str, binary: &str| Target {
+        name: name.to_owned(),
+        program: bin_dir.join(binary),
+        args: Vec::new(),
+        dir: None,
+        env: Vec::new(),
+        stderr_log: Some(logs.join(format!("{binary}.stderr.log"))),
+    };
+    let python = |route: &Route| Target {
+        name: route.function.to_owned(),
+        program: python_bin.join("python"),
+        args: vec!["-m".into(), "awslambdaric".into(), format!("{}.lambda_handler", route.python_module)],
+        dir: Some(peer_dir.clone()),
+        env: vec![
+            ("POWERTOOLS_SERVICE_NAME".into(), route.function.into()),
+            ("POWERTOOLS_METRICS_NAMESPACE".into(), "Shop".into()),
+            ("LAMBDA_TASK_ROOT".into(), peer_dir.display().to_string()),
+            ("AWS_EXECUTION_ENV".into(), "AWS_Lambda_python3.11".into()),
+        ],
+        stderr_log: Some(logs.join(format!("python-{}.stderr.log", route.python_module))),
+    };
+    let (runs, warm) = (options.runs, options.warm);
+
+    eprintln!("xtask: measuring the hello-world baseline...");
+    let hello_target = rust("hello-lambda", "hello-lambda");
+    let mut hello = Vec::new();
+    for _ in 0..runs {
+        hello.push(measure(&hello_target, &env, b"{}", warm).await?);
+    }
+
+    // DynamoDB Local is a JVM: its first requests of a kind are slow until
+    // the JIT has compiled them. Serve each route's calls once, unmeasured.
+    for route in &routes {
+        let event = seeded.event(route.function)?;
+        let floor = rust(route.function, &format!("floor-{}", route.function));
+        measure(&floor, &env, &event, warm).await.with_context(|| format!("warming up with floor-{}", route.function))?;
+    }
+
+    let mut route_results = Vec::new();
+    // The warm-up's orders are on the queue already.
+    let mut queued = outbox_state(&cloud, &env).await?.1;
+    for route in &routes {
+        let event = seeded.event(route.function)?;
+        let implementations =
+            [rust(route.function, route.function), rust(route.function, &format!("floor-{}", route.function)), python(route)];
+        let labels = ["project", "floor", "Python peer"];
+        let mut measured: [Vec<Run>; 3] = Default::default();
+        for round in 0..runs {
+            // Interleaved, starting with a different implementation each round,
+            // so a slow spell of the machine or the local cloud hits all three alike.
+            for offset in 0..3 {
+                let index = (round + offset) % 3;
+                eprintln!("xtask: measuring {} ({}), cold start {}/{runs}...", route.function, labels[index], round + 1);
+                let run = measure(&implementations[index], &env, &event, warm)
+                    .await
+                    .with_context(|| format!("measuring {} ({})", route.function, labels[index]))?;
+                if let Some(wrong) = run.statuses.iter().find(|s| **s != Some(route.status)) {
+                    bail!(
+                        "{} ({}) answered {wrong:?} to the seeded event, not {}: it would not be doing the route's work; see {}",
+                        route.function,
+                        labels[index],
+                        route.status,
+                        logs.display()
+                    );
+                }
+                if route.write {
+                    let (left, now_queued) = outbox_state(&cloud, &env).await?;
+                    let orders = warm as u64 + 1;
+                    if left != 0 || now_queued != queued + orders {
+                        bail!(
+                            "{} ({}): {left} order-placed outbox record(s) left and {} message(s) queued for {orders} orders: \
+                             an event was not published or its outbox record not deleted",
+                            route.function,
+                            labels[index],
+                            now_queued.saturating_sub(queued),
+                        );
+                    }
+                    queued = now_queued;
+                }
+                measured[index].push(run);
+            }
+        }
+        let [project, floor, python] = measured;
+        route_results.push(RouteResult {
+            function: route.function.to_owned(),
+            method: route.method,
+            path: route.path,
+            write: route.write,
+            project: Summary::of(&project),
+            floor: Summary::of(&floor),
+            python: Summary::of(&python),
+        });
+    }
+
+    let mut function_results = Vec::new();
+    for function in &functions {
+        let summary = match route_results.iter().find(|r| &r.function == function) {
+            Some(route) => route.project.clone(),
+            None => {
+                eprintln!("xtask: measuring {function}...");
+                let event = seeded.event(function)?;
+                let target = rust(function, function);
+                let mut measured = Vec::new();
+                for _ in 0..runs {
+                    measured.push(measure(&target, &env, &event, warm).await.with_context(|| format!("measuring {function}"))?);
+                }
+                Summary::of(&measured)
+            }
+        };
+        function_results.push(FunctionResult { function: function.clone(), summary });
+    }
+    cloud.stop();
+
+    let report = Report {
+        profile,
+        runs,
+        warm,
+        overhead_us: overhead,
+        hello: Summary::of(&hello),
+        routes: route_results,
+        functions: function_results,
+        elapsed: started.elapsed(),
+    };
+    let out = project_root().join("target/bench");
+    std::fs::create_dir_all(&out)?;
+    let markdown = report.markdown();
+    std::fs::write(project_root().join("target/bench.md"), &markdown)?;
+    let results = out.join("results.json");
+    std::fs::write(&results, serde_json::to_string_pretty(&report.json())?)?;
+    let chart = out.join("chart.png");
+    draw_chart(&python_bin, &results, &chart)?;
+    println!("{markdown}\nwritten: target/bench.md, {}, {}", results.display(), chart.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Order-placed outbox records left in the table, and the order-placed
+/// queue's depth. After a place-order cold start, each order must have put
+/// its event on the queue and deleted its outbox record, or the
+/// implementation skipped part of the route's work.
+async fn outbox_state(cloud: &LocalCloud, env: &[(String, String)]) -> anyhow::Result<(i32, u64)> {
+    use aws_sdk_dynamodb::types::{AttributeValue, Select};
+    let var = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).with_context(|| format!("{name} is not set"));
+    let left = cloud
+        .dynamodb()
+        .await
+        .query()
+        .table_name(var("TABLE_NAME")?)
+        .index_name("gsi1")
+        .key_condition_expression("gsi1pk = :outbox")
+        .filter_expression("#queue = :queue")
+        .expression_attribute_names("#queue", "queue")
+        .expression_attribute_values(":outbox", AttributeValue::S("OUTBOX".into()))
+        .expression_attribute_values(":queue", AttributeValue::S("order-placed".into()))
+        .select(Select::Count)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?
+        .count;
+    let attributes = cloud
+        .sqs()
+        .await
+        .get_queue_attributes()
+        .queue_url(var("ORDER_PLACED_QUEUE_URL")?)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+    let queued: u64 = attributes
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    Ok((left, queued))
+}
+
+/// The HTTP layer's own cost per request, without I/O (a release micro-benchmark).
+fn http_overhead() -> anyhow::Result<String> {
+    eprintln!("xtask: measuring the HTTP layer's overhead...");
+    let output = cargo()
+        .args(["bench", "--quiet", "-p", "platform", "--bench", "http_overhead"])
+        .stdout(Stdio::null())
+        .output()
+        .context("cargo bench")?;
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .find_map(|l| l.strip_prefix("handler_overhead_us=").map(str::to_owned))
+        .context("the overhead benchmark printed no result")
+}
+
+fn draw_chart(python_bin: &Path, results: &Path, chart: &Path) -> anyhow::Result<()> {
+    let script: PathBuf = project_root().join("bench/chart.py");
+    run_checked(
+        Command::new(python_bin.join("python"))
+            .arg(&script)
+            .arg(results)
+            .arg(chart)
+            .env("MPLBACKEND", "Agg")
+            .env("MPLCONFIGDIR", local_dir().join("bench/matplotlib")),
+        "bench/chart.py",
+    )
+}

@@ -1,0 +1,134 @@
+//! What the measured routes need in the bench's private local cloud, so that
+//! every implementation does the route's full work on the sample event
+//! instead of answering 401 or 404 early: 25 active products with stock (more
+//! than one page of 20, so a listing also seals a next-page cursor), a user
+//! and an admin, and fresh tokens signed with the local secret's active key.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use domain::ports::ProductStore;
+use domain::{Email, Password, ProductDraft, ProductId, Role};
+use local_cloud::cloud::LocalCloud;
+use platform::auth::{PasswordHasher, SigningKeys, Tokens};
+use platform::dynamo::{DynamoProductStore, DynamoUserStore, Table};
+use serde_json::Value;
+
+use crate::project_root;
+
+/// Products seeded: one more page than the sample listing's `limit=20`.
+const PRODUCTS: usize = 25;
+/// Long enough for any bench run; the functions do not cap a token's lifetime.
+const TOKEN_TTL: Duration = Duration::from_secs(6 * 3600);
+
+pub struct Seeded {
+    /// The product the get-product and place-order events name.
+    pub product_id: ProductId,
+    user_token: String,
+    admin_token: String,
+}
+
+fn env_value<'a>(env: &'a [(String, String)], name: &str) -> anyhow::Result<&'a str> {
+    env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).with_context(|| format!("{name} is not in the function environment"))
+}
+
+pub async fn seed(cloud: &LocalCloud, env: &[(String, String)]) -> anyhow::Result<Seeded> {
+    let config = local_cloud::cloud::base_sdk_config().await.into_builder().endpoint_url(cloud.dynamodb_endpoint()).build();
+    let table = Table::from_config(&config, env_value(env, "TABLE_NAME")?);
+
+    let users = DynamoUserStore::new(table.clone());
+    let hasher = PasswordHasher::new();
+    let password = Password::parse_new("bench-password-not-secret".into()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut accounts = Vec::new();
+    for (email, role) in [("bench-user@example.com", Role::User), ("bench-admin@example.com", Role::Admin)] {
+        let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (user, _event) = app::auth::create_user(&users, &hasher, email, &password, role, "bench")
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding a {role:?}: {e}"))?;
+        accounts.push(user.id);
+    }
+
+    let products = DynamoProductStore::new(table);
+    let mut product_id = None;
+    for index in 0..PRODUCTS {
+        let draft = ProductDraft::parse(
+            &format!("BENCH-{index:03}"),
+            &format!("Bench product {index}"),
+            Some("Seeded by cargo xtask bench"),
+            1999 + index as i64,
+            "EUR",
+            1_000_000,
+            Some(true),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let product = draft.into_product(time::OffsetDateTime::now_utc());
+        products.insert(&product).await.map_err(|e| anyhow::anyhow!("seeding a product: {e}"))?;
+        product_id.get_or_insert(product.id);
+    }
+
+    let secrets = cloud.secrets_manager().await;
+    let keys = SigningKeys::from_secrets_manager(secrets, env_value(env, "SIGNING_KEY_SECRET_ID")?.to_owned(), TOKEN_TTL);
+    let tokens = Tokens::new(Arc::new(keys), TOKEN_TTL);
+    let user_token = tokens.issue(accounts[0], Role::User).await.context("signing the bench user's token")?.token;
+    let admin_token = tokens.issue(accounts[1], Role::Admin).await.context("signing the bench admin's token")?.token;
+    Ok(Seeded { product_id: product_id.context("no product seeded")?, user_token, admin_token })
+}
+
+impl Seeded {
+    /// `events/<function>.json` made to work on the seeded data: a sample
+    /// bearer token is replaced by a fresh one of the same role (the admin's
+    /// for a function whose `main` serves `Access::Admin`); the
+    /// get-product and place-order events name a seeded product, and the
+    /// place-order event loses its fixed `Idempotency-Key` (with it, every
+    /// request after the first would be a replay of the first order).
+    pub fn event(&self, function: &str) -> anyhow::Result<Vec<u8>> {
+        let path = project_root().join(format!("events/{function}.json"));
+        let mut event: Value = serde_json::from_slice(&std::fs::read(&path)?).with_context(|| format!("reading {}", path.display()))?;
+        let main = project_root().join(format!("functions/{function}/src/main.rs"));
+        let admin_only = std::fs::read_to_string(main).is_ok_and(|source| source.contains("Access::Admin"));
+        self.refresh_token(&mut event, admin_only);
+        let id = self.product_id.to_string();
+        match function {
+            "get-product" => {
+                let path = format!("/api/v1/products/{id}");
+                event["path"] = path.clone().into();
+                event["pathParameters"]["id"] = id.into();
+                event["requestContext"]["path"] = format!("/v1{path}").into();
+            }
+            "place-order" => {
+                event["body"] = serde_json::json!({"lines": [{"product_id": id, "quantity": 2}]}).to_string().into();
+                for headers in ["headers", "multiValueHeaders"] {
+                    if let Some(headers) = event[headers].as_object_mut() {
+                        headers.retain(|name, _| !name.eq_ignore_ascii_case("idempotency-key"));
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(serde_json::to_vec(&event)?)
+    }
+
+    fn refresh_token(&self, event: &mut Value, admin_only: bool) {
+        let Some(headers) = event["headers"].as_object() else { return };
+        let Some((name, sample)) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")) else { return };
+        let name = name.clone();
+        let role = sample
+            .as_str()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|token| token.split('.').nth(1))
+            .and_then(|claims| URL_SAFE_NO_PAD.decode(claims).ok())
+            .and_then(|claims| serde_json::from_slice::<Value>(&claims).ok())
+            .and_then(|claims| claims["role"].as_str().map(str::to_owned));
+        let token = if admin_only || role.as_deref() == Some("admin") { &self.admin_token } else { &self.user_token };
+        let value = format!("Bearer {token}");
+        event["headers"][&name] = value.clone().into();
+        if let Some(multi) = event["multiValueHeaders"].as_object_mut()
+            && let Some(key) = multi.keys().find(|k| k.eq_ignore_ascii_case("authorization")).cloned()
+        {
+            multi.insert(key, Value::Array(vec![value.into()]));
+        }
+    }
+}
