@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import logging
 import os
 import re
 import shlex
@@ -151,6 +152,9 @@ def parse_yaml(path: Path) -> dict:
 
 def transform(template: dict) -> dict:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    # Without a feature-toggle config samtranslator warns about every toggle it
+    # consults; the defaults are what `sam deploy` uses.
+    logging.getLogger("samtranslator").setLevel(logging.ERROR)
     from samtranslator.translator.transform import transform as sam_transform
 
     return sam_transform(copy.deepcopy(template), {}, StaticPolicyLoader())
@@ -882,7 +886,7 @@ def run_checkov(checkov: str, exceptions: dict) -> list[str]:
     skips = {entry["id"]: entry.get("reason", "") for entry in exceptions.get("checkov_skip", [])}
     problems = [f"exceptions.toml: checkov skip {id} has no reason" for id, reason in skips.items() if not reason.strip()]
     result = subprocess.run(
-        [checkov, "--directory", str(EXPANDED), "--framework", "cloudformation", "--output", "json", "--quiet", "--compact", "--skip-download"],
+        [checkov, "--directory", str(EXPANDED), "--framework", "cloudformation", "--output", "json", "--compact", "--skip-download"],
         capture_output=True,
         text=True,
         env=dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false", LOG_LEVEL="ERROR"),

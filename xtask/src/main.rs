@@ -340,6 +340,19 @@ fn lint(tools: &tools::Tools) -> anyhow::Result<()> {
             .current_dir(&root),
         "sam validate --lint",
     )?;
+    // The stack as `sam deploy` creates it: expanded with samtranslator, then
+    // checked (stages, IAM wildcards, deployment alarms, stateful resources,
+    // samconfig) and scanned by checkov; exceptions in xtask/checks/exceptions.toml.
+    let checkov = tools::ensure_checkov()?;
+    run_checked(
+        Command::new(tools.venv_bin.join("python"))
+            .arg("xtask/checks/stack.py")
+            .arg("--checkov")
+            .arg(&checkov)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .current_dir(&root),
+        "expanded stack check (xtask/checks/stack.py)",
+    )?;
     Ok(())
 }
 

@@ -60,6 +60,36 @@ fn ensure_python_tools(root: &Path, tools_dir: &Path) -> anyhow::Result<PathBuf>
     Ok(venv.join("bin"))
 }
 
+/// checkov, for the template checks only (so `dev` never waits for it), in a
+/// venv of its own (`.tools/checkov`): it pins an older boto3 than the main
+/// venv's tools. Returns the `checkov` executable.
+pub fn ensure_checkov() -> anyhow::Result<PathBuf> {
+    let root = project_root();
+    let venv = root.join(".tools/checkov");
+    let requirements = root.join("xtask/local-cloud/tools/checkov-requirements.txt");
+    let constraints = root.join("xtask/local-cloud/tools/checkov-constraints.txt");
+    let wanted = format!("{}\n{}", std::fs::read_to_string(&requirements)?, std::fs::read_to_string(&constraints)?);
+    let marker = venv.join(".installed-pins");
+    let checkov = venv.join("bin/checkov");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) && checkov.exists() {
+        return Ok(checkov);
+    }
+    eprintln!("xtask: installing checkov into .tools/checkov...");
+    if !venv.join("bin/python").exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv), "python3 -m venv")?;
+    }
+    run(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements)
+            .arg("-c")
+            .arg(&constraints),
+        "pip install checkov",
+    )?;
+    std::fs::write(&marker, wanted)?;
+    Ok(checkov)
+}
+
 fn ensure_node_tools(root: &Path, tools_dir: &Path) -> anyhow::Result<PathBuf> {
     let node_dir = tools_dir.join("node");
     std::fs::create_dir_all(&node_dir)?;
