@@ -111,6 +111,10 @@ CANARY_WINDOW_SECONDS = {
     "AllAtOnce": None,
 }
 
+# Lambda metrics reach CloudWatch about a minute after the fact; an alarm's
+# periods plus this delay must fit in the canary's first step.
+METRIC_DELAY_SECONDS = 60
+
 STATEFUL_TYPES = {
     "AWS::DynamoDB::Table",
     "AWS::SecretsManager::Secret",
@@ -551,7 +555,7 @@ class Checks:
                 problems.append(f"{name} has no role of its own in the template (SAM would generate one with AWS managed policies)")
                 continue
             role_name, role = found
-            principals = [s.get("Principal", {}).get("Service") for s in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]]
+            principals = [p for s in role["Properties"]["AssumeRolePolicyDocument"]["Statement"] for p in as_list(s.get("Principal", {}).get("Service"))]
             if principals != ["lambda.amazonaws.com"]:
                 problems.append(f"{role_name} may be assumed by {principals}, not only by Lambda")
             shared = [n for n, f in self.functions().items() if n != name and self.role_of(f) and self.role_of(f)[0] == role_name]
@@ -596,15 +600,23 @@ class Checks:
         roles = {
             self.role_of(f)[0]: n for n, f in self.functions().items() if self.role_of(f)
         }
-        api = self.api_functions()
+        # Who verifies or issues tokens: the functions whose main.rs loads the
+        # signing keys (init.signing_keys()), read from the code itself.
+        token_functions = {
+            n for n in self.functions()
+            if "signing_keys(" in (ROOT / "functions" / self.function_package(n) / "src/main.rs").read_text()
+        }
+        if "LoginFunction" not in token_functions:
+            problems.append("cannot tell which functions use the signing key (login's main.rs no longer calls init.signing_keys())")
         for stack, name in sorted(readers):
             function = roles.get(name) if stack == "Root" else None
             if function is None:
                 problems.append(f"{stack}/{name} can read the signing key but is no function's role")
-            elif function not in api:
-                problems.append(f"{function} can read the signing key but serves no API route (only token checks need it)")
-        if ("Root", roles_by_function(roles).get("LoginFunction")) not in readers:
-            problems.append("login, which issues tokens, cannot read the signing key")
+            elif function not in token_functions:
+                problems.append(f"{function} can read the signing key but neither verifies nor issues tokens")
+        for function in sorted(token_functions):
+            if ("Root", roles_by_function(roles).get(function)) not in readers:
+                problems.append(f"{function} loads the signing keys but its role cannot read them")
 
     # -- 5. deployments guarded by each function's own alarm
 
@@ -627,7 +639,7 @@ class Checks:
                 problems.append(f"{alias_name} is not deployed through CodeDeploy")
                 continue
             group = self.root.resources[ref(hook["DeploymentGroupName"])]["Properties"]
-            alarms = [ref(a["Name"]) for a in group.get("AlarmConfiguration", {}).get("Alarms", [])]
+            alarms = [ref(a["Name"]) or json.dumps(a["Name"]) for a in group.get("AlarmConfiguration", {}).get("Alarms", [])]
             if not group.get("AlarmConfiguration", {}).get("Enabled") or not group.get("AutoRollbackConfiguration", {}).get("Enabled"):
                 problems.append(f"{function_name}: its deployment neither watches alarms nor rolls back")
             package = self.function_package(function_name)
@@ -635,7 +647,7 @@ class Checks:
             for alarm_name in alarms:
                 alarm = self.root.resources.get(alarm_name)
                 if not alarm:
-                    problems.append(f"{function_name}: deployment alarm {alarm_name} is not in this stack")
+                    problems.append(f"{function_name}: deployment alarm {alarm_name} is not an alarm beside it (cannot be checked to watch its new version)")
                     continue
                 seen |= self.alarm_watches(alarm["Properties"], function_name, alias, version, package, window, problems)
             wanted = {"Errors", "Throttles"} | ({"ServerErrors"} if function_name in api else set())
@@ -653,8 +665,9 @@ class Checks:
                 continue
             m = stat["Metric"]
             dims = {d["Name"]: d["Value"] for d in m.get("Dimensions", [])}
-            if stat.get("Period", 0) * alarm.get("EvaluationPeriods", 99) > (window or 10**9):
-                problems.append(f"{function}: alarm on {m['MetricName']} needs {stat.get('Period')}s x {alarm.get('EvaluationPeriods')} periods, longer than the {window}s canary")
+            needs = stat.get("Period", 0) * alarm.get("EvaluationPeriods", 99) + METRIC_DELAY_SECONDS
+            if needs > (window or 10**9):
+                problems.append(f"{function}: alarm on {m['MetricName']} needs {stat.get('Period')}s x {alarm.get('EvaluationPeriods')} periods + {METRIC_DELAY_SECONDS}s of metric delay, more than the {window}s canary")
             if m["Namespace"] == "AWS/Lambda" and m["MetricName"] == "Errors":
                 if dims == {"FunctionName": {"Ref": function}, "Resource": alias_value, "ExecutedVersion": new_version}:
                     seen.add("Errors")
