@@ -1,12 +1,16 @@
+//! DELETE /api/v1/products/{id} (admin): remove a product.
+
 use platform::http::Access;
 use platform::{Init, forever};
 
-// One thread: Lambda sends one event at a time, and a single allocator arena
-// and no worker threads keep init and peak memory small.
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-    let products = forever(init.product_store());
-    let tokens = init.tokens(&init.signing_keys().await?);
-    init.http(Access::Admin).with_tokens(tokens).serve(move |request| app::catalogue::delete(request, products)).await
+fn main() -> Result<(), lambda_http::Error> {
+    platform::run(async {
+        let init = Init::start(env!("CARGO_PKG_NAME")).await?;
+        let keys = init.signing_keys().await?;
+        let products = forever(init.product_store());
+        init.http(Access::Admin)
+            .with_auth(init.authenticator(&keys))
+            .serve(move |request| app::catalogue::delete(request, products))
+            .await
+    })
 }

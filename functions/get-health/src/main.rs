@@ -1,11 +1,12 @@
+//! GET /api/v1/health: liveness and dependency check.
+
 use platform::http::Access;
 use platform::{Init, forever};
 
-// One thread: Lambda sends one event at a time, and a single allocator arena
-// and no worker threads keep init and peak memory small.
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-    let table = forever(init.table());
-    init.http(Access::Guest).serve(move |request| app::health::check(request, table)).await
+fn main() -> Result<(), lambda_http::Error> {
+    platform::run(async {
+        let init = Init::start(env!("CARGO_PKG_NAME")).await?;
+        let table = forever(init.table());
+        init.http(Access::Guest).serve(move |request| app::health::check(request, table)).await
+    })
 }

@@ -1,15 +1,21 @@
+//! POST /api/v1/auth/login: exchange credentials for an access token.
+
+use app::auth::{LoginLimits, PER_ACCOUNT_AND_CLIENT, PER_CLIENT};
 use platform::auth::PasswordHasher;
 use platform::http::Access;
 use platform::{Init, forever};
 
-// One thread: Lambda sends one event at a time, and a single allocator arena
-// and no worker threads keep init and peak memory small.
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-    let users = forever(init.user_store());
-    let hasher = forever(PasswordHasher::new());
-    let tokens = forever(init.tokens(&init.signing_keys().await?));
-    let throttle = forever(init.login_throttle());
-    init.http(Access::Guest).serve(move |request| app::auth::login(request, users, hasher, tokens, throttle)).await
+fn main() -> Result<(), lambda_http::Error> {
+    platform::run(async {
+        let init = Init::start(env!("CARGO_PKG_NAME")).await?;
+        let keys = init.signing_keys().await?;
+        let users = forever(init.user_store());
+        let hasher = forever(PasswordHasher::new());
+        let tokens = forever(init.tokens(&keys));
+        let limits = forever(LoginLimits {
+            per_account_and_client: init.throttle(PER_ACCOUNT_AND_CLIENT),
+            per_client: init.throttle(PER_CLIENT),
+        });
+        init.http(Access::Guest).serve(move |request| app::auth::login(request, users, hasher, tokens, limits)).await
+    })
 }

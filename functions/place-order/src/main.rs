@@ -1,18 +1,19 @@
+//! POST /api/v1/orders: place an order priced from the catalogue (Idempotency-Key aware).
+
 use platform::http::Access;
 use platform::{Init, forever};
 
-// One thread: Lambda sends one event at a time, and a single allocator arena
-// and no worker threads keep init and peak memory small.
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-    let products = forever(init.product_store());
-    let orders = forever(init.order_store());
-    let keys = forever(init.idempotency_store());
-    let publisher = forever(init.publisher());
-    let tokens = init.tokens(&init.signing_keys().await?);
-    init.http(Access::User)
-        .with_tokens(tokens)
-        .serve(move |request| app::orders::place(request, products, orders, keys, publisher))
-        .await
+fn main() -> Result<(), lambda_http::Error> {
+    platform::run(async {
+        let init = Init::start(env!("CARGO_PKG_NAME")).await?;
+        let keys = init.signing_keys().await?;
+        let products = forever(init.product_store());
+        let orders = forever(init.order_store());
+        let idempotency = forever(init.idempotency_store());
+        let publisher = forever(init.publisher());
+        init.http(Access::User)
+            .with_auth(init.authenticator(&keys))
+            .serve(move |request| app::orders::place(request, products, orders, idempotency, publisher))
+            .await
+    })
 }

@@ -1,12 +1,16 @@
+//! PATCH /api/v1/orders/{id}: owner cancels, admin ships (If-Match).
+
 use platform::http::Access;
 use platform::{Init, forever};
 
-// One thread: Lambda sends one event at a time, and a single allocator arena
-// and no worker threads keep init and peak memory small.
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-    let orders = forever(init.order_store());
-    let tokens = init.tokens(&init.signing_keys().await?);
-    init.http(Access::User).with_tokens(tokens).serve(move |request| app::orders::update(request, orders)).await
+fn main() -> Result<(), lambda_http::Error> {
+    platform::run(async {
+        let init = Init::start(env!("CARGO_PKG_NAME")).await?;
+        let keys = init.signing_keys().await?;
+        let orders = forever(init.order_store());
+        init.http(Access::User)
+            .with_auth(init.authenticator(&keys))
+            .serve(move |request| app::orders::update(request, orders))
+            .await
+    })
 }

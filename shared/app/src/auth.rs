@@ -1,10 +1,13 @@
 //! POST /auth/register and POST /auth/login.
 
-use domain::ports::{Publisher, StoreError, UserStore};
+use std::time::Duration;
+
+use domain::ports::{Publisher, StoreError, Taken, Throttle, UserStore};
 use domain::{DomainEvent, Email, NewUser, Password, Role, ValidationError};
 use platform::auth::{PasswordHasher, Tokens};
-use platform::ratelimit::FixedWindow;
 use platform::http::{ApiError, ApiRequest, ApiResponse};
+use platform::throttle::Limit;
+use sha2::{Digest, Sha256};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -62,28 +65,52 @@ pub async fn create_user(
     let event = DomainEvent::user_created(user.id, &user.email, correlation_id, now);
     match users.insert(&user, Some(&event)).await {
         Ok(()) => Ok((user, event)),
-        Err(StoreError::AlreadyExists("email")) => {
+        Err(StoreError::AlreadyExists(Taken::Email)) => {
             Err(ApiError::conflict("email_taken", "an account with this email already exists"))
         }
         Err(error) => Err(error.into()),
     }
 }
 
-/// Exchanges email and password for a short-lived access token. After 5
-/// failures for one email within 15 minutes, further attempts get 429 until
-/// the window ends, whatever the password (guessing gets slow).
+/// Password checks per account and client address: a guesser gets five per
+/// quarter hour, and cannot lock the owner (elsewhere) out.
+pub const PER_ACCOUNT_AND_CLIENT: Limit = Limit { name: "LOGIN", attempts: 5, window: Duration::from_secs(15 * 60) };
+/// Password checks per client address, whatever the account: bounds one
+/// address guessing across many accounts. Successful logins are refunded.
+pub const PER_CLIENT: Limit = Limit { name: "LOGIN-CLIENT", attempts: 30, window: Duration::from_secs(15 * 60) };
+
+/// The two counters a login attempt passes before its password is checked.
+pub struct LoginLimits<T> {
+    pub per_account_and_client: T,
+    pub per_client: T,
+}
+
+/// Exchanges email and password for a short-lived access token.
+///
+/// Every attempt is counted before the password is checked (an atomic
+/// increment), per account and client address and per client address, so
+/// parallel guesses cannot outrun the limit; over either limit the answer is
+/// 429, whatever the password. Unknown emails are counted and timed exactly
+/// like known ones, so the answers reveal nothing about which accounts exist.
 pub async fn login(
     request: ApiRequest,
     users: &impl UserStore,
     hasher: &PasswordHasher,
     tokens: &Tokens,
-    throttle: &FixedWindow,
+    limits: &LoginLimits<impl Throttle>,
 ) -> Result<ApiResponse, ApiError> {
     let (email, password) = parse_credentials(request.json()?, Password::parse_attempt)?;
-    let standing = throttle.peek(email.as_ref()).await?;
-    if !standing.allowed {
-        tracing::warn!("login refused: too many failures for this account");
-        return Err(ApiError::TooManyRequests { retry_after_seconds: standing.reset_seconds });
+    // The email is hashed: limit keys are stored, and must not hold addresses.
+    let account_key = format!("{}#{}", short_hash(email.as_ref()), request.client_ip);
+    let (per_account, per_client) = tokio::join!(
+        limits.per_account_and_client.hit(&account_key),
+        limits.per_client.hit(&request.client_ip)
+    );
+    let (per_account, per_client) = (per_account?, per_client?);
+    if !per_account.allowed || !per_client.allowed {
+        tracing::warn!(account = per_account.allowed, client = per_client.allowed, "login refused: too many attempts");
+        let retry_after_seconds = if per_account.allowed { per_client.reset_seconds } else { per_account.reset_seconds };
+        return Err(ApiError::TooManyRequests { retry_after_seconds });
     }
     let user = users.find_by_email(&email).await?;
     let verified = match &user {
@@ -94,10 +121,16 @@ pub async fn login(
         }
     };
     let Some(user) = user.filter(|_| verified) else {
-        throttle.hit(email.as_ref()).await?;
         tracing::info!("login refused: wrong email or password");
         return Err(ApiError::InvalidCredentials);
     };
+    // The owner is in: their earlier misses from this address are forgiven,
+    // and this attempt does not count against their address.
+    let (reset, refund) =
+        tokio::join!(limits.per_account_and_client.reset(&account_key), limits.per_client.refund(&request.client_ip));
+    if let Err(error) = reset.and(refund) {
+        tracing::warn!(error = format!("{:#}", anyhow::Error::from(error)), "could not clear the login counters");
+    }
     // Checked only after the password, so it reveals nothing to a guesser.
     if !user.can_sign_in() {
         return Err(ApiError::AccountDisabled);
@@ -109,4 +142,9 @@ pub async fn login(
         "token_type": "Bearer",
         "expires_in": issued.expires_in,
     })))
+}
+
+/// A short, stable, one-way name for `text`.
+fn short_hash(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().take(12).map(|b| format!("{b:02x}")).collect()
 }

@@ -53,7 +53,7 @@ fn product_id(request: &ApiRequest) -> Result<ProductId, ApiError> {
 
 fn sku_taken(error: domain::ports::StoreError) -> ApiError {
     match error {
-        domain::ports::StoreError::AlreadyExists("sku") => {
+        domain::ports::StoreError::AlreadyExists(domain::ports::Taken::Sku) => {
             ApiError::conflict("sku_taken", "another product already has this SKU")
         }
         other => other.into(),
@@ -95,9 +95,9 @@ pub async fn create(request: ApiRequest, products: &impl ProductStore) -> Result
 pub async fn replace(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
     let id = product_id(&request)?;
     let draft = request.json::<ProductBody>()?.into_draft()?;
-    let expected_version = request.if_match_version()?;
+    let precondition = request.if_match()?;
     let current = products.get(id).await?.ok_or(ApiError::NotFound)?;
-    if current.version != expected_version {
+    if !precondition.matches(current.version) {
         return Err(ApiError::PreconditionFailed);
     }
     let next = current.replaced(draft, OffsetDateTime::now_utc());
@@ -109,7 +109,7 @@ pub async fn replace(request: ApiRequest, products: &impl ProductStore) -> Resul
 pub async fn delete(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
     let id = product_id(&request)?;
     let current = products.get(id).await?.ok_or(ApiError::NotFound)?;
-    if request.header("if-match").is_some() && request.if_match_version()? != current.version {
+    if request.optional_if_match().is_some_and(|precondition| !precondition.matches(current.version)) {
         return Err(ApiError::PreconditionFailed);
     }
     products.delete(&current).await?;

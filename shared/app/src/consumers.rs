@@ -1,10 +1,9 @@
 //! Queue consumers: one handler per queue, run by the shared batch processor.
 
-use domain::ports::{MailError, Mailer, OrderStore, ProcessedMessages, Publisher, Reservation, StoreError, UserStore};
+use domain::ports::{Claim, MailError, Mailer, OrderStore, ProcessedMessages, Publisher, Reservation, StoreError, UserStore};
 use domain::{DomainEvent, Email, EmailTask, EmailTemplate, Money, Order, OrderId, UserId};
 use platform::batch::{self, RecordError};
 use platform::events::CloudEvent;
-use platform::outbox::OutboxPublisher;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -24,7 +23,7 @@ struct UserCreated {
 }
 
 /// user-created: ask for a welcome email.
-pub async fn on_user_created(event: CloudEvent, publisher: &OutboxPublisher) -> Result<(), RecordError> {
+pub async fn on_user_created(event: CloudEvent, publisher: &impl Publisher) -> Result<(), RecordError> {
     let data: UserCreated = batch::data(&event)?;
     let user_id = UserId::parse(&data.user_id).map_err(poison("user_id"))?;
     let email = Email::parse(&data.email).map_err(poison("email"))?;
@@ -38,7 +37,7 @@ pub async fn on_user_created(event: CloudEvent, publisher: &OutboxPublisher) -> 
         reason: None,
     };
     let follow_up = DomainEvent::email_requested(task, &event.correlationid, OffsetDateTime::now_utc());
-    publisher.publish(&follow_up).await.map_err(RecordError::Retry)
+    publisher.publish(&follow_up).await.map_err(|error| RecordError::Retry(error.into()))
 }
 
 #[derive(Deserialize)]
@@ -110,9 +109,17 @@ pub async fn send_email(event: CloudEvent, mailer: &impl Mailer, sent: &impl Pro
         return Err(RecordError::Poison("dedupe_key must be 1 to 200 characters".into()));
     }
     let key = format!("email#{}", task.dedupe_key);
-    if !sent.claim(&key, std::time::Duration::from_secs(60)).await? {
-        tracing::info!(dedupe_key = %task.dedupe_key, "email already sent (or being sent)");
-        return Ok(());
+    match sent.claim(&key).await? {
+        Claim::Acquired => {}
+        Claim::Done => {
+            tracing::info!(dedupe_key = %task.dedupe_key, "email already sent");
+            return Ok(());
+        }
+        Claim::InProgress => {
+            // Another attempt is sending it (or died doing so): try again
+            // once its lease lapses; never assume it was sent.
+            return Err(RecordError::Retry(anyhow::anyhow!("email {} is being sent by another attempt", task.dedupe_key)));
+        }
     }
     let (subject, body) = crate::email::render(&task);
     match mailer.send(to.as_ref(), &subject, &body).await {
@@ -122,7 +129,8 @@ pub async fn send_email(event: CloudEvent, mailer: &impl Mailer, sent: &impl Pro
             Ok(())
         }
         Err(MailError::Rejected(reason)) => {
-            sent.complete(&key).await?;
+            // Not marked sent: once the cause is fixed, a redrive sends it.
+            sent.release(&key).await?;
             Err(RecordError::Poison(format!("SES refused the email: {reason}")))
         }
         Err(MailError::Unavailable(source)) => {

@@ -2,10 +2,10 @@
 //! and DELETE /orders/{id}. Customers see and change only their own orders;
 //! anyone else's is "not found", so existence never leaks.
 
-use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, ProductStore, Publisher, StoreError};
+use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, ProductStore, Publisher, StoreError, Taken};
 use domain::{DomainEvent, Order, OrderId, OrderRequest, OrderStatus, PricingError, ValidationError};
 use platform::auth::Principal;
-use platform::http::{ApiError, ApiRequest, ApiResponse};
+use platform::http::{ApiError, ApiRequest, ApiResponse, IfMatch};
 use platform::idempotency::{self, Begin};
 use platform::pagination::Cursors;
 use serde::Deserialize;
@@ -79,7 +79,7 @@ pub async fn place(
     let record = pending_key.as_ref().map(|key| key.record(&response));
     match orders.place(&order, &event, record.as_ref()).await {
         Ok(()) => {}
-        Err(StoreError::AlreadyExists("idempotency key")) => {
+        Err(StoreError::AlreadyExists(Taken::IdempotencyKey)) => {
             let key = pending_key.as_ref().expect("only a keyed request can lose the key race");
             return idempotency::resolve_race(key, keys).await;
         }
@@ -122,30 +122,27 @@ pub async fn update(request: ApiRequest, orders: &impl OrderStore) -> Result<Api
     if !matches!(target, OrderStatus::Cancelled | OrderStatus::Shipped) {
         return Err(ValidationError::field("status", "can only be set to cancelled or shipped").into());
     }
-    let expected = request.if_match_version()?;
-    change_status(&request, orders, target, Some(expected)).await
+    let precondition = request.if_match()?;
+    change_status(&request, orders, target, Some(precondition)).await
 }
 
 /// DELETE: cancels the order. `If-Match` is optional here; when present it must match.
 pub async fn cancel(request: ApiRequest, orders: &impl OrderStore) -> Result<ApiResponse, ApiError> {
-    let expected = match request.header("if-match") {
-        Some(_) => Some(request.if_match_version()?),
-        None => None,
-    };
-    change_status(&request, orders, OrderStatus::Cancelled, expected).await
+    let precondition = request.optional_if_match();
+    change_status(&request, orders, OrderStatus::Cancelled, precondition).await
 }
 
 async fn change_status(
     request: &ApiRequest,
     orders: &impl OrderStore,
     target: OrderStatus,
-    expected_version: Option<u64>,
+    precondition: Option<IfMatch>,
 ) -> Result<ApiResponse, ApiError> {
     let (principal, order) = visible_order(request, orders).await?;
     if target == OrderStatus::Shipped && !principal.is_admin() {
         return Err(ApiError::Forbidden);
     }
-    if expected_version.is_some_and(|v| v != order.version) {
+    if precondition.is_some_and(|precondition| !precondition.matches(order.version)) {
         return Err(ApiError::PreconditionFailed);
     }
     let next = order

@@ -38,10 +38,10 @@ pub async fn update(request: ApiRequest, users: &impl UserStore) -> Result<ApiRe
     let id = UserId::parse(request.path_param("id")?).map_err(|_| ApiError::NotFound)?;
     let body: PatchBody = request.json()?;
     let patch = UserPatch::parse(body.role.as_deref(), body.disabled)?;
-    let expected_version = request.if_match_version()?;
+    let precondition = request.if_match()?;
 
     let user = users.get(id).await?.ok_or(ApiError::NotFound)?;
-    if user.version != expected_version {
+    if !precondition.matches(user.version) {
         return Err(ApiError::PreconditionFailed);
     }
     let patched = user

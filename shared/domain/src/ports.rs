@@ -8,12 +8,36 @@ use crate::{
     UserProfile,
 };
 
+/// What a uniqueness rule found already taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// Another account has this email.
+    Email,
+    /// Another product has this SKU.
+    Sku,
+    /// A request with this Idempotency-Key was stored first.
+    IdempotencyKey,
+    /// The generated id itself (a ULID collision: practically never).
+    Id,
+}
+
+impl std::fmt::Display for Taken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Email => "email",
+            Self::Sku => "sku",
+            Self::IdempotencyKey => "idempotency key",
+            Self::Id => "id",
+        })
+    }
+}
+
 /// Why a store operation failed, in terms the application can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A uniqueness rule refused the write (the payload names what clashed).
+    /// A uniqueness rule refused the write.
     #[error("{0} already exists")]
-    AlreadyExists(&'static str),
+    AlreadyExists(Taken),
     /// The item changed since it was read; nothing was written.
     #[error("the item was changed by someone else")]
     VersionMismatch,
@@ -33,7 +57,7 @@ pub enum StoreError {
 
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Stores a new user and its `user-created` event; `AlreadyExists("email")`
+    /// Stores a new user and its `user-created` event; `AlreadyExists(Taken::Email)`
     /// if the email is taken. Atomic: of two concurrent registrations of one
     /// email, exactly one wins.
     async fn insert(&self, user: &User, event: Option<&DomainEvent>) -> Result<(), StoreError>;
@@ -47,7 +71,7 @@ pub trait UserStore: Send + Sync {
 
 #[async_trait]
 pub trait ProductStore: Send + Sync {
-    /// `AlreadyExists("sku")` if another product has the SKU.
+    /// `AlreadyExists(Taken::Sku)` if another product has the SKU.
     async fn insert(&self, product: &Product) -> Result<(), StoreError>;
     async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError>;
     /// The products among `ids` that exist, in one round trip.
@@ -84,7 +108,7 @@ pub enum Reservation {
 pub trait OrderStore: Send + Sync {
     /// Stores a new order with its `order-placed` event and, when the client
     /// sent an Idempotency-Key, the record that replays this response.
-    /// `AlreadyExists("idempotency key")` if the key was claimed first.
+    /// `AlreadyExists(Taken::IdempotencyKey)` if the key was claimed first.
     async fn place(&self, order: &Order, event: &DomainEvent, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError>;
     async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
     async fn list(&self, filter: OrderFilter, page: &PageRequest) -> Result<Page<Order>, StoreError>;
@@ -109,12 +133,30 @@ pub trait IdempotencyStore: Send + Sync {
     async fn find(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
 }
 
-/// Sends an already-committed event on its way. Best effort by contract: the
-/// event is safe in the outbox, and the scheduled relay publishes whatever
-/// this could not (so a queue outage loses nothing).
+/// Sends events to their queues.
 #[async_trait]
 pub trait Publisher: Send + Sync {
+    /// Sends an already-committed event on its way. Best effort by contract:
+    /// the event is safe in the outbox, and the scheduled relay publishes
+    /// whatever this could not (so a queue outage loses nothing).
     async fn publish_after_commit(&self, event: &DomainEvent);
+    /// Sends an event that has no outbox record (a queue consumer's
+    /// follow-up): an error means it was not sent, and the message that
+    /// caused it must be retried.
+    async fn publish(&self, event: &DomainEvent) -> Result<(), Unreachable>;
+}
+
+/// A queue could not be reached (or refused the message); try again later.
+#[derive(Debug, thiserror::Error)]
+#[error("queue unavailable")]
+pub struct Unreachable(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Where queue messages that can never succeed are parked, with the reason:
+/// the queue's dead-letter queue.
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    /// Stores `body` (as received) with why it was parked.
+    async fn park(&self, body: &str, reason: &str, source_message_id: &str) -> Result<(), Unreachable>;
 }
 
 /// Sends one email.
@@ -133,15 +175,52 @@ pub enum MailError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// The outcome of counting one attempt against a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the window resets.
+    pub reset_seconds: u64,
+}
+
+/// Attempts counted in fixed windows shared by every instance. An attempt is
+/// counted atomically *before* the work it guards, so parallel attempts
+/// cannot all slip through a limit.
+#[async_trait]
+pub trait Throttle: Send + Sync {
+    /// Counts one attempt under `key`; says whether it is within the limit.
+    async fn hit(&self, key: &str) -> Result<Decision, StoreError>;
+    /// Takes one counted attempt back (it turned out to be legitimate).
+    async fn refund(&self, key: &str) -> Result<(), StoreError>;
+    /// Forgets every attempt under `key` in the current window.
+    async fn reset(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// What claiming a message found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours now: handle it, then `complete` it (or `release` it on failure).
+    Acquired,
+    /// Handled before: a duplicate delivery, with nothing left to do.
+    Done,
+    /// Someone is handling it right now, or crashed or timed out doing so and
+    /// their lease has not run out yet. Not a duplicate: it must be tried
+    /// again later, never dropped.
+    InProgress,
+}
+
 /// Remembers which messages were already handled, so a duplicate delivery
-/// has no second effect.
+/// has no second effect. A claim holds for a lease at least as long as the
+/// longest invocation that could still be working on it (the function's
+/// timeout), so a crashed or timed-out attempt never blocks a message for good.
 #[async_trait]
 pub trait ProcessedMessages: Send + Sync {
-    /// Claims `key` for `lease`. `Ok(false)` if it is already done, or being
-    /// done by someone whose lease has not run out.
-    async fn claim(&self, key: &str, lease: std::time::Duration) -> Result<bool, StoreError>;
+    async fn claim(&self, key: &str) -> Result<Claim, StoreError>;
     /// Marks `key` done for good (kept for days, then expired).
     async fn complete(&self, key: &str) -> Result<(), StoreError>;
-    /// Gives up a claim after a failure, so a retry may take it at once.
+    /// Gives up a claim, so the next delivery handles the message again: after
+    /// a failure, or after a message was parked (a redriven message must run).
     async fn release(&self, key: &str) -> Result<(), StoreError>;
 }

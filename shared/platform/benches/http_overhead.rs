@@ -1,5 +1,5 @@
 //! Handler overhead without I/O: one authenticated JSON request through the
-//! whole HTTP layer (token check, strict JSON, envelope, headers, request
+//! whole HTTP layer (token check, account check on an in-memory store, strict JSON, envelope, headers, request
 //! log line, EMF metrics) to a handler that does nothing. Run by
 //! `cargo xtask bench`; prints microseconds per request on stderr.
 
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use lambda_http::{Body, Request, RequestExt};
 use platform::Settings;
 use platform::auth::{KeySet, SigningKeys, Tokens};
-use platform::http::{Access, ApiError, ApiRequest, ApiResponse, HttpServer};
+use platform::http::{Access, ApiError, ApiRequest, ApiResponse, Authenticator, HttpServer};
 use serde_json::json;
 
 const ITERATIONS: usize = 20_000;
@@ -20,14 +20,19 @@ async fn handler(request: ApiRequest) -> Result<ApiResponse, ApiError> {
 }
 
 fn main() {
-    platform::telemetry::init();
+    platform::telemetry::init("bench");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let settings = Settings::from_lookup(|name| (name == "TABLE_NAME").then(|| "bench".to_owned())).unwrap();
         let keys = KeySet::parse(r#"{"active_kid":"k1","k1":"0123456789abcdef0123456789abcdef"}"#).unwrap();
         let tokens = Tokens::new(Arc::new(SigningKeys::fixed(keys)), Duration::from_secs(900));
-        let token = tokens.issue(domain::UserId::generate(), domain::Role::User).await.unwrap().token;
-        let server = HttpServer::new("bench", Access::User, &settings).with_tokens(tokens);
+        // The layer reads the account on writes: an in-memory one, so only the layer is measured.
+        let memory = in_memory::Memory::new();
+        let user = in_memory::contract::new_user("bench");
+        domain::ports::UserStore::insert(&memory.users(), &user, None).await.unwrap();
+        let token = tokens.issue(user.id, domain::Role::User).await.unwrap().token;
+        let auth = Authenticator::new(tokens, Arc::new(memory.users()));
+        let server = HttpServer::new("bench", Access::User, &settings).with_auth(auth);
         let body = json!({"lines": [{"product_id": "01J9Z3NDEKTSV4RRFFQ69G5FAW", "quantity": 2}]}).to_string();
         let make = || {
             let mut request = Request::new(Body::Text(body.clone()));

@@ -2,28 +2,32 @@
 //!
 //! - Partial batch responses (`ReportBatchItemFailures`): only the records
 //!   that failed come back; the rest are deleted.
-//! - Bounded concurrency within a batch.
+//! - Bounded concurrency within a batch, and a deadline before Lambda's own:
+//!   a record still running then is reported failed (SQS delivers it again).
 //! - A panic in one record fails that record only.
 //! - A span per record, with message id, event id and correlation id.
 //! - Every message is validated (CloudEvents 1.0, expected type). A message
 //!   that can never succeed (malformed, wrong type, bad data) is parked in
 //!   the dead-letter queue at once with the reason, not retried.
 //! - Idempotent: each event id is claimed before handling and marked done
-//!   after, so a duplicate delivery has no second effect.
+//!   after, so a duplicate delivery has no second effect. Only "done" is a
+//!   duplicate: a message whose claim is still held (its handler is running,
+//!   or crashed and its lease has not lapsed) goes back to the queue.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
+use async_trait::async_trait;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageAttributeValue;
-use domain::ports::ProcessedMessages;
+use domain::ports::{Claim, DeadLetters, ProcessedMessages, Unreachable};
 use futures::{FutureExt, StreamExt};
 use lambda_runtime::{LambdaEvent, service_fn};
 use tracing::Instrument;
 
-use crate::dynamo::DynamoProcessedMessages;
+use crate::budget::{Budget, lambda_deadline};
 use crate::events::CloudEvent;
 use crate::metrics::{MetricSet, Unit};
 
@@ -44,25 +48,48 @@ impl From<domain::ports::StoreError> for RecordError {
     }
 }
 
-/// Where poison messages go.
+/// The dead-letter queue on SQS.
 #[derive(Clone, Debug)]
-pub struct DeadLetters {
+pub struct SqsDeadLetters {
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
+}
+
+#[async_trait]
+impl DeadLetters for SqsDeadLetters {
+    async fn park(&self, body: &str, reason: &str, source_message_id: &str) -> Result<(), Unreachable> {
+        let attribute = |value: &str| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|error| Unreachable(error.into()))
+        };
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .message_attributes("dead_letter_reason", attribute(reason)?)
+            .message_attributes("source_message_id", attribute(source_message_id)?)
+            .send()
+            .await
+            .map_err(|error| Unreachable(anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(error)).into()))?;
+        Ok(())
+    }
 }
 
 pub struct BatchProcessor {
     name: &'static str,
     event_type: &'static str,
     concurrency: usize,
-    lease: Duration,
-    dead_letters: DeadLetters,
-    processed: DynamoProcessedMessages,
+    budget: Budget,
+    dead_letters: Arc<dyn DeadLetters>,
+    processed: Arc<dyn ProcessedMessages>,
 }
 
 /// How one record ended, for the batch response and metrics.
-#[derive(Debug, PartialEq, Eq)]
-enum Outcome {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
     Done,
     Duplicate,
     Parked,
@@ -73,10 +100,11 @@ impl BatchProcessor {
     pub fn new(
         name: &'static str,
         event_type: &'static str,
-        dead_letters: DeadLetters,
-        processed: DynamoProcessedMessages,
+        budget: Budget,
+        dead_letters: Arc<dyn DeadLetters>,
+        processed: Arc<dyn ProcessedMessages>,
     ) -> Self {
-        Self { name, event_type, concurrency: 4, lease: Duration::from_secs(60), dead_letters, processed }
+        Self { name, event_type, concurrency: 4, budget, dead_letters, processed }
     }
 
     /// How many records of one batch run at once.
@@ -96,20 +124,30 @@ impl BatchProcessor {
         lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
             let processor = processor.clone();
             let handler = handler.clone();
-            async move { Ok::<_, std::convert::Infallible>(processor.process(event.payload, &*handler).await) }
+            async move {
+                let deadline = processor.deadline(lambda_deadline(event.context.deadline));
+                Ok::<_, std::convert::Infallible>(processor.process(event.payload, &*handler, deadline).await)
+            }
         }))
         .await
     }
 
-    /// Processes one batch; public so tests can drive it without a runtime.
-    pub async fn process<H, F>(&self, event: SqsEvent, handler: &H) -> SqsBatchResponse
+    /// When a batch starting now must be finished: before Lambda's deadline
+    /// (when known) with a margin to report, and never after the function timeout.
+    pub fn deadline(&self, lambda_deadline: Option<Instant>) -> Instant {
+        self.budget.work_deadline(Instant::now(), lambda_deadline, self.budget.function_timeout())
+    }
+
+    /// Processes one batch; records unfinished at `deadline` are reported
+    /// failed. Public so tests can drive it without a runtime.
+    pub async fn process<H, F>(&self, event: SqsEvent, handler: &H, deadline: Instant) -> SqsBatchResponse
     where
         H: Fn(CloudEvent) -> F,
         F: Future<Output = Result<(), RecordError>>,
     {
         let cold_start = crate::telemetry::take_cold_start();
         let outcomes: Vec<(String, Outcome)> = futures::stream::iter(event.records)
-            .map(|record| self.process_record(record, handler, cold_start))
+            .map(|record| self.process_record(record, handler, cold_start, deadline))
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
@@ -134,7 +172,7 @@ impl BatchProcessor {
         response
     }
 
-    async fn process_record<H, F>(&self, record: SqsMessage, handler: &H, cold_start: bool) -> (String, Outcome)
+    async fn process_record<H, F>(&self, record: SqsMessage, handler: &H, cold_start: bool, deadline: Instant) -> (String, Outcome)
     where
         H: Fn(CloudEvent) -> F,
         F: Future<Output = Result<(), RecordError>>,
@@ -156,49 +194,76 @@ impl BatchProcessor {
             cold_start,
         );
         let outcome = async {
-            let event = match envelope {
-                Ok(event) => event,
-                Err(reason) => return self.park(&record, &reason).await,
-            };
-            let key = format!("{}#{}", self.name, event.id);
-            match self.processed.claim(&key, self.lease).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::info!("duplicate delivery: already handled");
-                    return Outcome::Duplicate;
-                }
-                Err(error) => {
-                    tracing::warn!(error = format!("{:#}", anyhow::Error::from(error)), "could not claim the message");
-                    return Outcome::Failed;
-                }
-            }
-            let result = match AssertUnwindSafe(handler(event)).catch_unwind().await {
-                Ok(result) => result,
-                Err(_) => Err(RecordError::Retry(anyhow::anyhow!("the handler panicked"))),
-            };
-            match result {
-                Ok(()) => {
-                    if let Err(error) = self.processed.complete(&key).await {
-                        // The effect happened; a redelivery will find the claim or redo idempotently.
-                        tracing::warn!(error = format!("{:#}", anyhow::Error::from(error)), "could not mark the message done");
-                    }
-                    tracing::info!("message handled");
-                    Outcome::Done
-                }
-                Err(RecordError::Poison(reason)) => {
-                    let _ = self.processed.complete(&key).await;
-                    self.park(&record, &reason).await
-                }
-                Err(RecordError::Retry(error)) => {
-                    tracing::warn!(error = format!("{error:#}"), "message failed; SQS will deliver it again");
-                    let _ = self.processed.release(&key).await;
-                    Outcome::Failed
-                }
+            match envelope {
+                Ok(event) => self.handle(event, &body, &message_id, handler, deadline).await,
+                Err(reason) => self.park(&body, &reason, &message_id).await,
             }
         }
         .instrument(span)
         .await;
         (message_id, outcome)
+    }
+
+    async fn handle<H, F>(&self, event: CloudEvent, body: &str, message_id: &str, handler: &H, deadline: Instant) -> Outcome
+    where
+        H: Fn(CloudEvent) -> F,
+        F: Future<Output = Result<(), RecordError>>,
+    {
+        let key = format!("{}#{}", self.name, event.id);
+        match self.processed.claim(&key).await {
+            Ok(Claim::Acquired) => {}
+            Ok(Claim::Done) => {
+                tracing::info!("duplicate delivery: already handled");
+                return Outcome::Duplicate;
+            }
+            Ok(Claim::InProgress) => {
+                tracing::info!("another attempt holds this message; it goes back to the queue");
+                return Outcome::Failed;
+            }
+            Err(error) => {
+                tracing::warn!(error = format!("{:#}", anyhow::Error::from(error)), "could not claim the message");
+                return Outcome::Failed;
+            }
+        }
+        let attempt = AssertUnwindSafe(handler(event)).catch_unwind();
+        let result = match tokio::time::timeout_at(deadline.into(), attempt).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(RecordError::Retry(anyhow::anyhow!("the handler panicked"))),
+            Err(_) => {
+                // Its effect may still land (a request in flight), so the claim
+                // stays until its lease lapses, which is before SQS redelivers.
+                tracing::warn!("message not finished before the deadline; SQS will deliver it again");
+                return Outcome::Failed;
+            }
+        };
+        match result {
+            Ok(()) => {
+                if let Err(error) = self.processed.complete(&key).await {
+                    // The effect happened; a redelivery after the lease redoes it idempotently.
+                    tracing::warn!(error = format!("{:#}", anyhow::Error::from(error)), "could not mark the message done");
+                }
+                tracing::info!("message handled");
+                Outcome::Done
+            }
+            Err(RecordError::Poison(reason)) => {
+                // Parked first, released after: a message is never marked
+                // handled without being handled, and a redriven one runs again.
+                let outcome = self.park(body, &reason, message_id).await;
+                self.release(&key).await;
+                outcome
+            }
+            Err(RecordError::Retry(error)) => {
+                tracing::warn!(error = format!("{error:#}"), "message failed; SQS will deliver it again");
+                self.release(&key).await;
+                Outcome::Failed
+            }
+        }
+    }
+
+    async fn release(&self, key: &str) {
+        if let Err(error) = self.processed.release(key).await {
+            tracing::warn!(error = format!("{:#}", anyhow::Error::from(error)), "could not release the claim; it lapses with its lease");
+        }
     }
 
     /// Checks the envelope: CloudEvents 1.0, our event type, nothing extra.
@@ -218,29 +283,16 @@ impl BatchProcessor {
     }
 
     /// Moves a message that can never succeed to the dead-letter queue now,
-    /// with the reason, instead of retrying it until redrive.
-    async fn park(&self, record: &SqsMessage, reason: &str) -> Outcome {
-        tracing::warn!(reason, "poison message parked in the dead-letter queue");
-        let attribute = |value: &str| MessageAttributeValue::builder().data_type("String").string_value(value).build();
-        let (Ok(reason_attribute), Ok(source_attribute)) =
-            (attribute(reason), attribute(record.message_id.as_deref().unwrap_or("unknown")))
-        else {
-            return Outcome::Failed;
-        };
-        let sent = self
-            .dead_letters
-            .sqs
-            .send_message()
-            .queue_url(&self.dead_letters.queue_url)
-            .message_body(record.body.clone().unwrap_or_default())
-            .message_attributes("dead_letter_reason", reason_attribute)
-            .message_attributes("source_message_id", source_attribute)
-            .send()
-            .await;
-        match sent {
-            Ok(_) => Outcome::Parked,
+    /// with the reason, instead of retrying it until redrive. If parking
+    /// fails, the message is retried: it is never dropped.
+    async fn park(&self, body: &str, reason: &str, message_id: &str) -> Outcome {
+        match self.dead_letters.park(body, reason, message_id).await {
+            Ok(()) => {
+                tracing::warn!(reason, "poison message parked in the dead-letter queue");
+                Outcome::Parked
+            }
             Err(error) => {
-                tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(error), "could not park the message; it will be retried");
+                tracing::error!(reason, error = format!("{:#}", anyhow::Error::from(error)), "could not park the message; it will be retried");
                 Outcome::Failed
             }
         }

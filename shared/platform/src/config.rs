@@ -21,13 +21,18 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Requests per minute per client IP, across all functions.
-    pub rate_limit_per_minute: u32,
+    /// The function's timeout (`FUNCTION_TIMEOUT_SECONDS`, the template's
+    /// `Timeout`): every time budget inside the function is derived from it.
+    pub function_timeout: Duration,
     /// A header naming the client's address, trusted only when set: for
     /// deployments behind a proxy that sets it, and for the local stack,
     /// where `cargo lambda watch` reports every caller as 127.0.0.1. Empty
     /// in the cloud, where API Gateway's own `sourceIp` is used.
     pub client_ip_header: Option<String>,
+    /// How many trusted proxies append to that header: the client's address
+    /// is this many entries from the right (`CLIENT_IP_TRUSTED_HOPS`, default
+    /// 1). Entries further left are written by the client and never trusted.
+    pub client_ip_trusted_hops: usize,
     /// Queue URL per queue name, from `<NAME>_QUEUE_URL` variables
     /// (`ORDER_PLACED_QUEUE_URL` is the `order-placed` queue).
     pub queue_urls: std::collections::BTreeMap<String, String>,
@@ -38,6 +43,11 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The time budgets derived from the function's timeout.
+    pub fn budget(&self) -> crate::budget::Budget {
+        crate::budget::Budget::new(self.function_timeout)
+    }
+
     pub fn from_env() -> anyhow::Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -74,6 +84,11 @@ impl Settings {
         let dead_letter_urls = urls("DLQ_URL");
         Ok(Self {
             client_ip_header: lookup("CLIENT_IP_HEADER").filter(|h| !h.is_empty()).map(|h| h.to_lowercase()),
+            client_ip_trusted_hops: match lookup("CLIENT_IP_TRUSTED_HOPS") {
+                None => 1,
+                Some(raw) => raw.parse().ok().filter(|hops| *hops >= 1).context("CLIENT_IP_TRUSTED_HOPS must be 1 or more")?,
+            },
+            function_timeout: seconds("FUNCTION_TIMEOUT_SECONDS", 10)?,
             queue_urls,
             dead_letter_urls,
             sender_email: lookup("SENDER_EMAIL").unwrap_or_default(),
@@ -89,10 +104,6 @@ impl Settings {
                 .map(str::to_owned)
                 .collect(),
             max_body_bytes,
-            rate_limit_per_minute: match lookup("RATE_LIMIT_PER_MINUTE") {
-                None => 100,
-                Some(raw) => raw.parse().context("RATE_LIMIT_PER_MINUTE must be a number")?,
-            },
         })
     }
 }
@@ -114,6 +125,8 @@ mod tests {
         assert_eq!(settings.token_ttl, Duration::from_secs(900));
         assert!(settings.cors_allowed_origins.is_empty());
         assert_eq!(settings.max_body_bytes, 65536);
+        assert_eq!(settings.function_timeout, Duration::from_secs(10));
+        assert_eq!(settings.client_ip_trusted_hops, 1);
     }
 
     #[test]

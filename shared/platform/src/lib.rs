@@ -7,8 +7,9 @@
 //! are in `app`. This crate knows AWS; `domain` must never have to.
 
 pub mod auth;
-pub mod batch;
 pub mod aws;
+pub mod batch;
+pub mod budget;
 pub mod config;
 pub mod cursor;
 pub mod dynamo;
@@ -19,9 +20,9 @@ pub mod mail;
 pub mod metrics;
 pub mod outbox;
 pub mod pagination;
-pub mod ratelimit;
 pub mod runtime;
 pub mod telemetry;
+pub mod throttle;
 
 pub use config::Settings;
-pub use runtime::{Init, forever};
+pub use runtime::{Init, forever, run};

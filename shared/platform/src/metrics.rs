@@ -75,6 +75,11 @@ impl MetricSet {
     }
 }
 
+/// Emits one count under this function's name (see `telemetry::function_name`).
+pub fn count(metric: &'static str, value: f64) {
+    MetricSet::new().dimension("Function", crate::telemetry::function_name()).value(metric, value, Unit::Count).emit();
+}
+
 impl Default for MetricSet {
     fn default() -> Self {
         Self::new()

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue};
 use domain::DomainEvent;
-use domain::ports::Publisher;
+use domain::ports::{Publisher, Unreachable};
 
 use crate::dynamo::Table;
 use crate::events::CloudEvent;
@@ -76,13 +76,6 @@ impl OutboxPublisher {
         Ok(())
     }
 
-    /// Sends an event that has no outbox record (a consumer's follow-up, where
-    /// a failure simply fails the message and SQS delivers it again).
-    pub async fn publish(&self, event: &DomainEvent) -> anyhow::Result<()> {
-        let body = serde_json::to_string(&CloudEvent::from_domain(event)).expect("events serialise");
-        self.send_message(event.kind(), &event.correlation_id, &body).await
-    }
-
     /// Publishes outbox records older than `min_age` (younger ones are
     /// probably being published by their own handler right now), oldest
     /// first, up to `max` of them.
@@ -139,5 +132,10 @@ impl Publisher for OutboxPublisher {
                 "event not published now; the outbox relay will"
             ),
         }
+    }
+
+    async fn publish(&self, event: &DomainEvent) -> Result<(), Unreachable> {
+        let body = serde_json::to_string(&CloudEvent::from_domain(event)).expect("events serialise");
+        self.send_message(event.kind(), &event.correlation_id, &body).await.map_err(|error| Unreachable(error.into()))
     }
 }

@@ -2,21 +2,20 @@
 //! hands over to the Lambda runtime. Everything here runs once per cold start.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::Settings;
 use crate::aws::CallRecorder;
 use crate::auth::{SigningKeys, Tokens};
 use anyhow::Context;
 
-use crate::batch::{BatchProcessor, DeadLetters};
+use crate::batch::{BatchProcessor, SqsDeadLetters};
 use crate::dynamo::{
     DynamoIdempotencyStore, DynamoOrderStore, DynamoProcessedMessages, DynamoProductStore, DynamoUserStore, Table,
 };
 use crate::mail::SesMailer;
 use crate::outbox::OutboxPublisher;
-use crate::ratelimit::FixedWindow;
-use crate::http::{Access, HttpServer};
+use crate::throttle::{FixedWindow, Limit};
+use crate::http::{Access, Authenticator, HttpServer};
 use crate::pagination::Cursors;
 
 /// Configuration and SDK settings, loaded once.
@@ -31,9 +30,9 @@ pub struct Init {
 impl Init {
     /// Starts logging, reads settings and loads the SDK configuration.
     pub async fn start(name: &'static str) -> anyhow::Result<Self> {
-        crate::telemetry::init();
+        crate::telemetry::init(name);
         let settings = Settings::from_env()?;
-        let aws = crate::aws::load_config().await;
+        let aws = crate::aws::load_config(&settings.budget()).await;
         let recorder = CallRecorder::from_env(name);
         // Every function reads or writes the table: open its connection now.
         let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&aws);
@@ -95,7 +94,7 @@ impl Init {
     }
 
     pub fn processed_messages(&self) -> DynamoProcessedMessages {
-        DynamoProcessedMessages::new(self.table())
+        DynamoProcessedMessages::new(self.table(), self.settings.budget().claim_lease())
     }
 
     /// The batch processor for a consumer of `event_type` events, parking
@@ -107,8 +106,9 @@ impl Init {
             .get(event_type)
             .with_context(|| format!("no dead-letter queue URL configured for {event_type}"))?
             .clone();
-        let dead_letters = DeadLetters { sqs: self.sqs(), queue_url };
-        Ok(BatchProcessor::new(self.name, event_type, dead_letters, self.processed_messages()))
+        let dead_letters = Arc::new(SqsDeadLetters { sqs: self.sqs(), queue_url });
+        let processed = Arc::new(self.processed_messages());
+        Ok(BatchProcessor::new(self.name, event_type, self.settings.budget(), dead_letters, processed))
     }
 
     pub fn mailer(&self) -> anyhow::Result<SesMailer> {
@@ -116,9 +116,9 @@ impl Init {
         Ok(SesMailer::new(self.sesv2(), self.settings.sender_email.clone()))
     }
 
-    /// Failed logins per account: 5 per 15 minutes.
-    pub fn login_throttle(&self) -> FixedWindow {
-        FixedWindow::new(self.table(), "LOGIN", 5, Duration::from_secs(15 * 60))
+    /// A throttle counting attempts against `limit` in the table.
+    pub fn throttle(&self, limit: Limit) -> FixedWindow {
+        FixedWindow::new(self.table(), limit.name, limit.attempts, limit.window)
     }
 
     /// The signing keys, read now so the first request finds them cached.
@@ -144,16 +144,26 @@ impl Init {
         Cursors::new(keys.clone())
     }
 
-    /// The HTTP layer for this function, rate limited per client IP.
-    pub fn http(&self, access: Access) -> HttpServer {
-        let limiter = FixedWindow::new(
-            self.table(),
-            "RATE",
-            self.settings.rate_limit_per_minute,
-            Duration::from_secs(60),
-        );
-        HttpServer::new(self.name, access, &self.settings).with_rate_limit(limiter)
+    /// Token checks, with the stored account where it matters (writes, admins).
+    pub fn authenticator(&self, keys: &Arc<SigningKeys>) -> Authenticator {
+        Authenticator::new(self.tokens(keys), Arc::new(self.user_store()))
     }
+
+    /// The HTTP layer for this function. The per-client request limit is
+    /// not here: WAF (cloud) and the local API front (locally) enforce it.
+    pub fn http(&self, access: Access) -> HttpServer {
+        HttpServer::new(self.name, access, &self.settings)
+    }
+}
+
+/// Runs a function's `main` to completion on a current-thread runtime: Lambda
+/// sends one event at a time, so worker threads would only add start-up time
+/// and memory (each would keep argon2's 12 MiB in an allocator arena of its own).
+pub fn run<F, E>(main: F) -> Result<(), E>
+where
+    F: std::future::Future<Output = Result<(), E>>,
+{
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a Tokio runtime starts").block_on(main)
 }
 
 /// Keeps `value` for the life of the process, so handlers can borrow it

@@ -2,15 +2,24 @@
 //! format expects, each carrying the request id, trace id, correlation id and
 //! cold-start flag of the span it was written in.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing_subscriber::EnvFilter;
 
 static COLD: AtomicBool = AtomicBool::new(true);
+static FUNCTION: OnceLock<&'static str> = OnceLock::new();
 
-/// Installs the JSON subscriber. Level comes from `AWS_LAMBDA_LOG_LEVEL`
-/// (set by Lambda's advanced logging controls) or `RUST_LOG`, default INFO.
-pub fn init() {
+/// This process's function (its cargo package name), as named in logs and metrics.
+pub fn function_name() -> &'static str {
+    FUNCTION.get().copied().unwrap_or("unknown")
+}
+
+/// Installs the JSON subscriber and names the function. Level comes from
+/// `AWS_LAMBDA_LOG_LEVEL` (set by Lambda's advanced logging controls) or
+/// `RUST_LOG`, default INFO.
+pub fn init(function: &'static str) {
+    let _ = FUNCTION.set(function);
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".to_owned())

@@ -1,26 +1,30 @@
-//! Request limits shared by every instance of every function, counted in
-//! DynamoDB fixed windows: per client IP on every route, and per account on
-//! failed logins. In the cloud a WAF rate rule stands in front as well.
+//! Attempt limits shared by every instance of every function, counted in
+//! DynamoDB fixed windows (the failed-login throttle). Each attempt is
+//! counted atomically (one UpdateItem that returns the new count) *before*
+//! the work it guards, so parallel attempts cannot all slip through.
+//!
+//! The per-client request limit is not here: WAF enforces it at the edge in
+//! the cloud, and the local API front does locally, so no request pays a
+//! blocking write for it.
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::ReturnValue;
-use domain::ports::StoreError;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use domain::ports::{Decision, StoreError, Throttle};
 use time::OffsetDateTime;
 
 use crate::dynamo::Table;
 
-/// The outcome of counting one request.
+/// A limit: `attempts` per `window` per key, counted under `name`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Decision {
-    pub allowed: bool,
-    pub limit: u32,
-    pub remaining: u32,
-    /// Seconds until the window resets.
-    pub reset_seconds: u64,
+pub struct Limit {
+    pub name: &'static str,
+    pub attempts: u32,
+    pub window: Duration,
 }
 
-/// A fixed-window counter: `limit` hits per `window` per key.
+/// A fixed-window counter: `limit` attempts per `window` per key.
 #[derive(Clone, Debug)]
 pub struct FixedWindow {
     table: Table,
@@ -49,45 +53,67 @@ impl FixedWindow {
         }
     }
 
-    /// Counts one hit for `key` and says whether it is within the limit.
-    pub async fn hit(&self, key: &str) -> Result<Decision, StoreError> {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+    /// Adds `delta` to the current window of `key`; the count afterwards.
+    async fn add(&self, key: &str, delta: i64, now: i64) -> Result<(u64, i64), StoreError> {
         let (pk, end) = self.window_key(key, now);
         let output = self
             .table
             .client()
             .update_item()
             .table_name(self.table.name())
-            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk))
-            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("WINDOW".into()))
-            .update_expression("ADD hits :one SET expires_at = :end")
-            .expression_attribute_values(":one", aws_sdk_dynamodb::types::AttributeValue::N("1".into()))
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S("WINDOW".into()))
+            .update_expression("ADD hits :delta SET expires_at = :end")
+            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
             // Kept a window past its end; TTL removes it later, and the key
             // names the window, so an old item is never counted again.
-            .expression_attribute_values(":end", aws_sdk_dynamodb::types::AttributeValue::N((end + 60).to_string()))
+            .expression_attribute_values(":end", AttributeValue::N((end + 60).to_string()))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await
             .map_err(crate::dynamo::classify)?;
         // A missing count would be a DynamoDB bug; refuse rather than allow unlimited.
-        let hits = output.attributes.as_ref().and_then(hits).unwrap_or(u64::MAX);
-        Ok(self.decision(hits, now, end))
-    }
-
-    /// How `key` stands without counting a hit.
-    pub async fn peek(&self, key: &str) -> Result<Decision, StoreError> {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        let (pk, end) = self.window_key(key, now);
-        let item = self.table.get(pk, "WINDOW").await?;
-        let hits = item.as_ref().and_then(hits).unwrap_or(0);
-        // `peek` asks "may one more go through?", hence the +1.
-        Ok(self.decision(hits + 1, now, end))
+        let hits = output
+            .attributes
+            .as_ref()
+            .and_then(|item| item.get("hits"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .map_or(u64::MAX, |hits| u64::try_from(hits).unwrap_or(0));
+        Ok((hits, end))
     }
 }
 
-/// The `hits` count of a window item.
-fn hits(item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> Option<u64> {
-    item.get("hits").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+#[async_trait]
+impl Throttle for FixedWindow {
+    async fn hit(&self, key: &str) -> Result<Decision, StoreError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let (hits, end) = self.add(key, 1, now).await?;
+        Ok(self.decision(hits, now, end))
+    }
+
+    async fn refund(&self, key: &str) -> Result<(), StoreError> {
+        self.add(key, -1, OffsetDateTime::now_utc().unix_timestamp()).await.map(|_| ())
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        // SET rather than DeleteItem: the same single IAM action as counting.
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let (pk, end) = self.window_key(key, now);
+        self.table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S("WINDOW".into()))
+            .update_expression("SET hits = :zero, expires_at = :end")
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":end", AttributeValue::N((end + 60).to_string()))
+            .send()
+            .await
+            .map_err(crate::dynamo::classify)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -96,23 +122,22 @@ mod tests {
 
     fn limiter() -> FixedWindow {
         let config = aws_sdk_dynamodb::Config::builder().behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest()).build();
-        FixedWindow::new(Table::new(aws_sdk_dynamodb::Client::from_conf(config), "t"), "RATE", 100, Duration::from_secs(60))
+        FixedWindow::new(Table::new(aws_sdk_dynamodb::Client::from_conf(config), "t"), "LOGIN", 5, Duration::from_secs(60))
     }
 
     #[test]
     fn windows_are_aligned_and_named_by_their_start() {
         let limiter = limiter();
-        assert_eq!(limiter.window_key("1.2.3.4", 125), ("RATE#1.2.3.4#120".to_owned(), 180));
-        assert_eq!(limiter.window_key("1.2.3.4", 179).0, "RATE#1.2.3.4#120");
-        assert_eq!(limiter.window_key("1.2.3.4", 180).0, "RATE#1.2.3.4#180");
+        assert_eq!(limiter.window_key("1.2.3.4", 125), ("LOGIN#1.2.3.4#120".to_owned(), 180));
+        assert_eq!(limiter.window_key("1.2.3.4", 179).0, "LOGIN#1.2.3.4#120");
+        assert_eq!(limiter.window_key("1.2.3.4", 180).0, "LOGIN#1.2.3.4#180");
     }
 
     #[test]
-    fn the_hundred_and_first_hit_is_refused() {
+    fn the_attempt_after_the_limit_is_refused() {
         let limiter = limiter();
-        let hundredth = limiter.decision(100, 125, 180);
-        assert_eq!((hundredth.allowed, hundredth.remaining, hundredth.reset_seconds), (true, 0, 55));
-        let over = limiter.decision(101, 125, 180);
-        assert!(!over.allowed);
+        let fifth = limiter.decision(5, 125, 180);
+        assert_eq!((fifth.allowed, fifth.remaining, fifth.reset_seconds), (true, 0, 55));
+        assert!(!limiter.decision(6, 125, 180).allowed);
     }
 }

@@ -1,6 +1,7 @@
 //! The DynamoDB adapters against DynamoDB Local, each test on its own fresh
 //! table created from the template's definition.
 
+mod contract;
 mod outbox;
 mod users;
 

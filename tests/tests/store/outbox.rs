@@ -42,7 +42,7 @@ async fn an_event_committed_while_sqs_is_down_is_delivered_once_by_the_relay() {
     let mut twin = user.clone();
     twin.id = domain::UserId::generate();
     let twin_event = DomainEvent::user_created(twin.id, &twin.email, "corr-2", OffsetDateTime::now_utc());
-    assert!(matches!(users.insert(&twin, Some(&twin_event)).await, Err(StoreError::AlreadyExists("email"))));
+    assert!(matches!(users.insert(&twin, Some(&twin_event)).await, Err(StoreError::AlreadyExists(domain::ports::Taken::Email))));
 
     // SQS is back: the relay sends what is left, once.
     let working = OutboxPublisher::new(table.clone(), sqs, queues);

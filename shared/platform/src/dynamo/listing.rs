@@ -2,7 +2,7 @@
 //! counter: one Query and one GetItem, sent together.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use domain::PageRequest;
+use domain::{Page, PageRequest};
 use domain::ports::StoreError;
 
 use super::items::{Item, get_s, s};
@@ -29,7 +29,7 @@ pub(crate) struct RawPage {
 
 impl Table {
     pub(crate) async fn list_page(&self, listing: &Listing, page: &PageRequest) -> Result<RawPage, StoreError> {
-        let start = match &page.after {
+        let mut start = match &page.after {
             None => None,
             Some(position) => {
                 let (pk, sk) = (listing.base_key)(position).ok_or(StoreError::InvalidPosition)?;
@@ -41,10 +41,36 @@ impl Table {
                 ]))
             }
         };
-        let limit = usize::from(page.limit.get());
         // One more than asked tells whether another page exists, without an
         // empty round trip at the end.
-        let query = self
+        let wanted = usize::from(page.limit.get()) + 1;
+        let total = self.client().get_item().table_name(self.name()).set_key(Some(counter_key(&listing.counter))).send();
+        let (first, total) = tokio::join!(self.query_once(listing, start.clone(), wanted), total);
+        let total = counter_total(total.map_err(classify)?.item())?;
+        let (mut items, mut more) = first?;
+        // A Query returns at most 1 MB: large items can end a response early.
+        // Continue until the page is full or the partition is exhausted.
+        while items.len() < wanted
+            && let Some(last_evaluated) = more
+        {
+            start = Some(last_evaluated);
+            let (next, after) = self.query_once(listing, start.clone(), wanted - items.len()).await?;
+            items.extend(next);
+            more = after;
+        }
+        let next = if items.len() == wanted {
+            items.truncate(wanted - 1);
+            Some(get_s(items.last().expect("limit is at least one"), listing.sort_attribute)?.to_owned())
+        } else {
+            None
+        };
+        Ok(RawPage { items, next, total })
+    }
+
+    /// One Query of at most `limit` items (newest first) from `start`; the
+    /// items and where the next Query would continue.
+    async fn query_once(&self, listing: &Listing, start: Option<Item>, limit: usize) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let output = self
             .client()
             .query()
             .table_name(self.name())
@@ -53,23 +79,43 @@ impl Table {
             .expression_attribute_names("#pk", listing.partition_attribute)
             .expression_attribute_values(":pk", AttributeValue::S(listing.partition.clone()))
             .scan_index_forward(false)
-            .limit(limit as i32 + 1)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start)
-            .send();
-        let total = self.client().get_item().table_name(self.name()).set_key(Some(counter_key(&listing.counter))).send();
-        let (query, total) = tokio::join!(query, total);
-        let query = query.map_err(classify)?;
-        let total = counter_total(total.map_err(classify)?.item())?;
+            .send()
+            .await
+            .map_err(classify)?;
+        let more = output.last_evaluated_key.filter(|key| !key.is_empty());
+        Ok((output.items.unwrap_or_default(), more))
+    }
+}
 
-        let mut items = query.items;
-        let items_len = items.as_ref().map_or(0, Vec::len);
-        let next = if items_len > limit {
-            let items = items.as_mut().expect("more than zero items");
-            items.truncate(limit);
-            Some(get_s(items.last().expect("limit is at least one"), listing.sort_attribute)?.to_owned())
-        } else {
-            None
-        };
-        Ok(RawPage { items: items.unwrap_or_default(), next, total })
+impl RawPage {
+    /// The page's items read as `T`. An item that cannot be read is logged
+    /// with its key, counted, and left out: one bad item must never take a
+    /// whole listing down (a direct read of it still fails, as a 500).
+    pub(crate) fn read<T>(self, read: impl Fn(&Item) -> Result<T, StoreError>) -> Page<T> {
+        let mut unreadable = 0;
+        let items = self
+            .items
+            .iter()
+            .filter_map(|item| match read(item) {
+                Ok(value) => Some(value),
+                Err(error) => {
+                    let key = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                    tracing::error!(
+                        pk = %key("pk"),
+                        sk = %key("sk"),
+                        error = format!("{:#}", anyhow::Error::from(error)),
+                        "unreadable item left out of a listing"
+                    );
+                    unreadable += 1;
+                    None
+                }
+            })
+            .collect();
+        if unreadable > 0 {
+            crate::metrics::count("UnreadableItems", f64::from(unreadable));
+        }
+        Page { items, next: self.next, total: self.total }
     }
 }

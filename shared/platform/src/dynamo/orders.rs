@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
-use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, Reservation, StoreError};
+use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, Reservation, StoreError, Taken};
 use domain::{
     Currency, DomainEvent, IdempotencyRecord, Money, Order, OrderId, OrderLine, OrderStatus, Page, PageRequest, ProductId,
     Quantity, Sku, UserId,
@@ -168,7 +168,7 @@ impl OrderStore for DynamoOrderStore {
         match self.table.transact(items).await? {
             Ok(()) => Ok(()),
             Err(cancelled) if idempotency.is_some() && cancelled.condition_failed(claim_index) => {
-                Err(StoreError::AlreadyExists("idempotency key"))
+                Err(StoreError::AlreadyExists(Taken::IdempotencyKey))
             }
             Err(_) => Err(StoreError::Failed("order placement cancelled for an unknown reason".into())),
         }
@@ -197,8 +197,7 @@ impl OrderStore for DynamoOrderStore {
         };
         let listing = Listing { index, partition_attribute, sort_attribute, partition, counter, base_key: order_key };
         let raw = self.table.list_page(&listing, page).await?;
-        let items = raw.items.iter().map(Self::from_item).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, next: raw.next, total: raw.total })
+        Ok(raw.read(Self::from_item))
     }
 
     async fn transition(&self, previous: &Order, next: &Order) -> Result<(), StoreError> {

@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
-use domain::ports::{ProcessedMessages, StoreError};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use domain::ports::{Claim, ProcessedMessages, StoreError};
 use time::OffsetDateTime;
 
 use super::items::{n, s};
@@ -17,11 +17,13 @@ const REMEMBER: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 #[derive(Clone, Debug)]
 pub struct DynamoProcessedMessages {
     table: Table,
+    /// How long a claim holds (see `Budget::claim_lease`).
+    lease: Duration,
 }
 
 impl DynamoProcessedMessages {
-    pub fn new(table: Table) -> Self {
-        Self { table }
+    pub fn new(table: Table, lease: Duration) -> Self {
+        Self { table, lease }
     }
 
     fn key(key: &str) -> [(String, AttributeValue); 2] {
@@ -31,8 +33,10 @@ impl DynamoProcessedMessages {
 
 #[async_trait]
 impl ProcessedMessages for DynamoProcessedMessages {
-    async fn claim(&self, key: &str, lease: Duration) -> Result<bool, StoreError> {
+    async fn claim(&self, key: &str) -> Result<Claim, StoreError> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
+        // Rounded up: a lease is never shorter than asked.
+        let lease = self.lease.as_secs() as i64 + i64::from(self.lease.subsec_nanos() > 0);
         let result = self
             .table
             .client()
@@ -43,18 +47,30 @@ impl ProcessedMessages for DynamoProcessedMessages {
                     .into_iter()
                     .chain([
                         ("state".to_owned(), s("claimed")),
-                        ("expires_at".to_owned(), n(now + lease.as_secs() as i64)),
+                        ("expires_at".to_owned(), n(now + lease)),
                     ])
                     .collect(),
             ))
             .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
             .expression_attribute_values(":now", n(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(error) => Err(classify(error)),
+        let error = match result {
+            Ok(_) => return Ok(Claim::Acquired),
+            Err(error) => error,
+        };
+        match error.as_service_error() {
+            Some(failed) if failed.is_conditional_check_failed_exception() => {
+                let state = match failed {
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e) => {
+                        e.item().and_then(|item| item.get("state")).and_then(|v| v.as_s().ok()).cloned()
+                    }
+                    _ => None,
+                };
+                Ok(if state.as_deref() == Some("done") { Claim::Done } else { Claim::InProgress })
+            }
+            _ => Err(classify(error)),
         }
     }
 

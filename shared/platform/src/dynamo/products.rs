@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
-use domain::ports::{ProductStore, StoreError};
+use domain::ports::{ProductStore, StoreError, Taken};
 use domain::{Currency, Money, Page, PageRequest, Product, ProductId, Sku};
 
 use super::items::{Item, get_bool, get_s, get_timestamp, get_u64, n, parsed, s, timestamp};
@@ -115,7 +115,7 @@ impl ProductStore for DynamoProductStore {
         ];
         match self.table.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(cancelled) if cancelled.condition_failed(1) => Err(StoreError::AlreadyExists("sku")),
+            Err(cancelled) if cancelled.condition_failed(1) => Err(StoreError::AlreadyExists(Taken::Sku)),
             Err(_) => Err(StoreError::Failed("product insert cancelled for an unknown reason".into())),
         }
     }
@@ -168,8 +168,7 @@ impl ProductStore for DynamoProductStore {
             base_key: |position| ProductId::parse(position).ok().map(|id| (product_pk(id), PRODUCT_SK.to_owned())),
         };
         let raw = self.table.list_page(&listing, page).await?;
-        let items = raw.items.iter().map(Self::from_item).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, next: raw.next, total: raw.total })
+        Ok(raw.read(Self::from_item))
     }
 
     async fn replace(&self, previous: &Product, next: &Product) -> Result<(), StoreError> {
@@ -186,7 +185,7 @@ impl ProductStore for DynamoProductStore {
             Ok(()) => Ok(()),
             Err(cancelled) if cancelled.condition_failed(0) && !cancelled.item_existed(0) => Err(StoreError::NotFound),
             Err(cancelled) if cancelled.condition_failed(0) => Err(StoreError::VersionMismatch),
-            Err(cancelled) if cancelled.condition_failed(2) => Err(StoreError::AlreadyExists("sku")),
+            Err(cancelled) if cancelled.condition_failed(2) => Err(StoreError::AlreadyExists(Taken::Sku)),
             Err(_) => Err(StoreError::VersionMismatch),
         }
     }

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use domain::ports::{StoreError, UserStore};
+use domain::ports::{StoreError, Taken, UserStore};
 use domain::{DomainEvent, Email, Page, PageRequest, PasswordHash, Role, User, UserId, UserProfile};
 
 use super::items::{Item, get_bool, get_s, get_timestamp, get_u64, n, parsed, s, timestamp};
@@ -94,8 +94,8 @@ impl UserStore for DynamoUserStore {
         items.extend(event.map(|event| records::outbox(self.table.name(), event)));
         match self.table.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(cancelled) if cancelled.condition_failed(1) => Err(StoreError::AlreadyExists("email")),
-            Err(cancelled) if cancelled.condition_failed(0) => Err(StoreError::AlreadyExists("user id")),
+            Err(cancelled) if cancelled.condition_failed(1) => Err(StoreError::AlreadyExists(Taken::Email)),
+            Err(cancelled) if cancelled.condition_failed(0) => Err(StoreError::AlreadyExists(Taken::Id)),
             Err(_) => Err(StoreError::Failed("user insert cancelled for an unknown reason".into())),
         }
     }
@@ -118,8 +118,7 @@ impl UserStore for DynamoUserStore {
             base_key: |position| UserId::parse(position).ok().map(|id| (user_pk(id), USER_SK.to_owned())),
         };
         let raw = self.table.list_page(&listing, page).await?;
-        let items = raw.items.iter().map(Self::profile_from_item).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, next: raw.next, total: raw.total })
+        Ok(raw.read(Self::profile_from_item))
     }
 
     async fn update(&self, user: &User) -> Result<(), StoreError> {

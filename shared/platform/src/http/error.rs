@@ -94,6 +94,17 @@ impl ApiError {
         }
     }
 
+    /// Headers this error adds to its response: the challenge on a 401, when
+    /// to retry on a 429 or 503.
+    pub fn headers(&self) -> Vec<(http::HeaderName, String)> {
+        match self {
+            Self::Unauthenticated | Self::InvalidToken => vec![(http::header::WWW_AUTHENTICATE, "Bearer".to_owned())],
+            Self::TooManyRequests { retry_after_seconds } => vec![(http::header::RETRY_AFTER, retry_after_seconds.to_string())],
+            Self::Unavailable(_) => vec![(http::header::RETRY_AFTER, "1".to_owned())],
+            _ => Vec::new(),
+        }
+    }
+
     /// The `{"error": {...}}` envelope.
     pub fn envelope(&self, request_id: &str) -> Value {
         let details = match self {
@@ -154,8 +165,18 @@ mod tests {
     }
 
     #[test]
+    fn errors_carry_their_own_headers() {
+        assert_eq!(ApiError::InvalidToken.headers(), [(http::header::WWW_AUTHENTICATE, "Bearer".to_owned())]);
+        let limited = ApiError::TooManyRequests { retry_after_seconds: 42 };
+        assert_eq!(limited.headers(), [(http::header::RETRY_AFTER, "42".to_owned())]);
+        let outage = ApiError::Unavailable(anyhow::anyhow!("down"));
+        assert_eq!(outage.headers(), [(http::header::RETRY_AFTER, "1".to_owned())]);
+        assert!(ApiError::NotFound.headers().is_empty());
+    }
+
+    #[test]
     fn store_errors_map_to_client_meaningful_statuses() {
-        assert_eq!(ApiError::from(StoreError::AlreadyExists("email")).status(), StatusCode::CONFLICT);
+        assert_eq!(ApiError::from(StoreError::AlreadyExists(domain::ports::Taken::Email)).status(), StatusCode::CONFLICT);
         assert_eq!(ApiError::from(StoreError::VersionMismatch).status(), StatusCode::PRECONDITION_FAILED);
         assert_eq!(ApiError::from(StoreError::InvalidPosition).status(), StatusCode::BAD_REQUEST);
         let outage = StoreError::Unavailable("throttled".into());

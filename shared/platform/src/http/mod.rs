@@ -1,15 +1,20 @@
 //! The HTTP layer every API function runs behind: one place for the error
 //! envelope, status mapping, security headers, CORS, body limits, strict
-//! JSON, authentication and role checks, request logging and metrics.
+//! JSON, authentication and role checks, time budgets, request logging and
+//! metrics.
 
+mod auth;
+mod client_ip;
 mod error;
 mod headers;
 mod request;
 mod response;
 mod server;
 
+pub use auth::{Authenticator, needs_current_account};
+pub use client_ip::ClientIp;
 pub use error::ApiError;
 pub use headers::Cors;
-pub use request::ApiRequest;
+pub use request::{ApiRequest, IfMatch};
 pub use response::ApiResponse;
 pub use server::{Access, HttpServer};

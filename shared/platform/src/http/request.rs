@@ -15,8 +15,41 @@ pub struct ApiRequest {
     pub headers: HeaderMap,
     pub body: Vec<u8>,
     pub principal: Option<Principal>,
+    /// The caller's address (see `ClientIp`), for limits keyed by client.
+    pub client_ip: String,
     pub request_id: String,
     pub correlation_id: String,
+}
+
+/// An `If-Match` precondition (RFC 9110, 13.1.1): `*`, or a list of entity
+/// tags. Our tags are versions; a tag that is not one of ours matches nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    /// `*`: any current representation, so the resource must exist.
+    Any,
+    Versions(Vec<u64>),
+}
+
+impl IfMatch {
+    pub fn parse(raw: &str) -> Self {
+        if raw.trim() == "*" {
+            return Self::Any;
+        }
+        // Weak tags are compared as strong ones: a compressing proxy may weaken ours.
+        let versions = raw
+            .split(',')
+            .filter_map(|tag| tag.trim().trim_start_matches("W/").trim_matches('"').parse().ok())
+            .collect();
+        Self::Versions(versions)
+    }
+
+    /// Does the resource, now at `current_version`, meet the precondition?
+    pub fn matches(&self, current_version: u64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Versions(versions) => versions.contains(&current_version),
+        }
+    }
 }
 
 impl ApiRequest {
@@ -29,6 +62,7 @@ impl ApiRequest {
             headers: HeaderMap::new(),
             body: Vec::new(),
             principal: None,
+            client_ip: "unknown".into(),
             request_id: "local".into(),
             correlation_id: "local".into(),
         }
@@ -77,13 +111,21 @@ impl ApiRequest {
         self.principal.as_ref().ok_or(ApiError::Unauthenticated)
     }
 
-    /// The version an update is conditional on, from `If-Match: "<version>"`.
-    /// Missing is 428 (an unconditional update could silently overwrite
-    /// someone else's change); unparseable is 412, as it matches nothing.
-    pub fn if_match_version(&self) -> Result<u64, ApiError> {
-        let raw = self.header("if-match").ok_or(ApiError::PreconditionRequired)?;
-        let tag = raw.trim().trim_start_matches("W/").trim_matches('"');
-        tag.parse().map_err(|_| ApiError::PreconditionFailed)
+    /// The precondition an update must meet. Missing is 428: an
+    /// unconditional update could silently overwrite someone else's change.
+    pub fn if_match(&self) -> Result<IfMatch, ApiError> {
+        self.optional_if_match().ok_or(ApiError::PreconditionRequired)
+    }
+
+    /// The precondition, where one is optional (deletes and cancellations).
+    pub fn optional_if_match(&self) -> Option<IfMatch> {
+        self.header("if-match").map(IfMatch::parse)
+    }
+
+    /// The same request, made by `principal` (the account as it is now).
+    pub fn with_principal(mut self, principal: Principal) -> Self {
+        self.principal = Some(principal);
+        self
     }
 }
 
@@ -124,14 +166,22 @@ mod tests {
     }
 
     #[test]
-    fn if_match_accepts_strong_and_weak_etags() {
+    fn if_match_follows_rfc_9110() {
         let mut request = ApiRequest::new(Method::PATCH);
-        assert_eq!(request.if_match_version().unwrap_err().status(), StatusCode::PRECONDITION_REQUIRED);
-        request.headers.insert("if-match", "\"3\"".parse().unwrap());
-        assert_eq!(request.if_match_version().unwrap(), 3);
-        request.headers.insert("if-match", "W/\"4\"".parse().unwrap());
-        assert_eq!(request.if_match_version().unwrap(), 4);
-        request.headers.insert("if-match", "*".parse().unwrap());
-        assert_eq!(request.if_match_version().unwrap_err().status(), StatusCode::PRECONDITION_FAILED);
+        assert_eq!(request.if_match().unwrap_err().status(), StatusCode::PRECONDITION_REQUIRED);
+        assert_eq!(request.optional_if_match(), None);
+        for (header, version, matches) in [
+            ("\"3\"", 3, true),
+            ("\"3\"", 4, false),
+            ("W/\"4\"", 4, true),
+            ("*", 17, true),
+            (" * ", 1, true),
+            ("\"1\", \"2\"", 2, true),
+            ("\"x\"", 1, false),
+            ("", 1, false),
+        ] {
+            request.headers.insert("if-match", header.parse().unwrap());
+            assert_eq!(request.if_match().unwrap().matches(version), matches, "{header:?} vs {version}");
+        }
     }
 }

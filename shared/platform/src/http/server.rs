@@ -1,3 +1,9 @@
+//! `HttpServer`: one request through the layer, in the steps it takes:
+//! read the request's metadata, answer a preflight or run the handler (after
+//! authentication, within the request's time budget), decorate the response
+//! (envelope, error headers, CORS, security headers, ids), then write the log
+//! line and the metrics.
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -5,16 +11,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::FutureExt;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use tracing::Instrument;
 
+use super::auth::{Authenticator, needs_current_account};
+use super::client_ip::ClientIp;
 use super::headers::add_security_headers;
 use super::{ApiError, ApiRequest, ApiResponse, Cors};
 use crate::Settings;
-use crate::auth::{Principal, TokenError, Tokens};
+use crate::auth::Principal;
+use crate::budget::{Budget, lambda_deadline};
 use crate::metrics::{MetricSet, Unit};
-use crate::ratelimit::{Decision, FixedWindow};
 use crate::telemetry;
 
 /// Who may call a route. Checked here, once, before any handler runs.
@@ -32,11 +40,23 @@ pub enum Access {
 pub struct HttpServer {
     name: String,
     access: Access,
-    tokens: Option<Tokens>,
+    auth: Option<Authenticator>,
     cors: Cors,
     max_body_bytes: usize,
-    rate_limit: Option<FixedWindow>,
-    client_ip_header: Option<String>,
+    client_ip: ClientIp,
+    budget: Budget,
+}
+
+/// What the layer knows about a request before any handler runs.
+struct RequestMeta {
+    request_id: String,
+    trace_id: String,
+    correlation_id: String,
+    client_ip: String,
+    cold_start: bool,
+    started: Instant,
+    /// When the request must be answered, whatever the handler is doing.
+    deadline: Instant,
 }
 
 impl HttpServer {
@@ -44,24 +64,18 @@ impl HttpServer {
         Self {
             name: name.to_owned(),
             access,
-            tokens: None,
+            auth: None,
             cors: Cors::new(settings.cors_allowed_origins.clone()),
             max_body_bytes: settings.max_body_bytes,
-            rate_limit: None,
-            client_ip_header: settings.client_ip_header.clone(),
+            client_ip: ClientIp::new(settings.client_ip_header.as_deref(), settings.client_ip_trusted_hops),
+            budget: settings.budget(),
         }
     }
 
-    /// Counts every request against its client IP's per-minute budget.
-    pub fn with_rate_limit(mut self, limiter: FixedWindow) -> Self {
-        self.rate_limit = Some(limiter);
-        self
-    }
-
-    /// Token verification: required by every route that is not `Access::Guest`;
+    /// Authentication: required by every route that is not `Access::Guest`;
     /// on guest routes a token, when sent, is verified too (admins see more).
-    pub fn with_tokens(mut self, tokens: Tokens) -> Self {
-        self.tokens = Some(tokens);
+    pub fn with_auth(mut self, auth: Authenticator) -> Self {
+        self.auth = Some(auth);
         self
     }
 
@@ -71,11 +85,7 @@ impl HttpServer {
         H: Fn(ApiRequest) -> F + Send + Sync + 'static,
         F: Future<Output = Result<ApiResponse, ApiError>> + Send,
     {
-        assert!(
-            self.access == Access::Guest || self.tokens.is_some(),
-            "route {} needs tokens to check access",
-            self.name
-        );
+        assert!(self.access == Access::Guest || self.auth.is_some(), "route {} needs authentication", self.name);
         let server = Arc::new(self);
         let handler = Arc::new(handler);
         lambda_http::run(lambda_http::service_fn(move |event: Request| {
@@ -92,96 +102,130 @@ impl HttpServer {
         H: Fn(ApiRequest) -> F,
         F: Future<Output = Result<ApiResponse, ApiError>>,
     {
-        let started = Instant::now();
-        let cold_start = telemetry::take_cold_start();
-        let context = event.lambda_context_ref();
-        let request_id = context.map(|c| c.request_id.clone()).unwrap_or_else(|| "unknown".into());
-        let trace_id = context.and_then(|c| c.xray_trace_id.clone()).unwrap_or_default();
-        let correlation_id = event
-            .headers()
-            .get("x-correlation-id")
-            .and_then(|value| value.to_str().ok())
-            .filter(|id| is_safe_correlation_id(id))
-            .map_or_else(|| request_id.clone(), str::to_owned);
-        let client_ip = self.client_ip(&event);
+        let meta = self.metadata(&event);
         let span = tracing::info_span!(
             "request",
             function = %self.name,
-            request_id = %request_id,
-            trace_id = %trace_id,
-            correlation_id = %correlation_id,
-            cold_start,
+            request_id = %meta.request_id,
+            trace_id = %meta.trace_id,
+            correlation_id = %meta.correlation_id,
+            cold_start = meta.cold_start,
             method = %event.method(),
             path = %event.raw_http_path(),
-            client_ip = %client_ip,
+            client_ip = %meta.client_ip,
         );
         async {
             let request_headers = event.headers().clone();
-            let preflight = Cors::is_preflight(event.method(), &request_headers);
-            let mut response = if preflight {
+            let response = if event.method() == Method::OPTIONS {
+                // Any OPTIONS is answered as a preflight, and never reaches
+                // the handler: only a real preflight gets the CORS grants.
                 let mut response = empty_response(StatusCode::NO_CONTENT);
                 self.cors.add_preflight_headers(&request_headers, response.headers_mut());
                 response
             } else {
-                let limit = self.count_request(&client_ip).await;
-                let outcome = match limit {
-                    Some(decision) if !decision.allowed => {
-                        Err(ApiError::TooManyRequests { retry_after_seconds: decision.reset_seconds })
-                    }
-                    _ => self.process(event, handler, &request_id, &correlation_id).await,
-                };
-                let mut response = self.to_response(outcome, &request_id);
-                if let Some(decision) = limit {
-                    let headers = response.headers_mut();
-                    insert_header(headers, "ratelimit-limit", &decision.limit.to_string());
-                    insert_header(headers, "ratelimit-remaining", &decision.remaining.to_string());
-                    insert_header(headers, "ratelimit-reset", &decision.reset_seconds.to_string());
-                }
+                let outcome = self.run(event, &meta, handler).await;
+                let mut response = to_response(outcome, &meta.request_id);
                 self.cors.add_response_headers(&request_headers, response.headers_mut());
                 response
             };
-            let headers = response.headers_mut();
-            add_security_headers(headers);
-            insert_header(headers, "x-request-id", &request_id);
-            insert_header(headers, "x-correlation-id", &correlation_id);
-
-            let status = response.status().as_u16();
-            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-            tracing::info!(status, latency_ms, "request completed");
-            MetricSet::new()
-                .dimension("Function", self.name.clone())
-                .value("Requests", 1.0, Unit::Count)
-                .value("ClientErrors", f64::from(u8::from((400..500).contains(&status))), Unit::Count)
-                .value("ServerErrors", f64::from(u8::from(status >= 500)), Unit::Count)
-                .value("Latency", latency_ms, Unit::Milliseconds)
-                .emit();
+            let response = decorate(response, &meta);
+            self.observe(&meta, &response);
             response
         }
         .instrument(span)
         .await
     }
 
-    async fn process<H, F>(
-        &self,
-        event: Request,
-        handler: &H,
-        request_id: &str,
-        correlation_id: &str,
-    ) -> Result<ApiResponse, ApiError>
+    fn metadata(&self, event: &Request) -> RequestMeta {
+        let started = Instant::now();
+        let context = event.lambda_context_ref();
+        let request_id = context.map_or_else(|| "unknown".to_owned(), |c| c.request_id.clone());
+        let correlation_id = event
+            .headers()
+            .get("x-correlation-id")
+            .and_then(|value| value.to_str().ok())
+            .filter(|id| is_safe_correlation_id(id))
+            .map_or_else(|| request_id.clone(), str::to_owned);
+        let lambda_deadline = context.and_then(|c| lambda_deadline(c.deadline));
+        RequestMeta {
+            trace_id: context.and_then(|c| c.xray_trace_id.clone()).unwrap_or_default(),
+            correlation_id,
+            client_ip: self.client_ip.of(event.headers(), source_ip(event).as_deref()),
+            cold_start: telemetry::take_cold_start(),
+            deadline: self.budget.work_deadline(started, lambda_deadline, self.budget.request()),
+            started,
+            request_id,
+        }
+    }
+
+    /// Authenticates and runs the handler, within the request's deadline: a
+    /// dependency that hangs becomes a 503 the client can retry, long
+    /// before Lambda's own timeout would cut the connection.
+    async fn run<H, F>(&self, event: Request, meta: &RequestMeta, handler: &H) -> Result<ApiResponse, ApiError>
     where
         H: Fn(ApiRequest) -> F,
         F: Future<Output = Result<ApiResponse, ApiError>>,
     {
-        let principal = match self.access {
-            Access::Guest if self.tokens.is_some() && event.headers().contains_key(http::header::AUTHORIZATION) => {
-                Some(self.authenticate(event.headers()).await?)
-            }
-            Access::Guest => None,
-            Access::User | Access::Admin => Some(self.authenticate(event.headers()).await?),
-        };
-        if self.access == Access::Admin && !principal.as_ref().is_some_and(Principal::is_admin) {
-            return Err(ApiError::Forbidden);
+        match tokio::time::timeout_at(meta.deadline.into(), self.authorised_call(event, meta, handler)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(ApiError::Unavailable(anyhow::anyhow!(
+                "the request did not finish within its {:?} budget",
+                self.budget.request()
+            ))),
         }
+    }
+
+    async fn authorised_call<H, F>(&self, event: Request, meta: &RequestMeta, handler: &H) -> Result<ApiResponse, ApiError>
+    where
+        H: Fn(ApiRequest) -> F,
+        F: Future<Output = Result<ApiResponse, ApiError>>,
+    {
+        let claimed = self.token_principal(event.headers()).await?;
+        let request = self.api_request(event, meta, claimed.clone())?;
+        let (Some(claimed), Some(auth)) = (claimed, self.auth.as_ref()) else {
+            self.check_access(None)?;
+            return call(handler, request).await;
+        };
+        if !needs_current_account(&request.method, &claimed) {
+            self.check_access(Some(&claimed))?;
+            return call(handler, request).await;
+        }
+        if request.method.is_safe() {
+            // A read has no effect: run it beside the account check and keep
+            // its answer only if the account still allows it as it was.
+            self.check_access(Some(&claimed))?;
+            let (current, outcome) = tokio::join!(auth.current(&claimed), call(handler, request.clone()));
+            let current = current?;
+            if current == claimed {
+                return outcome;
+            }
+            self.check_access(Some(&current))?;
+            return call(handler, request.with_principal(current)).await;
+        }
+        let current = auth.current(&claimed).await?;
+        self.check_access(Some(&current))?;
+        call(handler, request.with_principal(current)).await
+    }
+
+    /// The principal the request's token names, where the route reads tokens.
+    async fn token_principal(&self, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
+        let Some(auth) = &self.auth else { return Ok(None) };
+        match self.access {
+            Access::Guest if !headers.contains_key(http::header::AUTHORIZATION) => Ok(None),
+            _ => auth.from_token(headers).await.map(Some),
+        }
+    }
+
+    fn check_access(&self, principal: Option<&Principal>) -> Result<(), ApiError> {
+        match (self.access, principal) {
+            (Access::Guest, _) => Ok(()),
+            (Access::User | Access::Admin, None) => Err(ApiError::Unauthenticated),
+            (Access::Admin, Some(principal)) if !principal.is_admin() => Err(ApiError::Forbidden),
+            (Access::User | Access::Admin, Some(_)) => Ok(()),
+        }
+    }
+
+    fn api_request(&self, event: Request, meta: &RequestMeta, principal: Option<Principal>) -> Result<ApiRequest, ApiError> {
         let body = match event.body() {
             Body::Empty => Vec::new(),
             Body::Text(text) => text.as_bytes().to_vec(),
@@ -191,115 +235,95 @@ impl HttpServer {
         if body.len() > self.max_body_bytes {
             return Err(ApiError::PayloadTooLarge { limit: self.max_body_bytes });
         }
-        let request = ApiRequest {
+        Ok(ApiRequest {
             method: event.method().clone(),
             path_params: first_values(event.path_parameters_ref()),
             query: first_values(event.query_string_parameters_ref()),
             headers: event.headers().clone(),
             body,
             principal,
-            request_id: request_id.to_owned(),
-            correlation_id: correlation_id.to_owned(),
-        };
-        // A panic in one request must become a 500 for that request, not a
-        // crashed runtime that fails every request queued behind it.
-        match AssertUnwindSafe(handler(request)).catch_unwind().await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(ApiError::internal(anyhow::anyhow!("handler panicked"))),
-        }
-    }
-
-    /// Counts the request against its client's budget. If the counter itself
-    /// is unreachable the request goes through: the limit protects the
-    /// service, it must not become the outage (the WAF rule still applies).
-    async fn count_request(&self, client_ip: &str) -> Option<Decision> {
-        let limiter = self.rate_limit.as_ref()?;
-        match limiter.hit(client_ip).await {
-            Ok(decision) => Some(decision),
-            Err(error) => {
-                tracing::warn!(error = format!("{:#}", anyhow::Error::from(error)), "rate limiter unavailable; request allowed");
-                None
-            }
-        }
-    }
-
-    async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
-        let tokens = self.tokens.as_ref().ok_or_else(|| ApiError::internal(anyhow::anyhow!("no token verifier")))?;
-        let value = headers.get(http::header::AUTHORIZATION).ok_or(ApiError::Unauthenticated)?;
-        let value = value.to_str().map_err(|_| ApiError::InvalidToken)?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or(ApiError::InvalidToken)?
-            .trim();
-        tokens.verify(token).await.map_err(|error| match error {
-            TokenError::KeysUnavailable(source) => ApiError::Unavailable(source),
-            refused => {
-                tracing::info!(reason = %refused, "token refused");
-                ApiError::InvalidToken
-            }
+            client_ip: meta.client_ip.clone(),
+            request_id: meta.request_id.clone(),
+            correlation_id: meta.correlation_id.clone(),
         })
     }
 
-    fn to_response(&self, outcome: Result<ApiResponse, ApiError>, request_id: &str) -> Response<Body> {
-        match outcome {
-            Ok(api) => {
-                let mut response = match &api.body {
-                    Some(body) => json_response(api.status, body),
-                    None => empty_response(api.status),
-                };
-                for (name, value) in api.headers {
-                    response.headers_mut().append(name, value);
-                }
-                response
+    /// The request's log line and its metrics.
+    fn observe(&self, meta: &RequestMeta, response: &Response<Body>) {
+        let status = response.status().as_u16();
+        let latency_ms = meta.started.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(status, latency_ms, "request completed");
+        MetricSet::new()
+            .dimension("Function", self.name.clone())
+            .value("Requests", 1.0, Unit::Count)
+            .value("ClientErrors", f64::from(u8::from((400..500).contains(&status))), Unit::Count)
+            .value("ServerErrors", f64::from(u8::from(status >= 500)), Unit::Count)
+            .value("Latency", latency_ms, Unit::Milliseconds)
+            .emit();
+    }
+}
+
+/// Runs the handler; a panic becomes a 500 for this request, not a crashed
+/// runtime that fails every request queued behind it.
+async fn call<H, F>(handler: &H, request: ApiRequest) -> Result<ApiResponse, ApiError>
+where
+    H: Fn(ApiRequest) -> F,
+    F: Future<Output = Result<ApiResponse, ApiError>>,
+{
+    match AssertUnwindSafe(handler(request)).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(ApiError::internal(anyhow::anyhow!("handler panicked"))),
+    }
+}
+
+/// The handler's answer, or the error's envelope with the error's own headers.
+fn to_response(outcome: Result<ApiResponse, ApiError>, request_id: &str) -> Response<Body> {
+    match outcome {
+        Ok(api) => {
+            let mut response = match &api.body {
+                Some(body) => json_response(api.status, body),
+                None => empty_response(api.status),
+            };
+            for (name, value) in api.headers {
+                response.headers_mut().append(name, value);
             }
-            Err(error) => {
-                match &error {
-                    ApiError::Internal(cause) | ApiError::Unavailable(cause) => {
-                        tracing::error!(error = format!("{cause:#}"), code = error.code(), "request failed");
-                    }
-                    client_error => tracing::info!(code = client_error.code(), "request refused"),
+            response
+        }
+        Err(error) => {
+            match &error {
+                ApiError::Internal(cause) | ApiError::Unavailable(cause) => {
+                    tracing::error!(error = format!("{cause:#}"), code = error.code(), "request failed");
                 }
-                let mut response = json_response(error.status(), &error.envelope(request_id));
-                let headers = response.headers_mut();
-                match error {
-                    ApiError::Unauthenticated | ApiError::InvalidToken => {
-                        insert_header(headers, "www-authenticate", "Bearer");
-                    }
-                    ApiError::TooManyRequests { retry_after_seconds } => {
-                        insert_header(headers, "retry-after", &retry_after_seconds.to_string());
-                    }
-                    ApiError::Unavailable(_) => insert_header(headers, "retry-after", "1"),
-                    _ => {}
-                }
-                response
+                client_error => tracing::info!(code = client_error.code(), "request refused"),
             }
+            let mut response = json_response(error.status(), &error.envelope(request_id));
+            for (name, value) in error.headers() {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+            response
         }
     }
 }
 
-impl HttpServer {
-    /// The caller's address: API Gateway's `sourceIp`, unless a trusted
-    /// client-IP header is configured and present (its first address).
-    fn client_ip(&self, event: &Request) -> String {
-        let forwarded = self.client_ip_header.as_ref().and_then(|name| {
-            let value = event.headers().get(name.as_str())?.to_str().ok()?;
-            let first = value.split(',').next()?.trim();
-            first.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string())
-        });
-        forwarded.unwrap_or_else(|| source_ip(event))
-    }
+/// What every response carries: the security headers and the request's ids.
+fn decorate(mut response: Response<Body>, meta: &RequestMeta) -> Response<Body> {
+    let headers = response.headers_mut();
+    add_security_headers(headers);
+    insert_header(headers, "x-request-id", &meta.request_id);
+    insert_header(headers, "x-correlation-id", &meta.correlation_id);
+    response
 }
 
 /// The caller's address as API Gateway saw it.
-fn source_ip(event: &Request) -> String {
+fn source_ip(event: &Request) -> Option<String> {
     use lambda_http::request::RequestContext;
-    let ip = match event.request_context_ref() {
+    match event.request_context_ref() {
         Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
         Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
         _ => None,
-    };
-    ip.unwrap_or_else(|| "unknown".to_owned())
+    }
 }
 
 fn first_values(map: Option<&lambda_http::aws_lambda_events::query_map::QueryMap>) -> HashMap<String, String> {
@@ -337,6 +361,8 @@ fn insert_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn settings() -> Settings {
@@ -344,6 +370,7 @@ mod tests {
             "TABLE_NAME" => Some("t".into()),
             "MAX_BODY_BYTES" => Some("16".into()),
             "CORS_ALLOWED_ORIGINS" => Some("https://shop.example".into()),
+            "FUNCTION_TIMEOUT_SECONDS" => Some("2".into()),
             _ => None,
         })
         .unwrap()
@@ -357,10 +384,18 @@ mod tests {
         panic!("boom")
     }
 
-    fn post(body: &str) -> Request {
+    async fn hangs(_: ApiRequest) -> Result<ApiResponse, ApiError> {
+        std::future::pending().await
+    }
+
+    fn request(method: Method, body: &str) -> Request {
         let mut request = Request::new(Body::Text(body.to_owned()));
-        *request.method_mut() = http::Method::POST;
+        *request.method_mut() = method;
         request
+    }
+
+    fn post(body: &str) -> Request {
+        request(Method::POST, body)
     }
 
     fn body_json(response: &Response<Body>) -> serde_json::Value {
@@ -393,11 +428,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_handler_that_hangs_is_a_503_with_retry_after_within_the_budget() {
+        let server = HttpServer::new("test", Access::Guest, &settings());
+        let started = Instant::now();
+        let response = server.handle(post("{}"), &hangs).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert!(started.elapsed() < Duration::from_millis(1500), "{:?} for a 2 s function", started.elapsed());
+    }
+
+    #[tokio::test]
     async fn preflight_is_answered_for_allowed_origins_only() {
         let server = HttpServer::new("test", Access::Guest, &settings());
         let preflight = |origin: &str| {
-            let mut request = Request::new(Body::Empty);
-            *request.method_mut() = http::Method::OPTIONS;
+            let mut request = request(Method::OPTIONS, "");
             request.headers_mut().insert("origin", origin.parse().unwrap());
             request.headers_mut().insert("access-control-request-method", "POST".parse().unwrap());
             request
@@ -407,6 +451,14 @@ mod tests {
         assert_eq!(allowed.headers()["access-control-allow-origin"], "https://shop.example");
         let refused = server.handle(preflight("https://evil.example"), &echo).await;
         assert!(!refused.headers().contains_key("access-control-allow-origin"));
+    }
+
+    #[tokio::test]
+    async fn an_options_request_never_reaches_the_handler() {
+        let server = HttpServer::new("test", Access::Guest, &settings());
+        let response = server.handle(request(Method::OPTIONS, "{}"), &panics).await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        assert!(!response.headers().contains_key("access-control-allow-methods"), "not a preflight: no CORS grant");
     }
 
     #[test]

@@ -1,0 +1,308 @@
+//! The contract every adapter of a port keeps, as test functions generic over
+//! the port. They run against the in-memory adapters (`cargo test -p
+//! in-memory`) and against the DynamoDB adapters on DynamoDB Local
+//! (`tests/store`), so the two kinds cannot drift apart. Each expects empty
+//! stores and panics on a broken promise.
+
+use std::time::Duration;
+
+use domain::ports::{
+    Claim, IdempotencyStore, OrderFilter, OrderStore, ProcessedMessages, ProductStore, Reservation, StoreError, Taken,
+    Throttle, UserStore,
+};
+use domain::{
+    DomainEvent, Email, IdempotencyRecord, NewUser, Order, OrderRequest, OrderStatus, PageLimit, PageRequest,
+    PasswordHash, Product, ProductDraft, Role, User, UserId,
+};
+use time::OffsetDateTime;
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// A new user with a unique email.
+pub fn new_user(tag: &str) -> User {
+    let email = Email::parse(&format!("{tag}.{}@example.com", UserId::generate().to_string().to_lowercase())).expect("valid");
+    NewUser { email, password_hash: PasswordHash::from_phc("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()), role: Role::User }
+        .into_user(now())
+}
+
+/// A new active product with a unique SKU.
+pub fn new_product(price_minor: i64, stock: i64) -> Product {
+    let sku = format!("SKU-{}", &UserId::generate().to_string()[14..]);
+    ProductDraft::parse(&sku, "A thing", Some("It does things."), price_minor, "EUR", stock, Some(true))
+        .expect("valid draft")
+        .into_product(now())
+}
+
+/// A pending order of `owner` for `quantity` of each product.
+pub fn new_order(owner: UserId, products: &[&Product], quantity: i64) -> Order {
+    let lines: Vec<(String, i64)> = products.iter().map(|p| (p.id.to_string(), quantity)).collect();
+    let catalogue: Vec<Product> = products.iter().map(|p| (*p).clone()).collect();
+    OrderRequest::parse(&lines).expect("valid request").price(owner, &catalogue, now()).expect("priced")
+}
+
+fn page(limit: &str, after: Option<String>) -> PageRequest {
+    PageRequest { limit: PageLimit::parse(Some(limit)).expect("valid limit"), after }
+}
+
+fn email_event(order: &Order) -> DomainEvent {
+    let task = domain::EmailTask {
+        to: "customer@example.com".into(),
+        template: domain::EmailTemplate::OrderConfirmed,
+        dedupe_key: format!("order#{}", order.id),
+        order_id: Some(order.id.to_string()),
+        total: None,
+        reason: order.reason.clone(),
+    };
+    DomainEvent::email_requested(task, "contract", now())
+}
+
+pub async fn users_are_unique_by_email(users: &impl UserStore) {
+    let user = new_user("unique");
+    let event = DomainEvent::user_created(user.id, &user.email, "contract", now());
+    users.insert(&user, Some(&event)).await.expect("first insert");
+    let mut twin = new_user("twin");
+    twin.email = user.email.clone();
+    assert!(matches!(users.insert(&twin, None).await, Err(StoreError::AlreadyExists(Taken::Email))));
+    assert_eq!(users.find_by_email(&user.email).await.unwrap(), Some(user.clone()));
+    assert_eq!(users.get(user.id).await.unwrap(), Some(user));
+    assert_eq!(users.get(twin.id).await.unwrap(), None, "the refused user was not written");
+}
+
+pub async fn user_updates_are_conditional_on_the_version(users: &impl UserStore) {
+    let user = new_user("versioned");
+    users.insert(&user, None).await.unwrap();
+    let patch = domain::UserPatch { role: Some(Role::Admin), disabled: None };
+    let promoted = user.patched(&patch, UserId::generate(), now()).unwrap();
+    users.update(&promoted).await.expect("update at the read version");
+    assert!(matches!(users.update(&promoted).await, Err(StoreError::VersionMismatch)), "a stale update is refused");
+    let stored = users.find_by_email(&user.email).await.unwrap().unwrap();
+    assert_eq!((stored.role, stored.version), (Role::Admin, 2), "the email lookup sees the update too");
+    let ghost = new_user("ghost").patched(&patch, UserId::generate(), now()).unwrap();
+    assert!(matches!(users.update(&ghost).await, Err(StoreError::NotFound)));
+}
+
+pub async fn users_list_newest_first_in_pages(users: &impl UserStore) {
+    let mut ids = Vec::new();
+    for index in 0..5 {
+        let user = new_user(&format!("listed{index}"));
+        users.insert(&user, None).await.unwrap();
+        ids.push(user.id);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    ids.reverse();
+    let first = users.list(&page("2", None)).await.unwrap();
+    assert_eq!(first.total, 5);
+    assert_eq!(first.items.iter().map(|u| u.id).collect::<Vec<_>>(), ids[..2]);
+    let second = users.list(&page("2", first.next.clone())).await.unwrap();
+    assert_eq!(second.items.iter().map(|u| u.id).collect::<Vec<_>>(), ids[2..4]);
+    let last = users.list(&page("2", second.next.clone())).await.unwrap();
+    assert_eq!(last.items.iter().map(|u| u.id).collect::<Vec<_>>(), ids[4..]);
+    assert_eq!(last.next, None);
+    let exact = users.list(&page("5", None)).await.unwrap();
+    assert_eq!((exact.items.len(), exact.next), (5, None), "a full last page has no next position");
+    assert!(matches!(users.list(&page("2", Some("garbage".into()))).await, Err(StoreError::InvalidPosition)));
+}
+
+pub async fn skus_are_unique_and_move_with_a_replace(products: &impl ProductStore) {
+    let first = new_product(100, 1);
+    let second = new_product(200, 2);
+    products.insert(&first).await.unwrap();
+    products.insert(&second).await.unwrap();
+    let mut clash = new_product(300, 3);
+    clash.sku = first.sku.clone();
+    assert!(matches!(products.insert(&clash).await, Err(StoreError::AlreadyExists(Taken::Sku))));
+
+    let draft = |product: &Product, sku: &domain::Sku| ProductDraft {
+        sku: sku.clone(),
+        name: product.name.clone(),
+        description: product.description.clone(),
+        price: product.price,
+        stock: product.stock,
+        active: product.active,
+    };
+    let taken = second.replaced(draft(&second, &first.sku), now());
+    assert!(matches!(products.replace(&second, &taken).await, Err(StoreError::AlreadyExists(Taken::Sku))));
+    let fresh_sku = domain::Sku::parse(&format!("NEW-{}", &UserId::generate().to_string()[16..])).unwrap();
+    let renamed = first.replaced(draft(&first, &fresh_sku), now());
+    products.replace(&first, &renamed).await.expect("a free SKU");
+    // The old SKU is free again, the new one is taken.
+    let mut reuse = new_product(400, 4);
+    reuse.sku = first.sku.clone();
+    products.insert(&reuse).await.expect("the old SKU was released");
+    let mut clash = new_product(500, 5);
+    clash.sku = fresh_sku;
+    assert!(matches!(products.insert(&clash).await, Err(StoreError::AlreadyExists(Taken::Sku))));
+}
+
+pub async fn product_changes_are_conditional_on_the_version(products: &impl ProductStore) {
+    let product = new_product(100, 1);
+    products.insert(&product).await.unwrap();
+    let draft = ProductDraft {
+        sku: product.sku.clone(),
+        name: "Renamed".into(),
+        description: String::new(),
+        price: product.price,
+        stock: 9,
+        active: true,
+    };
+    let next = product.replaced(draft, now());
+    products.replace(&product, &next).await.unwrap();
+    assert!(matches!(products.replace(&product, &next).await, Err(StoreError::VersionMismatch)));
+    assert!(products.delete(&product).await.is_err(), "a delete at a stale version is refused");
+    assert_eq!(products.get(product.id).await.unwrap().map(|p| p.stock), Some(9));
+    products.delete(&next).await.expect("a delete at the current version");
+    assert_eq!(products.get(product.id).await.unwrap(), None);
+    assert!(matches!(products.delete(&next).await, Err(StoreError::NotFound)));
+    let mut reuse = new_product(1, 1);
+    reuse.sku = product.sku.clone();
+    products.insert(&reuse).await.expect("a deleted product's SKU is free");
+}
+
+pub async fn product_listings_split_active_and_inactive(products: &impl ProductStore) {
+    let active = new_product(100, 1);
+    let mut inactive = new_product(100, 1);
+    inactive.active = false;
+    products.insert(&active).await.unwrap();
+    products.insert(&inactive).await.unwrap();
+    let listed = products.list(true, &page("10", None)).await.unwrap();
+    assert_eq!((listed.total, listed.items[0].id), (1, active.id));
+    let listed = products.list(false, &page("10", None)).await.unwrap();
+    assert_eq!((listed.total, listed.items[0].id), (1, inactive.id));
+    let found = products.get_many(&[active.id, inactive.id, domain::ProductId::generate()]).await.unwrap();
+    assert_eq!(found.len(), 2, "get_many returns the products that exist");
+}
+
+pub async fn an_idempotency_key_is_claimed_once(orders: &impl OrderStore, idempotency: &impl IdempotencyStore) {
+    let product = new_product(100, 10);
+    let owner = UserId::generate();
+    // Whole seconds: that is what a stored expiry keeps.
+    let expires_at = OffsetDateTime::from_unix_timestamp((now() + time::Duration::hours(24)).unix_timestamp()).unwrap();
+    let record = |order: &Order| IdempotencyRecord {
+        key: format!("contract#{owner}"),
+        fingerprint: "same".into(),
+        status: 201,
+        body: format!("{{\"id\":\"{}\"}}", order.id),
+        location: Some(format!("/api/v1/orders/{}", order.id)),
+        expires_at,
+    };
+    let first = new_order(owner, &[&product], 1);
+    let event = DomainEvent::order_placed(first.id, owner, "contract", now());
+    orders.place(&first, &event, Some(&record(&first))).await.unwrap();
+    let second = new_order(owner, &[&product], 1);
+    let event = DomainEvent::order_placed(second.id, owner, "contract", now());
+    let again = orders.place(&second, &event, Some(&record(&second))).await;
+    assert!(matches!(again, Err(StoreError::AlreadyExists(Taken::IdempotencyKey))), "{again:?}");
+    assert_eq!(orders.get(second.id).await.unwrap(), None, "the losing order was not written");
+    let stored = idempotency.find(&record(&first).key).await.unwrap().expect("the record");
+    assert_eq!(stored, record(&first));
+    assert_eq!(idempotency.find("contract#nobody").await.unwrap(), None);
+}
+
+/// `products` must hold the products `orders` reserves (the same table).
+pub async fn reservation_is_all_or_nothing(products: &impl ProductStore, orders: &impl OrderStore) {
+    let plenty = new_product(100, 10);
+    let scarce = new_product(100, 1);
+    products.insert(&plenty).await.unwrap();
+    products.insert(&scarce).await.unwrap();
+    let owner = UserId::generate();
+
+    let greedy = new_order(owner, &[&plenty, &scarce], 2);
+    orders.place(&greedy, &DomainEvent::order_placed(greedy.id, owner, "c", now()), None).await.unwrap();
+    let (outcome, event) = orders.reserve(greedy.id, &email_event).await.unwrap();
+    assert_eq!(outcome, Reservation::Rejected);
+    assert!(event.is_some(), "a decision always carries its email");
+    let rejected = orders.get(greedy.id).await.unwrap().unwrap();
+    assert_eq!(rejected.status, OrderStatus::Rejected);
+    assert!(rejected.reason.as_deref().unwrap_or_default().contains(scarce.sku.as_ref()), "{:?}", rejected.reason);
+    assert_eq!(products.get(plenty.id).await.unwrap().unwrap().stock, 10, "nothing was taken from any line");
+
+    let modest = new_order(owner, &[&plenty, &scarce], 1);
+    orders.place(&modest, &DomainEvent::order_placed(modest.id, owner, "c", now()), None).await.unwrap();
+    let (outcome, _) = orders.reserve(modest.id, &email_event).await.unwrap();
+    assert_eq!(outcome, Reservation::Confirmed);
+    assert_eq!(products.get(plenty.id).await.unwrap().unwrap().stock, 9);
+    assert_eq!(products.get(scarce.id).await.unwrap().unwrap().stock, 0);
+    let (again, event) = orders.reserve(modest.id, &email_event).await.unwrap();
+    assert_eq!((again, event), (Reservation::NotPending, None), "a second reservation takes nothing");
+    assert_eq!(products.get(plenty.id).await.unwrap().unwrap().stock, 9);
+    assert!(matches!(orders.reserve(domain::OrderId::generate(), &email_event).await, Err(StoreError::NotFound)));
+}
+
+pub async fn cancelling_a_confirmed_order_gives_its_stock_back(products: &impl ProductStore, orders: &impl OrderStore) {
+    let product = new_product(100, 5);
+    products.insert(&product).await.unwrap();
+    let owner = UserId::generate();
+    let order = new_order(owner, &[&product], 3);
+    orders.place(&order, &DomainEvent::order_placed(order.id, owner, "c", now()), None).await.unwrap();
+    orders.reserve(order.id, &email_event).await.unwrap();
+    let confirmed = orders.get(order.id).await.unwrap().unwrap();
+    let cancelled = confirmed.transitioned(OrderStatus::Cancelled, None, now()).unwrap();
+    orders.transition(&confirmed, &cancelled).await.unwrap();
+    assert_eq!(products.get(product.id).await.unwrap().unwrap().stock, 5);
+    assert!(matches!(orders.transition(&confirmed, &cancelled).await, Err(StoreError::VersionMismatch)));
+    let stranger = new_order(owner, &[&product], 1);
+    let next = stranger.transitioned(OrderStatus::Cancelled, None, now()).unwrap();
+    assert!(matches!(orders.transition(&stranger, &next).await, Err(StoreError::NotFound)));
+}
+
+pub async fn order_listings_filter_by_owner_and_status(orders: &impl OrderStore) {
+    let product = new_product(100, 5);
+    let (alice, bob) = (UserId::generate(), UserId::generate());
+    let mut placed = Vec::new();
+    for owner in [alice, alice, bob] {
+        let order = new_order(owner, &[&product], 1);
+        orders.place(&order, &DomainEvent::order_placed(order.id, owner, "c", now()), None).await.unwrap();
+        placed.push(order);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let cancelled = placed[0].transitioned(OrderStatus::Cancelled, None, now()).unwrap();
+    orders.transition(&placed[0], &cancelled).await.unwrap();
+    let ten = page("10", None);
+    let list = |owner, status| orders.list(OrderFilter { owner, status }, &ten);
+    assert_eq!(list(Some(alice), None).await.unwrap().total, 2);
+    let pending = list(Some(alice), Some(OrderStatus::Pending)).await.unwrap();
+    assert_eq!((pending.total, pending.items[0].id), (1, placed[1].id));
+    assert_eq!(list(None, Some(OrderStatus::Cancelled)).await.unwrap().total, 1);
+    let everyone = list(None, None).await.unwrap();
+    assert_eq!(everyone.total, 3);
+    assert_eq!(everyone.items.iter().map(|o| o.id).collect::<Vec<_>>(), [placed[2].id, placed[1].id, placed[0].id]);
+}
+
+/// `processed` must hold claims for a lease that `wait_past_lease` outlasts.
+pub async fn message_claims_hold_for_their_lease(processed: &impl ProcessedMessages, wait_past_lease: impl AsyncFn()) {
+    let key = format!("contract#{}", UserId::generate());
+    assert_eq!(processed.claim(&key).await.unwrap(), Claim::Acquired);
+    assert_eq!(processed.claim(&key).await.unwrap(), Claim::InProgress, "held, not done: never a duplicate");
+    wait_past_lease().await;
+    assert_eq!(processed.claim(&key).await.unwrap(), Claim::Acquired, "a lapsed claim (a crashed holder) is free");
+    processed.complete(&key).await.unwrap();
+    assert_eq!(processed.claim(&key).await.unwrap(), Claim::Done);
+    processed.release(&key).await.unwrap();
+    assert_eq!(processed.claim(&key).await.unwrap(), Claim::Done, "release never undoes done");
+
+    let failed = format!("contract#{}", UserId::generate());
+    assert_eq!(processed.claim(&failed).await.unwrap(), Claim::Acquired);
+    processed.release(&failed).await.unwrap();
+    assert_eq!(processed.claim(&failed).await.unwrap(), Claim::Acquired, "a released claim is free at once");
+}
+
+/// `throttle` must allow 3 attempts per window.
+pub async fn throttles_count_every_attempt(throttle: &impl Throttle) {
+    let key = format!("contract-{}", UserId::generate());
+    // Started together, so the counting itself must be atomic.
+    let decisions: Vec<bool> =
+        futures::future::join_all((0..5).map(|_| throttle.hit(&key))).await.into_iter().map(|d| d.unwrap().allowed).collect();
+    assert_eq!(decisions.iter().filter(|allowed| **allowed).count(), 3, "{decisions:?}");
+    throttle.reset(&key).await.unwrap();
+    let fresh = throttle.hit(&key).await.unwrap();
+    assert_eq!((fresh.allowed, fresh.remaining), (true, 2), "a reset forgets the window");
+    assert!(throttle.hit(&key).await.unwrap().allowed);
+    assert!(throttle.hit(&key).await.unwrap().allowed);
+    throttle.refund(&key).await.unwrap();
+    assert!(throttle.hit(&key).await.unwrap().allowed, "a refund gives one attempt back");
+    assert!(!throttle.hit(&key).await.unwrap().allowed);
+    let other = throttle.hit(&format!("{key}-other")).await.unwrap();
+    assert!(other.allowed, "keys are counted apart");
+}

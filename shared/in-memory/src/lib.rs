@@ -1,0 +1,213 @@
+//! In-memory adapters of every port in `domain::ports`, for use-case tests
+//! that run in milliseconds without the local cloud.
+//!
+//! One [`Memory`] holds all state behind one lock, as the single DynamoDB
+//! table does: every operation is atomic, transactions are all-or-nothing,
+//! and conditional writes, version checks and uniqueness claims behave as
+//! the DynamoDB adapters' do. [`contract`] is the suite both kinds of adapter
+//! pass, so they cannot drift apart. Outages are injected per dependency
+//! ([`Dependency`]) and time can be moved forward ([`Memory::advance`]) to
+//! let leases and windows lapse.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use domain::ports::StoreError;
+use domain::{DomainEvent, IdempotencyRecord, Order, OrderId, Product, ProductId, User, UserId};
+use time::OffsetDateTime;
+
+pub mod contract;
+mod messaging;
+mod orders;
+mod paging;
+mod products;
+mod throttle;
+mod users;
+
+pub use messaging::{MemoryDeadLetters, MemoryMailer, MemoryProcessedMessages, MemoryPublisher, SentEmail};
+pub use orders::{MemoryIdempotencyStore, MemoryOrderStore};
+pub use products::MemoryProductStore;
+pub use throttle::MemoryThrottle;
+pub use users::MemoryUserStore;
+
+/// A dependency that can be made unavailable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dependency {
+    /// The table: every store, claims and throttles.
+    Table,
+    /// The queues: publishing and parking.
+    Queues,
+    /// The mail service.
+    Mail,
+}
+
+/// All state of one in-memory "cloud", shared by the adapters made from it.
+#[derive(Clone, Default)]
+pub struct Memory {
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub users: BTreeMap<UserId, User>,
+    pub emails: HashMap<String, UserId>,
+    pub products: BTreeMap<ProductId, Product>,
+    pub skus: HashMap<String, ProductId>,
+    pub orders: BTreeMap<OrderId, Order>,
+    pub idempotency: HashMap<String, IdempotencyRecord>,
+    /// Events committed with their write, not yet sent to a queue.
+    pub outbox: Vec<DomainEvent>,
+    /// Events sent to queues, in order.
+    pub published: Vec<DomainEvent>,
+    /// Message claims: key -> (done?, expires at).
+    pub claims: HashMap<String, (bool, OffsetDateTime)>,
+    /// Throttle windows: (name, key, window start) -> attempts.
+    pub windows: HashMap<(String, String, i64), i64>,
+    pub parked: Vec<(String, String)>,
+    pub sent_emails: Vec<messaging::SentEmail>,
+    pub refused_recipients: HashSet<String>,
+    pub down: HashSet<Dependency>,
+    /// How far the clock has been moved forward.
+    pub clock_offset: Duration,
+}
+
+impl State {
+    pub fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.clock_offset
+    }
+
+    /// `Unavailable` while `dependency` is down.
+    pub fn check(&self, dependency: Dependency) -> Result<(), StoreError> {
+        if self.down.contains(&dependency) {
+            return Err(StoreError::Unavailable(format!("{dependency:?} is down").into()));
+        }
+        Ok(())
+    }
+}
+
+impl Memory {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking test thread must not poison every later assertion.
+        self.shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn users(&self) -> MemoryUserStore {
+        MemoryUserStore::new(self.clone())
+    }
+
+    pub fn products(&self) -> MemoryProductStore {
+        MemoryProductStore::new(self.clone())
+    }
+
+    pub fn orders(&self) -> MemoryOrderStore {
+        MemoryOrderStore::new(self.clone())
+    }
+
+    pub fn idempotency(&self) -> MemoryIdempotencyStore {
+        MemoryIdempotencyStore::new(self.clone())
+    }
+
+    pub fn publisher(&self) -> MemoryPublisher {
+        MemoryPublisher::new(self.clone())
+    }
+
+    pub fn dead_letters(&self) -> MemoryDeadLetters {
+        MemoryDeadLetters::new(self.clone())
+    }
+
+    pub fn mailer(&self) -> MemoryMailer {
+        MemoryMailer::new(self.clone())
+    }
+
+    /// Message claims that hold for `lease` (see `Budget::claim_lease`).
+    pub fn processed_messages(&self, lease: Duration) -> MemoryProcessedMessages {
+        MemoryProcessedMessages::new(self.clone(), lease)
+    }
+
+    /// A fixed-window throttle: `attempts` per `window` per key, under `name`.
+    pub fn throttle(&self, name: &str, attempts: u32, window: Duration) -> MemoryThrottle {
+        MemoryThrottle::new(self.clone(), name, attempts, window)
+    }
+
+    /// Makes `dependency` unavailable (`down = true`) or available again.
+    pub fn set_down(&self, dependency: Dependency, down: bool) {
+        let mut state = self.lock();
+        if down {
+            state.down.insert(dependency);
+        } else {
+            state.down.remove(&dependency);
+        }
+    }
+
+    /// Moves the clock forward: leases, windows and records expire as if
+    /// `duration` had passed.
+    pub fn advance(&self, duration: Duration) {
+        self.lock().clock_offset += duration;
+    }
+
+    /// Events committed with a write and not yet sent to their queue.
+    pub fn outbox(&self) -> Vec<DomainEvent> {
+        self.lock().outbox.clone()
+    }
+
+    /// Events sent to queues, in order.
+    pub fn published(&self) -> Vec<DomainEvent> {
+        self.lock().published.clone()
+    }
+
+    /// Sends every outbox event to its queue, as the scheduled relay does; how many.
+    pub fn relay(&self) -> usize {
+        let mut state = self.lock();
+        if state.down.contains(&Dependency::Queues) {
+            return 0;
+        }
+        let pending = std::mem::take(&mut state.outbox);
+        let count = pending.len();
+        state.published.extend(pending);
+        count
+    }
+
+    /// Messages parked in dead-letter queues: (body, reason).
+    pub fn parked(&self) -> Vec<(String, String)> {
+        self.lock().parked.clone()
+    }
+
+    pub fn sent_emails(&self) -> Vec<SentEmail> {
+        self.lock().sent_emails.clone()
+    }
+
+    /// Makes the mail service refuse `address` for good (like SES rejecting a recipient).
+    pub fn refuse_recipient(&self, address: &str) {
+        self.lock().refused_recipients.insert(address.to_owned());
+    }
+
+    /// The stored user, product or order, as a test's direct look into the table.
+    pub fn user(&self, id: UserId) -> Option<User> {
+        self.lock().users.get(&id).cloned()
+    }
+
+    pub fn product(&self, id: ProductId) -> Option<Product> {
+        self.lock().products.get(&id).cloned()
+    }
+
+    pub fn order(&self, id: OrderId) -> Option<Order> {
+        self.lock().orders.get(&id).cloned()
+    }
+
+    /// Stores `product` as it is, bypassing the port (test set-up).
+    pub fn put_product(&self, product: Product) {
+        let mut state = self.lock();
+        state.skus.insert(product.sku.to_string(), product.id);
+        state.products.insert(product.id, product);
+    }
+}

@@ -1,0 +1,147 @@
+//! Orders and their idempotency records. Placement, status changes and
+//! stock reservation are each one atomic step over orders, products, the
+//! outbox and idempotency records, as each is one transaction in DynamoDB.
+
+use async_trait::async_trait;
+use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, Reservation, StoreError, Taken};
+use domain::{DomainEvent, IdempotencyRecord, Order, OrderId, OrderStatus, Page, PageRequest};
+
+use crate::{Dependency, Memory, paging};
+
+#[derive(Clone)]
+pub struct MemoryOrderStore {
+    memory: Memory,
+}
+
+impl MemoryOrderStore {
+    pub(crate) fn new(memory: Memory) -> Self {
+        Self { memory }
+    }
+}
+
+#[async_trait]
+impl OrderStore for MemoryOrderStore {
+    async fn place(&self, order: &Order, event: &DomainEvent, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
+        let mut state = self.memory.lock();
+        state.check(Dependency::Table)?;
+        let now = state.now();
+        if let Some(record) = idempotency
+            && state.idempotency.get(&record.key).is_some_and(|held| held.expires_at >= now)
+        {
+            return Err(StoreError::AlreadyExists(Taken::IdempotencyKey));
+        }
+        if state.orders.contains_key(&order.id) {
+            return Err(StoreError::Failed("order placement cancelled: the order id exists".into()));
+        }
+        state.orders.insert(order.id, order.clone());
+        state.outbox.push(event.clone());
+        if let Some(record) = idempotency {
+            state.idempotency.insert(record.key.clone(), record.clone());
+        }
+        Ok(())
+    }
+
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        let state = self.memory.lock();
+        state.check(Dependency::Table)?;
+        Ok(state.orders.get(&id).cloned())
+    }
+
+    async fn list(&self, filter: OrderFilter, page: &PageRequest) -> Result<Page<Order>, StoreError> {
+        let state = self.memory.lock();
+        state.check(Dependency::Table)?;
+        let items = state
+            .orders
+            .values()
+            .filter(|o| filter.owner.is_none_or(|owner| o.owner == owner))
+            .filter(|o| filter.status.is_none_or(|status| o.status == status))
+            .map(|o| (o.id.to_string(), o.clone()))
+            .collect();
+        paging::page(items, page, |position| OrderId::parse(position).is_ok())
+    }
+
+    async fn transition(&self, previous: &Order, next: &Order) -> Result<(), StoreError> {
+        let mut state = self.memory.lock();
+        state.check(Dependency::Table)?;
+        match state.orders.get(&previous.id) {
+            None => return Err(StoreError::NotFound),
+            Some(stored) if stored.version != previous.version => return Err(StoreError::VersionMismatch),
+            Some(_) => {}
+        }
+        let now = state.now();
+        if previous.status.holds_stock() && next.status == OrderStatus::Cancelled {
+            // A product deleted since the order was confirmed cannot take its stock back.
+            for line in &next.lines {
+                if let Some(product) = state.products.get_mut(&line.product_id) {
+                    product.stock += line.quantity.get();
+                    product.version += 1;
+                    product.updated_at = now;
+                }
+            }
+        }
+        state.orders.insert(next.id, next.clone());
+        Ok(())
+    }
+
+    async fn reserve(
+        &self,
+        order_id: OrderId,
+        notify: &(dyn for<'o> Fn(&'o Order) -> DomainEvent + Send + Sync),
+    ) -> Result<(Reservation, Option<DomainEvent>), StoreError> {
+        let mut state = self.memory.lock();
+        state.check(Dependency::Table)?;
+        let order = state.orders.get(&order_id).cloned().ok_or(StoreError::NotFound)?;
+        if order.status != OrderStatus::Pending {
+            return Ok((Reservation::NotPending, None));
+        }
+        let now = state.now();
+        let short: Vec<String> = order
+            .lines
+            .iter()
+            .filter(|line| {
+                !state
+                    .products
+                    .get(&line.product_id)
+                    .is_some_and(|product| product.active && product.stock >= line.quantity.get())
+            })
+            .map(|line| line.sku.to_string())
+            .collect();
+        let (decided, outcome) = if short.is_empty() {
+            for line in &order.lines {
+                let product = state.products.get_mut(&line.product_id).expect("checked above");
+                product.stock -= line.quantity.get();
+                product.version += 1;
+                product.updated_at = now;
+            }
+            (order.transitioned(OrderStatus::Confirmed, None, now).expect("pending can be confirmed"), Reservation::Confirmed)
+        } else {
+            let reason = format!("not enough stock for {}", short.join(", "));
+            (order.transitioned(OrderStatus::Rejected, Some(reason), now).expect("pending can be rejected"), Reservation::Rejected)
+        };
+        let event = notify(&decided);
+        state.outbox.push(event.clone());
+        state.orders.insert(order_id, decided);
+        Ok((outcome, Some(event)))
+    }
+}
+
+#[derive(Clone)]
+pub struct MemoryIdempotencyStore {
+    memory: Memory,
+}
+
+impl MemoryIdempotencyStore {
+    pub(crate) fn new(memory: Memory) -> Self {
+        Self { memory }
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for MemoryIdempotencyStore {
+    async fn find(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let state = self.memory.lock();
+        state.check(Dependency::Table)?;
+        let now = state.now();
+        Ok(state.idempotency.get(key).filter(|record| record.expires_at > now).cloned())
+    }
+}

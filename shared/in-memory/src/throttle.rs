@@ -1,0 +1,59 @@
+//! Fixed-window attempt counters, counted atomically.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::ports::{Decision, StoreError, Throttle};
+
+use crate::{Dependency, Memory};
+
+#[derive(Clone)]
+pub struct MemoryThrottle {
+    memory: Memory,
+    name: String,
+    attempts: u32,
+    window: Duration,
+}
+
+impl MemoryThrottle {
+    pub(crate) fn new(memory: Memory, name: &str, attempts: u32, window: Duration) -> Self {
+        Self { memory, name: name.to_owned(), attempts, window }
+    }
+
+    /// Adds `delta` to `key`'s current window; the count after, and seconds to the window's end.
+    fn add(&self, key: &str, delta: i64) -> Result<(i64, u64), StoreError> {
+        let mut state = self.memory.lock();
+        state.check(Dependency::Table)?;
+        let now = state.now().unix_timestamp();
+        let length = self.window.as_secs() as i64;
+        let start = now - now.rem_euclid(length);
+        let count = state.windows.entry((self.name.clone(), key.to_owned(), start)).or_insert(0);
+        *count += delta;
+        Ok((*count, u64::try_from(start + length - now).unwrap_or(0).max(1)))
+    }
+}
+
+#[async_trait]
+impl Throttle for MemoryThrottle {
+    async fn hit(&self, key: &str) -> Result<Decision, StoreError> {
+        // Yield first, as a network round trip would: concurrent callers interleave here.
+        tokio::task::yield_now().await;
+        let (count, reset_seconds) = self.add(key, 1)?;
+        let used = u64::try_from(count).unwrap_or(0);
+        Ok(Decision {
+            allowed: used <= u64::from(self.attempts),
+            limit: self.attempts,
+            remaining: u32::try_from(u64::from(self.attempts).saturating_sub(used)).unwrap_or(0),
+            reset_seconds,
+        })
+    }
+
+    async fn refund(&self, key: &str) -> Result<(), StoreError> {
+        self.add(key, -1).map(|_| ())
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        let (count, _) = self.add(key, 0)?;
+        self.add(key, -count).map(|_| ())
+    }
+}

@@ -1,0 +1,66 @@
+//! Users: an email claim makes emails unique; updates are conditional on the version.
+
+use async_trait::async_trait;
+use domain::ports::{StoreError, Taken, UserStore};
+use domain::{DomainEvent, Email, Page, PageRequest, User, UserId, UserProfile};
+
+use crate::{Dependency, Memory, paging};
+
+#[derive(Clone)]
+pub struct MemoryUserStore {
+    memory: Memory,
+}
+
+impl MemoryUserStore {
+    pub(crate) fn new(memory: Memory) -> Self {
+        Self { memory }
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryUserStore {
+    async fn insert(&self, user: &User, event: Option<&DomainEvent>) -> Result<(), StoreError> {
+        let mut state = self.memory.lock();
+        state.check(Dependency::Table)?;
+        if state.emails.contains_key(user.email.as_ref()) {
+            return Err(StoreError::AlreadyExists(Taken::Email));
+        }
+        if state.users.contains_key(&user.id) {
+            return Err(StoreError::AlreadyExists(Taken::Id));
+        }
+        state.emails.insert(user.email.to_string(), user.id);
+        state.users.insert(user.id, user.clone());
+        state.outbox.extend(event.cloned());
+        Ok(())
+    }
+
+    async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let state = self.memory.lock();
+        state.check(Dependency::Table)?;
+        Ok(state.users.get(&id).cloned())
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        let state = self.memory.lock();
+        state.check(Dependency::Table)?;
+        Ok(state.emails.get(email.as_ref()).and_then(|id| state.users.get(id)).cloned())
+    }
+
+    async fn list(&self, page: &PageRequest) -> Result<Page<UserProfile>, StoreError> {
+        let state = self.memory.lock();
+        state.check(Dependency::Table)?;
+        let items = state.users.values().map(|user| (user.id.to_string(), user.profile())).collect();
+        paging::page(items, page, |position| UserId::parse(position).is_ok())
+    }
+
+    async fn update(&self, user: &User) -> Result<(), StoreError> {
+        let mut state = self.memory.lock();
+        state.check(Dependency::Table)?;
+        let stored = state.users.get(&user.id).ok_or(StoreError::NotFound)?;
+        if stored.version + 1 != user.version {
+            return Err(StoreError::VersionMismatch);
+        }
+        state.users.insert(user.id, user.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,47 @@
+//! The contract suite against the in-memory adapters. The same suite runs
+//! against the DynamoDB adapters in `tests/store`.
+
+use std::time::Duration;
+
+use in_memory::{Memory, contract};
+
+const LEASE: Duration = Duration::from_secs(15);
+
+#[tokio::test]
+async fn users() {
+    contract::users_are_unique_by_email(&Memory::new().users()).await;
+    contract::user_updates_are_conditional_on_the_version(&Memory::new().users()).await;
+    contract::users_list_newest_first_in_pages(&Memory::new().users()).await;
+}
+
+#[tokio::test]
+async fn products() {
+    contract::skus_are_unique_and_move_with_a_replace(&Memory::new().products()).await;
+    contract::product_changes_are_conditional_on_the_version(&Memory::new().products()).await;
+    contract::product_listings_split_active_and_inactive(&Memory::new().products()).await;
+}
+
+#[tokio::test]
+async fn orders() {
+    let memory = Memory::new();
+    contract::an_idempotency_key_is_claimed_once(&memory.orders(), &memory.idempotency()).await;
+    let memory = Memory::new();
+    contract::reservation_is_all_or_nothing(&memory.products(), &memory.orders()).await;
+    let memory = Memory::new();
+    contract::cancelling_a_confirmed_order_gives_its_stock_back(&memory.products(), &memory.orders()).await;
+    contract::order_listings_filter_by_owner_and_status(&Memory::new().orders()).await;
+}
+
+#[tokio::test]
+async fn message_claims() {
+    let memory = Memory::new();
+    contract::message_claims_hold_for_their_lease(&memory.processed_messages(LEASE), async || {
+        memory.advance(LEASE + Duration::from_secs(1));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn throttles() {
+    contract::throttles_count_every_attempt(&Memory::new().throttle("CONTRACT", 3, Duration::from_secs(60))).await;
+}

@@ -1,0 +1,83 @@
+//! Authentication: the bearer token, and, where it matters, the account as it
+//! is now. A token says who the caller was when it was issued (role, enabled);
+//! writes and admin rights must not trust that for the token's lifetime, so
+//! they are checked against the stored account (one GetItem).
+
+use std::sync::Arc;
+
+use domain::ports::UserStore;
+use http::{HeaderMap, Method};
+
+use super::ApiError;
+use crate::auth::{Principal, TokenError, Tokens};
+
+pub struct Authenticator {
+    tokens: Tokens,
+    accounts: Arc<dyn UserStore>,
+}
+
+impl Authenticator {
+    pub fn new(tokens: Tokens, accounts: Arc<dyn UserStore>) -> Self {
+        Self { tokens, accounts }
+    }
+
+    /// The principal the bearer token names; 401 when missing or not valid.
+    pub async fn from_token(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        let value = headers.get(http::header::AUTHORIZATION).ok_or(ApiError::Unauthenticated)?;
+        let value = value.to_str().map_err(|_| ApiError::InvalidToken)?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or(ApiError::InvalidToken)?
+            .trim();
+        self.tokens.verify(token).await.map_err(|error| match error {
+            TokenError::KeysUnavailable(source) => ApiError::Unavailable(source),
+            refused => {
+                tracing::info!(reason = %refused, "token refused");
+                ApiError::InvalidToken
+            }
+        })
+    }
+
+    /// The principal as the account stands now: its current role; refused if
+    /// the account was disabled (403) or no longer exists (401).
+    pub async fn current(&self, claimed: &Principal) -> Result<Principal, ApiError> {
+        let Some(user) = self.accounts.get(claimed.user_id).await? else {
+            tracing::info!("token refused: the account no longer exists");
+            return Err(ApiError::InvalidToken);
+        };
+        if !user.can_sign_in() {
+            tracing::info!("request refused: the account is disabled");
+            return Err(ApiError::AccountDisabled);
+        }
+        if user.role != claimed.role {
+            tracing::info!(token_role = %claimed.role, role = %user.role, "role changed since the token was issued");
+        }
+        Ok(Principal { user_id: user.id, role: user.role })
+    }
+}
+
+/// Does this request need the account as it is now? Every write (a disabled
+/// user must not place orders) and everything an admin does (a demoted admin
+/// must not promote anyone). Plain users' reads trust the token.
+pub fn needs_current_account(method: &Method, claimed: &Principal) -> bool {
+    claimed.is_admin() || !method.is_safe()
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::{Role, UserId};
+
+    use super::*;
+
+    #[test]
+    fn writes_and_admins_are_checked_against_the_account() {
+        let user = Principal { user_id: UserId::generate(), role: Role::User };
+        let admin = Principal { user_id: UserId::generate(), role: Role::Admin };
+        assert!(!needs_current_account(&Method::GET, &user));
+        assert!(needs_current_account(&Method::GET, &admin));
+        for write in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            assert!(needs_current_account(&write, &user), "{write}");
+        }
+    }
+}

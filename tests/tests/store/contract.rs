@@ -1,0 +1,49 @@
+//! The contract suite (in-memory/src/contract.rs) against the DynamoDB
+//! adapters on DynamoDB Local: the same promises the in-memory adapters keep.
+
+use std::time::Duration;
+
+use in_memory::contract;
+use platform::dynamo::{DynamoIdempotencyStore, DynamoOrderStore, DynamoProcessedMessages, DynamoProductStore, DynamoUserStore};
+use platform::throttle::FixedWindow;
+
+use crate::fresh_table;
+
+#[tokio::test]
+async fn users() {
+    contract::users_are_unique_by_email(&DynamoUserStore::new(fresh_table().await)).await;
+    contract::user_updates_are_conditional_on_the_version(&DynamoUserStore::new(fresh_table().await)).await;
+    contract::users_list_newest_first_in_pages(&DynamoUserStore::new(fresh_table().await)).await;
+}
+
+#[tokio::test]
+async fn products() {
+    contract::skus_are_unique_and_move_with_a_replace(&DynamoProductStore::new(fresh_table().await)).await;
+    contract::product_changes_are_conditional_on_the_version(&DynamoProductStore::new(fresh_table().await)).await;
+    contract::product_listings_split_active_and_inactive(&DynamoProductStore::new(fresh_table().await)).await;
+}
+
+#[tokio::test]
+async fn orders() {
+    let table = fresh_table().await;
+    contract::an_idempotency_key_is_claimed_once(&DynamoOrderStore::new(table.clone()), &DynamoIdempotencyStore::new(table)).await;
+    let table = fresh_table().await;
+    contract::reservation_is_all_or_nothing(&DynamoProductStore::new(table.clone()), &DynamoOrderStore::new(table)).await;
+    let table = fresh_table().await;
+    contract::cancelling_a_confirmed_order_gives_its_stock_back(&DynamoProductStore::new(table.clone()), &DynamoOrderStore::new(table))
+        .await;
+    contract::order_listings_filter_by_owner_and_status(&DynamoOrderStore::new(fresh_table().await)).await;
+}
+
+#[tokio::test]
+async fn message_claims() {
+    // Claims expire in whole seconds: a 1 s lease has lapsed 2 s later.
+    let processed = DynamoProcessedMessages::new(fresh_table().await, Duration::from_secs(1));
+    contract::message_claims_hold_for_their_lease(&processed, async || tokio::time::sleep(Duration::from_millis(2100)).await).await;
+}
+
+#[tokio::test]
+async fn throttles() {
+    let throttle = FixedWindow::new(fresh_table().await, "CONTRACT", 3, Duration::from_secs(3600));
+    contract::throttles_count_every_attempt(&throttle).await;
+}
