@@ -791,6 +791,10 @@ class Checks:
             selections = [s for s in data.of_type("AWS::Backup::BackupSelection").values() if exists(s)]
             if not any("Table" in json.dumps(s["Properties"]["BackupSelection"].get("Resources")) for s in selections):
                 problems.append("prod's backup plan does not select the table")
+            watched = " ".join(json.dumps(a["Properties"]) for a in data.of_type("AWS::CloudWatch::Alarm").values() if exists(a))
+            for metric in ["NumberOfBackupJobsFailed", "NumberOfBackupJobsCompleted"]:
+                if metric not in watched:
+                    problems.append(f"prod's backups are not watched: no alarm on AWS/Backup {metric}")
 
     # -- 8. functions: timeouts, the relay's invoke config
 
