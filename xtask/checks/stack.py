@@ -618,6 +618,23 @@ class Checks:
             if ("Root", roles_by_function(roles).get(function)) not in readers:
                 problems.append(f"{function} loads the signing keys but its role cannot read them")
 
+    def login_writes(self, problems: list[str]) -> None:
+        """Login may write only its throttle's items, whose key prefixes are the
+        names of the limits in the code (`Limit { name: "LOGIN", ... }`)."""
+        code = (ROOT / "shared/app/src/auth.rs").read_text()
+        prefixes = {f"{name}#*" for name in re.findall(r'Limit\s*\{\s*name:\s*"([^"]+)"', code)}
+        if not prefixes:
+            problems.append("cannot find the login throttle's limits (Limit { name: ... }) in shared/app/src/auth.rs")
+            return
+        role = self.role_of(self.functions()["LoginFunction"])[1]
+        for statement in self.role_statements(role):
+            writes = {a for a in as_list(statement.get("Action")) if a in ("dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem")}
+            if not writes:
+                continue
+            allowed = set(as_list(statement.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")))
+            if allowed != prefixes:
+                problems.append(f"login's {sorted(writes)} is limited to keys {sorted(allowed) or 'none (any item)'}, its throttle writes {sorted(prefixes)}")
+
     # -- 5. deployments guarded by each function's own alarm
 
     def deployments(self, problems: list[str]) -> None:
@@ -947,6 +964,7 @@ def main() -> int:
     checks.run("no IAM wildcard outside exceptions.toml (managed policies included)", checks.iam_wildcards)
     checks.run("each function's role: its own log group, its own queue", checks.function_roles)
     checks.run("the signing key is readable only by token-checking functions", checks.signing_key)
+    checks.run("login writes only its throttle's items (dynamodb:LeadingKeys)", checks.login_writes)
     checks.run("every function alias deploys behind its own alarms on the new version", checks.deployments)
     checks.run("alarms notify someone (topic key, subscriber, Rules)", checks.alarms_notify)
     checks.run("stateful resources retained; table PITR, protection, backups, projections", checks.stateful)
