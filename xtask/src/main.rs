@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
-use local_cloud::cloud::{CloudConfig, LocalCloud, Ports};
-use local_cloud::procs::{Service, free_port, port_in_use};
+use local_cloud::cloud::{CloudConfig, Ports};
+use local_cloud::procs::{free_port, port_in_use};
+use local_cloud::stack::{LocalStack, StackConfig};
 use local_cloud::template::Template;
-use local_cloud::{eventsource, local_dir, project_root, tools};
+use local_cloud::{local_dir, project_root, tools};
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -78,44 +79,6 @@ fn run_checked(command: &mut Command, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts `cargo lambda watch` serving every function and the router table.
-fn start_functions(
-    tools: &tools::Tools,
-    env: &[(String, String)],
-    api_port: u16,
-    log: Option<PathBuf>,
-    reload_on_change: bool,
-) -> anyhow::Result<Service> {
-    let mut watch = cargo();
-    watch
-        .args(["lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", &api_port.to_string(), "--disable-cors"])
-        .env("PATH", tools.path_env())
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    if !reload_on_change {
-        watch.arg("--ignore-changes");
-    }
-    let mut service = Service::start("cargo lambda watch", watch, log)?;
-    service.wait_for_port(api_port, Duration::from_secs(180))?;
-    Ok(service)
-}
-
-/// Waits until GET /api/v1/health answers 200 (the first call starts the function).
-async fn wait_for_health(base_url: &str, functions: &mut Service) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        functions.check_running()?;
-        match client.get(format!("{base_url}/api/v1/health")).timeout(Duration::from_secs(30)).send().await {
-            Ok(response) if response.status().is_success() => return Ok(()),
-            Ok(response) => last = format!("status {}", response.status()),
-            Err(error) => last = error.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    bail!("the API did not become healthy ({last}){}", functions.log_hint())
-}
-
 fn write_env_file(path: &Path, env: &[(String, String)]) -> anyhow::Result<()> {
     let mut text = String::new();
     for (key, value) in env {
@@ -131,20 +94,15 @@ fn read_env_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     Ok(text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
 }
 
-/// A local cloud of its own, on free ports and in memory, provisioned from
-/// the template: it never touches a running dev stack.
-async fn private_cloud(tools: &tools::Tools, template: &Template, prefix: &str, dir: &Path) -> anyhow::Result<LocalCloud> {
-    let cloud = LocalCloud::start(
-        tools,
-        CloudConfig {
-            ports: Ports { dynamodb: free_port()?, moto: free_port()? },
-            prefix: prefix.into(),
-            dynamodb_data: None,
-            logs_dir: dir.join("logs"),
-        },
-    )?;
-    cloud.provision(template).await?;
-    Ok(cloud)
+/// A cloud of its own, on free ports and in memory: a stack made from it
+/// never touches a running dev stack.
+fn private_cloud(prefix: &str, dir: &Path) -> anyhow::Result<CloudConfig> {
+    Ok(CloudConfig {
+        ports: Ports { dynamodb: free_port()?, moto: free_port()? },
+        prefix: prefix.into(),
+        dynamodb_data: None,
+        logs_dir: dir.join("logs"),
+    })
 }
 
 // ------------------------------------------------------------------- dev
@@ -166,18 +124,19 @@ async fn dev(args: &[String]) -> anyhow::Result<ExitCode> {
     eprintln!("xtask: building every function...");
     run_checked(cargo().args(["build", "--workspace", "--bins", "--quiet"]), "cargo build")?;
 
-    let cloud = LocalCloud::start(
-        &tools,
-        CloudConfig { ports, prefix: "shop".into(), dynamodb_data: Some(dir.join("dynamodb")), logs_dir: dir.join("logs") },
-    )?;
-    cloud.provision(&template).await?;
-    let env = cloud.function_env(&template)?;
+    let config = StackConfig {
+        cloud: CloudConfig { ports, prefix: "shop".into(), dynamodb_data: Some(dir.join("dynamodb")), logs_dir: dir.join("logs") },
+        api_port,
+        reload_on_change: true,
+        functions_log: None,
+        extra_env: Vec::new(),
+    };
+    let stack = LocalStack::start(&tools, &template, config).await?;
+    let mut env = stack.env.clone();
+    env.push(("SHOP_API_URL".into(), stack.api_url.clone()));
+    env.push(("SHOP_FUNCTIONS_URL".into(), stack.functions_url.clone()));
     write_env_file(&dir.join("cloud.env"), &env)?;
-
-    let base_url = format!("http://127.0.0.1:{api_port}");
-    let mut functions = start_functions(&tools, &env, api_port, None, true)?;
-    wait_for_health(&base_url, &mut functions).await?;
-    let deliveries = eventsource::start(&cloud, &template, eventsource::Invoker::new(base_url.clone())).await?;
+    let base_url = stack.api_url.clone();
 
     println!(
         "\n\
@@ -192,6 +151,7 @@ async fn dev(args: &[String]) -> anyhow::Result<ExitCode> {
          \n  curl -s -X POST {base_url}/api/v1/auth/login -H 'content-type: application/json' \\\
          \n       -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse battery\"}}'\
          \n  curl -s {base_url}/api/v1/users/me -H \"authorization: Bearer $TOKEN\"\n\
+         \nIn front of the functions, as API Gateway and WAF in the cloud: routes, CORS preflights, 100 requests/min per client.\
          \nQueues are delivered to their consumers as Lambda would; the outbox relay runs on its schedule.\
          \nDead letters:   cargo xtask dlq list | cargo xtask dlq redrive <queue>\
          \nMake an admin:  echo 'a long password' | cargo xtask create-admin --email admin@example.com\
@@ -201,9 +161,7 @@ async fn dev(args: &[String]) -> anyhow::Result<ExitCode> {
     );
     wait_for_shutdown().await;
     eprintln!("\nxtask: stopping...");
-    deliveries.iter().for_each(|task| task.abort());
-    drop(functions);
-    cloud.stop();
+    drop(stack);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -231,19 +189,21 @@ async fn test(args: &[String]) -> anyhow::Result<ExitCode> {
 
     let dir = local_dir().join("test");
     let _ = std::fs::remove_dir_all(&dir);
-    let cloud = private_cloud(&tools, &template, "test", &dir).await?;
-    let mut env = cloud.function_env(&template)?;
     let calls_file = dir.join("aws-calls.tsv");
-    env.push(("SHOP_RECORD_AWS_CALLS".into(), calls_file.display().to_string()));
-    let api_port = free_port()?;
-    let base_url = format!("http://127.0.0.1:{api_port}");
-    let mut functions = start_functions(&tools, &env, api_port, Some(dir.join("logs/functions.log")), false)?;
-    wait_for_health(&base_url, &mut functions).await?;
-    let deliveries = eventsource::start(&cloud, &template, eventsource::Invoker::new(base_url.clone())).await?;
-    env.push(("SHOP_API_URL".into(), base_url));
-    let cloud_prefix = cloud.names.prefix.clone();
+    let config = StackConfig {
+        cloud: private_cloud("test", &dir)?,
+        api_port: free_port()?,
+        reload_on_change: false,
+        functions_log: Some(dir.join("logs/functions.log")),
+        extra_env: vec![("SHOP_RECORD_AWS_CALLS".into(), calls_file.display().to_string())],
+    };
+    let stack = LocalStack::start(&tools, &template, config).await?;
+    let mut env = stack.env.clone();
+    env.push(("SHOP_API_URL".into(), stack.api_url.clone()));
+    env.push(("SHOP_FUNCTIONS_URL".into(), stack.functions_url.clone()));
+    let cloud_prefix = stack.cloud.names.prefix.clone();
     env.push(("SHOP_LOCAL_PREFIX".into(), cloud_prefix.clone()));
-    env.push(("SHOP_MOTO_ENDPOINT".into(), cloud.moto_endpoint()));
+    env.push(("SHOP_MOTO_ENDPOINT".into(), stack.cloud.moto_endpoint()));
     write_env_file(&dir.join("cloud.env"), &env)?;
 
     let mut failures = Vec::new();
@@ -260,9 +220,7 @@ async fn test(args: &[String]) -> anyhow::Result<ExitCode> {
             failures.push(name);
         }
     }
-    deliveries.iter().for_each(|task| task.abort());
-    drop(functions);
-    cloud.stop();
+    drop(stack);
     if !filter.is_empty() {
         return Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }

@@ -122,6 +122,14 @@ async fn inactive_products_are_hidden_from_everyone_but_admins() {
     let inactive: Value = app.get("/products?active=false&limit=100", Some(&admin.token)).await.json().await.unwrap();
     assert!(inactive["data"].as_array().unwrap().iter().any(|p| p["id"] == product["id"]));
     assert_eq!(app.get("/products?active=false", Some(&user.token)).await.status(), StatusCode::FORBIDDEN);
+
+    // Activated again, it moves from one listing (and its total) to the other.
+    let before: Value = app.get("/products?limit=1", None).await.json().await.unwrap();
+    let reactivated = put_product(&app, &admin.token, product["id"].as_str().unwrap(), Some("*"), product_body(&sku, 500, "EUR", 1)).await;
+    assert_eq!(reactivated.status(), StatusCode::OK);
+    assert_eq!(app.get(&path, None).await.status(), StatusCode::OK);
+    let after: Value = app.get("/products?limit=1", None).await.json().await.unwrap();
+    assert!(after["pagination"]["total"].as_u64() > before["pagination"]["total"].as_u64(), "{before} {after}");
 }
 
 #[tokio::test]

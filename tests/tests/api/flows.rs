@@ -187,7 +187,7 @@ async fn the_relay_publishes_events_left_in_the_outbox() {
     tokio::time::sleep(Duration::from_secs(6)).await; // older than the relay's freshness window
     let relayed: Value = app
         .client
-        .post(format!("{}/2015-03-31/functions/relay-outbox/invocations", app.base))
+        .post(format!("{}/2015-03-31/functions/relay-outbox/invocations", env("SHOP_FUNCTIONS_URL")))
         .json(&json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}))
         .send()
         .await

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::app;
+use crate::helpers::{app, env};
 
 #[tokio::test]
 async fn every_function_handles_its_sample_event() {
@@ -16,7 +16,7 @@ async fn every_function_handles_its_sample_event() {
         let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let response = app
             .client
-            .post(format!("{}/2015-03-31/functions/{function}/invocations", app.base))
+            .post(format!("{}/2015-03-31/functions/{function}/invocations", env("SHOP_FUNCTIONS_URL")))
             .json(&event)
             .send()
             .await

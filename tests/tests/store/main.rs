@@ -2,6 +2,7 @@
 //! table created from the template's definition.
 
 mod contract;
+mod listings;
 mod outbox;
 mod users;
 

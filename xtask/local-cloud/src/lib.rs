@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 pub mod cloud;
 pub mod dlq;
 pub mod eventsource;
+pub mod front;
 pub mod procs;
+mod serve;
+pub mod stack;
 pub mod template;
 pub mod tools;
 

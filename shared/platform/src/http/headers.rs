@@ -1,3 +1,5 @@
+//! Headers every response carries: security headers, and CORS from an allow-list.
+
 use http::{HeaderMap, HeaderValue, Method};
 
 /// Sent on every response, errors included.
@@ -23,9 +25,12 @@ pub struct Cors {
     allowed_origins: Vec<String>,
 }
 
-const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
-const ALLOWED_HEADERS: &str = "authorization, content-type, idempotency-key, if-match, x-correlation-id";
-const EXPOSED_HEADERS: &str = "etag, location, retry-after, x-request-id, x-correlation-id, ratelimit-limit, ratelimit-remaining, ratelimit-reset";
+/// What a preflight grants; API Gateway's preflight answer in template.yaml
+/// must say the same (checked by a conformance test).
+pub const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
+pub const ALLOWED_HEADERS: &str = "authorization, content-type, idempotency-key, if-match, x-correlation-id";
+pub const EXPOSED_HEADERS: &str = "etag, location, retry-after, x-request-id, x-correlation-id";
+pub const PREFLIGHT_MAX_AGE: &str = "600";
 
 impl Cors {
     pub fn new(allowed_origins: Vec<String>) -> Self {
@@ -57,7 +62,7 @@ impl Cors {
         }
         response.insert(http::header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOWED_METHODS));
         response.insert(http::header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOWED_HEADERS));
-        response.insert(http::header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        response.insert(http::header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(PREFLIGHT_MAX_AGE));
     }
 }
 

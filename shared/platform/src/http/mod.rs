@@ -6,7 +6,7 @@
 mod auth;
 mod client_ip;
 mod error;
-mod headers;
+pub mod headers;
 mod request;
 mod response;
 mod server;
