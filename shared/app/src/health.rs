@@ -18,13 +18,11 @@ pub async fn check(_request: ApiRequest, table: &Table) -> Result<ApiResponse, A
         }))),
         Err(error) => {
             tracing::error!(error = format!("{:#}", anyhow::Error::from(error)), "health check: DynamoDB unreachable");
-            Ok(ApiResponse::with_status(
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({
-                    "status": "unavailable",
-                    "checks": {"dynamodb": {"status": "unavailable", "latency_ms": latency_ms}},
-                }),
-            ))
+            let body = json!({
+                "status": "unavailable",
+                "checks": {"dynamodb": {"status": "unavailable", "latency_ms": latency_ms}},
+            });
+            Ok(ApiResponse::with_status(StatusCode::SERVICE_UNAVAILABLE, body).header(http::header::RETRY_AFTER, "1"))
         }
     }
 }

@@ -8,7 +8,7 @@ mod openapi;
 mod orders;
 mod rate_limit;
 mod health;
-mod helpers;
+use tests::helpers;
 mod http_layer;
 mod sample_events;
 mod tokens;

@@ -4,6 +4,7 @@
 //! delivered through `cargo lambda watch`'s invoke API.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -78,6 +79,12 @@ pub fn parse_rate(expression: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs(count * seconds))
 }
 
+/// Something that runs a function with a payload, as Lambda's invoke API does.
+pub trait Invoke {
+    /// The function's result, or an error if it failed (as Lambda reports a function error).
+    fn invoke(&self, function: &str, payload: &Value, timeout: Duration) -> impl Future<Output = anyhow::Result<Value>> + Send;
+}
+
 /// Invokes functions through `cargo lambda watch`.
 #[derive(Clone)]
 pub struct Invoker {
@@ -89,10 +96,10 @@ impl Invoker {
     pub fn new(base: String) -> Self {
         Self { base, http: reqwest::Client::new() }
     }
+}
 
-    /// Invokes `function` with `payload`; the function's result, or an error
-    /// if it failed (as Lambda reports a function error).
-    pub async fn invoke(&self, function: &str, payload: &Value, timeout: Duration) -> anyhow::Result<Value> {
+impl Invoke for Invoker {
+    async fn invoke(&self, function: &str, payload: &Value, timeout: Duration) -> anyhow::Result<Value> {
         let response = self
             .http
             .post(format!("{}/2015-03-31/functions/{function}/invocations", self.base))
@@ -147,7 +154,7 @@ async fn poll_queue(mapping: QueueMapping, sqs: aws_sdk_sqs::Client, invoker: In
 /// Receives up to one batch and hands it to the function. Records the
 /// function reports as failed (or all, if it fails outright) stay on the
 /// queue and come back after the visibility timeout; the rest are deleted.
-pub async fn deliver_one_batch(mapping: &QueueMapping, sqs: &aws_sdk_sqs::Client, invoker: &Invoker) -> anyhow::Result<usize> {
+pub async fn deliver_one_batch(mapping: &QueueMapping, sqs: &aws_sdk_sqs::Client, invoker: &impl Invoke) -> anyhow::Result<usize> {
     let received = sqs
         .receive_message()
         .queue_url(&mapping.queue_url)

@@ -1,0 +1,58 @@
+//! SQS unreachable while orders are placed: nothing is lost, nothing doubled.
+
+use std::time::Duration;
+
+use local_cloud::faults::Fault;
+use serde_json::{Value, json};
+
+use crate::harness::{TIMEOUT, api_event, env, proxy, start, status_and_headers};
+use crate::helpers::{app, emails_to};
+
+#[tokio::test]
+async fn orders_placed_while_the_queue_is_down_are_accepted_and_each_is_handled_once_when_it_returns() {
+    let app = app();
+    let admin = app.new_admin("queue-down-admin").await;
+    let buyer = app.new_user("queue-down-buyer").await;
+    let body = json!({"sku": format!("QDN-{}", &ulid::Ulid::new().to_string()[16..]), "name": "Queued", "price": {"amount_minor": 250, "currency": "EUR"}, "stock": 10});
+    let product: Value = app.post("/products", Some(&admin.token), body).await.json().await.unwrap();
+    let product_path = format!("/products/{}", product["id"].as_str().unwrap());
+
+    let queues = proxy("AWS_ENDPOINT_URL_SQS").await;
+    let mut place = start("place-order", &[("AWS_ENDPOINT_URL_SQS", queues.url())]).await;
+    place.ready(Duration::from_secs(30)).await.unwrap();
+    let mut placed = Vec::new();
+    for (index, fault) in [Fault::BlackHole, Fault::ServerError, Fault::ServerError].into_iter().enumerate() {
+        queues.set(fault);
+        let mut event = api_event("place-order", &json!({"lines": [{"product_id": product["id"], "quantity": 1}]}), &buyer.token);
+        event["headers"]["Idempotency-Key"] = Value::String(format!("queue-down-{index}-{}", ulid::Ulid::new()));
+        let answer = place.invoke(&event, TIMEOUT * 2).await.unwrap();
+        let (status, _) = status_and_headers(&answer.payload);
+        assert_eq!(status, 201, "accepted while the queue is down: {}", answer.payload);
+        assert!(answer.took < TIMEOUT / 2 + Duration::from_secs(1), "answered after {:?}", answer.took);
+        let order: Value = serde_json::from_str(answer.payload["body"].as_str().unwrap()).unwrap();
+        placed.push(order["id"].as_str().unwrap().to_owned());
+    }
+    let pending: Value = app.get("/orders?status=pending", Some(&buyer.token)).await.json().await.unwrap();
+    assert_eq!(pending["pagination"]["total"], 3, "no event reached a consumer while the queue was down");
+
+    // The queue is back: the relay (old enough records) publishes what is left.
+    queues.set(Fault::Pass);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let mut relay = start("relay-outbox", &[("AWS_ENDPOINT_URL_SQS", queues.url())]).await;
+    relay.ready(Duration::from_secs(30)).await.unwrap();
+    let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    let report = relay.invoke(&scheduled, TIMEOUT * 2).await.unwrap();
+    assert!(!report.failed, "{}", report.payload);
+
+    crate::consumers::settle(&app, &buyer.token).await;
+    let confirmed: Value = app.get("/orders?status=confirmed", Some(&buyer.token)).await.json().await.unwrap();
+    assert_eq!(confirmed["pagination"]["total"], 3, "{confirmed}");
+    let stock: Value = app.get(&product_path, None).await.json().await.unwrap();
+    assert_eq!(stock["stock"], 7, "each order reserved its stock exactly once");
+    let emails = emails_to(&buyer.email, 4, Duration::from_secs(60)).await;
+    for id in &placed {
+        let confirmations = emails.iter().filter(|e| e["subject"].as_str().unwrap_or_default().contains(id.as_str())).count();
+        assert_eq!(confirmations, 1, "one confirmation for order {id}");
+    }
+    let _ = env("SHOP_API_URL");
+}
