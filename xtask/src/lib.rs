@@ -1,7 +1,13 @@
-//! The developer commands behind `cargo xtask` that are more than wiring:
-//! the benchmark harness and the least-privilege check.
+//! The developer commands behind `cargo xtask`, one module each; `main.rs`
+//! only dispatches. The local cloud they run on is the `local-cloud` crate.
 
+pub mod admin;
 pub mod bench;
+pub mod dev;
+pub mod dlq;
+pub mod package;
 pub mod policies;
+mod shell;
+pub mod test;
 
 pub use local_cloud::{local_dir, project_root};

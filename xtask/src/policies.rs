@@ -145,6 +145,14 @@ pub fn observed(file: &Path, prefix: &str, sender: &str) -> anyhow::Result<BTree
     Ok(calls)
 }
 
+/// Every difference between the grants and the calls recorded in `calls` while the suite ran.
+pub fn check(template: &Template, calls: &Path, prefix: &str, env: &[(String, String)]) -> anyhow::Result<Vec<String>> {
+    let sender = env.iter().find(|(k, _)| k == "SENDER_EMAIL").map(|(_, v)| v.as_str()).unwrap_or_default();
+    let granted = granted(template)?;
+    let observed = observed(calls, prefix, sender)?;
+    Ok(compare(&granted, &observed))
+}
+
 /// Every difference between grants and calls, as readable lines.
 pub fn compare(granted: &BTreeMap<String, BTreeSet<Grant>>, observed: &BTreeMap<String, BTreeSet<Grant>>) -> Vec<String> {
     let mut problems = Vec::new();

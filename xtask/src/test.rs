@@ -1,0 +1,183 @@
+//! `cargo xtask test`: the whole suite against a local stack of its own,
+//! then the checks that need every test to have run (least privilege), the
+//! lints and the template checks.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use local_cloud::cloud::{CloudConfig, Ports};
+use local_cloud::procs::free_port;
+use local_cloud::stack::{LocalStack, StackConfig};
+use local_cloud::template::Template;
+use local_cloud::{local_dir, project_root, tools};
+
+use crate::shell::{cargo, run_checked, write_env_file};
+
+/// Runs every test (unit, contract, adapter, black-box, fault injection)
+/// against a fresh local stack on free ports, then the IAM check, clippy and
+/// the template checks. Non-zero on any failure.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only the tests whose names contain one of these (an inner loop: the
+    /// whole-suite checks are skipped), e.g. `cargo xtask test -- orders::`.
+    #[arg(last = true)]
+    pub filter: Vec<String>,
+}
+
+/// A cloud of its own, on free ports and in memory: a stack made from it
+/// never touches a running dev stack.
+fn private_cloud(prefix: &str, dir: &Path) -> anyhow::Result<CloudConfig> {
+    Ok(CloudConfig {
+        ports: Ports { dynamodb: free_port()?, moto: free_port()? },
+        prefix: prefix.into(),
+        dynamodb_data: None,
+        logs_dir: dir.join("logs"),
+    })
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let filter = args.filter;
+    let tools = tools::ensure()?;
+    let template = Template::load_project()?;
+    eprintln!("xtask: building the workspace and its tests...");
+    run_checked(cargo().args(["build", "--workspace", "--all-targets", "--quiet"]), "cargo build")?;
+    let test_binaries = test_executables()?;
+
+    let dir = local_dir().join("test");
+    let _ = std::fs::remove_dir_all(&dir);
+    let calls_file = dir.join("aws-calls.tsv");
+    let config = StackConfig {
+        cloud: private_cloud("test", &dir)?,
+        api_port: free_port()?,
+        reload_on_change: false,
+        functions_log: Some(dir.join("logs/functions.log")),
+        extra_env: vec![("SHOP_RECORD_AWS_CALLS".into(), calls_file.display().to_string())],
+    };
+    let stack = LocalStack::start(&tools, &template, config).await?;
+    let mut env = stack.env.clone();
+    env.push(("SHOP_API_URL".into(), stack.api_url.clone()));
+    env.push(("SHOP_FUNCTIONS_URL".into(), stack.functions_url.clone()));
+    let cloud_prefix = stack.cloud.names.prefix.clone();
+    env.push(("SHOP_LOCAL_PREFIX".into(), cloud_prefix.clone()));
+    env.push(("SHOP_MOTO_ENDPOINT".into(), stack.cloud.moto_endpoint()));
+    write_env_file(&dir.join("cloud.env"), &env)?;
+
+    let mut failures = Vec::new();
+    for binary in &test_binaries {
+        let name = binary.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_owned();
+        eprintln!("\nxtask: running {name}");
+        let status = Command::new(binary)
+            .args(&filter)
+            .current_dir(project_root())
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .status()
+            .with_context(|| format!("running {name}"))?;
+        if !status.success() {
+            failures.push(name);
+        }
+    }
+    drop(stack);
+    if !filter.is_empty() {
+        return Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+
+    eprintln!("\nxtask: checking every function's IAM policy against the AWS calls it made");
+    match crate::policies::check(&template, &calls_file, &cloud_prefix, &env) {
+        Ok(problems) if problems.is_empty() => println!("xtask: IAM policies match the calls: 1 passed, 0 failed"),
+        Ok(problems) => {
+            for problem in &problems {
+                eprintln!("  {problem}");
+            }
+            failures.push("IAM policies".into());
+        }
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            failures.push("IAM policies".into());
+        }
+    }
+
+    eprintln!("\nxtask: clippy (warnings are errors)");
+    if run_checked(cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]), "clippy").is_err() {
+        failures.push("clippy".into());
+    }
+    eprintln!("\nxtask: linting template.yaml");
+    if let Err(error) = lint(&tools) {
+        eprintln!("xtask: {error:#}");
+        failures.push("template lint".into());
+    }
+    eprintln!("\nxtask: test finished in {:.0?}", started.elapsed());
+    if failures.is_empty() {
+        println!("xtask: all checks passed");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("xtask: FAILED: {}", failures.join(", "));
+        eprintln!("xtask: logs of the local cloud and functions are in {}", dir.join("logs").display());
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// The compiled unit and integration test binaries of the workspace. They
+/// are run directly, not through `cargo test`, so no cargo lock is held while
+/// `cargo lambda watch` starts functions on demand.
+fn test_executables() -> anyhow::Result<Vec<PathBuf>> {
+    let output = cargo()
+        .args(["test", "--workspace", "--no-run", "--message-format=json", "--quiet"])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cargo test --no-run")?;
+    if !output.status.success() {
+        bail!("building the tests failed");
+    }
+    let mut binaries = Vec::new();
+    for line in output.stdout.lines() {
+        let message: serde_json::Value = serde_json::from_str(&line?).unwrap_or_default();
+        if message["reason"] == "compiler-artifact"
+            && message["profile"]["test"] == true
+            && let Some(path) = message["executable"].as_str()
+        {
+            binaries.push(PathBuf::from(path));
+        }
+    }
+    binaries.sort();
+    binaries.dedup();
+    Ok(binaries)
+}
+
+fn lint(tools: &tools::Tools) -> anyhow::Result<()> {
+    let root = project_root();
+    let mut templates = vec![PathBuf::from("template.yaml")];
+    let mut nested: Vec<PathBuf> = std::fs::read_dir(root.join("infra"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    nested.sort();
+    templates.extend(nested);
+    run_checked(Command::new(tools.venv_bin.join("cfn-lint")).args(&templates).current_dir(&root), "cfn-lint")?;
+    run_checked(
+        Command::new(tools.venv_bin.join("sam"))
+            .args(["validate", "--lint", "--template-file", "template.yaml", "--region", "us-east-1"])
+            .env("SAM_CLI_TELEMETRY", "0")
+            .env("PATH", tools.path_env())
+            .current_dir(&root),
+        "sam validate --lint",
+    )?;
+    // The stack as `sam deploy` creates it: expanded with samtranslator, then
+    // checked (stages, IAM wildcards, deployment alarms, stateful resources,
+    // samconfig) and scanned by checkov; exceptions in xtask/checks/exceptions.toml.
+    let checkov = tools::ensure_checkov()?;
+    run_checked(
+        Command::new(tools.venv_bin.join("python"))
+            .arg("xtask/checks/stack.py")
+            .arg("--checkov")
+            .arg(&checkov)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .current_dir(&root),
+        "expanded stack check (xtask/checks/stack.py)",
+    )?;
+    Ok(())
+}
+
