@@ -96,13 +96,15 @@ impl TestApp {
     pub async fn new_admin(&self, tag: &str) -> TestUser {
         let email = unique_email(tag);
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let users = platform::dynamo::DynamoUserStore::new(platform::dynamo::Table::from_config(&config, env("TABLE_NAME")));
+        let users =
+            platform::dynamo::DynamoUserStore::new(platform::dynamo::Table::from_config(&config, env("TABLE_NAME")));
         let hasher = platform::auth::PasswordHasher::new();
         let parsed_email = domain::Email::parse(&email).unwrap();
         let password = domain::Password::parse_new(PASSWORD.into()).unwrap();
-        let (user, _event) = app::auth::create_user(&users, &hasher, parsed_email, &password, domain::Role::Admin, "test")
-            .await
-            .expect("admin created");
+        let (user, _event) =
+            app::auth::create_user(&users, &hasher, parsed_email, &password, domain::Role::Admin, "test")
+                .await
+                .expect("admin created");
         let token = self.token_for(&email).await;
         TestUser { id: user.id.to_string(), email, token }
     }

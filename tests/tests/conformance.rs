@@ -66,7 +66,8 @@ fn every_function_has_a_sample_event_and_every_event_a_function() {
     let routes = router();
     for (route, function) in routes.into_iter().filter(|(route, _)| route.method != "OPTIONS") {
         let event: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(root().join(format!("events/{function}.json"))).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(root().join(format!("events/{function}.json"))).unwrap())
+                .unwrap();
         assert_eq!(event["httpMethod"], route.method.as_str(), "{function}");
         assert_eq!(event["resource"], route.path.as_str(), "{function}");
     }

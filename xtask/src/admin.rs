@@ -33,8 +33,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (config, table) = match args.table {
         Some(table) => (aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await, table),
         None => {
-            let env: BTreeMap<String, String> =
-                read_env_file(&local_dir().join("dev/cloud.env")).context("is `cargo xtask dev` running?")?.into_iter().collect();
+            let env: BTreeMap<String, String> = read_env_file(&local_dir().join("dev/cloud.env"))
+                .context("is `cargo xtask dev` running?")?
+                .into_iter()
+                .collect();
             let base = local_cloud::cloud::base_sdk_config().await;
             let endpoint = env.get("AWS_ENDPOINT_URL_DYNAMODB").context("no DynamoDB endpoint in cloud.env")?;
             let config = base.into_builder().endpoint_url(endpoint).build();
@@ -51,4 +53,3 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(error) => bail!("could not create the admin: {error}"),
     }
 }
-

@@ -31,7 +31,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ports = Ports { dynamodb: args.dynamodb_port, moto: args.moto_port };
     for (what, port) in [("API", api_port), ("DynamoDB Local", ports.dynamodb), ("moto", ports.moto)] {
         if port_in_use(port) {
-            bail!("port {port} (for {what}) is in use: is another dev stack running? Pick others with --api-port, --dynamodb-port, --moto-port");
+            bail!(
+                "port {port} (for {what}) is in use: is another dev stack running? Pick others with --api-port, --dynamodb-port, --moto-port"
+            );
         }
     }
     let tools = tools::ensure()?;
@@ -41,7 +43,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     run_checked(cargo().args(["build", "--workspace", "--bins", "--quiet"]), "cargo build")?;
 
     let config = StackConfig {
-        cloud: CloudConfig { ports, prefix: "shop".into(), dynamodb_data: Some(dir.join("dynamodb")), logs_dir: dir.join("logs") },
+        cloud: CloudConfig {
+            ports,
+            prefix: "shop".into(),
+            dynamodb_data: Some(dir.join("dynamodb")),
+            logs_dir: dir.join("logs"),
+        },
         api_port,
         reload_on_change: true,
         functions_log: None,
@@ -89,4 +96,3 @@ async fn wait_for_shutdown() {
         _ = terminate.recv() => {}
     }
 }
-

@@ -33,13 +33,16 @@ pub enum Action {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let env_file = args.env_file.unwrap_or_else(|| local_dir().join("dev/cloud.env"));
-    let env: BTreeMap<String, String> =
-        read_env_file(&env_file).context("no queue settings: is `cargo xtask dev` running, or pass --env-file")?.into_iter().collect();
+    let env: BTreeMap<String, String> = read_env_file(&env_file)
+        .context("no queue settings: is `cargo xtask dev` running, or pass --env-file")?
+        .into_iter()
+        .collect();
     let mut config = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(endpoint) = env.get("AWS_ENDPOINT_URL_SQS") {
-        config = config.endpoint_url(endpoint).region(aws_config::Region::new(local_cloud::cloud::REGION)).credentials_provider(
-            aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "local-cloud"),
-        );
+        config = config
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new(local_cloud::cloud::REGION))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "local-cloud"));
     }
     let sqs = aws_sdk_sqs::Client::new(&config.load().await);
     let queues = ["user-created", "order-placed", "email-send"];
@@ -53,7 +56,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 let messages = local_cloud::dlq::peek(&sqs, &url(queue, "DLQ_URL")?).await?;
                 println!("{queue}: {} dead letter(s)", messages.len());
                 for message in messages {
-                    println!("  {}  reason: {}", message.id, message.reason.as_deref().unwrap_or("(redriven after repeated failures)"));
+                    println!(
+                        "  {}  reason: {}",
+                        message.id,
+                        message.reason.as_deref().unwrap_or("(redriven after repeated failures)")
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -66,4 +73,3 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 }
-

@@ -7,7 +7,12 @@ use clap::{Parser, Subcommand};
 use xtask::{admin, dev, dlq, package, test};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "The shop backend's developer commands", disable_help_subcommand = true)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "The shop backend's developer commands",
+    disable_help_subcommand = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

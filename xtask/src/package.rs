@@ -29,7 +29,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let mut largest_zip = 0;
     for function in &functions {
         let dir = project_root().join("target/lambda").join(function);
-        let binary = std::fs::metadata(dir.join("bootstrap")).with_context(|| format!("{function} was not built"))?.len();
+        let binary =
+            std::fs::metadata(dir.join("bootstrap")).with_context(|| format!("{function} was not built"))?.len();
         let zip = zipped_size(&tools, &dir.join("bootstrap"))?;
         largest_zip = largest_zip.max(zip);
         report.push_str(&format!("| {function} | {binary} | {zip} |\n"));
@@ -47,4 +48,3 @@ fn zipped_size(tools: &tools::Tools, file: &Path) -> anyhow::Result<u64> {
     anyhow::ensure!(output.status.success(), "zipping {} failed", file.display());
     Ok(String::from_utf8(output.stdout)?.trim().parse()?)
 }
-

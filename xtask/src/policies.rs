@@ -26,7 +26,12 @@ pub type Grant = (String, String);
 pub const FAILURE_PATH_GRANTS: &[(&str, &str, &str, &str)] = &[
     ("on-user-created", "dynamodb:DeleteItem", "Table", "releases a message claim after a failed attempt"),
     ("send-email", "dynamodb:DeleteItem", "Table", "releases an email claim when SES is unavailable"),
-    ("relay-outbox", "sqs:SendMessage", "OrderPlacedQueue", "relays order-placed events whose handler could not publish"),
+    (
+        "relay-outbox",
+        "sqs:SendMessage",
+        "OrderPlacedQueue",
+        "relays order-placed events whose handler could not publish",
+    ),
     ("relay-outbox", "sqs:SendMessage", "EmailSendQueue", "relays email tasks whose consumer could not publish"),
 ];
 
@@ -91,7 +96,9 @@ fn role_of<'t>(function: &Resource<'t>) -> anyhow::Result<&'t Value> {
 
 /// A policy resource as the logical name of what it points at.
 fn symbolic(template: &Template, stack: &Stack, value: &Value) -> anyhow::Result<String> {
-    let Value::Tagged(tagged) = value else { bail!("policy resources must be !Ref, !GetAtt, !Sub or !If, not {value:?}") };
+    let Value::Tagged(tagged) = value else {
+        bail!("policy resources must be !Ref, !GetAtt, !Sub or !If, not {value:?}")
+    };
     let tag = tagged.tag.to_string();
     match (tag.trim_start_matches('!'), &tagged.value) {
         // Which branch applies is the template's business; locally (and so
@@ -154,7 +161,10 @@ pub fn check(template: &Template, calls: &Path, prefix: &str, env: &[(String, St
 }
 
 /// Every difference between grants and calls, as readable lines.
-pub fn compare(granted: &BTreeMap<String, BTreeSet<Grant>>, observed: &BTreeMap<String, BTreeSet<Grant>>) -> Vec<String> {
+pub fn compare(
+    granted: &BTreeMap<String, BTreeSet<Grant>>,
+    observed: &BTreeMap<String, BTreeSet<Grant>>,
+) -> Vec<String> {
     let mut problems = Vec::new();
     let empty = BTreeSet::new();
     for (function, grants) in granted {
@@ -163,9 +173,7 @@ pub fn compare(granted: &BTreeMap<String, BTreeSet<Grant>>, observed: &BTreeMap<
             problems.push(format!("{function} calls {action} on {resource}, which its policy does not grant"));
         }
         for (action, resource) in grants.difference(calls) {
-            let excused = FAILURE_PATH_GRANTS
-                .iter()
-                .any(|(f, a, r, _)| f == function && a == action && r == resource);
+            let excused = FAILURE_PATH_GRANTS.iter().any(|(f, a, r, _)| f == function && a == action && r == resource);
             if !excused {
                 problems.push(format!("{function} is granted {action} on {resource} but never used it"));
             }
@@ -187,8 +195,10 @@ mod tests {
 
     #[test]
     fn reports_both_directions_of_drift() {
-        let granted = BTreeMap::from([("f".to_owned(), set(&[("dynamodb:GetItem", "Table"), ("dynamodb:PutItem", "Table")]))]);
-        let observed = BTreeMap::from([("f".to_owned(), set(&[("dynamodb:GetItem", "Table"), ("sqs:SendMessage", "Q")]))]);
+        let granted =
+            BTreeMap::from([("f".to_owned(), set(&[("dynamodb:GetItem", "Table"), ("dynamodb:PutItem", "Table")]))]);
+        let observed =
+            BTreeMap::from([("f".to_owned(), set(&[("dynamodb:GetItem", "Table"), ("sqs:SendMessage", "Q")]))]);
         let problems = compare(&granted, &observed);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("does not grant"));

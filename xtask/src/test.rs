@@ -101,7 +101,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     eprintln!("\nxtask: clippy (warnings are errors)");
-    if run_checked(cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]), "clippy").is_err() {
+    if run_checked(
+        cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]),
+        "clippy",
+    )
+    .is_err()
+    {
         failures.push("clippy".into());
     }
     eprintln!("\nxtask: linting template.yaml");
@@ -180,4 +185,3 @@ fn lint(tools: &tools::Tools) -> anyhow::Result<()> {
     )?;
     Ok(())
 }
-

@@ -83,14 +83,8 @@ impl Table {
     /// (the same warm-up read the project's functions make during init).
     pub async fn open(config: &aws_config::SdkConfig) -> Result<Self, Error> {
         let table = Self { client: aws_sdk_dynamodb::Client::new(config), name: std::env::var("TABLE_NAME")? };
-        let _ = table
-            .client
-            .get_item()
-            .table_name(&table.name)
-            .key("pk", s("WARMUP"))
-            .key("sk", s("WARMUP"))
-            .send()
-            .await;
+        let _ =
+            table.client.get_item().table_name(&table.name).key("pk", s("WARMUP")).key("sk", s("WARMUP")).send().await;
         Ok(table)
     }
 }

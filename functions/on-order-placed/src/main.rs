@@ -8,6 +8,8 @@ fn main() -> Result<(), lambda_runtime::Error> {
         let users = forever(init.user_store());
         let orders = forever(init.order_store());
         let publisher = forever(init.publisher());
-        init.batch("order-placed")?.serve(move |event| app::consumers::on_order_placed(event, users, orders, publisher)).await
+        init.batch("order-placed")?
+            .serve(move |event| app::consumers::on_order_placed(event, users, orders, publisher))
+            .await
     })
 }

@@ -7,8 +7,8 @@ use domain::{DomainEvent, Email, NewUser, Password, Role, ValidationError};
 use platform::auth::{PasswordHasher, Tokens};
 use platform::http::{ApiError, ApiRequest, ApiResponse};
 use platform::throttle::Limit;
-use sha2::{Digest, Sha256};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::UserView;
@@ -102,14 +102,13 @@ pub async fn login(
     let (email, password) = parse_credentials(request.json()?, Password::parse_attempt)?;
     // The email is hashed: limit keys are stored, and must not hold addresses.
     let account_key = format!("{}#{}", short_hash(email.as_ref()), request.client_ip);
-    let (per_account, per_client) = tokio::join!(
-        limits.per_account_and_client.hit(&account_key),
-        limits.per_client.hit(&request.client_ip)
-    );
+    let (per_account, per_client) =
+        tokio::join!(limits.per_account_and_client.hit(&account_key), limits.per_client.hit(&request.client_ip));
     let (per_account, per_client) = (per_account?, per_client?);
     if !per_account.allowed || !per_client.allowed {
         tracing::warn!(account = per_account.allowed, client = per_client.allowed, "login refused: too many attempts");
-        let retry_after_seconds = if per_account.allowed { per_client.reset_seconds } else { per_account.reset_seconds };
+        let retry_after_seconds =
+            if per_account.allowed { per_client.reset_seconds } else { per_account.reset_seconds };
         return Err(ApiError::TooManyRequests { retry_after_seconds });
     }
     let user = users.find_by_email(&email).await?;

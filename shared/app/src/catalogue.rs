@@ -60,7 +60,11 @@ fn sku_taken(error: domain::ports::StoreError) -> ApiError {
     }
 }
 
-pub async fn list(request: ApiRequest, products: &impl ProductStore, cursors: &Cursors) -> Result<ApiResponse, ApiError> {
+pub async fn list(
+    request: ApiRequest,
+    products: &impl ProductStore,
+    cursors: &Cursors,
+) -> Result<ApiResponse, ApiError> {
     let active = match request.query("active") {
         None | Some("true") => true,
         Some("false") if is_admin(&request) => false,

@@ -1,6 +1,8 @@
 //! Queue consumers: one handler per queue, run by the shared batch processor.
 
-use domain::ports::{Claim, MailError, Mailer, OrderStore, ProcessedMessages, Publisher, Reservation, StoreError, UserStore};
+use domain::ports::{
+    Claim, MailError, Mailer, OrderStore, ProcessedMessages, Publisher, Reservation, StoreError, UserStore,
+};
 use domain::{DomainEvent, Email, EmailTask, EmailTemplate, Money, Order, OrderId, UserId};
 use platform::batch::{self, RecordError};
 use platform::events::CloudEvent;
@@ -74,7 +76,10 @@ pub async fn on_order_placed(
     let data: OrderPlaced = batch::data(&event)?;
     let order_id = OrderId::parse(&data.order_id).map_err(poison("order_id"))?;
     let owner_id = UserId::parse(&data.owner_id).map_err(poison("owner_id"))?;
-    let owner = users.get(owner_id).await?.ok_or_else(|| RecordError::Poison(format!("order owner {owner_id} does not exist")))?;
+    let owner = users
+        .get(owner_id)
+        .await?
+        .ok_or_else(|| RecordError::Poison(format!("order owner {owner_id} does not exist")))?;
     let correlation_id = event.correlationid.clone();
     let notify = move |order: &Order| order_email(order, &owner.email, &correlation_id);
     let (outcome, email) = match orders.reserve(order_id, &notify).await {
@@ -102,7 +107,11 @@ pub async fn on_order_placed(
 }
 
 /// email-send: render and send through SES, once per dedupe key.
-pub async fn send_email(event: CloudEvent, mailer: &impl Mailer, sent: &impl ProcessedMessages) -> Result<(), RecordError> {
+pub async fn send_email(
+    event: CloudEvent,
+    mailer: &impl Mailer,
+    sent: &impl ProcessedMessages,
+) -> Result<(), RecordError> {
     let task: EmailTask = batch::data(&event)?;
     let to = Email::parse(&task.to).map_err(poison("to"))?;
     if task.dedupe_key.is_empty() || task.dedupe_key.len() > 200 {
@@ -118,7 +127,10 @@ pub async fn send_email(event: CloudEvent, mailer: &impl Mailer, sent: &impl Pro
         Claim::InProgress => {
             // Another attempt is sending it (or died doing so): try again
             // once its lease lapses; never assume it was sent.
-            return Err(RecordError::Retry(anyhow::anyhow!("email {} is being sent by another attempt", task.dedupe_key)));
+            return Err(RecordError::Retry(anyhow::anyhow!(
+                "email {} is being sent by another attempt",
+                task.dedupe_key
+            )));
         }
     }
     let (subject, body) = crate::email::render(&task);

@@ -13,7 +13,12 @@ const BATCH: i32 = 100;
 
 pub async fn run(publisher: &OutboxPublisher) -> anyhow::Result<Value> {
     let report = publisher.relay(MIN_AGE, BATCH).await?;
-    tracing::info!(published = report.published, failed = report.failed, skipped = report.skipped_fresh, "outbox relayed");
+    tracing::info!(
+        published = report.published,
+        failed = report.failed,
+        skipped = report.skipped_fresh,
+        "outbox relayed"
+    );
     platform::metrics::MetricSet::new()
         .dimension("Function", "relay-outbox")
         .value("EventsRelayed", report.published as f64, platform::metrics::Unit::Count)

@@ -52,8 +52,7 @@ impl ValidationError {
 
 impl fmt::Display for ValidationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let messages: Vec<String> =
-            self.errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+        let messages: Vec<String> = self.errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
         write!(f, "invalid input ({})", messages.join("; "))
     }
 }

@@ -51,11 +51,19 @@ pub struct DomainEvent {
 
 impl DomainEvent {
     pub fn user_created(user_id: UserId, email: &Email, correlation_id: &str, now: OffsetDateTime) -> Self {
-        Self::new(EventData::UserCreated { user_id: user_id.to_string(), email: email.to_string() }, correlation_id, now)
+        Self::new(
+            EventData::UserCreated { user_id: user_id.to_string(), email: email.to_string() },
+            correlation_id,
+            now,
+        )
     }
 
     pub fn order_placed(order_id: OrderId, owner: UserId, correlation_id: &str, now: OffsetDateTime) -> Self {
-        Self::new(EventData::OrderPlaced { order_id: order_id.to_string(), owner_id: owner.to_string() }, correlation_id, now)
+        Self::new(
+            EventData::OrderPlaced { order_id: order_id.to_string(), owner_id: owner.to_string() },
+            correlation_id,
+            now,
+        )
     }
 
     pub fn email_requested(task: EmailTask, correlation_id: &str, now: OffsetDateTime) -> Self {

@@ -63,7 +63,14 @@ mod tests {
 
     #[test]
     fn rejects_non_ulids() {
-        for bad in ["", "123", "not-an-id", "01ARZ3NDEKTSV4RRFFQ69G5FA!", "ZZZZZZZZZZZZZZZZZZZZZZZZZZ", "01arz3ndektsv4rrffq69g5fav"] {
+        for bad in [
+            "",
+            "123",
+            "not-an-id",
+            "01ARZ3NDEKTSV4RRFFQ69G5FA!",
+            "ZZZZZZZZZZZZZZZZZZZZZZZZZZ",
+            "01arz3ndektsv4rrffq69g5fav",
+        ] {
             assert!(UserId::parse(bad).is_err(), "{bad}");
         }
     }

@@ -24,14 +24,14 @@ pub mod user;
 mod properties;
 
 pub use email::Email;
+pub use error::{FieldError, ValidationError};
 pub use events::{DomainEvent, EmailTask, EmailTemplate, EventData};
 pub use idempotency::IdempotencyRecord;
-pub use error::{FieldError, ValidationError};
 pub use ids::{OrderId, ProductId, UserId};
 pub use money::{Currency, Money};
 pub use order::{IllegalTransition, Order, OrderLine, OrderRequest, OrderStatus, PricingError, Quantity};
-pub use product::{Product, ProductDraft, Sku};
-pub use page::{Page, PageRequest, PageLimit};
+pub use page::{Page, PageLimit, PageRequest};
 pub use password::{Password, PasswordHash};
+pub use product::{Product, ProductDraft, Sku};
 pub use role::Role;
 pub use user::{NewUser, User, UserPatch, UserProfile};

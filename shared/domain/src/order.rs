@@ -59,7 +59,11 @@ impl OrderStatus {
         use OrderStatus::*;
         matches!(
             (self, next),
-            (Pending, Confirmed) | (Pending, Rejected) | (Confirmed, Shipped) | (Pending, Cancelled) | (Confirmed, Cancelled)
+            (Pending, Confirmed)
+                | (Pending, Rejected)
+                | (Confirmed, Shipped)
+                | (Pending, Cancelled)
+                | (Confirmed, Cancelled)
         )
     }
 
@@ -117,8 +121,10 @@ impl OrderRequest {
         let mut parsed = Vec::with_capacity(lines.len());
         let mut seen = HashSet::new();
         for (index, (product_id, quantity)) in lines.iter().enumerate() {
-            let id = errors.collect(ProductId::parse(product_id).map_err(|e| e.at(&format!("lines[{index}].product_id"))));
-            let quantity = errors.collect(Quantity::parse(*quantity).map_err(|e| e.at(&format!("lines[{index}].quantity"))));
+            let id =
+                errors.collect(ProductId::parse(product_id).map_err(|e| e.at(&format!("lines[{index}].product_id"))));
+            let quantity =
+                errors.collect(Quantity::parse(*quantity).map_err(|e| e.at(&format!("lines[{index}].quantity"))));
             if let Some(id) = id
                 && !seen.insert(id)
             {
@@ -204,7 +210,12 @@ pub struct IllegalTransition {
 
 impl Order {
     /// The order in status `next`, as the next version.
-    pub fn transitioned(&self, next: OrderStatus, reason: Option<String>, now: OffsetDateTime) -> Result<Order, IllegalTransition> {
+    pub fn transitioned(
+        &self,
+        next: OrderStatus,
+        reason: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<Order, IllegalTransition> {
         if !self.status.can_become(next) {
             return Err(IllegalTransition { from: self.status, to: next });
         }
@@ -240,7 +251,13 @@ mod tests {
             .collect();
         assert_eq!(
             allowed,
-            [(Pending, Confirmed), (Pending, Rejected), (Pending, Cancelled), (Confirmed, Shipped), (Confirmed, Cancelled)]
+            [
+                (Pending, Confirmed),
+                (Pending, Rejected),
+                (Pending, Cancelled),
+                (Confirmed, Shipped),
+                (Confirmed, Cancelled)
+            ]
         );
     }
 
@@ -248,7 +265,9 @@ mod tests {
     fn prices_come_from_the_catalogue() {
         let a = product(1999, "EUR", true);
         let b = product(500, "EUR", true);
-        let order = request(&[&a, &b], 3).price(UserId::generate(), &[a.clone(), b.clone()], OffsetDateTime::now_utc()).unwrap();
+        let order = request(&[&a, &b], 3)
+            .price(UserId::generate(), &[a.clone(), b.clone()], OffsetDateTime::now_utc())
+            .unwrap();
         assert_eq!(order.total, Money::new(3 * 1999 + 3 * 500, Currency::parse("EUR").unwrap()).unwrap());
         assert_eq!(order.lines[0].unit_price.minor(), 1999);
         assert_eq!((order.status, order.version), (OrderStatus::Pending, 1));
@@ -262,7 +281,10 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let owner = UserId::generate();
         assert_eq!(request(&[&active], 1).price(owner, &[], now), Err(PricingError::UnknownProduct(active.id)));
-        assert_eq!(request(&[&inactive], 1).price(owner, std::slice::from_ref(&inactive), now), Err(PricingError::Unavailable(inactive.id)));
+        assert_eq!(
+            request(&[&inactive], 1).price(owner, std::slice::from_ref(&inactive), now),
+            Err(PricingError::Unavailable(inactive.id))
+        );
         assert_eq!(
             request(&[&active, &dollars], 1).price(owner, &[active.clone(), dollars.clone()], now),
             Err(PricingError::MixedCurrencies)
@@ -286,7 +308,8 @@ mod tests {
     #[test]
     fn transitions_bump_the_version() {
         let a = product(100, "EUR", true);
-        let order = request(&[&a], 1).price(UserId::generate(), std::slice::from_ref(&a), OffsetDateTime::now_utc()).unwrap();
+        let order =
+            request(&[&a], 1).price(UserId::generate(), std::slice::from_ref(&a), OffsetDateTime::now_utc()).unwrap();
         let confirmed = order.transitioned(OrderStatus::Confirmed, None, OffsetDateTime::now_utc()).unwrap();
         assert_eq!(confirmed.version, 2);
         let error = confirmed.transitioned(OrderStatus::Pending, None, OffsetDateTime::now_utc()).unwrap_err();

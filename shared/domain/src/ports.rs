@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 
 use crate::{
-    DomainEvent, Email, IdempotencyRecord, Order, OrderId, OrderStatus, Page, PageRequest, Product, ProductId, User, UserId,
-    UserProfile,
+    DomainEvent, Email, IdempotencyRecord, Order, OrderId, OrderStatus, Page, PageRequest, Product, ProductId, User,
+    UserId, UserProfile,
 };
 
 /// What a uniqueness rule found already taken.
@@ -109,7 +109,12 @@ pub trait OrderStore: Send + Sync {
     /// Stores a new order with its `order-placed` event and, when the client
     /// sent an Idempotency-Key, the record that replays this response.
     /// `AlreadyExists(Taken::IdempotencyKey)` if the key was claimed first.
-    async fn place(&self, order: &Order, event: &DomainEvent, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError>;
+    async fn place(
+        &self,
+        order: &Order,
+        event: &DomainEvent,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), StoreError>;
     async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
     async fn list(&self, filter: OrderFilter, page: &PageRequest) -> Result<Page<Order>, StoreError>;
     /// Writes `next` (a status change of `previous`) if `previous` is still

@@ -107,9 +107,8 @@ impl ProductDraft {
         let name = errors.collect(bounded_text(name, "name", 200, true));
         let description = errors.collect(bounded_text(description.unwrap_or_default(), "description", 2000, false));
         let currency = errors.collect(crate::Currency::parse(currency));
-        let minor = errors.collect(
-            u64::try_from(price_minor).map_err(|_| ValidationError::field("price", "must not be negative")),
-        );
+        let minor = errors
+            .collect(u64::try_from(price_minor).map_err(|_| ValidationError::field("price", "must not be negative")));
         let stock = errors.collect(parse_stock(stock));
         let price = match (minor, currency) {
             (Some(minor), Some(currency)) => errors.collect(Money::new(minor, currency)),

@@ -52,7 +52,15 @@ pub fn email() -> impl Strategy<Value = Email> {
 }
 
 pub fn user() -> impl Strategy<Value = User> {
-    (email(), any::<bool>(), any::<bool>(), timestamp(), timestamp(), 1_u64..=u64::from(u32::MAX), "[a-zA-Z0-9$=,./+]{20,100}")
+    (
+        email(),
+        any::<bool>(),
+        any::<bool>(),
+        timestamp(),
+        timestamp(),
+        1_u64..=u64::from(u32::MAX),
+        "[a-zA-Z0-9$=,./+]{20,100}",
+    )
         .prop_map(|(email, admin, disabled, created_at, updated_at, version, hash)| {
             let role = if admin { Role::Admin } else { Role::User };
             let mut user = NewUser { email, password_hash: PasswordHash::from_phc(format!("$argon2id${hash}")), role }
@@ -67,8 +75,7 @@ pub fn user() -> impl Strategy<Value = User> {
 /// Text a product may hold: any characters but control ones (newlines
 /// allowed), up to `max_chars`.
 pub fn product_text(max_chars: usize) -> impl Strategy<Value = String> {
-    vec(prop_oneof![20 => printable(), 1 => Just('\n')], 1..=max_chars)
-        .prop_map(|chars| chars.into_iter().collect())
+    vec(prop_oneof![20 => printable(), 1 => Just('\n')], 1..=max_chars).prop_map(|chars| chars.into_iter().collect())
 }
 
 /// Any product an admin can create (or replace it with), in `currency`,
@@ -83,11 +90,22 @@ pub fn product_priced(currency: Currency, prices: impl Strategy<Value = u64>) ->
         proptest::option::of(any::<bool>()),
         timestamp(),
     )
-        .prop_filter_map("a draft the parser accepts", move |(sku, name, description, price, stock, active, now)| {
-            let draft =
-                ProductDraft::parse(&sku, &name, description.as_deref(), price as i64, currency.as_str(), stock, active).ok()?;
-            Some(draft.into_product(now))
-        })
+        .prop_filter_map(
+            "a draft the parser accepts",
+            move |(sku, name, description, price, stock, active, now)| {
+                let draft = ProductDraft::parse(
+                    &sku,
+                    &name,
+                    description.as_deref(),
+                    price as i64,
+                    currency.as_str(),
+                    stock,
+                    active,
+                )
+                .ok()?;
+                Some(draft.into_product(now))
+            },
+        )
 }
 
 /// Any product an admin can create, in `currency`.

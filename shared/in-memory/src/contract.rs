@@ -22,9 +22,14 @@ fn now() -> OffsetDateTime {
 
 /// A new user with a unique email.
 pub fn new_user(tag: &str) -> User {
-    let email = Email::parse(&format!("{tag}.{}@example.com", UserId::generate().to_string().to_lowercase())).expect("valid");
-    NewUser { email, password_hash: PasswordHash::from_phc("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()), role: Role::User }
-        .into_user(now())
+    let email =
+        Email::parse(&format!("{tag}.{}@example.com", UserId::generate().to_string().to_lowercase())).expect("valid");
+    NewUser {
+        email,
+        password_hash: PasswordHash::from_phc("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
+        role: Role::User,
+    }
+    .into_user(now())
 }
 
 /// A new active product with a unique SKU.
@@ -292,8 +297,11 @@ pub async fn message_claims_hold_for_their_lease(processed: &impl ProcessedMessa
 pub async fn throttles_count_every_attempt(throttle: &impl Throttle) {
     let key = format!("contract-{}", UserId::generate());
     // Started together, so the counting itself must be atomic.
-    let decisions: Vec<bool> =
-        futures::future::join_all((0..5).map(|_| throttle.hit(&key))).await.into_iter().map(|d| d.unwrap().allowed).collect();
+    let decisions: Vec<bool> = futures::future::join_all((0..5).map(|_| throttle.hit(&key)))
+        .await
+        .into_iter()
+        .map(|d| d.unwrap().allowed)
+        .collect();
     assert_eq!(decisions.iter().filter(|allowed| **allowed).count(), 3, "{decisions:?}");
     throttle.reset(&key).await.unwrap();
     let fresh = throttle.hit(&key).await.unwrap();

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::ports::{Claim, DeadLetters, MailError, Mailer, ProcessedMessages, Publisher, StoreError, Unreachable};
 use domain::DomainEvent;
+use domain::ports::{Claim, DeadLetters, MailError, Mailer, ProcessedMessages, Publisher, StoreError, Unreachable};
 
 use crate::{Dependency, Memory};
 

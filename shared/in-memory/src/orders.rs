@@ -21,7 +21,12 @@ impl MemoryOrderStore {
 
 #[async_trait]
 impl OrderStore for MemoryOrderStore {
-    async fn place(&self, order: &Order, event: &DomainEvent, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
+    async fn place(
+        &self,
+        order: &Order,
+        event: &DomainEvent,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), StoreError> {
         let mut state = self.memory.lock();
         state.check(Dependency::Table)?;
         let now = state.now();
@@ -113,10 +118,16 @@ impl OrderStore for MemoryOrderStore {
                 product.version += 1;
                 product.updated_at = now;
             }
-            (order.transitioned(OrderStatus::Confirmed, None, now).expect("pending can be confirmed"), Reservation::Confirmed)
+            (
+                order.transitioned(OrderStatus::Confirmed, None, now).expect("pending can be confirmed"),
+                Reservation::Confirmed,
+            )
         } else {
             let reason = format!("not enough stock for {}", short.join(", "));
-            (order.transitioned(OrderStatus::Rejected, Some(reason), now).expect("pending can be rejected"), Reservation::Rejected)
+            (
+                order.transitioned(OrderStatus::Rejected, Some(reason), now).expect("pending can be rejected"),
+                Reservation::Rejected,
+            )
         };
         let event = notify(&decided);
         state.outbox.push(event.clone());

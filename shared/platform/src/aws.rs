@@ -55,7 +55,11 @@ impl CallRecorder {
 }
 
 /// The IAM actions (with their resource) that one SDK call needs.
-fn required_actions(service: &str, operation: &str, input: &aws_smithy_runtime_api::client::interceptors::context::Input) -> Vec<(String, String)> {
+fn required_actions(
+    service: &str,
+    operation: &str,
+    input: &aws_smithy_runtime_api::client::interceptors::context::Input,
+) -> Vec<(String, String)> {
     use aws_sdk_dynamodb::operation as ddb;
     let one = |action: &str, resource: &str| vec![(action.to_owned(), resource.to_owned())];
     match (service, operation) {
@@ -74,7 +78,8 @@ fn required_actions(service: &str, operation: &str, input: &aws_smithy_runtime_a
                         } else if let Some(delete) = item.delete() {
                             Some(("dynamodb:DeleteItem".to_owned(), delete.table_name().to_owned()))
                         } else {
-                            item.condition_check().map(|c| ("dynamodb:ConditionCheckItem".to_owned(), c.table_name().to_owned()))
+                            item.condition_check()
+                                .map(|c| ("dynamodb:ConditionCheckItem".to_owned(), c.table_name().to_owned()))
                         }
                     })
                     .collect()
@@ -94,7 +99,12 @@ fn required_actions(service: &str, operation: &str, input: &aws_smithy_runtime_a
         ("DynamoDB", "BatchGetItem") => input
             .downcast_ref::<ddb::batch_get_item::BatchGetItemInput>()
             .map(|input| {
-                input.request_items().into_iter().flatten().map(|(table, _)| ("dynamodb:BatchGetItem".to_owned(), table.clone())).collect()
+                input
+                    .request_items()
+                    .into_iter()
+                    .flatten()
+                    .map(|(table, _)| ("dynamodb:BatchGetItem".to_owned(), table.clone()))
+                    .collect()
             })
             .unwrap_or_default(),
         ("DynamoDB", operation) => {

@@ -73,7 +73,9 @@ impl DeadLetters for SqsDeadLetters {
             .message_attributes("source_message_id", attribute(source_message_id)?)
             .send()
             .await
-            .map_err(|error| Unreachable(anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(error)).into()))?;
+            .map_err(|error| {
+                Unreachable(anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(error)).into())
+            })?;
         Ok(())
     }
 }
@@ -172,7 +174,13 @@ impl BatchProcessor {
         response
     }
 
-    async fn process_record<H, F>(&self, record: SqsMessage, handler: &H, cold_start: bool, deadline: Instant) -> (String, Outcome)
+    async fn process_record<H, F>(
+        &self,
+        record: SqsMessage,
+        handler: &H,
+        cold_start: bool,
+        deadline: Instant,
+    ) -> (String, Outcome)
     where
         H: Fn(CloudEvent) -> F,
         F: Future<Output = Result<(), RecordError>>,
@@ -204,7 +212,14 @@ impl BatchProcessor {
         (message_id, outcome)
     }
 
-    async fn handle<H, F>(&self, event: CloudEvent, body: &str, message_id: &str, handler: &H, deadline: Instant) -> Outcome
+    async fn handle<H, F>(
+        &self,
+        event: CloudEvent,
+        body: &str,
+        message_id: &str,
+        handler: &H,
+        deadline: Instant,
+    ) -> Outcome
     where
         H: Fn(CloudEvent) -> F,
         F: Future<Output = Result<(), RecordError>>,
@@ -240,7 +255,10 @@ impl BatchProcessor {
             Ok(()) => {
                 if let Err(error) = self.processed.complete(&key).await {
                     // The effect happened; a redelivery after the lease redoes it idempotently.
-                    tracing::warn!(error = format!("{:#}", anyhow::Error::from(error)), "could not mark the message done");
+                    tracing::warn!(
+                        error = format!("{:#}", anyhow::Error::from(error)),
+                        "could not mark the message done"
+                    );
                 }
                 tracing::info!("message handled");
                 Outcome::Done
@@ -262,7 +280,10 @@ impl BatchProcessor {
 
     async fn release(&self, key: &str) {
         if let Err(error) = self.processed.release(key).await {
-            tracing::warn!(error = format!("{:#}", anyhow::Error::from(error)), "could not release the claim; it lapses with its lease");
+            tracing::warn!(
+                error = format!("{:#}", anyhow::Error::from(error)),
+                "could not release the claim; it lapses with its lease"
+            );
         }
     }
 
@@ -292,7 +313,11 @@ impl BatchProcessor {
                 Outcome::Parked
             }
             Err(error) => {
-                tracing::error!(reason, error = format!("{:#}", anyhow::Error::from(error)), "could not park the message; it will be retried");
+                tracing::error!(
+                    reason,
+                    error = format!("{:#}", anyhow::Error::from(error)),
+                    "could not park the message; it will be retried"
+                );
                 Outcome::Failed
             }
         }

@@ -54,7 +54,8 @@ impl Settings {
 
     /// Reads settings through `lookup`, so tests need not touch the process env.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let required = |name: &str| lookup(name).filter(|v| !v.is_empty()).with_context(|| format!("{name} is not set"));
+        let required =
+            |name: &str| lookup(name).filter(|v| !v.is_empty()).with_context(|| format!("{name} is not set"));
         let seconds = |name: &str, default: u64| -> anyhow::Result<Duration> {
             match lookup(name) {
                 None => Ok(Duration::from_secs(default)),
@@ -86,7 +87,9 @@ impl Settings {
             client_ip_header: lookup("CLIENT_IP_HEADER").filter(|h| !h.is_empty()).map(|h| h.to_lowercase()),
             client_ip_trusted_hops: match lookup("CLIENT_IP_TRUSTED_HOPS") {
                 None => 1,
-                Some(raw) => raw.parse().ok().filter(|hops| *hops >= 1).context("CLIENT_IP_TRUSTED_HOPS must be 1 or more")?,
+                Some(raw) => {
+                    raw.parse().ok().filter(|hops| *hops >= 1).context("CLIENT_IP_TRUSTED_HOPS must be 1 or more")?
+                }
             },
             function_timeout: seconds("FUNCTION_TIMEOUT_SECONDS", 10)?,
             queue_urls,
@@ -138,7 +141,9 @@ mod tests {
 
     #[test]
     fn parses_origin_list() {
-        let settings = settings(&[("TABLE_NAME", "t"), ("CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example,")]).unwrap();
+        let settings =
+            settings(&[("TABLE_NAME", "t"), ("CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example,")])
+                .unwrap();
         assert_eq!(settings.cors_allowed_origins, ["https://a.example", "https://b.example"]);
     }
 }

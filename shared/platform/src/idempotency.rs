@@ -80,7 +80,9 @@ pub async fn begin(request: &ApiRequest, scope: &str, store: &impl IdempotencySt
 pub async fn resolve_race(pending: &PendingKey, store: &impl IdempotencyStore) -> Result<ApiResponse, ApiError> {
     match store.find(&pending.key).await? {
         Some(record) => replay(pending, &record),
-        None => Err(ApiError::conflict("request_in_progress", "a request with this Idempotency-Key is in progress; retry")),
+        None => {
+            Err(ApiError::conflict("request_in_progress", "a request with this Idempotency-Key is in progress; retry"))
+        }
     }
 }
 

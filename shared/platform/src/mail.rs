@@ -23,10 +23,8 @@ fn content(text: &str) -> Result<Content, MailError> {
 #[async_trait]
 impl Mailer for SesMailer {
     async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), MailError> {
-        let message = Message::builder()
-            .subject(content(subject)?)
-            .body(Body::builder().text(content(body)?).build())
-            .build();
+        let message =
+            Message::builder().subject(content(subject)?).body(Body::builder().text(content(body)?).build()).build();
         let result = self
             .client
             .send_email()
@@ -41,7 +39,9 @@ impl Mailer for SesMailer {
                 use aws_sdk_sesv2::error::SdkError;
                 let described = aws_sdk_sesv2::error::DisplayErrorContext(&error).to_string();
                 match &error {
-                    SdkError::ServiceError(service) if service.err().is_message_rejected() || service.err().is_bad_request_exception() => {
+                    SdkError::ServiceError(service)
+                        if service.err().is_message_rejected() || service.err().is_bad_request_exception() =>
+                    {
                         Err(MailError::Rejected(described))
                     }
                     _ => Err(MailError::Unavailable(described.into())),

@@ -56,15 +56,10 @@ impl OutboxPublisher {
 
     async fn send_message(&self, queue: &str, correlation_id: &str, body: &str) -> anyhow::Result<()> {
         let url = self.queue_urls.get(queue).with_context(|| format!("no URL configured for queue {queue}"))?;
-        let mut message = self
-            .sqs
-            .send_message()
-            .queue_url(url)
-            .message_body(body)
-            .message_attributes(
-                "correlation_id",
-                MessageAttributeValue::builder().data_type("String").string_value(correlation_id).build()?,
-            );
+        let mut message = self.sqs.send_message().queue_url(url).message_body(body).message_attributes(
+            "correlation_id",
+            MessageAttributeValue::builder().data_type("String").string_value(correlation_id).build()?,
+        );
         // Carries the X-Ray trace across the queue (Lambda sets this per invocation).
         if let Ok(trace) = std::env::var("_X_AMZN_TRACE_ID") {
             message = message.message_system_attributes(
@@ -97,7 +92,8 @@ impl OutboxPublisher {
         let mut report = RelayReport::default();
         for item in output.items() {
             let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            let created_at: i64 = item.get("created_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+            let created_at: i64 =
+                item.get("created_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
             if now - created_at < min_age.as_secs() as i64 {
                 report.skipped_fresh += 1;
                 continue;

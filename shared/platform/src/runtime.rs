@@ -4,19 +4,19 @@
 use std::sync::Arc;
 
 use crate::Settings;
-use crate::aws::CallRecorder;
 use crate::auth::{SigningKeys, Tokens};
+use crate::aws::CallRecorder;
 use anyhow::Context;
 
 use crate::batch::{BatchProcessor, SqsDeadLetters};
 use crate::dynamo::{
     DynamoIdempotencyStore, DynamoOrderStore, DynamoProcessedMessages, DynamoProductStore, DynamoUserStore, Table,
 };
+use crate::http::{Access, Authenticator, HttpServer};
 use crate::mail::SesMailer;
 use crate::outbox::OutboxPublisher;
-use crate::throttle::{FixedWindow, Limit};
-use crate::http::{Access, Authenticator, HttpServer};
 use crate::pagination::Cursors;
+use crate::throttle::{FixedWindow, Limit};
 
 /// Configuration and SDK settings, loaded once.
 pub struct Init {

@@ -121,8 +121,15 @@ mod tests {
     use super::*;
 
     fn limiter() -> FixedWindow {
-        let config = aws_sdk_dynamodb::Config::builder().behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest()).build();
-        FixedWindow::new(Table::new(aws_sdk_dynamodb::Client::from_conf(config), "t"), "LOGIN", 5, Duration::from_secs(60))
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .build();
+        FixedWindow::new(
+            Table::new(aws_sdk_dynamodb::Client::from_conf(config), "t"),
+            "LOGIN",
+            5,
+            Duration::from_secs(60),
+        )
     }
 
     #[test]

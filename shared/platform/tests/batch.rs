@@ -25,7 +25,13 @@ fn processor(memory: &Memory) -> BatchProcessor {
 }
 
 fn message(event_id: &str) -> SqsMessage {
-    let event = CloudEvent::new(event_id.into(), "user-created", "corr", time::OffsetDateTime::now_utc(), serde_json::json!({}));
+    let event = CloudEvent::new(
+        event_id.into(),
+        "user-created",
+        "corr",
+        time::OffsetDateTime::now_utc(),
+        serde_json::json!({}),
+    );
     let mut message = SqsMessage::default();
     message.message_id = Some(format!("message-{event_id}"));
     message.body = Some(serde_json::to_string(&event).unwrap());

@@ -56,14 +56,16 @@ async fn registration_rejects_bad_input_with_every_field_named() {
     let response = app().register("not-an-email", "short").await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body: Value = response.json().await.unwrap();
-    let fields: Vec<&str> = body["error"]["details"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> =
+        body["error"]["details"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["email", "password"]);
 }
 
 #[tokio::test]
 async fn registration_cannot_choose_a_role() {
     let email = unique_email("sneaky");
-    let response = app().post("/auth/register", None, json!({"email": email, "password": PASSWORD, "role": "admin"})).await;
+    let response =
+        app().post("/auth/register", None, json!({"email": email, "password": PASSWORD, "role": "admin"})).await;
     assert_eq!(error_code(response, StatusCode::UNPROCESSABLE_ENTITY).await, "validation_failed");
     assert_eq!(app().login(&email, PASSWORD).await.status(), StatusCode::UNAUTHORIZED, "nothing was created");
 }

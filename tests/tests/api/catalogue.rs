@@ -21,7 +21,8 @@ pub async fn create_product(app: &TestApp, admin_token: &str, body: Value) -> Va
 }
 
 async fn put_product(app: &TestApp, token: &str, id: &str, if_match: Option<&str>, body: Value) -> reqwest::Response {
-    let mut request = app.client.request(Method::PUT, app.url(&format!("/products/{id}"))).bearer_auth(token).json(&body);
+    let mut request =
+        app.client.request(Method::PUT, app.url(&format!("/products/{id}"))).bearer_auth(token).json(&body);
     if let Some(etag) = if_match {
         request = request.header("if-match", etag);
     }
@@ -54,15 +55,22 @@ async fn only_admins_write_the_catalogue_and_input_is_validated() {
     let app = app();
     let user = app.new_user("shopper").await;
     let body = product_body(&unique_sku("x"), 100, "EUR", 1);
-    assert_eq!(error_code(app.post("/products", None, body.clone()).await, StatusCode::UNAUTHORIZED).await, "unauthenticated");
-    assert_eq!(error_code(app.post("/products", Some(&user.token), body).await, StatusCode::FORBIDDEN).await, "forbidden");
+    assert_eq!(
+        error_code(app.post("/products", None, body.clone()).await, StatusCode::UNAUTHORIZED).await,
+        "unauthenticated"
+    );
+    assert_eq!(
+        error_code(app.post("/products", Some(&user.token), body).await, StatusCode::FORBIDDEN).await,
+        "forbidden"
+    );
 
     let admin = app.new_admin("validator").await;
     let bad = json!({"sku": "x", "name": "", "price": {"amount_minor": -5, "currency": "EURO"}, "stock": -1});
     let response = app.post("/products", Some(&admin.token), bad).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body: Value = response.json().await.unwrap();
-    let fields: Vec<&str> = body["error"]["details"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> =
+        body["error"]["details"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["sku", "name", "currency", "price", "stock"]);
 }
 
@@ -95,7 +103,8 @@ async fn replacing_a_product_needs_the_current_version_and_one_writer_wins() {
     let stale = put_product(&app, &admin.token, id, Some("\"9\""), product_body(&sku, 1600, "EUR", 10)).await;
     assert_eq!(error_code(stale, StatusCode::PRECONDITION_FAILED).await, "precondition_failed");
 
-    let writers = [1600, 1700, 1800].map(|price| put_product(&app, &admin.token, id, Some("\"1\""), product_body(&sku, price, "EUR", 10)));
+    let writers = [1600, 1700, 1800]
+        .map(|price| put_product(&app, &admin.token, id, Some("\"1\""), product_body(&sku, price, "EUR", 10)));
     let statuses: Vec<StatusCode> = join_all(writers).await.iter().map(|r| r.status()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::PRECONDITION_FAILED).count(), 2, "{statuses:?}");
@@ -125,7 +134,9 @@ async fn inactive_products_are_hidden_from_everyone_but_admins() {
 
     // Activated again, it moves from one listing (and its total) to the other.
     let before: Value = app.get("/products?limit=1", None).await.json().await.unwrap();
-    let reactivated = put_product(&app, &admin.token, product["id"].as_str().unwrap(), Some("*"), product_body(&sku, 500, "EUR", 1)).await;
+    let reactivated =
+        put_product(&app, &admin.token, product["id"].as_str().unwrap(), Some("*"), product_body(&sku, 500, "EUR", 1))
+            .await;
     assert_eq!(reactivated.status(), StatusCode::OK);
     assert_eq!(app.get(&path, None).await.status(), StatusCode::OK);
     let after: Value = app.get("/products?limit=1", None).await.json().await.unwrap();

@@ -60,7 +60,8 @@ async fn a_placed_order_is_confirmed_stock_is_taken_and_the_customer_told() {
     assert_eq!(order_status(&app, &buyer.token, id).await, "confirmed");
     assert_eq!(stock_of(&app, product_id).await, 3);
     let emails = emails_to(&buyer.email, 2, PATIENCE).await;
-    let confirmation = emails.iter().find(|e| e["subject"].as_str().unwrap().contains("confirmed")).expect("confirmation");
+    let confirmation =
+        emails.iter().find(|e| e["subject"].as_str().unwrap().contains("confirmed")).expect("confirmation");
     assert!(confirmation["body"].as_str().unwrap().contains("50.00 EUR"), "{confirmation}");
 
     // Cancelling a confirmed order gives its stock back.
@@ -100,12 +101,18 @@ async fn a_poison_message_is_parked_with_its_reason_while_the_batch_goes_on() {
     let queue = env("USER_CREATED_QUEUE_URL");
     let email = unique_email("batchmate");
     let marker = format!("poison-{}", ulid::Ulid::new());
-    let valid = cloud_event("user-created", &ulid::Ulid::new().to_string(), json!({"user_id": ulid::Ulid::new().to_string(), "email": email}));
+    let valid = cloud_event(
+        "user-created",
+        &ulid::Ulid::new().to_string(),
+        json!({"user_id": ulid::Ulid::new().to_string(), "email": email}),
+    );
     let wrong_type = cloud_event("order-placed", &marker, json!({}));
     let entries = [("garbage", format!("not json {marker}")), ("wrong-type", wrong_type), ("valid", valid)];
     let mut batch = sqs.send_message_batch().queue_url(&queue);
     for (id, body) in entries {
-        batch = batch.entries(aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder().id(id).message_body(body).build().unwrap());
+        batch = batch.entries(
+            aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder().id(id).message_body(body).build().unwrap(),
+        );
     }
     batch.send().await.unwrap();
 
@@ -135,7 +142,8 @@ async fn duplicate_deliveries_have_their_effect_once() {
     let user_id = ulid::Ulid::new().to_string();
     let event_id = ulid::Ulid::new().to_string();
     let event = cloud_event("user-created", &event_id, json!({"user_id": user_id, "email": email}));
-    let again = cloud_event("user-created", &ulid::Ulid::new().to_string(), json!({"user_id": user_id, "email": email}));
+    let again =
+        cloud_event("user-created", &ulid::Ulid::new().to_string(), json!({"user_id": user_id, "email": email}));
     for body in [&event, &event, &event, &again] {
         sqs.send_message().queue_url(env("USER_CREATED_QUEUE_URL")).message_body(body).send().await.unwrap();
     }
@@ -145,10 +153,18 @@ async fn duplicate_deliveries_have_their_effect_once() {
     let buyer = app.new_user("dup-buyer").await;
     let product = create_product(&app, &admin.token, product_body(&unique_sku("dup"), 100, "EUR", 10)).await;
     let product_id = product["id"].as_str().unwrap();
-    let order: Value =
-        app.post("/orders", Some(&buyer.token), json!({"lines": [{"product_id": product_id, "quantity": 3}]})).await.json().await.unwrap();
+    let order: Value = app
+        .post("/orders", Some(&buyer.token), json!({"lines": [{"product_id": product_id, "quantity": 3}]}))
+        .await
+        .json()
+        .await
+        .unwrap();
     settle(&app, &buyer.token).await;
-    let replay = cloud_event("order-placed", &ulid::Ulid::new().to_string(), json!({"order_id": order["id"], "owner_id": buyer.id}));
+    let replay = cloud_event(
+        "order-placed",
+        &ulid::Ulid::new().to_string(),
+        json!({"order_id": order["id"], "owner_id": buyer.id}),
+    );
     for _ in 0..3 {
         sqs.send_message().queue_url(env("ORDER_PLACED_QUEUE_URL")).message_body(&replay).send().await.unwrap();
     }
@@ -164,7 +180,11 @@ async fn duplicate_deliveries_have_their_effect_once() {
 async fn a_bad_email_task_is_parked_not_retried() {
     let sqs = sqs().await;
     let marker = ulid::Ulid::new().to_string();
-    let task = cloud_event("email-send", &marker, json!({"to": "not an address", "template": "welcome", "dedupe_key": marker}));
+    let task = cloud_event(
+        "email-send",
+        &marker,
+        json!({"to": "not an address", "template": "welcome", "dedupe_key": marker}),
+    );
     sqs.send_message().queue_url(env("EMAIL_SEND_QUEUE_URL")).message_body(task).send().await.unwrap();
     let deadline = std::time::Instant::now() + PATIENCE;
     loop {

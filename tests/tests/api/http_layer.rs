@@ -49,7 +49,12 @@ async fn every_response_carries_the_security_headers() {
     ];
     for response in responses {
         for (name, value) in SECURITY_HEADERS {
-            assert_eq!(response.headers().get(name).map(|v| v.to_str().unwrap()), Some(value), "{name} on {}", response.status());
+            assert_eq!(
+                response.headers().get(name).map(|v| v.to_str().unwrap()),
+                Some(value),
+                "{name} on {}",
+                response.status()
+            );
         }
         assert!(response.headers().contains_key("x-request-id"));
     }
@@ -102,7 +107,14 @@ async fn an_options_request_that_is_not_a_preflight_changes_nothing() {
     let body = serde_json::json!({"lines": [{"product_id": product["id"], "quantity": 1}]});
     // Answered as a preflight (without CORS grants: it is not one), as
     // API Gateway's mock integration answers it: nothing runs.
-    let response = app.client.request(Method::OPTIONS, app.url("/orders")).bearer_auth(&buyer.token).json(&body).send().await.unwrap();
+    let response = app
+        .client
+        .request(Method::OPTIONS, app.url("/orders"))
+        .bearer_auth(&buyer.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert!(!response.headers().contains_key("access-control-allow-methods"));
     let orders: serde_json::Value = app.get("/orders", Some(&buyer.token)).await.json().await.unwrap();

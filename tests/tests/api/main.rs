@@ -4,10 +4,10 @@
 mod auth;
 mod catalogue;
 mod flows;
+mod health;
 mod openapi;
 mod orders;
 mod rate_limit;
-mod health;
 use tests::helpers;
 mod http_layer;
 mod sample_events;

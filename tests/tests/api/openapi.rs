@@ -136,7 +136,8 @@ async fn real_responses_match_the_documented_schemas() {
     let (status, body) = call(Method::GET, "/users?limit=2", Some(&admin.token), None).await;
     record("/api/v1/users", "get", status, &body);
     let (status, product) =
-        call(Method::POST, "/products", Some(&admin.token), Some(product_body(&unique_sku("doc"), 700, "EUR", 3))).await;
+        call(Method::POST, "/products", Some(&admin.token), Some(product_body(&unique_sku("doc"), 700, "EUR", 3)))
+            .await;
     record("/api/v1/products", "post", status, &product);
     let product_path = format!("/products/{}", product["id"].as_str().unwrap());
     let (status, body) = call(Method::GET, &product_path, None, None).await;
@@ -146,7 +147,8 @@ async fn real_responses_match_the_documented_schemas() {
     let order = json!({"lines": [{"product_id": product["id"], "quantity": 1}]});
     let (status, order) = call(Method::POST, "/orders", Some(&token), Some(order)).await;
     record("/api/v1/orders", "post", status, &order);
-    let (status, body) = call(Method::GET, &format!("/orders/{}", order["id"].as_str().unwrap()), Some(&token), None).await;
+    let (status, body) =
+        call(Method::GET, &format!("/orders/{}", order["id"].as_str().unwrap()), Some(&token), None).await;
     record("/api/v1/orders/{id}", "get", status, &body);
     let (status, body) = call(Method::GET, "/orders?limit=2", Some(&token), None).await;
     record("/api/v1/orders", "get", status, &body);
@@ -164,7 +166,9 @@ fn the_schema_check_catches_mismatches() {
     let mut problems = Vec::new();
     check(&document, &user, &json!({"id": "x", "email": 7, "role": "root", "extra": true}), "user", &mut problems);
     let text = problems.join("\n");
-    for expected in ["missing required disabled", "user.email: expected", "is not one of", "undocumented property extra"] {
+    for expected in
+        ["missing required disabled", "user.email: expected", "is not one of", "undocumented property extra"]
+    {
         assert!(text.contains(expected), "{expected} not reported in:\n{text}");
     }
 }

@@ -51,7 +51,10 @@ async fn orders_are_priced_from_the_catalogue() {
 
     // A price from the client is not even accepted as input.
     let sneaky = json!({"lines": [{"product_id": tee, "quantity": 1, "unit_price": 1}]});
-    assert_eq!(error_code(place(&app, &buyer.token, None, &sneaky).await, StatusCode::UNPROCESSABLE_ENTITY).await, "validation_failed");
+    assert_eq!(
+        error_code(place(&app, &buyer.token, None, &sneaky).await, StatusCode::UNPROCESSABLE_ENTITY).await,
+        "validation_failed"
+    );
 }
 
 #[tokio::test]
@@ -160,10 +163,12 @@ async fn listing_pages_through_own_orders_and_cursors_stay_with_their_owner() {
     let refiltered = app.get(&format!("/orders?limit=2&status=shipped&cursor={cursor}"), Some(&buyer.token)).await;
     assert_eq!(error_code(refiltered, StatusCode::BAD_REQUEST).await, "invalid_cursor");
 
-    let mut seen: Vec<String> = page["data"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect();
+    let mut seen: Vec<String> =
+        page["data"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect();
     let mut next = Some(cursor);
     while let Some(cursor) = next {
-        let page: Value = app.get(&format!("/orders?limit=2&cursor={cursor}"), Some(&buyer.token)).await.json().await.unwrap();
+        let page: Value =
+            app.get(&format!("/orders?limit=2&cursor={cursor}"), Some(&buyer.token)).await.json().await.unwrap();
         seen.extend(page["data"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()));
         next = page["pagination"]["next_cursor"].as_str().map(str::to_owned);
     }
@@ -227,7 +232,8 @@ async fn admins_list_every_customers_orders_by_status() {
     let all: Value = app.get("/orders?limit=100", Some(&admin.token)).await.json().await.unwrap();
     assert!(all["data"].as_array().unwrap().iter().any(|o| o["id"] == order["id"]));
     assert!(all["pagination"]["total"].as_u64().unwrap() >= 1);
-    let confirmed: Value = app.get("/orders?status=confirmed&limit=100", Some(&admin.token)).await.json().await.unwrap();
+    let confirmed: Value =
+        app.get("/orders?status=confirmed&limit=100", Some(&admin.token)).await.json().await.unwrap();
     assert!(confirmed["data"].as_array().unwrap().iter().all(|o| o["status"] == "confirmed"));
     assert!(confirmed["data"].as_array().unwrap().iter().any(|o| o["id"] == order["id"]));
 }

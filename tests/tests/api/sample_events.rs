@@ -36,7 +36,8 @@ async fn every_function_handles_its_sample_event() {
             checked += 1;
             continue;
         }
-        let status = output["statusCode"].as_u64().unwrap_or_else(|| panic!("{function}: not a proxy response: {output}"));
+        let status =
+            output["statusCode"].as_u64().unwrap_or_else(|| panic!("{function}: not a proxy response: {output}"));
         assert!((200..500).contains(&status), "{function}: status {status}: {output}");
         let body: Value = serde_json::from_str(output["body"].as_str().unwrap_or("{}")).unwrap();
         assert!(body.is_object(), "{function}: body is a JSON object");

@@ -37,17 +37,18 @@ async fn a_correctly_signed_token_works_and_bad_ones_get_401() {
     let expired = sign(&kid, &key, claims(&user.id, "user", -120));
     let unknown_kid = sign("k-unknown", &key, claims(&user.id, "user", 300));
     let wrong_key = sign(&kid, b"an attacker's key, 32 bytes long!", claims(&user.id, "user", 300));
-    let wrong_audience = sign(&kid, &key, json!({"sub": user.id, "role": "user", "iss": "shop-api", "aud": "other", "exp": i64::MAX / 2}));
+    let wrong_audience = sign(
+        &kid,
+        &key,
+        json!({"sub": user.id, "role": "user", "iss": "shop-api", "aud": "other", "exp": i64::MAX / 2}),
+    );
 
     let parts: Vec<&str> = user.token.split('.').collect();
     let mut payload: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
     payload["role"] = "admin".into();
     let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(payload.to_string()), parts[2]);
-    let alg_none = format!(
-        "{}.{}.",
-        URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","typ":"JWT","kid":"{kid}"}}"#)),
-        parts[1]
-    );
+    let alg_none =
+        format!("{}.{}.", URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","typ":"JWT","kid":"{kid}"}}"#)), parts[1]);
 
     for (name, token) in [
         ("expired", expired),

@@ -8,7 +8,8 @@ use crate::helpers::{PASSWORD, app, error_code};
 
 async fn patch_user(token: &str, id: &str, if_match: Option<&str>, body: Value) -> reqwest::Response {
     let app = app();
-    let mut request = app.client.request(Method::PATCH, app.url(&format!("/users/{id}"))).bearer_auth(token).json(&body);
+    let mut request =
+        app.client.request(Method::PATCH, app.url(&format!("/users/{id}"))).bearer_auth(token).json(&body);
     if let Some(etag) = if_match {
         request = request.header("if-match", etag);
     }

@@ -38,7 +38,12 @@ fn sqs_event(bodies: &[String]) -> Value {
 }
 
 fn failed_ids(response: &Value) -> Vec<String> {
-    response["batchItemFailures"].as_array().unwrap().iter().map(|f| f["itemIdentifier"].as_str().unwrap().to_owned()).collect()
+    response["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// Regression (issue 8.3): a consumer waiting on a hung queue ran into
@@ -49,8 +54,13 @@ async fn with_the_queue_black_holed_a_consumer_reports_its_record_failed_well_be
     let mut consumer = start("on-user-created", &[("AWS_ENDPOINT_URL_SQS", queues.url())]).await;
     consumer.ready(Duration::from_secs(30)).await.unwrap();
     queues.set(Fault::BlackHole);
-    let event = CloudEvent::new(ulid::Ulid::new().to_string(), "user-created", "faults", time::OffsetDateTime::now_utc(),
-        json!({"user_id": UserId::generate().to_string(), "email": "black.hole@example.com"}));
+    let event = CloudEvent::new(
+        ulid::Ulid::new().to_string(),
+        "user-created",
+        "faults",
+        time::OffsetDateTime::now_utc(),
+        json!({"user_id": UserId::generate().to_string(), "email": "black.hole@example.com"}),
+    );
     let answer = consumer.invoke(&sqs_event(&[serde_json::to_string(&event).unwrap()]), TIMEOUT * 2).await.unwrap();
     assert!(!answer.failed, "{}", answer.payload);
     assert_eq!(failed_ids(&answer.payload), ["m0"], "the record goes back to the queue");
@@ -70,7 +80,8 @@ async fn a_consumer_timing_out_or_killed_mid_batch_handles_every_record_exactly_
 
     // Four pending orders and their order-placed events, written as place-order would.
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let orders = platform::dynamo::DynamoOrderStore::new(platform::dynamo::Table::from_config(&config, env("TABLE_NAME")));
+    let orders =
+        platform::dynamo::DynamoOrderStore::new(platform::dynamo::Table::from_config(&config, env("TABLE_NAME")));
     let stored = domain::ports::ProductStore::get(
         &platform::dynamo::DynamoProductStore::new(platform::dynamo::Table::from_config(&config, env("TABLE_NAME"))),
         domain::ProductId::parse(product["id"].as_str().unwrap()).unwrap(),
@@ -81,7 +92,10 @@ async fn a_consumer_timing_out_or_killed_mid_batch_handles_every_record_exactly_
     let mut bodies = Vec::new();
     for _ in 0..4 {
         let now = time::OffsetDateTime::now_utc();
-        let order = OrderRequest::parse(&[(stored.id.to_string(), 2)]).unwrap().price(owner, std::slice::from_ref(&stored), now).unwrap();
+        let order = OrderRequest::parse(&[(stored.id.to_string(), 2)])
+            .unwrap()
+            .price(owner, std::slice::from_ref(&stored), now)
+            .unwrap();
         let event = DomainEvent::order_placed(order.id, owner, "faults", now);
         orders.place(&order, &event, None).await.unwrap();
         bodies.push(serde_json::to_string(&CloudEvent::from_domain(&event)).unwrap());

@@ -51,11 +51,17 @@ pub fn sample_event(function: &str) -> Value {
 /// A token for `user_id` with `role`, signed with the local secret's active key.
 pub async fn token(user_id: &str, role: &str) -> String {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let secret = aws_sdk_secretsmanager::Client::new(&config).get_secret_value().secret_id(env("SIGNING_KEY_SECRET_ID")).send().await.unwrap();
+    let secret = aws_sdk_secretsmanager::Client::new(&config)
+        .get_secret_value()
+        .secret_id(env("SIGNING_KEY_SECRET_ID"))
+        .send()
+        .await
+        .unwrap();
     let keys: serde_json::Map<String, Value> = serde_json::from_str(secret.secret_string().unwrap()).unwrap();
     let kid = keys["active_kid"].as_str().unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let claims = json!({"sub": user_id, "role": role, "iss": "shop-api", "aud": "shop-api", "iat": now, "exp": now + 600});
+    let claims =
+        json!({"sub": user_id, "role": role, "iss": "shop-api", "aud": "shop-api", "iat": now, "exp": now + 600});
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(kid.to_owned());
     jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(keys[kid].as_str().unwrap().as_bytes())).unwrap()

@@ -17,7 +17,8 @@ async fn while_ses_fails_an_email_task_is_retried_and_lands_in_the_dead_letter_q
     // a short visibility timeout, so the retries take seconds, not minutes.
     let sqs = sqs().await;
     let name = format!("mail-outage-{}", ulid::Ulid::new());
-    let dead = sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.unwrap().queue_url().unwrap().to_owned();
+    let dead =
+        sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.unwrap().queue_url().unwrap().to_owned();
     let dead_arn = format!("arn:aws:sqs:us-east-1:123456789012:{name}-dlq");
     let redrive = json!({"deadLetterTargetArn": dead_arn, "maxReceiveCount": 5}).to_string();
     let queue = sqs
@@ -33,7 +34,11 @@ async fn while_ses_fails_an_email_task_is_retried_and_lands_in_the_dead_letter_q
         .to_owned();
     let to = unique_email("ses-outage");
     let marker = ulid::Ulid::new().to_string();
-    let task = cloud_event("email-send", &marker, json!({"to": to, "template": "welcome", "dedupe_key": format!("welcome#{marker}")}));
+    let task = cloud_event(
+        "email-send",
+        &marker,
+        json!({"to": to, "template": "welcome", "dedupe_key": format!("welcome#{marker}")}),
+    );
     sqs.send_message().queue_url(&queue).message_body(&task).send().await.unwrap();
 
     let ses = proxy("AWS_ENDPOINT_URL_SESV2").await;

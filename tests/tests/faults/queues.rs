@@ -23,7 +23,8 @@ async fn orders_placed_while_the_queue_is_down_are_accepted_and_each_is_handled_
     let mut placed = Vec::new();
     for (index, fault) in [Fault::BlackHole, Fault::ServerError, Fault::ServerError].into_iter().enumerate() {
         queues.set(fault);
-        let mut event = api_event("place-order", &json!({"lines": [{"product_id": product["id"], "quantity": 1}]}), &buyer.token);
+        let mut event =
+            api_event("place-order", &json!({"lines": [{"product_id": product["id"], "quantity": 1}]}), &buyer.token);
         event["headers"]["Idempotency-Key"] = Value::String(format!("queue-down-{index}-{}", ulid::Ulid::new()));
         let answer = place.invoke(&event, TIMEOUT * 2).await.unwrap();
         let (status, _) = status_and_headers(&answer.payload);
@@ -51,7 +52,8 @@ async fn orders_placed_while_the_queue_is_down_are_accepted_and_each_is_handled_
     assert_eq!(stock["stock"], 7, "each order reserved its stock exactly once");
     let emails = emails_to(&buyer.email, 4, Duration::from_secs(60)).await;
     for id in &placed {
-        let confirmations = emails.iter().filter(|e| e["subject"].as_str().unwrap_or_default().contains(id.as_str())).count();
+        let confirmations =
+            emails.iter().filter(|e| e["subject"].as_str().unwrap_or_default().contains(id.as_str())).count();
         assert_eq!(confirmations, 1, "one confirmation for order {id}");
     }
     let _ = env("SHOP_API_URL");

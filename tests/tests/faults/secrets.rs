@@ -15,7 +15,8 @@ async fn a_cold_start_without_the_secret_says_so_answers_503_and_recovers_withou
     secrets.set(Fault::ServerError);
     let log = std::env::temp_dir().join(format!("no-secret-{}.log", ulid::Ulid::new()));
     let mut function =
-        start_logging("get-current-user", &[("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets.url())], Some(log.clone())).await;
+        start_logging("get-current-user", &[("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets.url())], Some(log.clone()))
+            .await;
     function.ready(Duration::from_secs(30)).await.unwrap();
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("could not read signing keys"), "a clear error at start: {logged}");

@@ -84,7 +84,8 @@ async fn a_throttled_order_leaves_no_partial_write_and_a_brief_throttle_is_retri
     assert!(headers.contains_key("retry-after"));
     let orders: Value = app.get("/orders", Some(&buyer.token)).await.json().await.unwrap();
     assert_eq!(orders["pagination"]["total"], 0, "no order, no counter moved");
-    let stored: Value = app.get(&format!("/products/{}", product["id"].as_str().unwrap()), None).await.json().await.unwrap();
+    let stored: Value =
+        app.get(&format!("/products/{}", product["id"].as_str().unwrap()), None).await.json().await.unwrap();
     assert_eq!(stored["stock"], 5);
 
     proxy.set_rule(Rule::always(Fault::Throttle).only("TransactWriteItems").times(1));

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use in_memory::contract;
-use platform::dynamo::{DynamoIdempotencyStore, DynamoOrderStore, DynamoProcessedMessages, DynamoProductStore, DynamoUserStore};
+use platform::dynamo::{
+    DynamoIdempotencyStore, DynamoOrderStore, DynamoProcessedMessages, DynamoProductStore, DynamoUserStore,
+};
 use platform::throttle::FixedWindow;
 
 use crate::fresh_table;
@@ -26,12 +28,20 @@ async fn products() {
 #[tokio::test]
 async fn orders() {
     let table = fresh_table().await;
-    contract::an_idempotency_key_is_claimed_once(&DynamoOrderStore::new(table.clone()), &DynamoIdempotencyStore::new(table)).await;
+    contract::an_idempotency_key_is_claimed_once(
+        &DynamoOrderStore::new(table.clone()),
+        &DynamoIdempotencyStore::new(table),
+    )
+    .await;
     let table = fresh_table().await;
-    contract::reservation_is_all_or_nothing(&DynamoProductStore::new(table.clone()), &DynamoOrderStore::new(table)).await;
-    let table = fresh_table().await;
-    contract::cancelling_a_confirmed_order_gives_its_stock_back(&DynamoProductStore::new(table.clone()), &DynamoOrderStore::new(table))
+    contract::reservation_is_all_or_nothing(&DynamoProductStore::new(table.clone()), &DynamoOrderStore::new(table))
         .await;
+    let table = fresh_table().await;
+    contract::cancelling_a_confirmed_order_gives_its_stock_back(
+        &DynamoProductStore::new(table.clone()),
+        &DynamoOrderStore::new(table),
+    )
+    .await;
     contract::order_listings_filter_by_owner_and_status(&DynamoOrderStore::new(fresh_table().await)).await;
 }
 
@@ -39,7 +49,10 @@ async fn orders() {
 async fn message_claims() {
     // Claims expire in whole seconds: a 1 s lease has lapsed 2 s later.
     let processed = DynamoProcessedMessages::new(fresh_table().await, Duration::from_secs(1));
-    contract::message_claims_hold_for_their_lease(&processed, async || tokio::time::sleep(Duration::from_millis(2100)).await).await;
+    contract::message_claims_hold_for_their_lease(&processed, async || {
+        tokio::time::sleep(Duration::from_millis(2100)).await
+    })
+    .await;
 }
 
 #[tokio::test]

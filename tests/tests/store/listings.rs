@@ -12,7 +12,9 @@ use crate::fresh_table;
 /// A product with a long name, so each order line is large.
 fn bulky_product(index: usize) -> Product {
     let name = format!("{index:03} {}", "a rather long product name ".repeat(7));
-    ProductDraft::parse(&format!("BULK-{index:03}"), &name, None, 100, "EUR", 10, Some(true)).unwrap().into_product(OffsetDateTime::now_utc())
+    ProductDraft::parse(&format!("BULK-{index:03}"), &name, None, 100, "EUR", 10, Some(true))
+        .unwrap()
+        .into_product(OffsetDateTime::now_utc())
 }
 
 /// An order of 50 bulky lines: about 16 KB stored.
@@ -36,7 +38,10 @@ async fn pages_of_large_items_cross_the_one_megabyte_limit_without_losing_anythi
     let mut placed = Vec::new();
     for _ in 0..130 {
         let order = bulky_order(owner, &products);
-        orders.place(&order, &DomainEvent::order_placed(order.id, owner, "c", OffsetDateTime::now_utc()), None).await.unwrap();
+        orders
+            .place(&order, &DomainEvent::order_placed(order.id, owner, "c", OffsetDateTime::now_utc()), None)
+            .await
+            .unwrap();
         placed.push(order.id);
     }
     let filter = OrderFilter { owner: Some(owner), status: None };
@@ -60,7 +65,10 @@ async fn an_unreadable_item_is_left_out_of_a_listing_and_fails_only_its_own_read
     let owner = UserId::generate();
     let products = vec![bulky_product(1)];
     let good = bulky_order(owner, &products);
-    orders.place(&good, &DomainEvent::order_placed(good.id, owner, "c", OffsetDateTime::now_utc()), None).await.unwrap();
+    orders
+        .place(&good, &DomainEvent::order_placed(good.id, owner, "c", OffsetDateTime::now_utc()), None)
+        .await
+        .unwrap();
     // Written by hand as a bug or a bad migration might: the lines are not JSON.
     let broken = domain::OrderId::generate();
     let text = |value: &str| AttributeValue::S(value.to_owned());

@@ -42,7 +42,10 @@ async fn an_event_committed_while_sqs_is_down_is_delivered_once_by_the_relay() {
     let mut twin = user.clone();
     twin.id = domain::UserId::generate();
     let twin_event = DomainEvent::user_created(twin.id, &twin.email, "corr-2", OffsetDateTime::now_utc());
-    assert!(matches!(users.insert(&twin, Some(&twin_event)).await, Err(StoreError::AlreadyExists(domain::ports::Taken::Email))));
+    assert!(matches!(
+        users.insert(&twin, Some(&twin_event)).await,
+        Err(StoreError::AlreadyExists(domain::ports::Taken::Email))
+    ));
 
     // SQS is back: the relay sends what is left, once.
     let working = OutboxPublisher::new(table.clone(), sqs, queues);
@@ -51,7 +54,14 @@ async fn an_event_committed_while_sqs_is_down_is_delivered_once_by_the_relay() {
     assert_eq!(working.relay(Duration::ZERO, 100).await.unwrap().published, 0, "nothing left to send");
 
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let received = sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).wait_time_seconds(1).send().await.unwrap();
+    let received = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
     let bodies: Vec<serde_json::Value> =
         received.messages().iter().map(|m| serde_json::from_str(m.body().unwrap()).unwrap()).collect();
     assert_eq!(bodies.len(), 1, "{bodies:?}");

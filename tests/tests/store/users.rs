@@ -35,7 +35,8 @@ async fn concurrent_inserts_of_one_email_have_one_winner() {
     let attempts: Vec<User> = (0..8).map(|_| new_user("same@example.com")).collect();
     let outcomes = join_all(attempts.iter().map(|user| store.insert(user, None))).await;
     let winners = outcomes.iter().filter(|o| o.is_ok()).count();
-    let taken = outcomes.iter().filter(|o| matches!(o, Err(StoreError::AlreadyExists(domain::ports::Taken::Email)))).count();
+    let taken =
+        outcomes.iter().filter(|o| matches!(o, Err(StoreError::AlreadyExists(domain::ports::Taken::Email)))).count();
     assert_eq!((winners, taken), (1, 7), "{outcomes:?}");
     assert_eq!(store.list(&page("10", None)).await.unwrap().total, 1, "the counter moved once");
 }

@@ -138,7 +138,12 @@ impl LocalCloud {
         aws_sdk_sqs::Client::from_conf(config)
     }
 
-    async fn create_queue(&self, sqs: &aws_sdk_sqs::Client, template: &Template, queue: &Resource<'_>) -> anyhow::Result<()> {
+    async fn create_queue(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        template: &Template,
+        queue: &Resource<'_>,
+    ) -> anyhow::Result<()> {
         use aws_sdk_sqs::types::QueueAttributeName;
         let name = self.names.physical(queue.logical_id);
         let mut request = sqs.create_queue().queue_name(&name);
@@ -286,7 +291,11 @@ fn key_schema(value: &Value) -> anyhow::Result<Vec<KeySchemaElement>> {
 
 /// Creates the table `resource` describes, under `name`. An existing table
 /// (a dev stack restarted on kept data) is left as it is.
-pub async fn create_table(client: &aws_sdk_dynamodb::Client, resource: &Resource<'_>, name: &str) -> anyhow::Result<()> {
+pub async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    resource: &Resource<'_>,
+    name: &str,
+) -> anyhow::Result<()> {
     let properties = resource.properties;
     if properties["BillingMode"].as_str() != Some("PAY_PER_REQUEST") {
         bail!("table {}: only on-demand (PAY_PER_REQUEST) tables are supported", resource.logical_id);
@@ -315,9 +324,7 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, resource: &Resource
                 .set_key_schema(Some(key_schema(&index["KeySchema"])?))
                 .projection(
                     Projection::builder()
-                        .projection_type(ProjectionType::from(
-                            projection["ProjectionType"].as_str().unwrap_or("ALL"),
-                        ))
+                        .projection_type(ProjectionType::from(projection["ProjectionType"].as_str().unwrap_or("ALL")))
                         .set_non_key_attributes(non_key)
                         .build(),
                 )

@@ -53,7 +53,13 @@ pub async fn peek(sqs: &aws_sdk_sqs::Client, dlq_url: &str) -> anyhow::Result<Ve
         }
     }
     for handle in handles {
-        sqs.change_message_visibility().queue_url(dlq_url).receipt_handle(handle).visibility_timeout(0).send().await.map_err(sqs_error)?;
+        sqs.change_message_visibility()
+            .queue_url(dlq_url)
+            .receipt_handle(handle)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(sqs_error)?;
     }
     Ok(letters)
 }

@@ -82,7 +82,12 @@ pub fn parse_rate(expression: &str) -> anyhow::Result<Duration> {
 /// Something that runs a function with a payload, as Lambda's invoke API does.
 pub trait Invoke {
     /// The function's result, or an error if it failed (as Lambda reports a function error).
-    fn invoke(&self, function: &str, payload: &Value, timeout: Duration) -> impl Future<Output = anyhow::Result<Value>> + Send;
+    fn invoke(
+        &self,
+        function: &str,
+        payload: &Value,
+        timeout: Duration,
+    ) -> impl Future<Output = anyhow::Result<Value>> + Send;
 }
 
 /// Invokes functions through `cargo lambda watch`.
@@ -154,7 +159,11 @@ async fn poll_queue(mapping: QueueMapping, sqs: aws_sdk_sqs::Client, invoker: In
 /// Receives up to one batch and hands it to the function. Records the
 /// function reports as failed (or all, if it fails outright) stay on the
 /// queue and come back after the visibility timeout; the rest are deleted.
-pub async fn deliver_one_batch(mapping: &QueueMapping, sqs: &aws_sdk_sqs::Client, invoker: &impl Invoke) -> anyhow::Result<usize> {
+pub async fn deliver_one_batch(
+    mapping: &QueueMapping,
+    sqs: &aws_sdk_sqs::Client,
+    invoker: &impl Invoke,
+) -> anyhow::Result<usize> {
     let received = sqs
         .receive_message()
         .queue_url(&mapping.queue_url)

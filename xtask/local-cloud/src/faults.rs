@@ -222,7 +222,11 @@ async fn forward(request: Request<Incoming>, upstream: &str, http: &reqwest::Cli
             }
             response
         }
-        Err(error) => aws_error(StatusCode::BAD_GATEWAY, "ServiceUnavailable", &format!("proxy could not reach the endpoint: {error}")),
+        Err(error) => aws_error(
+            StatusCode::BAD_GATEWAY,
+            "ServiceUnavailable",
+            &format!("proxy could not reach the endpoint: {error}"),
+        ),
     }
 }
 

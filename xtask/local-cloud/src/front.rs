@@ -119,7 +119,8 @@ impl State {
         if method == "OPTIONS" || methods.contains(&method) {
             return Ok(());
         }
-        let mut refusal = envelope(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this resource does not allow that method");
+        let mut refusal =
+            envelope(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this resource does not allow that method");
         let allow = methods.into_iter().filter(|m| *m != "OPTIONS").collect::<Vec<_>>().join(", ");
         if let Ok(allow) = HeaderValue::from_str(&allow) {
             refusal.headers_mut().insert(http::header::ALLOW, allow);
@@ -199,7 +200,10 @@ fn path_matches(template: &str, path: &str) -> bool {
 }
 
 fn is_hop_by_hop(name: &str) -> bool {
-    matches!(name, "host" | "connection" | "keep-alive" | "transfer-encoding" | "content-length" | "upgrade" | "te" | "trailer")
+    matches!(
+        name,
+        "host" | "connection" | "keep-alive" | "transfer-encoding" | "content-length" | "upgrade" | "te" | "trailer"
+    )
 }
 
 /// An answer of the front itself, in the API's error envelope.

@@ -62,7 +62,12 @@ struct Api {
 impl FunctionProcess {
     /// Starts `command` as function `name` with `env`; Lambda would end each
     /// invocation after `timeout` (sent as the invocation's deadline).
-    pub async fn start(name: &str, mut command: Command, env: &[(String, String)], timeout: Duration) -> anyhow::Result<Self> {
+    pub async fn start(
+        name: &str,
+        mut command: Command,
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let (events_tx, events_rx) = mpsc::channel(1);
@@ -100,7 +105,8 @@ impl FunctionProcess {
 
     /// A function binary of this workspace (`target/debug/<name>`), built by the test command.
     pub fn binary(name: &str) -> Command {
-        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| crate::project_root().join("target"), Into::into);
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| crate::project_root().join("target"), Into::into);
         let mut command = Command::new(Path::new(&target).join("debug").join(name));
         command.stdout(Stdio::null());
         command
@@ -122,7 +128,9 @@ impl FunctionProcess {
     /// Sends one event and waits (at most `within`) for the function's answer.
     pub async fn invoke(&mut self, event: &serde_json::Value, within: Duration) -> anyhow::Result<Invocation> {
         if self.invocations > 0 {
-            tokio::time::timeout(within, self.next.recv()).await.context("the function did not ask for its next event")?;
+            tokio::time::timeout(within, self.next.recv())
+                .await
+                .context("the function did not ask for its next event")?;
         }
         self.invocations += 1;
         let id = format!("invocation-{}", self.invocations);
@@ -135,7 +143,11 @@ impl FunctionProcess {
         if answered != id {
             bail!("{} answered {answered} while {id} was expected", self.name);
         }
-        Ok(Invocation { payload: serde_json::from_slice(&payload).unwrap_or(serde_json::Value::Null), failed, took: at - sent })
+        Ok(Invocation {
+            payload: serde_json::from_slice(&payload).unwrap_or(serde_json::Value::Null),
+            failed,
+            took: at - sent,
+        })
     }
 
     /// Kills the process now, as Lambda does at a timeout or a crash.
@@ -148,7 +160,9 @@ impl FunctionProcess {
     pub fn peak_rss_kb(&self) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()
-            .and_then(|status| status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+            .and_then(|status| {
+                status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
             .unwrap_or(0)
     }
 
@@ -175,7 +189,10 @@ impl Api {
                 ("content-type", "application/json".to_owned()),
                 ("lambda-runtime-aws-request-id", id),
                 ("lambda-runtime-deadline-ms", deadline.to_string()),
-                ("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:local".to_owned()),
+                (
+                    "lambda-runtime-invoked-function-arn",
+                    "arn:aws:lambda:us-east-1:123456789012:function:local".to_owned(),
+                ),
                 ("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000;Sampled=0".to_owned()),
             ] {
                 if let Ok(value) = value.parse() {
@@ -203,7 +220,12 @@ fn status(code: StatusCode) -> Response<Full<Bytes>> {
 
 /// A function process as an event source's target: one invocation at a time.
 impl crate::eventsource::Invoke for Mutex<FunctionProcess> {
-    async fn invoke(&self, _function: &str, payload: &serde_json::Value, timeout: Duration) -> anyhow::Result<serde_json::Value> {
+    async fn invoke(
+        &self,
+        _function: &str,
+        payload: &serde_json::Value,
+        timeout: Duration,
+    ) -> anyhow::Result<serde_json::Value> {
         let invocation = self.lock().await.invoke(payload, timeout).await?;
         if invocation.failed {
             bail!("the function failed: {}", invocation.payload);

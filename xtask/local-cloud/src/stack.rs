@@ -66,7 +66,8 @@ impl LocalStack {
         env.extend(config.extra_env.iter().cloned());
 
         let functions_port = free_port()?;
-        let functions = start_functions(tools, &env, functions_port, config.functions_log.clone(), config.reload_on_change)?;
+        let functions =
+            start_functions(tools, &env, functions_port, config.functions_log.clone(), config.reload_on_change)?;
         let functions_url = format!("http://127.0.0.1:{functions_port}");
         let front = Front::start(listener, front_config(template, &cloud, functions_url.clone())?)?;
         let api_url = front.url();
@@ -131,7 +132,15 @@ fn start_functions(
     let mut watch = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     watch
         .current_dir(crate::project_root())
-        .args(["lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string(), "--disable-cors"])
+        .args([
+            "lambda",
+            "watch",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port.to_string(),
+            "--disable-cors",
+        ])
         .env("PATH", tools.path_env())
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     if !reload_on_change {

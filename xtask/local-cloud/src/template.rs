@@ -154,9 +154,9 @@ impl Template {
                         }),
                         Some("SQS") => {
                             let queue = self.queue_reference(resource.stack, &event_properties["Queue"])?;
-                            let report = event_properties["FunctionResponseTypes"]
-                                .as_sequence()
-                                .is_some_and(|types| types.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures")));
+                            let report = event_properties["FunctionResponseTypes"].as_sequence().is_some_and(|types| {
+                                types.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures"))
+                            });
                             function.queues.push(QueueSource {
                                 queue,
                                 batch_size: event_properties["BatchSize"].as_u64().unwrap_or(10) as u32,
@@ -239,9 +239,9 @@ impl Template {
                     _ => bail!("unsupported intrinsic {key:?}"),
                 };
                 let inner = match inner {
-                    Value::Sequence(parts) => Value::String(
-                        parts.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("."),
-                    ),
+                    Value::Sequence(parts) => {
+                        Value::String(parts.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("."))
+                    }
                     other => other.clone(),
                 };
                 self.resolve_tagged(stack, &TaggedValue { tag: serde_yaml::value::Tag::new(tag), value: inner }, names)
@@ -322,7 +322,12 @@ impl Template {
     }
 
     /// The branch of `[condition, then, else]` that applies locally.
-    pub fn if_branch<'v>(&self, stack: &Stack, arguments: &'v Value, names: &dyn LocalNames) -> anyhow::Result<&'v Value> {
+    pub fn if_branch<'v>(
+        &self,
+        stack: &Stack,
+        arguments: &'v Value,
+        names: &dyn LocalNames,
+    ) -> anyhow::Result<&'v Value> {
         let parts = arguments.as_sequence().filter(|p| p.len() == 3).context("!If takes [condition, then, else]")?;
         let name = parts[0].as_str().context("!If names a condition")?;
         Ok(if self.condition(stack, name, names)? { &parts[1] } else { &parts[2] })

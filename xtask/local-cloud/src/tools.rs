@@ -101,7 +101,9 @@ fn ensure_node_tools(root: &Path, tools_dir: &Path) -> anyhow::Result<PathBuf> {
         std::fs::copy(root.join("xtask/local-cloud/tools/package.json"), node_dir.join("package.json"))?;
         std::fs::write(node_dir.join("package-lock.json"), &lock)?;
         run(
-            Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error", "--engine-strict=false"]).current_dir(&node_dir),
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error", "--engine-strict=false"])
+                .current_dir(&node_dir),
             "npm ci",
         )?;
         std::fs::write(&marker, &lock)?;
@@ -156,7 +158,9 @@ pub fn ensure_bench_python() -> anyhow::Result<PathBuf> {
     if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
         return Ok(venv.join("bin"));
     }
-    eprintln!("xtask: installing the bench's Python peer into .tools/bench-python (awslambdaric, Powertools, boto3, matplotlib)...");
+    eprintln!(
+        "xtask: installing the bench's Python peer into .tools/bench-python (awslambdaric, Powertools, boto3, matplotlib)..."
+    );
     // Lambda's python3.11 runtime; any python3 will do if 3.11 is not installed.
     let python = if Command::new("python3.11").arg("--version").output().is_ok_and(|o| o.status.success()) {
         "python3.11"

@@ -103,7 +103,8 @@ pub async fn measure(target: &Target, env: &[(String, String)], event: &[u8], wa
 
     let outcome = async {
         let timeout = Duration::from_secs(30);
-        let log = target.stderr_log.as_ref().map_or_else(String::new, |log| format!(" (its stderr: {})", log.display()));
+        let log =
+            target.stderr_log.as_ref().map_or_else(String::new, |log| format!(" (its stderr: {})", log.display()));
         let ready = tokio::select! {
             ready = next_rx.recv() => ready.context("runtime API closed")?,
             _ = result_rx.recv() => bail!("{name} reported an init error{log}"),
@@ -187,7 +188,9 @@ async fn serve_connection(stream: TcpStream, channels: Arc<Channels>) -> anyhow:
             writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
             writer.flush().await?;
         }
-        let body = if chunked { read_chunked(&mut reader).await? } else {
+        let body = if chunked {
+            read_chunked(&mut reader).await?
+        } else {
             let mut body = vec![0; length];
             reader.read_exact(&mut body).await?;
             body

@@ -67,8 +67,22 @@ const ROUTES: [Route; 3] = [
         status: 200,
         python_module: "get_product",
     },
-    Route { function: "list-products", method: "GET", path: "/api/v1/products", write: false, status: 200, python_module: "list_products" },
-    Route { function: "place-order", method: "POST", path: "/api/v1/orders", write: true, status: 201, python_module: "place_order" },
+    Route {
+        function: "list-products",
+        method: "GET",
+        path: "/api/v1/products",
+        write: false,
+        status: 200,
+        python_module: "list_products",
+    },
+    Route {
+        function: "place-order",
+        method: "POST",
+        path: "/api/v1/orders",
+        write: true,
+        status: 201,
+        python_module: "place_order",
+    },
 ];
 
 struct Options {
@@ -88,7 +102,14 @@ impl Options {
             match arg.as_str() {
                 "--quick" => options.quick = true,
                 "--only" => {
-                    options.only = Some(value("--only")?.split(',').map(str::trim).filter(|f| !f.is_empty()).map(str::to_owned).collect())
+                    options.only = Some(
+                        value("--only")?
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|f| !f.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                    )
                 }
                 "--runs" => runs = Some(value("--runs")?.parse().context("--runs must be a number")?),
                 "--warm" => warm = Some(value("--warm")?.parse().context("--warm must be a number")?),
@@ -216,7 +237,9 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     for route in &routes {
         let event = seeded.event(route.function)?;
         let floor = rust(route.function, &format!("floor-{}", route.function));
-        measure(&floor, &env, &event, warm).await.with_context(|| format!("warming up with floor-{}", route.function))?;
+        measure(&floor, &env, &event, warm)
+            .await
+            .with_context(|| format!("warming up with floor-{}", route.function))?;
     }
 
     let mut route_results = Vec::new();
@@ -224,8 +247,11 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let mut queued = outbox_state(&cloud, &env).await?.1;
     for route in &routes {
         let event = seeded.event(route.function)?;
-        let implementations =
-            [rust(route.function, route.function), rust(route.function, &format!("floor-{}", route.function)), python(route)];
+        let implementations = [
+            rust(route.function, route.function),
+            rust(route.function, &format!("floor-{}", route.function)),
+            python(route),
+        ];
         let labels = ["project", "floor", "Python peer"];
         let mut measured: [Vec<Run>; 3] = Default::default();
         for round in 0..runs {
@@ -233,7 +259,12 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             // so a slow spell of the machine or the local cloud hits all three alike.
             for offset in 0..3 {
                 let index = (round + offset) % 3;
-                eprintln!("xtask: measuring {} ({}), cold start {}/{runs}...", route.function, labels[index], round + 1);
+                eprintln!(
+                    "xtask: measuring {} ({}), cold start {}/{runs}...",
+                    route.function,
+                    labels[index],
+                    round + 1
+                );
                 let run = measure(&implementations[index], &env, &event, warm)
                     .await
                     .with_context(|| format!("measuring {} ({})", route.function, labels[index]))?;
@@ -285,7 +316,9 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
                 let target = rust(function, function);
                 let mut measured = Vec::new();
                 for _ in 0..runs {
-                    measured.push(measure(&target, &env, &event, warm).await.with_context(|| format!("measuring {function}"))?);
+                    measured.push(
+                        measure(&target, &env, &event, warm).await.with_context(|| format!("measuring {function}"))?,
+                    );
                 }
                 Summary::of(&measured)
             }
@@ -322,7 +355,9 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
 /// implementation skipped part of the route's work.
 async fn outbox_state(cloud: &LocalCloud, env: &[(String, String)]) -> anyhow::Result<(i32, u64)> {
     use aws_sdk_dynamodb::types::{AttributeValue, Select};
-    let var = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).with_context(|| format!("{name} is not set"));
+    let var = |name: &str| {
+        env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).with_context(|| format!("{name} is not set"))
+    };
     let left = cloud
         .dynamodb()
         .await

@@ -68,7 +68,11 @@ impl Summary {
     }
 
     pub fn status_text(&self) -> String {
-        if self.statuses.is_empty() { "-".into() } else { self.statuses.iter().map(u16::to_string).collect::<Vec<_>>().join("/") }
+        if self.statuses.is_empty() {
+            "-".into()
+        } else {
+            self.statuses.iter().map(u16::to_string).collect::<Vec<_>>().join("/")
+        }
     }
 
     pub fn json(&self) -> Value {
@@ -135,7 +139,12 @@ impl RouteResult {
     pub fn checks(&self) -> Vec<Check> {
         let (p, f, py) = (&self.project, &self.floor, &self.python);
         vec![
-            Check { name: "warm_p50_project_over_floor", ratio: p.warm_p50_ms / f.warm_p50_ms, at_most: Some(1.2), at_least: None },
+            Check {
+                name: "warm_p50_project_over_floor",
+                ratio: p.warm_p50_ms / f.warm_p50_ms,
+                at_most: Some(1.2),
+                at_least: None,
+            },
             Check {
                 name: "warm_p50_project_over_python",
                 ratio: p.warm_p50_ms / py.warm_p50_ms,
@@ -143,9 +152,24 @@ impl RouteResult {
                 at_most: (!self.write).then_some(0.6),
                 at_least: None,
             },
-            Check { name: "cold_total_project_over_floor", ratio: p.cold_total_ms / f.cold_total_ms, at_most: Some(1.3), at_least: None },
-            Check { name: "cold_total_python_over_project", ratio: py.cold_total_ms / p.cold_total_ms, at_most: None, at_least: Some(15.0) },
-            Check { name: "first_over_warm_p50_project", ratio: p.first_ms / p.warm_p50_ms, at_most: Some(2.0), at_least: None },
+            Check {
+                name: "cold_total_project_over_floor",
+                ratio: p.cold_total_ms / f.cold_total_ms,
+                at_most: Some(1.3),
+                at_least: None,
+            },
+            Check {
+                name: "cold_total_python_over_project",
+                ratio: py.cold_total_ms / p.cold_total_ms,
+                at_most: None,
+                at_least: Some(15.0),
+            },
+            Check {
+                name: "first_over_warm_p50_project",
+                ratio: p.first_ms / p.warm_p50_ms,
+                at_most: Some(2.0),
+                at_least: None,
+            },
         ]
     }
 
@@ -236,7 +260,9 @@ impl Report {
                  |---|---|---:|---:|---:|---:|---:|---:|---|\n",
             );
             for route in &self.routes {
-                for (name, s) in [("project", &route.project), ("Rust floor", &route.floor), ("Python peer", &route.python)] {
+                for (name, s) in
+                    [("project", &route.project), ("Rust floor", &route.floor), ("Python peer", &route.python)]
+                {
                     out.push_str(&format!(
                         "| `{} {}` | {name} | {:.1} | {:.2} | {:.1} | {:.2} | {:.2} | {:.1} | {} |\n",
                         route.method,

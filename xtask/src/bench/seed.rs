@@ -32,11 +32,15 @@ pub struct Seeded {
 }
 
 fn env_value<'a>(env: &'a [(String, String)], name: &str) -> anyhow::Result<&'a str> {
-    env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).with_context(|| format!("{name} is not in the function environment"))
+    env.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .with_context(|| format!("{name} is not in the function environment"))
 }
 
 pub async fn seed(cloud: &LocalCloud, env: &[(String, String)]) -> anyhow::Result<Seeded> {
-    let config = local_cloud::cloud::base_sdk_config().await.into_builder().endpoint_url(cloud.dynamodb_endpoint()).build();
+    let config =
+        local_cloud::cloud::base_sdk_config().await.into_builder().endpoint_url(cloud.dynamodb_endpoint()).build();
     let table = Table::from_config(&config, env_value(env, "TABLE_NAME")?);
 
     let users = DynamoUserStore::new(table.clone());
@@ -70,7 +74,8 @@ pub async fn seed(cloud: &LocalCloud, env: &[(String, String)]) -> anyhow::Resul
     }
 
     let secrets = cloud.secrets_manager().await;
-    let keys = SigningKeys::from_secrets_manager(secrets, env_value(env, "SIGNING_KEY_SECRET_ID")?.to_owned(), TOKEN_TTL);
+    let keys =
+        SigningKeys::from_secrets_manager(secrets, env_value(env, "SIGNING_KEY_SECRET_ID")?.to_owned(), TOKEN_TTL);
     let tokens = Tokens::new(Arc::new(keys), TOKEN_TTL);
     let user_token = tokens.issue(accounts[0], Role::User).await.context("signing the bench user's token")?.token;
     let admin_token = tokens.issue(accounts[1], Role::Admin).await.context("signing the bench admin's token")?.token;
@@ -86,7 +91,8 @@ impl Seeded {
     /// request after the first would be a replay of the first order).
     pub fn event(&self, function: &str) -> anyhow::Result<Vec<u8>> {
         let path = project_root().join(format!("events/{function}.json"));
-        let mut event: Value = serde_json::from_slice(&std::fs::read(&path)?).with_context(|| format!("reading {}", path.display()))?;
+        let mut event: Value =
+            serde_json::from_slice(&std::fs::read(&path)?).with_context(|| format!("reading {}", path.display()))?;
         let main = project_root().join(format!("functions/{function}/src/main.rs"));
         let admin_only = std::fs::read_to_string(main).is_ok_and(|source| source.contains("Access::Admin"));
         self.refresh_token(&mut event, admin_only);
@@ -113,7 +119,9 @@ impl Seeded {
 
     fn refresh_token(&self, event: &mut Value, admin_only: bool) {
         let Some(headers) = event["headers"].as_object() else { return };
-        let Some((name, sample)) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")) else { return };
+        let Some((name, sample)) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")) else {
+            return;
+        };
         let name = name.clone();
         let role = sample
             .as_str()

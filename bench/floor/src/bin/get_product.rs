@@ -13,7 +13,14 @@ async fn main() -> Result<(), Error> {
 
 async fn handle(table: &Table, request: Request) -> Result<Value, Error> {
     let Some(id) = request.path_param("id").filter(|id| is_ulid(id)) else { return Ok(error(404, "not_found")) };
-    let output = table.client.get_item().table_name(&table.name).set_key(Some(product_key(id))).consistent_read(true).send().await?;
+    let output = table
+        .client
+        .get_item()
+        .table_name(&table.name)
+        .set_key(Some(product_key(id)))
+        .consistent_read(true)
+        .send()
+        .await?;
     Ok(match output.item {
         Some(item) if get_bool(&item, "active") => {
             respond(200, &product_json(&item), &[("etag", format!("\"{}\"", get_n(&item, "version")))])

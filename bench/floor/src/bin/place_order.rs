@@ -5,7 +5,9 @@
 
 use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem, Update};
 use aws_sdk_sqs::types::MessageAttributeValue;
-use floor::{Error, Item, Keys, Request, Table, error, forever, get_bool, get_n, get_s, is_ulid, n, product_key, respond, s};
+use floor::{
+    Error, Item, Keys, Request, Table, error, forever, get_bool, get_n, get_s, is_ulid, n, product_key, respond, s,
+};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -56,7 +58,11 @@ fn counter(table: &str, name: &str) -> TransactWriteItem {
 }
 
 fn put(table: &str, item: Item) -> Result<TransactWriteItem, Error> {
-    let put = Put::builder().table_name(table).set_item(Some(item)).condition_expression("attribute_not_exists(pk)").build()?;
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
@@ -67,7 +73,10 @@ async fn handle(clients: &Clients, event: LambdaEvent<Request>) -> Result<Value,
     let Ok(body) = serde_json::from_str::<Body>(request.body.as_deref().unwrap_or("")) else {
         return Ok(error(400, "malformed_json"));
     };
-    if body.lines.is_empty() || body.lines.len() > 50 || body.lines.iter().any(|l| !is_ulid(&l.product_id) || !(1..=1000).contains(&l.quantity)) {
+    if body.lines.is_empty()
+        || body.lines.len() > 50
+        || body.lines.iter().any(|l| !is_ulid(&l.product_id) || !(1..=1000).contains(&l.quantity))
+    {
         return Ok(error(422, "validation_failed"));
     }
     let keys_and_attributes = KeysAndAttributes::builder()
@@ -136,9 +145,25 @@ async fn handle(clients: &Clients, event: LambdaEvent<Request>) -> Result<Value,
     ];
     table.client.transact_write_items().set_transact_items(Some(items)).send().await?;
 
-    let attribute = MessageAttributeValue::builder().data_type("String").string_value(&event.context.request_id).build()?;
-    if sqs.send_message().queue_url(queue_url).message_body(message).message_attributes("correlation_id", attribute).send().await.is_ok() {
-        let _ = table.client.delete_item().table_name(name).key("pk", s(format!("OUTBOX#{event_id}"))).key("sk", s("OUTBOX")).send().await;
+    let attribute =
+        MessageAttributeValue::builder().data_type("String").string_value(&event.context.request_id).build()?;
+    if sqs
+        .send_message()
+        .queue_url(queue_url)
+        .message_body(message)
+        .message_attributes("correlation_id", attribute)
+        .send()
+        .await
+        .is_ok()
+    {
+        let _ = table
+            .client
+            .delete_item()
+            .table_name(name)
+            .key("pk", s(format!("OUTBOX#{event_id}")))
+            .key("sk", s("OUTBOX"))
+            .send()
+            .await;
     }
     let body = json!({"id": order_id, "owner_id": owner, "status": "pending", "total": {"amount_minor": total, "currency": currency}});
     Ok(respond(201, &body, &[("location", format!("/api/v1/orders/{order_id}"))]))

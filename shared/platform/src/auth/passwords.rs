@@ -21,7 +21,8 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new() -> Self {
-        let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("static argon2 parameters are valid");
+        let params =
+            Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("static argon2 parameters are valid");
         Self { argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params) }
     }
 

@@ -157,10 +157,8 @@ mod tests {
     #[tokio::test]
     async fn rotated_keys_still_verify_old_tokens() {
         let old = key_one().issue(UserId::generate(), Role::User).await.unwrap();
-        let rotated = tokens(
-            &format!(r#"{{"active_kid":"k2","k1":"{KEY_ONE}","k2":"{KEY_TWO}"}}"#),
-            Duration::from_secs(900),
-        );
+        let rotated =
+            tokens(&format!(r#"{{"active_kid":"k2","k1":"{KEY_ONE}","k2":"{KEY_TWO}"}}"#), Duration::from_secs(900));
         assert!(rotated.verify(&old.token).await.is_ok());
         let new = rotated.issue(UserId::generate(), Role::User).await.unwrap();
         assert!(matches!(key_one().verify(&new.token).await, Err(TokenError::UnknownKey)));
@@ -214,9 +212,12 @@ mod tests {
             iat: 0,
             exp: i64::MAX / 2,
         };
-        let no_kid =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(KEY_ONE.as_bytes()))
-                .unwrap();
+        let no_kid = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(KEY_ONE.as_bytes()),
+        )
+        .unwrap();
         assert!(matches!(tokens.verify(&no_kid).await, Err(TokenError::Malformed)));
     }
 }

@@ -2,8 +2,8 @@
 //! counter: one Query and one GetItem, sent together.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use domain::{Page, PageRequest};
 use domain::ports::StoreError;
+use domain::{Page, PageRequest};
 
 use super::items::{Item, get_s, s};
 use super::records::{counter_key, counter_total};
@@ -44,7 +44,8 @@ impl Table {
         // One more than asked tells whether another page exists, without an
         // empty round trip at the end.
         let wanted = usize::from(page.limit.get()) + 1;
-        let total = self.client().get_item().table_name(self.name()).set_key(Some(counter_key(&listing.counter))).send();
+        let total =
+            self.client().get_item().table_name(self.name()).set_key(Some(counter_key(&listing.counter))).send();
         let (first, total) = tokio::join!(self.query_once(listing, start.clone(), wanted), total);
         let total = counter_total(total.map_err(classify)?.item())?;
         let (mut items, mut more) = first?;
@@ -69,7 +70,12 @@ impl Table {
 
     /// One Query of at most `limit` items (newest first) from `start`; the
     /// items and where the next Query would continue.
-    async fn query_once(&self, listing: &Listing, start: Option<Item>, limit: usize) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+    async fn query_once(
+        &self,
+        listing: &Listing,
+        start: Option<Item>,
+        limit: usize,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
         let output = self
             .client()
             .query()

@@ -108,13 +108,20 @@ impl Table {
     /// A transaction item that writes `item` if `condition` holds; for a
     /// versioned update the condition is `version = :expected`. A failed
     /// condition returns the old item, so callers can tell "changed" from "gone".
-    pub(crate) fn conditional_put(&self, item: items::Item, condition: &str, expected_version: Option<u64>) -> TransactWriteItem {
+    pub(crate) fn conditional_put(
+        &self,
+        item: items::Item,
+        condition: &str,
+        expected_version: Option<u64>,
+    ) -> TransactWriteItem {
         let put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.name)
             .set_item(Some(item))
             .condition_expression(condition)
             .set_expression_attribute_values(expected_version.map(|v| [(":expected".to_owned(), items::n(v))].into()))
-            .return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
             .build()
             .expect("table, item and condition are set");
         TransactWriteItem::builder().put(put).build()

@@ -2,8 +2,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, Reservation, StoreError, Taken};
 use domain::{
-    Currency, DomainEvent, IdempotencyRecord, Money, Order, OrderId, OrderLine, OrderStatus, Page, PageRequest, ProductId,
-    Quantity, Sku, UserId,
+    Currency, DomainEvent, IdempotencyRecord, Money, Order, OrderId, OrderLine, OrderStatus, Page, PageRequest,
+    ProductId, Quantity, Sku, UserId,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -124,7 +124,8 @@ impl DynamoOrderStore {
 
     /// A status change of `previous` into `next`, conditional on `previous`'s version.
     fn status_change(&self, previous: &Order, next: &Order) -> Vec<TransactWriteItem> {
-        let mut items = vec![self.table.conditional_put(Self::item(next), "version = :expected", Some(previous.version))];
+        let mut items =
+            vec![self.table.conditional_put(Self::item(next), "version = :expected", Some(previous.version))];
         if previous.status != next.status {
             items.extend(self.status_counters(previous.owner, previous.status, -1));
             items.extend(self.status_counters(next.owner, next.status, 1));
@@ -144,7 +145,9 @@ impl DynamoOrderStore {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", timestamp(OffsetDateTime::now_utc()));
         if delta < 0 {
-            update = update.expression_attribute_values(":needed", n(-delta)).expression_attribute_values(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true));
+            update = update
+                .expression_attribute_values(":needed", n(-delta))
+                .expression_attribute_values(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true));
         }
         TransactWriteItem::builder().update(update.build().expect("table, key and expression are set")).build()
     }
@@ -152,7 +155,12 @@ impl DynamoOrderStore {
 
 #[async_trait]
 impl OrderStore for DynamoOrderStore {
-    async fn place(&self, order: &Order, event: &DomainEvent, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
+    async fn place(
+        &self,
+        order: &Order,
+        event: &DomainEvent,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), StoreError> {
         let table = self.table.name();
         let mut items = vec![
             self.table.conditional_put(Self::item(order), "attribute_not_exists(pk)", None),
@@ -274,7 +282,8 @@ impl OrderStore for DynamoOrderStore {
                 return Err(StoreError::Failed("stock reservation cancelled for an unknown reason".into()));
             }
             let reason = format!("not enough stock for {}", short.join(", "));
-            let rejected = order.transitioned(OrderStatus::Rejected, Some(reason), now).expect("pending can be rejected");
+            let rejected =
+                order.transitioned(OrderStatus::Rejected, Some(reason), now).expect("pending can be rejected");
             let rejected_event = notify(&rejected);
             let mut items = self.status_change(&order, &rejected);
             items.push(records::outbox(self.table.name(), &rejected_event));

@@ -45,10 +45,7 @@ impl ProcessedMessages for DynamoProcessedMessages {
             .set_item(Some(
                 Self::key(key)
                     .into_iter()
-                    .chain([
-                        ("state".to_owned(), s("claimed")),
-                        ("expires_at".to_owned(), n(now + lease)),
-                    ])
+                    .chain([("state".to_owned(), s("claimed")), ("expires_at".to_owned(), n(now + lease))])
                     .collect(),
             ))
             .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
@@ -81,7 +78,10 @@ impl ProcessedMessages for DynamoProcessedMessages {
             .put_item()
             .table_name(self.table.name())
             .set_item(Some(
-                Self::key(key).into_iter().chain([("state".to_owned(), s("done")), ("expires_at".to_owned(), n(until))]).collect(),
+                Self::key(key)
+                    .into_iter()
+                    .chain([("state".to_owned(), s("done")), ("expires_at".to_owned(), n(until))])
+                    .collect(),
             ))
             .send()
             .await

@@ -70,7 +70,8 @@ impl DynamoProductStore {
             name: get_s(item, "name")?.to_owned(),
             description: get_s(item, "description")?.to_owned(),
             price,
-            stock: u32::try_from(get_u64(item, "stock")?).map_err(|_| StoreError::Failed("stored stock out of range".into()))?,
+            stock: u32::try_from(get_u64(item, "stock")?)
+                .map_err(|_| StoreError::Failed("stored stock out of range".into()))?,
             active: get_bool(item, "active")?,
             created_at: get_timestamp(item, "created_at")?,
             updated_at: get_timestamp(item, "updated_at")?,
@@ -132,7 +133,11 @@ impl ProductStore for DynamoProductStore {
             .iter()
             .map(|id| Item::from([("pk".into(), s(product_pk(*id))), ("sk".into(), s(PRODUCT_SK))]))
             .collect();
-        let mut request = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(|e| StoreError::Failed(e.into()))?;
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::Failed(e.into()))?;
         let mut products = Vec::with_capacity(ids.len());
         // BatchGetItem may hand back keys it did not get to under load; ask again, briefly.
         for attempt in 0..5 {
@@ -172,7 +177,8 @@ impl ProductStore for DynamoProductStore {
     }
 
     async fn replace(&self, previous: &Product, next: &Product) -> Result<(), StoreError> {
-        let mut items = vec![self.table.conditional_put(Self::item(next), "version = :expected", Some(previous.version))];
+        let mut items =
+            vec![self.table.conditional_put(Self::item(next), "version = :expected", Some(previous.version))];
         if previous.sku != next.sku {
             items.push(self.release_sku(previous));
             items.push(self.claim_sku(next));

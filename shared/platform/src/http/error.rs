@@ -99,7 +99,9 @@ impl ApiError {
     pub fn headers(&self) -> Vec<(http::HeaderName, String)> {
         match self {
             Self::Unauthenticated | Self::InvalidToken => vec![(http::header::WWW_AUTHENTICATE, "Bearer".to_owned())],
-            Self::TooManyRequests { retry_after_seconds } => vec![(http::header::RETRY_AFTER, retry_after_seconds.to_string())],
+            Self::TooManyRequests { retry_after_seconds } => {
+                vec![(http::header::RETRY_AFTER, retry_after_seconds.to_string())]
+            }
             Self::Unavailable(_) => vec![(http::header::RETRY_AFTER, "1".to_owned())],
             _ => Vec::new(),
         }
@@ -176,7 +178,10 @@ mod tests {
 
     #[test]
     fn store_errors_map_to_client_meaningful_statuses() {
-        assert_eq!(ApiError::from(StoreError::AlreadyExists(domain::ports::Taken::Email)).status(), StatusCode::CONFLICT);
+        assert_eq!(
+            ApiError::from(StoreError::AlreadyExists(domain::ports::Taken::Email)).status(),
+            StatusCode::CONFLICT
+        );
         assert_eq!(ApiError::from(StoreError::VersionMismatch).status(), StatusCode::PRECONDITION_FAILED);
         assert_eq!(ApiError::from(StoreError::InvalidPosition).status(), StatusCode::BAD_REQUEST);
         let outage = StoreError::Unavailable("throttled".into());

@@ -175,7 +175,12 @@ impl HttpServer {
         }
     }
 
-    async fn authorised_call<H, F>(&self, event: Request, meta: &RequestMeta, handler: &H) -> Result<ApiResponse, ApiError>
+    async fn authorised_call<H, F>(
+        &self,
+        event: Request,
+        meta: &RequestMeta,
+        handler: &H,
+    ) -> Result<ApiResponse, ApiError>
     where
         H: Fn(ApiRequest) -> F,
         F: Future<Output = Result<ApiResponse, ApiError>>,
@@ -225,7 +230,12 @@ impl HttpServer {
         }
     }
 
-    fn api_request(&self, event: Request, meta: &RequestMeta, principal: Option<Principal>) -> Result<ApiRequest, ApiError> {
+    fn api_request(
+        &self,
+        event: Request,
+        meta: &RequestMeta,
+        principal: Option<Principal>,
+    ) -> Result<ApiRequest, ApiError> {
         let body = match event.body() {
             Body::Empty => Vec::new(),
             Body::Text(text) => text.as_bytes().to_vec(),
