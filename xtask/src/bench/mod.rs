@@ -43,7 +43,8 @@ usage: cargo xtask bench [--quick] [--only FUNCTION,...] [--runs N] [--warm N]
 
   --quick        debug builds, 2 cold starts x 5 warm requests (checks the harness only)
   --only LIST    only these functions (comma-separated); no HTTP-overhead micro-benchmark
-  --runs N       cold starts per implementation (default 3)
+  --runs N       cold starts per implementation (default 5; with 3, one slow cold start on a
+                 busy machine moves the cold medians by 50%)
   --warm N       warm requests per cold start (default 60)
 ";
 
@@ -94,7 +95,7 @@ struct Options {
 
 impl Options {
     fn parse(args: &[String]) -> anyhow::Result<Self> {
-        let mut options = Options { quick: false, only: None, runs: 3, warm: 60 };
+        let mut options = Options { quick: false, only: None, runs: 5, warm: 60 };
         let (mut runs, mut warm) = (None, None);
         let mut args = args.iter();
         while let Some(arg) = args.next() {
