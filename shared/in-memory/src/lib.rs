@@ -186,9 +186,14 @@ impl Memory {
         self.lock().sent_emails.clone()
     }
 
-    /// Makes the mail service refuse `address` for good (like SES rejecting a recipient).
+    /// Makes the mail service refuse `address` (like SES rejecting a recipient).
     pub fn refuse_recipient(&self, address: &str) {
         self.lock().refused_recipients.insert(address.to_owned());
+    }
+
+    /// Lets the mail service accept `address` again (the cause was fixed).
+    pub fn accept_recipient(&self, address: &str) {
+        self.lock().refused_recipients.remove(address);
     }
 
     /// The stored user, product or order, as a test's direct look into the table.

@@ -1,0 +1,86 @@
+//! What every use-case test needs: in-memory adapters, requests as the HTTP
+//! layer hands them over, signed-in principals, and stored fixtures.
+
+#![allow(dead_code)] // Each test file uses its own part.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::ports::{ProductStore, UserStore};
+use domain::{Product, Role, User, UserId};
+use http::Method;
+use in_memory::{Memory, contract};
+use platform::auth::{KeySet, Principal, SigningKeys, Tokens};
+use platform::http::{ApiRequest, ApiResponse};
+use platform::pagination::Cursors;
+use serde_json::Value;
+
+pub fn keys() -> Arc<SigningKeys> {
+    Arc::new(SigningKeys::fixed(KeySet::parse(r#"{"active_kid":"k1","k1":"0123456789abcdef0123456789abcdef"}"#).unwrap()))
+}
+
+pub fn tokens() -> Tokens {
+    Tokens::new(keys(), Duration::from_secs(900))
+}
+
+pub fn cursors() -> Cursors {
+    Cursors::new(keys())
+}
+
+/// A request with a JSON body, from `principal` (a guest when `None`).
+pub fn request(method: Method, principal: Option<&User>, body: Option<Value>) -> ApiRequest {
+    let mut request = ApiRequest::new(method);
+    request.principal = principal.map(|user| Principal { user_id: user.id, role: user.role });
+    request.client_ip = "198.51.100.7".into();
+    if let Some(body) = body {
+        request.headers.insert("content-type", "application/json".parse().unwrap());
+        request.body = body.to_string().into_bytes();
+    }
+    request
+}
+
+pub fn with_path(mut request: ApiRequest, id: impl ToString) -> ApiRequest {
+    request.path_params.insert("id".into(), id.to_string());
+    request
+}
+
+pub fn with_header(mut request: ApiRequest, name: &'static str, value: &str) -> ApiRequest {
+    request.headers.insert(name, value.parse().unwrap());
+    request
+}
+
+pub fn with_query(mut request: ApiRequest, name: &str, value: &str) -> ApiRequest {
+    request.query.insert(name.into(), value.into());
+    request
+}
+
+/// A stored user with `role`.
+pub async fn user(memory: &Memory, role: Role) -> User {
+    let mut user = contract::new_user("usecase");
+    user.role = role;
+    memory.users().insert(&user, None).await.unwrap();
+    user
+}
+
+/// A stored active product.
+pub async fn product(memory: &Memory, price_minor: i64, stock: i64) -> Product {
+    let product = contract::new_product(price_minor, stock);
+    memory.products().insert(&product).await.unwrap();
+    product
+}
+
+pub fn body(response: &ApiResponse) -> Value {
+    response.body.clone().unwrap_or(Value::Null)
+}
+
+pub fn header<'a>(response: &'a ApiResponse, name: &str) -> Option<&'a str> {
+    response.headers.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.to_str().ok())
+}
+
+pub fn id(response: &ApiResponse) -> String {
+    body(response)["id"].as_str().unwrap().to_owned()
+}
+
+pub fn user_id(response: &ApiResponse) -> UserId {
+    UserId::parse(&id(response)).unwrap()
+}
