@@ -33,7 +33,7 @@ use report::{FunctionResult, Report, RouteResult, Summary};
 use crate::{local_dir, project_root};
 
 const USAGE: &str = "\
-usage: cargo xtask bench [--quick] [--only FUNCTION,...] [--runs N] [--warm N]
+usage: cargo xtask bench [--quick] [--only FUNCTION,...] [--runs N] [--warm N] [--help-bench]
 
   Measures every function (release build) against a Runtime API emulator on a private
   local cloud: init, first request, cold total, warm p50/p99, peak RSS; and, for
@@ -114,7 +114,6 @@ impl Options {
                 }
                 "--runs" => runs = Some(value("--runs")?.parse().context("--runs must be a number")?),
                 "--warm" => warm = Some(value("--warm")?.parse().context("--warm must be a number")?),
-                "--help" | "-h" => bail!("{USAGE}"),
                 other => bail!("unknown option {other}\n{USAGE}"),
             }
         }
@@ -143,6 +142,10 @@ fn run_checked(command: &mut Command, what: &str) -> anyhow::Result<()> {
 
 /// The whole command.
 pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
+    if args.iter().any(|a| matches!(a.as_str(), "--help-bench" | "--help" | "-h")) {
+        print!("{USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let options = Options::parse(args)?;
     let started = Instant::now();
     let tools = tools::ensure()?;
