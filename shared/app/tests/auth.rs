@@ -21,7 +21,13 @@ fn limits(memory: &Memory) -> LoginLimits<in_memory::MemoryThrottle> {
     }
 }
 
-async fn login(memory: &Memory, limits: &LoginLimits<in_memory::MemoryThrottle>, email: &str, password: &str, ip: &str) -> Result<platform::http::ApiResponse, platform::http::ApiError> {
+async fn login(
+    memory: &Memory,
+    limits: &LoginLimits<in_memory::MemoryThrottle>,
+    email: &str,
+    password: &str,
+    ip: &str,
+) -> Result<platform::http::ApiResponse, platform::http::ApiError> {
     let mut request = request(Method::POST, None, Some(json!({"email": email, "password": password})));
     request.client_ip = ip.to_owned();
     app::auth::login(request, &memory.users(), &PasswordHasher::new(), &support::tokens(), limits).await
@@ -32,7 +38,12 @@ async fn an_email_registers_once_and_its_welcome_event_is_published() {
     let memory = Memory::new();
     let (users, hasher, publisher) = (memory.users(), PasswordHasher::new(), memory.publisher());
     let register = |email: &str| {
-        app::auth::register(request(Method::POST, None, Some(json!({"email": email, "password": PASSWORD}))), &users, &hasher, &publisher)
+        app::auth::register(
+            request(Method::POST, None, Some(json!({"email": email, "password": PASSWORD}))),
+            &users,
+            &hasher,
+            &publisher,
+        )
     };
     let created = register("  Ada@Example.com ").await.unwrap();
     assert_eq!((created.status, body(&created)["email"].as_str()), (StatusCode::CREATED, Some("ada@example.com")));
@@ -47,26 +58,53 @@ async fn an_email_registers_once_and_its_welcome_event_is_published() {
 async fn twenty_parallel_guesses_get_at_most_five_password_checks() {
     let memory = Memory::new();
     let limits = limits(&memory);
-    let _ = app::auth::register(request(Method::POST, None, Some(json!({"email": "grace@example.com", "password": PASSWORD}))), &memory.users(), &PasswordHasher::new(), &memory.publisher()).await.unwrap();
-    let guesses = (0..20).map(|i| login(&memory, &limits, "grace@example.com", if i == 19 { PASSWORD } else { "wrong password" }, "203.0.113.9"));
+    let _ = app::auth::register(
+        request(Method::POST, None, Some(json!({"email": "grace@example.com", "password": PASSWORD}))),
+        &memory.users(),
+        &PasswordHasher::new(),
+        &memory.publisher(),
+    )
+    .await
+    .unwrap();
+    let guesses = (0..20).map(|i| {
+        login(&memory, &limits, "grace@example.com", if i == 19 { PASSWORD } else { "wrong password" }, "203.0.113.9")
+    });
     let outcomes = futures::future::join_all(guesses).await;
-    let checked = outcomes.iter().filter(|o| !matches!(o, Err(e) if e.status() == StatusCode::TOO_MANY_REQUESTS)).count();
+    let checked =
+        outcomes.iter().filter(|o| !matches!(o, Err(e) if e.status() == StatusCode::TOO_MANY_REQUESTS)).count();
     assert!(checked <= 5, "{checked} attempts reached the password check");
     // The owner, elsewhere, still gets in.
-    assert_eq!(login(&memory, &limits, "grace@example.com", PASSWORD, "198.51.100.1").await.unwrap().status, StatusCode::OK);
+    assert_eq!(
+        login(&memory, &limits, "grace@example.com", PASSWORD, "198.51.100.1").await.unwrap().status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
 async fn a_successful_login_forgives_earlier_misses_from_its_address() {
     let memory = Memory::new();
     let limits = limits(&memory);
-    let _ = app::auth::register(request(Method::POST, None, Some(json!({"email": "alan@example.com", "password": PASSWORD}))), &memory.users(), &PasswordHasher::new(), &memory.publisher()).await.unwrap();
+    let _ = app::auth::register(
+        request(Method::POST, None, Some(json!({"email": "alan@example.com", "password": PASSWORD}))),
+        &memory.users(),
+        &PasswordHasher::new(),
+        &memory.publisher(),
+    )
+    .await
+    .unwrap();
     for _ in 0..4 {
-        assert_eq!(login(&memory, &limits, "alan@example.com", "typo", "192.0.2.1").await.unwrap_err().code(), "invalid_credentials");
+        assert_eq!(
+            login(&memory, &limits, "alan@example.com", "typo", "192.0.2.1").await.unwrap_err().code(),
+            "invalid_credentials"
+        );
     }
     assert!(login(&memory, &limits, "alan@example.com", PASSWORD, "192.0.2.1").await.is_ok());
     for _ in 0..4 {
-        assert_eq!(login(&memory, &limits, "alan@example.com", "typo", "192.0.2.1").await.unwrap_err().code(), "invalid_credentials", "the window was reset");
+        assert_eq!(
+            login(&memory, &limits, "alan@example.com", "typo", "192.0.2.1").await.unwrap_err().code(),
+            "invalid_credentials",
+            "the window was reset"
+        );
     }
     let unknown = login(&memory, &limits, "nobody@example.com", PASSWORD, "192.0.2.1").await.unwrap_err();
     assert_eq!(unknown.code(), "invalid_credentials", "an unknown email reads like a wrong password");
@@ -76,11 +114,24 @@ async fn a_successful_login_forgives_earlier_misses_from_its_address() {
 async fn a_disabled_account_is_refused_only_after_the_right_password() {
     let memory = Memory::new();
     let limits = limits(&memory);
-    let created = app::auth::register(request(Method::POST, None, Some(json!({"email": "off@example.com", "password": PASSWORD}))), &memory.users(), &PasswordHasher::new(), &memory.publisher()).await.unwrap();
+    let created = app::auth::register(
+        request(Method::POST, None, Some(json!({"email": "off@example.com", "password": PASSWORD}))),
+        &memory.users(),
+        &PasswordHasher::new(),
+        &memory.publisher(),
+    )
+    .await
+    .unwrap();
     let mut user = memory.user(support::user_id(&created)).unwrap();
     user.disabled = true;
     user.version += 1;
     domain::ports::UserStore::update(&memory.users(), &user).await.unwrap();
-    assert_eq!(login(&memory, &limits, "off@example.com", "wrong", "192.0.2.2").await.unwrap_err().code(), "invalid_credentials");
-    assert_eq!(login(&memory, &limits, "off@example.com", PASSWORD, "192.0.2.2").await.unwrap_err().code(), "account_disabled");
+    assert_eq!(
+        login(&memory, &limits, "off@example.com", "wrong", "192.0.2.2").await.unwrap_err().code(),
+        "invalid_credentials"
+    );
+    assert_eq!(
+        login(&memory, &limits, "off@example.com", PASSWORD, "192.0.2.2").await.unwrap_err().code(),
+        "account_disabled"
+    );
 }

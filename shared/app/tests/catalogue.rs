@@ -16,7 +16,10 @@ fn draft(sku: &str, stock: i64, active: bool) -> serde_json::Value {
 async fn replacing_needs_the_current_version_and_moves_the_sku_and_the_listings() {
     let memory = Memory::new();
     let admin = user(&memory, Role::Admin).await;
-    let created = app::catalogue::create(request(Method::POST, Some(&admin), Some(draft("mug-1", 5, true))), &memory.products()).await.unwrap();
+    let created =
+        app::catalogue::create(request(Method::POST, Some(&admin), Some(draft("mug-1", 5, true))), &memory.products())
+            .await
+            .unwrap();
     assert_eq!((created.status, header(&created, "etag")), (StatusCode::CREATED, Some("\"1\"")));
     let product_id = id(&created);
     let replace = |if_match: Option<&str>, body| {
@@ -26,18 +29,28 @@ async fn replacing_needs_the_current_version_and_moves_the_sku_and_the_listings(
             None => request,
         }
     };
-    let missing = app::catalogue::replace(replace(None, draft("mug-2", 5, true)), &memory.products()).await.unwrap_err();
+    let missing =
+        app::catalogue::replace(replace(None, draft("mug-2", 5, true)), &memory.products()).await.unwrap_err();
     assert_eq!(missing.status(), StatusCode::PRECONDITION_REQUIRED);
-    let stale = app::catalogue::replace(replace(Some("\"7\""), draft("mug-2", 5, true)), &memory.products()).await.unwrap_err();
+    let stale =
+        app::catalogue::replace(replace(Some("\"7\""), draft("mug-2", 5, true)), &memory.products()).await.unwrap_err();
     assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
-    let retired = app::catalogue::replace(replace(Some("*"), draft("mug-2", 0, false)), &memory.products()).await.unwrap();
+    let retired =
+        app::catalogue::replace(replace(Some("*"), draft("mug-2", 0, false)), &memory.products()).await.unwrap();
     assert_eq!((body(&retired)["sku"].as_str(), body(&retired)["version"].as_u64()), (Some("MUG-2"), Some(2)));
 
     // The old SKU is free again; the product left the active listing.
-    app::catalogue::create(request(Method::POST, Some(&admin), Some(draft("mug-1", 1, true))), &memory.products()).await.unwrap();
-    let taken = app::catalogue::create(request(Method::POST, Some(&admin), Some(draft("mug-2", 1, true))), &memory.products()).await.unwrap_err();
+    app::catalogue::create(request(Method::POST, Some(&admin), Some(draft("mug-1", 1, true))), &memory.products())
+        .await
+        .unwrap();
+    let taken =
+        app::catalogue::create(request(Method::POST, Some(&admin), Some(draft("mug-2", 1, true))), &memory.products())
+            .await
+            .unwrap_err();
     assert_eq!(taken.code(), "sku_taken");
-    let guest = app::catalogue::get(with_path(request(Method::GET, None, None), &product_id), &memory.products()).await.unwrap_err();
+    let guest = app::catalogue::get(with_path(request(Method::GET, None, None), &product_id), &memory.products())
+        .await
+        .unwrap_err();
     assert_eq!(guest.status(), StatusCode::NOT_FOUND, "inactive products exist only for admins");
     let inactive = with_query(request(Method::GET, Some(&admin), None), "active", "false");
     let listed = app::catalogue::list(inactive, &memory.products(), &support::cursors()).await.unwrap();
@@ -56,9 +69,15 @@ async fn deleting_checks_an_if_match_when_given_and_frees_the_sku() {
             None => request,
         }
     };
-    assert_eq!(app::catalogue::delete(delete(Some("\"9\"")), &memory.products()).await.unwrap_err().status(), StatusCode::PRECONDITION_FAILED);
+    assert_eq!(
+        app::catalogue::delete(delete(Some("\"9\"")), &memory.products()).await.unwrap_err().status(),
+        StatusCode::PRECONDITION_FAILED
+    );
     assert_eq!(app::catalogue::delete(delete(None), &memory.products()).await.unwrap().status, StatusCode::NO_CONTENT);
-    assert_eq!(app::catalogue::delete(delete(None), &memory.products()).await.unwrap_err().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app::catalogue::delete(delete(None), &memory.products()).await.unwrap_err().status(),
+        StatusCode::NOT_FOUND
+    );
     assert!(memory.product(mug.id).is_none());
 }
 
@@ -67,10 +86,17 @@ async fn bad_drafts_name_every_bad_field_and_create_nothing() {
     let memory = Memory::new();
     let admin = user(&memory, Role::Admin).await;
     let bad = json!({"sku": "x", "name": "\u{7}", "price": {"amount_minor": 10_000_000_001_i64, "currency": "euro"}, "stock": 1_000_001});
-    let error = app::catalogue::create(request(Method::POST, Some(&admin), Some(bad)), &memory.products()).await.unwrap_err();
+    let error =
+        app::catalogue::create(request(Method::POST, Some(&admin), Some(bad)), &memory.products()).await.unwrap_err();
     assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<String> = error.envelope("r")["error"]["details"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap().to_owned()).collect();
+    let fields: Vec<String> = error.envelope("r")["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(fields, ["sku", "name", "currency", "stock"]);
-    let listed = app::catalogue::list(request(Method::GET, None, None), &memory.products(), &support::cursors()).await.unwrap();
+    let listed =
+        app::catalogue::list(request(Method::GET, None, None), &memory.products(), &support::cursors()).await.unwrap();
     assert_eq!(body(&listed)["pagination"]["total"], 0);
 }

@@ -30,7 +30,9 @@ async fn placed_order(memory: &Memory, quantity: i64, stock: i64) -> (domain::Us
 async fn a_placed_order_is_confirmed_and_its_email_committed_with_the_decision() {
     let memory = Memory::new();
     let (buyer, order, placed) = placed_order(&memory, 2, 5).await;
-    app::consumers::on_order_placed(placed.clone(), &memory.users(), &memory.orders(), &memory.publisher()).await.unwrap();
+    app::consumers::on_order_placed(placed.clone(), &memory.users(), &memory.orders(), &memory.publisher())
+        .await
+        .unwrap();
     assert_eq!(memory.order(order.id).unwrap().status, OrderStatus::Confirmed);
     let emails: Vec<DomainEvent> = memory.published().into_iter().filter(|e| e.kind() == "email-send").collect();
     assert_eq!(emails.len(), 1);
@@ -60,25 +62,34 @@ async fn an_outage_is_retried_and_an_order_that_does_not_exist_is_poison() {
     let memory = Memory::new();
     let (_, order, placed) = placed_order(&memory, 1, 5).await;
     memory.set_down(Dependency::Table, true);
-    let outage = app::consumers::on_order_placed(placed.clone(), &memory.users(), &memory.orders(), &memory.publisher()).await;
+    let outage =
+        app::consumers::on_order_placed(placed.clone(), &memory.users(), &memory.orders(), &memory.publisher()).await;
     assert!(matches!(outage, Err(RecordError::Retry(_))), "{outage:?}");
     memory.set_down(Dependency::Table, false);
     assert_eq!(memory.order(order.id).unwrap().status, OrderStatus::Pending, "nothing half-done");
 
-    let ghost = event("order-placed", json!({"order_id": domain::OrderId::generate().to_string(), "owner_id": order.owner.to_string()}));
+    let ghost = event(
+        "order-placed",
+        json!({"order_id": domain::OrderId::generate().to_string(), "owner_id": order.owner.to_string()}),
+    );
     let poison = app::consumers::on_order_placed(ghost, &memory.users(), &memory.orders(), &memory.publisher()).await;
     assert!(matches!(poison, Err(RecordError::Poison(reason)) if reason.contains("does not exist")));
     let malformed = event("order-placed", json!({"order": "x"}));
-    let poison = app::consumers::on_order_placed(malformed, &memory.users(), &memory.orders(), &memory.publisher()).await;
+    let poison =
+        app::consumers::on_order_placed(malformed, &memory.users(), &memory.orders(), &memory.publisher()).await;
     assert!(matches!(poison, Err(RecordError::Poison(_))));
 }
 
 #[tokio::test]
 async fn a_new_user_gets_one_welcome_task_and_a_queue_outage_retries_it() {
     let memory = Memory::new();
-    let created = event("user-created", json!({"user_id": domain::UserId::generate().to_string(), "email": "new@example.com"}));
+    let created =
+        event("user-created", json!({"user_id": domain::UserId::generate().to_string(), "email": "new@example.com"}));
     memory.set_down(Dependency::Queues, true);
-    assert!(matches!(app::consumers::on_user_created(created.clone(), &memory.publisher()).await, Err(RecordError::Retry(_))));
+    assert!(matches!(
+        app::consumers::on_user_created(created.clone(), &memory.publisher()).await,
+        Err(RecordError::Retry(_))
+    ));
     memory.set_down(Dependency::Queues, false);
     app::consumers::on_user_created(created, &memory.publisher()).await.unwrap();
     let published = memory.published();
@@ -88,7 +99,14 @@ async fn a_new_user_gets_one_welcome_task_and_a_queue_outage_retries_it() {
 }
 
 fn task(to: &str, key: &str) -> CloudEvent {
-    let task = EmailTask { to: to.into(), template: EmailTemplate::Welcome, dedupe_key: key.into(), order_id: None, total: None, reason: None };
+    let task = EmailTask {
+        to: to.into(),
+        template: EmailTemplate::Welcome,
+        dedupe_key: key.into(),
+        order_id: None,
+        total: None,
+        reason: None,
+    };
     event("email-send", serde_json::to_value(task).unwrap())
 }
 
@@ -107,7 +125,11 @@ async fn an_email_is_sent_once_per_dedupe_key_whatever_the_deliveries() {
 async fn an_email_being_sent_elsewhere_is_retried_never_assumed_sent() {
     let memory = Memory::new();
     let sent = memory.processed_messages(LEASE);
-    assert_eq!(sent.claim("email#welcome#2").await.unwrap(), domain::ports::Claim::Acquired, "another attempt holds it");
+    assert_eq!(
+        sent.claim("email#welcome#2").await.unwrap(),
+        domain::ports::Claim::Acquired,
+        "another attempt holds it"
+    );
     let held = app::consumers::send_email(task("ada@example.com", "welcome#2"), &memory.mailer(), &sent).await;
     assert!(matches!(held, Err(RecordError::Retry(_))), "{held:?}");
     memory.advance(LEASE + std::time::Duration::from_secs(1));
@@ -120,7 +142,10 @@ async fn mail_outages_retry_and_a_refused_recipient_is_poison_that_a_redrive_can
     let memory = Memory::new();
     let sent = memory.processed_messages(LEASE);
     memory.set_down(Dependency::Mail, true);
-    assert!(matches!(app::consumers::send_email(task("ada@example.com", "k3"), &memory.mailer(), &sent).await, Err(RecordError::Retry(_))));
+    assert!(matches!(
+        app::consumers::send_email(task("ada@example.com", "k3"), &memory.mailer(), &sent).await,
+        Err(RecordError::Retry(_))
+    ));
     memory.set_down(Dependency::Mail, false);
     app::consumers::send_email(task("ada@example.com", "k3"), &memory.mailer(), &sent).await.unwrap();
     assert_eq!(memory.sent_emails().len(), 1, "sent once the outage ended");
@@ -128,7 +153,10 @@ async fn mail_outages_retry_and_a_refused_recipient_is_poison_that_a_redrive_can
     memory.refuse_recipient("bounce@example.com");
     let refused = app::consumers::send_email(task("bounce@example.com", "k4"), &memory.mailer(), &sent).await;
     assert!(matches!(refused, Err(RecordError::Poison(reason)) if reason.contains("refused")));
-    assert!(matches!(app::consumers::send_email(task("not an address", "k5"), &memory.mailer(), &sent).await, Err(RecordError::Poison(_))));
+    assert!(matches!(
+        app::consumers::send_email(task("not an address", "k5"), &memory.mailer(), &sent).await,
+        Err(RecordError::Poison(_))
+    ));
     // Not marked sent: after the cause is fixed a redrive sends it.
     memory.accept_recipient("bounce@example.com");
     app::consumers::send_email(task("bounce@example.com", "k4"), &memory.mailer(), &sent).await.unwrap();

@@ -9,7 +9,10 @@ use in_memory::{Dependency, Memory};
 use serde_json::json;
 use support::{body, header, id, product, request, user, with_header, with_path};
 
-async fn place(memory: &Memory, request: platform::http::ApiRequest) -> Result<platform::http::ApiResponse, platform::http::ApiError> {
+async fn place(
+    memory: &Memory,
+    request: platform::http::ApiRequest,
+) -> Result<platform::http::ApiResponse, platform::http::ApiError> {
     app::orders::place(request, &memory.products(), &memory.orders(), &memory.idempotency(), &memory.publisher()).await
 }
 
@@ -57,7 +60,9 @@ async fn a_retry_with_the_same_key_replays_the_first_answer_and_another_body_is_
     assert_eq!(header(&retry, "idempotent-replayed"), Some("true"));
     let other = place(&memory, keyed(order_body(&[(&mug, 2)]))).await.unwrap_err();
     assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let listed = app::orders::list(request(Method::GET, Some(&buyer), None), &memory.orders(), &support::cursors()).await.unwrap();
+    let listed = app::orders::list(request(Method::GET, Some(&buyer), None), &memory.orders(), &support::cursors())
+        .await
+        .unwrap();
     assert_eq!(body(&listed)["pagination"]["total"], 1, "one order for one key");
 }
 
@@ -67,7 +72,10 @@ async fn duplicates_sent_together_place_one_order() {
     let buyer = user(&memory, Role::User).await;
     let mug = product(&memory, 100, 10).await;
     let attempts = (0..5).map(|_| {
-        place(&memory, with_header(request(Method::POST, Some(&buyer), Some(order_body(&[(&mug, 1)]))), "idempotency-key", "same"))
+        place(
+            &memory,
+            with_header(request(Method::POST, Some(&buyer), Some(order_body(&[(&mug, 1)]))), "idempotency-key", "same"),
+        )
     });
     let outcomes = futures::future::join_all(attempts).await;
     let ids: std::collections::BTreeSet<String> = outcomes.iter().filter_map(|o| o.as_ref().ok()).map(id).collect();
@@ -113,7 +121,8 @@ async fn a_store_outage_is_a_503_and_writes_nothing() {
 #[tokio::test]
 async fn owners_cancel_admins_ship_and_strangers_see_nothing() {
     let memory = Memory::new();
-    let (buyer, stranger, admin) = (user(&memory, Role::User).await, user(&memory, Role::User).await, user(&memory, Role::Admin).await);
+    let (buyer, stranger, admin) =
+        (user(&memory, Role::User).await, user(&memory, Role::User).await, user(&memory, Role::Admin).await);
     let mug = product(&memory, 100, 10).await;
     let placed = place(&memory, request(Method::POST, Some(&buyer), Some(order_body(&[(&mug, 2)])))).await.unwrap();
     let order_id = id(&placed);
@@ -122,25 +131,40 @@ async fn owners_cancel_admins_ship_and_strangers_see_nothing() {
     assert_eq!(app::orders::get(get(&admin), &memory.orders()).await.unwrap().status, StatusCode::OK);
 
     // Confirmed by the consumer: stock is held.
-    let (outcome, _) = domain::ports::OrderStore::reserve(&memory.orders(), OrderId::parse(&order_id).unwrap(), &|order| {
-        domain::DomainEvent::order_placed(order.id, order.owner, "t", time::OffsetDateTime::now_utc())
-    })
-    .await
-    .unwrap();
+    let (outcome, _) =
+        domain::ports::OrderStore::reserve(&memory.orders(), OrderId::parse(&order_id).unwrap(), &|order| {
+            domain::DomainEvent::order_placed(order.id, order.owner, "t", time::OffsetDateTime::now_utc())
+        })
+        .await
+        .unwrap();
     assert_eq!(outcome, domain::ports::Reservation::Confirmed);
     assert_eq!(memory.product(mug.id).unwrap().stock, 8);
 
     let patch = |who, status: &str, if_match: &str| {
-        with_header(with_path(request(Method::PATCH, Some(who), Some(json!({"status": status}))), &order_id), "if-match", if_match)
+        with_header(
+            with_path(request(Method::PATCH, Some(who), Some(json!({"status": status}))), &order_id),
+            "if-match",
+            if_match,
+        )
     };
-    assert_eq!(app::orders::update(patch(&buyer, "shipped", "*"), &memory.orders()).await.unwrap_err().status(), StatusCode::FORBIDDEN);
-    assert_eq!(app::orders::update(patch(&buyer, "cancelled", "\"1\""), &memory.orders()).await.unwrap_err().status(), StatusCode::PRECONDITION_FAILED);
+    assert_eq!(
+        app::orders::update(patch(&buyer, "shipped", "*"), &memory.orders()).await.unwrap_err().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app::orders::update(patch(&buyer, "cancelled", "\"1\""), &memory.orders()).await.unwrap_err().status(),
+        StatusCode::PRECONDITION_FAILED
+    );
     let missing = with_path(request(Method::PATCH, Some(&buyer), Some(json!({"status": "cancelled"}))), &order_id);
-    assert_eq!(app::orders::update(missing, &memory.orders()).await.unwrap_err().status(), StatusCode::PRECONDITION_REQUIRED);
+    assert_eq!(
+        app::orders::update(missing, &memory.orders()).await.unwrap_err().status(),
+        StatusCode::PRECONDITION_REQUIRED
+    );
     let cancelled = app::orders::update(patch(&buyer, "cancelled", "\"2\""), &memory.orders()).await.unwrap();
     assert_eq!(body(&cancelled)["status"], "cancelled");
     assert_eq!(memory.product(mug.id).unwrap().stock, 10, "a cancelled confirmed order gives its stock back");
-    let again = app::orders::cancel(with_path(request(Method::DELETE, Some(&buyer), None), &order_id), &memory.orders()).await;
+    let again =
+        app::orders::cancel(with_path(request(Method::DELETE, Some(&buyer), None), &order_id), &memory.orders()).await;
     assert_eq!(again.unwrap_err().status(), StatusCode::CONFLICT, "cancelled is final");
 }
 
@@ -151,8 +175,18 @@ async fn admins_ship_confirmed_orders_only() {
     let mug = product(&memory, 100, 10).await;
     let placed = place(&memory, request(Method::POST, Some(&buyer), Some(order_body(&[(&mug, 1)])))).await.unwrap();
     let order_id = id(&placed);
-    let ship = || with_header(with_path(request(Method::PATCH, Some(&admin), Some(json!({"status": "shipped"}))), &order_id), "if-match", "*");
-    assert_eq!(app::orders::update(ship(), &memory.orders()).await.unwrap_err().status(), StatusCode::CONFLICT, "pending cannot ship");
+    let ship = || {
+        with_header(
+            with_path(request(Method::PATCH, Some(&admin), Some(json!({"status": "shipped"}))), &order_id),
+            "if-match",
+            "*",
+        )
+    };
+    assert_eq!(
+        app::orders::update(ship(), &memory.orders()).await.unwrap_err().status(),
+        StatusCode::CONFLICT,
+        "pending cannot ship"
+    );
     domain::ports::OrderStore::reserve(&memory.orders(), OrderId::parse(&order_id).unwrap(), &|order| {
         domain::DomainEvent::order_placed(order.id, order.owner, "t", time::OffsetDateTime::now_utc())
     })

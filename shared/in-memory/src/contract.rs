@@ -73,6 +73,16 @@ pub async fn users_are_unique_by_email(users: &impl UserStore) {
     assert_eq!(users.find_by_email(&user.email).await.unwrap(), Some(user.clone()));
     assert_eq!(users.get(user.id).await.unwrap(), Some(user));
     assert_eq!(users.get(twin.id).await.unwrap(), None, "the refused user was not written");
+
+    // Registered at the same moment: exactly one wins.
+    let email = new_user("race").email;
+    let racers: Vec<User> = (0..8).map(|_| User { email: email.clone(), ..new_user("racer") }).collect();
+    let outcomes = futures::future::join_all(racers.iter().map(|user| users.insert(user, None))).await;
+    let winners = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+    let taken =
+        outcomes.iter().filter(|outcome| matches!(outcome, Err(StoreError::AlreadyExists(Taken::Email)))).count();
+    assert_eq!((winners, taken), (1, 7), "{outcomes:?}");
+    assert_eq!(users.list(&page("100", None)).await.unwrap().total, 2, "the count moved once per account");
 }
 
 pub async fn user_updates_are_conditional_on_the_version(users: &impl UserStore) {

@@ -12,9 +12,7 @@ use serde_json::{Value, json};
 /// The functions' timeout (the template's `Timeout`).
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the suite with `cargo xtask test`"))
-}
+pub use tests::helpers::env;
 
 /// A proxy in front of the endpoint the functions reach through `variable`
 /// (`AWS_ENDPOINT_URL_DYNAMODB`, `..._SQS`, ...), passing everything for now.

@@ -1,15 +1,17 @@
 //! The DynamoDB adapters against DynamoDB Local, each test on its own fresh
-//! table created from the template's definition.
+//! table created from the template's definition; the outbox against moto;
+//! and the local cloud against the template.
 
 mod contract;
 mod listings;
 mod outbox;
-mod users;
+mod provisioned;
 
 use local_cloud::template::Template;
 
 /// A new, empty table shaped exactly like the template's `Table`.
 pub async fn fresh_table() -> platform::dynamo::Table {
+    tests::helpers::require_local_cloud();
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let template = Template::load_project().unwrap();

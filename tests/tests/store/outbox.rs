@@ -18,6 +18,7 @@ fn sqs_at(endpoint: &str, config: &aws_config::SdkConfig) -> aws_sdk_sqs::Client
 
 #[tokio::test]
 async fn an_event_committed_while_sqs_is_down_is_delivered_once_by_the_relay() {
+    tests::helpers::require_local_cloud();
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let sqs = aws_sdk_sqs::Client::new(&config);
     let queue = sqs.create_queue().queue_name(format!("outbox-test-{}", ulid::Ulid::new())).send().await.unwrap();
@@ -73,6 +74,7 @@ async fn an_event_committed_while_sqs_is_down_is_delivered_once_by_the_relay() {
 
 #[tokio::test]
 async fn fresh_events_are_left_to_their_own_handler() {
+    tests::helpers::require_local_cloud();
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let table = fresh_table().await;
     let users = DynamoUserStore::new(table.clone());

@@ -16,7 +16,9 @@ use platform::pagination::Cursors;
 use serde_json::Value;
 
 pub fn keys() -> Arc<SigningKeys> {
-    Arc::new(SigningKeys::fixed(KeySet::parse(r#"{"active_kid":"k1","k1":"0123456789abcdef0123456789abcdef"}"#).unwrap()))
+    Arc::new(SigningKeys::fixed(
+        KeySet::parse(r#"{"active_kid":"k1","k1":"0123456789abcdef0123456789abcdef"}"#).unwrap(),
+    ))
 }
 
 pub fn tokens() -> Tokens {
