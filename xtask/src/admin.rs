@@ -30,18 +30,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!();
 
-    let (config, table) = match args.table {
-        Some(table) => (aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await, table),
-        None => {
-            let env: BTreeMap<String, String> = read_env_file(&local_dir().join("dev/cloud.env"))
-                .context("is `cargo xtask dev` running?")?
-                .into_iter()
-                .collect();
-            let base = local_cloud::cloud::base_sdk_config().await;
-            let endpoint = env.get("AWS_ENDPOINT_URL_DYNAMODB").context("no DynamoDB endpoint in cloud.env")?;
-            let config = base.into_builder().endpoint_url(endpoint).build();
-            (config, env.get("TABLE_NAME").context("no TABLE_NAME in cloud.env")?.clone())
-        }
+    let (config, table) = if let Some(table) = args.table {
+        (aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await, table)
+    } else {
+        let env: BTreeMap<String, String> = read_env_file(&local_dir().join("dev/cloud.env"))
+            .context("is `cargo xtask dev` running?")?
+            .into_iter()
+            .collect();
+        let base = local_cloud::cloud::base_sdk_config().await;
+        let endpoint = env.get("AWS_ENDPOINT_URL_DYNAMODB").context("no DynamoDB endpoint in cloud.env")?;
+        let config = base.into_builder().endpoint_url(endpoint).build();
+        (config, env.get("TABLE_NAME").context("no TABLE_NAME in cloud.env")?.clone())
     };
     let users = platform::dynamo::DynamoUserStore::new(platform::dynamo::Table::from_config(&config, table));
     let hasher = platform::auth::PasswordHasher::new();

@@ -1,5 +1,6 @@
 //! POST /auth/register and POST /auth/login.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use domain::ports::{Publisher, StoreError, Taken, Throttle, UserStore};
@@ -112,12 +113,11 @@ pub async fn login(
         return Err(ApiError::TooManyRequests { retry_after_seconds });
     }
     let user = users.find_by_email(&email).await?;
-    let verified = match &user {
-        Some(user) => hasher.verify(&password, &user.password_hash),
-        None => {
-            hasher.verify_nothing(&password);
-            false
-        }
+    let verified = if let Some(user) = &user {
+        hasher.verify(&password, &user.password_hash)
+    } else {
+        hasher.verify_nothing(&password);
+        false
     };
     let Some(user) = user.filter(|_| verified) else {
         tracing::info!("login refused: wrong email or password");
@@ -145,5 +145,8 @@ pub async fn login(
 
 /// A short, stable, one-way name for `text`.
 fn short_hash(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().take(12).map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(text.as_bytes()).iter().take(12).fold(String::new(), |mut hex, byte| {
+        let _ = write!(hex, "{byte:02x}");
+        hex
+    })
 }

@@ -43,7 +43,7 @@ impl ProductBody {
 }
 
 fn is_admin(request: &ApiRequest) -> bool {
-    request.principal.as_ref().is_some_and(|p| p.is_admin())
+    request.principal.as_ref().is_some_and(platform::auth::Principal::is_admin)
 }
 
 /// A product id from the path; one that cannot exist is simply not found.

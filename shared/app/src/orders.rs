@@ -32,7 +32,7 @@ struct StatusBody {
     status: String,
 }
 
-fn pricing_error(error: PricingError) -> ApiError {
+fn pricing_error(error: &PricingError) -> ApiError {
     ApiError::Validation(ValidationError::field("lines", error.to_string()))
 }
 
@@ -71,7 +71,7 @@ pub async fn place(
     let ids: Vec<_> = order_request.lines.iter().map(|(id, _)| *id).collect();
     let catalogue = products.get_many(&ids).await?;
     let now = OffsetDateTime::now_utc();
-    let order = order_request.price(owner, &catalogue, now).map_err(pricing_error)?;
+    let order = order_request.price(owner, &catalogue, now).map_err(|error| pricing_error(&error))?;
     let event = DomainEvent::order_placed(order.id, owner, &request.correlation_id, now);
 
     let location = format!("/api/v1/orders/{}", order.id);

@@ -27,7 +27,7 @@ impl ValidationError {
     /// without knowing which request field it came from.
     pub fn at(mut self, field: &str) -> Self {
         for error in &mut self.errors {
-            error.field = field.to_owned();
+            field.clone_into(&mut error.field);
         }
         self
     }

@@ -56,15 +56,8 @@ impl OrderStatus {
     /// The status machine: pending -> confirmed | rejected, confirmed ->
     /// shipped, pending | confirmed -> cancelled. Nothing else.
     pub fn can_become(self, next: OrderStatus) -> bool {
-        use OrderStatus::*;
-        matches!(
-            (self, next),
-            (Pending, Confirmed)
-                | (Pending, Rejected)
-                | (Confirmed, Shipped)
-                | (Pending, Cancelled)
-                | (Confirmed, Cancelled)
-        )
+        use OrderStatus::{Cancelled, Confirmed, Pending, Rejected, Shipped};
+        matches!((self, next), (Pending, Confirmed | Rejected | Cancelled) | (Confirmed, Shipped | Cancelled))
     }
 
     /// Stock is held while an order is confirmed (and gone once shipped).

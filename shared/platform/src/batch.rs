@@ -198,7 +198,7 @@ impl BatchProcessor {
             message_id = %message_id,
             event_id = %event_id,
             correlation_id = %correlation_id,
-            receive_count = record.attributes.get("ApproximateReceiveCount").map(String::as_str).unwrap_or("?"),
+            receive_count = record.attributes.get("ApproximateReceiveCount").map_or("?", String::as_str),
             cold_start,
         );
         let outcome = async {

@@ -92,7 +92,10 @@ mod tests {
         let budget = Budget::new(Duration::from_secs(10));
         let now = Instant::now();
         let soon = now + Duration::from_secs(3);
-        assert_eq!(budget.work_deadline(now, Some(soon), budget.request()), soon - Duration::from_secs(1));
+        assert_eq!(
+            budget.work_deadline(now, Some(soon), budget.request()),
+            soon.checked_sub(Duration::from_secs(1)).unwrap()
+        );
         assert_eq!(budget.work_deadline(now, None, budget.request()), now + Duration::from_secs(5));
         let past = budget.work_deadline(now, Some(now), budget.request());
         assert_eq!(past, now, "a deadline already gone leaves no time, never a negative one");

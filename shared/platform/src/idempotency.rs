@@ -6,6 +6,7 @@
 //! resource (see `OrderStore::place`), so there is no window in which one
 //! exists without the other.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use domain::IdempotencyRecord;
@@ -108,5 +109,8 @@ fn fingerprint(request: &ApiRequest) -> String {
     hasher.update(request.method.as_str());
     hasher.update([0]);
     hasher.update(&request.body);
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hasher.finalize().iter().fold(String::new(), |mut hex, byte| {
+        let _ = write!(hex, "{byte:02x}");
+        hex
+    })
 }

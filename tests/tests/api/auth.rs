@@ -45,7 +45,7 @@ async fn concurrent_registrations_of_one_email_have_exactly_one_winner() {
     let app = app();
     let email = unique_email("race");
     let attempts = (0..6).map(|_| app.register(&email, PASSWORD));
-    let statuses: Vec<StatusCode> = join_all(attempts).await.iter().map(|r| r.status()).collect();
+    let statuses: Vec<StatusCode> = join_all(attempts).await.iter().map(reqwest::Response::status).collect();
     let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
     let conflicts = statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count();
     assert_eq!((created, conflicts), (1, 5), "{statuses:?}");
@@ -89,7 +89,7 @@ async fn parallel_guesses_get_at_most_the_limit_of_password_checks_and_the_owner
     let user = attacker.new_user("guessed").await;
     let wrong: Vec<String> = (0..20).map(|i| format!("wrong password {i}")).collect();
     let guesses = wrong.iter().map(|password| attacker.login(&user.email, password));
-    let statuses: Vec<StatusCode> = join_all(guesses).await.iter().map(|r| r.status()).collect();
+    let statuses: Vec<StatusCode> = join_all(guesses).await.iter().map(reqwest::Response::status).collect();
     let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
     let throttled = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
     assert!(checked <= 5, "{checked} passwords were checked: {statuses:?}");
@@ -107,8 +107,11 @@ async fn parallel_guesses_get_at_most_the_limit_of_password_checks_and_the_owner
 async fn unknown_emails_are_throttled_like_known_ones() {
     let attacker = app();
     let nobody = unique_email("nobody-throttled");
-    let statuses: Vec<StatusCode> =
-        join_all((0..8).map(|_| attacker.login(&nobody, "some password"))).await.iter().map(|r| r.status()).collect();
+    let statuses: Vec<StatusCode> = join_all((0..8).map(|_| attacker.login(&nobody, "some password")))
+        .await
+        .iter()
+        .map(reqwest::Response::status)
+        .collect();
     assert!(statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count() <= 5, "{statuses:?}");
     assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
 }

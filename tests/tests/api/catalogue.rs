@@ -105,7 +105,7 @@ async fn replacing_a_product_needs_the_current_version_and_one_writer_wins() {
 
     let writers = [1600, 1700, 1800]
         .map(|price| put_product(&app, &admin.token, id, Some("\"1\""), product_body(&sku, price, "EUR", 10)));
-    let statuses: Vec<StatusCode> = join_all(writers).await.iter().map(|r| r.status()).collect();
+    let statuses: Vec<StatusCode> = join_all(writers).await.iter().map(reqwest::Response::status).collect();
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::PRECONDITION_FAILED).count(), 2, "{statuses:?}");
     let stored: Value = app.get(&format!("/products/{id}"), None).await.json().await.unwrap();

@@ -206,7 +206,7 @@ async fn owners_cancel_admins_ship_and_the_status_machine_holds() {
 
     // Two cancellations of version 2 race: exactly one lands.
     let racers = (0..2).map(|_| patch_status(&app, &buyer.token, first, "\"2\"", "cancelled"));
-    let statuses: Vec<StatusCode> = join_all(racers).await.iter().map(|r| r.status()).collect();
+    let statuses: Vec<StatusCode> = join_all(racers).await.iter().map(reqwest::Response::status).collect();
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
     let again = app.request(Method::DELETE, &format!("/orders/{first}"), Some(&buyer.token), None).await;
     assert_eq!(error_code(again, StatusCode::CONFLICT).await, "illegal_transition");

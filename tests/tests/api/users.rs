@@ -123,7 +123,7 @@ async fn of_two_concurrent_updates_of_one_version_exactly_one_wins() {
     let updates = [json!({"role": "admin"}), json!({"disabled": true}), json!({"role": "admin", "disabled": true})]
         .into_iter()
         .map(|body| patch_user(&admin.token, &user.id, Some("\"1\""), body));
-    let statuses: Vec<StatusCode> = join_all(updates).await.iter().map(|r| r.status()).collect();
+    let statuses: Vec<StatusCode> = join_all(updates).await.iter().map(reqwest::Response::status).collect();
     let won = statuses.iter().filter(|s| **s == StatusCode::OK).count();
     let lost = statuses.iter().filter(|s| **s == StatusCode::PRECONDITION_FAILED).count();
     assert_eq!((won, lost), (1, 2), "{statuses:?}");

@@ -50,7 +50,7 @@ async fn message_claims() {
     // Claims expire in whole seconds: a 1 s lease has lapsed 2 s later.
     let processed = DynamoProcessedMessages::new(fresh_table().await, Duration::from_secs(1));
     contract::message_claims_hold_for_their_lease(&processed, async || {
-        tokio::time::sleep(Duration::from_millis(2100)).await
+        tokio::time::sleep(Duration::from_millis(2100)).await;
     })
     .await;
 }

@@ -198,7 +198,7 @@ impl LocalCloud {
             let name = template.resolve(identity.stack, &identity.properties["EmailIdentity"], &self.names)?;
             match ses.create_email_identity().email_identity(&name).send().await {
                 Ok(_) => {}
-                Err(error) if error.as_service_error().is_some_and(|e| e.is_already_exists_exception()) => {}
+                Err(error) if error.as_service_error().is_some_and(aws_sdk_sesv2::operation::create_email_identity::CreateEmailIdentityError::is_already_exists_exception) => {}
                 Err(error) => {
                     return Err(anyhow::anyhow!("{}", aws_sdk_sesv2::error::DisplayErrorContext(error)))
                         .with_context(|| format!("creating email identity {name}"));
@@ -258,11 +258,10 @@ impl LocalNames for Names {
         let name = self.physical(logical_id);
         Ok(match (kind, attribute) {
             ("AWS::SQS::Queue", "Arn") => format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"),
-            ("AWS::SQS::Queue", "QueueName") => name,
             ("AWS::SQS::Queue", "QueueUrl") => format!("{}/{ACCOUNT}/{name}", self.moto_endpoint),
             ("AWS::DynamoDB::Table", "Arn") => format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"),
             // Locally the secret's name stands in for its ARN; both are valid ids.
-            ("AWS::SecretsManager::Secret", "Id") => name,
+            ("AWS::SecretsManager::Secret", "Id") | ("AWS::SQS::Queue", "QueueName") => name,
             (kind, attribute) => bail!("!GetAtt {attribute} of a {kind} is not supported locally"),
         })
     }
@@ -333,7 +332,13 @@ pub async fn create_table(
     }
     match request.send().await {
         Ok(_) => {}
-        Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => return Ok(()),
+        Err(error)
+            if error.as_service_error().is_some_and(
+                aws_sdk_dynamodb::operation::create_table::CreateTableError::is_resource_in_use_exception,
+            ) =>
+        {
+            return Ok(());
+        }
         Err(error) => {
             return Err(anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(error)))
                 .with_context(|| format!("creating table {name}"));
@@ -377,7 +382,13 @@ async fn create_secret(
     };
     match client.create_secret().name(name).secret_string(value).send().await {
         Ok(_) => Ok(()),
-        Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => Ok(()),
+        Err(error)
+            if error.as_service_error().is_some_and(
+                aws_sdk_secretsmanager::operation::create_secret::CreateSecretError::is_resource_exists_exception,
+            ) =>
+        {
+            Ok(())
+        }
         Err(error) => Err(anyhow::anyhow!("{}", aws_sdk_secretsmanager::error::DisplayErrorContext(error)))
             .with_context(|| format!("creating secret {name}")),
     }

@@ -169,7 +169,7 @@ fn applicable(rule: &Mutex<Rule>, operation: Option<&str>) -> Fault {
 }
 
 async fn control(request: Request<Incoming>, rule: &Mutex<Rule>) -> Response<Full<Bytes>> {
-    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = request.into_body().collect().await.map(http_body_util::Collected::to_bytes).unwrap_or_default();
     if !body.is_empty() {
         match serde_json::from_slice::<Rule>(&body) {
             Ok(new) => *rule.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = new,
@@ -199,7 +199,7 @@ fn aws_error(status: StatusCode, code: &str, message: &str) -> Response<Full<Byt
 
 async fn forward(request: Request<Incoming>, upstream: &str, http: &reqwest::Client) -> Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body.collect().await.map(http_body_util::Collected::to_bytes).unwrap_or_default();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut outgoing = http.request(parts.method, format!("{upstream}{path}")).body(body);
     for (name, value) in &parts.headers {

@@ -139,7 +139,7 @@ impl State {
     /// Counts a request against its client's minute; `Err(seconds until the
     /// window resets)` when over the limit.
     fn count(&self, client: &str) -> Result<(), u64> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let minute = now / 60;
         let mut windows = self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         windows.retain(|(_, window), _| *window >= minute);

@@ -175,7 +175,7 @@ impl FunctionProcess {
 impl Api {
     async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-        let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = request.into_body().collect().await.map(http_body_util::Collected::to_bytes).unwrap_or_default();
         if method == Method::GET && path.ends_with("/runtime/invocation/next") {
             let _ = self.next.send(Instant::now());
             let Some((id, event)) = self.events.lock().await.recv().await else {

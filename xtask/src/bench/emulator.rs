@@ -108,7 +108,7 @@ pub async fn measure(target: &Target, env: &[(String, String)], event: &[u8], wa
         let ready = tokio::select! {
             ready = next_rx.recv() => ready.context("runtime API closed")?,
             _ = result_rx.recv() => bail!("{name} reported an init error{log}"),
-            _ = tokio::time::sleep(timeout) => bail!("{name} did not ask for an event within {timeout:?}{log}"),
+            () = tokio::time::sleep(timeout) => bail!("{name} did not ask for an event within {timeout:?}{log}"),
         };
         let init = ready - started;
         let mut round_trips = Vec::new();

@@ -110,7 +110,7 @@ impl Options {
                             .filter(|f| !f.is_empty())
                             .map(str::to_owned)
                             .collect(),
-                    )
+                    );
                 }
                 "--runs" => runs = Some(value("--runs")?.parse().context("--runs must be a number")?),
                 "--warm" => warm = Some(value("--warm")?.parse().context("--warm must be a number")?),
@@ -312,20 +312,18 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
 
     let mut function_results = Vec::new();
     for function in &functions {
-        let summary = match route_results.iter().find(|r| &r.function == function) {
-            Some(route) => route.project.clone(),
-            None => {
-                eprintln!("xtask: measuring {function}...");
-                let event = seeded.event(function)?;
-                let target = rust(function, function);
-                let mut measured = Vec::new();
-                for _ in 0..runs {
-                    measured.push(
-                        measure(&target, &env, &event, warm).await.with_context(|| format!("measuring {function}"))?,
-                    );
-                }
-                Summary::of(&measured)
+        let summary = if let Some(route) = route_results.iter().find(|r| &r.function == function) {
+            route.project.clone()
+        } else {
+            eprintln!("xtask: measuring {function}...");
+            let event = seeded.event(function)?;
+            let target = rust(function, function);
+            let mut measured = Vec::new();
+            for _ in 0..runs {
+                measured
+                    .push(measure(&target, &env, &event, warm).await.with_context(|| format!("measuring {function}"))?);
             }
+            Summary::of(&measured)
         };
         function_results.push(FunctionResult { function: function.clone(), summary });
     }

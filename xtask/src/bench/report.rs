@@ -223,7 +223,7 @@ impl Report {
             "generated_by": "cargo xtask bench",
             "unix_time": time::OffsetDateTime::now_utc().unix_timestamp(),
             "profile": self.profile,
-            "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "cpus": std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
             "cold_starts_per_implementation": self.runs,
             "warm_requests_per_cold_start": self.warm,
             "elapsed_seconds": self.elapsed.as_secs(),
@@ -244,7 +244,7 @@ impl Report {
              Each implementation: {} cold starts x {} warm requests, interleaved; init, first and cold total are \
              medians over cold starts, warm p50/p99 over all warm requests; peak RSS is the highest VmHWM.\n\n",
             self.profile,
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
             self.runs,
             self.warm,
         );
@@ -317,6 +317,7 @@ impl Report {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // The summaries are exact medians of whole numbers.
 mod tests {
     use super::*;
 

@@ -8,6 +8,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
 #[tokio::main(flavor = "current_thread")]
+#[allow(clippy::large_futures)] // As the project's function runs it: no boxing in the floor either.
 async fn main() -> Result<(), Error> {
     let config = floor::sdk_config().await;
     let table = forever(Table::open(&config).await?);

@@ -123,7 +123,8 @@ impl SigningKeys {
                 Some(stale) => {
                     tracing::warn!(error = format!("{error:#}"), "could not refresh signing keys; using cached ones");
                     // Back off before trying again instead of hammering an unhealthy service.
-                    stale.fetched_at = Instant::now() - self.ttl.saturating_sub(UNKNOWN_KID_REFRESH_INTERVAL);
+                    stale.fetched_at =
+                        Instant::now().checked_sub(self.ttl.saturating_sub(UNKNOWN_KID_REFRESH_INTERVAL)).unwrap();
                     Ok(stale.keys.clone())
                 }
                 None => Err(error),

@@ -47,7 +47,7 @@ impl Table {
         let total =
             self.client().get_item().table_name(self.name()).set_key(Some(counter_key(&listing.counter))).send();
         let (first, total) = tokio::join!(self.query_once(listing, start.clone(), wanted), total);
-        let total = counter_total(total.map_err(classify)?.item())?;
+        let total = counter_total(total.map_err(classify)?.item());
         let (mut items, mut more) = first?;
         // A Query returns at most 1 MB: large items can end a response early.
         // Continue until the page is full or the partition is exhausted.

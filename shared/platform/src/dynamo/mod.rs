@@ -135,10 +135,7 @@ impl Table {
         let mut backoff = Duration::from_millis(20);
         for attempt in 1..=4 {
             let outcome = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
-            let error = match outcome {
-                Ok(_) => return Ok(Ok(())),
-                Err(error) => error,
-            };
+            let Err(error) = outcome else { return Ok(Ok(())) };
             if let SdkError::ServiceError(service) = &error
                 && let TransactWriteItemsError::TransactionCanceledException(cancelled) = service.err()
             {

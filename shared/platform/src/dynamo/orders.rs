@@ -287,9 +287,8 @@ impl OrderStore for DynamoOrderStore {
             let rejected_event = notify(&rejected);
             let mut items = self.status_change(&order, &rejected);
             items.push(records::outbox(self.table.name(), &rejected_event));
-            match self.table.transact(items).await? {
-                Ok(()) => return Ok((Reservation::Rejected, Some(rejected_event))),
-                Err(_) => continue,
+            if self.table.transact(items).await?.is_ok() {
+                return Ok((Reservation::Rejected, Some(rejected_event)));
             }
         }
         Err(StoreError::Unavailable("the order kept changing during reservation".into()))

@@ -53,10 +53,7 @@ impl ProcessedMessages for DynamoProcessedMessages {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        let error = match result {
-            Ok(_) => return Ok(Claim::Acquired),
-            Err(error) => error,
-        };
+        let Err(error) = result else { return Ok(Claim::Acquired) };
         match error.as_service_error() {
             Some(failed) if failed.is_conditional_check_failed_exception() => {
                 let state = match failed {
@@ -102,7 +99,9 @@ impl ProcessedMessages for DynamoProcessedMessages {
             .await
             .map(|_| ())
             .or_else(|error| {
-                if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
+                if error.as_service_error().is_some_and(
+                    aws_sdk_dynamodb::operation::delete_item::DeleteItemError::is_conditional_check_failed_exception,
+                ) {
                     Ok(())
                 } else {
                     Err(classify(error))

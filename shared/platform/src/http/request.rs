@@ -157,7 +157,7 @@ mod tests {
         assert_eq!(status(with_body("application/json", "{\"email\":")), StatusCode::BAD_REQUEST);
         assert_eq!(status(with_body("application/json", "not json")), StatusCode::BAD_REQUEST);
         assert_eq!(status(with_body("application/json", r#"{"email":1}"#)), StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(status(with_body("application/json", r#"{}"#)), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(status(with_body("application/json", r"{}")), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(
             status(with_body("application/json", r#"{"email":"a","admin":true}"#)),
             StatusCode::UNPROCESSABLE_ENTITY

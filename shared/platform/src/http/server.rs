@@ -223,10 +223,9 @@ impl HttpServer {
 
     fn check_access(&self, principal: Option<&Principal>) -> Result<(), ApiError> {
         match (self.access, principal) {
-            (Access::Guest, _) => Ok(()),
             (Access::User | Access::Admin, None) => Err(ApiError::Unauthenticated),
             (Access::Admin, Some(principal)) if !principal.is_admin() => Err(ApiError::Forbidden),
-            (Access::User | Access::Admin, Some(_)) => Ok(()),
+            (Access::Guest, _) | (Access::User | Access::Admin, Some(_)) => Ok(()),
         }
     }
 
@@ -237,7 +236,6 @@ impl HttpServer {
         principal: Option<Principal>,
     ) -> Result<ApiRequest, ApiError> {
         let body = match event.body() {
-            Body::Empty => Vec::new(),
             Body::Text(text) => text.as_bytes().to_vec(),
             Body::Binary(bytes) => bytes.clone(),
             _ => Vec::new(),
