@@ -1,3 +1,6 @@
+//! Email addresses: validated and normalised once, at the edge, so the rest
+//! of the code can compare and key accounts by them.
+
 use std::fmt;
 
 use crate::ValidationError;
@@ -12,6 +15,9 @@ const MAX_LENGTH: usize = 254;
 const MAX_LOCAL_LENGTH: usize = 64;
 
 impl Email {
+    /// Accepts a practical subset of RFC 5321 (a dot-atom local part of 1 to
+    /// 64 characters, a domain of at least two DNS labels, 254 characters in
+    /// all) after trimming and lower-casing; errors name the field `email`.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let invalid = |message: &str| Err(ValidationError::field("email", message));
         let normalised = raw.trim().to_lowercase();

@@ -1,9 +1,15 @@
+//! Validation errors: which input fields were refused and why, in words a
+//! client can act on.
+
 use std::fmt;
 
 /// One rejected input field, with a message safe to show to a client.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FieldError {
+    /// The request field as the client spelled it; nested ones are paths
+    /// such as `lines[2].quantity`.
     pub field: String,
+    /// Why it was refused, phrased for the client.
     pub message: String,
 }
 
@@ -15,10 +21,12 @@ pub struct ValidationError {
 }
 
 impl ValidationError {
+    /// Refuses the single field `field` with `message`.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self { errors: vec![FieldError { field: field.into(), message: message.into() }] }
     }
 
+    /// The refused fields, in the order the parsers found them.
     pub fn fields(&self) -> &[FieldError] {
         &self.errors
     }

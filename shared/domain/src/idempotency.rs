@@ -4,15 +4,20 @@
 
 use time::OffsetDateTime;
 
+/// The first response to a request made with an `Idempotency-Key`, kept so
+/// that every retry with that key gets the same answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
     /// The client's key, already scoped to the caller and route.
     pub key: String,
     /// Fingerprint of the request; the same key with another request is refused.
     pub fingerprint: String,
-    /// The first response, replayed to every retry.
+    /// The first response's HTTP status, replayed to every retry.
     pub status: u16,
+    /// Its body, byte for byte.
     pub body: String,
+    /// Its `Location` header, when it created something.
     pub location: Option<String>,
+    /// When the key is free again; an expired record is treated as absent.
     pub expires_at: OffsetDateTime,
 }

@@ -1,3 +1,6 @@
+//! Typed identifiers, so a user id can never be passed where an order id is
+//! expected.
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -8,11 +11,14 @@ use crate::ValidationError;
 /// Identifiers are ULIDs: unique without coordination, and sortable by
 /// creation time, which gives newest-first listings for free.
 macro_rules! ulid_id {
-    ($name:ident, $field:literal) => {
+    ($(#[$doc:meta])* $name:ident, $field:literal) => {
+        $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(Ulid);
 
         impl $name {
+            /// A fresh id, stamped with the current millisecond so it sorts
+            /// after ids made earlier.
             pub fn generate() -> Self {
                 Self(Ulid::new())
             }
@@ -47,9 +53,21 @@ macro_rules! ulid_id {
     };
 }
 
-ulid_id!(UserId, "id");
-ulid_id!(ProductId, "product_id");
-ulid_id!(OrderId, "order_id");
+ulid_id!(
+    /// An account's id: the `{id}` of `/users/{id}` and the subject of its tokens.
+    UserId,
+    "id"
+);
+ulid_id!(
+    /// A catalogue entry's id; order lines keep it after the product is deleted.
+    ProductId,
+    "product_id"
+);
+ulid_id!(
+    /// An order's id; also names the order in its emails.
+    OrderId,
+    "order_id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,8 @@
 //! Invariant: this crate does no I/O and never imports an AWS crate. Everything
 //! here is unit-testable in memory.
 
+#![warn(missing_docs)]
+
 pub mod email;
 pub mod error;
 pub mod events;

@@ -1,3 +1,6 @@
+//! Money: integer amounts in minor units of one currency, with arithmetic
+//! that refuses to overflow or to mix currencies.
+
 use std::fmt;
 
 use crate::ValidationError;
@@ -7,6 +10,7 @@ use crate::ValidationError;
 pub struct Currency([u8; 3]);
 
 impl Currency {
+    /// Accepts three ASCII letters in any case (trimmed); stores them upper-case.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let upper = raw.trim().to_ascii_uppercase();
         match upper.as_bytes() {
@@ -15,6 +19,7 @@ impl Currency {
         }
     }
 
+    /// The code, e.g. `EUR`.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("always ASCII letters")
     }
@@ -39,6 +44,7 @@ pub struct Money {
 pub const MAX_MINOR: u64 = 10_000_000_000;
 
 impl Money {
+    /// `minor` units of `currency`; refused (as field `price`) beyond [`MAX_MINOR`].
     pub fn new(minor: u64, currency: Currency) -> Result<Self, ValidationError> {
         if minor > MAX_MINOR {
             return Err(ValidationError::field("price", "is too large"));
@@ -46,14 +52,17 @@ impl Money {
         Ok(Self { minor, currency })
     }
 
+    /// Nothing, in `currency`: the start of a sum.
     pub fn zero(currency: Currency) -> Self {
         Self { minor: 0, currency }
     }
 
+    /// The amount in minor units (cents for EUR), at most [`MAX_MINOR`].
     pub fn minor(&self) -> u64 {
         self.minor
     }
 
+    /// The currency the amount is in.
     pub fn currency(&self) -> Currency {
         self.currency
     }

@@ -1,3 +1,6 @@
+//! Orders: what a customer asks for, how it is priced from the catalogue, and
+//! the status machine every change must follow.
+
 use std::collections::HashSet;
 use std::fmt;
 
@@ -10,8 +13,10 @@ use crate::{Money, OrderId, Product, ProductId, Sku, UserId, ValidationError};
 pub struct Quantity(u32);
 
 impl Quantity {
+    /// The most units one line may ask for.
     pub const MAX: u32 = 1000;
 
+    /// Accepts a whole number from 1 to [`Quantity::MAX`]; errors name the field `quantity`.
     pub fn parse(raw: i64) -> Result<Self, ValidationError> {
         u32::try_from(raw)
             .ok()
@@ -20,29 +25,40 @@ impl Quantity {
             .ok_or_else(|| ValidationError::field("quantity", "must be a whole number from 1 to 1000"))
     }
 
+    /// The number of units, always within 1..=[`Quantity::MAX`].
     pub fn get(self) -> u32 {
         self.0
     }
 }
 
+/// Where an order is in its life; [`OrderStatus::can_become`] says which
+/// changes are allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OrderStatus {
+    /// Placed, with no stock taken yet; waiting for its reservation.
     Pending,
+    /// Stock was taken for every line.
     Confirmed,
+    /// Some line could not be served; nothing was taken. Final.
     Rejected,
+    /// Sent to the customer by an admin. Final.
     Shipped,
+    /// Withdrawn before shipping; any stock it held went back. Final.
     Cancelled,
 }
 
 impl OrderStatus {
+    /// Every status, once each.
     pub const ALL: [OrderStatus; 5] = [Self::Pending, Self::Confirmed, Self::Rejected, Self::Shipped, Self::Cancelled];
 
+    /// Accepts the lower-case wire name (`pending`, ...); errors name the field `status`.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         Self::ALL.into_iter().find(|s| s.as_str() == raw).ok_or_else(|| {
             ValidationError::field("status", "must be one of pending, confirmed, rejected, shipped, cancelled")
         })
     }
 
+    /// The wire name, as stored and as clients see it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -75,24 +91,38 @@ impl fmt::Display for OrderStatus {
 /// One product in an order, priced from the catalogue at the time of ordering.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderLine {
+    /// The product ordered (it may since have been deleted).
     pub product_id: ProductId,
+    /// The product's SKU when ordered.
     pub sku: Sku,
+    /// The product's name when ordered.
     pub name: String,
+    /// How many units.
     pub quantity: Quantity,
+    /// The catalogue price of one unit when ordered; later price changes do not touch it.
     pub unit_price: Money,
 }
 
+/// A customer's order: priced once, when placed, then only changed in status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Order {
+    /// Assigned when priced.
     pub id: OrderId,
+    /// The customer who placed it; only they and admins may see it.
     pub owner: UserId,
+    /// At least one line, at most [`MAX_LINES`], no product twice.
     pub lines: Vec<OrderLine>,
+    /// The sum of every line's unit price times quantity, in their one currency.
     pub total: Money,
+    /// Where the order is in its life.
     pub status: OrderStatus,
     /// Why the order was rejected, when it was.
     pub reason: Option<String>,
+    /// When it was placed.
     pub created_at: OffsetDateTime,
+    /// When its status last changed.
     pub updated_at: OffsetDateTime,
+    /// 1 when placed, bumped on every change; the basis of `ETag` and `If-Match`.
     pub version: u64,
 }
 
@@ -100,12 +130,17 @@ pub struct Order {
 /// from the catalogue, never from the client.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderRequest {
+    /// 1 to [`MAX_LINES`] lines, each product at most once.
     pub lines: Vec<(ProductId, Quantity)>,
 }
 
+/// The most lines one order may have (each a different product).
 pub const MAX_LINES: usize = 50;
 
 impl OrderRequest {
+    /// Parses `(product id, quantity)` pairs as the client sent them,
+    /// reporting every bad line at once under `lines[i].product_id` or
+    /// `lines[i].quantity`; a product on two lines is refused.
     pub fn parse(lines: &[(String, i64)]) -> Result<Self, ValidationError> {
         if lines.is_empty() || lines.len() > MAX_LINES {
             return Err(ValidationError::field("lines", "must have 1 to 50 lines"));
@@ -138,10 +173,13 @@ impl OrderRequest {
 /// Why an order cannot be priced.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PricingError {
+    /// No product has this id.
     #[error("product {0} does not exist")]
     UnknownProduct(ProductId),
+    /// The product exists but is inactive, so it cannot be ordered.
     #[error("product {0} is not available")]
     Unavailable(ProductId),
+    /// The products are priced in more than one currency.
     #[error("all products of one order must share one currency")]
     MixedCurrencies,
     /// Beyond the largest amount an order may hold ([`crate::money::MAX_MINOR`]).
@@ -197,7 +235,9 @@ impl OrderRequest {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("an order that is {from} cannot become {to}")]
 pub struct IllegalTransition {
+    /// The order's status when the change was asked for.
     pub from: OrderStatus,
+    /// The status asked for.
     pub to: OrderStatus,
 }
 

@@ -1,3 +1,5 @@
+//! Paging: how many items a client may ask for, and the shape of one page.
+
 use crate::ValidationError;
 
 /// How many items a client may ask for in one page.
@@ -5,9 +7,13 @@ use crate::ValidationError;
 pub struct PageLimit(u16);
 
 impl PageLimit {
+    /// The limit when the client gives none.
     pub const DEFAULT: PageLimit = PageLimit(20);
+    /// The largest limit a client may ask for.
     pub const MAX: u16 = 100;
 
+    /// The `limit` query parameter: absent means [`PageLimit::DEFAULT`],
+    /// otherwise a whole number from 1 to [`PageLimit::MAX`].
     pub fn parse(raw: Option<&str>) -> Result<Self, ValidationError> {
         let Some(raw) = raw else { return Ok(Self::DEFAULT) };
         match raw.parse::<u16>() {
@@ -16,6 +22,7 @@ impl PageLimit {
         }
     }
 
+    /// The number of items, always within 1..=[`PageLimit::MAX`].
     pub fn get(self) -> u16 {
         self.0
     }
@@ -25,13 +32,16 @@ impl PageLimit {
 /// decoded from a verified cursor; the domain never looks inside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
+    /// The most items the page may hold.
     pub limit: PageLimit,
+    /// Where the previous page ended; `None` for the first page.
     pub after: Option<String>,
 }
 
 /// One page of results, newest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
+    /// At most the requested limit of items.
     pub items: Vec<T>,
     /// Where the next page starts, if there is one.
     pub next: Option<String>,

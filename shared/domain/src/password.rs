@@ -1,3 +1,6 @@
+//! Passwords: the plaintext a client typed (never printed) and the hash that
+//! is stored instead.
+
 use std::fmt;
 
 use crate::ValidationError;
@@ -7,9 +10,11 @@ use crate::ValidationError;
 #[derive(Clone)]
 pub struct Password(String);
 
-/// OWASP ASVS 2.1: at least 8 characters (12 recommended), at least 64 allowed.
-/// The upper bound stops a multi-megabyte password from becoming a hashing DoS.
+/// The fewest characters a new password may have. OWASP ASVS 2.1: at least
+/// 8 characters (12 recommended), at least 64 allowed.
 pub const MIN_LENGTH: usize = 8;
+/// The most characters any password may have (new or at login): the bound
+/// stops a multi-megabyte password from becoming a hashing DoS.
 pub const MAX_LENGTH: usize = 128;
 
 impl Password {
@@ -40,6 +45,7 @@ impl Password {
         Ok(Self(raw))
     }
 
+    /// The plaintext, for the hasher only; never log or store it.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -61,6 +67,7 @@ impl PasswordHash {
         Self(phc)
     }
 
+    /// The PHC string, to store or to verify against.
     pub fn as_str(&self) -> &str {
         &self.0
     }

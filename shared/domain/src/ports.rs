@@ -55,13 +55,16 @@ pub enum StoreError {
     Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// Accounts, unique by email.
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Stores a new user and its `user-created` event; `AlreadyExists(Taken::Email)`
     /// if the email is taken. Atomic: of two concurrent registrations of one
     /// email, exactly one wins.
     async fn insert(&self, user: &User, event: Option<&DomainEvent>) -> Result<(), StoreError>;
+    /// The user with `id`, if there is one.
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// The user registered with `email` (compared normalised), if any.
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
     /// Newest first, without credentials.
     async fn list(&self, page: &PageRequest) -> Result<Page<UserProfile>, StoreError>;
@@ -69,10 +72,12 @@ pub trait UserStore: Send + Sync {
     async fn update(&self, user: &User) -> Result<(), StoreError>;
 }
 
+/// The catalogue, unique by SKU.
 #[async_trait]
 pub trait ProductStore: Send + Sync {
     /// `AlreadyExists(Taken::Sku)` if another product has the SKU.
     async fn insert(&self, product: &Product) -> Result<(), StoreError>;
+    /// The product with `id`, active or not, if there is one.
     async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError>;
     /// The products among `ids` that exist, in one round trip.
     async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError>;
@@ -89,6 +94,7 @@ pub trait ProductStore: Send + Sync {
 pub struct OrderFilter {
     /// Only this customer's orders (always set for non-admins).
     pub owner: Option<UserId>,
+    /// Only orders in this status.
     pub status: Option<OrderStatus>,
 }
 
@@ -104,6 +110,8 @@ pub enum Reservation {
     NotPending,
 }
 
+/// Orders, with the stock they take from products and the events and
+/// idempotency records committed with them.
 #[async_trait]
 pub trait OrderStore: Send + Sync {
     /// Stores a new order with its `order-placed` event and, when the client
@@ -115,7 +123,9 @@ pub trait OrderStore: Send + Sync {
         event: &DomainEvent,
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<(), StoreError>;
+    /// The order with `id`, whoever owns it, if there is one.
     async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    /// The orders `filter` selects, newest first.
     async fn list(&self, filter: OrderFilter, page: &PageRequest) -> Result<Page<Order>, StoreError>;
     /// Writes `next` (a status change of `previous`) if `previous` is still
     /// stored; gives confirmed stock back when the order is cancelled.
@@ -167,9 +177,11 @@ pub trait DeadLetters: Send + Sync {
 /// Sends one email.
 #[async_trait]
 pub trait Mailer: Send + Sync {
+    /// Sends a plain-text email to `to`; `Ok` once the mail service accepted it.
     async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), MailError>;
 }
 
+/// Why an email was not sent.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
     /// The address or content can never be sent (e.g. SES rejects the recipient).
@@ -183,8 +195,11 @@ pub enum MailError {
 /// The outcome of counting one attempt against a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
+    /// Whether this attempt is within the limit; refused attempts still count.
     pub allowed: bool,
+    /// Attempts allowed per window.
     pub limit: u32,
+    /// Attempts left in this window after this one (0 once over the limit).
     pub remaining: u32,
     /// Seconds until the window resets.
     pub reset_seconds: u64,
@@ -222,6 +237,7 @@ pub enum Claim {
 /// timeout), so a crashed or timed-out attempt never blocks a message for good.
 #[async_trait]
 pub trait ProcessedMessages: Send + Sync {
+    /// Claims `key` for one handling, unless it is done or held by a live lease.
     async fn claim(&self, key: &str) -> Result<Claim, StoreError>;
     /// Marks `key` done for good (kept for days, then expired).
     async fn complete(&self, key: &str) -> Result<(), StoreError>;

@@ -1,3 +1,6 @@
+//! The catalogue's products: SKUs, bounded text and stock, and the drafts
+//! admins create and replace products from.
+
 use std::fmt;
 
 use time::OffsetDateTime;
@@ -10,6 +13,7 @@ use crate::{Money, ProductId, ValidationError};
 pub struct Sku(String);
 
 impl Sku {
+    /// Trims and upper-cases, then checks the shape; errors name the field `sku`.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let sku = raw.trim().to_ascii_uppercase();
         let valid_chars = sku.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
@@ -53,10 +57,12 @@ fn bounded_text(raw: &str, field: &str, max: usize, required: bool) -> Result<St
     Ok(text.to_owned())
 }
 
-/// Units on hand. Cannot be negative: it is unsigned, and every decrement is
-/// conditional in the store.
+/// The most units an admin may set a product's stock to. Only admin input is
+/// held to it: a cancelled order's stock is given back uncapped.
 pub const MAX_STOCK: u32 = 1_000_000;
 
+/// A stock level from a client: a whole number from 0 to [`MAX_STOCK`];
+/// errors name the field `stock`.
 pub fn parse_stock(raw: i64) -> Result<u32, ValidationError> {
     u32::try_from(raw)
         .ok()
@@ -67,27 +73,45 @@ pub fn parse_stock(raw: i64) -> Result<u32, ValidationError> {
 /// A catalogue entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Product {
+    /// Assigned at creation; kept by every replace.
     pub id: ProductId,
+    /// Unique across the catalogue.
     pub sku: Sku,
+    /// Trimmed, 1 to 200 characters; no control characters but newlines.
     pub name: String,
+    /// Trimmed, at most 2000 characters (empty if none); no control
+    /// characters but newlines.
     pub description: String,
+    /// The price of one unit; orders copy it when placed.
     pub price: Money,
+    /// Units on hand. Cannot be negative: it is unsigned, and every decrement
+    /// is conditional in the store.
     pub stock: u32,
     /// Inactive products stay in the catalogue for admins but cannot be ordered.
     pub active: bool,
+    /// When it was created.
     pub created_at: OffsetDateTime,
+    /// When it was last replaced or its stock last changed.
     pub updated_at: OffsetDateTime,
+    /// 1 at creation, bumped on every change (stock included); the basis of
+    /// `ETag` and `If-Match`.
     pub version: u64,
 }
 
 /// What an admin provides to create or replace a product.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProductDraft {
+    /// Must not be another product's.
     pub sku: Sku,
+    /// Trimmed, 1 to 200 characters.
     pub name: String,
+    /// Trimmed, at most 2000 characters; empty when none was given.
     pub description: String,
+    /// The price of one unit.
     pub price: Money,
+    /// Units on hand, at most [`MAX_STOCK`].
     pub stock: u32,
+    /// Whether customers can see and order it; `true` unless the admin said otherwise.
     pub active: bool,
 }
 
@@ -122,6 +146,7 @@ impl ProductDraft {
         }
     }
 
+    /// A new product (fresh id, version 1) created at `now`.
     pub fn into_product(self, now: OffsetDateTime) -> Product {
         Product {
             id: ProductId::generate(),

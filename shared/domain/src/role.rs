@@ -1,3 +1,5 @@
+//! Roles: what a signed-in principal may do.
+
 use std::fmt;
 
 use crate::ValidationError;
@@ -6,11 +8,15 @@ use crate::ValidationError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// A customer: the catalogue, their own account and their own orders.
     User,
+    /// An operator: everything a user may do, plus managing the catalogue,
+    /// every account and every order.
     Admin,
 }
 
 impl Role {
+    /// Accepts exactly `user` or `admin`; errors name the field `role`.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         match raw {
             "user" => Ok(Self::User),
@@ -19,6 +25,7 @@ impl Role {
         }
     }
 
+    /// The wire name, as stored, put in tokens and shown to clients.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::User => "user",

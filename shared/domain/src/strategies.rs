@@ -21,6 +21,7 @@ pub fn timestamp() -> impl Strategy<Value = OffsetDateTime> {
     })
 }
 
+/// Any currency code, written in any case as clients do.
 pub fn currency() -> impl Strategy<Value = Currency> {
     "[a-zA-Z]{3}".prop_map(|code| Currency::parse(&code).expect("three letters"))
 }
@@ -51,6 +52,7 @@ pub fn email() -> impl Strategy<Value = Email> {
         })
 }
 
+/// Any user the store may hold: either role, enabled or not, any version.
 pub fn user() -> impl Strategy<Value = User> {
     (
         email(),
@@ -113,6 +115,7 @@ pub fn product_in(currency: Currency) -> impl Strategy<Value = Product> {
     product_priced(currency, 0..=MAX_MINOR)
 }
 
+/// Any product an admin can create, in any currency.
 pub fn product() -> impl Strategy<Value = Product> {
     currency().prop_flat_map(product_in)
 }

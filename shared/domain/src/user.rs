@@ -1,3 +1,6 @@
+//! Accounts: the stored user, the profile everyone else sees, registration
+//! and an admin's changes.
+
 use time::OffsetDateTime;
 
 use crate::{Email, PasswordHash, Role, UserId, ValidationError};
@@ -5,12 +8,19 @@ use crate::{Email, PasswordHash, Role, UserId, ValidationError};
 /// A registered account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
+    /// Assigned at registration, never changed.
     pub id: UserId,
+    /// Unique across accounts; the login name.
     pub email: Email,
+    /// What the login check verifies the password against.
     pub password_hash: PasswordHash,
+    /// What the account may do.
     pub role: Role,
+    /// A disabled account cannot sign in.
     pub disabled: bool,
+    /// When it registered.
     pub created_at: OffsetDateTime,
+    /// When an admin last changed it.
     pub updated_at: OffsetDateTime,
     /// Bumped on every change; the basis of optimistic concurrency (ETag).
     pub version: u64,
@@ -21,12 +31,19 @@ pub struct User {
 /// leave the user's own item (the listing index does not hold it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserProfile {
+    /// As [`User::id`].
     pub id: UserId,
+    /// As [`User::email`].
     pub email: Email,
+    /// As [`User::role`].
     pub role: Role,
+    /// As [`User::disabled`].
     pub disabled: bool,
+    /// As [`User::created_at`].
     pub created_at: OffsetDateTime,
+    /// As [`User::updated_at`].
     pub updated_at: OffsetDateTime,
+    /// As [`User::version`].
     pub version: u64,
 }
 
@@ -41,12 +58,16 @@ impl UserProfile {
 /// What registration needs; the id, timestamps and version are assigned here.
 #[derive(Debug)]
 pub struct NewUser {
+    /// Must not be taken by another account.
     pub email: Email,
+    /// The hash of the chosen password.
     pub password_hash: PasswordHash,
+    /// `User` for registration; `Admin` only through the operator's command.
     pub role: Role,
 }
 
 impl NewUser {
+    /// The account, enabled, at version 1, with a fresh id, created at `now`.
     pub fn into_user(self, now: OffsetDateTime) -> User {
         User {
             id: UserId::generate(),
@@ -64,11 +85,14 @@ impl NewUser {
 /// An administrator's change to an account. Absent fields stay as they are.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UserPatch {
+    /// The new role, if it changes.
     pub role: Option<Role>,
+    /// Disables (`true`) or re-enables (`false`) the account, if given.
     pub disabled: Option<bool>,
 }
 
 impl UserPatch {
+    /// A patch from the request body's fields; at least one must be given.
     pub fn parse(role: Option<&str>, disabled: Option<bool>) -> Result<Self, ValidationError> {
         let role = role.map(Role::parse).transpose()?;
         if role.is_none() && disabled.is_none() {
@@ -102,6 +126,7 @@ impl User {
         Ok(User { role, disabled, updated_at: now, version: self.version + 1, ..self.clone() })
     }
 
+    /// Whether a correct password lets this account in.
     pub fn can_sign_in(&self) -> bool {
         !self.disabled
     }
