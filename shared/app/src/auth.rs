@@ -82,7 +82,9 @@ pub const PER_CLIENT: Limit = Limit { name: "LOGIN-CLIENT", attempts: 30, window
 
 /// The two counters a login attempt passes before its password is checked.
 pub struct LoginLimits<T> {
+    /// Counts [`PER_ACCOUNT_AND_CLIENT`]; reset when the owner signs in.
     pub per_account_and_client: T,
+    /// Counts [`PER_CLIENT`]; a successful login is refunded.
     pub per_client: T,
 }
 

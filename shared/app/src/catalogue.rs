@@ -60,6 +60,8 @@ fn sku_taken(error: domain::ports::StoreError) -> ApiError {
     }
 }
 
+/// GET /products: active products, newest first, in pages; `?active=false`
+/// lists inactive ones, for admins only (403 for anyone else).
 pub async fn list(
     request: ApiRequest,
     products: &impl ProductStore,
@@ -78,6 +80,7 @@ pub async fn list(
     Ok(ApiResponse::ok(body))
 }
 
+/// GET /products/{id}, with its ETag; an inactive product is 404 to all but admins.
 pub async fn get(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
     let product = products.get(product_id(&request)?).await?.ok_or(ApiError::NotFound)?;
     // Inactive products exist only for admins.
@@ -87,6 +90,8 @@ pub async fn get(request: ApiRequest, products: &impl ProductStore) -> Result<Ap
     Ok(ApiResponse::ok(ProductView::from(&product)).etag(product.version))
 }
 
+/// POST /products (admin): creates a product at version 1; 409 `sku_taken`
+/// if another product has the SKU.
 pub async fn create(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
     let draft = request.json::<ProductBody>()?.into_draft()?;
     let product = draft.into_product(OffsetDateTime::now_utc());
@@ -96,6 +101,8 @@ pub async fn create(request: ApiRequest, products: &impl ProductStore) -> Result
     Ok(ApiResponse::created(ProductView::from(&product), &location).etag(product.version))
 }
 
+/// PUT /products/{id} (admin): replaces every field as the next version.
+/// `If-Match` is required; a stale one (or a concurrent change) is 412.
 pub async fn replace(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
     let id = product_id(&request)?;
     let draft = request.json::<ProductBody>()?.into_draft()?;
@@ -110,6 +117,8 @@ pub async fn replace(request: ApiRequest, products: &impl ProductStore) -> Resul
     Ok(ApiResponse::ok(ProductView::from(&next)).etag(next.version))
 }
 
+/// DELETE /products/{id} (admin): removes the product; orders keep their
+/// copy of it. `If-Match` is optional; when present it must match.
 pub async fn delete(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
     let id = product_id(&request)?;
     let current = products.get(id).await?.ok_or(ApiError::NotFound)?;

@@ -7,6 +7,8 @@ use platform::dynamo::Table;
 use platform::http::{ApiError, ApiRequest, ApiResponse};
 use serde_json::json;
 
+/// 200 with the table's round-trip time when DynamoDB answers; 503 with
+/// `Retry-After: 1` when it does not.
 pub async fn check(_request: ApiRequest, table: &Table) -> Result<ApiResponse, ApiError> {
     let started = Instant::now();
     let dynamodb = table.ping().await;

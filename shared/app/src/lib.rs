@@ -5,6 +5,8 @@
 //! Invariant: handlers hold no AWS types. They parse input into domain types,
 //! apply domain rules, call ports, and shape the response.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod catalogue;
 pub mod consumers;

@@ -94,6 +94,8 @@ pub async fn place(
     Ok(response)
 }
 
+/// GET /orders: newest first, in pages, optionally `?status=`; customers see
+/// only their own orders, admins everyone's.
 pub async fn list(request: ApiRequest, orders: &impl OrderStore, cursors: &Cursors) -> Result<ApiResponse, ApiError> {
     let principal = request.principal()?;
     let status = request.query("status").map(OrderStatus::parse).transpose()?;
@@ -110,6 +112,7 @@ pub async fn list(request: ApiRequest, orders: &impl OrderStore, cursors: &Curso
     Ok(ApiResponse::ok(body))
 }
 
+/// GET /orders/{id}, with its ETag; 404 for an order the caller may not see.
 pub async fn get(request: ApiRequest, orders: &impl OrderStore) -> Result<ApiResponse, ApiError> {
     let (_, order) = visible_order(&request, orders).await?;
     Ok(order_response(&order))

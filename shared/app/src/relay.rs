@@ -11,6 +11,8 @@ const MIN_AGE: Duration = Duration::from_secs(5);
 /// Records per run; a backlog drains over successive runs.
 const BATCH: i32 = 100;
 
+/// One run of the relay: publishes up to 100 outbox events older than five
+/// seconds and reports how many were published, failed or left for later.
 pub async fn run(publisher: &OutboxPublisher) -> anyhow::Result<Value> {
     let report = publisher.relay(MIN_AGE, BATCH).await?;
     tracing::info!(

@@ -11,12 +11,14 @@ use crate::UserView;
 
 const LIST_SCOPE: &str = "users";
 
+/// GET /users/me: the caller's own account, with its ETag.
 pub async fn me(request: ApiRequest, users: &impl UserStore) -> Result<ApiResponse, ApiError> {
     let principal = request.principal()?;
     let user = users.get(principal.user_id).await?.ok_or(ApiError::NotFound)?;
     Ok(ApiResponse::ok(UserView::from(&user)).etag(user.version))
 }
 
+/// GET /users (admin): every account, newest first, in pages.
 pub async fn list(request: ApiRequest, users: &impl UserStore, cursors: &Cursors) -> Result<ApiResponse, ApiError> {
     let page_request = cursors.page_request(&request, LIST_SCOPE).await?;
     let limit: PageLimit = page_request.limit;
@@ -32,6 +34,9 @@ struct PatchBody {
     disabled: Option<bool>,
 }
 
+/// PATCH /users/{id} (admin): changes role or disabled. `If-Match` is
+/// required; a patch that changes nothing writes nothing and keeps the
+/// version; an admin cannot demote or disable themselves (409 `self_lockout`).
 pub async fn update(request: ApiRequest, users: &impl UserStore) -> Result<ApiResponse, ApiError> {
     let actor = request.principal()?.user_id;
     // An id that cannot exist is simply not found.

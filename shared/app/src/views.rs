@@ -7,14 +7,21 @@ use time::OffsetDateTime;
 /// A user as the API shows it: never the password hash.
 #[derive(Debug, Serialize)]
 pub struct UserView {
+    /// The account's ULID.
     pub id: String,
+    /// The normalised address.
     pub email: String,
+    /// `user` or `admin`.
     pub role: &'static str,
+    /// Whether sign-in is refused.
     pub disabled: bool,
+    /// RFC 3339.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// RFC 3339.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// The version the ETag carries.
     pub version: u64,
 }
 
@@ -38,9 +45,12 @@ impl From<&UserProfile> for UserView {
     }
 }
 
+/// An amount as the API shows it: integer minor units, never a float.
 #[derive(Debug, Serialize)]
 pub struct MoneyView {
+    /// In minor units of `currency` (cents for EUR).
     pub amount_minor: u64,
+    /// The ISO 4217 code, upper-case.
     pub currency: String,
 }
 
@@ -50,19 +60,30 @@ impl From<&Money> for MoneyView {
     }
 }
 
+/// A product as the API shows it.
 #[derive(Debug, Serialize)]
 pub struct ProductView {
+    /// The product's ULID.
     pub id: String,
+    /// Upper-case, unique across the catalogue.
     pub sku: String,
+    /// As the admin gave it, trimmed.
     pub name: String,
+    /// Empty when there is none.
     pub description: String,
+    /// The price of one unit.
     pub price: MoneyView,
+    /// Units on hand now.
     pub stock: u32,
+    /// Whether customers can see and order it.
     pub active: bool,
+    /// RFC 3339.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// RFC 3339.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// The version the ETag carries.
     pub version: u64,
 }
 
@@ -83,28 +104,44 @@ impl From<&Product> for ProductView {
     }
 }
 
+/// One line of an order as the API shows it: the product as it was when ordered.
 #[derive(Debug, Serialize)]
 pub struct OrderLineView {
+    /// The product's ULID.
     pub product_id: String,
+    /// Its SKU when ordered.
     pub sku: String,
+    /// Its name when ordered.
     pub name: String,
+    /// 1 to 1000 units.
     pub quantity: u32,
+    /// The price of one unit when ordered.
     pub unit_price: MoneyView,
 }
 
+/// An order as the API shows it.
 #[derive(Debug, Serialize)]
 pub struct OrderView {
+    /// The order's ULID.
     pub id: String,
+    /// The customer who placed it.
     pub owner_id: String,
+    /// Its lines, in the order the client sent them.
     pub lines: Vec<OrderLineView>,
+    /// The sum of the lines.
     pub total: MoneyView,
+    /// `pending`, `confirmed`, `rejected`, `shipped` or `cancelled`.
     pub status: &'static str,
+    /// Why it was rejected; left out of the JSON otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// RFC 3339.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// RFC 3339.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// The version the ETag carries.
     pub version: u64,
 }
 

@@ -63,6 +63,8 @@ fn email_event(order: &Order) -> DomainEvent {
     DomainEvent::email_requested(task, "contract", now())
 }
 
+/// One account per email, even for registrations racing each other; a
+/// refused insert writes nothing.
 pub async fn users_are_unique_by_email(users: &impl UserStore) {
     let user = new_user("unique");
     let event = DomainEvent::user_created(user.id, &user.email, "contract", now());
@@ -85,6 +87,7 @@ pub async fn users_are_unique_by_email(users: &impl UserStore) {
     assert_eq!(users.list(&page("100", None)).await.unwrap().total, 2, "the count moved once per account");
 }
 
+/// An update lands only on the version it was made from.
 pub async fn user_updates_are_conditional_on_the_version(users: &impl UserStore) {
     let user = new_user("versioned");
     users.insert(&user, None).await.unwrap();
@@ -98,6 +101,8 @@ pub async fn user_updates_are_conditional_on_the_version(users: &impl UserStore)
     assert!(matches!(users.update(&ghost).await, Err(StoreError::NotFound)));
 }
 
+/// Listings are newest first, page after page, with exact totals; a
+/// position the store did not issue is refused.
 pub async fn users_list_newest_first_in_pages(users: &impl UserStore) {
     let mut ids = Vec::new();
     for index in 0..5 {
@@ -120,6 +125,8 @@ pub async fn users_list_newest_first_in_pages(users: &impl UserStore) {
     assert!(matches!(users.list(&page("2", Some("garbage".into()))).await, Err(StoreError::InvalidPosition)));
 }
 
+/// One product per SKU; a replace that changes the SKU frees the old one
+/// and takes the new one.
 pub async fn skus_are_unique_and_move_with_a_replace(products: &impl ProductStore) {
     let first = new_product(100, 1);
     let second = new_product(200, 2);
@@ -151,6 +158,8 @@ pub async fn skus_are_unique_and_move_with_a_replace(products: &impl ProductStor
     assert!(matches!(products.insert(&clash).await, Err(StoreError::AlreadyExists(Taken::Sku))));
 }
 
+/// Replace and delete land only on the version they were made from, and a
+/// deleted product's SKU is free again.
 pub async fn product_changes_are_conditional_on_the_version(products: &impl ProductStore) {
     let product = new_product(100, 1);
     products.insert(&product).await.unwrap();
@@ -175,6 +184,8 @@ pub async fn product_changes_are_conditional_on_the_version(products: &impl Prod
     products.insert(&reuse).await.expect("a deleted product's SKU is free");
 }
 
+/// Active and inactive products are listed apart; `get_many` skips ids that
+/// do not exist.
 pub async fn product_listings_split_active_and_inactive(products: &impl ProductStore) {
     let active = new_product(100, 1);
     let mut inactive = new_product(100, 1);
@@ -189,6 +200,8 @@ pub async fn product_listings_split_active_and_inactive(products: &impl ProductS
     assert_eq!(found.len(), 2, "get_many returns the products that exist");
 }
 
+/// The first placement with a key wins; the second writes nothing, and the
+/// stored record reads back exactly.
 pub async fn an_idempotency_key_is_claimed_once(orders: &impl OrderStore, idempotency: &impl IdempotencyStore) {
     let product = new_product(100, 10);
     let owner = UserId::generate();
@@ -215,7 +228,9 @@ pub async fn an_idempotency_key_is_claimed_once(orders: &impl OrderStore, idempo
     assert_eq!(idempotency.find("contract#nobody").await.unwrap(), None);
 }
 
-/// `products` must hold the products `orders` reserves (the same table).
+/// A reservation takes stock for every line or for none, decides once, and
+/// always carries its email event. `products` must hold the products
+/// `orders` reserves (the same table).
 pub async fn reservation_is_all_or_nothing(products: &impl ProductStore, orders: &impl OrderStore) {
     let plenty = new_product(100, 10);
     let scarce = new_product(100, 1);
@@ -245,6 +260,8 @@ pub async fn reservation_is_all_or_nothing(products: &impl ProductStore, orders:
     assert!(matches!(orders.reserve(domain::OrderId::generate(), &email_event).await, Err(StoreError::NotFound)));
 }
 
+/// Cancelling a confirmed order gives its stock back; a transition lands only
+/// on the version it was made from, and only on an order that exists.
 pub async fn cancelling_a_confirmed_order_gives_its_stock_back(products: &impl ProductStore, orders: &impl OrderStore) {
     let product = new_product(100, 5);
     products.insert(&product).await.unwrap();
@@ -262,6 +279,7 @@ pub async fn cancelling_a_confirmed_order_gives_its_stock_back(products: &impl P
     assert!(matches!(orders.transition(&stranger, &next).await, Err(StoreError::NotFound)));
 }
 
+/// Order listings filter by owner and by status, newest first.
 pub async fn order_listings_filter_by_owner_and_status(orders: &impl OrderStore) {
     let product = new_product(100, 5);
     let (alice, bob) = (UserId::generate(), UserId::generate());
@@ -285,7 +303,9 @@ pub async fn order_listings_filter_by_owner_and_status(orders: &impl OrderStore)
     assert_eq!(everyone.items.iter().map(|o| o.id).collect::<Vec<_>>(), [placed[2].id, placed[1].id, placed[0].id]);
 }
 
-/// `processed` must hold claims for a lease that `wait_past_lease` outlasts.
+/// A claim is exclusive until done or released, a lapsed lease frees it, and
+/// release never undoes done. `processed` must hold claims for a lease that
+/// `wait_past_lease` outlasts.
 pub async fn message_claims_hold_for_their_lease(processed: &impl ProcessedMessages, wait_past_lease: impl AsyncFn()) {
     let key = format!("contract#{}", UserId::generate());
     assert_eq!(processed.claim(&key).await.unwrap(), Claim::Acquired);
@@ -303,7 +323,9 @@ pub async fn message_claims_hold_for_their_lease(processed: &impl ProcessedMessa
     assert_eq!(processed.claim(&failed).await.unwrap(), Claim::Acquired, "a released claim is free at once");
 }
 
-/// `throttle` must allow 3 attempts per window.
+/// Concurrent attempts are counted atomically; reset and refund give
+/// attempts back; keys are counted apart. `throttle` must allow 3 attempts
+/// per window.
 pub async fn throttles_count_every_attempt(throttle: &impl Throttle) {
     let key = format!("contract-{}", UserId::generate());
     // Started together, so the counting itself must be atomic.

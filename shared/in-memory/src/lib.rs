@@ -9,6 +9,8 @@
 //! ([`Dependency`]) and time can be moved forward ([`Memory::advance`]) to
 //! let leases and windows lapse.
 
+#![warn(missing_docs)]
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -92,6 +94,7 @@ impl State {
 }
 
 impl Memory {
+    /// An empty cloud: no data, every dependency up, the clock at real time.
     pub fn new() -> Self {
         Self::default()
     }
@@ -101,30 +104,38 @@ impl Memory {
         self.shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The [`domain::ports::UserStore`] over this state.
     pub fn users(&self) -> MemoryUserStore {
         MemoryUserStore::new(self.clone())
     }
 
+    /// The [`domain::ports::ProductStore`] over this state.
     pub fn products(&self) -> MemoryProductStore {
         MemoryProductStore::new(self.clone())
     }
 
+    /// The [`domain::ports::OrderStore`] over this state; it takes stock
+    /// from the products the product store holds.
     pub fn orders(&self) -> MemoryOrderStore {
         MemoryOrderStore::new(self.clone())
     }
 
+    /// The [`domain::ports::IdempotencyStore`]: the records the order store wrote.
     pub fn idempotency(&self) -> MemoryIdempotencyStore {
         MemoryIdempotencyStore::new(self.clone())
     }
 
+    /// The [`domain::ports::Publisher`]: moves events to [`Memory::published`].
     pub fn publisher(&self) -> MemoryPublisher {
         MemoryPublisher::new(self.clone())
     }
 
+    /// The [`domain::ports::DeadLetters`]: parks into [`Memory::parked`].
     pub fn dead_letters(&self) -> MemoryDeadLetters {
         MemoryDeadLetters::new(self.clone())
     }
 
+    /// The [`domain::ports::Mailer`]: records into [`Memory::sent_emails`].
     pub fn mailer(&self) -> MemoryMailer {
         MemoryMailer::new(self.clone())
     }
@@ -182,6 +193,7 @@ impl Memory {
         self.lock().parked.clone()
     }
 
+    /// Emails the mail service accepted, in order.
     pub fn sent_emails(&self) -> Vec<SentEmail> {
         self.lock().sent_emails.clone()
     }
@@ -201,10 +213,12 @@ impl Memory {
         self.lock().users.get(&id).cloned()
     }
 
+    /// The stored product, as [`Memory::user`] does for users.
     pub fn product(&self, id: ProductId) -> Option<Product> {
         self.lock().products.get(&id).cloned()
     }
 
+    /// The stored order, as [`Memory::user`] does for users.
     pub fn order(&self, id: OrderId) -> Option<Order> {
         self.lock().orders.get(&id).cloned()
     }

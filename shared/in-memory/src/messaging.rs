@@ -47,6 +47,7 @@ impl Publisher for MemoryPublisher {
     }
 }
 
+/// Parks messages while the queues are up; `Unreachable` while they are down.
 #[derive(Clone)]
 pub struct MemoryDeadLetters {
     memory: Memory,
@@ -73,11 +74,16 @@ impl DeadLetters for MemoryDeadLetters {
 /// An email as the mail service accepted it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentEmail {
+    /// The recipient's address.
     pub to: String,
+    /// The subject line.
     pub subject: String,
+    /// The plain-text body.
     pub body: String,
 }
 
+/// Accepts every email unless the mail service is down (`Unavailable`) or the
+/// recipient is refused (`Rejected`, see [`Memory::refuse_recipient`]).
 #[derive(Clone)]
 pub struct MemoryMailer {
     memory: Memory,

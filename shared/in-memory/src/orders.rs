@@ -8,6 +8,8 @@ use domain::{DomainEvent, IdempotencyRecord, Order, OrderId, OrderStatus, Page, 
 
 use crate::{Dependency, Memory, paging};
 
+/// Orders in the shared state; placement, transitions and reservations each
+/// happen under one lock, as one DynamoDB transaction would.
 #[derive(Clone)]
 pub struct MemoryOrderStore {
     memory: Memory,
@@ -136,6 +138,8 @@ impl OrderStore for MemoryOrderStore {
     }
 }
 
+/// Reads the idempotency records that order placement stored; an expired
+/// record is absent.
 #[derive(Clone)]
 pub struct MemoryIdempotencyStore {
     memory: Memory,

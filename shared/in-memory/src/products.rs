@@ -7,6 +7,7 @@ use domain::{Page, PageRequest, Product, ProductId};
 
 use crate::{Dependency, Memory, paging};
 
+/// The catalogue in the shared state, with a SKU claim per product.
 #[derive(Clone)]
 pub struct MemoryProductStore {
     memory: Memory,

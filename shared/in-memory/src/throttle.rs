@@ -7,6 +7,8 @@ use domain::ports::{Decision, StoreError, Throttle};
 
 use crate::{Dependency, Memory};
 
+/// One named limit: `attempts` per fixed `window` per key, windows aligned to
+/// the (movable) clock as the DynamoDB throttle aligns them to the epoch.
 #[derive(Clone)]
 pub struct MemoryThrottle {
     memory: Memory,

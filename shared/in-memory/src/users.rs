@@ -6,6 +6,7 @@ use domain::{DomainEvent, Email, Page, PageRequest, User, UserId, UserProfile};
 
 use crate::{Dependency, Memory, paging};
 
+/// Accounts in the shared state, with an email claim per account.
 #[derive(Clone)]
 pub struct MemoryUserStore {
     memory: Memory,
