@@ -72,3 +72,43 @@ fn every_function_has_a_sample_event_and_every_event_a_function() {
         assert_eq!(event["resource"], route.path.as_str(), "{function}");
     }
 }
+
+/// Every `*.rs` file under `dir`, as paths relative to the workspace root.
+/// Build output (`target/`) and hidden folders (`.git/`, `.tools/`, `.local/`
+/// and other tool state) are not source and are skipped.
+fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if entry.file_type().unwrap().is_dir() {
+            if name != "target" && !name.starts_with('.') {
+                rust_files(&path, found);
+            }
+        } else if name.ends_with(".rs") {
+            found.push(path.strip_prefix(root()).unwrap().to_owned());
+        }
+    }
+}
+
+#[test]
+fn every_rust_file_opens_with_a_line_saying_what_it_is_for() {
+    let mut files = Vec::new();
+    rust_files(&root(), &mut files);
+    assert!(files.iter().any(|file| file.ends_with("tests/conformance.rs")), "the walk found the sources: {files:?}");
+    let mut undocumented: Vec<String> = files
+        .iter()
+        .filter(|file| {
+            let text = std::fs::read_to_string(root().join(file)).unwrap();
+            !text.lines().next().is_some_and(|first| first.starts_with("//!"))
+        })
+        .map(|file| file.display().to_string())
+        .collect();
+    undocumented.sort();
+    assert!(
+        undocumented.is_empty(),
+        "{} Rust files do not open with a `//!` line saying what the file is for:\n  {}",
+        undocumented.len(),
+        undocumented.join("\n  ")
+    );
+}

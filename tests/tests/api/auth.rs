@@ -1,3 +1,7 @@
+//! Registration and login from outside: one account per email whatever its
+//! case, every bad field named, and login throttling that counts every guess
+//! (known email or not) while the owner still gets in.
+
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -1,3 +1,7 @@
+//! The catalogue from outside: only admins write it (SKUs unique, replaces
+//! need the current version), guests see active products only; also the
+//! product helpers the other black-box tests use.
+
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -1,3 +1,5 @@
+//! GET /health answers 200 with its DynamoDB check.
+
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -1,3 +1,7 @@
+//! Orders from outside: priced from the catalogue, created once per
+//! Idempotency-Key, invisible to other customers, paged per owner, and changed
+//! only along the status machine at the current version.
+
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -1,3 +1,7 @@
+//! The per-client request limit in front of the functions: the 101st request
+//! in a minute is refused with Retry-After, and a forged X-Forwarded-For entry
+//! does not dodge it.
+
 use std::time::Duration;
 
 use reqwest::StatusCode;

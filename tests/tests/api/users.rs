@@ -1,3 +1,7 @@
+//! Accounts from outside: listings for admins only and paged without gaps
+//! while users arrive, bad limits and forged cursors refused, admin changes at
+//! the current version only, and no admin can lock themselves out.
+
 use std::collections::HashSet;
 
 use futures::future::join_all;

@@ -1,3 +1,6 @@
+//! Message claims on the table (`ProcessedMessages`): leased claims and
+//! remembered done keys, which make every consumer idempotent.
+
 use std::time::Duration;
 
 use async_trait::async_trait;

@@ -1,3 +1,6 @@
+//! Users on the table (`UserStore`): the user item, its email claim and the
+//! listing counter, each write one transaction.
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::ports::{StoreError, Taken, UserStore};

@@ -1,3 +1,6 @@
+//! `ApiError`: every way a request can fail, with its status, error code,
+//! headers and JSON envelope.
+
 use domain::ValidationError;
 use domain::ports::StoreError;
 use http::StatusCode;

@@ -1,3 +1,6 @@
+//! `ApiRequest`, the request as handlers see it (size-checked,
+//! authenticated), and `If-Match` preconditions.
+
 use std::collections::HashMap;
 
 use http::{HeaderMap, Method};

@@ -1,3 +1,6 @@
+//! `ApiResponse`: a handler's successful answer (status, JSON body, headers
+//! such as `Location` and `ETag`).
+
 use http::{HeaderName, HeaderValue, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
