@@ -1,3 +1,6 @@
+//! Orders on the table: placement, listings, status changes and stock
+//! reservation, each one transaction; and idempotency records.
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, Reservation, StoreError, Taken};

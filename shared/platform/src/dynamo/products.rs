@@ -1,3 +1,5 @@
+//! The catalogue on the table: products, their SKU claims and listings.
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
