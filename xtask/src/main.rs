@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{admin, dev, dlq, package, test};
+use xtask::{admin, dev, dlq, load, package, test};
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +36,8 @@ enum Command {
     Dlq(dlq::Args),
     /// Create an admin account (password read from stdin).
     CreateAdmin(admin::Args),
+    /// Simulated customers and admins against a local stack of its own, then the invariants; writes target/load/.
+    Load(load::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Bench { args } => runtime.block_on(xtask::bench::run(&args)),
         Command::Dlq(args) => runtime.block_on(dlq::run(args)),
         Command::CreateAdmin(args) => runtime.block_on(admin::run(args)),
+        Command::Load(args) => runtime.block_on(load::run(args)),
     };
     match outcome {
         Ok(code) => code,

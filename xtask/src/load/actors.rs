@@ -1,0 +1,476 @@
+//! The simulated people: customers (register, log in, browse, order with
+//! Idempotency-Keys and retries, cancel) and admins (ship confirmed orders,
+//! restock with If-Match), and the setup that makes the run's admins and
+//! products.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::client::{Answer, Client, Req};
+use super::world::{PASSWORD, Placed, Product, User, World, admin_address, customer_address};
+
+/// Below this many units an admin restocks a product.
+const LOW_WATER: i64 = 15;
+const ORDER_STATUSES: [&str; 5] = ["pending", "confirmed", "rejected", "shipped", "cancelled"];
+
+pub fn statuses() -> [&'static str; 5] {
+    ORDER_STATUSES
+}
+
+/// Logs in; the token, or an error naming the answer.
+pub async fn login(world: &World, client: &Client, email: &str) -> anyhow::Result<String> {
+    let body = json!({"email": email, "password": PASSWORD});
+    let answer = client.send(Req::post("POST /auth/login", "/auth/login").json(&body)).await;
+    world.ledger().activity.logins += 1;
+    if answer.status != 200 {
+        world.surprise("POST /auth/login", &answer);
+        bail!("login of {email} answered {}", answer.describe());
+    }
+    answer.json()["token"].as_str().map(str::to_owned).context("login answered no token")
+}
+
+/// An admin account, made the way `cargo xtask create-admin` makes one
+/// (admins cannot register), its user-created event published at once so
+/// the welcome email does not wait for the relay's schedule.
+pub async fn make_admin(
+    stack: &local_cloud::stack::LocalStack,
+    settings: &platform::Settings,
+    email: &str,
+) -> anyhow::Result<String> {
+    let table = platform::dynamo::Table::new(stack.cloud.dynamodb().await, settings.table_name.clone());
+    let users = platform::dynamo::DynamoUserStore::new(table.clone());
+    let hasher = platform::auth::PasswordHasher::new();
+    let email = domain::Email::parse(email).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let password = domain::Password::parse_new(PASSWORD.into()).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let (user, event) = app::auth::create_user(&users, &hasher, email, &password, domain::Role::Admin, "load")
+        .await
+        .map_err(|error| anyhow::anyhow!("creating an admin: {error}"))?;
+    let publisher = platform::outbox::OutboxPublisher::new(table, stack.cloud.sqs().await, settings.queue_urls.clone());
+    domain::ports::Publisher::publish_after_commit(&publisher, &event).await;
+    Ok(user.id.to_string())
+}
+
+/// Creates the run's products through the API; the first is scarce.
+pub async fn make_products(world: &World, client: &Client, token: &str, count: usize) -> anyhow::Result<Vec<Product>> {
+    let mut products = Vec::new();
+    for index in 0..count.max(2) {
+        let scarce = index == 0;
+        let sku = format!("LD-{}-{index}", world.run.to_uppercase());
+        let initial_stock = if scarce { 4 } else { 40 };
+        let body = json!({
+            "sku": sku,
+            "name": format!("Load product {index}"),
+            "description": "made by cargo xtask load",
+            "price": {"amount_minor": 150 + 25 * index, "currency": "EUR"},
+            "stock": initial_stock,
+        });
+        let answer = client.send(Req::post("POST /products", "/products").token(token).json(&body)).await;
+        if answer.status != 201 {
+            bail!("creating product {sku} answered {}", answer.describe());
+        }
+        let id = answer.json()["id"].as_str().context("product without id")?.to_owned();
+        products.push(Product { id, sku, initial_stock, scarce });
+    }
+    Ok(products)
+}
+
+/// One customer for the whole run. Errors end only this customer.
+pub async fn customer(world: Arc<World>, index: usize) -> anyhow::Result<()> {
+    let client = world.client(customer_address(index));
+    let mut rng = StdRng::seed_from_u64(world.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let email = world.customer_email(index);
+    let answer = client
+        .send(Req::post("POST /auth/register", "/auth/register").json(&json!({"email": email, "password": PASSWORD})))
+        .await;
+    if answer.status != 201 {
+        world.surprise("POST /auth/register", &answer);
+        bail!("registering {email} answered {}", answer.describe());
+    }
+    let id = answer.json()["id"].as_str().context("registration without id")?.to_owned();
+    {
+        let mut ledger = world.ledger();
+        ledger.users.push(User { id: id.clone(), email: email.clone(), admin: false });
+        ledger.activity.registrations += 1;
+    }
+    let mut token = login(&world, &client, &email).await?;
+    let mut mine: Vec<String> = Vec::new();
+    while Instant::now() < world.deadline {
+        let mut unauthorised = false;
+        browse(&world, &client, &mut rng).await;
+        if Instant::now() < world.deadline && rng.random_bool(0.6) {
+            let answer = place(&world, &client, &token, &id, &mut rng).await;
+            unauthorised |= answer.as_ref().is_err_and(|status| *status == 401);
+            if let Ok(order) = answer {
+                mine.push(order);
+            }
+        }
+        if Instant::now() < world.deadline && !mine.is_empty() && rng.random_bool(0.15) {
+            let order = mine.choose(&mut rng).expect("not empty").clone();
+            unauthorised |= cancel(&world, &client, &token, &order, &mut rng).await == 401;
+        }
+        if Instant::now() < world.deadline && rng.random_bool(0.25) {
+            unauthorised |= look_at_orders(&world, &client, &token, &mine, &mut rng).await == 401;
+        }
+        if Instant::now() < world.deadline && (unauthorised || rng.random_bool(0.03)) {
+            token = login(&world, &client, &email).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A page or three of the catalogue, and sometimes one product.
+async fn browse(world: &World, client: &Client, rng: &mut StdRng) {
+    let mut path = format!("/products?limit={}", rng.random_range(3..=10));
+    for _ in 0..rng.random_range(1..=3) {
+        let answer = client.send(Req::get("GET /products", path.clone())).await;
+        world.ledger().activity.catalogue_pages += 1;
+        if answer.status != 200 {
+            world.surprise("GET /products", &answer);
+            return;
+        }
+        let page = answer.json();
+        let Some(cursor) = page["pagination"]["next_cursor"].as_str() else { break };
+        let limit = page["pagination"]["limit"].as_u64().unwrap_or(10);
+        path = format!("/products?limit={limit}&cursor={cursor}");
+    }
+    if rng.random_bool(0.3) {
+        let product = world.products.choose(rng).expect("products exist");
+        let answer = client.send(Req::get("GET /products/{id}", format!("/products/{}", product.id))).await;
+        if answer.status != 200 {
+            world.surprise("GET /products/{id}", &answer);
+        }
+    }
+}
+
+/// POSTs an order until it has a definite answer: a retry after no answer,
+/// a 5xx or a 409 `request_in_progress` carries the same key and the same
+/// bytes, which is what the key is for.
+async fn post_order(client: &Client, token: &str, key: &str, body: &str, paced: bool) -> Answer {
+    let mut attempt = 0;
+    loop {
+        let mut req = Req::post("POST /orders", "/orders").token(token).header("idempotency-key", key).body(body);
+        if !paced {
+            req = req.unpaced();
+        }
+        let answer = client.send(req).await;
+        let in_progress = answer.status == 409 && answer.error_code() == "request_in_progress";
+        attempt += 1;
+        if attempt >= 8 || !(answer.status == 0 || answer.status >= 500 || answer.status == 429 || in_progress) {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+    }
+}
+
+/// The same outcome, byte for byte: status, body and Location.
+fn same(first: &Answer, again: &Answer) -> bool {
+    first.status == again.status && first.body == again.body && first.header("location") == again.header("location")
+}
+
+/// Places one order (sometimes retried, sometimes twice at once, sometimes
+/// replayed with another body); its id, or the status that refused it.
+async fn place(world: &World, client: &Client, token: &str, owner: &str, rng: &mut StdRng) -> Result<String, u16> {
+    let count = rng.random_range(1..=3).min(world.products.len());
+    let mut picked: Vec<usize> = rand::seq::index::sample(rng, world.products.len(), count).into_vec();
+    // The scarce product is in about a fifth of the orders.
+    if !picked.contains(&0) && rng.random_bool(0.2) {
+        picked[0] = 0;
+    }
+    picked.sort_unstable();
+    picked.dedup();
+    let lines: Vec<(usize, u32)> = picked.into_iter().map(|p| (p, rng.random_range(1..=3))).collect();
+    let body = order_body(world, &lines);
+    let key = format!("load-{}", ulid::Ulid::new());
+
+    let concurrent = rng.random_bool(0.1);
+    let first = if concurrent {
+        let (a, b) =
+            tokio::join!(post_order(client, token, &key, &body, true), post_order(client, token, &key, &body, false));
+        let identical = same(&a, &b) && a.status == 201;
+        let originals = [&a, &b].iter().filter(|x| x.header("idempotent-replayed").is_none()).count();
+        let mut ledger = world.ledger();
+        ledger.activity.concurrent_duplicates += 1;
+        if identical && originals == 1 {
+            ledger.activity.concurrent_duplicates_identical += 1;
+        } else if ledger.idempotency_failures.len() < 20 {
+            ledger.idempotency_failures.push(format!(
+                "key {key}: two requests in flight answered {} and {} ({originals} not marked as replays)",
+                a.describe(),
+                b.describe()
+            ));
+        }
+        a
+    } else {
+        post_order(client, token, &key, &body, true).await
+    };
+    if first.status != 201 {
+        if first.status == 0 || first.status >= 500 {
+            world.ledger().activity.placements_without_answer += 1;
+        }
+        world.surprise("POST /orders", &first);
+        return Err(first.status);
+    }
+    let order = first.json();
+    let id = order["id"].as_str().unwrap_or_default().to_owned();
+    {
+        let mut ledger = world.ledger();
+        ledger.activity.orders_placed += 1;
+        ledger.orders.push(Placed {
+            key: key.clone(),
+            owner: owner.to_owned(),
+            id: id.clone(),
+            lines: lines.clone(),
+            location: first.header("location").map(str::to_owned),
+        });
+    }
+    if rng.random_bool(0.3) {
+        let again = post_order(client, token, &key, &body, true).await;
+        let identical = same(&first, &again) && again.header("idempotent-replayed") == Some("true");
+        let mut ledger = world.ledger();
+        ledger.activity.retries_same_key += 1;
+        if identical {
+            ledger.activity.retries_identical += 1;
+        } else if ledger.idempotency_failures.len() < 20 {
+            ledger.idempotency_failures.push(format!(
+                "key {key}: the retry answered {} ({} bytes) after {} ({} bytes)",
+                again.describe(),
+                again.body.len(),
+                first.describe(),
+                first.body.len()
+            ));
+        }
+    }
+    if rng.random_bool(0.05) {
+        let mut other = lines.clone();
+        other[0].1 += 1;
+        let answer = post_order(client, token, &key, &order_body(world, &other), true).await;
+        let mut ledger = world.ledger();
+        ledger.activity.replays_other_body += 1;
+        if answer.status == 422 {
+            ledger.activity.replays_other_body_422 += 1;
+        } else if ledger.idempotency_failures.len() < 20 {
+            ledger.idempotency_failures.push(format!("key {key}: another body answered {}", answer.describe()));
+        }
+    }
+    Ok(id)
+}
+
+fn order_body(world: &World, lines: &[(usize, u32)]) -> String {
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|(product, quantity)| json!({"product_id": world.products[*product].id, "quantity": quantity}))
+        .collect();
+    json!({ "lines": lines }).to_string()
+}
+
+/// Cancels one of the customer's orders: DELETE without a precondition, or
+/// PATCH with the ETag just read. Returns the final status.
+async fn cancel(world: &World, client: &Client, token: &str, order: &str, rng: &mut StdRng) -> u16 {
+    let path = format!("/orders/{order}");
+    let (route, answer) = if rng.random_bool(0.5) {
+        ("DELETE /orders/{id}", client.send(Req::new(Method::DELETE, "DELETE /orders/{id}", path).token(token)).await)
+    } else {
+        let read = client.send(Req::get("GET /orders/{id}", path.clone()).token(token)).await;
+        if read.status != 200 {
+            world.surprise("GET /orders/{id}", &read);
+            return read.status;
+        }
+        let etag = read.header("etag").unwrap_or("*").to_owned();
+        let req = Req::new(Method::PATCH, "PATCH /orders/{id}", path)
+            .token(token)
+            .header("if-match", etag)
+            .json(&json!({"status": "cancelled"}));
+        ("PATCH /orders/{id}", client.send(req).await)
+    };
+    let mut ledger = world.ledger();
+    match answer.status {
+        200 => ledger.activity.cancels_ok += 1,
+        409 => ledger.activity.cancels_refused_409 += 1,
+        412 => ledger.activity.cancels_refused_412 += 1,
+        _ => {
+            drop(ledger);
+            world.surprise(route, &answer);
+        }
+    }
+    answer.status
+}
+
+/// The customer's own listing (a page, sometimes by status) or one order.
+async fn look_at_orders(world: &World, client: &Client, token: &str, mine: &[String], rng: &mut StdRng) -> u16 {
+    let answer = if !mine.is_empty() && rng.random_bool(0.5) {
+        let order = mine.choose(rng).expect("not empty");
+        let answer = client.send(Req::get("GET /orders/{id}", format!("/orders/{order}")).token(token)).await;
+        if answer.status != 200 {
+            world.surprise("GET /orders/{id}", &answer);
+        }
+        answer
+    } else {
+        let status = if rng.random_bool(0.3) {
+            format!("&status={}", ORDER_STATUSES.choose(rng).expect("statuses"))
+        } else {
+            String::new()
+        };
+        let answer = client.send(Req::get("GET /orders", format!("/orders?limit=10{status}")).token(token)).await;
+        if answer.status != 200 {
+            world.surprise("GET /orders", &answer);
+        }
+        answer
+    };
+    answer.status
+}
+
+/// One admin for the whole run: ships some of the run's confirmed orders,
+/// restocks its products, looks at the listings.
+pub async fn admin(world: Arc<World>, index: usize, email: String) -> anyhow::Result<()> {
+    let client = world.client(admin_address(index));
+    let mut rng = StdRng::seed_from_u64(world.seed ^ 0xad ^ (index as u64) << 32);
+    let mut token = login(&world, &client, &email).await?;
+    let mut logged_in = Instant::now();
+    while Instant::now() < world.deadline {
+        ship_some(&world, &client, &token, &mut rng).await;
+        if Instant::now() >= world.deadline {
+            break;
+        }
+        let candidates: Vec<usize> = (0..world.products.len()).filter(|p| !world.products[*p].scarce).collect();
+        if let Some(product) = candidates.choose(&mut rng) {
+            restock(&world, &client, &token, *product, &mut rng).await;
+        }
+        if rng.random_bool(0.2) {
+            let (route, path) = if rng.random_bool(0.5) {
+                ("GET /users", "/users?limit=20".to_owned())
+            } else {
+                (
+                    "GET /orders",
+                    format!("/orders?limit=50&status={}", ORDER_STATUSES.choose(&mut rng).expect("statuses")),
+                )
+            };
+            let answer = client.send(Req::get(route, path).token(&token)).await;
+            if answer.status != 200 {
+                world.surprise(route, &answer);
+            }
+        }
+        if logged_in.elapsed() > Duration::from_secs(600) {
+            token = login(&world, &client, &email).await?;
+            logged_in = Instant::now();
+        }
+    }
+    Ok(())
+}
+
+/// Ships a few of the run's confirmed orders, each PATCH with If-Match; on
+/// 412 the order is read again and shipped if it is still confirmed.
+async fn ship_some(world: &World, client: &Client, token: &str, rng: &mut StdRng) {
+    let answer = client.send(Req::get("GET /orders", "/orders?limit=50&status=confirmed").token(token)).await;
+    if answer.status != 200 {
+        world.surprise("GET /orders", &answer);
+        return;
+    }
+    let page = answer.json();
+    let mine: std::collections::HashSet<String> = world.ledger().orders.iter().map(|order| order.id.clone()).collect();
+    let confirmed: Vec<(String, u64)> = page["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|order| order["id"].as_str().is_some_and(|id| mine.contains(id)))
+        .filter_map(|order| Some((order["id"].as_str()?.to_owned(), order["version"].as_u64()?)))
+        .collect();
+    for (id, version) in confirmed.choose_multiple(rng, 3) {
+        if Instant::now() >= world.deadline || !rng.random_bool(0.6) {
+            continue;
+        }
+        let path = format!("/orders/{id}");
+        let mut etag = format!("\"{version}\"");
+        for _ in 0..4 {
+            let req = Req::new(Method::PATCH, "PATCH /orders/{id}", path.clone())
+                .token(token)
+                .header("if-match", etag.clone())
+                .json(&json!({"status": "shipped"}));
+            let answer = client.send(req).await;
+            match answer.status {
+                200 => {
+                    world.ledger().activity.ships_ok += 1;
+                    break;
+                }
+                409 => {
+                    world.ledger().activity.ships_refused_409 += 1;
+                    break;
+                }
+                412 => {
+                    world.ledger().activity.ships_412_reread += 1;
+                    let read = client.send(Req::get("GET /orders/{id}", path.clone()).token(token)).await;
+                    if read.status != 200 || read.json()["status"] != "confirmed" {
+                        break;
+                    }
+                    read.header("etag").unwrap_or("*").clone_into(&mut etag);
+                }
+                _ => {
+                    world.surprise("PATCH /orders/{id}", &answer);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Adds stock to a product that runs low (or now and then to any): PUT
+/// with the ETag read; on 412 (an order took stock meanwhile) read again
+/// and retry. The units added are exactly the difference to the stock read,
+/// since If-Match guarantees nothing changed in between.
+async fn restock(world: &World, client: &Client, token: &str, product: usize, rng: &mut StdRng) {
+    let path = format!("/products/{}", world.products[product].id);
+    for attempt in 0..10 {
+        let read = client.send(Req::get("GET /products/{id}", path.clone()).token(token)).await;
+        if read.status != 200 {
+            world.surprise("GET /products/{id}", &read);
+            return;
+        }
+        let current = read.json();
+        let stock = current["stock"].as_i64().unwrap_or_default();
+        if attempt == 0 && stock >= LOW_WATER && !rng.random_bool(0.15) {
+            return;
+        }
+        let added = rng.random_range(20..=40);
+        let body = json!({
+            "sku": current["sku"],
+            "name": current["name"],
+            "description": current["description"],
+            "price": current["price"],
+            "stock": stock + added,
+            "active": current["active"],
+        });
+        let etag = read.header("etag").unwrap_or("*").to_owned();
+        let answer = client
+            .send(
+                Req::new(Method::PUT, "PUT /products/{id}", path.clone())
+                    .token(token)
+                    .header("if-match", etag)
+                    .json(&body),
+            )
+            .await;
+        let mut ledger = world.ledger();
+        match answer.status {
+            200 => {
+                ledger.restocked[product] += added;
+                ledger.activity.restocks += 1;
+                ledger.activity.restock_units += added;
+                return;
+            }
+            412 => ledger.activity.restock_412_reread += 1,
+            status => {
+                if status == 0 || status >= 500 {
+                    ledger.uncertain_restock[product] += added;
+                }
+                drop(ledger);
+                world.surprise("PUT /products/{id}", &answer);
+                return;
+            }
+        }
+    }
+}

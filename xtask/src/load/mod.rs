@@ -1,0 +1,358 @@
+//! `cargo xtask load`: many simulated customers and admins against a local
+//! stack of its own for a bounded time, then the invariants that must hold
+//! whatever the interleaving: stock is conserved, one order per
+//! idempotency key, every order settled, listing totals match their items,
+//! each email sent once, no dead letters, no 5xx. Reports throughput and
+//! latency per route, and measures the counter hot spot.
+//!
+//! `run_on` runs the same against a stack someone else started (the test
+//! command's), looking only at the data the run made.
+
+mod actors;
+mod checks;
+mod client;
+mod probe;
+mod report;
+mod world;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use local_cloud::cloud::{CloudConfig, Ports};
+use local_cloud::procs::free_port;
+use local_cloud::stack::{LocalStack, StackConfig};
+use local_cloud::template::Template;
+use local_cloud::{local_dir, project_root, tools};
+use serde_json::json;
+
+pub use report::Report;
+
+use crate::shell::{cargo, run_checked};
+use client::Phase;
+use world::{User, World};
+
+/// Drives a private local stack with simulated customers and admins, then
+/// checks the invariants; writes target/load/results.json and results.md.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// How long customers and admins keep going.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// Simulated customers, each with its own client address.
+    #[arg(long, default_value_t = 30)]
+    pub customers: usize,
+    /// Admins shipping and restocking (default: one per 15 customers, at least 2).
+    #[arg(long)]
+    pub admins: Option<usize>,
+    /// Products the run creates (the first is scarce and never restocked).
+    #[arg(long, default_value_t = 8)]
+    pub products: usize,
+    /// Requests a minute each simulated client stays under (the stack allows 100).
+    #[arg(long, default_value_t = 80)]
+    pub per_minute: u32,
+    /// Seconds per level of the counter hot-spot probe; 0 skips the probe.
+    #[arg(long, default_value_t = 4)]
+    pub probe_seconds: u64,
+    /// Concurrent writers at each level of the probe.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32")]
+    pub probe_writers: Vec<usize>,
+    /// Where results.json and results.md are written (relative to the repository).
+    #[arg(long, default_value = "target/load")]
+    pub output: PathBuf,
+}
+
+/// How to run the load on a stack.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub seconds: u64,
+    pub customers: usize,
+    pub admins: usize,
+    pub products: usize,
+    pub per_minute: u32,
+    /// The stack serves this run alone: global totals, all dead letters and
+    /// all queues must be clean too. Otherwise only the run's own data counts.
+    pub private: bool,
+    /// The functions' log, to count transaction conflicts in.
+    pub functions_log: Option<PathBuf>,
+    /// Where results.json and results.md go; nowhere if `None`.
+    pub output: Option<PathBuf>,
+    /// How long to wait for the system to settle after the load.
+    pub drain_timeout: Duration,
+}
+
+impl Options {
+    /// The test command's version: 60 seconds, a shared stack.
+    pub fn for_test(functions_log: PathBuf, output: PathBuf) -> Self {
+        Self {
+            seconds: 60,
+            customers: 20,
+            admins: 2,
+            products: 6,
+            per_minute: 80,
+            private: false,
+            functions_log: Some(functions_log),
+            output: Some(output),
+            drain_timeout: Duration::from_secs(240),
+        }
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let tools = tools::ensure()?;
+    let template = Template::load_project()?;
+    eprintln!("xtask: building every function...");
+    run_checked(cargo().args(["build", "--workspace", "--bins", "--quiet"]), "cargo build")?;
+    let dir = local_dir().join("load");
+    let _ = std::fs::remove_dir_all(&dir);
+    let log = dir.join("logs/functions.log");
+    let config = StackConfig {
+        cloud: CloudConfig {
+            ports: Ports { dynamodb: free_port()?, moto: free_port()? },
+            prefix: "load".into(),
+            dynamodb_data: None,
+            logs_dir: dir.join("logs"),
+        },
+        api_port: free_port()?,
+        reload_on_change: false,
+        functions_log: Some(log.clone()),
+        extra_env: Vec::new(),
+    };
+    eprintln!("xtask: load: starting a local stack of its own");
+    let stack = LocalStack::start(&tools, &template, config).await?;
+    let options = Options {
+        seconds: args.seconds,
+        customers: args.customers,
+        admins: args.admins.unwrap_or((args.customers / 15).max(2)),
+        products: args.products,
+        per_minute: args.per_minute,
+        private: true,
+        functions_log: Some(log),
+        output: None,
+        drain_timeout: Duration::from_secs(300),
+    };
+    let mut report = run_on(&stack, options).await?;
+    if args.probe_seconds > 0 {
+        eprintln!("xtask: load: probing the counter hot spot ({} s per level)", args.probe_seconds);
+        let table = format!("{}-LoadProbe", stack.cloud.names.prefix);
+        report.probe =
+            probe::run(&stack.cloud.dynamodb().await, &table, &args.probe_writers, args.probe_seconds).await?;
+    }
+    drop(stack);
+    let output = project_root().join(&args.output);
+    report.write(&output)?;
+    println!("xtask: load: results in {}", output.display());
+    if report.passed() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("xtask: load: FAILED; logs in {}", dir.join("logs").display());
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// A name for this run's data, unlike any other run's.
+fn run_name() -> (String, u64) {
+    let bytes = ulid::Ulid::new().random().to_be_bytes();
+    let name: String = ulid::Ulid::new().to_string().chars().rev().take(8).collect::<String>().to_lowercase();
+    let seed = u64::from_be_bytes(bytes[8..16].try_into().expect("8 bytes"));
+    (name, seed)
+}
+
+fn functions_log_size(options: &Options) -> u64 {
+    options.functions_log.as_ref().and_then(|path| std::fs::metadata(path).ok()).map_or(0, |m| m.len())
+}
+
+/// Lines of the functions' log written since `offset` that mention a transaction conflict.
+fn conflicts_logged(options: &Options, offset: u64) -> usize {
+    let Some(path) = &options.functions_log else { return 0 };
+    let Ok(mut file) = std::fs::File::open(path) else { return 0 };
+    let mut text = String::new();
+    if file.seek(SeekFrom::Start(offset)).is_err() || file.read_to_string(&mut text).is_err() {
+        return 0;
+    }
+    text.lines().filter(|line| line.contains("TransactionConflict")).count()
+}
+
+/// Runs the load on `stack` and checks the invariants on the data it made.
+pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Report> {
+    let env: BTreeMap<String, String> = stack.env.iter().cloned().collect();
+    let settings = platform::Settings::from_lookup(|name| env.get(name).cloned())?;
+    let cloud = checks::Cloud {
+        sqs: stack.cloud.sqs().await,
+        dynamodb: stack.cloud.dynamodb().await,
+        table: settings.table_name.clone(),
+        queue_urls: settings.queue_urls.clone(),
+        dead_letter_urls: settings.dead_letter_urls.clone(),
+        moto_endpoint: stack.cloud.moto_endpoint(),
+    };
+    let (run, seed) = run_name();
+    eprintln!(
+        "xtask: load: run {run}: {} customers, {} admins, {} products, {} s",
+        options.customers, options.admins, options.products, options.seconds
+    );
+    let mut world = World::new(run, seed, stack.api_url.clone(), options.per_minute)?;
+    let log_offset = functions_log_size(&options);
+
+    // Setup: admins (made as an operator makes them), products, and the
+    // admin listings as they stand before the run.
+    let setup_started = Instant::now();
+    let mut admins = Vec::new();
+    for index in 0..options.admins.max(1) {
+        let email = world.admin_email(index);
+        let id = actors::make_admin(stack, &settings, &email).await?;
+        world.ledger().users.push(User { id, email: email.clone(), admin: true });
+        admins.push(email);
+    }
+    let setup_client = world.client("198.19.3.1".to_owned());
+    let admin_token = actors::login(&world, &setup_client, &admins[0]).await?;
+    world.products = actors::make_products(&world, &setup_client, &admin_token, options.products).await?;
+    {
+        let mut ledger = world.ledger();
+        ledger.restocked = vec![0; world.products.len()];
+        ledger.uncertain_restock = vec![0; world.products.len()];
+    }
+    let checker = world.checker(1);
+    let admin_before = checks::admin_walks(&checker, &admin_token).await;
+    let setup_seconds = setup_started.elapsed().as_secs_f64();
+
+    // The load: customers start spread over the first seconds, so that
+    // registrations (argon2) do not all queue at once.
+    world.deadline = Instant::now() + Duration::from_secs(options.seconds);
+    let world = Arc::new(world);
+    world.recorder.set_phase(Phase::Load);
+    let load_started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, email) in admins.iter().enumerate() {
+        tasks.spawn(actors::admin(world.clone(), index, email.clone()));
+    }
+    let spread = Duration::from_secs(options.seconds.min(20)) / 4;
+    for index in 0..options.customers {
+        let world = world.clone();
+        let delay = spread.mul_f64(index as f64 / options.customers.max(1) as f64);
+        tasks.spawn(async move {
+            tokio::time::sleep(delay).await;
+            actors::customer(world, index).await
+        });
+    }
+    let mut stopped = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => stopped.push(format!("{error:#}")),
+            Err(error) => stopped.push(format!("a client panicked: {error}")),
+        }
+    }
+    let load_seconds = load_started.elapsed().as_secs_f64();
+    world.recorder.set_phase(Phase::Check);
+    eprintln!(
+        "xtask: load: load phase over after {load_seconds:.1} s ({} orders placed); waiting for the system to settle",
+        world.ledger().activity.orders_placed
+    );
+
+    // Drain, then read the final state and check.
+    let check_started = Instant::now();
+    let admin_token = actors::login(&world, &setup_client, &admins[0]).await?;
+    let markers: HashSet<String> = {
+        let ledger = world.ledger();
+        ledger
+            .users
+            .iter()
+            .flat_map(|user| [user.id.clone(), user.email.clone()])
+            .chain(ledger.orders.iter().map(|order| order.id.clone()))
+            .collect()
+    };
+    let grace = if options.private { options.drain_timeout } else { Duration::from_secs(20) };
+    let drain = checks::drain(&world, &checker, &admin_token, &cloud, &markers, options.drain_timeout, grace).await;
+    let drain_seconds = drain.seconds;
+    let mut finals = checks::read_final(&world, &checker, &admin_token, &cloud, &markers, admin_before)
+        .await
+        .context("reading the final state")?;
+    checks::settle_emails(&world, &cloud, &mut finals, Duration::from_secs(60)).await?;
+    let samples = world.recorder.samples();
+    let mut invariants = checks::invariants(&world, &finals, &samples, options.private, &drain);
+    invariants.push(checks::Invariant {
+        name: "every simulated client ran to the end",
+        passed: stopped.is_empty(),
+        detail: if stopped.is_empty() {
+            format!("{} customers and {} admins", options.customers, admins.len())
+        } else {
+            format!(
+                "{} stopped early: {}",
+                stopped.len(),
+                stopped.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+            )
+        },
+    });
+    let check_seconds = check_started.elapsed().as_secs_f64() - drain_seconds;
+
+    let http_503: BTreeMap<&str, usize> =
+        samples.iter().filter(|s| s.status == 503).fold(BTreeMap::new(), |mut m, s| {
+            *m.entry(s.route).or_default() += 1;
+            m
+        });
+    let ledger = world.ledger();
+    let report = Report {
+        settings: json!({
+            "seconds": options.seconds, "customers": options.customers, "admins": admins.len(),
+            "products": world.products.len(), "per_minute": options.per_minute, "run": world.run,
+            "stack": if options.private {
+                "a private local stack (debug builds under cargo lambda watch, one instance per function, DynamoDB Local, moto)"
+            } else {
+                "the test command's local stack, after its tests"
+            },
+        }),
+        phases: json!({
+            "setup_seconds": setup_seconds, "load_seconds": load_seconds,
+            "drain_seconds": drain_seconds, "check_seconds": check_seconds,
+        }),
+        requests: samples.len(),
+        load_requests: samples.iter().filter(|s| s.phase == Phase::Load).count(),
+        load_seconds,
+        routes: report::route_stats(&samples),
+        errors: report::errors_by_status(&samples),
+        activity: activity_json(&ledger.activity),
+        surprises: ledger.surprises.clone(),
+        invariants,
+        hot_spot: json!({
+            "http_503": http_503.values().sum::<usize>(),
+            "http_503_by_route": http_503,
+            "conflicts_logged": conflicts_logged(&options, log_offset),
+        }),
+        probe: Vec::new(),
+    };
+    drop(ledger);
+    report.print();
+    if let Some(output) = &options.output {
+        report.write(output)?;
+    }
+    Ok(report)
+}
+
+fn activity_json(activity: &world::Activity) -> serde_json::Value {
+    json!({
+        "registrations": activity.registrations,
+        "logins": activity.logins,
+        "catalogue_pages": activity.catalogue_pages,
+        "orders_placed": activity.orders_placed,
+        "retries_same_key": activity.retries_same_key,
+        "retries_identical": activity.retries_identical,
+        "concurrent_duplicates": activity.concurrent_duplicates,
+        "concurrent_duplicates_identical": activity.concurrent_duplicates_identical,
+        "replays_other_body": activity.replays_other_body,
+        "replays_other_body_422": activity.replays_other_body_422,
+        "placements_without_answer": activity.placements_without_answer,
+        "cancels_ok": activity.cancels_ok,
+        "cancels_refused_409": activity.cancels_refused_409,
+        "cancels_refused_412": activity.cancels_refused_412,
+        "ships_ok": activity.ships_ok,
+        "ships_412_reread": activity.ships_412_reread,
+        "ships_refused_409": activity.ships_refused_409,
+        "restocks": activity.restocks,
+        "restock_units": activity.restock_units,
+        "restock_412_reread": activity.restock_412_reread,
+    })
+}
