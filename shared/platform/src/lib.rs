@@ -6,6 +6,8 @@
 //! Invariant: no business rule lives here. Rules are in `domain`; use cases
 //! are in `app`. This crate knows AWS; `domain` must never have to.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod aws;
 pub mod batch;

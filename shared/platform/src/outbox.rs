@@ -10,17 +10,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue};
 use domain::DomainEvent;
 use domain::ports::{Publisher, Unreachable};
 
-use crate::dynamo::Table;
+use crate::dynamo::{OutboxRecords, Table};
 use crate::events::CloudEvent;
 
 #[derive(Clone, Debug)]
 pub struct OutboxPublisher {
-    table: Table,
+    records: OutboxRecords,
     sqs: aws_sdk_sqs::Client,
     queue_urls: BTreeMap<String, String>,
 }
@@ -35,21 +34,16 @@ pub struct RelayReport {
 
 impl OutboxPublisher {
     pub fn new(table: Table, sqs: aws_sdk_sqs::Client, queue_urls: BTreeMap<String, String>) -> Self {
-        Self { table, sqs, queue_urls }
+        Self { records: OutboxRecords::new(table), sqs, queue_urls }
     }
 
     /// Sends one record and deletes it.
     async fn send(&self, id: &str, queue: &str, correlation_id: &str, body: &str) -> anyhow::Result<()> {
         self.send_message(queue, correlation_id, body).await?;
-        self.table
-            .client()
-            .delete_item()
-            .table_name(self.table.name())
-            .key("pk", AttributeValue::S(format!("OUTBOX#{id}")))
-            .key("sk", AttributeValue::S("OUTBOX".into()))
-            .send()
+        self.records
+            .remove(id)
             .await
-            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
+            .map_err(anyhow::Error::from)
             .context("event sent but its outbox record was not deleted (the relay will send it again)")?;
         Ok(())
     }
@@ -76,32 +70,15 @@ impl OutboxPublisher {
     /// first, up to `max` of them.
     pub async fn relay(&self, min_age: Duration, max: i32) -> anyhow::Result<RelayReport> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let output = self
-            .table
-            .client()
-            .query()
-            .table_name(self.table.name())
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :outbox")
-            .expression_attribute_values(":outbox", AttributeValue::S("OUTBOX".into()))
-            .scan_index_forward(true)
-            .limit(max)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
         let mut report = RelayReport::default();
-        for item in output.items() {
-            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            let created_at: i64 =
-                item.get("created_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
-            if now - created_at < min_age.as_secs() as i64 {
+        for pending in self.records.oldest(max).await? {
+            if now - pending.created_at < min_age.as_secs() as i64 {
                 report.skipped_fresh += 1;
                 continue;
             }
-            let id = text("gsi1sk");
-            let body = text("body");
-            let correlation_id = serde_json::from_str::<CloudEvent>(&body).map(|e| e.correlationid).unwrap_or_default();
-            match self.send(&id, &text("queue"), &correlation_id, &body).await {
+            let (id, body) = (&pending.id, &pending.body);
+            let correlation_id = serde_json::from_str::<CloudEvent>(body).map(|e| e.correlationid).unwrap_or_default();
+            match self.send(id, &pending.queue, &correlation_id, body).await {
                 Ok(()) => report.published += 1,
                 Err(error) => {
                     report.failed += 1;

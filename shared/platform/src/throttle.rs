@@ -15,6 +15,7 @@ use domain::ports::{Decision, StoreError, Throttle};
 use time::OffsetDateTime;
 
 use crate::dynamo::Table;
+use crate::dynamo::layout::Key;
 
 /// A limit: `attempts` per `window` per key, counted under `name`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,10 +39,10 @@ impl FixedWindow {
         Self { table, prefix, limit, window }
     }
 
-    fn window_key(&self, key: &str, now: i64) -> (String, i64) {
+    fn window_key(&self, key: &str, now: i64) -> (Key, i64) {
         let length = self.window.as_secs() as i64;
         let start = now - now.rem_euclid(length);
-        (format!("{}#{key}#{start}", self.prefix), start + length)
+        (Key::window(self.prefix, key, start), start + length)
     }
 
     fn decision(&self, hits: u64, now: i64, end: i64) -> Decision {
@@ -61,8 +62,7 @@ impl FixedWindow {
             .client()
             .update_item()
             .table_name(self.table.name())
-            .key("pk", AttributeValue::S(pk))
-            .key("sk", AttributeValue::S("WINDOW".into()))
+            .set_key(Some(pk.item()))
             .update_expression("ADD hits :delta SET expires_at = :end")
             .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
             // Kept a window past its end; TTL removes it later, and the key
@@ -104,8 +104,7 @@ impl Throttle for FixedWindow {
             .client()
             .update_item()
             .table_name(self.table.name())
-            .key("pk", AttributeValue::S(pk))
-            .key("sk", AttributeValue::S("WINDOW".into()))
+            .set_key(Some(pk.item()))
             .update_expression("SET hits = :zero, expires_at = :end")
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .expression_attribute_values(":end", AttributeValue::N((end + 60).to_string()))
@@ -135,9 +134,10 @@ mod tests {
     #[test]
     fn windows_are_aligned_and_named_by_their_start() {
         let limiter = limiter();
-        assert_eq!(limiter.window_key("1.2.3.4", 125), ("LOGIN#1.2.3.4#120".to_owned(), 180));
-        assert_eq!(limiter.window_key("1.2.3.4", 179).0, "LOGIN#1.2.3.4#120");
-        assert_eq!(limiter.window_key("1.2.3.4", 180).0, "LOGIN#1.2.3.4#180");
+        let (key, end) = limiter.window_key("1.2.3.4", 125);
+        assert_eq!((key.pk.as_str(), end), ("LOGIN#1.2.3.4#120", 180));
+        assert_eq!(limiter.window_key("1.2.3.4", 179).0.pk, "LOGIN#1.2.3.4#120");
+        assert_eq!(limiter.window_key("1.2.3.4", 180).0.pk, "LOGIN#1.2.3.4#180");
     }
 
     #[test]

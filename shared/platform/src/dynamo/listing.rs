@@ -5,20 +5,19 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use domain::ports::StoreError;
 use domain::{Page, PageRequest};
 
-use super::items::{Item, get_s, s};
-use super::records::{counter_key, counter_total};
+use super::items::{Item, get_s};
+use super::layout::{Counter, Key, Partition};
+use super::records::counter_total;
 use super::{Table, classify};
 
-/// One listable partition of an index.
+/// One listing: an index partition, its counter, and how a position (the
+/// sort value of the last item returned) maps back to a base-table key.
 pub(crate) struct Listing {
-    pub index: &'static str,
-    pub partition_attribute: &'static str,
-    pub sort_attribute: &'static str,
-    pub partition: String,
-    pub counter: String,
-    /// The base-table key (pk, sk) of the item whose sort value is `position`,
-    /// or `None` when `position` is not one this listing could have issued.
-    pub base_key: fn(&str) -> Option<(String, String)>,
+    pub partition: Partition,
+    pub counter: Counter,
+    /// The key of the item whose sort value is `position`, or `None` when
+    /// `position` is not one this listing could have issued.
+    pub base_key: fn(&str) -> Option<Key>,
 }
 
 pub(crate) struct RawPage {
@@ -32,20 +31,20 @@ impl Table {
         let mut start = match &page.after {
             None => None,
             Some(position) => {
-                let (pk, sk) = (listing.base_key)(position).ok_or(StoreError::InvalidPosition)?;
-                Some(Item::from([
-                    ("pk".into(), s(pk)),
-                    ("sk".into(), s(sk)),
-                    (listing.partition_attribute.into(), s(listing.partition.clone())),
-                    (listing.sort_attribute.into(), s(position.clone())),
-                ]))
+                let mut start = (listing.base_key)(position).ok_or(StoreError::InvalidPosition)?.item();
+                start.extend(listing.partition.attributes(position));
+                Some(start)
             }
         };
         // One more than asked tells whether another page exists, without an
         // empty round trip at the end.
         let wanted = usize::from(page.limit.get()) + 1;
-        let total =
-            self.client().get_item().table_name(self.name()).set_key(Some(counter_key(&listing.counter))).send();
+        let total = self
+            .client()
+            .get_item()
+            .table_name(self.name())
+            .set_key(Some(Key::counter(&listing.counter).item()))
+            .send();
         let (first, total) = tokio::join!(self.query_once(listing, start.clone(), wanted), total);
         let total = counter_total(total.map_err(classify)?.item());
         let (mut items, mut more) = first?;
@@ -61,7 +60,10 @@ impl Table {
         }
         let next = if items.len() == wanted {
             items.truncate(wanted - 1);
-            Some(get_s(items.last().expect("limit is at least one"), listing.sort_attribute)?.to_owned())
+            Some(
+                get_s(items.last().expect("limit is at least one"), listing.partition.index.sort_attribute())?
+                    .to_owned(),
+            )
         } else {
             None
         };
@@ -80,10 +82,10 @@ impl Table {
             .client()
             .query()
             .table_name(self.name())
-            .index_name(listing.index)
+            .index_name(listing.partition.index.name())
             .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", listing.partition_attribute)
-            .expression_attribute_values(":pk", AttributeValue::S(listing.partition.clone()))
+            .expression_attribute_names("#pk", listing.partition.index.partition_attribute())
+            .expression_attribute_values(":pk", AttributeValue::S(listing.partition.value.clone()))
             .scan_index_forward(false)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start)

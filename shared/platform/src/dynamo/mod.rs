@@ -1,31 +1,29 @@
-//! DynamoDB adapters: the single-table layout and the stores that implement
-//! the domain's ports on it.
-//!
-//! Layout (one table, keys `pk`/`sk`, one index `gsi1` on `gsi1pk`/`gsi1sk`):
-//!
-//! | item | pk | sk | gsi1pk / gsi1sk |
-//! |---|---|---|---|
-//! | user | `USER#<id>` | `USER` | `USERS` / `<id>` (ULID: newest first) |
-//! | email claim (a full copy of the user) | `EMAIL#<email>` | `USER` | - |
-//! | counter | `COUNTER#<name>` | `COUNTER` | - |
+//! DynamoDB adapters: the stores that implement the domain's ports on one
+//! table. The layout (keys, index partitions, counters) is named in
+//! `layout`; transactions with named slots are in `transaction`.
 
 mod items;
+pub(crate) mod layout;
 mod listing;
 mod orders;
+mod outbox;
 mod processed;
 mod products;
 mod records;
+mod transaction;
 mod users;
 
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
 use domain::ports::StoreError;
+use layout::Key;
 pub use orders::{DynamoIdempotencyStore, DynamoOrderStore};
+pub use outbox::{OutboxRecords, PendingEvent};
 pub use processed::DynamoProcessedMessages;
 pub use products::DynamoProductStore;
+use transaction::{Cancelled, Transaction};
 pub use users::DynamoUserStore;
 
 /// The table and its client, shared by every store of one process.
@@ -33,21 +31,6 @@ pub use users::DynamoUserStore;
 pub struct Table {
     client: aws_sdk_dynamodb::Client,
     name: String,
-}
-
-/// A transaction that was cancelled, with one reason per item, in order.
-pub(crate) struct Cancelled(pub Vec<CancellationReason>);
-
-impl Cancelled {
-    /// Did the condition on item `index` fail?
-    pub fn condition_failed(&self, index: usize) -> bool {
-        self.0.get(index).and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
-    }
-
-    /// Did item `index` exist when its condition failed?
-    pub fn item_existed(&self, index: usize) -> bool {
-        self.0.get(index).and_then(CancellationReason::item).is_some()
-    }
 }
 
 impl Table {
@@ -82,8 +65,7 @@ impl Table {
         self.client
             .get_item()
             .table_name(&self.name)
-            .key("pk", AttributeValue::S("WARMUP".into()))
-            .key("sk", AttributeValue::S("WARMUP".into()))
+            .set_key(Some(Key::warm_up().item()))
             .send()
             .await
             .map(|_| ())
@@ -91,13 +73,12 @@ impl Table {
     }
 
     /// One item by its full key, read strongly consistent.
-    pub(crate) async fn get(&self, pk: String, sk: &str) -> Result<Option<items::Item>, StoreError> {
+    pub(crate) async fn get(&self, key: &Key) -> Result<Option<items::Item>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.name)
-            .key("pk", AttributeValue::S(pk))
-            .key("sk", AttributeValue::S(sk.to_owned()))
+            .set_key(Some(key.item()))
             .consistent_read(true)
             .send()
             .await
@@ -105,36 +86,15 @@ impl Table {
         Ok(output.item)
     }
 
-    /// A transaction item that writes `item` if `condition` holds; for a
-    /// versioned update the condition is `version = :expected`. A failed
-    /// condition returns the old item, so callers can tell "changed" from "gone".
-    pub(crate) fn conditional_put(
-        &self,
-        item: items::Item,
-        condition: &str,
-        expected_version: Option<u64>,
-    ) -> TransactWriteItem {
-        let put = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.name)
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .set_expression_attribute_values(expected_version.map(|v| [(":expected".to_owned(), items::n(v))].into()))
-            .return_values_on_condition_check_failure(
-                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
-            )
-            .build()
-            .expect("table, item and condition are set");
-        TransactWriteItem::builder().put(put).build()
-    }
-
     /// Runs a transaction. A `TransactionConflict` (another transaction on the
     /// same items in flight) is retried briefly, so that the loser of a race
     /// sees the winner's write and fails its condition cleanly instead of
     /// surfacing a spurious 503.
-    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), Cancelled>, StoreError> {
+    pub(crate) async fn transact(&self, transaction: Transaction) -> Result<Result<(), Cancelled>, StoreError> {
         let mut backoff = Duration::from_millis(20);
         for attempt in 1..=4 {
-            let outcome = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let outcome =
+                self.client.transact_write_items().set_transact_items(Some(transaction.items.clone())).send().await;
             let Err(error) = outcome else { return Ok(Ok(())) };
             if let SdkError::ServiceError(service) = &error
                 && let TransactWriteItemsError::TransactionCanceledException(cancelled) = service.err()

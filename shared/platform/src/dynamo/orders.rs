@@ -12,19 +12,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::items::{Item, get_s, get_timestamp, get_u64, n, parsed, s, timestamp};
+use super::layout::{Counter, Key, Partition, order_listings};
 use super::listing::Listing;
-use super::products::product_pk;
-use super::{Table, records};
-
-const ORDER_SK: &str = "ORDER";
-
-fn order_pk(id: OrderId) -> String {
-    format!("ORDER#{id}")
-}
-
-fn order_key(position: &str) -> Option<(String, String)> {
-    OrderId::parse(position).ok().map(|id| (order_pk(id), ORDER_SK.to_owned()))
-}
+use super::transaction::{Slot, Transaction, conditional_put, count};
+use super::{Table, outbox, records};
 
 /// How a line is stored inside the order item.
 #[derive(Serialize, Deserialize)]
@@ -61,24 +52,18 @@ impl DynamoOrderStore {
                 unit_price_minor: line.unit_price.minor(),
             })
             .collect();
-        let (owner, status, id) = (order.owner, order.status.as_str(), order.id.to_string());
-        let mut item = Item::from([
-            ("pk".into(), s(order_pk(order.id))),
-            ("sk".into(), s(ORDER_SK)),
-            ("gsi1pk".into(), s(format!("ORDERS#OWNER#{owner}"))),
-            ("gsi1sk".into(), s(&id)),
-            ("gsi2pk".into(), s(format!("ORDERS#STATUS#{status}"))),
-            ("gsi2sk".into(), s(&id)),
-            ("gsi3pk".into(), s(format!("ORDERS#OWNER#{owner}#STATUS#{status}"))),
-            ("gsi3sk".into(), s(&id)),
-            ("gsi4pk".into(), s("ORDERS")),
-            ("gsi4sk".into(), s(&id)),
+        let id = order.id.to_string();
+        let mut item = Key::order(order.id).item();
+        for listing in order_listings(order.owner, order.status) {
+            item.extend(listing.attributes(&id));
+        }
+        item.extend([
             ("id".into(), s(&id)),
-            ("owner".into(), s(owner.to_string())),
+            ("owner".into(), s(order.owner.to_string())),
             ("lines".into(), s(serde_json::to_string(&lines).expect("lines serialise"))),
             ("total_minor".into(), n(order.total.minor())),
             ("currency".into(), s(order.total.currency().as_str())),
-            ("status".into(), s(status)),
+            ("status".into(), s(order.status.as_str())),
             ("created_at".into(), timestamp(order.created_at)),
             ("updated_at".into(), timestamp(order.updated_at)),
             ("version".into(), n(order.version)),
@@ -117,31 +102,30 @@ impl DynamoOrderStore {
         })
     }
 
-    /// The per-status counters of `order` moved by `delta`.
-    fn status_counters(&self, owner: UserId, status: OrderStatus, delta: i64) -> [TransactWriteItem; 2] {
-        [
-            records::counter(self.table.name(), &format!("orders#status#{status}"), delta),
-            records::counter(self.table.name(), &format!("orders#owner#{owner}#status#{status}"), delta),
-        ]
+    /// The counters `order` moves by `delta`, totals included or not.
+    fn counters(&self, order: &Order, delta: i64, with_totals: bool) -> Vec<TransactWriteItem> {
+        let table = self.table.name();
+        Counter::for_order(order.owner, order.status, with_totals).iter().map(|c| count(table, c, delta)).collect()
     }
 
-    /// A status change of `previous` into `next`, conditional on `previous`'s version.
-    fn status_change(&self, previous: &Order, next: &Order) -> Vec<TransactWriteItem> {
-        let mut items =
-            vec![self.table.conditional_put(Self::item(next), "version = :expected", Some(previous.version))];
+    /// Adds a status change of `previous` into `next`, conditional on
+    /// `previous`'s version; the slot of the order's write.
+    fn status_change(&self, transaction: &mut Transaction, previous: &Order, next: &Order) -> Slot {
+        let table = self.table.name();
+        let order =
+            transaction.add(conditional_put(table, Self::item(next), "version = :expected", Some(previous.version)));
         if previous.status != next.status {
-            items.extend(self.status_counters(previous.owner, previous.status, -1));
-            items.extend(self.status_counters(next.owner, next.status, 1));
+            transaction.extend(self.counters(previous, -1, false));
+            transaction.extend(self.counters(next, 1, false));
         }
-        items
+        order
     }
 
     /// Adds `delta` units to a product's stock; `condition` guards decrements.
     fn stock_change(&self, product: ProductId, delta: i64, condition: &str) -> TransactWriteItem {
         let mut update = Update::builder()
             .table_name(self.table.name())
-            .key("pk", s(product_pk(product)))
-            .key("sk", s("PRODUCT"))
+            .set_key(Some(Key::product(product).item()))
             .update_expression("SET stock = stock + :delta, version = version + :one, updated_at = :now")
             .condition_expression(condition)
             .expression_attribute_values(":delta", n(delta))
@@ -165,20 +149,14 @@ impl OrderStore for DynamoOrderStore {
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<(), StoreError> {
         let table = self.table.name();
-        let mut items = vec![
-            self.table.conditional_put(Self::item(order), "attribute_not_exists(pk)", None),
-            records::counter(table, "orders", 1),
-            records::counter(table, &format!("orders#owner#{}", order.owner), 1),
-        ];
-        items.extend(self.status_counters(order.owner, order.status, 1));
-        items.push(records::outbox(table, event));
-        if let Some(record) = idempotency {
-            items.push(records::idempotency(table, record));
-        }
-        let claim_index = items.len() - 1;
-        match self.table.transact(items).await? {
+        let mut transaction = Transaction::new();
+        transaction.add(conditional_put(table, Self::item(order), "attribute_not_exists(pk)", None));
+        transaction.extend(self.counters(order, 1, true));
+        transaction.add(outbox::record(table, event));
+        let key = idempotency.map(|record| transaction.add(records::idempotency(table, record)));
+        match self.table.transact(transaction).await? {
             Ok(()) => Ok(()),
-            Err(cancelled) if idempotency.is_some() && cancelled.condition_failed(claim_index) => {
+            Err(cancelled) if key.is_some_and(|key| cancelled.condition_failed(key)) => {
                 Err(StoreError::AlreadyExists(Taken::IdempotencyKey))
             }
             Err(_) => Err(StoreError::Failed("order placement cancelled for an unknown reason".into())),
@@ -186,27 +164,15 @@ impl OrderStore for DynamoOrderStore {
     }
 
     async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        self.table.get(order_pk(id), ORDER_SK).await?.as_ref().map(Self::from_item).transpose()
+        self.table.get(&Key::order(id)).await?.as_ref().map(Self::from_item).transpose()
     }
 
     async fn list(&self, filter: OrderFilter, page: &PageRequest) -> Result<Page<Order>, StoreError> {
-        let (index, partition, counter) = match (filter.owner, filter.status) {
-            (Some(owner), None) => ("gsi1", format!("ORDERS#OWNER#{owner}"), format!("orders#owner#{owner}")),
-            (None, Some(status)) => ("gsi2", format!("ORDERS#STATUS#{status}"), format!("orders#status#{status}")),
-            (Some(owner), Some(status)) => (
-                "gsi3",
-                format!("ORDERS#OWNER#{owner}#STATUS#{status}"),
-                format!("orders#owner#{owner}#status#{status}"),
-            ),
-            (None, None) => ("gsi4", "ORDERS".to_owned(), "orders".to_owned()),
+        let listing = Listing {
+            partition: Partition::orders(filter),
+            counter: Counter::Orders(filter),
+            base_key: |position| OrderId::parse(position).ok().map(Key::order),
         };
-        let (partition_attribute, sort_attribute) = match index {
-            "gsi1" => ("gsi1pk", "gsi1sk"),
-            "gsi2" => ("gsi2pk", "gsi2sk"),
-            "gsi3" => ("gsi3pk", "gsi3sk"),
-            _ => ("gsi4pk", "gsi4sk"),
-        };
-        let listing = Listing { index, partition_attribute, sort_attribute, partition, counter, base_key: order_key };
         let raw = self.table.list_page(&listing, page).await?;
         Ok(raw.read(Self::from_item))
     }
@@ -215,26 +181,26 @@ impl OrderStore for DynamoOrderStore {
         let restock = previous.status.holds_stock() && next.status == OrderStatus::Cancelled;
         let mut lines: Vec<&OrderLine> = if restock { next.lines.iter().collect() } else { Vec::new() };
         loop {
-            let mut items = self.status_change(previous, next);
-            let first_stock_index = items.len();
-            for line in &lines {
-                items.push(self.stock_change(line.product_id, i64::from(line.quantity.get()), "attribute_exists(pk)"));
-            }
-            match self.table.transact(items).await? {
+            let mut transaction = Transaction::new();
+            let order = self.status_change(&mut transaction, previous, next);
+            let restocks: Vec<Slot> = lines
+                .iter()
+                .map(|line| {
+                    let units = i64::from(line.quantity.get());
+                    transaction.add(self.stock_change(line.product_id, units, "attribute_exists(pk)"))
+                })
+                .collect();
+            match self.table.transact(transaction).await? {
                 Ok(()) => return Ok(()),
-                Err(cancelled) if cancelled.condition_failed(0) && !cancelled.item_existed(0) => {
+                Err(cancelled) if cancelled.condition_failed(order) && !cancelled.item_existed(order) => {
                     return Err(StoreError::NotFound);
                 }
-                Err(cancelled) if cancelled.condition_failed(0) => return Err(StoreError::VersionMismatch),
+                Err(cancelled) if cancelled.condition_failed(order) => return Err(StoreError::VersionMismatch),
                 Err(cancelled) => {
                     // A product deleted since the order was confirmed cannot take its stock back.
                     let before = lines.len();
-                    let mut index = first_stock_index;
-                    lines.retain(|_| {
-                        let keep = !cancelled.condition_failed(index);
-                        index += 1;
-                        keep
-                    });
+                    let mut slots = restocks.iter();
+                    lines.retain(|_| !slots.next().is_some_and(|slot| cancelled.condition_failed(*slot)));
                     if lines.len() == before {
                         return Err(StoreError::Failed("order transition cancelled for an unknown reason".into()));
                     }
@@ -256,30 +222,31 @@ impl OrderStore for DynamoOrderStore {
             let now = OffsetDateTime::now_utc();
             let confirmed = order.transitioned(OrderStatus::Confirmed, None, now).expect("pending can be confirmed");
             let confirmed_event = notify(&confirmed);
-            let mut items = self.status_change(&order, &confirmed);
-            items.push(records::outbox(self.table.name(), &confirmed_event));
-            let first_line_index = items.len();
-            // The confirmed order's outbox record sits just before the lines.
-            for line in &order.lines {
-                items.push(self.stock_change(
-                    line.product_id,
-                    -i64::from(line.quantity.get()),
-                    "attribute_exists(pk) AND active = :true AND stock >= :needed",
-                ));
-            }
-            let cancelled = match self.table.transact(items).await? {
+            let mut transaction = Transaction::new();
+            let order_slot = self.status_change(&mut transaction, &order, &confirmed);
+            transaction.add(outbox::record(self.table.name(), &confirmed_event));
+            let takes: Vec<Slot> = order
+                .lines
+                .iter()
+                .map(|line| {
+                    let units = -i64::from(line.quantity.get());
+                    let condition = "attribute_exists(pk) AND active = :true AND stock >= :needed";
+                    transaction.add(self.stock_change(line.product_id, units, condition))
+                })
+                .collect();
+            let cancelled = match self.table.transact(transaction).await? {
                 Ok(()) => return Ok((Reservation::Confirmed, Some(confirmed_event))),
                 Err(cancelled) => cancelled,
             };
-            if cancelled.condition_failed(0) {
+            if cancelled.condition_failed(order_slot) {
                 continue; // The order changed under us: read it again.
             }
             let short: Vec<String> = order
                 .lines
                 .iter()
-                .enumerate()
-                .filter(|(index, _)| cancelled.condition_failed(first_line_index + index))
-                .map(|(_, line)| line.sku.to_string())
+                .zip(&takes)
+                .filter(|(_, slot)| cancelled.condition_failed(**slot))
+                .map(|(line, _)| line.sku.to_string())
                 .collect();
             if short.is_empty() {
                 return Err(StoreError::Failed("stock reservation cancelled for an unknown reason".into()));
@@ -288,9 +255,10 @@ impl OrderStore for DynamoOrderStore {
             let rejected =
                 order.transitioned(OrderStatus::Rejected, Some(reason), now).expect("pending can be rejected");
             let rejected_event = notify(&rejected);
-            let mut items = self.status_change(&order, &rejected);
-            items.push(records::outbox(self.table.name(), &rejected_event));
-            if self.table.transact(items).await?.is_ok() {
+            let mut transaction = Transaction::new();
+            self.status_change(&mut transaction, &order, &rejected);
+            transaction.add(outbox::record(self.table.name(), &rejected_event));
+            if self.table.transact(transaction).await?.is_ok() {
                 return Ok((Reservation::Rejected, Some(rejected_event)));
             }
         }
@@ -313,7 +281,7 @@ impl DynamoIdempotencyStore {
 #[async_trait]
 impl IdempotencyStore for DynamoIdempotencyStore {
     async fn find(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let Some(item) = self.table.get(records::idempotency_pk(key), "IDEMPOTENCY").await? else { return Ok(None) };
+        let Some(item) = self.table.get(&Key::idempotency(key)).await? else { return Ok(None) };
         let record = records::idempotency_from_item(key, &item)?;
         // TTL deletion lags; an expired record counts as absent.
         Ok((record.expires_at > OffsetDateTime::now_utc()).then_some(record))

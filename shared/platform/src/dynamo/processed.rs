@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use domain::ports::{Claim, ProcessedMessages, StoreError};
 use time::OffsetDateTime;
 
 use super::items::{n, s};
+use super::layout::Key;
 use super::{Table, classify};
 
 /// How long a finished key is remembered: longer than SQS keeps a message
@@ -29,8 +30,8 @@ impl DynamoProcessedMessages {
         Self { table, lease }
     }
 
-    fn key(key: &str) -> [(String, AttributeValue); 2] {
-        [("pk".into(), s(format!("PROCESSED#{key}"))), ("sk".into(), s("PROCESSED"))]
+    fn key(key: &str) -> super::items::Item {
+        Key::claim(key).item()
     }
 }
 
@@ -94,7 +95,7 @@ impl ProcessedMessages for DynamoProcessedMessages {
             .client()
             .delete_item()
             .table_name(self.table.name())
-            .set_key(Some(Self::key(key).into_iter().collect()))
+            .set_key(Some(Self::key(key)))
             .condition_expression("#state = :claimed")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":claimed", s("claimed"))

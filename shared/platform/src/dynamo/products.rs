@@ -1,34 +1,15 @@
 //! The catalogue on the table: products, their SKU claims and listings.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
 use domain::ports::{ProductStore, StoreError, Taken};
 use domain::{Currency, Money, Page, PageRequest, Product, ProductId, Sku};
 
 use super::items::{Item, get_bool, get_s, get_timestamp, get_u64, n, parsed, s, timestamp};
+use super::layout::{Counter, Key, Partition};
 use super::listing::Listing;
-use super::{Table, classify, records};
-
-const PRODUCT_SK: &str = "PRODUCT";
-const SKU_SK: &str = "SKU";
-
-pub(crate) fn product_pk(id: ProductId) -> String {
-    format!("PRODUCT#{id}")
-}
-
-fn sku_pk(sku: &Sku) -> String {
-    format!("SKU#{sku}")
-}
-
-fn listing_partition(active: bool) -> &'static str {
-    if active { "PRODUCTS#active" } else { "PRODUCTS#inactive" }
-}
-
-fn counter_name(active: bool) -> &'static str {
-    if active { "products#active" } else { "products#inactive" }
-}
+use super::transaction::{Transaction, conditional_delete, conditional_put, count};
+use super::{Table, classify};
 
 /// The catalogue on the shared table: a product item plus a SKU claim item
 /// that makes SKUs unique; active and inactive products list separately.
@@ -43,11 +24,9 @@ impl DynamoProductStore {
     }
 
     fn item(product: &Product) -> Item {
-        Item::from([
-            ("pk".into(), s(product_pk(product.id))),
-            ("sk".into(), s(PRODUCT_SK)),
-            ("gsi1pk".into(), s(listing_partition(product.active))),
-            ("gsi1sk".into(), s(product.id.to_string())),
+        let mut item = Key::product(product.id).item();
+        item.extend(Partition::products(product.active).attributes(&product.id.to_string()));
+        item.extend([
             ("id".into(), s(product.id.to_string())),
             ("sku".into(), s(product.sku.as_ref())),
             ("name".into(), s(&product.name)),
@@ -59,7 +38,8 @@ impl DynamoProductStore {
             ("created_at".into(), timestamp(product.created_at)),
             ("updated_at".into(), timestamp(product.updated_at)),
             ("version".into(), n(product.version)),
-        ])
+        ]);
+        item
     }
 
     pub(crate) fn from_item(item: &Item) -> Result<Product, StoreError> {
@@ -82,59 +62,42 @@ impl DynamoProductStore {
     }
 
     fn claim_sku(&self, product: &Product) -> TransactWriteItem {
-        let put = Put::builder()
-            .table_name(self.table.name())
-            .set_item(Some(Item::from([
-                ("pk".into(), s(sku_pk(&product.sku))),
-                ("sk".into(), s(SKU_SK)),
-                ("product_id".into(), s(product.id.to_string())),
-            ])))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .expect("table and item are set");
-        TransactWriteItem::builder().put(put).build()
+        let mut claim = Key::sku_claim(&product.sku).item();
+        claim.insert("product_id".into(), s(product.id.to_string()));
+        conditional_put(self.table.name(), claim, "attribute_not_exists(pk)", None)
     }
 
+    /// Frees `product`'s SKU, if the claim is still its own.
     fn release_sku(&self, product: &Product) -> TransactWriteItem {
-        let delete = Delete::builder()
-            .table_name(self.table.name())
-            .key("pk", s(sku_pk(&product.sku)))
-            .key("sk", s(SKU_SK))
-            .condition_expression("product_id = :id")
-            .expression_attribute_values(":id", s(product.id.to_string()))
-            .build()
-            .expect("table and key are set");
-        TransactWriteItem::builder().delete(delete).build()
+        let key = Key::sku_claim(&product.sku);
+        conditional_delete(self.table.name(), &key, "product_id = :expected", s(product.id.to_string()))
     }
 }
 
 #[async_trait]
 impl ProductStore for DynamoProductStore {
     async fn insert(&self, product: &Product) -> Result<(), StoreError> {
-        let items = vec![
-            self.table.conditional_put(Self::item(product), "attribute_not_exists(pk)", None),
-            self.claim_sku(product),
-            records::counter(self.table.name(), counter_name(product.active), 1),
-        ];
-        match self.table.transact(items).await? {
+        let table = self.table.name();
+        let mut transaction = Transaction::new();
+        transaction.add(conditional_put(table, Self::item(product), "attribute_not_exists(pk)", None));
+        let sku = transaction.add(self.claim_sku(product));
+        transaction.add(count(table, &Counter::Products { active: product.active }, 1));
+        match self.table.transact(transaction).await? {
             Ok(()) => Ok(()),
-            Err(cancelled) if cancelled.condition_failed(1) => Err(StoreError::AlreadyExists(Taken::Sku)),
+            Err(cancelled) if cancelled.condition_failed(sku) => Err(StoreError::AlreadyExists(Taken::Sku)),
             Err(_) => Err(StoreError::Failed("product insert cancelled for an unknown reason".into())),
         }
     }
 
     async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
-        self.table.get(product_pk(id), PRODUCT_SK).await?.as_ref().map(Self::from_item).transpose()
+        self.table.get(&Key::product(id)).await?.as_ref().map(Self::from_item).transpose()
     }
 
     async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<Item> = ids
-            .iter()
-            .map(|id| Item::from([("pk".into(), s(product_pk(*id))), ("sk".into(), s(PRODUCT_SK))]))
-            .collect();
+        let keys: Vec<Item> = ids.iter().map(|id| Key::product(*id).item()).collect();
         let mut request = KeysAndAttributes::builder()
             .set_keys(Some(keys))
             .consistent_read(true)
@@ -167,55 +130,56 @@ impl ProductStore for DynamoProductStore {
 
     async fn list(&self, active: bool, page: &PageRequest) -> Result<Page<Product>, StoreError> {
         let listing = Listing {
-            index: "gsi1",
-            partition_attribute: "gsi1pk",
-            sort_attribute: "gsi1sk",
-            partition: listing_partition(active).into(),
-            counter: counter_name(active).into(),
-            base_key: |position| ProductId::parse(position).ok().map(|id| (product_pk(id), PRODUCT_SK.to_owned())),
+            partition: Partition::products(active),
+            counter: Counter::Products { active },
+            base_key: |position| ProductId::parse(position).ok().map(Key::product),
         };
         let raw = self.table.list_page(&listing, page).await?;
         Ok(raw.read(Self::from_item))
     }
 
     async fn replace(&self, previous: &Product, next: &Product) -> Result<(), StoreError> {
-        let mut items =
-            vec![self.table.conditional_put(Self::item(next), "version = :expected", Some(previous.version))];
-        if previous.sku != next.sku {
-            items.push(self.release_sku(previous));
-            items.push(self.claim_sku(next));
-        }
+        let table = self.table.name();
+        let mut transaction = Transaction::new();
+        let product =
+            transaction.add(conditional_put(table, Self::item(next), "version = :expected", Some(previous.version)));
+        let new_sku = (previous.sku != next.sku).then(|| {
+            transaction.add(self.release_sku(previous));
+            transaction.add(self.claim_sku(next))
+        });
         if previous.active != next.active {
-            items.push(records::counter(self.table.name(), counter_name(previous.active), -1));
-            items.push(records::counter(self.table.name(), counter_name(next.active), 1));
+            transaction.add(count(table, &Counter::Products { active: previous.active }, -1));
+            transaction.add(count(table, &Counter::Products { active: next.active }, 1));
         }
-        match self.table.transact(items).await? {
+        match self.table.transact(transaction).await? {
             Ok(()) => Ok(()),
-            Err(cancelled) if cancelled.condition_failed(0) && !cancelled.item_existed(0) => Err(StoreError::NotFound),
-            Err(cancelled) if cancelled.condition_failed(0) => Err(StoreError::VersionMismatch),
-            Err(cancelled) if cancelled.condition_failed(2) => Err(StoreError::AlreadyExists(Taken::Sku)),
+            Err(cancelled) if cancelled.condition_failed(product) && !cancelled.item_existed(product) => {
+                Err(StoreError::NotFound)
+            }
+            Err(cancelled) if cancelled.condition_failed(product) => Err(StoreError::VersionMismatch),
+            Err(cancelled) if new_sku.is_some_and(|sku| cancelled.condition_failed(sku)) => {
+                Err(StoreError::AlreadyExists(Taken::Sku))
+            }
             Err(_) => Err(StoreError::VersionMismatch),
         }
     }
 
     async fn delete(&self, product: &Product) -> Result<(), StoreError> {
-        let delete = Delete::builder()
-            .table_name(self.table.name())
-            .key("pk", s(product_pk(product.id)))
-            .key("sk", s(PRODUCT_SK))
-            .condition_expression("version = :expected")
-            .expression_attribute_values(":expected", n(product.version))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .expect("table and key are set");
-        let items = vec![
-            TransactWriteItem::builder().delete(delete).build(),
-            self.release_sku(product),
-            records::counter(self.table.name(), counter_name(product.active), -1),
-        ];
-        match self.table.transact(items).await? {
+        let table = self.table.name();
+        let mut transaction = Transaction::new();
+        let item = transaction.add(conditional_delete(
+            table,
+            &Key::product(product.id),
+            "version = :expected",
+            n(product.version),
+        ));
+        transaction.add(self.release_sku(product));
+        transaction.add(count(table, &Counter::Products { active: product.active }, -1));
+        match self.table.transact(transaction).await? {
             Ok(()) => Ok(()),
-            Err(cancelled) if cancelled.condition_failed(0) && !cancelled.item_existed(0) => Err(StoreError::NotFound),
+            Err(cancelled) if cancelled.condition_failed(item) && !cancelled.item_existed(item) => {
+                Err(StoreError::NotFound)
+            }
             Err(_) => Err(StoreError::VersionMismatch),
         }
     }

@@ -7,20 +7,10 @@ use domain::ports::{StoreError, Taken, UserStore};
 use domain::{DomainEvent, Email, Page, PageRequest, PasswordHash, Role, User, UserId, UserProfile};
 
 use super::items::{Item, get_bool, get_s, get_timestamp, get_u64, n, parsed, s, timestamp};
+use super::layout::{Counter, Key, Partition};
 use super::listing::Listing;
-use super::{Table, records};
-
-const USER_SK: &str = "USER";
-const USERS_INDEX_PK: &str = "USERS";
-const USERS_COUNTER: &str = "users";
-
-fn user_pk(id: UserId) -> String {
-    format!("USER#{id}")
-}
-
-fn email_pk(email: &Email) -> String {
-    format!("EMAIL#{email}")
-}
+use super::transaction::{Transaction, conditional_put, count};
+use super::{Table, outbox};
 
 /// Users on the shared table. Reads are one operation each; every write is
 /// one transaction over the user item and its email claim (and the counter).
@@ -49,17 +39,14 @@ impl DynamoUserStore {
 
     fn user_item(user: &User) -> Item {
         let mut item = Self::user_attributes(user);
-        item.insert("pk".into(), s(user_pk(user.id)));
-        item.insert("sk".into(), s(USER_SK));
-        item.insert("gsi1pk".into(), s(USERS_INDEX_PK));
-        item.insert("gsi1sk".into(), s(user.id.to_string()));
+        item.extend(Key::user(user.id).item());
+        item.extend(Partition::users().attributes(&user.id.to_string()));
         item
     }
 
     fn email_item(user: &User) -> Item {
         let mut item = Self::user_attributes(user);
-        item.insert("pk".into(), s(email_pk(&user.email)));
-        item.insert("sk".into(), s(USER_SK));
+        item.extend(Key::email_claim(&user.email).item());
         item
     }
 
@@ -81,59 +68,57 @@ impl DynamoUserStore {
         })
     }
 
-    async fn get_by_pk(&self, pk: String) -> Result<Option<User>, StoreError> {
-        self.table.get(pk, USER_SK).await?.as_ref().map(Self::from_item).transpose()
+    async fn get_at(&self, key: &Key) -> Result<Option<User>, StoreError> {
+        self.table.get(key).await?.as_ref().map(Self::from_item).transpose()
     }
 }
 
 #[async_trait]
 impl UserStore for DynamoUserStore {
     async fn insert(&self, user: &User, event: Option<&DomainEvent>) -> Result<(), StoreError> {
-        let mut items = vec![
-            self.table.conditional_put(Self::user_item(user), "attribute_not_exists(pk)", None),
-            self.table.conditional_put(Self::email_item(user), "attribute_not_exists(pk)", None),
-            records::counter(self.table.name(), USERS_COUNTER, 1),
-        ];
-        items.extend(event.map(|event| records::outbox(self.table.name(), event)));
-        match self.table.transact(items).await? {
+        let table = self.table.name();
+        let mut transaction = Transaction::new();
+        let account = transaction.add(conditional_put(table, Self::user_item(user), "attribute_not_exists(pk)", None));
+        let email = transaction.add(conditional_put(table, Self::email_item(user), "attribute_not_exists(pk)", None));
+        transaction.add(count(table, &Counter::Users, 1));
+        transaction.extend(event.map(|event| outbox::record(table, event)));
+        match self.table.transact(transaction).await? {
             Ok(()) => Ok(()),
-            Err(cancelled) if cancelled.condition_failed(1) => Err(StoreError::AlreadyExists(Taken::Email)),
-            Err(cancelled) if cancelled.condition_failed(0) => Err(StoreError::AlreadyExists(Taken::Id)),
+            Err(cancelled) if cancelled.condition_failed(email) => Err(StoreError::AlreadyExists(Taken::Email)),
+            Err(cancelled) if cancelled.condition_failed(account) => Err(StoreError::AlreadyExists(Taken::Id)),
             Err(_) => Err(StoreError::Failed("user insert cancelled for an unknown reason".into())),
         }
     }
 
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.get_by_pk(user_pk(id)).await
+        self.get_at(&Key::user(id)).await
     }
 
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        self.get_by_pk(email_pk(email)).await
+        self.get_at(&Key::email_claim(email)).await
     }
 
     async fn list(&self, page: &PageRequest) -> Result<Page<UserProfile>, StoreError> {
         let listing = Listing {
-            index: "gsi1",
-            partition_attribute: "gsi1pk",
-            sort_attribute: "gsi1sk",
-            partition: USERS_INDEX_PK.into(),
-            counter: USERS_COUNTER.into(),
-            base_key: |position| UserId::parse(position).ok().map(|id| (user_pk(id), USER_SK.to_owned())),
+            partition: Partition::users(),
+            counter: Counter::Users,
+            base_key: |position| UserId::parse(position).ok().map(Key::user),
         };
         let raw = self.table.list_page(&listing, page).await?;
         Ok(raw.read(Self::profile_from_item))
     }
 
     async fn update(&self, user: &User) -> Result<(), StoreError> {
-        let expected = Some(user.version - 1);
-        let items = vec![
-            self.table.conditional_put(Self::user_item(user), "version = :expected", expected),
-            self.table.conditional_put(Self::email_item(user), "version = :expected", expected),
-        ];
-        match self.table.transact(items).await? {
+        let (table, expected) = (self.table.name(), Some(user.version - 1));
+        let mut transaction = Transaction::new();
+        let account = transaction.add(conditional_put(table, Self::user_item(user), "version = :expected", expected));
+        let email = transaction.add(conditional_put(table, Self::email_item(user), "version = :expected", expected));
+        match self.table.transact(transaction).await? {
             Ok(()) => Ok(()),
-            Err(cancelled) if cancelled.condition_failed(0) && !cancelled.item_existed(0) => Err(StoreError::NotFound),
-            Err(cancelled) if cancelled.condition_failed(0) || cancelled.condition_failed(1) => {
+            Err(cancelled) if cancelled.condition_failed(account) && !cancelled.item_existed(account) => {
+                Err(StoreError::NotFound)
+            }
+            Err(cancelled) if cancelled.condition_failed(account) || cancelled.condition_failed(email) => {
                 Err(StoreError::VersionMismatch)
             }
             Err(_) => Err(StoreError::Failed("user update cancelled for an unknown reason".into())),
