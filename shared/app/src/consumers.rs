@@ -3,7 +3,7 @@
 use domain::ports::{
     Claim, MailError, Mailer, OrderStore, ProcessedMessages, Publisher, Reservation, StoreError, UserStore,
 };
-use domain::{DomainEvent, Email, EmailTask, EmailTemplate, Money, Order, OrderId, UserId};
+use domain::{DomainEvent, Email, EmailTask, Order, OrderId, OrderStatus, UserId};
 use platform::batch::{self, RecordError};
 use platform::events::CloudEvent;
 use serde::Deserialize;
@@ -11,10 +11,6 @@ use time::OffsetDateTime;
 
 fn poison(what: &str) -> impl Fn(domain::ValidationError) -> RecordError + '_ {
     move |error| RecordError::Poison(format!("{what}: {error}"))
-}
-
-fn display(money: &Money) -> String {
-    format!("{}.{:02} {}", money.minor() / 100, money.minor() % 100, money.currency())
 }
 
 #[derive(Deserialize)]
@@ -29,15 +25,8 @@ pub async fn on_user_created(event: CloudEvent, publisher: &impl Publisher) -> R
     let data: UserCreated = batch::data(&event)?;
     let user_id = UserId::parse(&data.user_id).map_err(poison("user_id"))?;
     let email = Email::parse(&data.email).map_err(poison("email"))?;
-    let task = EmailTask {
-        to: email.to_string(),
-        template: EmailTemplate::Welcome,
-        // However often this runs for one user, one welcome email is sent.
-        dedupe_key: format!("welcome#{user_id}"),
-        order_id: None,
-        total: None,
-        reason: None,
-    };
+    // However often this runs for one user, one welcome email is sent.
+    let task = EmailTask::Welcome { to: email.to_string(), dedupe_key: format!("welcome#{user_id}") };
     let follow_up = DomainEvent::email_requested(task, &event.correlationid, OffsetDateTime::now_utc());
     publisher.publish(&follow_up).await.map_err(|error| RecordError::Retry(error.into()))
 }
@@ -50,17 +39,20 @@ struct OrderPlaced {
 }
 
 fn order_email(order: &Order, to: &Email, correlation_id: &str) -> DomainEvent {
-    let (template, kind) = match order.status {
-        domain::OrderStatus::Confirmed => (EmailTemplate::OrderConfirmed, "confirmed"),
-        _ => (EmailTemplate::OrderRejected, "rejected"),
-    };
-    let task = EmailTask {
-        to: to.to_string(),
-        template,
-        dedupe_key: format!("order-{kind}#{}", order.id),
-        order_id: Some(order.id.to_string()),
-        total: Some(display(&order.total)),
-        reason: order.reason.clone(),
+    let (to, order_id) = (to.to_string(), order.id.to_string());
+    let task = match order.status {
+        OrderStatus::Confirmed => EmailTask::OrderConfirmed {
+            to,
+            dedupe_key: format!("order-confirmed#{order_id}"),
+            total: order.total.to_string(),
+            order_id,
+        },
+        _ => EmailTask::OrderRejected {
+            to,
+            dedupe_key: format!("order-rejected#{order_id}"),
+            reason: order.reason.clone().unwrap_or_else(|| "it could not be served".to_owned()),
+            order_id,
+        },
     };
     DomainEvent::email_requested(task, correlation_id, OffsetDateTime::now_utc())
 }
@@ -113,15 +105,15 @@ pub async fn send_email(
     sent: &impl ProcessedMessages,
 ) -> Result<(), RecordError> {
     let task: EmailTask = batch::data(&event)?;
-    let to = Email::parse(&task.to).map_err(poison("to"))?;
-    if task.dedupe_key.is_empty() || task.dedupe_key.len() > 200 {
+    let to = Email::parse(task.to()).map_err(poison("to"))?;
+    if task.dedupe_key().is_empty() || task.dedupe_key().len() > 200 {
         return Err(RecordError::Poison("dedupe_key must be 1 to 200 characters".into()));
     }
-    let key = format!("email#{}", task.dedupe_key);
+    let key = format!("email#{}", task.dedupe_key());
     match sent.claim(&key).await? {
         Claim::Acquired => {}
         Claim::Done => {
-            tracing::info!(dedupe_key = %task.dedupe_key, "email already sent");
+            tracing::info!(dedupe_key = %task.dedupe_key(), "email already sent");
             return Ok(());
         }
         Claim::InProgress => {
@@ -129,7 +121,7 @@ pub async fn send_email(
             // once its lease lapses; never assume it was sent.
             return Err(RecordError::Retry(anyhow::anyhow!(
                 "email {} is being sent by another attempt",
-                task.dedupe_key
+                task.dedupe_key()
             )));
         }
     }
@@ -137,7 +129,7 @@ pub async fn send_email(
     match mailer.send(to.as_ref(), &subject, &body).await {
         Ok(()) => {
             sent.complete(&key).await?;
-            tracing::info!(template = ?task.template, "email sent");
+            tracing::info!(template = task.template(), "email sent");
             Ok(())
         }
         Err(MailError::Rejected(reason)) => {

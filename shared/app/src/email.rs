@@ -1,27 +1,24 @@
 //! The emails the shop sends, rendered from their task.
 
-use domain::{EmailTask, EmailTemplate};
+use domain::EmailTask;
 
 /// Subject and plain-text body of `task`.
 pub fn render(task: &EmailTask) -> (String, String) {
-    let order = task.order_id.as_deref().unwrap_or("(unknown)");
-    match task.template {
-        EmailTemplate::Welcome => (
+    match task {
+        EmailTask::Welcome { .. } => (
             "Welcome to the shop".to_owned(),
             "Hello,\n\nyour account is ready. Happy shopping!\n\nThe shop".to_owned(),
         ),
-        EmailTemplate::OrderConfirmed => (
-            format!("Order {order} confirmed"),
+        EmailTask::OrderConfirmed { order_id, total, .. } => (
+            format!("Order {order_id} confirmed"),
             format!(
-                "Hello,\n\nyour order {order} is confirmed. Total: {}.\nWe will let you know when it ships.\n\nThe shop",
-                task.total.as_deref().unwrap_or("-")
+                "Hello,\n\nyour order {order_id} is confirmed. Total: {total}.\nWe will let you know when it ships.\n\nThe shop"
             ),
         ),
-        EmailTemplate::OrderRejected => (
-            format!("Order {order} could not be accepted"),
+        EmailTask::OrderRejected { order_id, reason, .. } => (
+            format!("Order {order_id} could not be accepted"),
             format!(
-                "Hello,\n\nwe are sorry: your order {order} could not be accepted ({}). You have not been charged.\n\nThe shop",
-                task.reason.as_deref().unwrap_or("no reason given")
+                "Hello,\n\nwe are sorry: your order {order_id} could not be accepted ({reason}). You have not been charged.\n\nThe shop"
             ),
         ),
     }
@@ -33,18 +30,32 @@ mod tests {
 
     #[test]
     fn order_emails_name_the_order_and_its_outcome() {
-        let task = EmailTask {
+        let rejected = EmailTask::OrderRejected {
             to: "a@example.com".into(),
-            template: EmailTemplate::OrderRejected,
             dedupe_key: "k".into(),
-            order_id: Some("01ABC".into()),
-            total: None,
-            reason: Some("not enough stock for MUG-1".into()),
+            order_id: "01ABC".into(),
+            reason: "not enough stock for MUG-1".into(),
         };
-        let (subject, body) = render(&task);
+        let (subject, body) = render(&rejected);
         assert!(subject.contains("01ABC"));
         assert!(body.contains("not enough stock for MUG-1"));
-        let confirmed = EmailTask { template: EmailTemplate::OrderConfirmed, total: Some("19.99 EUR".into()), ..task };
+        let confirmed = EmailTask::OrderConfirmed {
+            to: "a@example.com".into(),
+            dedupe_key: "k".into(),
+            order_id: "01ABC".into(),
+            total: "19.99 EUR".into(),
+        };
         assert!(render(&confirmed).1.contains("19.99 EUR"));
+    }
+
+    #[test]
+    fn tasks_keep_their_wire_format() {
+        let welcome: EmailTask =
+            serde_json::from_str(r#"{"to":"a@example.com","template":"welcome","dedupe_key":"welcome#1"}"#).unwrap();
+        assert_eq!(welcome.template(), "welcome");
+        let extra = r#"{"to":"a@example.com","template":"welcome","dedupe_key":"k","total":"1.00 EUR"}"#;
+        assert!(serde_json::from_str::<EmailTask>(extra).is_err(), "a welcome email shows no total");
+        let missing = r#"{"to":"a@example.com","template":"order-confirmed","dedupe_key":"k","order_id":"01ABC"}"#;
+        assert!(serde_json::from_str::<EmailTask>(missing).is_err(), "a confirmation shows its total");
     }
 }

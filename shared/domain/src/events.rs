@@ -30,38 +30,69 @@ pub enum EventData {
     EmailRequested(EmailTask),
 }
 
-/// Which email to send. Rendering is the email sender's job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EmailTemplate {
+/// A request to send one email: one variant per template, each with exactly
+/// the fields its template shows. On the wire the template is the
+/// `template` field (`welcome`, `order-confirmed`, `order-rejected`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "template", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum EmailTask {
     /// Greets a new account, once.
-    Welcome,
-    /// Every line was reserved; names the order and its total.
-    OrderConfirmed,
-    /// Some line could not be served; names the order and the reason.
-    OrderRejected,
+    Welcome {
+        /// The recipient; the sender parses it again and parks a task whose
+        /// address is invalid.
+        to: String,
+        /// Same task, same key: a duplicate is never sent twice.
+        dedupe_key: String,
+    },
+    /// Every line was reserved.
+    OrderConfirmed {
+        /// The recipient (see `Welcome::to`).
+        to: String,
+        /// Same task, same key.
+        dedupe_key: String,
+        /// The order the email is about.
+        order_id: String,
+        /// The order's total, formatted for reading (`19.99 EUR`).
+        total: String,
+    },
+    /// Some line could not be served.
+    OrderRejected {
+        /// The recipient (see `Welcome::to`).
+        to: String,
+        /// Same task, same key.
+        dedupe_key: String,
+        /// The order the email is about.
+        order_id: String,
+        /// Why it was rejected, in the customer's terms.
+        reason: String,
+    },
 }
 
-/// A request to send one email, carrying everything its template shows.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmailTask {
-    /// The recipient; the sender parses it again and parks a task whose
-    /// address is invalid.
-    pub to: String,
-    /// Which email this is, and so which of the optional fields it shows.
-    pub template: EmailTemplate,
-    /// Same task, same key: a duplicate is never sent twice.
-    pub dedupe_key: String,
-    /// The order an order email is about.
-    #[serde(default)]
-    pub order_id: Option<String>,
-    /// The order's total, already formatted for reading (`19.99 EUR`).
-    #[serde(default)]
-    pub total: Option<String>,
-    /// Why the order was rejected.
-    #[serde(default)]
-    pub reason: Option<String>,
+impl EmailTask {
+    /// Where the email goes, as the task says (not yet parsed).
+    pub fn to(&self) -> &str {
+        match self {
+            Self::Welcome { to, .. } | Self::OrderConfirmed { to, .. } | Self::OrderRejected { to, .. } => to,
+        }
+    }
+
+    /// The key that makes a repeated task a duplicate.
+    pub fn dedupe_key(&self) -> &str {
+        match self {
+            Self::Welcome { dedupe_key, .. }
+            | Self::OrderConfirmed { dedupe_key, .. }
+            | Self::OrderRejected { dedupe_key, .. } => dedupe_key,
+        }
+    }
+
+    /// The template's name, for logs and metrics.
+    pub fn template(&self) -> &'static str {
+        match self {
+            Self::Welcome { .. } => "welcome",
+            Self::OrderConfirmed { .. } => "order-confirmed",
+            Self::OrderRejected { .. } => "order-rejected",
+        }
+    }
 }
 
 /// One fact, committed with the write that caused it and published to the

@@ -27,7 +27,7 @@ mod properties;
 
 pub use email::Email;
 pub use error::{FieldError, ValidationError};
-pub use events::{DomainEvent, EmailTask, EmailTemplate, EventData};
+pub use events::{DomainEvent, EmailTask, EventData};
 pub use idempotency::IdempotencyRecord;
 pub use ids::{OrderId, ProductId, UserId};
 pub use money::{Currency, Money};

@@ -20,6 +20,17 @@ impl Currency {
     }
 
     /// The code, e.g. `EUR`.
+    /// How many digits its minor unit has (ISO 4217): 0 for the yen, 3 for
+    /// the dinars of Bahrain, Kuwait and others, 2 for most currencies.
+    pub fn minor_digits(&self) -> u32 {
+        match self.as_str() {
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
+            | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+            _ => 2,
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("always ASCII letters")
     }
@@ -82,6 +93,25 @@ impl Money {
     }
 }
 
+/// For reading: `19.99 EUR`, `1500 JPY`, `1.250 KWD`.
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let digits = self.currency.minor_digits();
+        let unit = 10_u64.pow(digits);
+        match digits {
+            0 => write!(f, "{} {}", self.minor, self.currency),
+            _ => write!(
+                f,
+                "{}.{:0width$} {}",
+                self.minor / unit,
+                self.minor % unit,
+                self.currency,
+                width = digits as usize
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +138,15 @@ mod tests {
         assert!(Money::new(MAX_MINOR + 1, eur()).is_err());
         let big = Money { minor: u64::MAX / 2, currency: eur() };
         assert_eq!(big.times(3), None);
+    }
+
+    #[test]
+    fn displays_in_the_currencys_own_minor_unit() {
+        let amount = |minor, code| Money::new(minor, Currency::parse(code).unwrap()).unwrap().to_string();
+        assert_eq!(amount(3998, "EUR"), "39.98 EUR");
+        assert_eq!(amount(5, "usd"), "0.05 USD");
+        assert_eq!(amount(1500, "JPY"), "1500 JPY");
+        assert_eq!(amount(1250, "KWD"), "1.250 KWD");
     }
 
     #[test]

@@ -33,7 +33,7 @@ impl OrderStore for MemoryOrderStore {
         state.check(Dependency::Table)?;
         let now = state.now();
         if let Some(record) = idempotency
-            && state.idempotency.get(&record.key).is_some_and(|held| held.expires_at >= now)
+            && state.idempotency.get(&record.key).is_some_and(|held| held.expires_at > now)
         {
             return Err(StoreError::AlreadyExists(Taken::IdempotencyKey));
         }

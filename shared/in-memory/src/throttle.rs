@@ -24,13 +24,18 @@ impl MemoryThrottle {
 
     /// Adds `delta` to `key`'s current window; the count after, and seconds to the window's end.
     fn add(&self, key: &str, delta: i64) -> Result<(i64, u64), StoreError> {
+        self.update(key, |count| *count + delta)
+    }
+
+    /// Replaces `key`'s count in the current window with `next(count)`, atomically.
+    fn update(&self, key: &str, next: impl Fn(&i64) -> i64) -> Result<(i64, u64), StoreError> {
         let mut state = self.memory.lock();
         state.check(Dependency::Table)?;
         let now = state.now().unix_timestamp();
         let length = self.window.as_secs() as i64;
         let start = now - now.rem_euclid(length);
         let count = state.windows.entry((self.name.clone(), key.to_owned(), start)).or_insert(0);
-        *count += delta;
+        *count = next(count);
         Ok((*count, u64::try_from(start + length - now).unwrap_or(0).max(1)))
     }
 }
@@ -51,11 +56,11 @@ impl Throttle for MemoryThrottle {
     }
 
     async fn refund(&self, key: &str) -> Result<(), StoreError> {
-        self.add(key, -1).map(|_| ())
+        // Only a window that counted something gives one back (as in DynamoDB).
+        self.update(key, |count| (*count).max(1) - 1).map(|_| ())
     }
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
-        let (count, _) = self.add(key, 0)?;
-        self.add(key, -count).map(|_| ())
+        self.update(key, |_| 0).map(|_| ())
     }
 }

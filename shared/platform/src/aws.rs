@@ -41,6 +41,8 @@ pub struct CallRecorder {
 }
 
 impl CallRecorder {
+    /// A recorder for `function` when `SHOP_RECORD_AWS_CALLS` is set, `None`
+    /// (record nothing) otherwise.
     pub fn from_env(function: &'static str) -> Option<Self> {
         std::env::var_os("SHOP_RECORD_AWS_CALLS").map(|file| Self { function, file: file.into() })
     }

@@ -48,10 +48,13 @@ impl From<domain::ports::StoreError> for RecordError {
     }
 }
 
-/// The dead-letter queue on SQS.
+/// The dead-letter queue on SQS. Parking is one `sqs:SendMessage` with the
+/// reason and the original message id as message attributes.
 #[derive(Clone, Debug)]
 pub struct SqsDeadLetters {
+    /// The client parked messages are sent with.
     pub sqs: aws_sdk_sqs::Client,
+    /// The URL of the consumer's dead-letter queue.
     pub queue_url: String,
 }
 
@@ -80,6 +83,8 @@ impl DeadLetters for SqsDeadLetters {
     }
 }
 
+/// Runs one consumer's handler over each SQS batch with the guarantees in
+/// this module's header; built once per process in `main`.
 pub struct BatchProcessor {
     name: &'static str,
     event_type: &'static str,
@@ -92,13 +97,20 @@ pub struct BatchProcessor {
 /// How one record ended, for the batch response and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// Handled now; the message is deleted.
     Done,
+    /// Already handled by an earlier delivery; deleted without running again.
     Duplicate,
+    /// Can never succeed; moved to the dead-letter queue and deleted.
     Parked,
+    /// Not finished; reported in the batch response so SQS delivers it again.
     Failed,
 }
 
 impl BatchProcessor {
+    /// A processor for the consumer `name` (its metric dimension and the prefix
+    /// of its idempotency claims) that accepts only events of `event_type`,
+    /// four records at a time.
     pub fn new(
         name: &'static str,
         event_type: &'static str,

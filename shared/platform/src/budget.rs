@@ -5,12 +5,14 @@
 
 use std::time::{Duration, Instant};
 
+/// Every time limit of one function, each a fixed share of its timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
     timeout: Duration,
 }
 
 impl Budget {
+    /// The budgets of a function whose Lambda timeout is `function_timeout`.
     pub fn new(function_timeout: Duration) -> Self {
         Self { timeout: function_timeout }
     }

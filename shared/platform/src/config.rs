@@ -48,6 +48,8 @@ impl Settings {
         crate::budget::Budget::new(self.function_timeout)
     }
 
+    /// Reads the process environment; the error names the variable that is
+    /// missing (only `TABLE_NAME` is required) or malformed.
     pub fn from_env() -> anyhow::Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }

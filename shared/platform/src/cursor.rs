@@ -38,6 +38,7 @@ impl CursorCodec {
         Self { key: mac.finalize().into_bytes().to_vec() }
     }
 
+    /// A cursor that carries `position` and opens only for the same `scope`.
     pub fn seal(&self, scope: &str, position: &str) -> String {
         let payload = serde_json::to_vec(&Payload { s: scope.to_owned(), p: position.to_owned() })
             .expect("a payload of strings always serialises");

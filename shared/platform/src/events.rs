@@ -5,25 +5,35 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+/// The `source` of every event this system emits.
 pub const SOURCE: &str = "urn:shop:api";
 
 /// A CloudEvents 1.0 event with our `correlationid` extension.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CloudEvent {
+    /// Always `1.0`; consumers park anything else.
     pub specversion: String,
+    /// The domain event's id: unique per event, so consumers deduplicate on it.
     pub id: String,
+    /// Who emitted it; ours is [`SOURCE`].
     pub source: String,
+    /// The event type (`order-placed`, ...), which is also the queue's name.
     #[serde(rename = "type")]
     pub kind: String,
+    /// When the domain event happened (not when it was sent), RFC 3339.
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
+    /// Always `application/json`.
     pub datacontenttype: String,
+    /// The correlation id of the request that caused the event.
     pub correlationid: String,
+    /// The event's payload, whose shape the type decides.
     pub data: Value,
 }
 
 impl CloudEvent {
+    /// An event of type `kind` from [`SOURCE`] with JSON `data`.
     pub fn new(id: String, kind: &str, correlation_id: &str, time: OffsetDateTime, data: Value) -> Self {
         Self {
             specversion: "1.0".into(),
@@ -37,6 +47,7 @@ impl CloudEvent {
         }
     }
 
+    /// The envelope of a domain event, keeping its id, type, time and correlation id.
     pub fn from_domain(event: &DomainEvent) -> Self {
         let data = serde_json::to_value(&event.data).expect("event data is plain and serialises");
         Self::new(event.id.to_string(), event.kind(), &event.correlation_id, event.occurred_at, data)

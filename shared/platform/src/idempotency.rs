@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 
 use crate::http::{ApiError, ApiRequest, ApiResponse};
 
+/// The request header a client sets to make a create safe to retry.
 pub const HEADER: &str = "idempotency-key";
 /// How long a key is remembered.
 pub const KEY_TTL: Duration = Duration::from_secs(24 * 60 * 60);

@@ -4,6 +4,8 @@ use async_trait::async_trait;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use domain::ports::{MailError, Mailer};
 
+/// Sends plain-text email with SES v2 (`ses:SendEmail`). SES refusing the
+/// message or the request is `Rejected`; anything else may pass on a retry.
 #[derive(Clone, Debug)]
 pub struct SesMailer {
     client: aws_sdk_sesv2::Client,
@@ -11,6 +13,7 @@ pub struct SesMailer {
 }
 
 impl SesMailer {
+    /// Sends from `sender`, which must be an identity SES has verified.
     pub fn new(client: aws_sdk_sesv2::Client, sender: String) -> Self {
         Self { client, sender }
     }

@@ -3,12 +3,15 @@
 
 use serde_json::{Map, Value, json};
 
+/// The CloudWatch namespace every metric of the shop is filed under.
 pub const NAMESPACE: &str = "Shop";
 
 /// A metric unit as CloudWatch names it.
 #[derive(Debug, Clone, Copy)]
 pub enum Unit {
+    /// A number of things (requests, messages, errors).
     Count,
+    /// A duration, such as a request's latency.
     Milliseconds,
 }
 
@@ -29,20 +32,25 @@ pub struct MetricSet {
 }
 
 impl MetricSet {
+    /// An empty set, with no dimensions and no values.
     pub fn new() -> Self {
         Self { dimensions: Vec::new(), values: Vec::new() }
     }
 
+    /// Files every value of the set under `name` = `value` (such as `Function`);
+    /// a name must not also be used for a value.
     pub fn dimension(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.dimensions.push((name, value.into()));
         self
     }
 
+    /// Adds the metric `name` with one data point.
     pub fn value(mut self, name: &'static str, value: f64, unit: Unit) -> Self {
         self.values.push((name, value, unit));
         self
     }
 
+    /// The EMF document at `timestamp_ms` (milliseconds since the epoch).
     pub fn to_json(&self, timestamp_ms: i128) -> Value {
         let mut document = Map::new();
         let dimension_names: Vec<&str> = self.dimensions.iter().map(|(name, _)| *name).collect();

@@ -17,6 +17,9 @@ use domain::ports::{Publisher, Unreachable};
 use crate::dynamo::{OutboxRecords, Table};
 use crate::events::CloudEvent;
 
+/// Sends committed events to their SQS queues and deletes their outbox
+/// records: `sqs:SendMessage` on each queue, `dynamodb:DeleteItem` on the
+/// table, and for the relay `dynamodb:Query` on `gsi1`.
 #[derive(Clone, Debug)]
 pub struct OutboxPublisher {
     records: OutboxRecords,
@@ -27,12 +30,17 @@ pub struct OutboxPublisher {
 /// What one relay run did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct RelayReport {
+    /// Events sent and their records deleted.
     pub published: usize,
+    /// Events not sent, or sent with their record left behind; the next run retries them.
     pub failed: usize,
+    /// Records younger than the minimum age, left to their own handler.
     pub skipped_fresh: usize,
 }
 
 impl OutboxPublisher {
+    /// A publisher over the outbox in `table`, sending each event to the URL
+    /// `queue_urls` gives its type; an event whose type has none stays in the outbox.
     pub fn new(table: Table, sqs: aws_sdk_sqs::Client, queue_urls: BTreeMap<String, String>) -> Self {
         Self { records: OutboxRecords::new(table), sqs, queue_urls }
     }

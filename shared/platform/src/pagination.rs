@@ -16,20 +16,29 @@ pub struct Cursors {
     keys: Arc<SigningKeys>,
 }
 
+/// The `pagination` object of a listing response.
 #[derive(Debug, Serialize)]
 pub struct Pagination {
+    /// The page size this page was read with (the client's or the default).
     pub limit: u16,
+    /// Pass as `?cursor=` to read the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+    /// How many items the whole listing holds, across all pages.
     pub total: u64,
 }
 
+/// A listing response body: one page of views and where to go next.
 #[derive(Debug, Serialize)]
 pub struct Paginated<T> {
+    /// The page's items, newest first.
     pub data: Vec<T>,
+    /// How to ask for the next page.
     pub pagination: Pagination,
 }
 
 impl Cursors {
+    /// Cursors keyed by the active signing key: rotating it invalidates the
+    /// cursors handed out before (a client then starts its listing again).
     pub fn new(keys: Arc<SigningKeys>) -> Self {
         Self { keys }
     }

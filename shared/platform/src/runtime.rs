@@ -20,7 +20,10 @@ use crate::throttle::{FixedWindow, Limit};
 
 /// Configuration and SDK settings, loaded once.
 pub struct Init {
+    /// The function's name: its log and metric dimension, and the prefix of
+    /// its message claims.
     pub name: &'static str,
+    /// What the environment configured, read once at start.
     pub settings: Settings,
     aws: aws_config::SdkConfig,
     table: Table,
@@ -68,22 +71,27 @@ impl Init {
         aws_sdk_sesv2::Client::from_conf(config.build())
     }
 
+    /// The table, its connection opened during start; cheap to clone.
     pub fn table(&self) -> Table {
         self.table.clone()
     }
 
+    /// Accounts in the table.
     pub fn user_store(&self) -> DynamoUserStore {
         DynamoUserStore::new(self.table())
     }
 
+    /// The catalogue in the table.
     pub fn product_store(&self) -> DynamoProductStore {
         DynamoProductStore::new(self.table())
     }
 
+    /// Orders, and the stock they reserve, in the table.
     pub fn order_store(&self) -> DynamoOrderStore {
         DynamoOrderStore::new(self.table())
     }
 
+    /// Stored responses of requests made with an Idempotency-Key.
     pub fn idempotency_store(&self) -> DynamoIdempotencyStore {
         DynamoIdempotencyStore::new(self.table())
     }
@@ -93,6 +101,7 @@ impl Init {
         OutboxPublisher::new(self.table(), self.sqs(), self.settings.queue_urls.clone())
     }
 
+    /// Claims on queue messages, held for the function's claim lease.
     pub fn processed_messages(&self) -> DynamoProcessedMessages {
         DynamoProcessedMessages::new(self.table(), self.settings.budget().claim_lease())
     }
@@ -111,6 +120,7 @@ impl Init {
         Ok(BatchProcessor::new(self.name, event_type, self.settings.budget(), dead_letters, processed))
     }
 
+    /// Sends email through SES from `SENDER_EMAIL`; an error if it is not set.
     pub fn mailer(&self) -> anyhow::Result<SesMailer> {
         anyhow::ensure!(!self.settings.sender_email.is_empty(), "SENDER_EMAIL is not set");
         Ok(SesMailer::new(self.sesv2(), self.settings.sender_email.clone()))
@@ -136,10 +146,12 @@ impl Init {
         Ok(keys)
     }
 
+    /// Access tokens signed with `keys`, living `TOKEN_TTL_SECONDS`.
     pub fn tokens(&self, keys: &Arc<SigningKeys>) -> Tokens {
         Tokens::new(keys.clone(), self.settings.token_ttl)
     }
 
+    /// Pagination cursors keyed by `keys`.
     pub fn cursors(&self, keys: &Arc<SigningKeys>) -> Cursors {
         Cursors::new(keys.clone())
     }

@@ -20,8 +20,11 @@ use crate::dynamo::layout::Key;
 /// A limit: `attempts` per `window` per key, counted under `name`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
+    /// The counter's name, the first part of its items' keys; unique per limit.
     pub name: &'static str,
+    /// How many attempts a key may make in one window.
     pub attempts: u32,
+    /// The window's length, whole seconds and at least one.
     pub window: Duration,
 }
 
@@ -35,6 +38,8 @@ pub struct FixedWindow {
 }
 
 impl FixedWindow {
+    /// A counter in `table` (`dynamodb:UpdateItem`) whose items are named
+    /// after `prefix`, allowing `limit` attempts per `window` per key.
     pub fn new(table: Table, prefix: &'static str, limit: u32, window: Duration) -> Self {
         Self { table, prefix, limit, window }
     }
@@ -93,7 +98,28 @@ impl Throttle for FixedWindow {
     }
 
     async fn refund(&self, key: &str) -> Result<(), StoreError> {
-        self.add(key, -1, OffsetDateTime::now_utc().unix_timestamp()).await.map(|_| ())
+        // Only a window that counted something gives one back: a refund that
+        // lands in the next window (the boundary passed meanwhile) is dropped
+        // rather than allowing an extra attempt.
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let (key, _) = self.window_key(key, now);
+        let outcome = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(key.item()))
+            .update_expression("ADD hits :minus_one")
+            .condition_expression("hits > :zero")
+            .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(error) => Err(crate::dynamo::classify(error)),
+        }
     }
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {

@@ -27,6 +27,8 @@ pub struct KeySet {
 }
 
 impl KeySet {
+    /// Reads the secret's JSON; refuses it unless `active_kid` names a key of
+    /// at least 32 bytes.
     pub fn parse(secret_json: &str) -> anyhow::Result<Self> {
         let map: HashMap<String, String> =
             serde_json::from_str(secret_json).context("signing key secret is not a flat JSON object of strings")?;
@@ -43,10 +45,13 @@ impl KeySet {
         Ok(Self { active_kid, keys })
     }
 
+    /// The id and secret that new tokens are signed with.
     pub fn active(&self) -> (&str, &[u8]) {
         (&self.active_kid, &self.keys[&self.active_kid])
     }
 
+    /// The secret that verifies tokens naming `kid`; `None` for unknown ids
+    /// and for listed keys shorter than 32 bytes, which are never trusted.
     pub fn get(&self, kid: &str) -> Option<&[u8]> {
         self.keys.get(kid).map(Vec::as_slice).filter(|key| key.len() >= MIN_KEY_BYTES)
     }
@@ -78,6 +83,8 @@ pub struct SigningKeys {
 }
 
 impl SigningKeys {
+    /// Keys read from the Secrets Manager secret `secret_id` (needs
+    /// `secretsmanager:GetSecretValue`) on first use and again once `ttl` has passed.
     pub fn from_secrets_manager(client: aws_sdk_secretsmanager::Client, secret_id: String, ttl: Duration) -> Self {
         Self { source: Source::SecretsManager { client, secret_id }, ttl, cached: RwLock::new(None) }
     }

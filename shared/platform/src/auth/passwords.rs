@@ -14,18 +14,24 @@ const MEMORY_KIB: u32 = 12 * 1024;
 const ITERATIONS: u32 = 3;
 const PARALLELISM: u32 = 1;
 
+/// Hashes new passwords and checks login attempts; hashes are PHC strings
+/// with their own salt and parameters. Each call takes tens of milliseconds
+/// of CPU on purpose.
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
 }
 
 impl PasswordHasher {
+    /// A hasher with the parameters above.
     pub fn new() -> Self {
         let params =
             Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("static argon2 parameters are valid");
         Self { argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params) }
     }
 
+    /// A salted argon2id hash of `password`, fit to store; an error means
+    /// argon2 itself failed (a bug, not a bad password).
     pub fn hash(&self, password: &Password) -> anyhow::Result<PasswordHash> {
         let salt = SaltString::generate(&mut OsRng);
         let phc = self

@@ -15,46 +15,64 @@ const AUDIENCE: &str = "shop-api";
 /// What a token says about its bearer.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
+    /// The bearer's user id.
     pub sub: String,
+    /// The bearer's role when the token was issued (`user` or `admin`).
     pub role: String,
+    /// Who issued the token; verification accepts only this API's own name.
     pub iss: String,
+    /// Who the token is for; verification accepts only this API's own name.
     pub aud: String,
+    /// When it was issued, in Unix seconds.
     pub iat: i64,
+    /// When it stops being accepted, in Unix seconds (5 seconds of leeway).
     pub exp: i64,
 }
 
 /// The verified caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
+    /// Whose token it was.
     pub user_id: UserId,
+    /// The role the token granted, as of when it was issued.
     pub role: Role,
 }
 
 impl Principal {
+    /// Whether the caller may use admin-only routes and see every customer's data.
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
 }
 
+/// A freshly signed access token, as a login response hands it out.
 #[derive(Debug, Clone, Serialize)]
 pub struct IssuedToken {
+    /// The compact JWT, to be sent back as `Authorization: Bearer <token>`.
     pub token: String,
+    /// Its lifetime in seconds from now.
     pub expires_in: u64,
 }
 
 /// Why a token was refused. Clients only ever learn "invalid or expired".
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
+    /// Not a JWT, not HS256, without a `kid`, or its subject or role does not parse.
     #[error("token is malformed")]
     Malformed,
+    /// Its `kid` is not among the keys, even after re-reading the secret.
     #[error("token names an unknown signing key")]
     UnknownKey,
+    /// The signature, expiry, issuer or audience check failed.
     #[error("token is invalid: {0}")]
     Invalid(jsonwebtoken::errors::Error),
+    /// The keys could not be read, so nothing was decided about the token;
+    /// the caller should answer 503, not 401.
     #[error("signing keys unavailable")]
     KeysUnavailable(#[source] anyhow::Error),
 }
 
+/// Issues and verifies access tokens with the current signing keys. Cheap to clone.
 #[derive(Clone)]
 pub struct Tokens {
     keys: Arc<SigningKeys>,
@@ -62,6 +80,7 @@ pub struct Tokens {
 }
 
 impl Tokens {
+    /// Tokens signed with `keys` that expire `ttl` after they are issued.
     pub fn new(keys: Arc<SigningKeys>, ttl: Duration) -> Self {
         Self { keys, ttl }
     }
@@ -72,6 +91,8 @@ impl Tokens {
         self.keys.current().await.map(|_| ())
     }
 
+    /// Signs a token for `user_id` with the active key; fails only when the
+    /// keys cannot be read.
     pub async fn issue(&self, user_id: UserId, role: Role) -> anyhow::Result<IssuedToken> {
         let keys = self.keys.current().await?;
         let (kid, secret) = keys.active();
@@ -90,6 +111,9 @@ impl Tokens {
         Ok(IssuedToken { token, expires_in: self.ttl.as_secs() })
     }
 
+    /// The caller a token proves, if it is an unexpired HS256 token of this
+    /// API signed by any listed key. An unknown `kid` re-reads the secret
+    /// first (rate-limited), so tokens signed with a just-rotated key pass.
     pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         // Only HS256 is ever accepted: this is what refuses `alg: none` and

@@ -34,18 +34,23 @@ pub struct Table {
 }
 
 impl Table {
+    /// The table `name`, reached through `client` (with whatever interceptors it carries).
     pub fn new(client: aws_sdk_dynamodb::Client, name: impl Into<String>) -> Self {
         Self { client, name: name.into() }
     }
 
+    /// The table `name` with a plain client; for tools and tests, whose calls
+    /// the AWS call recorder does not see.
     pub fn from_config(config: &aws_config::SdkConfig, name: impl Into<String>) -> Self {
         Self::new(aws_sdk_dynamodb::Client::new(config), name)
     }
 
+    /// The client, for the stores' own requests.
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
         &self.client
     }
 
+    /// The table's name, as every request must give it.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -59,8 +64,9 @@ impl Table {
         }
     }
 
-    /// One cheap strongly consistent read: proves the table is reachable and
-    /// readable with this function's credentials.
+    /// One cheap read (`dynamodb:GetItem`, eventually consistent) of a key
+    /// nothing is stored under: proves the table is reachable and readable
+    /// with this function's credentials.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.client
             .get_item()

@@ -36,6 +36,7 @@ pub struct DynamoOrderStore {
 }
 
 impl DynamoOrderStore {
+    /// The orders in `table`.
     pub fn new(table: Table) -> Self {
         Self { table }
     }
@@ -273,6 +274,7 @@ pub struct DynamoIdempotencyStore {
 }
 
 impl DynamoIdempotencyStore {
+    /// The idempotency records in `table`.
     pub fn new(table: Table) -> Self {
         Self { table }
     }

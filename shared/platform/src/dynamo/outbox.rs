@@ -54,6 +54,7 @@ pub struct OutboxRecords {
 }
 
 impl OutboxRecords {
+    /// The outbox records in `table`.
     pub fn new(table: Table) -> Self {
         Self { table }
     }

@@ -26,6 +26,8 @@ pub struct DynamoProcessedMessages {
 }
 
 impl DynamoProcessedMessages {
+    /// Claims in `table` that lapse `lease` after they are taken; the lease
+    /// must outlast any invocation that can hold one.
     pub fn new(table: Table, lease: Duration) -> Self {
         Self { table, lease }
     }

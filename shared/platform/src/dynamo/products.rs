@@ -19,6 +19,7 @@ pub struct DynamoProductStore {
 }
 
 impl DynamoProductStore {
+    /// The catalogue in `table`.
     pub fn new(table: Table) -> Self {
         Self { table }
     }

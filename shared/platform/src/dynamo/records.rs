@@ -29,7 +29,8 @@ pub(crate) fn idempotency(table: &str, record: &IdempotencyRecord) -> TransactWr
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))
-        .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+        // Held while it has not expired, exactly as `IdempotencyStore::find` reads it.
+        .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
         .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()))
         .build()
         .expect("table and item are set");

@@ -20,6 +20,7 @@ pub struct DynamoUserStore {
 }
 
 impl DynamoUserStore {
+    /// The accounts in `table`.
     pub fn new(table: Table) -> Self {
         Self { table }
     }

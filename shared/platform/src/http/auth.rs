@@ -11,12 +11,15 @@ use http::{HeaderMap, Method};
 use super::ApiError;
 use crate::auth::{Principal, TokenError, Tokens};
 
+/// Turns a request's bearer token into the caller, checking the stored
+/// account where the token alone is not enough.
 pub struct Authenticator {
     tokens: Tokens,
     accounts: Arc<dyn UserStore>,
 }
 
 impl Authenticator {
+    /// Verifies tokens with `tokens` and reads accounts from `accounts`.
     pub fn new(tokens: Tokens, accounts: Arc<dyn UserStore>) -> Self {
         Self { tokens, accounts }
     }

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use http::{HeaderMap, HeaderName};
 
+/// The rule that picks a request's client address; configured once per process.
 #[derive(Debug, Clone)]
 pub struct ClientIp {
     /// A header trusted proxies append to (`X-Forwarded-For`), if any.
@@ -16,6 +17,9 @@ pub struct ClientIp {
 }
 
 impl ClientIp {
+    /// Trusts `header` (lower-case name) at `trusted_hops` entries from the
+    /// right, at least 1; without a header, or with a name that is not a valid
+    /// header name, only `sourceIp` is used.
     pub fn new(header: Option<&str>, trusted_hops: usize) -> Self {
         Self { header: header.and_then(|name| HeaderName::try_from(name).ok()), trusted_hops: trusted_hops.max(1) }
     }

@@ -7,57 +7,96 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 /// Every way a request can fail, each mapped to one status code here and
-/// nowhere else. 4xx messages are safe to show; a 5xx tells the client only
-/// "internal error" while the cause chain goes to the log.
+/// nowhere else. 4xx messages are safe to show; a 5xx shows the client only a
+/// fixed message while the cause chain goes to the log.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// 400: the request itself is unusable (bad JSON, a bad cursor, a bad header).
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
+    BadRequest {
+        /// The error code clients branch on.
+        code: &'static str,
+        /// What is wrong, safe to show.
+        message: String,
+    },
+    /// 422: well-formed input that the domain refuses, field by field.
     #[error("{0}")]
     Validation(ValidationError),
+    /// 401: the route needs a token and none was sent.
     #[error("authentication required")]
     Unauthenticated,
+    /// 401: a token was sent but does not verify (or has expired).
     #[error("token is invalid or expired")]
     InvalidToken,
+    /// 401: a login failed; never says whether the email or the password was wrong.
     #[error("email or password is incorrect")]
     InvalidCredentials,
+    /// 403: the caller is known but their account is disabled.
     #[error("this account is disabled")]
     AccountDisabled,
+    /// 403: the caller is known but may not do this.
     #[error("you are not allowed to do this")]
     Forbidden,
+    /// 404: no such resource, or one the caller may not know exists.
     #[error("not found")]
     NotFound,
+    /// 409: the request clashes with current state (a taken email or SKU, a
+    /// status change that is not allowed).
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict {
+        /// The error code clients branch on.
+        code: &'static str,
+        /// What clashed, safe to show.
+        message: String,
+    },
+    /// 412: the resource changed since the client read it (a stale `If-Match`,
+    /// or a concurrent write won); nothing was written.
     #[error("the resource was changed since you read it; fetch it again and retry")]
     PreconditionFailed,
+    /// 428: an update came without `If-Match`.
     #[error("this update needs an If-Match header with the resource's ETag")]
     PreconditionRequired,
+    /// 413: the body is over the configured limit.
     #[error("request body is larger than {limit} bytes")]
-    PayloadTooLarge { limit: usize },
+    PayloadTooLarge {
+        /// The largest body accepted, in bytes.
+        limit: usize,
+    },
+    /// 415: a body that is not declared as JSON.
     #[error("request body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
+    /// 429 with `Retry-After`: a throttle refused the attempt.
     #[error("too many requests; retry after {retry_after_seconds} seconds")]
-    TooManyRequests { retry_after_seconds: u64 },
+    TooManyRequests {
+        /// Seconds until the limit's window ends.
+        retry_after_seconds: u64,
+    },
+    /// 503 with `Retry-After: 1`: a dependency is down, throttling or too
+    /// slow for the request's budget; the same request may work later.
     #[error("a dependency is unavailable; retry later")]
     Unavailable(#[source] anyhow::Error),
+    /// 500: a bug or a misconfiguration; retrying will not help.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
 
 impl ApiError {
+    /// A 400 with `code` and a message safe to show.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::BadRequest { code, message: message.into() }
     }
 
+    /// A 409 with `code` and a message safe to show.
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::Conflict { code, message: message.into() }
     }
 
+    /// A 500 whose cause is logged, never shown.
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
         Self::Internal(error.into())
     }
 
+    /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,

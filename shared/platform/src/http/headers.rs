@@ -12,6 +12,7 @@ pub const SECURITY_HEADERS: [(&str, &str); 6] = [
     ("cache-control", "no-store"),
 ];
 
+/// Sets every [`SECURITY_HEADERS`] entry, replacing any value a handler set.
 pub fn add_security_headers(headers: &mut HeaderMap) {
     for (name, value) in SECURITY_HEADERS {
         headers.insert(name, HeaderValue::from_static(value));
@@ -25,14 +26,20 @@ pub struct Cors {
     allowed_origins: Vec<String>,
 }
 
-/// What a preflight grants; API Gateway's preflight answer in template.yaml
-/// must say the same (checked by a conformance test).
+/// The methods a preflight grants to an allowed origin. Preflights are
+/// answered from these constants only: in the cloud each route's OPTIONS goes
+/// to its function, and locally the API front uses the same [`Cors`].
 pub const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
+/// The request headers a preflight lets a browser send.
 pub const ALLOWED_HEADERS: &str = "authorization, content-type, idempotency-key, if-match, x-correlation-id";
+/// The response headers a browser script may read, on allowed origins.
 pub const EXPOSED_HEADERS: &str = "etag, location, retry-after, x-request-id, x-correlation-id";
+/// How long, in seconds, a browser may cache a preflight's answer.
 pub const PREFLIGHT_MAX_AGE: &str = "600";
 
 impl Cors {
+    /// Allows exactly these origins, compared as exact strings (scheme, host
+    /// and port, no trailing slash); empty allows none.
     pub fn new(allowed_origins: Vec<String>) -> Self {
         Self { allowed_origins }
     }
@@ -48,6 +55,8 @@ impl Cors {
         method == Method::OPTIONS && request.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
     }
 
+    /// Adds `Vary: Origin` always, and the allow-origin and expose headers
+    /// when the request's origin is allowed.
     pub fn add_response_headers(&self, request: &HeaderMap, response: &mut HeaderMap) {
         response.insert(http::header::VARY, HeaderValue::from_static("Origin"));
         let Some(origin) = self.allowed(request) else { return };
@@ -55,6 +64,8 @@ impl Cors {
         response.insert(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
     }
 
+    /// The response headers, plus the methods, headers and max age a
+    /// preflight grants; an origin not allowed is granted nothing.
     pub fn add_preflight_headers(&self, request: &HeaderMap, response: &mut HeaderMap) {
         self.add_response_headers(request, response);
         if self.allowed(request).is_none() {

@@ -12,15 +12,25 @@ use crate::auth::Principal;
 /// A request as handlers see it: already size-checked and authenticated.
 #[derive(Debug, Clone)]
 pub struct ApiRequest {
+    /// The HTTP method.
     pub method: Method,
+    /// The route's `{name}` segments, as API Gateway matched them.
     pub path_params: HashMap<String, String>,
+    /// Query parameters; of a repeated one, only the first value.
     pub query: HashMap<String, String>,
+    /// The request headers, untouched.
     pub headers: HeaderMap,
+    /// The raw body, at most `MAX_BODY_BYTES` long.
     pub body: Vec<u8>,
+    /// The verified caller; `None` on a guest request without a token.
+    /// Where the route needs it, the role is the stored account's, not the token's.
     pub principal: Option<Principal>,
     /// The caller's address (see `ClientIp`), for limits keyed by client.
     pub client_ip: String,
+    /// Lambda's id for this invocation, echoed as `x-request-id` and in error bodies.
     pub request_id: String,
+    /// The client's `x-correlation-id` when it is plain and short, the request
+    /// id otherwise; carried into logs and the events this request causes.
     pub correlation_id: String,
 }
 
@@ -30,10 +40,13 @@ pub struct ApiRequest {
 pub enum IfMatch {
     /// `*`: any current representation, so the resource must exist.
     Any,
+    /// The versions the client last read; the resource must still be at one of them.
     Versions(Vec<u64>),
 }
 
 impl IfMatch {
+    /// Reads the header's value; never fails, since tags that are not our
+    /// versions are dropped (and so match nothing).
     pub fn parse(raw: &str) -> Self {
         if raw.trim() == "*" {
             return Self::Any;
@@ -94,10 +107,13 @@ impl ApiRequest {
         })
     }
 
+    /// The header's value; `None` when it is absent or not visible ASCII.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|value| value.to_str().ok())
     }
 
+    /// The path parameter `name`; a 500 if the route has none, since that is
+    /// a wiring bug, not a bad request.
     pub fn path_param(&self, name: &str) -> Result<&str, ApiError> {
         self.path_params
             .get(name)
@@ -105,6 +121,7 @@ impl ApiRequest {
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("route has no path parameter {name}")))
     }
 
+    /// The query parameter `name`, if the client sent it.
     pub fn query(&self, name: &str) -> Option<&str> {
         self.query.get(name).map(String::as_str)
     }

@@ -8,24 +8,32 @@ use serde_json::Value;
 /// A successful response: a status, an optional JSON body and extra headers.
 #[derive(Debug, Clone)]
 pub struct ApiResponse {
+    /// The status to answer with; failures are `ApiError`s, not responses.
     pub status: StatusCode,
+    /// The JSON body; `None` sends an empty body.
     pub body: Option<Value>,
+    /// Headers of this answer; the layer adds the shared ones after.
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiResponse {
+    /// 200 with `body` as JSON.
     pub fn ok(body: impl Serialize) -> Self {
         Self::with_status(StatusCode::OK, body)
     }
 
+    /// 201 with `body` as JSON and `Location` naming the new resource.
     pub fn created(body: impl Serialize, location: &str) -> Self {
         Self::with_status(StatusCode::CREATED, body).header(http::header::LOCATION, location)
     }
 
+    /// 204 with no body.
     pub fn no_content() -> Self {
         Self { status: StatusCode::NO_CONTENT, body: None, headers: Vec::new() }
     }
 
+    /// `status` with `body` as JSON; panics if `body` cannot be JSON (say, a
+    /// map with non-string keys), which is a bug in the handler's view type.
     pub fn with_status(status: StatusCode, body: impl Serialize) -> Self {
         let body = serde_json::to_value(body).expect("response bodies are plain data and always serialise");
         Self { status, body: Some(body), headers: Vec::new() }
@@ -36,6 +44,7 @@ impl ApiResponse {
         self.header(http::header::ETAG, &format!("\"{version}\""))
     }
 
+    /// Adds a header; a value that is not a valid header value is silently dropped.
     pub fn header(mut self, name: HeaderName, value: &str) -> Self {
         if let Ok(value) = HeaderValue::from_str(value) {
             self.headers.push((name, value));

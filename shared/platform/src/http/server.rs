@@ -60,6 +60,9 @@ struct RequestMeta {
 }
 
 impl HttpServer {
+    /// The layer for the function `name`, whose routes all need `access`,
+    /// with CORS, body limit, client-IP rule and budgets from `settings`.
+    /// Any access but `Guest` needs [`HttpServer::with_auth`]: `serve` panics without it.
     pub fn new(name: &str, access: Access, settings: &Settings) -> Self {
         Self {
             name: name.to_owned(),
