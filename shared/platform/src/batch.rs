@@ -110,7 +110,7 @@ pub enum Outcome {
 impl BatchProcessor {
     /// A processor for the consumer `name` (its metric dimension and the prefix
     /// of its idempotency claims) that accepts only events of `event_type`,
-    /// four records at a time.
+    /// by default four records at a time.
     pub fn new(
         name: &'static str,
         event_type: &'static str,

@@ -50,7 +50,9 @@ impl Cors {
         self.allowed_origins.iter().any(|allowed| allowed == text).then_some(origin)
     }
 
-    /// Is this an OPTIONS preflight that the layer answers itself?
+    /// Is this a real CORS preflight (OPTIONS with `Access-Control-Request-Method`)?
+    /// The layer answers every OPTIONS itself without asking this, so a plain
+    /// OPTIONS from an allowed origin gets the preflight grants too.
     pub fn is_preflight(method: &Method, request: &HeaderMap) -> bool {
         method == Method::OPTIONS && request.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
     }
