@@ -26,7 +26,7 @@ pub enum Action {
     List,
     /// Moves a queue's dead letters back to the queue.
     Redrive {
-        #[arg(value_parser = ["user-created", "order-placed", "email-send"])]
+        /// A queue of template.yaml, such as `order-placed`.
         queue: String,
     },
 }
@@ -45,14 +45,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "local-cloud"));
     }
     let sqs = aws_sdk_sqs::Client::new(&config.load().await);
-    let queues = ["user-created", "order-placed", "email-send"];
+    let queues = queue_names()?;
     let url = |queue: &str, suffix: &str| {
         let name = queue.to_uppercase().replace('-', "_");
         env.get(&format!("{name}_{suffix}")).cloned().with_context(|| format!("{name}_{suffix} is not set"))
     };
     match args.action {
         Action::List => {
-            for queue in queues {
+            for queue in &queues {
                 let messages = local_cloud::dlq::peek(&sqs, &url(queue, "DLQ_URL")?).await?;
                 println!("{queue}: {} dead letter(s)", messages.len());
                 for message in messages {
@@ -66,10 +66,26 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Action::Redrive { queue } => {
+            anyhow::ensure!(
+                queues.contains(&queue),
+                "no queue {queue} in template.yaml (its queues: {})",
+                queues.join(", ")
+            );
             let queue = queue.as_str();
             let moved = local_cloud::dlq::redrive(&sqs, &url(queue, "DLQ_URL")?, &url(queue, "QUEUE_URL")?).await?;
             println!("moved {moved} message(s) from the {queue} dead-letter queue back to {queue}");
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The queues template.yaml gives the functions (`<NAME>_QUEUE_URL`), as
+/// kebab-case names: `ORDER_PLACED_QUEUE_URL` is `order-placed`.
+fn queue_names() -> anyhow::Result<Vec<String>> {
+    let template = local_cloud::template::Template::load_project()?;
+    Ok(template
+        .environment_variable_names()?
+        .into_iter()
+        .filter_map(|name| name.strip_suffix("_QUEUE_URL").map(|queue| queue.to_lowercase().replace('_', "-")))
+        .collect())
 }

@@ -80,6 +80,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             failures.push(name);
         }
     }
+    if filter.is_empty() && !crate::fuzz::short_run(&stack).await {
+        failures.push("schemathesis".into());
+    }
     drop(stack);
     if !filter.is_empty() {
         return Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
@@ -100,7 +103,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
-    eprintln!("\nxtask: clippy (warnings are errors)");
+    eprintln!("\nxtask: formatting (rustfmt.toml)");
+    if run_checked(cargo().args(["fmt", "--all", "--check"]), "cargo fmt --check").is_err() {
+        eprintln!("xtask: run `cargo fmt --all` to format the tree");
+        failures.push("formatting".into());
+    }
+
+    eprintln!("\nxtask: clippy (pedantic, warnings are errors)");
     if run_checked(
         cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]),
         "clippy",

@@ -48,7 +48,10 @@ pub struct LocalCloud {
 impl LocalCloud {
     pub fn start(tools: &Tools, config: CloudConfig) -> anyhow::Result<Self> {
         let mut dynamodb = Command::new("java");
+        // DynamoDB Local writes a metadata file where it runs: keep it with the logs.
+        std::fs::create_dir_all(&config.logs_dir)?;
         dynamodb
+            .current_dir(&config.logs_dir)
             .arg(format!("-Djava.library.path={}", tools.dynamodb_dir.join("DynamoDBLocal_lib").display()))
             .arg("-jar")
             .arg(tools.dynamodb_dir.join("DynamoDBLocal.jar"))

@@ -197,6 +197,22 @@ impl Template {
         }
     }
 
+    /// The names of the environment variables the template gives functions
+    /// (Globals and per function), sorted, each once.
+    pub fn environment_variable_names(&self) -> anyhow::Result<Vec<String>> {
+        let mut names = std::collections::BTreeSet::new();
+        let mut sources = vec![&self.root.body["Globals"]["Function"]["Environment"]["Variables"]];
+        for resource in self.resources_of_kind("AWS::Serverless::Function") {
+            sources.push(&resource.properties["Environment"]["Variables"]);
+        }
+        for variables in sources.into_iter().filter_map(Value::as_mapping) {
+            for name in variables.keys() {
+                names.insert(name.as_str().context("variable names are strings")?.to_owned());
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
     /// Environment variables of every function (Globals and per function),
     /// resolved against the local cloud's names.
     pub fn function_environment(&self, names: &dyn LocalNames) -> anyhow::Result<BTreeMap<String, String>> {
