@@ -13,6 +13,7 @@ use crate::views::ProductView;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PriceBody {
+    #[serde(deserialize_with = "crate::input::whole_number")]
     amount_minor: i64,
     currency: String,
 }
@@ -24,6 +25,7 @@ struct ProductBody {
     name: String,
     description: Option<String>,
     price: PriceBody,
+    #[serde(deserialize_with = "crate::input::whole_number")]
     stock: i64,
     active: Option<bool>,
 }

@@ -12,6 +12,7 @@ pub mod catalogue;
 pub mod consumers;
 pub mod email;
 pub mod health;
+mod input;
 pub mod orders;
 pub mod relay;
 pub mod users;

@@ -17,6 +17,7 @@ use crate::views::OrderView;
 #[serde(deny_unknown_fields)]
 struct LineBody {
     product_id: String,
+    #[serde(deserialize_with = "crate::input::whole_number")]
     quantity: i64,
 }
 

@@ -3,6 +3,7 @@
 
 mod auth;
 mod catalogue;
+mod contract_fuzzing;
 mod flows;
 mod health;
 mod openapi;

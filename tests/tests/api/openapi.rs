@@ -652,6 +652,7 @@ async fn request_schemas_are_exactly_as_strict_as_the_code() {
         product(&sku(), "Tee", Value::Null, 1, "ÉUR", 1),
         product(&sku(), "Tee", Value::Null, 1, "EUR", 1_000_001),
         product(&sku(), "Tee", Value::Null, 1, "EUR", -1),
+        product(&sku(), "Whole numbers", Value::Null, 0, "EUR", 1),
     ] {
         agree.body(products.clone(), Some(&admin.token), body).await;
     }
@@ -663,6 +664,8 @@ async fn request_schemas_are_exactly_as_strict_as_the_code() {
         json!({"price": {"amount_minor": 1, "currency": "EUR", "tax": 0}}),
         json!({"price": {"amount_minor": 1.5, "currency": "EUR"}}),
         json!({"price": {"currency": "EUR"}}),
+        json!({"price": {"amount_minor": 250.0, "currency": "EUR"}, "stock": 1e3}),
+        json!({"price": {"amount_minor": 2.5e1, "currency": "EUR"}, "stock": 2.5}),
     ] {
         let mut body = product(&sku(), "Tee", Value::Null, 1, "EUR", 1);
         body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
@@ -710,6 +713,8 @@ async fn request_schemas_are_exactly_as_strict_as_the_code() {
     for body in [
         json!({"lines": [line(&product_id, 1)]}),
         json!({"lines": [line(&product_id, 1000)]}),
+        json!({"lines": [{"product_id": product_id, "quantity": 2.0}]}),
+        json!({"lines": [{"product_id": product_id, "quantity": 1.5}]}),
         json!({"lines": [line(&product_id, 0)]}),
         json!({"lines": [line(&product_id, 1001)]}),
         json!({"lines": [line(&product_id, -1)]}),
