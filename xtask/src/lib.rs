@@ -5,6 +5,7 @@ pub mod admin;
 pub mod bench;
 pub mod dev;
 pub mod dlq;
+pub mod fuzz;
 pub mod load;
 pub mod package;
 pub mod policies;

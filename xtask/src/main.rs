@@ -36,6 +36,8 @@ enum Command {
     Dlq(dlq::Args),
     /// Create an admin account (password read from stdin).
     CreateAdmin(admin::Args),
+    /// Fuzz the API with schemathesis from docs/openapi.yaml against a local stack of its own (every check, stateful).
+    FuzzApi(xtask::fuzz::Args),
     /// Simulated customers and admins against a local stack of its own, then the invariants; writes target/load/.
     Load(load::Args),
 }
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Bench { args } => runtime.block_on(xtask::bench::run(&args)),
         Command::Dlq(args) => runtime.block_on(dlq::run(args)),
         Command::CreateAdmin(args) => runtime.block_on(admin::run(args)),
+        Command::FuzzApi(args) => runtime.block_on(xtask::fuzz::run(args)),
         Command::Load(args) => runtime.block_on(load::run(args)),
     };
     match outcome {

@@ -181,3 +181,35 @@ pub fn ensure_bench_python() -> anyhow::Result<PathBuf> {
     std::fs::write(&marker, wanted)?;
     Ok(venv.join("bin"))
 }
+
+/// schemathesis, for `cargo xtask fuzz-api` and the short fuzzing run of
+/// `cargo xtask test`, in a venv of its own (`.tools/schemathesis`): its
+/// pins (hypothesis, requests, ...) stay apart from the tools' venv. Pinned
+/// exactly, transitive dependencies included; reinstalled only when the pins
+/// change. Returns the `schemathesis` executable.
+pub fn ensure_schemathesis() -> anyhow::Result<PathBuf> {
+    let root = project_root();
+    let venv = root.join(".tools/schemathesis");
+    let requirements = root.join("xtask/local-cloud/tools/schemathesis-requirements.txt");
+    let constraints = root.join("xtask/local-cloud/tools/schemathesis-constraints.txt");
+    let wanted = format!("{}\n{}", std::fs::read_to_string(&requirements)?, std::fs::read_to_string(&constraints)?);
+    let marker = venv.join(".installed-pins");
+    let schemathesis = venv.join("bin/schemathesis");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) && schemathesis.exists() {
+        return Ok(schemathesis);
+    }
+    eprintln!("xtask: installing schemathesis into .tools/schemathesis...");
+    if !venv.join("bin/python").exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv), "python3 -m venv (schemathesis)")?;
+    }
+    run(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements)
+            .arg("-c")
+            .arg(&constraints),
+        "pip install schemathesis",
+    )?;
+    std::fs::write(&marker, wanted)?;
+    Ok(schemathesis)
+}
