@@ -58,6 +58,8 @@ async fn a_retry_with_the_same_key_replays_the_first_answer_and_another_body_is_
     let retry = place(&memory, keyed(order_body(&[(&mug, 1)]))).await.unwrap();
     assert_eq!((retry.status, body(&retry)), (first.status, body(&first)));
     assert_eq!(header(&retry, "idempotent-replayed"), Some("true"));
+    assert_eq!(header(&retry, "etag"), header(&first, "etag"), "the replay carries the first ETag");
+    assert_eq!(header(&retry, "location"), header(&first, "location"));
     let other = place(&memory, keyed(order_body(&[(&mug, 2)]))).await.unwrap_err();
     assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let listed = app::orders::list(request(Method::GET, Some(&buyer), None), &memory.orders(), &support::cursors())

@@ -18,6 +18,8 @@ pub struct IdempotencyRecord {
     pub body: String,
     /// Its `Location` header, when it created something.
     pub location: Option<String>,
+    /// The first response\'s `ETag`, replayed with it.
+    pub etag: Option<String>,
     /// When the key is free again; an expired record is treated as absent.
     pub expires_at: OffsetDateTime,
 }

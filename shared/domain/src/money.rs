@@ -31,6 +31,7 @@ impl Currency {
         }
     }
 
+    /// The code, upper-case (`EUR`).
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("always ASCII letters")
     }

@@ -211,6 +211,7 @@ pub async fn an_idempotency_key_is_claimed_once(orders: &impl OrderStore, idempo
         status: 201,
         body: format!("{{\"id\":\"{}\"}}", order.id),
         location: Some(format!("/api/v1/orders/{}", order.id)),
+        etag: Some("\"1\"".into()),
         expires_at,
     };
     let first = new_order(owner, &[&product], 1);

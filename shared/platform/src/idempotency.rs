@@ -32,18 +32,21 @@ pub struct PendingKey {
 impl PendingKey {
     /// The record to store with the write: it replays `response`.
     pub fn record(&self, response: &ApiResponse) -> IdempotencyRecord {
-        let location = response
-            .headers
-            .iter()
-            .find(|(name, _)| name == http::header::LOCATION)
-            .and_then(|(_, value)| value.to_str().ok())
-            .map(str::to_owned);
+        let header = |wanted: http::HeaderName| {
+            response
+                .headers
+                .iter()
+                .find(|(name, _)| *name == wanted)
+                .and_then(|(_, value)| value.to_str().ok())
+                .map(str::to_owned)
+        };
         IdempotencyRecord {
             key: self.key.clone(),
             fingerprint: self.fingerprint.clone(),
             status: response.status.as_u16(),
             body: response.body.as_ref().map(ToString::to_string).unwrap_or_default(),
-            location,
+            location: header(http::header::LOCATION),
+            etag: header(http::header::ETAG),
             expires_at: OffsetDateTime::now_utc() + KEY_TTL,
         }
     }
@@ -98,6 +101,9 @@ fn replay(pending: &PendingKey, record: &IdempotencyRecord) -> Result<ApiRespons
     let body = serde_json::from_str(&record.body).ok();
     let status = StatusCode::from_u16(record.status).unwrap_or(StatusCode::OK);
     let mut response = ApiResponse { status, body, headers: Vec::new() };
+    if let Some(etag) = &record.etag {
+        response = response.header(http::header::ETAG, etag);
+    }
     if let Some(location) = &record.location {
         response = response.header(http::header::LOCATION, location);
     }

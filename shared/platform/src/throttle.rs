@@ -70,8 +70,8 @@ impl FixedWindow {
             .set_key(Some(pk.item()))
             .update_expression("ADD hits :delta SET expires_at = :end")
             .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
-            // Kept a window past its end; TTL removes it later, and the key
-            // names the window, so an old item is never counted again.
+            // Kept a minute past its window's end, then TTL removes it; the
+            // key names the window, so an old item is never counted again.
             .expression_attribute_values(":end", AttributeValue::N((end + 60).to_string()))
             .return_values(ReturnValue::UpdatedNew)
             .send()
@@ -117,7 +117,13 @@ impl Throttle for FixedWindow {
             .await;
         match outcome {
             Ok(_) => Ok(()),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(error)
+                if error.as_service_error().is_some_and(
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
+                ) =>
+            {
+                Ok(())
+            }
             Err(error) => Err(crate::dynamo::classify(error)),
         }
     }

@@ -130,8 +130,11 @@ impl SigningKeys {
                 Some(stale) => {
                     tracing::warn!(error = format!("{error:#}"), "could not refresh signing keys; using cached ones");
                     // Back off before trying again instead of hammering an unhealthy service.
-                    stale.fetched_at =
-                        Instant::now().checked_sub(self.ttl.saturating_sub(UNKNOWN_KID_REFRESH_INTERVAL)).unwrap();
+                    // (Keys that never expire, as fixed keys, are simply kept.)
+                    let back_off = self.ttl.saturating_sub(UNKNOWN_KID_REFRESH_INTERVAL);
+                    if let Some(earlier) = Instant::now().checked_sub(back_off) {
+                        stale.fetched_at = earlier;
+                    }
                     Ok(stale.keys.clone())
                 }
                 None => Err(error),

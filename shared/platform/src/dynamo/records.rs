@@ -23,6 +23,9 @@ pub(crate) fn idempotency(table: &str, record: &IdempotencyRecord) -> TransactWr
         ("body".into(), s(&record.body)),
         ("expires_at".into(), n(record.expires_at.unix_timestamp())),
     ]);
+    if let Some(etag) = &record.etag {
+        item.insert("etag".into(), s(etag));
+    }
     if let Some(location) = &record.location {
         item.insert("location".into(), s(location));
     }
@@ -45,6 +48,7 @@ pub(crate) fn idempotency_from_item(key: &str, item: &Item) -> Result<Idempotenc
         status: get_u64(item, "status")? as u16,
         body: get_s(item, "body")?.to_owned(),
         location: item.get("location").and_then(|v| v.as_s().ok()).cloned(),
+        etag: item.get("etag").and_then(|v| v.as_s().ok()).cloned(),
         expires_at: OffsetDateTime::from_unix_timestamp(expires_at).unwrap_or(OffsetDateTime::UNIX_EPOCH),
     })
 }

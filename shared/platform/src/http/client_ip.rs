@@ -33,21 +33,24 @@ impl ClientIp {
     fn forwarded(&self, headers: &HeaderMap) -> Option<String> {
         let name = self.header.as_ref()?;
         // Several header lines form one comma-separated list, in order (RFC 9110, 5.3).
-        let entries: Vec<&str> = headers
+        // Counted as bytes: a line the client filled with anything but ASCII
+        // must still count as entries, or it would shift which one is trusted.
+        let entries: Vec<&[u8]> = headers
             .get_all(name)
             .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
+            .flat_map(|value| value.as_bytes().split(|byte| *byte == b','))
+            .map(<[u8]>::trim_ascii)
             .filter(|entry| !entry.is_empty())
             .collect();
         let index = entries.len().checked_sub(self.trusted_hops)?;
-        entries[index].parse::<IpAddr>().ok().map(|ip| ip.to_string())
+        std::str::from_utf8(entries[index]).ok()?.parse::<IpAddr>().ok().map(|ip| ip.to_string())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderValue;
+
     use super::*;
 
     fn headers(values: &[&str]) -> HeaderMap {
@@ -66,6 +69,21 @@ mod tests {
         assert_eq!(one_proxy.of(&headers(&["10.0.0.7"]), None), "10.0.0.7");
         let two_proxies = ClientIp::new(Some("x-forwarded-for"), 2);
         assert_eq!(two_proxies.of(&headers(&["6.6.6.6, 10.0.0.7, 172.16.0.1"]), None), "10.0.0.7");
+    }
+
+    #[test]
+    fn a_line_of_non_ascii_bytes_still_counts_as_the_clients() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-forwarded-for", "10.0.0.66".parse().unwrap());
+        headers.append("x-forwarded-for", HeaderValue::from_bytes(b"\xff\xfe, 10.0.0.7").unwrap());
+        let two_proxies = ClientIp::new(Some("x-forwarded-for"), 2);
+        assert_eq!(
+            two_proxies.of(&headers, Some("203.0.113.9")),
+            "203.0.113.9",
+            "the second from the right is junk: not trusted"
+        );
+        let one_proxy = ClientIp::new(Some("x-forwarded-for"), 1);
+        assert_eq!(one_proxy.of(&headers, None), "10.0.0.7");
     }
 
     #[test]

@@ -51,8 +51,7 @@ impl Cors {
     }
 
     /// Is this a real CORS preflight (OPTIONS with `Access-Control-Request-Method`)?
-    /// The layer answers every OPTIONS itself without asking this, so a plain
-    /// OPTIONS from an allowed origin gets the preflight grants too.
+    /// Only a real one gets the preflight grants.
     pub fn is_preflight(method: &Method, request: &HeaderMap) -> bool {
         method == Method::OPTIONS && request.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
     }
@@ -70,7 +69,7 @@ impl Cors {
     /// preflight grants; an origin not allowed is granted nothing.
     pub fn add_preflight_headers(&self, request: &HeaderMap, response: &mut HeaderMap) {
         self.add_response_headers(request, response);
-        if self.allowed(request).is_none() {
+        if self.allowed(request).is_none() || !Self::is_preflight(&Method::OPTIONS, request) {
             return;
         }
         response.insert(http::header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOWED_METHODS));
