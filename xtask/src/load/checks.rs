@@ -172,7 +172,7 @@ impl Cloud {
     }
 
     /// Every email moto's SES accepted: (to, subject).
-    async fn emails(&self, http: &reqwest::Client) -> anyhow::Result<Vec<(String, String)>> {
+    pub async fn emails(&self, http: &reqwest::Client) -> anyhow::Result<Vec<(String, String)>> {
         let data: Value = http
             .get(format!("{}/moto-api/data.json", self.moto_endpoint))
             .timeout(Duration::from_secs(60))

@@ -215,6 +215,8 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
         ledger.restocked = vec![0; world.products.len()];
         ledger.uncertain_restock = vec![0; world.products.len()];
     }
+    let (warm_email, warm_order) = actors::warm_up(&world, &admin_token).await?;
+    wait_for_consumers(&world, &cloud, &warm_email, &warm_order).await?;
     let checker = world.checker(1);
     let admin_before = checks::admin_walks(&checker, &admin_token).await;
     let setup_seconds = setup_started.elapsed().as_secs_f64();
@@ -330,6 +332,28 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
         report.write(output)?;
     }
     Ok(report)
+}
+
+/// Waits until the warm-up user's welcome email and its order's
+/// confirmation have been sent: every consumer has then started.
+async fn wait_for_consumers(world: &World, cloud: &checks::Cloud, email: &str, order: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let emails = cloud.emails(&world.http).await?;
+        let to_warm_up: Vec<&str> =
+            emails.iter().filter(|(to, _)| to == email).map(|(_, subject)| subject.as_str()).collect();
+        let welcomed = to_warm_up.iter().any(|subject| subject.starts_with("Welcome"));
+        let decided = to_warm_up.iter().any(|subject| subject.contains(order));
+        if welcomed && decided {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!(
+                "the consumers did not answer the warm-up within 5 minutes (welcome sent: {welcomed}, order decided: {decided})"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 fn activity_json(activity: &world::Activity) -> serde_json::Value {
