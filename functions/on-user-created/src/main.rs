@@ -5,7 +5,7 @@ use platform::{Init, forever};
 fn main() -> Result<(), lambda_runtime::Error> {
     platform::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-        let publisher = forever(init.publisher());
+        let publisher = forever(init.publisher_warmed_for("email-send").await);
         init.batch("user-created")?.serve(move |event| app::consumers::on_user_created(event, publisher)).await
     })
 }

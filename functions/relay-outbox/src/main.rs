@@ -6,7 +6,7 @@ use platform::{Init, forever};
 fn main() -> Result<(), lambda_runtime::Error> {
     platform::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-        let publisher = forever(init.publisher());
+        let publisher = forever(init.publisher_warmed_for("order-placed").await);
         lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
             app::relay::run(publisher).await.map_err(lambda_runtime::Error::from)
         }))

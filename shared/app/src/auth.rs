@@ -45,6 +45,7 @@ pub async fn register(
     let (email, password) = parse_credentials(request.json()?, Password::parse_new)?;
     let (user, event) = create_user(users, hasher, email, &password, Role::User, &request.correlation_id).await?;
     tracing::info!(user_id = %user.id, "user registered");
+    platform::metrics::count(platform::metrics::names::USERS_REGISTERED, 1.0);
     publisher.publish_after_commit(&event).await;
     Ok(ApiResponse::created(UserView::from(&user), "/api/v1/users/me").etag(user.version))
 }

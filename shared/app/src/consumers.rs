@@ -6,6 +6,7 @@ use domain::ports::{
 use domain::{DomainEvent, Email, EmailTask, Order, OrderId, OrderStatus, UserId};
 use platform::batch::{self, RecordError};
 use platform::events::CloudEvent;
+use platform::metrics::{self, names};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -80,18 +81,15 @@ pub async fn on_order_placed(
         Err(error) => return Err(error.into()),
     };
     let metric = match outcome {
-        Reservation::Confirmed => "OrdersConfirmed",
-        Reservation::Rejected => "OrdersRejected",
+        Reservation::Confirmed => names::ORDERS_CONFIRMED,
+        Reservation::Rejected => names::ORDERS_REJECTED,
         Reservation::NotPending => {
             tracing::info!(order_id = %order_id, "order no longer pending; nothing to reserve");
             return Ok(());
         }
     };
     tracing::info!(order_id = %order_id, outcome = metric, "stock reservation decided");
-    platform::metrics::MetricSet::new()
-        .dimension("Function", "on-order-placed")
-        .value(metric, 1.0, platform::metrics::Unit::Count)
-        .emit();
+    metrics::count(metric, 1.0);
     if let Some(email) = email {
         publisher.publish_after_commit(&email).await;
     }
@@ -130,6 +128,7 @@ pub async fn send_email(
         Ok(()) => {
             sent.complete(&key).await?;
             tracing::info!(template = task.template(), "email sent");
+            metrics::count(names::EMAILS_SENT, 1.0);
             Ok(())
         }
         Err(MailError::Rejected(reason)) => {

@@ -7,6 +7,7 @@ use domain::{DomainEvent, Order, OrderId, OrderRequest, OrderStatus, PricingErro
 use platform::auth::Principal;
 use platform::http::{ApiError, ApiRequest, ApiResponse, IfMatch};
 use platform::idempotency::{self, Begin};
+use platform::metrics::{self, names};
 use platform::pagination::Cursors;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -87,10 +88,7 @@ pub async fn place(
         Err(error) => return Err(error.into()),
     }
     tracing::info!(order_id = %order.id, lines = order.lines.len(), total = order.total.minor(), "order placed");
-    platform::metrics::MetricSet::new()
-        .dimension("Function", "place-order")
-        .value("OrdersPlaced", 1.0, platform::metrics::Unit::Count)
-        .emit();
+    metrics::count(names::ORDERS_PLACED, 1.0);
     publisher.publish_after_commit(&event).await;
     Ok(response)
 }
@@ -155,5 +153,9 @@ async fn change_status(
     // Conditional on the version read: a concurrent change makes this a 412, never a lost update.
     orders.transition(&order, &next).await?;
     tracing::info!(order_id = %order.id, from = %order.status, to = %next.status, by = %principal.user_id, "order status changed");
+    metrics::count(
+        if next.status == OrderStatus::Shipped { names::ORDERS_SHIPPED } else { names::ORDERS_CANCELLED },
+        1.0,
+    );
     Ok(order_response(&next))
 }

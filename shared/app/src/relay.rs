@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use platform::metrics::{self, names};
 use platform::outbox::OutboxPublisher;
 use serde_json::{Value, json};
 
@@ -21,10 +22,10 @@ pub async fn run(publisher: &OutboxPublisher) -> anyhow::Result<Value> {
         skipped = report.skipped_fresh,
         "outbox relayed"
     );
-    platform::metrics::MetricSet::new()
-        .dimension("Function", "relay-outbox")
-        .value("EventsRelayed", report.published as f64, platform::metrics::Unit::Count)
-        .value("EventsRelayFailed", report.failed as f64, platform::metrics::Unit::Count)
-        .emit();
+    metrics::count(names::EVENTS_RELAYED, report.published as f64);
+    metrics::count(names::EVENTS_RELAY_FAILED, report.failed as f64);
+    metrics::add(names::OUTBOX_AGE, report.oldest_age_seconds as f64, metrics::Unit::Seconds);
+    metrics::count(names::COLD_START, f64::from(u8::from(platform::telemetry::take_cold_start())));
+    metrics::flush(&[]);
     Ok(json!({"published": report.published, "failed": report.failed, "skipped_fresh": report.skipped_fresh}))
 }

@@ -123,6 +123,11 @@ fn required_actions(
             let queue = input
                 .downcast_ref::<aws_sdk_sqs::operation::send_message::SendMessageInput>()
                 .and_then(|i| i.queue_url())
+                .or_else(|| {
+                    input
+                        .downcast_ref::<aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesInput>()
+                        .and_then(|i| i.queue_url())
+                })
                 .unwrap_or("?");
             one(&format!("sqs:{operation}"), queue)
         }

@@ -29,7 +29,7 @@ use tracing::Instrument;
 
 use crate::budget::{Budget, lambda_deadline};
 use crate::events::CloudEvent;
-use crate::metrics::{MetricSet, Unit};
+use crate::metrics::{self, names};
 
 /// How one record failed.
 #[derive(Debug, thiserror::Error)]
@@ -166,13 +166,12 @@ impl BatchProcessor {
             .collect()
             .await;
         let count = |wanted: Outcome| outcomes.iter().filter(|(_, o)| *o == wanted).count() as f64;
-        MetricSet::new()
-            .dimension("Function", self.name)
-            .value("MessagesProcessed", count(Outcome::Done), Unit::Count)
-            .value("MessagesDuplicate", count(Outcome::Duplicate), Unit::Count)
-            .value("MessagesParked", count(Outcome::Parked), Unit::Count)
-            .value("MessagesFailed", count(Outcome::Failed), Unit::Count)
-            .emit();
+        metrics::count(names::COLD_START, f64::from(u8::from(cold_start)));
+        metrics::count(names::MESSAGES_PROCESSED, count(Outcome::Done));
+        metrics::count(names::MESSAGES_DUPLICATE, count(Outcome::Duplicate));
+        metrics::count(names::MESSAGES_PARKED, count(Outcome::Parked));
+        metrics::count(names::MESSAGES_FAILED, count(Outcome::Failed));
+        metrics::flush(&[]);
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = outcomes
             .into_iter()

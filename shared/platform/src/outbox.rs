@@ -36,6 +36,8 @@ pub struct RelayReport {
     pub failed: usize,
     /// Records younger than the minimum age, left to their own handler.
     pub skipped_fresh: usize,
+    /// Age of the oldest event waiting when the run began, in seconds (0 when none).
+    pub oldest_age_seconds: i64,
 }
 
 impl OutboxPublisher {
@@ -73,13 +75,34 @@ impl OutboxPublisher {
         Ok(())
     }
 
+    /// Opens the connection to `queue` with one cheap call. Failure is only
+    /// logged: the first real publish retries and reports properly.
+    pub async fn warm_up(&self, queue: &str) {
+        let Some(url) = self.queue_urls.get(queue) else {
+            tracing::warn!(queue, "no URL configured for the queue to warm up");
+            return;
+        };
+        let outcome = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await;
+        if let Err(error) = outcome {
+            tracing::warn!(queue, error = %aws_sdk_sqs::error::DisplayErrorContext(error), "SQS warm-up failed");
+        }
+    }
+
     /// Publishes outbox records older than `min_age` (younger ones are
     /// probably being published by their own handler right now), oldest
     /// first, up to `max` of them.
     pub async fn relay(&self, min_age: Duration, max: i32) -> anyhow::Result<RelayReport> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let mut report = RelayReport::default();
-        for pending in self.records.oldest(max).await? {
+        let pending_events = self.records.oldest(max).await?;
+        report.oldest_age_seconds = pending_events.first().map_or(0, |oldest| (now - oldest.created_at).max(0));
+        for pending in pending_events {
             if now - pending.created_at < min_age.as_secs() as i64 {
                 report.skipped_fresh += 1;
                 continue;

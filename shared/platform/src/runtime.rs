@@ -34,6 +34,7 @@ impl Init {
     /// Starts logging, reads settings and loads the SDK configuration.
     pub async fn start(name: &'static str) -> anyhow::Result<Self> {
         crate::telemetry::init(name);
+        crate::metrics::init(crate::metrics::Dimensions::from_env(name));
         let settings = Settings::from_env()?;
         let aws = crate::aws::load_config(&settings.budget()).await;
         let recorder = CallRecorder::from_env(name);
@@ -99,6 +100,15 @@ impl Init {
     /// Publishes committed events to their queues (the outbox's fast path).
     pub fn publisher(&self) -> OutboxPublisher {
         OutboxPublisher::new(self.table(), self.sqs(), self.settings.queue_urls.clone())
+    }
+
+    /// The publisher, its connection to `queue` (where this function
+    /// publishes most) opened now, during init, so the first message does
+    /// not pay for it. Needs `sqs:GetQueueAttributes` on that queue.
+    pub async fn publisher_warmed_for(&self, queue: &str) -> OutboxPublisher {
+        let publisher = self.publisher();
+        publisher.warm_up(queue).await;
+        publisher
     }
 
     /// Claims on queue messages, held for the function's claim lease.

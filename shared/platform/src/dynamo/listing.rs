@@ -122,7 +122,7 @@ impl RawPage {
             })
             .collect();
         if unreadable > 0 {
-            crate::metrics::count("UnreadableItems", f64::from(unreadable));
+            crate::metrics::count(crate::metrics::names::UNREADABLE_ITEMS, f64::from(unreadable));
         }
         Page { items, next: self.next, total: self.total }
     }

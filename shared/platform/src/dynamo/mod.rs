@@ -107,6 +107,9 @@ impl Table {
             {
                 let reasons = cancelled.cancellation_reasons().to_vec();
                 let conflict = reasons.iter().any(|r| r.code() == Some("TransactionConflict"));
+                if conflict {
+                    crate::metrics::count(crate::metrics::names::TRANSACTION_CONFLICTS, 1.0);
+                }
                 if conflict && attempt < 4 {
                     tokio::time::sleep(backoff).await;
                     backoff *= 2;

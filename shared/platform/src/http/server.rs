@@ -22,7 +22,7 @@ use super::{ApiError, ApiRequest, ApiResponse, Cors};
 use crate::Settings;
 use crate::auth::Principal;
 use crate::budget::{Budget, lambda_deadline};
-use crate::metrics::{MetricSet, Unit};
+use crate::metrics::{self, Unit, names};
 use crate::telemetry;
 
 /// Who may call a route. Checked here, once, before any handler runs.
@@ -264,13 +264,16 @@ impl HttpServer {
         let status = response.status().as_u16();
         let latency_ms = meta.started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(status, latency_ms, "request completed");
-        MetricSet::new()
-            .dimension("Function", self.name.clone())
-            .value("Requests", 1.0, Unit::Count)
-            .value("ClientErrors", f64::from(u8::from((400..500).contains(&status))), Unit::Count)
-            .value("ServerErrors", f64::from(u8::from(status >= 500)), Unit::Count)
-            .value("Latency", latency_ms, Unit::Milliseconds)
-            .emit();
+        metrics::count(names::COLD_START, f64::from(u8::from(meta.cold_start)));
+        metrics::count(names::REQUESTS, 1.0);
+        metrics::count(names::CLIENT_ERRORS, f64::from(u8::from((400..500).contains(&status))));
+        metrics::count(names::SERVER_ERRORS, f64::from(u8::from(status >= 500)));
+        metrics::add(names::LATENCY, latency_ms, Unit::Milliseconds);
+        metrics::flush(&[
+            ("RequestId", &meta.request_id),
+            ("CorrelationId", &meta.correlation_id),
+            ("TraceId", &meta.trace_id),
+        ]);
     }
 }
 

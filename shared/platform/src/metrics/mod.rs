@@ -1,18 +1,32 @@
-//! CloudWatch metrics in Embedded Metric Format: a JSON line on stdout that
-//! CloudWatch turns into metrics, with no API call and no latency.
+//! CloudWatch metrics in Embedded Metric Format: one JSON line on stdout per
+//! invocation, which CloudWatch turns into metrics with no API call and no
+//! latency. Anything during an invocation adds values ([`add`], [`count`]);
+//! the layer that ran the invocation (HTTP layer, batch processor, relay)
+//! writes them as one document at its end ([`flush`]).
+//!
+//! Names are in [`names`]; the namespace, service and environment come from
+//! configuration (`METRICS_NAMESPACE`, `SERVICE_NAME`, `ENVIRONMENT`), the
+//! function and its version from Lambda (`AWS_LAMBDA_FUNCTION_VERSION`).
+
+pub mod names;
+
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use serde_json::{Map, Value, json};
 
-/// The CloudWatch namespace every metric of the shop is filed under.
+/// The CloudWatch namespace when `METRICS_NAMESPACE` is not set.
 pub const NAMESPACE: &str = "Shop";
 
 /// A metric unit as CloudWatch names it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
-    /// A number of things (requests, messages, errors).
+    /// A number of things (requests, messages, errors); values of one
+    /// invocation are summed.
     Count,
-    /// A duration, such as a request's latency.
+    /// A duration, such as a request's latency; every value is kept.
     Milliseconds,
+    /// A duration or age in seconds; every value is kept.
+    Seconds,
 }
 
 impl Unit {
@@ -20,97 +34,171 @@ impl Unit {
         match self {
             Unit::Count => "Count",
             Unit::Milliseconds => "Milliseconds",
+            Unit::Seconds => "Seconds",
         }
     }
 }
 
-/// One EMF document: a set of values sharing one set of dimensions.
-#[derive(Debug)]
-pub struct MetricSet {
-    dimensions: Vec<(&'static str, String)>,
-    values: Vec<(&'static str, f64, Unit)>,
+/// Where and under what the metrics of this process are filed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dimensions {
+    /// The CloudWatch namespace.
+    pub namespace: String,
+    /// The service (`shop`).
+    pub service: String,
+    /// The stack's environment (`dev`, `staging`, `prod`; `local` on a laptop).
+    pub environment: String,
+    /// The function (its cargo package name).
+    pub function: String,
+    /// The executed Lambda version (`$LATEST` locally).
+    pub version: String,
 }
 
-impl MetricSet {
-    /// An empty set, with no dimensions and no values.
-    pub fn new() -> Self {
-        Self { dimensions: Vec::new(), values: Vec::new() }
-    }
-
-    /// Files every value of the set under `name` = `value` (such as `Function`);
-    /// a name must not also be used for a value.
-    pub fn dimension(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.dimensions.push((name, value.into()));
-        self
-    }
-
-    /// Adds the metric `name` with one data point.
-    pub fn value(mut self, name: &'static str, value: f64, unit: Unit) -> Self {
-        self.values.push((name, value, unit));
-        self
-    }
-
-    /// The EMF document at `timestamp_ms` (milliseconds since the epoch).
-    pub fn to_json(&self, timestamp_ms: i128) -> Value {
-        let mut document = Map::new();
-        let dimension_names: Vec<&str> = self.dimensions.iter().map(|(name, _)| *name).collect();
-        let metrics: Vec<Value> =
-            self.values.iter().map(|(name, _, unit)| json!({"Name": name, "Unit": unit.as_str()})).collect();
-        document.insert(
-            "_aws".into(),
-            json!({
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [dimension_names],
-                    "Metrics": metrics,
-                }],
-            }),
-        );
-        for (name, value) in &self.dimensions {
-            document.insert((*name).into(), Value::String(value.clone()));
+impl Dimensions {
+    /// From the environment, for `function`.
+    pub fn from_env(function: &str) -> Self {
+        let var = |name: &str, default: &str| {
+            std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+        };
+        Self {
+            namespace: var("METRICS_NAMESPACE", NAMESPACE),
+            service: var("SERVICE_NAME", "shop"),
+            environment: var("ENVIRONMENT", "local"),
+            function: function.to_owned(),
+            version: var("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
         }
-        for (name, value, _) in &self.values {
-            document.insert((*name).into(), json!(value));
+    }
+}
+
+static DIMENSIONS: OnceLock<Dimensions> = OnceLock::new();
+/// This invocation's values so far. Lambda sends a process one event at a time.
+static PENDING: Mutex<Vec<(&'static str, f64, Unit)>> = Mutex::new(Vec::new());
+
+/// Sets this process's dimensions (once, at init).
+pub fn init(dimensions: Dimensions) {
+    let _ = DIMENSIONS.set(dimensions);
+}
+
+fn dimensions() -> Dimensions {
+    DIMENSIONS.get().cloned().unwrap_or_else(|| Dimensions::from_env(crate::telemetry::function_name()))
+}
+
+/// Adds one value of `name` to this invocation's document.
+pub fn add(name: &'static str, value: f64, unit: Unit) {
+    PENDING.lock().unwrap_or_else(PoisonError::into_inner).push((name, value, unit));
+}
+
+/// Adds `value` to the count `name` of this invocation.
+pub fn count(name: &'static str, value: f64) {
+    add(name, value, Unit::Count);
+}
+
+/// Writes this invocation's document, with `properties` (request id, trace
+/// id: searchable, not dimensions), as one stdout line; then starts afresh.
+/// Writes nothing when nothing was added.
+pub fn flush(properties: &[(&'static str, &str)]) {
+    let values = std::mem::take(&mut *PENDING.lock().unwrap_or_else(PoisonError::into_inner));
+    if values.is_empty() {
+        return;
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    println!("{}", document(&dimensions(), &values, properties, now));
+}
+
+/// The EMF document of `values` (counts summed, durations kept as arrays).
+pub fn document(
+    dimensions: &Dimensions,
+    values: &[(&'static str, f64, Unit)],
+    properties: &[(&'static str, &str)],
+    timestamp_ms: i128,
+) -> Value {
+    let mut merged: Vec<(&'static str, Unit, Vec<f64>)> = Vec::new();
+    for (name, value, unit) in values {
+        match merged.iter_mut().find(|(existing, _, _)| existing == name) {
+            Some((_, Unit::Count, sum)) => sum[0] += value,
+            Some((_, _, all)) => all.push(*value),
+            None => merged.push((name, *unit, vec![*value])),
         }
-        Value::Object(document)
     }
-
-    /// Writes the document as its own stdout line, where CloudWatch finds it.
-    pub fn emit(self) {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-        println!("{}", self.to_json(now));
+    let mut document = Map::new();
+    let metrics: Vec<Value> =
+        merged.iter().map(|(name, unit, _)| json!({"Name": name, "Unit": unit.as_str()})).collect();
+    document.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": dimensions.namespace,
+                "Dimensions": [
+                    ["Service", "Environment", "Function"],
+                    ["Service", "Environment", "Function", "Version"],
+                ],
+                "Metrics": metrics,
+            }],
+        }),
+    );
+    for (name, value) in [
+        ("Service", &dimensions.service),
+        ("Environment", &dimensions.environment),
+        ("Function", &dimensions.function),
+        ("Version", &dimensions.version),
+    ] {
+        document.insert(name.into(), Value::String(value.clone()));
     }
-}
-
-/// Emits one count under this function's name (see `telemetry::function_name`).
-pub fn count(metric: &'static str, value: f64) {
-    MetricSet::new().dimension("Function", crate::telemetry::function_name()).value(metric, value, Unit::Count).emit();
-}
-
-impl Default for MetricSet {
-    fn default() -> Self {
-        Self::new()
+    for (name, value) in properties {
+        document.insert((*name).into(), Value::String((*value).to_owned()));
     }
+    for (name, _, values) in merged {
+        let value = if values.len() == 1 { json!(values[0]) } else { json!(values) };
+        document.insert(name.into(), value);
+    }
+    Value::Object(document)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn dimensions() -> Dimensions {
+        Dimensions {
+            namespace: "Shop".into(),
+            service: "shop".into(),
+            environment: "prod".into(),
+            function: "place-order".into(),
+            version: "7".into(),
+        }
+    }
+
     #[test]
-    fn documents_follow_the_emf_specification() {
-        let document = MetricSet::new()
-            .dimension("Function", "login")
-            .value("Requests", 1.0, Unit::Count)
-            .value("Latency", 12.5, Unit::Milliseconds)
-            .to_json(1_700_000_000_000);
+    fn one_document_holds_an_invocations_values_under_both_dimension_sets() {
+        let values = [
+            (names::REQUESTS, 1.0, Unit::Count),
+            (names::LATENCY, 12.5, Unit::Milliseconds),
+            (names::ORDERS_PLACED, 1.0, Unit::Count),
+            (names::ORDERS_PLACED, 1.0, Unit::Count),
+            (names::LATENCY, 3.0, Unit::Milliseconds),
+        ];
+        let document = document(&dimensions(), &values, &[("RequestId", "r-1")], 1_700_000_000_000);
         let directive = &document["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "Shop");
-        assert_eq!(directive["Dimensions"], json!([["Function"]]));
-        assert_eq!(directive["Metrics"][1], json!({"Name": "Latency", "Unit": "Milliseconds"}));
+        assert_eq!(
+            directive["Dimensions"],
+            json!([["Service", "Environment", "Function"], ["Service", "Environment", "Function", "Version"]])
+        );
+        assert_eq!(directive["Metrics"].as_array().unwrap().len(), 3, "each name once");
         assert_eq!(document["_aws"]["Timestamp"], 1_700_000_000_000_i64);
-        assert_eq!(document["Function"], "login");
-        assert_eq!(document["Latency"], 12.5);
+        assert_eq!((document["Function"].as_str(), document["Version"].as_str()), (Some("place-order"), Some("7")));
+        assert_eq!(document["OrdersPlaced"], 2.0, "counts are summed");
+        assert_eq!(document["Latency"], json!([12.5, 3.0]), "durations are all kept");
+        assert_eq!(document["RequestId"], "r-1");
+    }
+
+    #[test]
+    fn every_name_is_listed_once_with_its_unit() {
+        let mut seen = std::collections::HashSet::new();
+        for (name, _) in names::ALL {
+            assert!(seen.insert(*name), "{name} listed twice");
+            assert!(name.chars().all(char::is_alphanumeric), "{name}");
+        }
     }
 }
