@@ -83,6 +83,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if filter.is_empty() && !crate::fuzz::short_run(&stack).await {
         failures.push("schemathesis".into());
     }
+    if filter.is_empty() {
+        eprintln!("\nxtask: load: 60 s of simulated customers and admins, then the invariants on their data");
+        let options = crate::load::Options::for_test(dir.join("logs/functions.log"), dir.join("load"));
+        match crate::load::run_on(&stack, options).await {
+            Ok(report) if report.passed() => {}
+            Ok(_) => failures.push("load".into()),
+            Err(error) => {
+                eprintln!("xtask: load: {error:#}");
+                failures.push("load".into());
+            }
+        }
+    }
     drop(stack);
     if !filter.is_empty() {
         return Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
