@@ -166,15 +166,26 @@ fn functions_log_size(options: &Options) -> u64 {
     options.functions_log.as_ref().and_then(|path| std::fs::metadata(path).ok()).map_or(0, |m| m.len())
 }
 
-/// Lines of the functions' log written since `offset` that mention a transaction conflict.
-fn conflicts_logged(options: &Options, offset: u64) -> usize {
-    let Some(path) = &options.functions_log else { return 0 };
-    let Ok(mut file) = std::fs::File::open(path) else { return 0 };
-    let mut text = String::new();
-    if file.seek(SeekFrom::Start(offset)).is_err() || file.read_to_string(&mut text).is_err() {
-        return 0;
+/// Transaction conflicts in the functions' log written since `offset`: the
+/// sum of the `TransactionConflicts` metric in their EMF documents (one per
+/// conflicted attempt, retried or not), and other lines naming one (errors).
+fn conflicts_logged(options: &Options, offset: u64) -> (u64, usize) {
+    let Some(path) = &options.functions_log else { return (0, 0) };
+    let Ok(mut file) = std::fs::File::open(path) else { return (0, 0) };
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(offset)).is_err() || file.read_to_end(&mut bytes).is_err() {
+        return (0, 0);
     }
-    text.lines().filter(|line| line.contains("TransactionConflict")).count()
+    let text = String::from_utf8_lossy(&bytes);
+    let (mut counted, mut mentioned) = (0, 0);
+    for line in text.lines().filter(|line| line.contains("TransactionConflict")) {
+        match serde_json::from_str::<serde_json::Value>(line).ok().and_then(|doc| doc["TransactionConflicts"].as_f64())
+        {
+            Some(count) => counted += count as u64,
+            None => mentioned += 1,
+        }
+    }
+    (counted, mentioned)
 }
 
 /// Runs the load on `stack` and checks the invariants on the data it made.
@@ -296,6 +307,7 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
             *m.entry(s.route).or_default() += 1;
             m
         });
+    let conflicts = conflicts_logged(&options, log_offset);
     let ledger = world.ledger();
     let report = Report {
         settings: json!({
@@ -322,7 +334,8 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
         hot_spot: json!({
             "http_503": http_503.values().sum::<usize>(),
             "http_503_by_route": http_503,
-            "conflicts_logged": conflicts_logged(&options, log_offset),
+            "conflicts_counted": conflicts.0,
+            "conflict_lines_logged": conflicts.1,
         }),
         probe: Vec::new(),
     };

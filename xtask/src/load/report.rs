@@ -173,8 +173,8 @@ impl Report {
             );
         }
         md += &format!(
-            "\nCounter hot spot in the run: {} answers 503, {} `TransactionConflict` mentions in the functions' log.\n",
-            self.hot_spot["http_503"], self.hot_spot["conflicts_logged"]
+            "\nCounter hot spot in the run: {} answers 503; {} transaction conflicts counted by the functions (`TransactionConflicts` metric), {} other log lines naming one.\n",
+            self.hot_spot["http_503"], self.hot_spot["conflicts_counted"], self.hot_spot["conflict_lines_logged"]
         );
         if !self.probe.is_empty() {
             md += "\nProbe: concurrent writers committing `POST /orders`'s transaction (order, 4 counters, outbox) on DynamoDB Local, retried as `Table::transact` does (4 attempts).\n\n";
@@ -226,6 +226,10 @@ impl Report {
         for (surprise, count) in &self.surprises {
             println!("xtask: load:   unexpected: {surprise} x{count}");
         }
+        println!(
+            "xtask: load:   counter hot spot: {} answers 503, {} transaction conflicts counted by the functions, {} other log lines naming one",
+            self.hot_spot["http_503"], self.hot_spot["conflicts_counted"], self.hot_spot["conflict_lines_logged"]
+        );
         for invariant in &self.invariants {
             println!(
                 "xtask: load: invariant {}: {} ({})",
