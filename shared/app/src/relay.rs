@@ -25,7 +25,5 @@ pub async fn run(publisher: &OutboxPublisher) -> anyhow::Result<Value> {
     metrics::count(names::EVENTS_RELAYED, report.published as f64);
     metrics::count(names::EVENTS_RELAY_FAILED, report.failed as f64);
     metrics::add(names::OUTBOX_AGE, report.oldest_age_seconds as f64, metrics::Unit::Seconds);
-    metrics::count(names::COLD_START, f64::from(u8::from(platform::telemetry::take_cold_start())));
-    metrics::flush(&[]);
     Ok(json!({"published": report.published, "failed": report.failed, "skipped_fresh": report.skipped_fresh}))
 }

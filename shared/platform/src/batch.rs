@@ -30,6 +30,7 @@ use tracing::Instrument;
 use crate::budget::{Budget, lambda_deadline};
 use crate::events::CloudEvent;
 use crate::metrics::{self, names};
+use crate::{redact, telemetry};
 
 /// How one record failed.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +82,13 @@ impl DeadLetters for SqsDeadLetters {
             })?;
         Ok(())
     }
+}
+
+/// The Lambda invocation a batch belongs to.
+struct Invocation {
+    request_id: String,
+    /// Its X-Ray trace header.
+    trace: String,
 }
 
 /// Runs one consumer's handler over each SQS batch with the guarantees in
@@ -140,7 +148,12 @@ impl BatchProcessor {
             let handler = handler.clone();
             async move {
                 let deadline = processor.deadline(lambda_deadline(event.context.deadline));
-                Ok::<_, std::convert::Infallible>(processor.process(event.payload, &*handler, deadline).await)
+                let invocation = Invocation {
+                    request_id: event.context.request_id.clone(),
+                    trace: event.context.xray_trace_id.clone().unwrap_or_default(),
+                };
+                let response = processor.process_invocation(event.payload, &*handler, deadline, &invocation).await;
+                Ok::<_, std::convert::Infallible>(response)
             }
         }))
         .await
@@ -159,9 +172,27 @@ impl BatchProcessor {
         H: Fn(CloudEvent) -> F,
         F: Future<Output = Result<(), RecordError>>,
     {
+        let invocation = Invocation { request_id: "local".into(), trace: String::new() };
+        self.process_invocation(event, handler, deadline, &invocation).await
+    }
+
+    /// Processes the batch of one Lambda invocation.
+    async fn process_invocation<H, F>(
+        &self,
+        event: SqsEvent,
+        handler: &H,
+        deadline: Instant,
+        invocation: &Invocation,
+    ) -> SqsBatchResponse
+    where
+        H: Fn(CloudEvent) -> F,
+        F: Future<Output = Result<(), RecordError>>,
+    {
+        crate::telemetry::begin_invocation();
+        crate::telemetry::log_event(&serde_json::to_value(&event).unwrap_or_default());
         let cold_start = crate::telemetry::take_cold_start();
         let outcomes: Vec<(String, Outcome)> = futures::stream::iter(event.records)
-            .map(|record| self.process_record(record, handler, cold_start, deadline))
+            .map(|record| self.process_record(record, handler, cold_start, deadline, invocation))
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
@@ -171,7 +202,7 @@ impl BatchProcessor {
         metrics::count(names::MESSAGES_DUPLICATE, count(Outcome::Duplicate));
         metrics::count(names::MESSAGES_PARKED, count(Outcome::Parked));
         metrics::count(names::MESSAGES_FAILED, count(Outcome::Failed));
-        metrics::flush(&[]);
+        metrics::flush(&[("RequestId", &invocation.request_id), ("TraceId", telemetry::trace_id(&invocation.trace))]);
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = outcomes
             .into_iter()
@@ -191,6 +222,7 @@ impl BatchProcessor {
         handler: &H,
         cold_start: bool,
         deadline: Instant,
+        invocation: &Invocation,
     ) -> (String, Outcome)
     where
         H: Fn(CloudEvent) -> F,
@@ -203,23 +235,27 @@ impl BatchProcessor {
             Ok(event) => (event.id.clone(), event.correlationid.clone()),
             Err(_) => (String::new(), String::new()),
         };
+        // The record's own trace, carried from the request that caused it
+        // through the outbox and the queue; else the invocation's.
+        let trace = record.attributes.get("AWSTraceHeader").cloned().unwrap_or_else(|| invocation.trace.clone());
         let span = tracing::info_span!(
             "message",
             function = self.name,
+            request_id = %invocation.request_id,
+            trace_id = %telemetry::trace_id(&trace),
             message_id = %message_id,
             event_id = %event_id,
             correlation_id = %correlation_id,
             receive_count = record.attributes.get("ApproximateReceiveCount").map_or("?", String::as_str),
             cold_start,
         );
-        let outcome = async {
+        let work = async {
             match envelope {
                 Ok(event) => self.handle(event, &body, &message_id, handler, deadline).await,
                 Err(reason) => self.park(&body, &reason, &message_id).await,
             }
-        }
-        .instrument(span)
-        .await;
+        };
+        let outcome = telemetry::with_trace(trace, work.instrument(span)).await;
         (message_id, outcome)
     }
 
@@ -318,6 +354,8 @@ impl BatchProcessor {
     /// with the reason, instead of retrying it until redrive. If parking
     /// fails, the message is retried: it is never dropped.
     async fn park(&self, body: &str, reason: &str, message_id: &str) -> Outcome {
+        // A reason may quote the message (a parser's complaint): never an address or a token.
+        let reason = &redact::text(reason);
         match self.dead_letters.park(body, reason, message_id).await {
             Ok(()) => {
                 tracing::warn!(reason, "poison message parked in the dead-letter queue");

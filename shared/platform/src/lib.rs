@@ -22,6 +22,7 @@ pub mod mail;
 pub mod metrics;
 pub mod outbox;
 pub mod pagination;
+pub mod redact;
 pub mod runtime;
 pub mod telemetry;
 pub mod throttle;

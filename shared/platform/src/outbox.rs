@@ -48,8 +48,15 @@ impl OutboxPublisher {
     }
 
     /// Sends one record and deletes it.
-    async fn send(&self, id: &str, queue: &str, correlation_id: &str, body: &str) -> anyhow::Result<()> {
-        self.send_message(queue, correlation_id, body).await?;
+    async fn send(
+        &self,
+        id: &str,
+        queue: &str,
+        correlation_id: &str,
+        body: &str,
+        trace: Option<&str>,
+    ) -> anyhow::Result<()> {
+        self.send_message(queue, correlation_id, body, trace).await?;
         self.records
             .remove(id)
             .await
@@ -58,14 +65,23 @@ impl OutboxPublisher {
         Ok(())
     }
 
-    async fn send_message(&self, queue: &str, correlation_id: &str, body: &str) -> anyhow::Result<()> {
+    /// Sends `body` to `queue`, carrying `trace` (the trace of the request
+    /// that caused it; by default the current one) into the consumer's trace.
+    async fn send_message(
+        &self,
+        queue: &str,
+        correlation_id: &str,
+        body: &str,
+        trace: Option<&str>,
+    ) -> anyhow::Result<()> {
         let url = self.queue_urls.get(queue).with_context(|| format!("no URL configured for queue {queue}"))?;
         let mut message = self.sqs.send_message().queue_url(url).message_body(body).message_attributes(
             "correlation_id",
             MessageAttributeValue::builder().data_type("String").string_value(correlation_id).build()?,
         );
-        // Carries the X-Ray trace across the queue (Lambda sets this per invocation).
-        if let Ok(trace) = std::env::var("_X_AMZN_TRACE_ID") {
+        // Carries the X-Ray trace across the queue.
+        let trace = trace.map(str::to_owned).or_else(crate::telemetry::current_trace);
+        if let Some(trace) = trace {
             message = message.message_system_attributes(
                 MessageSystemAttributeNameForSends::AwsTraceHeader,
                 MessageSystemAttributeValue::builder().data_type("String").string_value(trace).build()?,
@@ -109,7 +125,7 @@ impl OutboxPublisher {
             }
             let (id, body) = (&pending.id, &pending.body);
             let correlation_id = serde_json::from_str::<CloudEvent>(body).map(|e| e.correlationid).unwrap_or_default();
-            match self.send(id, &pending.queue, &correlation_id, body).await {
+            match self.send(id, &pending.queue, &correlation_id, body, pending.trace.as_deref()).await {
                 Ok(()) => report.published += 1,
                 Err(error) => {
                     report.failed += 1;
@@ -127,7 +143,7 @@ impl Publisher for OutboxPublisher {
         let envelope = CloudEvent::from_domain(event);
         let body = serde_json::to_string(&envelope).expect("events serialise");
         let id = event.id.to_string();
-        match self.send(&id, event.kind(), &event.correlation_id, &body).await {
+        match self.send(&id, event.kind(), &event.correlation_id, &body, None).await {
             Ok(()) => tracing::info!(event_id = %id, kind = event.kind(), "event published"),
             Err(error) => tracing::warn!(
                 event_id = %id,
@@ -140,6 +156,8 @@ impl Publisher for OutboxPublisher {
 
     async fn publish(&self, event: &DomainEvent) -> Result<(), Unreachable> {
         let body = serde_json::to_string(&CloudEvent::from_domain(event)).expect("events serialise");
-        self.send_message(event.kind(), &event.correlation_id, &body).await.map_err(|error| Unreachable(error.into()))
+        self.send_message(event.kind(), &event.correlation_id, &body, None)
+            .await
+            .map_err(|error| Unreachable(error.into()))
     }
 }

@@ -18,6 +18,18 @@ use crate::outbox::OutboxPublisher;
 use crate::pagination::Cursors;
 use crate::throttle::{FixedWindow, Limit};
 
+/// A client of `$sdk` on the shared configuration, with the call timer
+/// (every call timed, traced) and, when the suite asks, the call recorder.
+macro_rules! client {
+    ($sdk:ident, $config:expr, $recorder:expr) => {{
+        let mut builder = $sdk::config::Builder::from($config).interceptor(crate::aws::calls::CallTimer);
+        if let Some(recorder) = $recorder {
+            builder = builder.interceptor(recorder.clone());
+        }
+        $sdk::Client::from_conf(builder.build())
+    }};
+}
+
 /// Configuration and SDK settings, loaded once.
 pub struct Init {
     /// The function's name: its log and metric dimension, and the prefix of
@@ -38,38 +50,24 @@ impl Init {
         let settings = Settings::from_env()?;
         let aws = crate::aws::load_config(&settings.budget()).await;
         let recorder = CallRecorder::from_env(name);
+        crate::aws::xray::init();
         // Every function reads or writes the table: open its connection now.
-        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&aws);
-        if let Some(recorder) = &recorder {
-            dynamodb = dynamodb.interceptor(recorder.clone());
-        }
-        let table = Table::new(aws_sdk_dynamodb::Client::from_conf(dynamodb.build()), settings.table_name.clone());
+        let dynamodb = client!(aws_sdk_dynamodb, &aws, &recorder);
+        let table = Table::new(dynamodb, settings.table_name.clone());
         table.warm_up().await;
         Ok(Self { name, settings, aws, table, recorder })
     }
 
     fn sqs(&self) -> aws_sdk_sqs::Client {
-        let mut config = aws_sdk_sqs::config::Builder::from(&self.aws);
-        if let Some(recorder) = &self.recorder {
-            config = config.interceptor(recorder.clone());
-        }
-        aws_sdk_sqs::Client::from_conf(config.build())
+        client!(aws_sdk_sqs, &self.aws, &self.recorder)
     }
 
     fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
-        let mut config = aws_sdk_secretsmanager::config::Builder::from(&self.aws);
-        if let Some(recorder) = &self.recorder {
-            config = config.interceptor(recorder.clone());
-        }
-        aws_sdk_secretsmanager::Client::from_conf(config.build())
+        client!(aws_sdk_secretsmanager, &self.aws, &self.recorder)
     }
 
     fn sesv2(&self) -> aws_sdk_sesv2::Client {
-        let mut config = aws_sdk_sesv2::config::Builder::from(&self.aws);
-        if let Some(recorder) = &self.recorder {
-            config = config.interceptor(recorder.clone());
-        }
-        aws_sdk_sesv2::Client::from_conf(config.build())
+        client!(aws_sdk_sesv2, &self.aws, &self.recorder)
     }
 
     /// The table, its connection opened during start; cheap to clone.
@@ -175,6 +173,46 @@ impl Init {
     /// not here: WAF (cloud) and the local API front (locally) enforce it.
     pub fn http(&self, access: Access) -> HttpServer {
         HttpServer::new(self.name, access, &self.settings)
+    }
+}
+
+impl Init {
+    /// Hands the process over to the Lambda runtime for a scheduled function:
+    /// each invocation runs `work` in an `invocation` span (function, Lambda
+    /// request id, trace id, cold start), with debug sampling, and writes its
+    /// metrics as one document.
+    pub async fn serve_scheduled<W, F>(&self, work: W) -> Result<(), lambda_runtime::Error>
+    where
+        W: Fn() -> F + Send + Sync + 'static,
+        F: std::future::Future<Output = anyhow::Result<serde_json::Value>> + Send,
+    {
+        let name = self.name;
+        let work = Arc::new(work);
+        lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let work = work.clone();
+            async move {
+                crate::telemetry::begin_invocation();
+                let cold_start = crate::telemetry::take_cold_start();
+                let trace = event.context.xray_trace_id.clone().unwrap_or_default();
+                let span = tracing::info_span!(
+                    "invocation",
+                    function = name,
+                    request_id = %event.context.request_id,
+                    trace_id = %crate::telemetry::trace_id(&trace),
+                    cold_start,
+                );
+                crate::telemetry::log_event(&event.payload);
+                let outcome =
+                    crate::telemetry::with_trace(trace.clone(), tracing::Instrument::instrument(work(), span)).await;
+                crate::metrics::count(crate::metrics::names::COLD_START, f64::from(u8::from(cold_start)));
+                crate::metrics::flush(&[
+                    ("RequestId", &event.context.request_id),
+                    ("TraceId", crate::telemetry::trace_id(&trace)),
+                ]);
+                outcome.map_err(lambda_runtime::Error::from)
+            }
+        }))
+        .await
     }
 }
 

@@ -20,6 +20,10 @@ pub(crate) fn record(table: &str, event: &DomainEvent) -> TransactWriteItem {
     let id = event.id.to_string();
     let mut item = Key::outbox(&id).item();
     item.extend(Partition::outbox().attributes(&id));
+    if let Some(trace) = crate::telemetry::current_trace() {
+        // The trace of the request that caused the event, for whoever publishes it.
+        item.insert("trace".into(), s(trace));
+    }
     item.extend([
         ("queue".into(), s(event.kind())),
         ("created_at".into(), n(event.occurred_at.unix_timestamp())),
@@ -45,6 +49,8 @@ pub struct PendingEvent {
     pub body: String,
     /// When its write committed (seconds since the epoch).
     pub created_at: i64,
+    /// The X-Ray trace header of the request that caused it.
+    pub trace: Option<String>,
 }
 
 /// The outbox's read and delete side, for the publisher and the relay.
@@ -89,6 +95,7 @@ impl OutboxRecords {
                         .and_then(|v| v.as_n().ok())
                         .and_then(|v| v.parse().ok())
                         .unwrap_or(0),
+                    trace: item.get("trace").and_then(|v| v.as_s().ok()).cloned(),
                 })
             })
             .collect()

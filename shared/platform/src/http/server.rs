@@ -105,19 +105,25 @@ impl HttpServer {
         H: Fn(ApiRequest) -> F,
         F: Future<Output = Result<ApiResponse, ApiError>>,
     {
+        let debug_sampled = telemetry::begin_invocation();
         let meta = self.metadata(&event);
         let span = tracing::info_span!(
             "request",
             function = %self.name,
             request_id = %meta.request_id,
-            trace_id = %meta.trace_id,
+            trace_id = %telemetry::trace_id(&meta.trace_id),
             correlation_id = %meta.correlation_id,
             cold_start = meta.cold_start,
             method = %event.method(),
             path = %event.raw_http_path(),
             client_ip = %meta.client_ip,
         );
-        async {
+        let trace = meta.trace_id.clone();
+        let work = async {
+            if debug_sampled {
+                tracing::debug!("this invocation logs at DEBUG (sampled)");
+            }
+            telemetry::log_event(&event_summary(&event));
             let request_headers = event.headers().clone();
             let response = if event.method() == Method::OPTIONS {
                 // Any OPTIONS is answered as a preflight, and never reaches
@@ -134,9 +140,8 @@ impl HttpServer {
             let response = decorate(response, &meta);
             self.observe(&meta, &response);
             response
-        }
-        .instrument(span)
-        .await
+        };
+        telemetry::with_trace(trace, work.instrument(span)).await
     }
 
     fn metadata(&self, event: &Request) -> RequestMeta {
@@ -263,7 +268,8 @@ impl HttpServer {
     fn observe(&self, meta: &RequestMeta, response: &Response<Body>) {
         let status = response.status().as_u16();
         let latency_ms = meta.started.elapsed().as_secs_f64() * 1000.0;
-        tracing::info!(status, latency_ms, "request completed");
+        let (aws_calls, aws_ms) = crate::aws::calls::summary();
+        tracing::info!(status, latency_ms, aws_calls, aws_ms, "request completed");
         metrics::count(names::COLD_START, f64::from(u8::from(meta.cold_start)));
         metrics::count(names::REQUESTS, 1.0);
         metrics::count(names::CLIENT_ERRORS, f64::from(u8::from((400..500).contains(&status))));
@@ -272,7 +278,7 @@ impl HttpServer {
         metrics::flush(&[
             ("RequestId", &meta.request_id),
             ("CorrelationId", &meta.correlation_id),
-            ("TraceId", &meta.trace_id),
+            ("TraceId", telemetry::trace_id(&meta.trace_id)),
         ]);
     }
 }
@@ -328,6 +334,27 @@ fn decorate(mut response: Response<Body>, meta: &RequestMeta) -> Response<Body> 
     insert_header(headers, "x-request-id", &meta.request_id);
     insert_header(headers, "x-correlation-id", &meta.correlation_id);
     response
+}
+
+/// What the event log shows of a request (redacted by `telemetry::log_event`).
+fn event_summary(event: &Request) -> serde_json::Value {
+    let headers: serde_json::Map<String, serde_json::Value> = event
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into()))
+        .collect();
+    let body = match event.body() {
+        Body::Text(text) => text.clone(),
+        Body::Binary(bytes) => format!("<{} bytes>", bytes.len()),
+        _ => String::new(),
+    };
+    serde_json::json!({
+        "method": event.method().as_str(),
+        "path": event.raw_http_path(),
+        "query": event.query_string_parameters_ref().map(|q| q.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()),
+        "headers": headers,
+        "body": body,
+    })
 }
 
 /// The caller's address as API Gateway saw it.

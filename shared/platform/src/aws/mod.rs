@@ -1,6 +1,9 @@
 //! One AWS SDK configuration per process, built in `main` during init, and
 //! the optional recorder of the AWS calls a function makes.
 
+pub mod calls;
+pub mod xray;
+
 use std::io::Write;
 use std::path::PathBuf;
 
