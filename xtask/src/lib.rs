@@ -7,6 +7,7 @@ pub mod dev;
 pub mod dlq;
 pub mod fuzz;
 pub mod load;
+pub mod logs;
 pub mod package;
 pub mod policies;
 mod shell;

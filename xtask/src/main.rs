@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{admin, dev, dlq, load, package, test};
+use xtask::{admin, dev, dlq, load, logs, package, test};
 
 #[derive(Parser)]
 #[command(
@@ -32,8 +32,10 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Inspect and redrive the dead-letter queues.
+    /// Queue depths, dead letters and their redrive, locally or on a deployed stack (--stack).
     Dlq(dlq::Args),
+    /// The local stack's function logs, readable: one line per record, filtered by request, correlation, function or level.
+    Logs(logs::Args),
     /// Create an admin account (password read from stdin).
     CreateAdmin(admin::Args),
     /// Fuzz the API with schemathesis from docs/openapi.yaml against a local stack of its own (every check, stateful).
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Package => package::run(),
         Command::Bench { args } => runtime.block_on(xtask::bench::run(&args)),
         Command::Dlq(args) => runtime.block_on(dlq::run(args)),
+        Command::Logs(args) => logs::run(args),
         Command::CreateAdmin(args) => runtime.block_on(admin::run(args)),
         Command::FuzzApi(args) => runtime.block_on(xtask::fuzz::run(args)),
         Command::Load(args) => runtime.block_on(load::run(args)),
