@@ -110,7 +110,9 @@ CONDITIONS = {
     "error_codes",
     "detail_fields",
     "request_body_not_utf8",
+    "request_headers_not_ascii",
     "response_contains",
+    "response_fields",
 }
 for _exclusion in EXCLUSIONS:
     _unknown = set(_exclusion) - CONDITIONS - {"id", "kind", "reason"}
@@ -140,6 +142,10 @@ def _body_not_utf8(response) -> bool:
     return False
 
 
+def _headers_not_ascii(response) -> bool:
+    return any(not value.isascii() for value in response.request.headers.values())
+
+
 def _matches(exclusion, failure, case, response) -> bool:
     if "failures" in exclusion and failure.code not in exclusion["failures"]:
         return False
@@ -151,8 +157,22 @@ def _matches(exclusion, failure, case, response) -> bool:
         return False
     if "request_body_not_utf8" in exclusion and _body_not_utf8(response) != exclusion["request_body_not_utf8"]:
         return False
+    if (
+        "request_headers_not_ascii" in exclusion
+        and _headers_not_ascii(response) != exclusion["request_headers_not_ascii"]
+    ):
+        return False
     if "response_contains" in exclusion and exclusion["response_contains"].encode() not in response.content:
         return False
+    if "response_fields" in exclusion:
+        try:
+            body = response.json()
+        except Exception:
+            return False
+        if not isinstance(body, dict):
+            return False
+        if any(body.get(name) != value for name, value in exclusion["response_fields"].items()):
+            return False
     if "error_codes" in exclusion or "detail_fields" in exclusion:
         error = _error(response)
         if error is None:

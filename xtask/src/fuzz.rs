@@ -94,7 +94,7 @@ impl Accounts {
 /// What a run did, read from schemathesis' event stream and its summary.
 #[derive(Debug, Default)]
 struct Summary {
-    operations: BTreeSet<String>,
+    operations: Option<u64>,
     cases: BTreeSet<String>,
     checks: u64,
     failed_checks: u64,
@@ -165,6 +165,7 @@ async fn schemathesis(stack: &LocalStack, accounts: &Accounts, budget: &Budget) 
         .arg("run")
         .arg(root.join("docs/openapi.yaml"))
         .args(["--url", &stack.api_url, "--checks", "all", "--no-color", "--workers", "2"])
+        .args(["--request-timeout", "30"])
         .args(["--max-examples", &budget.max_examples.to_string()])
         .args(["--report", "junit,ndjson", "--report-dir"])
         .arg(&dir)
@@ -184,6 +185,7 @@ async fn schemathesis(stack: &LocalStack, accounts: &Accounts, budget: &Budget) 
     if let Some(seed) = budget.seed {
         command.args(["--seed", &seed.to_string()]);
     }
+    warm_up(stack).await?;
     eprintln!(
         "xtask: schemathesis ({} run, {} examples per operation and phase) against {}; output in {}",
         budget.name,
@@ -213,6 +215,31 @@ async fn schemathesis(stack: &LocalStack, accounts: &Accounts, budget: &Budget) 
     Ok(status.success())
 }
 
+/// One request to every documented operation, so each function has started
+/// (and `cargo lambda watch` has built it, if the tree changed) before the
+/// fuzzer's requests, which time out after 30 s, begin.
+async fn warm_up(stack: &LocalStack) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(project_root().join("docs/openapi.yaml"))?;
+    let document: serde_yaml::Value = serde_yaml::from_str(&text)?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(300)).build()?;
+    let paths = document["paths"].as_mapping().context("docs/openapi.yaml has no paths")?;
+    for (index, (path, item)) in paths.iter().enumerate() {
+        let path = path.as_str().context("a path is not a string")?.replace("{id}", "00000000000000000000000000");
+        for (method_index, method) in
+            item.as_mapping().into_iter().flatten().filter_map(|(m, _)| m.as_str()).enumerate()
+        {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes())?;
+            client
+                .request(method.clone(), format!("{}{path}", stack.api_url))
+                .header("x-forwarded-for", format!("198.19.254.{}", index * 4 + method_index))
+                .send()
+                .await
+                .with_context(|| format!("warming up {method} {path}"))?;
+        }
+    }
+    Ok(())
+}
+
 fn summarise(events: &Path, output: &str, dropped: &Path) -> Summary {
     let mut summary = Summary::default();
     if let Ok(file) = std::fs::File::open(events) {
@@ -224,11 +251,8 @@ fn summarise(events: &Path, output: &str, dropped: &Path) -> Summary {
             }
             let recorder = &finished["recorder"];
             for case in recorder["cases"].as_object().into_iter().flatten().map(|(_, case)| &case["value"]) {
-                if let (Some(id), Some(method), Some(path)) =
-                    (case["id"].as_str(), case["method"].as_str(), case["path"].as_str())
-                {
+                if let Some(id) = case["id"].as_str() {
                     summary.cases.insert(id.to_owned());
-                    summary.operations.insert(format!("{method} {path}"));
                 }
             }
             for results in recorder["checks"].as_object().into_iter().flatten().filter_map(|(_, r)| r.as_array()) {
@@ -244,6 +268,11 @@ fn summarise(events: &Path, output: &str, dropped: &Path) -> Summary {
         .nth(1)
         .and_then(|line| line.split_whitespace().next())
         .and_then(|number| number.parse().ok());
+    // "API Operations:\n  Selected: 16/16\n  Tested: 16"
+    summary.operations = output
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Tested: "))
+        .and_then(|number| number.trim().parse().ok());
     if let Ok(text) = std::fs::read_to_string(dropped)
         && let Ok(counts) = serde_json::from_str::<BTreeMap<String, u64>>(&text)
     {
@@ -254,10 +283,11 @@ fn summarise(events: &Path, output: &str, dropped: &Path) -> Summary {
 
 fn print_summary(budget: &Budget, summary: &Summary, elapsed: Duration, passed: bool) {
     let generated = summary.generated.map_or_else(|| "?".to_owned(), |n| n.to_string());
+    let operations = summary.operations.map_or_else(|| "?".to_owned(), |n| n.to_string());
     println!(
         "xtask: schemathesis {} run: {} operations, {} cases generated ({} recorded), {} checks run, {} failed checks, {} in {:.0?}",
         budget.name,
-        summary.operations.len(),
+        operations,
         generated,
         summary.cases.len(),
         summary.checks,
