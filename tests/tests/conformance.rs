@@ -112,3 +112,164 @@ fn every_rust_file_opens_with_a_line_saying_what_it_is_for() {
         undocumented.join("\n  ")
     );
 }
+
+/// The metric names `shared/platform/src/metrics/names.rs` lists in `ALL`
+/// (every metric the functions emit), read from the source text.
+fn emitted_metric_names() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(root().join("shared/platform/src/metrics/names.rs")).unwrap();
+    let mut constants = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.trim().strip_prefix("pub const ") else { continue };
+        let Some((name, value)) = rest.split_once(": &str = \"") else { continue };
+        constants.insert(name.to_owned(), value.trim_end_matches("\";").to_owned());
+    }
+    let all = text.split("pub const ALL").nth(1).expect("names.rs has ALL");
+    let listed: BTreeSet<String> = all
+        .split('(')
+        .skip(1)
+        .filter_map(|entry| entry.split(',').next())
+        .filter_map(|constant| constants.get(constant.trim()).cloned())
+        .collect();
+    assert!(listed.len() >= 10, "read ALL in names.rs: {listed:?}");
+    listed
+}
+
+/// A YAML value's `!Ref` target.
+fn yaml_ref(value: &serde_yaml::Value) -> Option<&str> {
+    match value {
+        serde_yaml::Value::Tagged(tagged) if tagged.tag == "Ref" => tagged.value.as_str(),
+        _ => value.get("Ref").and_then(serde_yaml::Value::as_str),
+    }
+}
+
+/// The metric names of namespace `namespace` in a dashboard body's text or
+/// in a metric math expression: metric arrays (with their "." and "..."
+/// shorthands) and `SEARCH('{namespace,...} MetricName="..."')`.
+fn metric_names_in(text: &str, namespace: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let schema = format!("{{{namespace},");
+    for search in text.split("SEARCH(").skip(1) {
+        let search = search.split(')').next().unwrap_or_default();
+        if !search.contains(&schema) {
+            continue;
+        }
+        for part in search.split("MetricName=").skip(1) {
+            let name = part.trim_start_matches(['\\', '"']).split(['\\', '"']).next().unwrap_or_default();
+            names.push(name.to_owned());
+        }
+    }
+    let Ok(document) = serde_json::from_str::<serde_json::Value>(text) else { return names };
+    for widget in document["widgets"].as_array().into_iter().flatten() {
+        let mut previous: Vec<serde_json::Value> = Vec::new();
+        for row in widget["properties"]["metrics"].as_array().into_iter().flatten() {
+            let plain: Vec<serde_json::Value> =
+                row.as_array().unwrap().iter().filter(|x| !x.is_object()).cloned().collect();
+            if plain.is_empty() {
+                continue; // an expression (SEARCH, read above, or math)
+            }
+            let row: Vec<serde_json::Value> = if plain[0] == "..." {
+                let kept = previous.len().saturating_sub(plain.len() - 1);
+                previous[..kept].iter().chain(&plain[1..]).cloned().collect()
+            } else {
+                plain
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| if x == "." { previous.get(i).cloned().unwrap_or_default() } else { x.clone() })
+                    .collect()
+            };
+            if row.first().and_then(serde_json::Value::as_str) == Some(namespace)
+                && let Some(name) = row.get(1).and_then(serde_json::Value::as_str)
+            {
+                names.push(name.to_owned());
+            }
+            previous = row;
+        }
+    }
+    names
+}
+
+#[test]
+fn every_shop_metric_an_alarm_or_dashboard_reads_is_one_the_code_emits() {
+    let emitted = emitted_metric_names();
+    let template = Template::load_project().unwrap();
+    // The functions' namespace: the root's MetricsNamespace parameter (its
+    // default is what the code calls NAMESPACE), and in a nested stack the
+    // parameter the root passes it in.
+    let root_namespace = template.root.body["Parameters"]["MetricsNamespace"]["Default"].as_str().unwrap().to_owned();
+    let metrics_rs = std::fs::read_to_string(root().join("shared/platform/src/metrics/mod.rs")).unwrap();
+    assert!(
+        metrics_rs.contains(&format!("pub const NAMESPACE: &str = \"{root_namespace}\";")),
+        "MetricsNamespace's default is the code's NAMESPACE"
+    );
+    let mut read: Vec<(String, String, String)> = Vec::new();
+    for stack in template.stacks() {
+        let passed = &template.root.body["Resources"][stack.logical_id.as_str()]["Properties"]["Parameters"];
+        let namespace_params: BTreeSet<String> = if stack.logical_id == template.root.logical_id {
+            BTreeSet::from(["MetricsNamespace".to_owned()])
+        } else {
+            passed
+                .as_mapping()
+                .into_iter()
+                .flatten()
+                .filter(|(_, value)| yaml_ref(value) == Some("MetricsNamespace"))
+                .map(|(name, _)| name.as_str().unwrap().to_owned())
+                .collect()
+        };
+        let is_ours = |namespace: &serde_yaml::Value| {
+            namespace.as_str() == Some(root_namespace.as_str())
+                || yaml_ref(namespace).is_some_and(|p| namespace_params.contains(p))
+        };
+        let file = stack.path.strip_prefix(root()).unwrap().display().to_string();
+        for (id, resource) in stack.body["Resources"].as_mapping().unwrap() {
+            let id = id.as_str().unwrap();
+            let properties = &resource["Properties"];
+            match resource["Type"].as_str() {
+                Some("AWS::CloudWatch::Alarm") => {
+                    let mut metrics = vec![properties];
+                    for query in properties["Metrics"].as_sequence().into_iter().flatten() {
+                        metrics.push(&query["MetricStat"]["Metric"]);
+                        if let Some(expression) = query["Expression"].as_str() {
+                            for name in metric_names_in(expression, &root_namespace) {
+                                read.push((file.clone(), id.to_owned(), name));
+                            }
+                        }
+                    }
+                    for metric in metrics {
+                        if is_ours(&metric["Namespace"]) {
+                            let name = metric["MetricName"].as_str().unwrap_or("(not a plain name)");
+                            read.push((file.clone(), id.to_owned(), name.to_owned()));
+                        }
+                    }
+                }
+                Some("AWS::CloudWatch::Dashboard") => {
+                    let body = match &properties["DashboardBody"] {
+                        serde_yaml::Value::Tagged(tagged) => tagged.value.clone(),
+                        other => other.clone(),
+                    };
+                    let mut text = body.as_str().or_else(|| body[0].as_str()).unwrap().to_owned();
+                    for param in &namespace_params {
+                        text = text.replace(&format!("${{{param}}}"), &root_namespace);
+                    }
+                    for name in metric_names_in(&text, &root_namespace) {
+                        read.push((file.clone(), id.to_owned(), name));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let files: BTreeSet<&str> = read.iter().map(|(file, _, _)| file.as_str()).collect();
+    for file in ["template.yaml", "infra/monitoring.yaml", "infra/dashboard.yaml"] {
+        assert!(files.contains(file), "found no {root_namespace} metric read in {file}: {read:?}");
+    }
+    let unknown: Vec<String> = read
+        .iter()
+        .filter(|(_, _, name)| !emitted.contains(name))
+        .map(|(file, id, name)| format!("{file}: {id} reads {root_namespace}/{name}"))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "alarms or dashboard panels read {root_namespace} metrics the code does not emit (names.rs, ALL):\n  {}",
+        unknown.join("\n  ")
+    );
+}

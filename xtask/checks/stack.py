@@ -356,6 +356,16 @@ class Checks:
                 found.add(target)
         return found
 
+    def own_metrics(self) -> dict[str, Any]:
+        """Where the functions file their EMF metrics, as the root template
+        gives it to them (Globals): namespace, service and environment."""
+        variables = self.root.source["Globals"]["Function"]["Environment"]["Variables"]
+        return {
+            "namespace": variables.get("METRICS_NAMESPACE"),
+            "service": variables.get("SERVICE_NAME"),
+            "environment": variables.get("ENVIRONMENT"),
+        }
+
     def role_of(self, function: dict) -> tuple[str, dict] | None:
         target = getatt(function["Properties"].get("Role"))
         if not target or target[1] != "Arn":
@@ -691,8 +701,10 @@ class Checks:
             elif m["Namespace"] == "AWS/Lambda" and m["MetricName"] == "Throttles":
                 if dims.get("FunctionName") == {"Ref": function} and dims.get("Resource") == alias_value:
                     seen.add("Throttles")
-            elif m["Namespace"] == {"Fn::FindInMap": ["Metrics", "ServerErrors", "Namespace"]} and m["MetricName"] == {"Fn::FindInMap": ["Metrics", "ServerErrors", "MetricName"]}:
-                if dims == {"Function": package, "Version": new_version}:
+            elif m["Namespace"] == self.own_metrics()["namespace"] and m["MetricName"] == "ServerErrors":
+                own = self.own_metrics()
+                wanted = {"Service": own["service"], "Environment": own["environment"], "Function": package, "Version": new_version}
+                if dims == wanted:
                     seen.add("ServerErrors")
         if alarm.get("TreatMissingData") != "notBreaching":
             problems.append(f"{function}: its alarm should treat missing data as not breaching (no traffic is no failure)")
@@ -869,6 +881,331 @@ class Checks:
                 problems.append(f"[{env}] has no stack_name")
 
 
+    # -- 10. CORS preflights: answered by API Gateway, as the code answers them
+
+    def preflights(self, problems: list[str]) -> None:
+        for name, resource in self.root.source["Resources"].items():
+            if resource.get("Type") != "AWS::Serverless::Function":
+                continue
+            for event_name, event in (resource["Properties"].get("Events") or {}).items():
+                method = str(event.get("Properties", {}).get("Method", "")).upper()
+                if event.get("Type") == "Api" and method in ("OPTIONS", "ANY"):
+                    problems.append(f"{name}: event {event_name} sends {method} to the function; API Gateway answers preflights itself (remove it)")
+        (_, api), = self.root.of_type("AWS::ApiGateway::RestApi").items()
+        props = api["Properties"]
+        size = props.get("MinimumCompressionSize")
+        if not isinstance(size, int) or not 0 <= size <= 10240:
+            problems.append(f"the API compresses no responses (MinimumCompressionSize {size!r}; want a threshold up to 10 KB, such as 1024)")
+        paths = props["Body"].get("paths", {})
+        operations = {}
+        for path, item in paths.items():
+            methods = {m for m in item if m in ("get", "post", "put", "patch", "delete", "head")}
+            options = item.get("options")
+            if options is None:
+                if methods:
+                    problems.append(f"{path}: no OPTIONS, so a browser's preflight gets the 404 gateway response")
+                continue
+            operations[path] = options
+            if options.get("x-amazon-apigateway-integration", {}).get("type", "").lower() != "mock":
+                problems.append(f"OPTIONS {path} is not answered by API Gateway (integration {options.get('x-amazon-apigateway-integration', {}).get('type')!r}, not mock)")
+        if len({json.dumps(o, sort_keys=True) for o in operations.values()}) > 1:
+            problems.append(f"the paths' OPTIONS differ (every path must answer a preflight the same way): {sorted(operations)}")
+        if not operations:
+            problems.append("no path answers OPTIONS")
+        for path, operation in sorted(operations.items())[:1] + sorted(operations.items())[1:]:
+            before = len(problems)
+            self.preflight_answer(path, operation, problems)
+            if len(problems) > before:
+                break  # the same problems on every path: once is enough
+
+    def preflight_answer(self, path: str, operation: dict, problems: list[str]) -> None:
+        integration = operation.get("x-amazon-apigateway-integration", {})
+        try:
+            status = json.loads(integration.get("requestTemplates", {}).get("application/json", ""))["statusCode"]
+        except Exception:
+            status = None
+        if status != 200:
+            problems.append(f"OPTIONS {path}: the mock's request template must select its 200 ({{\"statusCode\": 200}})")
+        responses = integration.get("responses", {})
+        if list(responses) != ["default"] or responses["default"].get("statusCode") != "204":
+            problems.append(f"OPTIONS {path}: must answer every request 204 (one default integration response), not {responses!r}")
+            return
+        response = responses["default"]
+        static = {}
+        for key, value in response.get("responseParameters", {}).items():
+            name = key.removeprefix("method.response.header.").lower()
+            static[name] = value[1:-1] if isinstance(value, str) and value.startswith("'") and value.endswith("'") else value
+        self.carries_security_headers(f"OPTIONS {path}", static, problems)
+        if static.get("vary") != "Origin":
+            problems.append(f"OPTIONS {path}: Vary is {static.get('vary')!r}, not Origin (caches must key the answer on Origin)")
+        granted_statically = sorted(n for n in static if n.startswith("access-control-"))
+        if granted_statically:
+            problems.append(f"OPTIONS {path}: {granted_statically} are granted to every origin; only an allowed Origin may get them")
+        declared = {h.lower() for h in operation.get("responses", {}).get("204", {}).get("headers", {})}
+        cors = rust_str_constants("shared/platform/src/http/headers.rs")
+        missing = [k for k in ("ALLOWED_METHODS", "ALLOWED_HEADERS", "EXPOSED_HEADERS", "PREFLIGHT_MAX_AGE") if k not in cors]
+        if missing:
+            problems.append(f"cannot find {missing} in shared/platform/src/http/headers.rs")
+            return
+        template = response.get("responseTemplates", {}).get("application/json")
+        mappings = self.root.source.get("Mappings", {})
+        parameter = self.root.source["Parameters"]["CorsAllowedOrigins"]
+        pattern = parameter.get("AllowedPattern")
+        values = {"default": str(parameter.get("Default", "")), "a list of two": "https://a.example,https://b.example:8443", "the local stack's": "http://localhost:3000"}
+        for env in ENVIRONMENTS:
+            values[env] = overrides(self.config.get(env, {})).get("CorsAllowedOrigins", values["default"])
+        for where, value in values.items():
+            if pattern is None or not re.fullmatch(pattern, value):
+                problems.append(f"CorsAllowedOrigins {value!r} ({where}) does not match its AllowedPattern {pattern!r} (exact origins, comma-separated, no spaces)")
+                continue
+            try:
+                vtl = Vtl(resolve_text(template, {"CorsAllowedOrigins": value}, mappings))
+            except (VtlError, ValueError, KeyError, TypeError) as error:
+                problems.append(f"OPTIONS {path}: cannot run its response template with CorsAllowedOrigins={value!r}: {error}")
+                return
+            allowed = [o.strip() for o in value.split(",") if o.strip()]  # as the functions read it (platform config)
+            for request in preflight_cases(allowed):
+                try:
+                    body, answer = vtl.run(request)
+                except VtlError as error:
+                    problems.append(f"OPTIONS {path} with {request}: {error}")
+                    return
+                wanted = expected_cors(allowed, request, cors)
+                if answer != wanted:
+                    problems.append(f"OPTIONS {path}, CorsAllowedOrigins={value!r}, request headers {request}: API Gateway would grant {answer}, the code grants {wanted}")
+                    return
+                if body:
+                    problems.append(f"OPTIONS {path}: its template prints {body!r}, but a 204 has no body")
+                    return
+                undeclared = sorted(set(answer) - declared)
+                if undeclared:
+                    problems.append(f"OPTIONS {path}: the method response does not declare {undeclared}")
+                    return
+
+    # -- 11. Lambda's own log lines kept
+
+    def logging(self, problems: list[str]) -> None:
+        for name, function in self.functions().items():
+            config = function["Properties"].get("LoggingConfig") or {}
+            if config.get("LogFormat") != "JSON":
+                problems.append(f"{name}: LogFormat {config.get('LogFormat')!r}, not JSON")
+            if config.get("SystemLogLevel") not in ("INFO", "DEBUG"):
+                problems.append(f"{name}: SystemLogLevel {config.get('SystemLogLevel')!r} drops Lambda's REPORT lines (duration, memory used, init duration) and timeout lines: use INFO")
+
+    # -- 12. the functions' own metrics: configured, and alarmed as emitted
+
+    def identities(self, stack: Stack) -> dict[str, list]:
+        """How `stack` names what the functions emit under: the root's own
+        values, or the parameters the root passes them in."""
+        own = self.own_metrics()
+        if stack is self.root:
+            return {k: [v] for k, v in own.items()}
+        passed = self.root.source["Resources"][stack.name]["Properties"].get("Parameters", {})
+        return {k: [{"Ref": p} for p, value in passed.items() if value == v] for k, v in own.items()}
+
+    def own_metric_alarms(self, problems: list[str]) -> None:
+        own = self.own_metrics()
+        if ref(own["namespace"]) not in self.root.source.get("Parameters", {}):
+            problems.append(f"METRICS_NAMESPACE is {own['namespace']!r}, not a parameter the alarms can share")
+        if not isinstance(own["service"], str) or not own["service"]:
+            problems.append(f"SERVICE_NAME is {own['service']!r}, not a name")
+        if own["environment"] != {"Ref": "Environment"}:
+            problems.append(f"ENVIRONMENT is {own['environment']!r}, not the Environment parameter")
+        for name, function in self.functions().items():
+            variables = function["Properties"].get("Environment", {}).get("Variables", {})
+            for key, value in [("METRICS_NAMESPACE", own["namespace"]), ("SERVICE_NAME", own["service"]), ("ENVIRONMENT", own["environment"])]:
+                if variables.get(key) != value:
+                    problems.append(f"{name}: {key} is {variables.get(key)!r}, not {value!r}")
+        packages = {self.function_package(n): n for n in self.functions()}
+        versions = {}
+        for alias in self.root.of_type("AWS::Lambda::Alias").values():
+            versions[ref(alias["Properties"]["FunctionName"])] = {"Fn::GetAtt": [getatt(alias["Properties"]["FunctionVersion"])[0], "Version"]}
+        default_namespace = str(self.root.source["Parameters"].get(ref(own["namespace"]) or "", {}).get("Default", ""))
+        found = 0
+        for stack in self.stacks:
+            identity = self.identities(stack)
+            for alarm_name, alarm in stack.of_type("AWS::CloudWatch::Alarm").items():
+                for metric in alarm_metrics(alarm["Properties"]):
+                    where = f"{stack.name}/{alarm_name} ({metric['MetricName']})"
+                    if metric["Namespace"] == default_namespace:
+                        problems.append(f"{where}: the namespace is written out; use the MetricsNamespace parameter, as the functions do")
+                        continue
+                    if metric["Namespace"] not in identity["namespace"]:
+                        continue
+                    found += 1
+                    dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+                    if set(dims) not in ({"Service", "Environment", "Function"}, {"Service", "Environment", "Function", "Version"}):
+                        problems.append(f"{where}: dimensions {sorted(dims)}; the functions emit [Service, Environment, Function] and [Service, Environment, Function, Version]")
+                        continue
+                    if dims["Service"] not in identity["service"]:
+                        problems.append(f"{where}: Service {dims['Service']!r}, the functions' SERVICE_NAME is {own['service']!r}")
+                    if dims["Environment"] not in identity["environment"]:
+                        problems.append(f"{where}: Environment {dims['Environment']!r} is not the stack's Environment")
+                    if dims["Function"] not in packages:
+                        problems.append(f"{where}: Function {dims['Function']!r} is no deployed function (cargo package names: {sorted(packages)})")
+                    elif "Version" in dims and dims["Version"] != versions.get(packages[dims["Function"]]):
+                        problems.append(f"{where}: Version {dims['Version']!r} is not {dims['Function']}'s published version")
+        if not found:
+            problems.append("no alarm reads the functions' own metrics (cannot tell whether their dimensions match)")
+
+    # -- 13. alarms on what breaks, and the dashboard
+
+    def all_alarms(self) -> list[tuple[Stack, str, dict]]:
+        return [(s, n, a["Properties"]) for s in self.stacks for n, a in s.of_type("AWS::CloudWatch::Alarm").items()]
+
+    def own_metric_reads(self, stack: Stack, alarm: dict) -> list[tuple[str, str]]:
+        """(metric name, Function) of the functions' own metrics an alarm reads."""
+        identity = self.identities(stack)
+        reads = []
+        for metric in alarm_metrics(alarm):
+            if metric["Namespace"] in identity["namespace"]:
+                dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+                reads.append((metric["MetricName"], dims.get("Function")))
+        return reads
+
+    def nested_value(self, stack: Stack, value: Any) -> Any:
+        """A nested stack's parameter reference as the root passes it, with
+        another stack's output followed to its value there."""
+        if stack is not self.root and ref(value):
+            value = self.root.source["Resources"][stack.name]["Properties"]["Parameters"].get(ref(value), value)
+        target = getatt(value)
+        if target and target[1].startswith("Outputs.") and target[0] in self.by_name:
+            return self.by_name[target[0]].source["Outputs"][target[1].split(".", 1)[1]]["Value"]
+        return value
+
+    def alarms_on_what_breaks(self, problems: list[str]) -> None:
+        alarms = self.all_alarms()
+        # Every source queue: the age of its oldest message.
+        mappings = self.root.of_type("AWS::Lambda::EventSourceMapping")
+        consumers = {self.function_package(self.mapped_function(m)) for m in mappings.values()}
+        queues = set()
+        for mapping in mappings.values():
+            arn = self.nested_value(self.root, mapping["Properties"]["EventSourceArn"])
+            if getatt(arn):
+                queues.add(getatt(arn)[0])
+        aged = set()
+        for stack, _, alarm in alarms:
+            for metric in alarm_metrics(alarm):
+                if (metric["Namespace"], metric["MetricName"]) == ("AWS/SQS", "ApproximateAgeOfOldestMessage"):
+                    for dim in metric.get("Dimensions", []):
+                        target = getatt(self.nested_value(stack, dim["Value"]))
+                        if dim["Name"] == "QueueName" and target and target[1] == "QueueName":
+                            aged.add(target[0])
+        for queue in sorted(queues - aged):
+            problems.append(f"no alarm on the age of the oldest message in {queue} (AWS/SQS ApproximateAgeOfOldestMessage)")
+        if not queues:
+            problems.append("cannot find the consumers' source queues")
+        # The functions' own metrics, by (metric, function).
+        reads = {(m, f) for stack, _, alarm in alarms for m, f in self.own_metric_reads(stack, alarm)}
+        relays = set()
+        for rule in self.root.of_type("AWS::Events::Rule").values():
+            for target in rule["Properties"]["Targets"]:
+                alias = self.root.resources.get(ref(target["Arn"]) or "", {})
+                relays.add(self.function_package(ref(alias.get("Properties", {}).get("FunctionName"))))
+        for relay in sorted(relays):
+            for metric in ("OutboxAge", "EventsRelayFailed"):
+                if (metric, relay) not in reads:
+                    problems.append(f"no alarm on {relay}'s {metric}")
+        for consumer in sorted(consumers):
+            if ("MessagesFailed", consumer) not in reads:
+                problems.append(f"no alarm on {consumer}'s MessagesFailed (messages it failed)")
+        if not any(m == "TransactionConflicts" for m, _ in reads):
+            problems.append("no alarm on TransactionConflicts")
+        api = {self.function_package(f) for f in self.api_functions()}
+        for function in sorted(api):
+            rated = [
+                alarm for stack, _, alarm in alarms
+                if {("ColdStart", function), ("Requests", function)} <= set(self.own_metric_reads(stack, alarm))
+                and any("/" in m.get("Expression", "") for m in alarm.get("Metrics", []))
+            ]
+            if not rated:
+                problems.append(f"no alarm on {function}'s cold-start rate (ColdStart / Requests, metric math)")
+        # SES reputation, where SES itself warns.
+        for metric, limit in (("Reputation.BounceRate", 0.05), ("Reputation.ComplaintRate", 0.001)):
+            fires = [
+                a for _, _, a in alarms
+                if a.get("Namespace") == "AWS/SES" and a.get("MetricName") == metric
+                and ((a.get("ComparisonOperator") == "GreaterThanOrEqualToThreshold" and float(a.get("Threshold", 1)) <= limit)
+                     or (a.get("ComparisonOperator") == "GreaterThanThreshold" and float(a.get("Threshold", 1)) < limit))
+            ]
+            if not fires:
+                problems.append(f"no alarm on SES {metric} at or below {limit} (where SES puts the account under review)")
+        # DynamoDB throttles of the table.
+        data = self.by_name["Data"]
+        (table, _), = data.of_type("AWS::DynamoDB::Table").items()
+        throttles = set()
+        for stack, _, alarm in alarms:
+            for metric in alarm_metrics(alarm):
+                dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+                if metric["Namespace"] == "AWS/DynamoDB" and stack is data and table in json.dumps(dims.get("TableName")):
+                    throttles.add((metric["MetricName"], dims.get("GlobalSecondaryIndexName")))
+        indexes = [None] + [i["IndexName"] for i in data.resources[table]["Properties"].get("GlobalSecondaryIndexes", [])]
+        for index in indexes:
+            for metric in ("ReadThrottleEvents", "WriteThrottleEvents"):
+                if (metric, index) not in throttles:
+                    problems.append(f"no alarm on DynamoDB {metric} of the table{f' index {index}' if index else ''}")
+
+    def dashboard(self, problems: list[str]) -> None:
+        boards = [(s, d) for s in self.stacks for d in s.of_type("AWS::CloudWatch::Dashboard").values()]
+        if len(boards) != 1:
+            problems.append(f"expected one dashboard, found {len(boards)}")
+            return
+        stack, board = boards[0]
+        identity = self.identities(stack)
+        params = {}
+        for name in stack.source.get("Parameters", {}):
+            if {"Ref": name} in identity["namespace"]:
+                params[name] = "<own>"
+            else:
+                value = self.nested_value(stack, {"Ref": name})
+                if isinstance(value, str):
+                    params[name] = value
+        try:
+            metrics = dashboard_metrics(board["Properties"]["DashboardBody"], params)
+        except Exception as error:
+            problems.append(f"cannot read the dashboard body: {type(error).__name__}: {error}")
+            return
+        def has(namespace: str, name: str, stat: str | None = None, **dims: str) -> bool:
+            return any(
+                m["namespace"] == namespace and m["name"] == name and (stat is None or m["stat"] == stat)
+                and (not dims or (isinstance(m["dimensions"], dict) and all(m["dimensions"].get(k) == v for k, v in dims.items())))
+                for m in metrics
+            )
+        waf = self.by_name["Waf"]
+        (_, acl), = waf.of_type("AWS::WAFv2::WebACL").items()
+        rate_rule = [r for r in acl["Properties"]["Rules"] if "RateBasedStatement" in r["Statement"]][0]["VisibilityConfig"]["MetricName"]
+        panels = {
+            "function duration p50": has("AWS/Lambda", "Duration", "p50"),
+            "function duration p99": has("AWS/Lambda", "Duration", "p99"),
+            "concurrency": has("AWS/Lambda", "ConcurrentExecutions"),
+            "queue depth": has("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+            "oldest message age": has("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+            "dead letters": sum(1 for m in metrics if m["name"] == "ApproximateNumberOfMessagesVisible" and "DeadLetter" in str(m["dimensions"])) >= 1,
+            "DynamoDB consumed read capacity": has("AWS/DynamoDB", "ConsumedReadCapacityUnits"),
+            "DynamoDB consumed write capacity": has("AWS/DynamoDB", "ConsumedWriteCapacityUnits"),
+            "DynamoDB read throttles": has("AWS/DynamoDB", "ReadThrottleEvents"),
+            "DynamoDB write throttles": has("AWS/DynamoDB", "WriteThrottleEvents"),
+            "transaction conflicts": has("<own>", "TransactionConflicts"),
+            "WAF allowed requests": has("AWS/WAFV2", "AllowedRequests"),
+            "WAF blocked requests": has("AWS/WAFV2", "BlockedRequests", Rule="ALL"),
+            "WAF rate-limited requests": has("AWS/WAFV2", "BlockedRequests", Rule=rate_rule),
+            "SES sends": has("AWS/SES", "Send"),
+            "SES bounces": has("AWS/SES", "Bounce"),
+            "SES complaints": has("AWS/SES", "Complaint"),
+        }
+        for panel, present in panels.items():
+            if not present:
+                problems.append(f"the dashboard has no {panel} panel")
+        acl_metric = acl["Properties"]["VisibilityConfig"]["MetricName"]
+        for m in metrics:
+            if m["namespace"] == "AWS/WAFV2" and isinstance(m["dimensions"], dict):
+                read = m["dimensions"].get("WebACL", "")
+                placeholder = re.fullmatch(r"\$\{([^}]+)\}", read)
+                value = self.nested_value(stack, {"Ref": placeholder.group(1)}) if placeholder else read
+                if value != acl_metric:
+                    problems.append(f"the dashboard's WAF panel reads web ACL {value!r}; WAF files its metrics under {acl_metric!r}")
+                    break
+
 def waf_headers(headers: list) -> dict[str, Any]:
     found = {}
     for header in headers:
@@ -884,6 +1221,14 @@ def stage_logical_ids(stack: Stack, api: str, stage_name: str) -> set[str]:
         k for k, v in stack.of_type("AWS::ApiGateway::Stage").items()
         if ref(v["Properties"]["RestApiId"]) == api and v["Properties"]["StageName"] == stage_name
     }
+
+
+def alarm_metrics(alarm: dict) -> list[dict]:
+    """The metrics an alarm reads (Namespace, MetricName, Dimensions), whether
+    it watches one metric or metric math over several."""
+    if alarm.get("MetricName"):
+        return [{k: alarm.get(k) for k in ("Namespace", "MetricName", "Dimensions") if alarm.get(k) is not None}]
+    return [m["MetricStat"]["Metric"] for m in alarm.get("Metrics", []) if "MetricStat" in m]
 
 
 def roles_by_function(roles: dict[str, str]) -> dict[str, str]:
@@ -911,6 +1256,417 @@ def policy_statements(resource: dict) -> list[dict]:
     for document in documents:
         statements += [s for s in as_list(document.get("Statement")) if isinstance(s, dict)]
     return statements
+
+
+# ------------------------------------------------- API Gateway mapping templates
+
+
+class VtlError(Exception):
+    pass
+
+
+class Vtl:
+    """Runs the subset of Velocity (VTL) an API Gateway mapping template of
+    this project may use, as API Gateway runs it: `#set`, `#if`/`#elseif`/
+    `#else`/`#end`, `#foreach`, `##` comments, references with properties and
+    Java method calls (`keySet`, `get`, `toLowerCase`, `contains`), string,
+    boolean and list literals, `==`, `!=`, `&&`, `||`, `!`. Anything else is
+    an error, so the preflight template cannot grow a construct this check
+    does not understand. `$input.params().header` is the request's headers;
+    `#set($context.responseOverride.header.X = ...)` records a header of the
+    answer (twice is an error: API Gateway answers 5XX)."""
+
+    IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.pos = 0
+        self.body, stop = self.block(())
+        if stop is not None:
+            raise VtlError(f"unexpected #{stop}")
+
+    # -- parsing: a template is a list of nodes
+
+    def block(self, stops: tuple[str, ...]) -> tuple[list, str | None]:
+        nodes: list = []
+        text = ""
+        while self.pos < len(self.text):
+            s = self.text
+            if s.startswith("##", self.pos):
+                end = s.find("\n", self.pos)
+                self.pos = len(s) if end < 0 else end + 1
+                continue
+            directive = re.match(r"#\{?(set|if|elseif|else|end|foreach)\}?", s[self.pos:])
+            if directive:
+                if text:
+                    nodes.append(("text", text))
+                    text = ""
+                name = directive.group(1)
+                self.pos += directive.end()
+                if name in ("end", "else", "elseif"):
+                    if name not in stops:
+                        raise VtlError(f"#{name} outside a block")
+                    return nodes, name
+                if name == "set":
+                    inner = self.parens()
+                    target, _, value = inner.partition("=")
+                    nodes.append(("set", self.reference_path(target.strip()), Expr(value.strip())))
+                elif name == "if":
+                    branches = []
+                    condition = Expr(self.parens())
+                    while True:
+                        body, stop = self.block(("elseif", "else", "end"))
+                        branches.append((condition, body))
+                        if stop == "end":
+                            break
+                        if stop == "else":
+                            body, stop = self.block(("end",))
+                            branches.append((None, body))
+                            break
+                        condition = Expr(self.parens())
+                    nodes.append(("if", branches))
+                elif name == "foreach":
+                    inner = self.parens()
+                    match = re.fullmatch(r"\s*\$([A-Za-z][A-Za-z0-9_]*)\s+in\s+(.+)", inner, re.S)
+                    if not match:
+                        raise VtlError(f"cannot read #foreach({inner})")
+                    body, stop = self.block(("end",))
+                    nodes.append(("foreach", match.group(1), Expr(match.group(2)), body))
+                continue
+            if s[self.pos] == "$" or s[self.pos] == "#":
+                raise VtlError(f"unsupported text at {s[self.pos:self.pos + 30]!r}")
+            text += s[self.pos]
+            self.pos += 1
+        if text:
+            nodes.append(("text", text))
+        if stops:
+            raise VtlError(f"missing #end (expected one of {stops})")
+        return nodes, None
+
+    def parens(self) -> str:
+        s = self.text
+        if self.pos >= len(s) or s[self.pos] != "(":
+            raise VtlError(f"expected ( at {s[self.pos:self.pos + 30]!r}")
+        depth, i, quote = 0, self.pos, None
+        while i < len(s):
+            c = s[i]
+            if quote:
+                if c == quote:
+                    quote = None
+            elif c in "\"'":
+                quote = c
+            elif c == "(":
+                depth += 1
+            elif c == ")":
+                depth -= 1
+                if depth == 0:
+                    inner = s[self.pos + 1:i]
+                    self.pos = i + 1
+                    return inner
+            i += 1
+        raise VtlError("unbalanced parentheses")
+
+    def reference_path(self, text: str) -> list[str]:
+        if not text.startswith("$"):
+            raise VtlError(f"#set needs a reference, not {text!r}")
+        parts = text[1:].split(".")
+        if not all(self.IDENT.fullmatch(p) for p in parts):
+            raise VtlError(f"cannot set {text!r}")
+        return parts
+
+    # -- running
+
+    def run(self, headers: dict[str, str], variables: dict[str, Any] | None = None) -> tuple[str, dict[str, str]]:
+        scope: dict[str, Any] = dict(variables or {})
+        scope["input"] = {"params": lambda: {"header": dict(headers), "path": {}, "querystring": {}}}
+        overrides: dict[str, str] = {}
+        out: list[str] = []
+        self.execute(self.body, scope, overrides, out)
+        return "".join(out), overrides
+
+    def execute(self, nodes: list, scope: dict, overrides: dict, out: list) -> None:
+        for node in nodes:
+            kind = node[0]
+            if kind == "text":
+                out.append(node[1])
+            elif kind == "set":
+                path, value = node[1], node[2].evaluate(scope)
+                if path[:3] == ["context", "responseOverride", "header"] and len(path) == 4:
+                    if path[3].lower() in overrides:
+                        raise VtlError(f"{path[3]} is overridden twice (API Gateway answers 5XX)")
+                    overrides[path[3].lower()] = str(value)
+                elif path == ["context", "responseOverride", "status"]:
+                    overrides[":status"] = str(value)
+                elif len(path) == 1:
+                    if value is not None:  # Velocity leaves the variable as it was
+                        scope[path[0]] = value
+                else:
+                    raise VtlError(f"cannot set ${'.'.join(path)}")
+            elif kind == "if":
+                for condition, body in node[1]:
+                    if condition is None or truthy(condition.evaluate(scope)):
+                        self.execute(body, scope, overrides, out)
+                        break
+            elif kind == "foreach":
+                items = node[2].evaluate(scope)
+                for item in list(items or []):
+                    scope[node[1]] = item
+                    self.execute(node[3], scope, overrides, out)
+
+
+def truthy(value: Any) -> bool:
+    return value is not None and value is not False
+
+
+class Expr:
+    """A VTL expression (see Vtl), parsed once and evaluated per request."""
+
+    TOKEN = re.compile(r'\s*(?:(==|!=|&&|\|\||!|\(|\)|\[|\]|,|\.)|"([^"$]*)"|(true|false)\b|\$([A-Za-z][A-Za-z0-9_-]*)|([A-Za-z][A-Za-z0-9_-]*))')
+
+    def __init__(self, text: str):
+        self.tokens: list[tuple[str, Any]] = []
+        pos = 0
+        text = text.strip()
+        while pos < len(text):
+            match = self.TOKEN.match(text, pos)
+            if not match or match.end() == pos:
+                raise VtlError(f"cannot read expression {text!r} at {text[pos:]!r}")
+            op, string, boolean, ref, ident = match.groups()
+            if op:
+                self.tokens.append(("op", op))
+            elif string is not None:
+                self.tokens.append(("value", string))
+            elif boolean:
+                self.tokens.append(("value", boolean == "true"))
+            elif ref:
+                self.tokens.append(("ref", ref))
+            else:
+                self.tokens.append(("ident", ident))
+            pos = match.end()
+        self.i = 0
+        self.tree = self.disjunction()
+        if self.i != len(self.tokens):
+            raise VtlError(f"cannot read expression {text!r}")
+
+    def peek(self) -> tuple[str, Any] | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def take(self, op: str) -> bool:
+        if self.peek() == ("op", op):
+            self.i += 1
+            return True
+        return False
+
+    def disjunction(self):
+        node = self.conjunction()
+        while self.take("||"):
+            node = ("or", node, self.conjunction())
+        return node
+
+    def conjunction(self):
+        node = self.comparison()
+        while self.take("&&"):
+            node = ("and", node, self.comparison())
+        return node
+
+    def comparison(self):
+        node = self.unary()
+        for op in ("==", "!="):
+            if self.take(op):
+                return (op, node, self.unary())
+        return node
+
+    def unary(self):
+        if self.take("!"):
+            return ("not", self.unary())
+        if self.take("("):
+            node = self.disjunction()
+            if not self.take(")"):
+                raise VtlError("missing )")
+            return node
+        if self.take("["):
+            items = []
+            while not self.take("]"):
+                items.append(self.disjunction())
+                if not self.take(","):
+                    if not self.take("]"):
+                        raise VtlError("missing ]")
+                    break
+            return ("list", items)
+        token = self.peek()
+        if token is None:
+            raise VtlError("expression ends too soon")
+        self.i += 1
+        if token[0] == "value":
+            return ("value", token[1])
+        if token[0] != "ref":
+            raise VtlError(f"unexpected {token[1]!r}")
+        node = ("var", token[1])
+        while self.take("."):
+            name = self.peek()
+            if not name or name[0] != "ident":
+                raise VtlError("expected a name after .")
+            self.i += 1
+            if self.take("("):
+                args = []
+                while not self.take(")"):
+                    args.append(self.disjunction())
+                    self.take(",")
+                node = ("call", node, name[1], args)
+            else:
+                node = ("property", node, name[1])
+        return node
+
+    def evaluate(self, scope: dict, node=None) -> Any:
+        node = self.tree if node is None else node
+        kind = node[0]
+        if kind == "value":
+            return node[1]
+        if kind == "list":
+            return [self.evaluate(scope, n) for n in node[1]]
+        if kind == "var":
+            return scope.get(node[1])
+        if kind == "not":
+            return not truthy(self.evaluate(scope, node[1]))
+        if kind == "and":
+            return truthy(self.evaluate(scope, node[1])) and truthy(self.evaluate(scope, node[2]))
+        if kind == "or":
+            return truthy(self.evaluate(scope, node[1])) or truthy(self.evaluate(scope, node[2]))
+        if kind in ("==", "!="):
+            equal = self.evaluate(scope, node[1]) == self.evaluate(scope, node[2])
+            return equal if kind == "==" else not equal
+        target = self.evaluate(scope, node[1])
+        if kind == "property":
+            if isinstance(target, dict):
+                value = target.get(node[2])
+                return value() if callable(value) else value
+            return None
+        name, args = node[2], [self.evaluate(scope, a) for a in node[3]]
+        if isinstance(target, dict) and callable(target.get(name)) and not args:
+            return target[name]()
+        methods = {
+            (dict, "keySet"): lambda: list(target.keys()),
+            (dict, "get"): lambda: target.get(args[0]),
+            (str, "toLowerCase"): lambda: target.lower(),
+            (str, "contains"): lambda: args[0] in target,
+            (str, "equals"): lambda: target == args[0],
+            (list, "contains"): lambda: args[0] in target,
+        }
+        for (kind_of, method), call in methods.items():
+            if isinstance(target, kind_of) and method == name:
+                return call()
+        raise VtlError(f"unsupported method {name}() on {type(target).__name__}")
+
+
+def resolve_text(value: Any, params: dict[str, str], mappings: dict) -> str:
+    """A string property built with Fn::Join, Fn::Sub (with a variable map),
+    Fn::Split, Fn::FindInMap and Ref to parameters, for known parameter values."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        (key, arg), = value.items()
+        if key == "Ref":
+            return params[arg]
+        if key == "Fn::FindInMap":
+            return mappings[arg[0]][arg[1]][arg[2]]
+        if key == "Fn::Join":
+            sep, items = arg
+            parts = resolve_list(items, params, mappings)
+            return sep.join(parts)
+        if key == "Fn::Sub":
+            text, variables = (arg, {}) if isinstance(arg, str) else arg
+            values = {k: resolve_text(v, params, mappings) for k, v in variables.items()}
+            return re.sub(r"\$\{([^}!]+)\}", lambda m: values[m.group(1)] if m.group(1) in values else params[m.group(1)], text)
+    raise ValueError(f"cannot resolve {value!r}")
+
+
+def resolve_list(value: Any, params: dict[str, str], mappings: dict) -> list[str]:
+    if isinstance(value, dict) and list(value) == ["Fn::Split"]:
+        sep, text = value["Fn::Split"]
+        return resolve_text(text, params, mappings).split(sep)
+    return [resolve_text(v, params, mappings) for v in value]
+
+
+def rust_str_constants(path: str) -> dict[str, str]:
+    """`pub const NAME: &str = "value";` items of a Rust file, by name."""
+    text = (ROOT / path).read_text()
+    return dict(re.findall(r'pub const ([A-Z_]+): &str = "((?:[^"\\]|\\.)*)";', text))
+
+
+def expected_cors(allowed: list[str], headers: dict[str, str], cors: dict[str, str]) -> dict[str, str]:
+    """What shared/platform/src/http/headers.rs (Cors::add_preflight_headers)
+    grants: an allowed Origin gets its echo and the exposed headers; with
+    Access-Control-Request-Method also the methods, headers and max age."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    origin = lower.get("origin")
+    if origin is None or origin not in allowed:
+        return {}
+    grants = {"access-control-allow-origin": origin, "access-control-expose-headers": cors["EXPOSED_HEADERS"]}
+    if "access-control-request-method" in lower:
+        grants |= {
+            "access-control-allow-methods": cors["ALLOWED_METHODS"],
+            "access-control-allow-headers": cors["ALLOWED_HEADERS"],
+            "access-control-max-age": cors["PREFLIGHT_MAX_AGE"],
+        }
+    return grants
+
+
+def preflight_cases(allowed: list[str]) -> list[dict[str, str]]:
+    """Requests a preflight template must answer as the code does."""
+    cases = [
+        {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        {"Access-Control-Request-Method": "POST"},
+        {"Origin": "", "Access-Control-Request-Method": "POST"},
+        {},
+    ]
+    for origin in allowed:
+        cases += [
+            {"Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"},
+            {"origin": origin, "access-control-request-method": "PATCH"},  # HTTP/2 sends lower case
+            {"Origin": origin},  # an OPTIONS that is not a preflight: no grants
+            {"Origin": origin.upper(), "Access-Control-Request-Method": "GET"},
+            {"Origin": origin + "/", "Access-Control-Request-Method": "GET"},
+            {"Origin": origin + ".evil.example", "Access-Control-Request-Method": "GET"},
+        ]
+    if len(allowed) > 1:
+        cases.append({"Origin": ",".join(allowed), "Access-Control-Request-Method": "GET"})
+    return cases
+
+
+def dashboard_metrics(body: Any, params: dict[str, str]) -> list[dict[str, Any]]:
+    """Every metric a dashboard body reads: namespace, name, dimensions and
+    stat, from metric arrays (with their "." and "..." shorthands) and from
+    SEARCH expressions. `${X}` parameters are put in from `params` (a name
+    without a value stays `${X}`)."""
+    text = body.get("Fn::Sub") if isinstance(body, dict) else body
+    if isinstance(text, list):
+        text = text[0]
+    substituted = re.sub(r"\$\{([^}!]+)\}", lambda m: params.get(m.group(1), "${%s}" % m.group(1)), text)
+    document = json.loads(substituted)
+    found = []
+    for widget in document.get("widgets", []):
+        properties = widget.get("properties", {})
+        previous: list = []
+        for row in properties.get("metrics", []):
+            options = row[-1] if row and isinstance(row[-1], dict) else {}
+            plain = [x for x in row if not isinstance(x, dict)]
+            if "expression" in options:
+                expression = options["expression"]
+                for schema, terms, stat in re.findall(r"SEARCH\('\{([^}]*)\}([^']*)',\s*'([^']+)'", expression):
+                    namespace, *dims = schema.split(",")
+                    names = re.findall(r'MetricName="([^"]+)"', terms)
+                    for name in names:
+                        found.append({"namespace": namespace, "name": name, "dimensions": set(dims), "stat": stat, "search": terms, "widget": properties.get("title")})
+                continue
+            if plain and plain[0] == "...":
+                plain = previous[: len(previous) - (len(plain) - 1)] + plain[1:]
+            else:
+                plain = [previous[i] if x == "." and i < len(previous) else x for i, x in enumerate(plain)]
+            previous = plain
+            stat = options.get("stat", properties.get("stat"))
+            dims = dict(zip(plain[2::2], plain[3::2]))
+            found.append({"namespace": plain[0], "name": plain[1], "dimensions": dims, "stat": stat, "widget": properties.get("title")})
+    return found
 
 
 # ---------------------------------------------------------------- checkov
@@ -970,6 +1726,11 @@ def main() -> int:
     checks.run("stateful resources retained; table PITR, protection, backups, projections", checks.stateful)
     checks.run("function timeouts, queue visibility, the relay's invoke config", checks.functions_config)
     checks.run("samconfig.toml: region, profile, tags and parameters per environment", checks.environments)
+    checks.run("CORS preflights answered by API Gateway (mock) as the code answers them; responses compressed", checks.preflights)
+    checks.run("every function keeps Lambda's REPORT lines (SystemLogLevel INFO)", checks.logging)
+    checks.run("alarms read the functions' metrics as emitted (namespace, service, environment, function, version)", checks.own_metric_alarms)
+    checks.run("alarms on what breaks: queue age, outbox, relay, consumers, SES reputation, cold starts, throttles, conflicts", checks.alarms_on_what_breaks)
+    checks.run("the dashboard: duration, concurrency, queues, DynamoDB, WAF and SES panels", checks.dashboard)
 
     failed = 0
     for name, problems in checks.results:
