@@ -39,6 +39,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let tools = tools::ensure()?;
     let template = Template::load_project()?;
     let dir = local_dir().join("dev");
+    let functions_log = crate::logs::dev_log();
     eprintln!("xtask: building every function...");
     run_checked(cargo().args(["build", "--workspace", "--bins", "--quiet"]), "cargo build")?;
 
@@ -51,7 +52,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         api_port,
         reload_on_change: true,
-        functions_log: None,
+        // To a file `cargo xtask logs` reads; this terminal shows it readably below.
+        functions_log: Some(functions_log.clone()),
         extra_env: Vec::new(),
     };
     let stack = LocalStack::start(&tools, &template, config).await?;
@@ -76,12 +78,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
          \n  curl -s {base_url}/api/v1/users/me -H \"authorization: Bearer $TOKEN\"\n\
          \nIn front of the functions, as API Gateway and WAF in the cloud: routes, CORS preflights, 100 requests/min per client.\
          \nQueues are delivered to their consumers as Lambda would; the outbox relay runs on its schedule.\
-         \nDead letters:   cargo xtask dlq list | cargo xtask dlq redrive <queue>\
+         \nFunction logs:  below, readably; filter them with cargo xtask logs -f --function <name> | --request-id <id> | --level warn\
+         \n                (every line, builds included: cargo xtask logs --all; raw JSON: .local/dev/logs/functions.log)\
+         \nQueues:         cargo xtask dlq list | cargo xtask dlq redrive <queue>\
          \nMake an admin:  echo 'a long password' | cargo xtask create-admin --email admin@example.com\
          \nPress Ctrl-C to stop everything.\n",
         dynamodb = ports.dynamodb,
         moto = ports.moto,
     );
+    crate::logs::spawn_follow(functions_log);
     wait_for_shutdown().await;
     eprintln!("\nxtask: stopping...");
     drop(stack);

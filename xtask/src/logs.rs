@@ -316,6 +316,7 @@ fn parse(line: &str) -> Entry {
         return metrics_entry(&aws, object);
     }
     let text = |value: Option<Value>| match value {
+        Some(Value::String(s)) if s.is_empty() => None,
         Some(Value::String(s)) => Some(s),
         Some(Value::Null) | None => None,
         Some(other) => Some(other.to_string()),
@@ -339,7 +340,8 @@ fn parse(line: &str) -> Entry {
     let correlation_id = take(&["correlation_id"]);
     let cold_start =
         matches!(span.remove("cold_start").or_else(|| object.remove("cold_start")), Some(Value::Bool(true)));
-    span.retain(|key, _| !SHOWN_KEYS.contains(&key.as_str()));
+    // An empty span field is one the work never learnt (a poison message has no event id).
+    span.retain(|key, value| !SHOWN_KEYS.contains(&key.as_str()) && value.as_str() != Some(""));
     Entry::Record(Record {
         time,
         level: Level::parse(&level_text),
@@ -385,13 +387,14 @@ fn clock_of(time: time::OffsetDateTime) -> String {
 }
 
 /// Lines `cargo lambda watch` passes on that an operator must see even
-/// without `--all`: build errors, a function's panic or failed main, its own errors.
+/// without `--all`: build errors, a function's panic or failed main, its own
+/// errors (but not its stopping a function to reload it after a code change).
 fn is_alarming(line: &str) -> bool {
     let trimmed = line.trim_start();
     trimmed.starts_with("error")
         || trimmed.starts_with("Error:")
         || line.contains("panicked at")
-        || trimmed.starts_with("ERROR ")
+        || (trimmed.starts_with("ERROR ") && !trimmed.contains("code=ForceStop"))
 }
 
 /// Filters and renders lines, remembering which function each request id
@@ -415,17 +418,18 @@ impl View {
                 self.filter.admits_record(&record).then(|| render_record(&record, arrived))
             }
             Entry::Metrics { time, metrics, properties } => {
-                let function = ["Function", "function"].iter().find_map(|k| properties.get(*k)?.as_str());
-                let request_id = ["request_id", "requestId"].iter().find_map(|k| properties.get(*k)?.as_str());
+                let property = |keys: &[&str]| keys.iter().find_map(|k| properties.get(*k)?.as_str());
+                let function = property(&["Function", "function"]);
+                let request_id = property(&["RequestId", "request_id", "requestId"]);
+                let correlation_id = property(&["CorrelationId", "correlation_id"]);
+                let prefix = |wanted: &Option<String>, value: Option<&str>| {
+                    wanted.as_ref().is_none_or(|w| value.is_some_and(|v| v.starts_with(w.as_str())))
+                };
                 let wanted = self.filter.metrics
                     && (self.filter.functions.is_empty()
                         || function.is_some_and(|f| self.filter.functions.iter().any(|w| w == f)))
-                    && self
-                        .filter
-                        .request_id
-                        .as_ref()
-                        .is_none_or(|w| request_id.is_some_and(|r| r.starts_with(w.as_str())))
-                    && self.filter.correlation_id.is_none();
+                    && prefix(&self.filter.request_id, request_id)
+                    && prefix(&self.filter.correlation_id, correlation_id);
                 wanted.then(|| render_metrics(time, function, &metrics, &properties, arrived))
             }
             Entry::Other(text) => {
@@ -463,8 +467,14 @@ fn dim(text: &str) -> String {
     paint(Style::new().dimmed(), text)
 }
 
+/// An id as shown: a generated one (a UUID) by its first 8 characters, a
+/// short one a caller chose (`checkout-7f3a`) whole; either works as a filter.
 fn short(id: Option<&String>) -> String {
-    id.map_or_else(|| "-".repeat(8), |id| id.chars().take(8).collect())
+    match id {
+        None => "-".repeat(8),
+        Some(id) if id.chars().count() <= 16 => format!("{id:<8}"),
+        Some(id) => id.chars().take(8).collect(),
+    }
 }
 
 fn time_column(time: Option<&String>, arrived: Option<time::OffsetDateTime>) -> String {
@@ -572,10 +582,11 @@ mod tests {
     const HTTP: &str = r#"{"level":"INFO","message":"user registered","user_id":"01M8AJ0DZ2PCGWF923HYGQYE1Q","span":{"client_ip":"10.105.229.196","cold_start":true,"correlation_id":"cae56a5f-72f0-4c55-9ddb-06bd32189f4b","function":"register","method":"POST","path":"/api/v1/auth/register","request_id":"cae56a5f-72f0-4c55-9ddb-06bd32189f4b","trace_id":"Root=1-6b0774c3-c40e78ce5434370cc055eb32;Parent=95de2007f109e6c6;Sampled=1","name":"request"}}"#;
     const CONSUMER: &str = r#"{"timestamp":"2026-11-25T23:53:01.123456Z","level":"WARN","message":"message parked","reason":"invalid event: missing field `data`","span":{"cold_start":false,"correlation_id":"77e5a1b2-0000-4000-8000-000000000000","event_id":"01M8AJ0DZ3BQJE719JBMNZPP2B","function":"on-order-placed","message_id":"044e7f91-121d-47bd-aa0d-564b39d584d5","receive_count":"1","request_id":"d977ba6a-1fcc-4f24-bc7c-3db992272c30","name":"message"}}"#;
     const RUNTIME: &str = r#"{"level":"ERROR","message":"Lambda Runtime API returned non-200 response","status":"500 Internal Server Error","span":{"requestId":"d977ba6a-1fcc-4f24-bc7c-3db992272c30","xrayTraceId":"Root=1-6b0774ca-5f99def2c7f51820fdffcda1;Parent=4ec05b4ede20a763;Sampled=1","name":"Lambda runtime invoke"}}"#;
-    const EMF: &str = r#"{"ClientErrors":0.0,"Function":"get-health","Latency":12.733231,"Requests":1.0,"ServerErrors":0.0,"_aws":{"CloudWatchMetrics":[{"Dimensions":[["Function"]],"Metrics":[{"Name":"Requests","Unit":"Count"},{"Name":"ClientErrors","Unit":"Count"},{"Name":"ServerErrors","Unit":"Count"},{"Name":"Latency","Unit":"Milliseconds"}],"Namespace":"Shop"}],"Timestamp":1795650754287}}"#;
+    const EMF: &str = r#"{"ClientErrors":0.0,"CorrelationId":"cae56a5f-72f0-4c55-9ddb-06bd32189f4b","Function":"get-health","Latency":12.733231,"Requests":1.0,"ServerErrors":0.0,"_aws":{"CloudWatchMetrics":[{"Dimensions":[["Function"]],"Metrics":[{"Name":"Requests","Unit":"Count"},{"Name":"ClientErrors","Unit":"Count"},{"Name":"ServerErrors","Unit":"Count"},{"Name":"Latency","Unit":"Milliseconds"}],"Namespace":"Shop"}],"Timestamp":1795650754287}}"#;
     const WATCH: &str =
         r#" INFO spawning function instance function="get-health" instance_id=39dd8229-ae58-43df-9517-402f769f933f"#;
     const PANIC: &str = "thread 'main' panicked at functions/login/src/main.rs:12:5:";
+    const RELOAD: &str = " ERROR command killed code=ForceStop";
 
     fn plain(filter: Filter, lines: &[&str]) -> Vec<String> {
         let mut view = View::new(filter);
@@ -623,17 +634,34 @@ mod tests {
 
     #[test]
     fn filters_pick_by_request_correlation_function_and_level() {
-        let all = [HTTP, CONSUMER, RUNTIME, EMF, WATCH, PANIC];
+        let all = [HTTP, CONSUMER, RUNTIME, EMF, WATCH, PANIC, RELOAD];
         let by = |filter: Filter| plain(filter, &all).len();
-        assert_eq!(by(Filter::default()), 4, "records and the panic; no metrics, no watch chatter");
-        assert_eq!(by(Filter { all: true, metrics: true, ..Filter::default() }), 6);
+        assert_eq!(by(Filter::default()), 4, "records and the panic; no metrics, no watch chatter, no reload");
+        assert_eq!(by(Filter { all: true, metrics: true, ..Filter::default() }), 7);
         assert_eq!(by(Filter { request_id: Some("cae56a5f".into()), ..Filter::default() }), 1);
         assert_eq!(by(Filter { request_id: Some("d977ba6a-1fcc".into()), ..Filter::default() }), 2);
         assert_eq!(by(Filter { correlation_id: Some("77e5".into()), ..Filter::default() }), 1);
         assert_eq!(by(Filter { functions: vec!["register".into(), "get-health".into()], ..Filter::default() }), 1);
         assert_eq!(by(Filter { functions: vec!["get-health".into()], metrics: true, ..Filter::default() }), 1);
+        assert_eq!(by(Filter { correlation_id: Some("cae5".into()), metrics: true, ..Filter::default() }), 2);
         assert_eq!(by(Filter { level: Some(Level::Warn), ..Filter::default() }), 3, "warn, error and the panic");
         assert_eq!(by(Filter { level: Some(Level::Error), ..Filter::default() }), 2);
+    }
+
+    #[test]
+    fn a_chosen_correlation_id_shows_whole_and_an_unknown_one_as_dashes() {
+        let chosen = HTTP.replace(
+            "\"correlation_id\":\"cae56a5f-72f0-4c55-9ddb-06bd32189f4b\"",
+            "\"correlation_id\":\"checkout-7f3a\"",
+        );
+        let unknown =
+            CONSUMER.replace("77e5a1b2-0000-4000-8000-000000000000", "").replace("01M8AJ0DZ3BQJE719JBMNZPP2B", "");
+        let lines = plain(Filter::default(), &[&chosen, &unknown]);
+        assert!(lines[0].contains("req:cae56a5f corr:checkout-7f3a user registered"), "{lines:?}");
+        assert!(lines[1].contains("req:d977ba6a corr:-------- message parked"), "{lines:?}");
+        assert!(!lines[1].contains("event_id"), "an empty span field is left out: {lines:?}");
+        let by_correlation = Filter { correlation_id: Some("checkout-7f3a".into()), ..Filter::default() };
+        assert_eq!(plain(by_correlation, &[&chosen, &unknown]).len(), 1);
     }
 
     #[test]
@@ -641,7 +669,10 @@ mod tests {
         let lines = plain(Filter { metrics: true, ..Filter::default() }, &[EMF]);
         assert_eq!(
             lines,
-            ["23:52:34.287 EMF   get-health       Requests=1 ClientErrors=0 ServerErrors=0 Latency=12.733231ms"]
+            [concat!(
+                "23:52:34.287 EMF   get-health       Requests=1 ClientErrors=0 ServerErrors=0 Latency=12.733231ms ",
+                "CorrelationId=cae56a5f-72f0-4c55-9ddb-06bd32189f4b"
+            )]
         );
     }
 
