@@ -624,7 +624,7 @@ mod tests {
 
     #[tokio::test]
     async fn list_shows_depths_reasons_and_a_running_move_task() {
-        let names = vec!["order-placed".to_owned(), "email-send".to_owned()];
+        let names = ["order-placed".to_owned(), "email-send".to_owned()];
         let queues: Vec<QueuePair> = names
             .iter()
             .map(|name| {
