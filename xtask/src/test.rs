@@ -235,11 +235,20 @@ fn lint(tools: &tools::Tools) -> anyhow::Result<()> {
 /// or a bearer token (a JWT starts `eyJ`). The suite runs with `LOG_EVENT` on
 /// and debug sampling, so every input passes the redaction helper.
 fn scan_for_secrets(log: &Path) -> anyhow::Result<Vec<String>> {
-    const SECRETS: [&str; 3] = ["@example.com", "correct horse battery", "eyJ"];
+    const SECRETS: [&str; 2] = ["@example.com", "correct horse battery"];
     let text = std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
     Ok(text
         .lines()
-        .filter(|line| SECRETS.iter().any(|secret| line.contains(secret)))
+        .filter(|line| SECRETS.iter().any(|secret| line.contains(secret)) || holds_a_jwt(line))
         .map(|line| line.chars().take(300).collect())
         .collect())
+}
+
+/// A JWT is `eyJ<header>.eyJ<claims>.<signature>` (a pagination cursor, one
+/// base64 JSON part and a MAC, is not a secret).
+fn holds_a_jwt(line: &str) -> bool {
+    line.match_indices("eyJ").any(|(start, _)| {
+        let rest = &line[start..];
+        rest.find('.').is_some_and(|dot| rest[dot + 1..].starts_with("eyJ"))
+    })
 }

@@ -269,7 +269,7 @@ impl HttpServer {
         let status = response.status().as_u16();
         let latency_ms = meta.started.elapsed().as_secs_f64() * 1000.0;
         let (aws_calls, aws_ms) = crate::aws::calls::summary();
-        tracing::info!(status, latency_ms, aws_calls, aws_ms, "request completed");
+        tracing::info!(status, latency_ms, aws_calls, aws_ms, function = %self.name, "request completed");
         metrics::count(names::COLD_START, f64::from(u8::from(meta.cold_start)));
         metrics::count(names::REQUESTS, 1.0);
         metrics::count(names::CLIENT_ERRORS, f64::from(u8::from((400..500).contains(&status))));
