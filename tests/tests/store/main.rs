@@ -1,8 +1,9 @@
 //! The DynamoDB adapters against DynamoDB Local, each test on its own fresh
-//! table created from the template's definition; the outbox against moto;
-//! and the local cloud against the template.
+//! table created from the template's definition; the outbox and the
+//! dead-letter helpers against moto; and the local cloud against the template.
 
 mod contract;
+mod dlq;
 mod listings;
 mod outbox;
 mod provisioned;
