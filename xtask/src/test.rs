@@ -109,7 +109,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     eprintln!("\nxtask: scanning every function's log lines for secrets");
     match scan_for_secrets(&dir.join("logs/functions.log")) {
         Ok(leaks) if leaks.is_empty() => {
-            println!("xtask: no email, password or token in the functions' logs: 1 passed, 0 failed")
+            println!("xtask: no email, password or token in the functions' logs: 1 passed, 0 failed");
         }
         Ok(leaks) => {
             for leak in leaks.iter().take(10) {

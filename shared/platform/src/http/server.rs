@@ -141,7 +141,8 @@ impl HttpServer {
             self.observe(&meta, &response);
             response
         };
-        telemetry::with_trace(trace, work.instrument(span)).await
+        // Boxed: the request's whole state (spans, trace scope, handler) is large.
+        telemetry::with_trace(trace, Box::pin(work.instrument(span))).await
     }
 
     fn metadata(&self, event: &Request) -> RequestMeta {
