@@ -85,7 +85,7 @@ fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
             if name != "target" && !name.starts_with('.') {
                 rust_files(&path, found);
             }
-        } else if name.ends_with(".rs") {
+        } else if path.extension().is_some_and(|extension| extension == "rs") {
             found.push(path.strip_prefix(root()).unwrap().to_owned());
         }
     }
