@@ -591,6 +591,18 @@ mod tests {
         assert_eq!(age(3 * 86_400_000 + 4 * 3_600_000), "3d 04h");
     }
 
+    #[test]
+    fn the_template_declares_the_outputs_dlq_stack_reads() {
+        let template = local_cloud::template::Template::load_project().unwrap();
+        let outputs = template.root.body["Outputs"].as_mapping().expect("template.yaml has Outputs");
+        for name in queue_names().unwrap() {
+            for suffix in ["QueueUrl", "DeadLetterQueueUrl"] {
+                let key = format!("{}{suffix}", pascal_case(&name));
+                assert!(outputs.contains_key(key.as_str()), "template.yaml's Outputs lack {key} (for `dlq --stack`)");
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_deployed_stack_s_queues_come_from_its_outputs() {
         let names = queue_names().unwrap();
