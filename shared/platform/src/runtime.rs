@@ -188,30 +188,33 @@ impl Init {
     {
         let name = self.name;
         let work = Arc::new(work);
-        lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
-            let work = work.clone();
-            async move {
-                crate::telemetry::begin_invocation();
-                let cold_start = crate::telemetry::take_cold_start();
-                let trace = event.context.xray_trace_id.clone().unwrap_or_default();
-                let span = tracing::info_span!(
-                    "invocation",
-                    function = name,
-                    request_id = %event.context.request_id,
-                    trace_id = %crate::telemetry::trace_id(&trace),
-                    cold_start,
-                );
-                crate::telemetry::log_event(&event.payload);
-                let outcome =
-                    crate::telemetry::with_trace(trace.clone(), tracing::Instrument::instrument(work(), span)).await;
-                crate::metrics::count(crate::metrics::names::COLD_START, f64::from(u8::from(cold_start)));
-                crate::metrics::flush(&[
-                    ("RequestId", &event.context.request_id),
-                    ("TraceId", crate::telemetry::trace_id(&trace)),
-                ]);
-                outcome.map_err(lambda_runtime::Error::from)
-            }
-        }))
+        Box::pin(lambda_runtime::run(lambda_runtime::service_fn(
+            move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+                let work = work.clone();
+                async move {
+                    crate::telemetry::begin_invocation();
+                    let cold_start = crate::telemetry::take_cold_start();
+                    let trace = event.context.xray_trace_id.clone().unwrap_or_default();
+                    let span = tracing::info_span!(
+                        "invocation",
+                        function = name,
+                        request_id = %event.context.request_id,
+                        trace_id = %crate::telemetry::trace_id(&trace),
+                        cold_start,
+                    );
+                    crate::telemetry::log_event(&event.payload);
+                    let outcome =
+                        crate::telemetry::with_trace(trace.clone(), tracing::Instrument::instrument(work(), span))
+                            .await;
+                    crate::metrics::count(crate::metrics::names::COLD_START, f64::from(u8::from(cold_start)));
+                    crate::metrics::flush(&[
+                        ("RequestId", &event.context.request_id),
+                        ("TraceId", crate::telemetry::trace_id(&trace)),
+                    ]);
+                    outcome.map_err(lambda_runtime::Error::from)
+                }
+            },
+        )))
         .await
     }
 }
