@@ -39,7 +39,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let tools = tools::ensure()?;
     let template = Template::load_project()?;
     let dir = local_dir().join("dev");
-    let functions_log = crate::logs::dev_log();
+    let functions_log = crate::logs::dev_log(api_port);
     eprintln!("xtask: building every function...");
     run_checked(cargo().args(["build", "--workspace", "--bins", "--quiet"]), "cargo build")?;
 
@@ -79,12 +79,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
          \nIn front of the functions, as API Gateway and WAF in the cloud: routes, CORS preflights, 100 requests/min per client.\
          \nQueues are delivered to their consumers as Lambda would; the outbox relay runs on its schedule.\
          \nFunction logs:  below, readably; filter them with cargo xtask logs -f --function <name> | --request-id <id> | --level warn\
-         \n                (every line, builds included: cargo xtask logs --all; raw JSON: .local/dev/logs/functions.log)\
+         \n                (every line, builds included: --all; raw JSON lines: {log})\
          \nQueues:         cargo xtask dlq list | cargo xtask dlq redrive <queue>\
          \nMake an admin:  echo 'a long password' | cargo xtask create-admin --email admin@example.com\
          \nPress Ctrl-C to stop everything.\n",
         dynamodb = ports.dynamodb,
         moto = ports.moto,
+        log = functions_log.strip_prefix(local_cloud::project_root()).unwrap_or(&functions_log).display(),
     );
     crate::logs::spawn_follow(functions_log);
     wait_for_shutdown().await;

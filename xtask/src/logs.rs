@@ -29,8 +29,8 @@ pub struct Args {
     /// print what the log holds and stop.
     #[arg(short, long)]
     pub follow: bool,
-    /// The log to read instead of the dev stack's `.local/dev/logs/functions.log`
-    /// (a test run's is `.local/test/logs/functions.log`).
+    /// The log to read instead of the dev stack's (`.local/dev/logs/functions-<api port>.log`,
+    /// the newest if several); a test run's is `.local/test/logs/functions.log`.
     #[arg(long)]
     pub file: Option<PathBuf>,
     /// Only the records of this request (Lambda's request id; a prefix, such as
@@ -103,9 +103,33 @@ impl Level {
     }
 }
 
-/// The dev stack's functions log (`cargo xtask dev` writes it).
-pub fn dev_log() -> PathBuf {
-    local_dir().join("dev/logs/functions.log")
+/// Where `cargo xtask dev` with its API on `api_port` writes its functions'
+/// output (one file per stack: two dev stacks may run side by side).
+pub fn dev_log(api_port: u16) -> PathBuf {
+    local_dir().join(format!("dev/logs/functions-{api_port}.log"))
+}
+
+/// The dev stack's functions log written last (the running stack's, or the
+/// busiest of several).
+fn latest_dev_log() -> anyhow::Result<PathBuf> {
+    let dir = local_dir().join("dev/logs");
+    let newest = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("functions-") && name.ends_with(".log")
+        })
+        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
+        .max();
+    newest.map(|(_, path)| path).with_context(|| {
+        format!(
+            "no functions log in {}: is `cargo xtask dev` running? (--file reads another, such as .local/test/logs/functions.log)",
+            dir.display()
+        )
+    })
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -114,7 +138,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
         ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
     }
-    let path = args.file.clone().unwrap_or_else(dev_log);
+    let path = match &args.file {
+        Some(path) => path.clone(),
+        None => latest_dev_log()?,
+    };
     let mut view = View::new(Filter::from_args(&args));
     let mut out = anstream::stdout();
     let outcome = if args.follow {
