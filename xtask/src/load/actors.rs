@@ -17,7 +17,7 @@ use super::client::{Answer, Client, Req};
 use super::world::{PASSWORD, Placed, Product, User, World, admin_address, customer_address};
 
 /// Below this many units an admin restocks a product.
-const LOW_WATER: i64 = 30;
+const LOW_WATER: i64 = 60;
 const ORDER_STATUSES: [&str; 5] = ["pending", "confirmed", "rejected", "shipped", "cancelled"];
 
 pub fn statuses() -> [&'static str; 5] {
@@ -63,7 +63,7 @@ pub async fn make_products(world: &World, client: &Client, token: &str, count: u
     for index in 0..count.max(2) {
         let scarce = index == 0;
         let sku = format!("LD-{}-{index}", world.run.to_uppercase());
-        let initial_stock = if scarce { 4 } else { 100 };
+        let initial_stock = if scarce { 4 } else { 150 };
         let body = json!({
             "sku": sku,
             "name": format!("Load product {index}"),
@@ -177,10 +177,11 @@ fn same(first: &Answer, again: &Answer) -> bool {
 /// Places one order (sometimes retried, sometimes twice at once, sometimes
 /// replayed with another body); its id, or the status that refused it.
 async fn place(world: &World, client: &Client, token: &str, owner: &str, rng: &mut StdRng) -> Result<String, u16> {
-    let count = rng.random_range(1..=3).min(world.products.len());
-    let mut picked: Vec<usize> = rand::seq::index::sample(rng, world.products.len(), count).into_vec();
-    // The scarce product is in about a fifth of the orders.
-    if !picked.contains(&0) && rng.random_bool(0.2) {
+    let count = rng.random_range(1..=3).min(world.products.len() - 1);
+    let mut picked: Vec<usize> =
+        rand::seq::index::sample(rng, world.products.len() - 1, count).into_iter().map(|index| index + 1).collect();
+    // The scarce product is in about one order in ten.
+    if !picked.contains(&0) && rng.random_bool(0.1) {
         picked[0] = 0;
     }
     picked.sort_unstable();
@@ -436,7 +437,7 @@ async fn restock(world: &World, client: &Client, token: &str, product: usize, rn
         if attempt == 0 && stock >= LOW_WATER && !rng.random_bool(0.15) {
             return;
         }
-        let added = rng.random_range(30..=60);
+        let added = rng.random_range(60..=120);
         let body = json!({
             "sku": current["sku"],
             "name": current["name"],

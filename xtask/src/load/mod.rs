@@ -61,6 +61,9 @@ pub struct Args {
     /// Concurrent writers at each level of the probe.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32")]
     pub probe_writers: Vec<usize>,
+    /// Check only the data the run made, as on a shared stack (what `cargo xtask test` does).
+    #[arg(long)]
+    pub own_data_only: bool,
     /// Where results.json and results.md are written (relative to the repository).
     #[arg(long, default_value = "target/load")]
     pub output: PathBuf,
@@ -130,7 +133,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         admins: args.admins.unwrap_or((args.customers / 15).max(2)),
         products: args.products,
         per_minute: args.per_minute,
-        private: true,
+        private: !args.own_data_only,
         functions_log: Some(log),
         output: None,
         drain_timeout: Duration::from_secs(300),
