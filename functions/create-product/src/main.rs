@@ -1,4 +1,4 @@
-//! POST /api/v1/products (admin): add a product.
+//! POST /api/v1/products (admin): add a product (Idempotency-Key aware).
 
 use platform::http::Access;
 use platform::{Init, forever};
@@ -8,9 +8,10 @@ fn main() -> Result<(), lambda_http::Error> {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let keys = init.signing_keys().await?;
         let products = forever(init.product_store());
+        let idempotency = forever(init.idempotency_store());
         init.http(Access::Admin)
             .with_auth(init.authenticator(&keys))
-            .serve(move |request| app::catalogue::create(request, products))
+            .serve(move |request| app::catalogue::create(request, products, idempotency))
             .await
     })
 }

@@ -1,4 +1,4 @@
-//! POST /api/v1/auth/register: create an account.
+//! POST /api/v1/auth/register: create an account (Idempotency-Key aware).
 
 use platform::auth::PasswordHasher;
 use platform::http::Access;
@@ -9,7 +9,10 @@ fn main() -> Result<(), lambda_http::Error> {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let users = forever(init.user_store());
         let hasher = forever(PasswordHasher::new());
+        let idempotency = forever(init.idempotency_store());
         let publisher = forever(init.publisher());
-        init.http(Access::Guest).serve(move |request| app::auth::register(request, users, hasher, publisher)).await
+        init.http(Access::Guest)
+            .serve(move |request| app::auth::register(request, users, idempotency, hasher, publisher))
+            .await
     })
 }

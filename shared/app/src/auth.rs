@@ -3,10 +3,11 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use domain::ports::{Publisher, StoreError, Taken, Throttle, UserStore};
+use domain::ports::{IdempotencyStore, Publisher, StoreError, Taken, Throttle, UserStore};
 use domain::{DomainEvent, Email, NewUser, Password, Role, ValidationError};
 use platform::auth::{PasswordHasher, Tokens};
 use platform::http::{ApiError, ApiRequest, ApiResponse};
+use platform::idempotency::Idempotency;
 use platform::throttle::Limit;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -35,24 +36,55 @@ fn parse_credentials(
     }
 }
 
-/// Creates an account with the `user` role and emits `user-created`.
+/// Creates an account with the `user` role and emits `user-created`. With an
+/// `Idempotency-Key`, a client retrying after a lost response gets its 201
+/// (not a 409 `email_taken`) and nothing is created twice.
 pub async fn register(
     request: ApiRequest,
     users: &impl UserStore,
+    keys: &impl IdempotencyStore,
     hasher: &PasswordHasher,
     publisher: &impl Publisher,
 ) -> Result<ApiResponse, ApiError> {
-    let (email, password) = parse_credentials(request.json()?, Password::parse_new)?;
-    let (user, event) = create_user(users, hasher, email, &password, Role::User, &request.correlation_id).await?;
-    tracing::info!(user_id = %user.id, "user registered");
-    platform::metrics::count(platform::metrics::names::USERS_REGISTERED, 1.0);
-    publisher.publish_after_commit(&event).await;
-    Ok(ApiResponse::created(UserView::from(&user), "/api/v1/users/me").etag(user.version))
+    // The password stays out of the stored fingerprint: no fast hash of it is kept.
+    let idempotency = Idempotency::new("auth:register", keys).unhashed(&["password"]);
+    idempotency
+        .run(&request, async |key| {
+            let (email, password) = parse_credentials(request.json()?, Password::parse_new)?;
+            let user = new_user(hasher, email, &password, Role::User)?;
+            let event = DomainEvent::user_created(user.id, &user.email, &request.correlation_id, user.created_at);
+            let response = ApiResponse::created(UserView::from(&user), "/api/v1/users/me").etag(user.version);
+            users
+                .create(&user, Some(&event), key.map(|key| key.record(&response)).as_ref())
+                .await
+                .map_err(email_taken)?;
+            tracing::info!(user_id = %user.id, "user registered");
+            platform::metrics::count(platform::metrics::names::USERS_REGISTERED, 1.0);
+            publisher.publish_after_commit(&event).await;
+            Ok(response)
+        })
+        .await
 }
 
-/// The one way accounts come to exist, shared by registration and the
-/// operator's `create-admin` command. The `user-created` event is committed
-/// with the account (outbox) and returned for publishing.
+/// An account for `email` with `password` hashed, created now.
+fn new_user(hasher: &PasswordHasher, email: Email, password: &Password, role: Role) -> Result<domain::User, ApiError> {
+    let password_hash = hasher.hash(password).map_err(ApiError::Internal)?;
+    Ok(NewUser { email, password_hash, role }.into_user(OffsetDateTime::now_utc()))
+}
+
+fn email_taken(error: StoreError) -> ApiError {
+    match error {
+        StoreError::AlreadyExists(Taken::Email) => {
+            ApiError::conflict("email_taken", "an account with this email already exists")
+        }
+        other => other.into(),
+    }
+}
+
+/// Creates an account for the operator's `create-admin` command: the same
+/// steps as registration (the `user-created` event committed with the
+/// account through the outbox), without an idempotency key. Returns the
+/// event for publishing.
 pub async fn create_user(
     users: &impl UserStore,
     hasher: &PasswordHasher,
@@ -61,17 +93,10 @@ pub async fn create_user(
     role: Role,
     correlation_id: &str,
 ) -> Result<(domain::User, DomainEvent), ApiError> {
-    let password_hash = hasher.hash(password).map_err(ApiError::Internal)?;
-    let now = OffsetDateTime::now_utc();
-    let user = NewUser { email, password_hash, role }.into_user(now);
-    let event = DomainEvent::user_created(user.id, &user.email, correlation_id, now);
-    match users.insert(&user, Some(&event)).await {
-        Ok(()) => Ok((user, event)),
-        Err(StoreError::AlreadyExists(Taken::Email)) => {
-            Err(ApiError::conflict("email_taken", "an account with this email already exists"))
-        }
-        Err(error) => Err(error.into()),
-    }
+    let user = new_user(hasher, email, password, role)?;
+    let event = DomainEvent::user_created(user.id, &user.email, correlation_id, user.created_at);
+    users.insert(&user, Some(&event)).await.map_err(email_taken)?;
+    Ok((user, event))
 }
 
 /// Password checks per account and client address: a guesser gets five per

@@ -1,9 +1,10 @@
 //! The catalogue: GET /products, GET /products/{id} (anyone), and POST,
 //! PUT, DELETE /products (admins).
 
-use domain::ports::ProductStore;
+use domain::ports::{IdempotencyStore, ProductStore};
 use domain::{ProductDraft, ProductId};
 use platform::http::{ApiError, ApiRequest, ApiResponse};
+use platform::idempotency::Idempotency;
 use platform::pagination::Cursors;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -93,14 +94,24 @@ pub async fn get(request: ApiRequest, products: &impl ProductStore) -> Result<Ap
 }
 
 /// POST /products (admin): creates a product at version 1; 409 `sku_taken`
-/// if another product has the SKU.
-pub async fn create(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
-    let draft = request.json::<ProductBody>()?.into_draft()?;
-    let product = draft.into_product(OffsetDateTime::now_utc());
-    products.insert(&product).await.map_err(sku_taken)?;
-    tracing::info!(product_id = %product.id, sku = %product.sku, "product created");
-    let location = format!("/api/v1/products/{}", product.id);
-    Ok(ApiResponse::created(ProductView::from(&product), &location).etag(product.version))
+/// if another product has the SKU. With an `Idempotency-Key`, a retry after a
+/// lost response gets its 201, not the 409.
+pub async fn create(
+    request: ApiRequest,
+    products: &impl ProductStore,
+    keys: &impl IdempotencyStore,
+) -> Result<ApiResponse, ApiError> {
+    Idempotency::new("products:create", keys)
+        .run(&request, async |key| {
+            let draft = request.json::<ProductBody>()?.into_draft()?;
+            let product = draft.into_product(OffsetDateTime::now_utc());
+            let location = format!("/api/v1/products/{}", product.id);
+            let response = ApiResponse::created(ProductView::from(&product), &location).etag(product.version);
+            products.create(&product, key.map(|key| key.record(&response)).as_ref()).await.map_err(sku_taken)?;
+            tracing::info!(product_id = %product.id, sku = %product.sku, "product created");
+            Ok(response)
+        })
+        .await
 }
 
 /// PUT /products/{id} (admin): replaces every field as the next version.

@@ -2,11 +2,11 @@
 //! and DELETE /orders/{id}. Customers see and change only their own orders;
 //! anyone else's is "not found", so existence never leaks.
 
-use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, ProductStore, Publisher, StoreError, Taken};
+use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, ProductStore, Publisher};
 use domain::{DomainEvent, Order, OrderId, OrderRequest, OrderStatus, PricingError, ValidationError};
 use platform::auth::Principal;
 use platform::http::{ApiError, ApiRequest, ApiResponse, IfMatch};
-use platform::idempotency::{self, Begin};
+use platform::idempotency::Idempotency;
 use platform::metrics::{self, names};
 use platform::pagination::Cursors;
 use serde::Deserialize;
@@ -63,34 +63,26 @@ pub async fn place(
     publisher: &impl Publisher,
 ) -> Result<ApiResponse, ApiError> {
     let owner = request.principal()?.user_id;
-    let pending_key = match idempotency::begin(&request, "orders:place", keys).await? {
-        Begin::Replay(response) => return Ok(response),
-        Begin::Proceed(pending_key) => pending_key,
-    };
-    let body: PlaceBody = request.json()?;
-    let lines: Vec<(String, i64)> = body.lines.into_iter().map(|l| (l.product_id, l.quantity)).collect();
-    let order_request = OrderRequest::parse(&lines)?;
-    let ids: Vec<_> = order_request.lines.iter().map(|(id, _)| *id).collect();
-    let catalogue = products.get_many(&ids).await?;
-    let now = OffsetDateTime::now_utc();
-    let order = order_request.price(owner, &catalogue, now).map_err(|error| pricing_error(&error))?;
-    let event = DomainEvent::order_placed(order.id, owner, &request.correlation_id, now);
-
-    let location = format!("/api/v1/orders/{}", order.id);
-    let response = ApiResponse::created(OrderView::from(&order), &location).etag(order.version);
-    let record = pending_key.as_ref().map(|key| key.record(&response));
-    match orders.place(&order, &event, record.as_ref()).await {
-        Ok(()) => {}
-        Err(StoreError::AlreadyExists(Taken::IdempotencyKey)) => {
-            let key = pending_key.as_ref().expect("only a keyed request can lose the key race");
-            return idempotency::resolve_race(key, keys).await;
-        }
-        Err(error) => return Err(error.into()),
-    }
-    tracing::info!(order_id = %order.id, lines = order.lines.len(), total = order.total.minor(), "order placed");
-    metrics::count(names::ORDERS_PLACED, 1.0);
-    publisher.publish_after_commit(&event).await;
-    Ok(response)
+    let idempotency = Idempotency::new("orders:place", keys);
+    idempotency
+        .run(&request, async |key| {
+            let body: PlaceBody = request.json()?;
+            let lines: Vec<(String, i64)> = body.lines.into_iter().map(|l| (l.product_id, l.quantity)).collect();
+            let order_request = OrderRequest::parse(&lines)?;
+            let ids: Vec<_> = order_request.lines.iter().map(|(id, _)| *id).collect();
+            let catalogue = products.get_many(&ids).await?;
+            let now = OffsetDateTime::now_utc();
+            let order = order_request.price(owner, &catalogue, now).map_err(|error| pricing_error(&error))?;
+            let event = DomainEvent::order_placed(order.id, owner, &request.correlation_id, now);
+            let location = format!("/api/v1/orders/{}", order.id);
+            let response = ApiResponse::created(OrderView::from(&order), &location).etag(order.version);
+            orders.place(&order, &event, key.map(|key| key.record(&response)).as_ref()).await?;
+            tracing::info!(order_id = %order.id, lines = order.lines.len(), total = order.total.minor(), "order placed");
+            metrics::count(names::ORDERS_PLACED, 1.0);
+            publisher.publish_after_commit(&event).await;
+            Ok(response)
+        })
+        .await
 }
 
 /// GET /orders: newest first, in pages, optionally `?status=`; customers see

@@ -9,8 +9,9 @@ use app::auth::LoginLimits;
 use http::{Method, StatusCode};
 use in_memory::Memory;
 use platform::auth::PasswordHasher;
+use platform::http::{ApiError, ApiResponse};
 use serde_json::json;
-use support::{body, request};
+use support::{body, header, request, with_header};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -27,20 +28,73 @@ async fn login(
     email: &str,
     password: &str,
     ip: &str,
-) -> Result<platform::http::ApiResponse, platform::http::ApiError> {
+) -> Result<ApiResponse, ApiError> {
     let mut request = request(Method::POST, None, Some(json!({"email": email, "password": password})));
     request.client_ip = ip.to_owned();
     app::auth::login(request, &memory.users(), &PasswordHasher::new(), &support::tokens(), limits).await
 }
 
+async fn register_keyed(memory: &Memory, key: &str, email: &str, password: &str) -> Result<ApiResponse, ApiError> {
+    let body = json!({"email": email, "password": password});
+    app::auth::register(
+        with_header(request(Method::POST, None, Some(body)), "idempotency-key", key),
+        &memory.users(),
+        &memory.idempotency(),
+        &PasswordHasher::new(),
+        &memory.publisher(),
+    )
+    .await
+}
+
+/// Issue 13.6: a client whose 201 was lost retries with its key and gets
+/// the 201, not 409 `email_taken`; one account and one welcome email.
+#[tokio::test]
+async fn a_registration_retried_with_its_key_gets_its_201_and_creates_one_account() {
+    let memory = Memory::new();
+    let first = register_keyed(&memory, "signup-1", "lin@example.com", PASSWORD).await.unwrap();
+    let retry = register_keyed(&memory, "signup-1", "lin@example.com", PASSWORD).await.unwrap();
+    assert_eq!((retry.status, body(&retry)), (StatusCode::CREATED, body(&first)));
+    assert_eq!(header(&retry, "idempotent-replayed"), Some("true"));
+    assert_eq!(header(&retry, "location"), Some("/api/v1/users/me"));
+    assert_eq!(memory.published().len(), 1, "one welcome event");
+
+    // Another email under the same key is another request: refused, nothing created.
+    let other = register_keyed(&memory, "signup-1", "max@example.com", PASSWORD).await.unwrap_err();
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let max = domain::Email::parse("max@example.com").unwrap();
+    assert!(domain::ports::UserStore::find_by_email(&memory.users(), &max).await.unwrap().is_none());
+    // A fresh key for a taken email is a new registration: 409 as before.
+    let again = register_keyed(&memory, "signup-2", "lin@example.com", PASSWORD).await.unwrap_err();
+    assert_eq!(again.code(), "email_taken");
+    // The stored replay holds the response, never the password.
+    let stored = memory.idempotency_records();
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].body.contains(PASSWORD) && !stored[0].fingerprint.contains(PASSWORD));
+}
+
+/// The password is left out of the fingerprint (no fast hash of it is
+/// stored), so a retry that changed only the password replays the first
+/// answer; the account keeps the first password.
+#[tokio::test]
+async fn a_keyed_retry_with_another_password_replays_and_keeps_the_first_password() {
+    let memory = Memory::new();
+    let limits = limits(&memory);
+    register_keyed(&memory, "k", "eve@example.com", PASSWORD).await.unwrap();
+    let retry = register_keyed(&memory, "k", "eve@example.com", "another long password").await.unwrap();
+    assert_eq!(header(&retry, "idempotent-replayed"), Some("true"));
+    assert!(login(&memory, &limits, "eve@example.com", PASSWORD, "192.0.2.7").await.is_ok());
+}
+
 #[tokio::test]
 async fn an_email_registers_once_and_its_welcome_event_is_published() {
     let memory = Memory::new();
-    let (users, hasher, publisher) = (memory.users(), PasswordHasher::new(), memory.publisher());
+    let (users, keys, hasher, publisher) =
+        (memory.users(), memory.idempotency(), PasswordHasher::new(), memory.publisher());
     let register = |email: &str| {
         app::auth::register(
             request(Method::POST, None, Some(json!({"email": email, "password": PASSWORD}))),
             &users,
+            &keys,
             &hasher,
             &publisher,
         )
@@ -61,6 +115,7 @@ async fn twenty_parallel_guesses_get_at_most_five_password_checks() {
     let _ = app::auth::register(
         request(Method::POST, None, Some(json!({"email": "grace@example.com", "password": PASSWORD}))),
         &memory.users(),
+        &memory.idempotency(),
         &PasswordHasher::new(),
         &memory.publisher(),
     )
@@ -87,6 +142,7 @@ async fn a_successful_login_forgives_earlier_misses_from_its_address() {
     let _ = app::auth::register(
         request(Method::POST, None, Some(json!({"email": "alan@example.com", "password": PASSWORD}))),
         &memory.users(),
+        &memory.idempotency(),
         &PasswordHasher::new(),
         &memory.publisher(),
     )
@@ -117,6 +173,7 @@ async fn a_disabled_account_is_refused_only_after_the_right_password() {
     let created = app::auth::register(
         request(Method::POST, None, Some(json!({"email": "off@example.com", "password": PASSWORD}))),
         &memory.users(),
+        &memory.idempotency(),
         &PasswordHasher::new(),
         &memory.publisher(),
     )

@@ -16,10 +16,13 @@ fn draft(sku: &str, stock: i64, active: bool) -> serde_json::Value {
 async fn replacing_needs_the_current_version_and_moves_the_sku_and_the_listings() {
     let memory = Memory::new();
     let admin = user(&memory, Role::Admin).await;
-    let created =
-        app::catalogue::create(request(Method::POST, Some(&admin), Some(draft("mug-1", 5, true))), &memory.products())
-            .await
-            .unwrap();
+    let created = app::catalogue::create(
+        request(Method::POST, Some(&admin), Some(draft("mug-1", 5, true))),
+        &memory.products(),
+        &memory.idempotency(),
+    )
+    .await
+    .unwrap();
     assert_eq!((created.status, header(&created, "etag")), (StatusCode::CREATED, Some("\"1\"")));
     let product_id = id(&created);
     let replace = |if_match: Option<&str>, body| {
@@ -40,13 +43,20 @@ async fn replacing_needs_the_current_version_and_moves_the_sku_and_the_listings(
     assert_eq!((body(&retired)["sku"].as_str(), body(&retired)["version"].as_u64()), (Some("MUG-2"), Some(2)));
 
     // The old SKU is free again; the product left the active listing.
-    app::catalogue::create(request(Method::POST, Some(&admin), Some(draft("mug-1", 1, true))), &memory.products())
-        .await
-        .unwrap();
-    let taken =
-        app::catalogue::create(request(Method::POST, Some(&admin), Some(draft("mug-2", 1, true))), &memory.products())
-            .await
-            .unwrap_err();
+    app::catalogue::create(
+        request(Method::POST, Some(&admin), Some(draft("mug-1", 1, true))),
+        &memory.products(),
+        &memory.idempotency(),
+    )
+    .await
+    .unwrap();
+    let taken = app::catalogue::create(
+        request(Method::POST, Some(&admin), Some(draft("mug-2", 1, true))),
+        &memory.products(),
+        &memory.idempotency(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(taken.code(), "sku_taken");
     let guest = app::catalogue::get(with_path(request(Method::GET, None, None), &product_id), &memory.products())
         .await
@@ -54,6 +64,27 @@ async fn replacing_needs_the_current_version_and_moves_the_sku_and_the_listings(
     assert_eq!(guest.status(), StatusCode::NOT_FOUND, "inactive products exist only for admins");
     let inactive = with_query(request(Method::GET, Some(&admin), None), "active", "false");
     let listed = app::catalogue::list(inactive, &memory.products(), &support::cursors()).await.unwrap();
+    assert_eq!(body(&listed)["pagination"]["total"], 1);
+}
+
+/// Issue 13.6: an admin whose 201 was lost retries with its key and gets
+/// the 201 (not 409 `sku_taken`); another body under the key is refused.
+#[tokio::test]
+async fn a_product_created_again_with_its_key_is_created_once() {
+    let memory = Memory::new();
+    let admin = user(&memory, Role::Admin).await;
+    let (products, keys) = (memory.products(), memory.idempotency());
+    let create = |body| {
+        let request = with_header(request(Method::POST, Some(&admin), Some(body)), "idempotency-key", "new-mug");
+        app::catalogue::create(request, &products, &keys)
+    };
+    let first = create(draft("mug-7", 3, true)).await.unwrap();
+    let retry = create(draft("mug-7", 3, true)).await.unwrap();
+    assert_eq!((retry.status, body(&retry)), (StatusCode::CREATED, body(&first)));
+    assert_eq!(header(&retry, "location"), header(&first, "location"));
+    assert_eq!(create(draft("mug-8", 3, true)).await.unwrap_err().status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let listed =
+        app::catalogue::list(request(Method::GET, None, None), &memory.products(), &support::cursors()).await.unwrap();
     assert_eq!(body(&listed)["pagination"]["total"], 1);
 }
 
@@ -86,8 +117,13 @@ async fn bad_drafts_name_every_bad_field_and_create_nothing() {
     let memory = Memory::new();
     let admin = user(&memory, Role::Admin).await;
     let bad = json!({"sku": "x", "name": "\u{7}", "price": {"amount_minor": 10_000_000_001_i64, "currency": "euro"}, "stock": 1_000_001});
-    let error =
-        app::catalogue::create(request(Method::POST, Some(&admin), Some(bad)), &memory.products()).await.unwrap_err();
+    let error = app::catalogue::create(
+        request(Method::POST, Some(&admin), Some(bad)),
+        &memory.products(),
+        &memory.idempotency(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let fields: Vec<String> = error.envelope("r")["error"]["details"]
         .as_array()

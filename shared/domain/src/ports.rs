@@ -58,10 +58,21 @@ pub enum StoreError {
 /// Accounts, unique by email.
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Stores a new user and its `user-created` event; `AlreadyExists(Taken::Email)`
-    /// if the email is taken. Atomic: of two concurrent registrations of one
-    /// email, exactly one wins.
-    async fn insert(&self, user: &User, event: Option<&DomainEvent>) -> Result<(), StoreError>;
+    /// Stores a new user, its `user-created` event and, when the client sent
+    /// an Idempotency-Key, the record that replays this response, in one
+    /// transaction. `AlreadyExists(Taken::Email)` if the email is taken,
+    /// `AlreadyExists(Taken::IdempotencyKey)` if the key was claimed first.
+    /// Atomic: of two concurrent registrations of one email, exactly one wins.
+    async fn create(
+        &self,
+        user: &User,
+        event: Option<&DomainEvent>,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), StoreError>;
+    /// [`UserStore::create`] without an idempotency record.
+    async fn insert(&self, user: &User, event: Option<&DomainEvent>) -> Result<(), StoreError> {
+        self.create(user, event, None).await
+    }
     /// The user with `id`, if there is one.
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError>;
     /// The user registered with `email` (compared normalised), if any.
@@ -75,8 +86,15 @@ pub trait UserStore: Send + Sync {
 /// The catalogue, unique by SKU.
 #[async_trait]
 pub trait ProductStore: Send + Sync {
-    /// `AlreadyExists(Taken::Sku)` if another product has the SKU.
-    async fn insert(&self, product: &Product) -> Result<(), StoreError>;
+    /// Stores a new product and, with an Idempotency-Key, the record that
+    /// replays this response, in one transaction. `AlreadyExists(Taken::Sku)`
+    /// if another product has the SKU, `AlreadyExists(Taken::IdempotencyKey)`
+    /// if the key was claimed first.
+    async fn create(&self, product: &Product, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError>;
+    /// [`ProductStore::create`] without an idempotency record.
+    async fn insert(&self, product: &Product) -> Result<(), StoreError> {
+        self.create(product, None).await
+    }
     /// The product with `id`, active or not, if there is one.
     async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError>;
     /// The products among `ids` that exist, in one round trip.

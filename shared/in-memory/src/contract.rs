@@ -227,6 +227,52 @@ pub async fn an_idempotency_key_is_claimed_once(orders: &impl OrderStore, idempo
     assert_eq!(idempotency.find("contract#nobody").await.unwrap(), None);
 }
 
+/// A stored record as the stores keep it: expiry in whole seconds.
+fn record_for(key: String, location: String) -> IdempotencyRecord {
+    let expires_at = OffsetDateTime::from_unix_timestamp((now() + time::Duration::hours(24)).unix_timestamp()).unwrap();
+    IdempotencyRecord {
+        key,
+        fingerprint: "same".into(),
+        status: 201,
+        body: "{}".into(),
+        location: Some(location),
+        etag: Some("\"1\"".into()),
+        expires_at,
+    }
+}
+
+/// Registration and product creation store their record in the same
+/// transaction: a second create under the key writes nothing (not even a
+/// second account for another email), and the record reads back.
+pub async fn creates_claim_their_idempotency_key_with_the_write(
+    users: &impl UserStore,
+    products: &impl ProductStore,
+    idempotency: &impl IdempotencyStore,
+) {
+    let key = format!("auth:register#guest#{}", UserId::generate());
+    let first = new_user("keyed");
+    users.create(&first, None, Some(&record_for(key.clone(), "/api/v1/users/me".into()))).await.unwrap();
+    let second = new_user("keyed");
+    let again = users.create(&second, None, Some(&record_for(key.clone(), "/api/v1/users/me".into()))).await;
+    assert!(matches!(again, Err(StoreError::AlreadyExists(Taken::IdempotencyKey))), "{again:?}");
+    assert_eq!(users.get(second.id).await.unwrap(), None, "the second account was not written");
+    assert_eq!(users.find_by_email(&second.email).await.unwrap(), None, "nor its email claim");
+    assert_eq!(idempotency.find(&key).await.unwrap(), Some(record_for(key.clone(), "/api/v1/users/me".into())));
+
+    let key = format!("products:create#admin#{}", UserId::generate());
+    let product = new_product(100, 1);
+    let location = format!("/api/v1/products/{}", product.id);
+    products.create(&product, Some(&record_for(key.clone(), location.clone()))).await.unwrap();
+    let other = new_product(100, 1);
+    let again = products.create(&other, Some(&record_for(key.clone(), location.clone()))).await;
+    assert!(matches!(again, Err(StoreError::AlreadyExists(Taken::IdempotencyKey))), "{again:?}");
+    assert_eq!(products.get(other.id).await.unwrap(), None, "the second product was not written");
+    assert_eq!(idempotency.find(&key).await.unwrap(), Some(record_for(key, location)));
+    // The SKU guard still holds under a fresh key.
+    let clash = products.create(&product, None).await;
+    assert!(matches!(clash, Err(StoreError::AlreadyExists(Taken::Sku | Taken::Id))), "{clash:?}");
+}
+
 /// A reservation takes stock for every line or for none, decides once, and
 /// always carries its email event. `products` must hold the products
 /// `orders` reserves (the same table).

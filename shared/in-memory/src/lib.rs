@@ -84,6 +84,24 @@ impl State {
         OffsetDateTime::now_utc() + self.clock_offset
     }
 
+    /// `AlreadyExists(IdempotencyKey)` while an unexpired record holds the key.
+    pub fn check_key_free(&self, record: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
+        let now = self.now();
+        match record {
+            Some(record) if self.idempotency.get(&record.key).is_some_and(|held| held.expires_at > now) => {
+                Err(StoreError::AlreadyExists(domain::ports::Taken::IdempotencyKey))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Stores `record`, if any (in the same step as the write it protects).
+    pub fn store_key(&mut self, record: Option<&IdempotencyRecord>) {
+        if let Some(record) = record {
+            self.idempotency.insert(record.key.clone(), record.clone());
+        }
+    }
+
     /// `Unavailable` while `dependency` is down.
     pub fn check(&self, dependency: Dependency) -> Result<(), StoreError> {
         if self.down.contains(&dependency) {
@@ -221,6 +239,11 @@ impl Memory {
     /// The stored order, as [`Memory::user`] does for users.
     pub fn order(&self, id: OrderId) -> Option<Order> {
         self.lock().orders.get(&id).cloned()
+    }
+
+    /// The stored idempotency records (the responses kept for replays).
+    pub fn idempotency_records(&self) -> Vec<IdempotencyRecord> {
+        self.lock().idempotency.values().cloned().collect()
     }
 
     /// Stores `product` as it is, bypassing the port (test set-up).

@@ -3,7 +3,7 @@
 //! outbox and idempotency records, as each is one transaction in DynamoDB.
 
 use async_trait::async_trait;
-use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, Reservation, StoreError, Taken};
+use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, Reservation, StoreError};
 use domain::{DomainEvent, IdempotencyRecord, Order, OrderId, OrderStatus, Page, PageRequest};
 
 use crate::{Dependency, Memory, paging};
@@ -31,20 +31,13 @@ impl OrderStore for MemoryOrderStore {
     ) -> Result<(), StoreError> {
         let mut state = self.memory.lock();
         state.check(Dependency::Table)?;
-        let now = state.now();
-        if let Some(record) = idempotency
-            && state.idempotency.get(&record.key).is_some_and(|held| held.expires_at > now)
-        {
-            return Err(StoreError::AlreadyExists(Taken::IdempotencyKey));
-        }
+        state.check_key_free(idempotency)?;
         if state.orders.contains_key(&order.id) {
             return Err(StoreError::Failed("order placement cancelled: the order id exists".into()));
         }
         state.orders.insert(order.id, order.clone());
         state.outbox.push(event.clone());
-        if let Some(record) = idempotency {
-            state.idempotency.insert(record.key.clone(), record.clone());
-        }
+        state.store_key(idempotency);
         Ok(())
     }
 

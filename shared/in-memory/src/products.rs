@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use domain::ports::{ProductStore, StoreError, Taken};
-use domain::{Page, PageRequest, Product, ProductId};
+use domain::{IdempotencyRecord, Page, PageRequest, Product, ProductId};
 
 use crate::{Dependency, Memory, paging};
 
@@ -30,9 +30,10 @@ fn check_version(stored: Option<&Product>, expected: &Product) -> Result<(), Sto
 
 #[async_trait]
 impl ProductStore for MemoryProductStore {
-    async fn insert(&self, product: &Product) -> Result<(), StoreError> {
+    async fn create(&self, product: &Product, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
         let mut state = self.memory.lock();
         state.check(Dependency::Table)?;
+        state.check_key_free(idempotency)?;
         if state.skus.contains_key(product.sku.as_ref()) {
             return Err(StoreError::AlreadyExists(Taken::Sku));
         }
@@ -41,6 +42,7 @@ impl ProductStore for MemoryProductStore {
         }
         state.skus.insert(product.sku.to_string(), product.id);
         state.products.insert(product.id, product.clone());
+        state.store_key(idempotency);
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use domain::ports::{StoreError, Taken, UserStore};
-use domain::{DomainEvent, Email, Page, PageRequest, User, UserId, UserProfile};
+use domain::{DomainEvent, Email, IdempotencyRecord, Page, PageRequest, User, UserId, UserProfile};
 
 use crate::{Dependency, Memory, paging};
 
@@ -20,9 +20,15 @@ impl MemoryUserStore {
 
 #[async_trait]
 impl UserStore for MemoryUserStore {
-    async fn insert(&self, user: &User, event: Option<&DomainEvent>) -> Result<(), StoreError> {
+    async fn create(
+        &self,
+        user: &User,
+        event: Option<&DomainEvent>,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), StoreError> {
         let mut state = self.memory.lock();
         state.check(Dependency::Table)?;
+        state.check_key_free(idempotency)?;
         if state.emails.contains_key(user.email.as_ref()) {
             return Err(StoreError::AlreadyExists(Taken::Email));
         }
@@ -32,6 +38,7 @@ impl UserStore for MemoryUserStore {
         state.emails.insert(user.email.to_string(), user.id);
         state.users.insert(user.id, user.clone());
         state.outbox.extend(event.cloned());
+        state.store_key(idempotency);
         Ok(())
     }
 

@@ -26,6 +26,13 @@ async fn orders() {
     let memory = Memory::new();
     contract::an_idempotency_key_is_claimed_once(&memory.orders(), &memory.idempotency()).await;
     let memory = Memory::new();
+    contract::creates_claim_their_idempotency_key_with_the_write(
+        &memory.users(),
+        &memory.products(),
+        &memory.idempotency(),
+    )
+    .await;
+    let memory = Memory::new();
     contract::reservation_is_all_or_nothing(&memory.products(), &memory.orders()).await;
     let memory = Memory::new();
     contract::cancelling_a_confirmed_order_gives_its_stock_back(&memory.products(), &memory.orders()).await;

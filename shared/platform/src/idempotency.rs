@@ -1,10 +1,14 @@
 //! `Idempotency-Key` for any POST that creates something: a retry with the
 //! same key and body gets the first response back and creates nothing; the
-//! same key with another body is refused. Keys expire after a day.
+//! same key with another body is refused (422); of concurrent duplicates
+//! exactly one has an effect and the others replay it. Keys expire after a day.
 //!
-//! The record is written by the store in the *same transaction* as the
-//! resource (see `OrderStore::place`), so there is no window in which one
-//! exists without the other.
+//! A route declares itself idempotent with [`Idempotency`] and runs its write
+//! inside [`Idempotency::run`]. The write stores the record (from
+//! [`PendingKey::record`]) in the *same transaction* as the resource (see
+//! `OrderStore::place`, `UserStore::create`, `ProductStore::create`), so there
+//! is no window in which one exists without the other, and a crash between
+//! the two cannot happen.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -12,6 +16,7 @@ use std::time::Duration;
 use domain::IdempotencyRecord;
 use domain::ports::IdempotencyStore;
 use http::StatusCode;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
@@ -21,6 +26,112 @@ use crate::http::{ApiError, ApiRequest, ApiResponse};
 pub const HEADER: &str = "idempotency-key";
 /// How long a key is remembered.
 pub const KEY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// The 409 code of a key whose first request has not finished (or whose
+/// record the store reports taken but cannot show): retrying is safe.
+pub const KEY_IN_USE: &str = "idempotency_key_in_use";
+
+/// Whether a route insists on the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPolicy {
+    /// Without the header the route runs unprotected: a client that retries
+    /// a lost response may create twice (or, for a unique resource, get 409).
+    Optional,
+    /// Without the header the route answers 400 `idempotency_key_required`
+    /// and does nothing: for creates a client must be able to retry blindly.
+    Required,
+}
+
+/// A POST route's idempotency: its scope (the route; the caller's id is
+/// added), its [`KeyPolicy`] and the store that finds earlier responses.
+#[derive(Debug, Clone, Copy)]
+pub struct Idempotency<'a, S> {
+    scope: &'static str,
+    policy: KeyPolicy,
+    unhashed_fields: &'static [&'static str],
+    store: &'a S,
+}
+
+impl<'a, S: IdempotencyStore> Idempotency<'a, S> {
+    /// An idempotent route named `scope` (e.g. `"orders:place"`); the key is optional.
+    pub fn new(scope: &'static str, store: &'a S) -> Self {
+        Self { scope, policy: KeyPolicy::Optional, unhashed_fields: &[], store }
+    }
+
+    /// Sets whether the key is required.
+    #[must_use]
+    pub fn policy(self, policy: KeyPolicy) -> Self {
+        Self { policy, ..self }
+    }
+
+    /// Top-level JSON fields left out of the request's fingerprint, for
+    /// secrets: the record must not hold a fast hash of a password. A retry
+    /// that differs only in these fields replays the first response.
+    #[must_use]
+    pub fn unhashed(self, fields: &'static [&'static str]) -> Self {
+        Self { unhashed_fields: fields, ..self }
+    }
+
+    /// Runs `write` once per key: a retry (same key, same body) gets the
+    /// stored response and `write` is not called. `write` receives the
+    /// pending key (if the client sent one) and must store
+    /// [`PendingKey::record`] of its response with its write; when the store
+    /// reports the key taken (`409 idempotency_key_in_use`), a concurrent
+    /// duplicate won, and its response is returned instead.
+    ///
+    /// # Errors
+    /// 400 for a malformed or (under [`KeyPolicy::Required`]) missing key,
+    /// 422 for a key reused with another body, 409 [`KEY_IN_USE`] when the
+    /// winner's record cannot be read yet, and whatever `write` returns.
+    pub async fn run(
+        &self,
+        request: &ApiRequest,
+        write: impl AsyncFnOnce(Option<&PendingKey>) -> Result<ApiResponse, ApiError>,
+    ) -> Result<ApiResponse, ApiError> {
+        let pending = match self.begin(request).await? {
+            Begin::Replay(response) => return Ok(response),
+            Begin::Proceed(pending) => pending,
+        };
+        match (write(pending.as_ref()).await, &pending) {
+            (Err(error), Some(pending)) if is_key_in_use(&error) => resolve_race(pending, self.store).await,
+            (outcome, _) => outcome,
+        }
+    }
+
+    /// Reads the key and looks it up.
+    async fn begin(&self, request: &ApiRequest) -> Result<Begin, ApiError> {
+        let Some(raw) = request.header(HEADER) else {
+            return match self.policy {
+                KeyPolicy::Optional => Ok(Begin::Proceed(None)),
+                KeyPolicy::Required => Err(ApiError::bad_request(
+                    "idempotency_key_required",
+                    "this request needs an Idempotency-Key header (a fresh UUID per operation)",
+                )),
+            };
+        };
+        let raw = raw.trim();
+        if raw.is_empty() || raw.len() > 255 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ApiError::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            ));
+        }
+        // The caller's id is part of the key: one client's key never replays another's response.
+        let caller = request.principal.as_ref().map_or_else(|| "guest".to_owned(), |p| p.user_id.to_string());
+        let pending = PendingKey {
+            key: format!("{}#{caller}#{raw}", self.scope),
+            fingerprint: fingerprint(request, self.unhashed_fields),
+        };
+        match self.store.find(&pending.key).await? {
+            None => Ok(Begin::Proceed(Some(pending))),
+            Some(record) => replay(&pending, &record).map(Begin::Replay),
+        }
+    }
+}
+
+/// Whether `error` is the store's "this key was stored first".
+fn is_key_in_use(error: &ApiError) -> bool {
+    matches!(error, ApiError::Conflict { code, .. } if *code == KEY_IN_USE)
+}
 
 /// A key this request may claim, with its request fingerprint.
 #[derive(Debug, Clone)]
@@ -54,40 +165,19 @@ impl PendingKey {
 
 /// What to do with a request that may carry a key.
 #[derive(Debug)]
-pub enum Begin {
+enum Begin {
     /// First time (or no key): go ahead, storing the record if there is a key.
     Proceed(Option<PendingKey>),
     /// Seen before with the same body: answer with the stored response.
     Replay(ApiResponse),
 }
 
-/// Reads the key and looks it up. `scope` names the route; the caller's id
-/// is added, so one client's key can never replay another client's response.
-pub async fn begin(request: &ApiRequest, scope: &str, store: &impl IdempotencyStore) -> Result<Begin, ApiError> {
-    let Some(raw) = request.header(HEADER) else { return Ok(Begin::Proceed(None)) };
-    let raw = raw.trim();
-    if raw.is_empty() || raw.len() > 255 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::bad_request(
-            "invalid_idempotency_key",
-            "Idempotency-Key must be 1 to 255 visible ASCII characters",
-        ));
-    }
-    let caller = request.principal.as_ref().map_or_else(|| "guest".to_owned(), |p| p.user_id.to_string());
-    let pending = PendingKey { key: format!("{scope}#{caller}#{raw}"), fingerprint: fingerprint(request) };
-    match store.find(&pending.key).await? {
-        None => Ok(Begin::Proceed(Some(pending))),
-        Some(record) => replay(&pending, &record).map(Begin::Replay),
-    }
-}
-
 /// After the store reported the key as claimed by a concurrent request:
 /// answer like a retry of that request.
-pub async fn resolve_race(pending: &PendingKey, store: &impl IdempotencyStore) -> Result<ApiResponse, ApiError> {
+async fn resolve_race(pending: &PendingKey, store: &impl IdempotencyStore) -> Result<ApiResponse, ApiError> {
     match store.find(&pending.key).await? {
         Some(record) => replay(pending, &record),
-        None => {
-            Err(ApiError::conflict("request_in_progress", "a request with this Idempotency-Key is in progress; retry"))
-        }
+        None => Err(ApiError::conflict(KEY_IN_USE, "a request with this Idempotency-Key is in progress; retry")),
     }
 }
 
@@ -110,14 +200,126 @@ fn replay(pending: &PendingKey, record: &IdempotencyRecord) -> Result<ApiRespons
     Ok(response.header(http::HeaderName::from_static("idempotent-replayed"), "true"))
 }
 
-/// The same request, byte for byte in its body, gets the same fingerprint.
-fn fingerprint(request: &ApiRequest) -> String {
+/// The same request, byte for byte in its body, gets the same fingerprint;
+/// with `unhashed` fields, a JSON object body is hashed without them.
+fn fingerprint(request: &ApiRequest, unhashed: &[&str]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(request.method.as_str());
     hasher.update([0]);
-    hasher.update(&request.body);
+    match serde_json::from_slice::<Value>(&request.body) {
+        Ok(Value::Object(mut fields)) if !unhashed.is_empty() => {
+            for field in unhashed {
+                fields.remove(*field);
+            }
+            hasher.update(Value::Object(fields).to_string());
+        }
+        _ => hasher.update(&request.body),
+    }
     hasher.finalize().iter().fold(String::new(), |mut hex, byte| {
         let _ = write!(hex, "{byte:02x}");
         hex
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use async_trait::async_trait;
+    use domain::ports::{ProductStore as _, StoreError, Taken};
+    use in_memory::{Memory, MemoryIdempotencyStore};
+
+    use super::*;
+
+    fn keyed(body: &str, key: Option<&str>) -> ApiRequest {
+        let mut request = ApiRequest::new(http::Method::POST);
+        request.body = body.as_bytes().to_vec();
+        if let Some(key) = key {
+            request.headers.insert(HEADER, key.parse().unwrap());
+        }
+        request
+    }
+
+    /// Finds nothing the first time: the lookup of a request whose duplicate
+    /// is about to commit.
+    struct LookupBeforeTheWinnerCommits {
+        inner: MemoryIdempotencyStore,
+        looked: AtomicBool,
+    }
+
+    #[async_trait]
+    impl IdempotencyStore for LookupBeforeTheWinnerCommits {
+        async fn find(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+            if self.looked.swap(true, Ordering::SeqCst) { self.inner.find(key).await } else { Ok(None) }
+        }
+    }
+
+    /// Creates a product with the record, as a route's write does.
+    async fn write(memory: &Memory, key: Option<&PendingKey>, response: ApiResponse) -> Result<ApiResponse, ApiError> {
+        let product = in_memory::contract::new_product(100, 1);
+        memory.products().create(&product, key.map(|key| key.record(&response)).as_ref()).await?;
+        Ok(response)
+    }
+
+    #[tokio::test]
+    async fn a_required_key_that_is_missing_is_400_and_nothing_runs() {
+        let memory = Memory::new();
+        let store = memory.idempotency();
+        let route = Idempotency::new("test", &store).policy(KeyPolicy::Required);
+        let mut ran = false;
+        let error = route
+            .run(&keyed("{}", None), async |_| {
+                ran = true;
+                Ok(ApiResponse::no_content())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!((error.code(), ran), ("idempotency_key_required", false));
+        let optional = Idempotency::new("test", &store);
+        assert!(optional.run(&keyed("{}", None), async |key| Ok(ApiResponse::ok(key.is_none()))).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_that_loses_the_race_answers_with_the_winners_response() {
+        let memory = Memory::new();
+        let store = LookupBeforeTheWinnerCommits { inner: memory.idempotency(), looked: AtomicBool::new(false) };
+        let route = Idempotency::new("test", &store);
+        // The winner committed between this request's lookup and its write.
+        let winner =
+            PendingKey { key: "test#guest#k".into(), fingerprint: fingerprint(&keyed("{\"n\":1}", None), &[]) };
+        write(&memory, Some(&winner), ApiResponse::created(serde_json::json!({"id": "first"}), "/x/first"))
+            .await
+            .unwrap();
+
+        let mut wrote = false;
+        let response = route
+            .run(&keyed("{\"n\":1}", Some("k")), async |key| {
+                wrote = true;
+                write(&memory, key, ApiResponse::created(serde_json::json!({"id": "second"}), "/x/second")).await
+            })
+            .await
+            .unwrap();
+        assert!(wrote, "this request did try to write");
+        assert_eq!(response.body, Some(serde_json::json!({"id": "first"})), "and answers with the winner's response");
+        assert_eq!(memory.idempotency_records().len(), 1);
+        let first_page = domain::PageRequest { limit: domain::PageLimit::DEFAULT, after: None };
+        assert_eq!(memory.products().list(true, &first_page).await.unwrap().total, 1, "one effect");
+    }
+
+    #[test]
+    fn the_store_reporting_the_key_taken_maps_to_the_retryable_409() {
+        let error = ApiError::from(StoreError::AlreadyExists(Taken::IdempotencyKey));
+        assert_eq!((error.status(), error.code()), (StatusCode::CONFLICT, KEY_IN_USE));
+        assert!(is_key_in_use(&error));
+    }
+
+    #[test]
+    fn unhashed_fields_leave_the_fingerprint_and_the_rest_still_counts() {
+        let a = keyed(r#"{"email":"a@example.com","password":"one long password"}"#, None);
+        let b = keyed(r#"{"email":"a@example.com","password":"another password"}"#, None);
+        let c = keyed(r#"{"email":"b@example.com","password":"one long password"}"#, None);
+        assert_eq!(fingerprint(&a, &["password"]), fingerprint(&b, &["password"]));
+        assert_ne!(fingerprint(&a, &["password"]), fingerprint(&c, &["password"]));
+        assert_ne!(fingerprint(&a, &[]), fingerprint(&b, &[]), "without the option every byte counts");
+    }
 }

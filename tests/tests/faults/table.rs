@@ -94,3 +94,54 @@ async fn a_throttled_order_leaves_no_partial_write_and_a_brief_throttle_is_retri
     let orders: Value = app.get("/orders", Some(&buyer.token)).await.json().await.unwrap();
     assert_eq!(orders["pagination"]["total"], 1);
 }
+
+/// The register event for `email`, with `Idempotency-Key: key` when given.
+fn registration(email: &str, key: Option<&str>) -> Value {
+    let mut event = sample_event("register");
+    event["body"] = Value::String(json!({"email": email, "password": crate::helpers::PASSWORD}).to_string());
+    if let Some(key) = key {
+        event["headers"]["Idempotency-Key"] = json!(key);
+        event["multiValueHeaders"]["Idempotency-Key"] = json!([key]);
+    }
+    event
+}
+
+/// Issue 13.6: a registration's transaction commits but its answer is lost
+/// on the way back (the SDK times out waiting for it). With an
+/// Idempotency-Key, the function's own retry and the client's retry both
+/// answer 201 with the account that was created; one account exists. Without
+/// a key the same retry can only say 409 `email_taken` (what every keyed
+/// retry said before registration took keys).
+#[tokio::test]
+async fn a_registration_whose_answer_was_lost_is_retried_with_its_key_into_its_201() {
+    let app = app();
+    let proxy = proxy("AWS_ENDPOINT_URL_DYNAMODB").await;
+    let mut process = start("register", &[("AWS_ENDPOINT_URL_DYNAMODB", proxy.url())]).await;
+    process.ready(Duration::from_secs(30)).await.unwrap();
+    let lose_one_commit = || proxy.set_rule(Rule::always(Fault::LoseResponse).only("TransactWriteItems").times(1));
+
+    let email = crate::helpers::unique_email("lost-answer");
+    let event = registration(&email, Some(&ulid::Ulid::new().to_string()));
+    lose_one_commit();
+    let first = process.invoke(&event, TIMEOUT * 2).await.unwrap();
+    let (status, _) = status_and_headers(&first.payload);
+    assert!(
+        matches!(status, 201 | 503),
+        "the commit landed; the caller sees its 201 or a retryable 503: {}",
+        first.payload
+    );
+    let retry = process.invoke(&event, TIMEOUT * 2).await.unwrap();
+    let (status, headers) = status_and_headers(&retry.payload);
+    assert_eq!(status, 201, "{}", retry.payload);
+    assert_eq!(headers.get("idempotent-replayed"), Some(&json!("true")));
+    let replayed: Value = serde_json::from_str(retry.payload["body"].as_str().unwrap()).unwrap();
+    let token = app.token_for(&email).await;
+    let me: Value = app.get("/users/me", Some(&token)).await.json().await.unwrap();
+    assert_eq!(replayed["id"], me["id"], "the replay names the account that exists");
+
+    let unkeyed = crate::helpers::unique_email("lost-answer");
+    lose_one_commit();
+    let _ = process.invoke(&registration(&unkeyed, None), TIMEOUT * 2).await.unwrap();
+    let retry = process.invoke(&registration(&unkeyed, None), TIMEOUT * 2).await.unwrap();
+    assert_eq!(status_and_headers(&retry.payload).0, 409, "without a key a retry cannot know: {}", retry.payload);
+}

@@ -34,6 +34,13 @@ async fn orders() {
     )
     .await;
     let table = fresh_table().await;
+    contract::creates_claim_their_idempotency_key_with_the_write(
+        &DynamoUserStore::new(table.clone()),
+        &DynamoProductStore::new(table.clone()),
+        &DynamoIdempotencyStore::new(table),
+    )
+    .await;
+    let table = fresh_table().await;
     contract::reservation_is_all_or_nothing(&DynamoProductStore::new(table.clone()), &DynamoOrderStore::new(table))
         .await;
     let table = fresh_table().await;

@@ -60,6 +60,9 @@ pub enum Fault {
     Delay { millis: u64 },
     /// Accept and never answer.
     BlackHole,
+    /// Forward, let the call take effect, and never answer: a write that
+    /// commits while its caller times out (the response lost on the way back).
+    LoseResponse,
     /// Answer 400 with the service's throttling error (the SDK retries it).
     Throttle,
     /// Answer 500 with an internal error (the SDK retries it).
@@ -147,6 +150,13 @@ async fn answer(
             forward(request, upstream, http).await
         }
         Fault::BlackHole => std::future::pending().await,
+        Fault::LoseResponse => {
+            // Its own task: the call completes even when the caller hangs up first.
+            let upstream = upstream.to_owned();
+            let http = http.clone();
+            let _ = tokio::spawn(async move { forward(request, &upstream, &http).await }).await;
+            std::future::pending().await
+        }
         Fault::Throttle => aws_error(StatusCode::BAD_REQUEST, "ThrottlingException", "Rate exceeded (injected)"),
         Fault::ServerError => aws_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", "injected server error"),
     }

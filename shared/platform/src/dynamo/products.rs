@@ -3,13 +3,13 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
 use domain::ports::{ProductStore, StoreError, Taken};
-use domain::{Currency, Money, Page, PageRequest, Product, ProductId, Sku};
+use domain::{Currency, IdempotencyRecord, Money, Page, PageRequest, Product, ProductId, Sku};
 
 use super::items::{Item, get_bool, get_s, get_timestamp, get_u64, n, parsed, s, timestamp};
 use super::layout::{Counter, Key, Partition};
 use super::listing::Listing;
 use super::transaction::{Transaction, conditional_delete, conditional_put, count};
-use super::{Table, classify};
+use super::{Table, classify, records};
 
 /// The catalogue on the shared table: a product item plus a SKU claim item
 /// that makes SKUs unique; active and inactive products list separately.
@@ -77,14 +77,18 @@ impl DynamoProductStore {
 
 #[async_trait]
 impl ProductStore for DynamoProductStore {
-    async fn insert(&self, product: &Product) -> Result<(), StoreError> {
+    async fn create(&self, product: &Product, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
         let table = self.table.name();
         let mut transaction = Transaction::new();
         transaction.add(conditional_put(table, Self::item(product), "attribute_not_exists(pk)", None));
         let sku = transaction.add(self.claim_sku(product));
         transaction.add(count(table, &Counter::Products { active: product.active }, 1));
+        let key = idempotency.map(|record| transaction.add(records::idempotency(table, record)));
         match self.table.transact(transaction).await? {
             Ok(()) => Ok(()),
+            Err(cancelled) if key.is_some_and(|key| cancelled.condition_failed(key)) => {
+                Err(StoreError::AlreadyExists(Taken::IdempotencyKey))
+            }
             Err(cancelled) if cancelled.condition_failed(sku) => Err(StoreError::AlreadyExists(Taken::Sku)),
             Err(_) => Err(StoreError::Failed("product insert cancelled for an unknown reason".into())),
         }

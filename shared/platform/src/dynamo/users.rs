@@ -4,13 +4,13 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::ports::{StoreError, Taken, UserStore};
-use domain::{DomainEvent, Email, Page, PageRequest, PasswordHash, Role, User, UserId, UserProfile};
+use domain::{DomainEvent, Email, IdempotencyRecord, Page, PageRequest, PasswordHash, Role, User, UserId, UserProfile};
 
 use super::items::{Item, get_bool, get_s, get_timestamp, get_u64, n, parsed, s, timestamp};
 use super::layout::{Counter, Key, Partition};
 use super::listing::Listing;
 use super::transaction::{Transaction, conditional_put, count};
-use super::{Table, outbox};
+use super::{Table, outbox, records};
 
 /// Users on the shared table. Reads are one operation each; every write is
 /// one transaction over the user item and its email claim (and the counter).
@@ -76,15 +76,24 @@ impl DynamoUserStore {
 
 #[async_trait]
 impl UserStore for DynamoUserStore {
-    async fn insert(&self, user: &User, event: Option<&DomainEvent>) -> Result<(), StoreError> {
+    async fn create(
+        &self,
+        user: &User,
+        event: Option<&DomainEvent>,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), StoreError> {
         let table = self.table.name();
         let mut transaction = Transaction::new();
         let account = transaction.add(conditional_put(table, Self::user_item(user), "attribute_not_exists(pk)", None));
         let email = transaction.add(conditional_put(table, Self::email_item(user), "attribute_not_exists(pk)", None));
         transaction.add(count(table, &Counter::Users, 1));
         transaction.extend(event.map(|event| outbox::record(table, event)));
+        let key = idempotency.map(|record| transaction.add(records::idempotency(table, record)));
         match self.table.transact(transaction).await? {
             Ok(()) => Ok(()),
+            Err(cancelled) if key.is_some_and(|key| cancelled.condition_failed(key)) => {
+                Err(StoreError::AlreadyExists(Taken::IdempotencyKey))
+            }
             Err(cancelled) if cancelled.condition_failed(email) => Err(StoreError::AlreadyExists(Taken::Email)),
             Err(cancelled) if cancelled.condition_failed(account) => Err(StoreError::AlreadyExists(Taken::Id)),
             Err(_) => Err(StoreError::Failed("user insert cancelled for an unknown reason".into())),

@@ -175,6 +175,10 @@ impl From<ValidationError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
+            StoreError::AlreadyExists(domain::ports::Taken::IdempotencyKey) => Self::conflict(
+                crate::idempotency::KEY_IN_USE,
+                "a request with this Idempotency-Key is in progress; retry",
+            ),
             StoreError::AlreadyExists(what) => Self::conflict("already_exists", format!("{what} already exists")),
             StoreError::VersionMismatch => Self::PreconditionFailed,
             StoreError::NotFound => Self::NotFound,
