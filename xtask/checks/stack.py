@@ -611,10 +611,10 @@ class Checks:
             self.role_of(f)[0]: n for n, f in self.functions().items() if self.role_of(f)
         }
         # Who verifies or issues tokens: the functions whose main.rs loads the
-        # signing keys (init.signing_keys()), read from the code itself.
+        # signing keys (init.signing_keys() or init.signing_keys_on_first_use()), read from the code itself.
         token_functions = {
             n for n in self.functions()
-            if "signing_keys(" in (ROOT / "functions" / self.function_package(n) / "src/main.rs").read_text()
+            if re.search(r"signing_keys\w*\(", (ROOT / "functions" / self.function_package(n) / "src/main.rs").read_text())
         }
         if "LoginFunction" not in token_functions:
             problems.append("cannot tell which functions use the signing key (login's main.rs no longer calls init.signing_keys())")

@@ -6,7 +6,8 @@ use platform::{Init, forever};
 fn main() -> Result<(), lambda_http::Error> {
     platform::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-        let keys = init.signing_keys().await?;
+        // Most readers are guests: the keys are read when a token first comes.
+        let keys = init.signing_keys_on_first_use()?;
         let products = forever(init.product_store());
         init.http(Access::Guest)
             .with_auth(init.authenticator(&keys))

@@ -141,17 +141,25 @@ impl Init {
 
     /// The signing keys, read now so the first request finds them cached.
     pub async fn signing_keys(&self) -> anyhow::Result<Arc<SigningKeys>> {
-        anyhow::ensure!(!self.settings.signing_key_secret_id.is_empty(), "SIGNING_KEY_SECRET_ID is not set");
-        let keys = Arc::new(SigningKeys::from_secrets_manager(
-            self.secrets_manager(),
-            self.settings.signing_key_secret_id.clone(),
-            self.settings.key_cache_ttl,
-        ));
+        let keys = self.signing_keys_on_first_use()?;
         if let Err(error) = keys.current().await {
             // Not fatal: the first request retries and answers 503 if the secret is still unreachable.
             tracing::warn!(error = format!("{error:#}"), "could not read signing keys during init");
         }
         Ok(keys)
+    }
+
+    /// The signing keys without reading them during init: for a public read
+    /// whose callers mostly send no token (`GET /products/{id}`), so a
+    /// guest's cold start does not wait on Secrets Manager; the first request
+    /// with a token reads them.
+    pub fn signing_keys_on_first_use(&self) -> anyhow::Result<Arc<SigningKeys>> {
+        anyhow::ensure!(!self.settings.signing_key_secret_id.is_empty(), "SIGNING_KEY_SECRET_ID is not set");
+        Ok(Arc::new(SigningKeys::from_secrets_manager(
+            self.secrets_manager(),
+            self.settings.signing_key_secret_id.clone(),
+            self.settings.key_cache_ttl,
+        )))
     }
 
     /// Access tokens signed with `keys`, living `TOKEN_TTL_SECONDS`.
