@@ -54,7 +54,8 @@ pub enum Action {
         #[arg(long)]
         messages: bool,
     },
-    /// Moves a queue's dead letters back to the queue.
+    /// Moves a queue's dead letters back to the queue: on a deployed stack
+    /// with SQS's message-move task, locally by receiving, sending and deleting them.
     Redrive {
         /// A queue of template.yaml, such as `order-placed`.
         queue: String,
