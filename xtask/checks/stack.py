@@ -22,7 +22,19 @@ deployed:
   hash; the relay drops rather than retries missed schedule events;
 - every function's Timeout equals its FUNCTION_TIMEOUT_SECONDS;
 - samconfig.toml gives each environment its region, profile, tags and
-  parameters, and each environment's values pass the template's Rules.
+  parameters, and each environment's values pass the template's Rules;
+- CORS preflights are answered by API Gateway (every path's OPTIONS a mock
+  integration, no function event): its mapping template is run (a small VTL
+  interpreter below) against the cases the code's Cors handles, with each
+  environment's allow-list, and must grant exactly what
+  shared/platform/src/http/headers.rs grants, with its constants' values;
+  the API compresses responses above a threshold;
+- every function keeps Lambda's REPORT lines (SystemLogLevel INFO);
+- every alarm on the functions' own metrics reads them as they are emitted
+  (namespace, Service, Environment, Function, Version), and there are alarms
+  on what breaks (queue age, outbox age, relay, consumer failures, SES
+  reputation, cold-start rate, DynamoDB throttles, transaction conflicts) and
+  a dashboard with duration, concurrency, queue, DynamoDB, WAF and SES panels.
 
 With --checkov PATH it then runs checkov on the expanded templates: every
 failing checkov check must be skipped in exceptions.toml with a reason, and
