@@ -86,6 +86,8 @@ pub struct Options {
     pub output: Option<PathBuf>,
     /// How long to wait for the system to settle after the load.
     pub drain_timeout: Duration,
+    /// The command that ran it, for the report.
+    pub command: String,
 }
 
 impl Options {
@@ -101,6 +103,7 @@ impl Options {
             functions_log: Some(functions_log),
             output: Some(output),
             drain_timeout: Duration::from_secs(240),
+            command: "cargo xtask test".into(),
         }
     }
 }
@@ -137,6 +140,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         functions_log: Some(log),
         output: None,
         drain_timeout: Duration::from_secs(300),
+        command: format!(
+            "cargo xtask load --seconds {} --customers {} --admins {} --products {} --per-minute {}{}",
+            args.seconds,
+            args.customers,
+            args.admins.unwrap_or((args.customers / 15).max(2)),
+            args.products,
+            args.per_minute,
+            if args.own_data_only { " --own-data-only" } else { "" }
+        ),
     };
     let mut report = run_on(&stack, options).await?;
     if args.probe_seconds > 0 {
@@ -316,6 +328,7 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
         settings: json!({
             "seconds": options.seconds, "customers": options.customers, "admins": admins.len(),
             "products": world.products.len(), "per_minute": options.per_minute, "run": world.run,
+            "command": options.command, "date": time::OffsetDateTime::now_utc().date().to_string(),
             "stack": if options.private {
                 "a private local stack (debug builds under cargo lambda watch, one instance per function, DynamoDB Local, moto)"
             } else {

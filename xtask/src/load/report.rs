@@ -123,6 +123,11 @@ impl Report {
         let mut md = String::new();
         let settings = &self.settings;
         md += &format!(
+            "`{}` ({})\n\n",
+            settings["command"].as_str().unwrap_or_default(),
+            settings["date"].as_str().unwrap_or_default()
+        );
+        md += &format!(
             "Load run: {} s, {} customers and {} admins (each its own client address, at most {} requests a minute), {} products; {}.\n\n",
             settings["seconds"],
             settings["customers"],
