@@ -168,6 +168,13 @@ impl Report {
                 .collect();
             md += &format!("{}.\n", parts.join("; "));
         }
+        md += "The clients provoke some on purpose: 422 for a used Idempotency-Key with another body, 409 for cancelling an order already shipped, rejected or cancelled, 412 for an If-Match that lost a race (the client reads again and retries). ";
+        if self.surprises.is_empty() {
+            md += "No answer was unexpected.\n";
+        } else {
+            let parts: Vec<String> = self.surprises.iter().map(|(what, n)| format!("{what} x{n}")).collect();
+            md += &format!("Unexpected answers: {}.\n", parts.join("; "));
+        }
         md += "\n| invariant | result | numbers |\n|---|---|---|\n";
         for invariant in &self.invariants {
             md += &format!(
