@@ -483,7 +483,7 @@ async fn restock(world: &World, client: &Client, token: &str, product: usize, rn
 /// a restock of zero units. Returns the warm-up user's address and the
 /// order left to be confirmed, whose emails show the consumers are up.
 pub async fn warm_up(world: &World, admin_token: &str) -> anyhow::Result<(String, String)> {
-    let client = world.checker(2);
+    let client = world.checker(12);
     let email = format!("load.{}.warmup@example.com", world.run);
     let answer = client
         .send(Req::post("POST /auth/register", "/auth/register").json(&json!({"email": email, "password": PASSWORD})))

@@ -188,7 +188,7 @@ impl Client {
     }
 
     /// An unpaced client whose address changes every `every` requests, taken
-    /// from `198.19.<base[0]>.<base[1]>.*`-like ranges.
+    /// from `198.<base[0]>.<base[1]>.*` onwards.
     pub fn rotating(http: reqwest::Client, api_url: &str, base: [u8; 2], every: u32, recorder: Arc<Recorder>) -> Self {
         Self {
             http,

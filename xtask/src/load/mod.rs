@@ -233,7 +233,7 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
         world.ledger().users.push(User { id, email: email.clone(), admin: true });
         admins.push(email);
     }
-    let setup_client = world.client("198.19.3.1".to_owned());
+    let setup_client = world.client("198.19.9.1".to_owned());
     let admin_token = actors::login(&world, &setup_client, &admins[0]).await?;
     world.products = actors::make_products(&world, &setup_client, &admin_token, options.products).await?;
     {
@@ -243,7 +243,7 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
     }
     let (warm_email, warm_order) = actors::warm_up(&world, &admin_token).await?;
     wait_for_consumers(&world, &cloud, &warm_email, &warm_order).await?;
-    let checker = world.checker(1);
+    let checker = world.checker(10);
     let admin_before = checks::admin_walks(&checker, &admin_token).await;
     let setup_seconds = setup_started.elapsed().as_secs_f64();
 
