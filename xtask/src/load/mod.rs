@@ -181,19 +181,23 @@ fn functions_log_size(options: &Options) -> u64 {
     options.functions_log.as_ref().and_then(|path| std::fs::metadata(path).ok()).map_or(0, |m| m.len())
 }
 
-/// Transaction conflicts in the functions' log written since `offset`: the
-/// sum of the `TransactionConflicts` metric in their EMF documents (one per
-/// conflicted attempt, retried or not), and other lines naming one (errors).
-fn conflicts_logged(options: &Options, offset: u64) -> (u64, usize) {
-    let Some(path) = &options.functions_log else { return (0, 0) };
-    let Ok(mut file) = std::fs::File::open(path) else { return (0, 0) };
+/// The functions' log written since `offset`.
+fn log_since(options: &Options, offset: u64) -> String {
+    let Some(path) = &options.functions_log else { return String::new() };
+    let Ok(mut file) = std::fs::File::open(path) else { return String::new() };
     let mut bytes = Vec::new();
     if file.seek(SeekFrom::Start(offset)).is_err() || file.read_to_end(&mut bytes).is_err() {
-        return (0, 0);
+        return String::new();
     }
-    let text = String::from_utf8_lossy(&bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Transaction conflicts in the functions' log: the sum of the
+/// `TransactionConflicts` metric in their EMF documents (one per conflicted
+/// attempt, retried or not), and other lines naming one (errors).
+fn conflicts_logged(log: &str) -> (u64, usize) {
     let (mut counted, mut mentioned) = (0, 0);
-    for line in text.lines().filter(|line| line.contains("TransactionConflict")) {
+    for line in log.lines().filter(|line| line.contains("TransactionConflict")) {
         match serde_json::from_str::<serde_json::Value>(line).ok().and_then(|doc| doc["TransactionConflicts"].as_f64())
         {
             Some(count) => counted += count as u64,
@@ -201,6 +205,34 @@ fn conflicts_logged(options: &Options, offset: u64) -> (u64, usize) {
         }
     }
     (counted, mentioned)
+}
+
+/// Each API function's own time per request, from its `request completed`
+/// log lines: what the client-side latency is made of (service time, and
+/// the rest queueing, since `cargo lambda watch` runs one instance each).
+fn service_times(log: &str, load_seconds: f64) -> Vec<report::ServiceTime> {
+    let mut by_function: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for line in log.lines().filter(|line| line.contains("\"request completed\"")) {
+        let Ok(doc) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let (Some(function), Some(latency)) = (doc["function"].as_str(), doc["latency_ms"].as_f64()) else { continue };
+        by_function.entry(function.to_owned()).or_default().push(latency);
+    }
+    by_function
+        .into_iter()
+        .map(|(function, mut latencies)| {
+            latencies.sort_by(f64::total_cmp);
+            let busy = latencies.iter().sum::<f64>() / 1000.0;
+            let pick = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1];
+            report::ServiceTime {
+                function,
+                requests: latencies.len(),
+                p50_ms: pick(0.5),
+                p95_ms: pick(0.95),
+                busy_seconds: busy,
+                busy_share: busy / load_seconds.max(0.001),
+            }
+        })
+        .collect()
 }
 
 /// Runs the load on `stack` and checks the invariants on the data it made.
@@ -222,6 +254,7 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
     );
     let mut world = World::new(run, seed, stack.api_url.clone(), options.per_minute)?;
     let log_offset = functions_log_size(&options);
+    let run_started = Instant::now();
 
     // Setup: admins (made as an operator makes them), products, and the
     // admin listings as they stand before the run.
@@ -322,7 +355,8 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
             *m.entry(s.route).or_default() += 1;
             m
         });
-    let conflicts = conflicts_logged(&options, log_offset);
+    let log = log_since(&options, log_offset);
+    let conflicts = conflicts_logged(&log);
     let ledger = world.ledger();
     let report = Report {
         settings: json!({
@@ -354,6 +388,7 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
             "conflict_lines_logged": conflicts.1,
         }),
         probe: Vec::new(),
+        service: service_times(&log, run_started.elapsed().as_secs_f64()),
     };
     drop(ledger);
     report.print();

@@ -66,6 +66,18 @@ pub fn errors_by_status(samples: &[Sample]) -> BTreeMap<u16, BTreeMap<&'static s
     errors
 }
 
+/// One function's own time per request (from its log), over the whole run.
+#[derive(Debug)]
+pub struct ServiceTime {
+    pub function: String,
+    pub requests: usize,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub busy_seconds: f64,
+    /// Busy time over the run's duration: near 1, its one instance is saturated.
+    pub busy_share: f64,
+}
+
 /// Everything a run measured and concluded.
 #[derive(Debug)]
 pub struct Report {
@@ -81,6 +93,7 @@ pub struct Report {
     pub invariants: Vec<Invariant>,
     pub hot_spot: Value,
     pub probe: Vec<probe::Row>,
+    pub service: Vec<ServiceTime>,
 }
 
 impl Report {
@@ -109,6 +122,10 @@ impl Report {
             })).collect::<Vec<_>>(),
             "errors_by_status": self.errors.iter().map(|(status, routes)| (status.to_string(), json!(routes))).collect::<serde_json::Map<_, _>>(),
             "activity": self.activity,
+            "function_service_times": self.service.iter().map(|f| json!({
+                "function": f.function, "requests": f.requests, "p50_ms": f.p50_ms, "p95_ms": f.p95_ms,
+                "busy_seconds": f.busy_seconds, "busy_share": f.busy_share,
+            })).collect::<Vec<_>>(),
             "unexpected_answers": self.surprises,
             "invariants": self.invariants.iter().map(Invariant::to_json).collect::<Vec<_>>(),
             "passed": self.passed(),
@@ -152,6 +169,21 @@ impl Report {
                 "| `{}` | {} | {:.1} | {:.1} | {:.1} | {:.1} | {answers} |\n",
                 r.route, r.count, r.p50_ms, r.p95_ms, r.p99_ms, r.max_ms
             );
+        }
+        if !self.service.is_empty() {
+            md += "\nEach function's own time per request (its `request completed` log lines, every phase); the rest of a route's latency is queueing, as `cargo lambda watch` runs one instance per function:\n\n";
+            md += "| function | requests | p50 (ms) | p95 (ms) | busy (s) | busy share of the run |\n|---|---:|---:|---:|---:|---:|\n";
+            for f in &self.service {
+                md += &format!(
+                    "| {} | {} | {:.1} | {:.1} | {:.1} | {:.0} % |\n",
+                    f.function,
+                    f.requests,
+                    f.p50_ms,
+                    f.p95_ms,
+                    f.busy_seconds,
+                    100.0 * f.busy_share
+                );
+            }
         }
         md += "\nErrors by status (every phase; 0 = no answer): ";
         if self.errors.is_empty() {
