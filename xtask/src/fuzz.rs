@@ -37,6 +37,9 @@ pub struct Args {
     /// Hypothesis seed, to replay a run (random when absent).
     #[arg(long)]
     pub seed: Option<u128>,
+    /// The short run of `cargo xtask test` instead (its examples and seed).
+    #[arg(long, conflicts_with_all = ["max_examples", "seed"])]
+    pub short: bool,
 }
 
 /// How much one run does.
@@ -141,7 +144,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let stack = LocalStack::start(&tools, &template, config).await?;
     let accounts = Accounts::create(&stack).await?;
-    let budget = Budget { name: "long", max_examples: args.max_examples, seed: args.seed };
+    let budget =
+        if args.short { SHORT } else { Budget { name: "long", max_examples: args.max_examples, seed: args.seed } };
     let passed = schemathesis(&stack, &accounts, &budget).await?;
     drop(stack);
     Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -151,7 +155,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 async fn schemathesis(stack: &LocalStack, accounts: &Accounts, budget: &Budget) -> anyhow::Result<bool> {
     let executable = tools::ensure_schemathesis()?;
     let root = project_root();
-    let dir = local_dir().join("schemathesis").join(budget.name);
+    // A folder per run: another checkout's run (or another command's) may be under way beside this one.
+    let dir = local_dir().join("schemathesis").join(format!("{}-{}", budget.name, std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let log = dir.join("schemathesis.log");
