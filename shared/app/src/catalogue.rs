@@ -9,6 +9,7 @@ use platform::pagination::Cursors;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+use crate::current_version::on_the_current_version;
 use crate::views::ProductView;
 
 #[derive(Deserialize)]
@@ -115,30 +116,39 @@ pub async fn create(
 }
 
 /// PUT /products/{id} (admin): replaces every field as the next version.
-/// `If-Match` is required; a stale one (or a concurrent change) is 412.
+/// `If-Match` is required; a stale one (or a concurrent change to a pinned
+/// version) is 412; `*` replaces whatever version is current.
 pub async fn replace(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
     let id = product_id(&request)?;
     let draft = request.json::<ProductBody>()?.into_draft()?;
     let precondition = request.if_match()?;
-    let current = products.get(id).await?.ok_or(ApiError::NotFound)?;
-    if !precondition.matches(current.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
-    let next = current.replaced(draft, OffsetDateTime::now_utc());
-    products.replace(&current, &next).await.map_err(sku_taken)?;
-    tracing::info!(product_id = %id, version = next.version, "product replaced");
-    Ok(ApiResponse::ok(ProductView::from(&next)).etag(next.version))
+    on_the_current_version(Some(&precondition), async || {
+        let current = products.get(id).await?.ok_or(ApiError::NotFound)?;
+        if !precondition.matches(current.version) {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let next = current.replaced(draft.clone(), OffsetDateTime::now_utc());
+        products.replace(&current, &next).await.map_err(sku_taken)?;
+        tracing::info!(product_id = %id, version = next.version, "product replaced");
+        Ok(ApiResponse::ok(ProductView::from(&next)).etag(next.version))
+    })
+    .await
 }
 
 /// DELETE /products/{id} (admin): removes the product; orders keep their
-/// copy of it. `If-Match` is optional; when present it must match.
+/// copy of it. `If-Match` is optional; when present it must match. Without
+/// it (or with `*`), stock moved by orders meanwhile does not refuse it.
 pub async fn delete(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
     let id = product_id(&request)?;
-    let current = products.get(id).await?.ok_or(ApiError::NotFound)?;
-    if request.optional_if_match().is_some_and(|precondition| !precondition.matches(current.version)) {
-        return Err(ApiError::PreconditionFailed);
-    }
-    products.delete(&current).await?;
-    tracing::info!(product_id = %id, "product deleted");
-    Ok(ApiResponse::no_content())
+    let precondition = request.optional_if_match();
+    on_the_current_version(precondition.as_ref(), async || {
+        let current = products.get(id).await?.ok_or(ApiError::NotFound)?;
+        if precondition.as_ref().is_some_and(|precondition| !precondition.matches(current.version)) {
+            return Err(ApiError::PreconditionFailed);
+        }
+        products.delete(&current).await?;
+        tracing::info!(product_id = %id, "product deleted");
+        Ok(ApiResponse::no_content())
+    })
+    .await
 }

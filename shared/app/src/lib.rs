@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod catalogue;
 pub mod consumers;
+mod current_version;
 pub mod email;
 pub mod health;
 mod input;

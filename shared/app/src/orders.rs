@@ -132,22 +132,25 @@ async fn change_status(
     target: OrderStatus,
     precondition: Option<IfMatch>,
 ) -> Result<ApiResponse, ApiError> {
-    let (principal, order) = visible_order(request, orders).await?;
-    if target == OrderStatus::Shipped && !principal.is_admin() {
-        return Err(ApiError::Forbidden);
-    }
-    if precondition.is_some_and(|precondition| !precondition.matches(order.version)) {
-        return Err(ApiError::PreconditionFailed);
-    }
-    let next = order
-        .transitioned(target, None, OffsetDateTime::now_utc())
-        .map_err(|illegal| ApiError::conflict("illegal_transition", illegal.to_string()))?;
-    // Conditional on the version read: a concurrent change makes this a 412, never a lost update.
-    orders.transition(&order, &next).await?;
-    tracing::info!(order_id = %order.id, from = %order.status, to = %next.status, by = %principal.user_id, "order status changed");
-    metrics::count(
-        if next.status == OrderStatus::Shipped { names::ORDERS_SHIPPED } else { names::ORDERS_CANCELLED },
-        1.0,
-    );
-    Ok(order_response(&next))
+    crate::current_version::on_the_current_version(precondition.as_ref(), async || {
+        let (principal, order) = visible_order(request, orders).await?;
+        if target == OrderStatus::Shipped && !principal.is_admin() {
+            return Err(ApiError::Forbidden);
+        }
+        if precondition.as_ref().is_some_and(|precondition| !precondition.matches(order.version)) {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let next = order
+            .transitioned(target, None, OffsetDateTime::now_utc())
+            .map_err(|illegal| ApiError::conflict("illegal_transition", illegal.to_string()))?;
+        // Conditional on the version read: a concurrent change is a 412 (or, unpinned, a fresh read), never a lost update.
+        orders.transition(&order, &next).await?;
+        tracing::info!(order_id = %order.id, from = %order.status, to = %next.status, by = %principal.user_id, "order status changed");
+        metrics::count(
+            if next.status == OrderStatus::Shipped { names::ORDERS_SHIPPED } else { names::ORDERS_CANCELLED },
+            1.0,
+        );
+        Ok(order_response(&next))
+    })
+    .await
 }

@@ -3,7 +3,8 @@
 
 mod support;
 
-use domain::{OrderId, OrderStatus, Role};
+use domain::ports::{OrderFilter, OrderStore, Reservation, StoreError};
+use domain::{DomainEvent, IdempotencyRecord, Order, OrderId, OrderStatus, Page, PageRequest, Role};
 use http::{Method, StatusCode};
 use in_memory::{Dependency, Memory};
 use serde_json::json;
@@ -195,4 +196,76 @@ async fn admins_ship_confirmed_orders_only() {
     .await
     .unwrap();
     assert_eq!(body(&app::orders::update(ship(), &memory.orders()).await.unwrap())["status"], "shipped");
+}
+
+/// The consumer confirms the order between the reader's read and its write:
+/// the reader holds version 1 while the table is at version 2.
+struct ConfirmedBehindTheReader {
+    inner: in_memory::MemoryOrderStore,
+    confirmed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl OrderStore for ConfirmedBehindTheReader {
+    async fn place(
+        &self,
+        order: &Order,
+        event: &DomainEvent,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), StoreError> {
+        self.inner.place(order, event, idempotency).await
+    }
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        let read = self.inner.get(id).await?;
+        if !self.confirmed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let notify = |order: &Order| DomainEvent::order_placed(order.id, order.owner, "test", order.updated_at);
+            self.inner.reserve(id, &notify).await?;
+        }
+        Ok(read)
+    }
+    async fn list(&self, filter: OrderFilter, page: &PageRequest) -> Result<Page<Order>, StoreError> {
+        self.inner.list(filter, page).await
+    }
+    async fn transition(&self, previous: &Order, next: &Order) -> Result<(), StoreError> {
+        self.inner.transition(previous, next).await
+    }
+    async fn reserve(
+        &self,
+        order_id: OrderId,
+        notify: &(dyn for<'o> Fn(&'o Order) -> DomainEvent + Send + Sync),
+    ) -> Result<(Reservation, Option<DomainEvent>), StoreError> {
+        self.inner.reserve(order_id, notify).await
+    }
+}
+
+/// Regression (flaky `if_match_star_matches_the_current_version`): a cancel
+/// with `If-Match: *` (or none) raced the consumer's confirmation into a 412,
+/// though the client had asked for whatever version is current. Now it reads
+/// again and cancels the confirmed order, giving its stock back; a pinned
+/// version still gets its 412.
+#[tokio::test]
+async fn a_cancel_without_a_pinned_version_survives_a_concurrent_confirmation() {
+    for if_match in [Some("*"), None, Some("\"1\"")] {
+        let memory = Memory::new();
+        let buyer = user(&memory, Role::User).await;
+        let mug = product(&memory, 100, 5).await;
+        let placed = place(&memory, request(Method::POST, Some(&buyer), Some(order_body(&[(&mug, 2)])))).await.unwrap();
+        let orders = ConfirmedBehindTheReader { inner: memory.orders(), confirmed: Default::default() };
+        let cancel = with_path(request(Method::DELETE, Some(&buyer), None), id(&placed));
+        let cancel = match if_match {
+            Some(tag) => with_header(cancel, "if-match", tag),
+            None => cancel,
+        };
+        let outcome = app::orders::cancel(cancel, &orders).await;
+        if if_match == Some("\"1\"") {
+            assert_eq!(outcome.unwrap_err().status(), StatusCode::PRECONDITION_FAILED, "a pinned version is honoured");
+            continue;
+        }
+        let cancelled = outcome.unwrap_or_else(|error| panic!("If-Match {if_match:?}: {error:?}"));
+        assert_eq!(
+            (body(&cancelled)["status"].as_str(), body(&cancelled)["version"].as_u64()),
+            (Some("cancelled"), Some(3))
+        );
+        assert_eq!(memory.product(mug.id).unwrap().stock, 5, "the confirmed stock came back");
+    }
 }

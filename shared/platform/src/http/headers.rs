@@ -27,8 +27,9 @@ pub struct Cors {
 }
 
 /// The methods a preflight grants to an allowed origin. Preflights are
-/// answered from these constants only: in the cloud each route's OPTIONS goes
-/// to its function, and locally the API front uses the same [`Cors`].
+/// answered from these constants only: in the cloud by API Gateway's mock
+/// integration (template.yaml; the stack check holds it to these values),
+/// locally by the API front through the same [`Cors`].
 pub const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 /// The request headers a preflight lets a browser send.
 pub const ALLOWED_HEADERS: &str = "authorization, content-type, idempotency-key, if-match, x-correlation-id";

@@ -1,0 +1,30 @@
+//! Read-check-write on the current version: what `If-Match: *` (or no
+//! `If-Match` where it is optional) means when another write lands between
+//! the read and the conditional write.
+
+use platform::http::{ApiError, IfMatch};
+
+/// Attempts in all before a still-moving resource is reported as 412.
+const ATTEMPTS: usize = 3;
+
+/// Runs `attempt` (read, check, conditional write) again when a concurrent
+/// write moved the version under it and the client did not pin a version
+/// (`If-Match: *`, or no header): that client asked to change the current
+/// version, whichever it is, so a consumer confirming the order meanwhile
+/// is no reason to refuse. A pinned version's mismatch is the 412 the client
+/// asked for, at once.
+pub(crate) async fn on_the_current_version<T>(
+    precondition: Option<&IfMatch>,
+    mut attempt: impl AsyncFnMut() -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let pinned = matches!(precondition, Some(IfMatch::Versions(_)));
+    for _ in 1..ATTEMPTS {
+        match attempt().await {
+            Err(ApiError::PreconditionFailed) if !pinned => {
+                tracing::info!("the resource changed between read and write; reading it again");
+            }
+            outcome => return outcome,
+        }
+    }
+    attempt().await
+}
