@@ -1033,6 +1033,7 @@ class Checks:
         for alias in self.root.of_type("AWS::Lambda::Alias").values():
             versions[ref(alias["Properties"]["FunctionName"])] = {"Fn::GetAtt": [getatt(alias["Properties"]["FunctionVersion"])[0], "Version"]}
         default_namespace = str(self.root.source["Parameters"].get(ref(own["namespace"]) or "", {}).get("Default", ""))
+        by_version = metrics_filed_by_version()
         found = 0
         for stack in self.stacks:
             identity = self.identities(stack)
@@ -1049,6 +1050,8 @@ class Checks:
                     if set(dims) not in ({"Service", "Environment", "Function"}, {"Service", "Environment", "Function", "Version"}):
                         problems.append(f"{where}: dimensions {sorted(dims)}; the functions emit [Service, Environment, Function] and [Service, Environment, Function, Version]")
                         continue
+                    if "Version" in dims and metric["MetricName"] not in by_version:
+                        problems.append(f"{where}: read by Version, but only {sorted(by_version)} are filed by version (names.rs, BY_VERSION)")
                     if dims["Service"] not in identity["service"]:
                         problems.append(f"{where}: Service {dims['Service']!r}, the functions' SERVICE_NAME is {own['service']!r}")
                     if dims["Environment"] not in identity["environment"]:
@@ -1233,6 +1236,14 @@ def stage_logical_ids(stack: Stack, api: str, stage_name: str) -> set[str]:
         k for k, v in stack.of_type("AWS::ApiGateway::Stage").items()
         if ref(v["Properties"]["RestApiId"]) == api and v["Properties"]["StageName"] == stage_name
     }
+
+
+def metrics_filed_by_version() -> set[str]:
+    """The metric names shared/platform/src/metrics/names.rs lists in BY_VERSION."""
+    text = (ROOT / "shared/platform/src/metrics/names.rs").read_text()
+    constants = dict(re.findall(r'pub const (\w+): &str = "([^"]+)";', text))
+    listed = re.search(r"pub const BY_VERSION: &\[&str\] = &\[([^\]]*)\]", text)
+    return {constants[name.strip()] for name in listed.group(1).split(",") if name.strip()} if listed else set()
 
 
 def alarm_metrics(alarm: dict) -> list[dict]:

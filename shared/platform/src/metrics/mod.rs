@@ -123,20 +123,22 @@ pub fn document(
     let mut document = Map::new();
     let metrics: Vec<Value> =
         merged.iter().map(|(name, unit, _)| json!({"Name": name, "Unit": unit.as_str()})).collect();
-    document.insert(
-        "_aws".into(),
-        json!({
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": dimensions.namespace,
-                "Dimensions": [
-                    ["Service", "Environment", "Function"],
-                    ["Service", "Environment", "Function", "Version"],
-                ],
-                "Metrics": metrics,
-            }],
-        }),
-    );
+    let by_version: Vec<Value> = merged
+        .iter()
+        .filter(|(name, _, _)| names::BY_VERSION.contains(name))
+        .map(|(name, unit, _)| json!({"Name": name, "Unit": unit.as_str()}))
+        .collect();
+    let mut directives = vec![
+        json!({"Namespace": dimensions.namespace, "Dimensions": [["Service", "Environment", "Function"]], "Metrics": metrics}),
+    ];
+    if !by_version.is_empty() {
+        directives.push(json!({
+            "Namespace": dimensions.namespace,
+            "Dimensions": [["Service", "Environment", "Function", "Version"]],
+            "Metrics": by_version,
+        }));
+    }
+    document.insert("_aws".into(), json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}));
     for (name, value) in [
         ("Service", &dimensions.service),
         ("Environment", &dimensions.environment),
@@ -170,27 +172,31 @@ mod tests {
     }
 
     #[test]
-    fn one_document_holds_an_invocations_values_under_both_dimension_sets() {
+    fn one_document_holds_an_invocations_values_and_files_only_server_errors_by_version() {
         let values = [
             (names::REQUESTS, 1.0, Unit::Count),
             (names::LATENCY, 12.5, Unit::Milliseconds),
             (names::ORDERS_PLACED, 1.0, Unit::Count),
             (names::ORDERS_PLACED, 1.0, Unit::Count),
+            (names::SERVER_ERRORS, 0.0, Unit::Count),
             (names::LATENCY, 3.0, Unit::Milliseconds),
         ];
         let document = document(&dimensions(), &values, &[("RequestId", "r-1")], 1_700_000_000_000);
-        let directive = &document["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(directive["Namespace"], "Shop");
-        assert_eq!(
-            directive["Dimensions"],
-            json!([["Service", "Environment", "Function"], ["Service", "Environment", "Function", "Version"]])
-        );
-        assert_eq!(directive["Metrics"].as_array().unwrap().len(), 3, "each name once");
+        let directives = document["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+        assert_eq!(directives.len(), 2);
+        assert_eq!(directives[0]["Namespace"], "Shop");
+        assert_eq!(directives[0]["Dimensions"], json!([["Service", "Environment", "Function"]]));
+        assert_eq!(directives[0]["Metrics"].as_array().unwrap().len(), 4, "each name once");
+        assert_eq!(directives[1]["Dimensions"], json!([["Service", "Environment", "Function", "Version"]]));
+        assert_eq!(directives[1]["Metrics"], json!([{"Name": "ServerErrors", "Unit": "Count"}]));
         assert_eq!(document["_aws"]["Timestamp"], 1_700_000_000_000_i64);
         assert_eq!((document["Function"].as_str(), document["Version"].as_str()), (Some("place-order"), Some("7")));
         assert_eq!(document["OrdersPlaced"], 2.0, "counts are summed");
         assert_eq!(document["Latency"], json!([12.5, 3.0]), "durations are all kept");
         assert_eq!(document["RequestId"], "r-1");
+
+        let consumer = super::document(&dimensions(), &[(names::MESSAGES_PROCESSED, 3.0, Unit::Count)], &[], 0);
+        assert_eq!(consumer["_aws"]["CloudWatchMetrics"].as_array().unwrap().len(), 1, "nothing to file by version");
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! infra/monitoring.yaml alarm on these names; a test keeps them in sync
 //! (every `Shop` metric an alarm or dashboard reads must be listed here).
 //!
-//! Each is emitted in namespace [`super::NAMESPACE`] under two dimension
-//! sets: `[Service, Environment, Function]` and `[Service, Environment,
-//! Function, Version]` (the executed Lambda version, so a canary's alarms
-//! see only the new version).
+//! Each is emitted in namespace [`super::NAMESPACE`] under `[Service,
+//! Environment, Function]`; those in [`BY_VERSION`] also under `[Service,
+//! Environment, Function, Version]` (the executed Lambda version, so a
+//! canary's alarms see only the new version). Each dimension set is a
+//! custom metric of its own (paid monthly), so only what a deployment
+//! alarm reads is filed by version.
 
 use super::Unit;
 
@@ -55,6 +57,9 @@ pub const THROTTLES: &str = "Throttles";
 pub const UNREADABLE_ITEMS: &str = "UnreadableItems";
 
 /// Every metric with its unit.
+/// The metrics also filed by executed version: what the deployment alarms read.
+pub const BY_VERSION: &[&str] = &[SERVER_ERRORS];
+
 pub const ALL: &[(&str, Unit)] = &[
     (REQUESTS, Unit::Count),
     (LATENCY, Unit::Milliseconds),
