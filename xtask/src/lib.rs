@@ -6,6 +6,7 @@ pub mod bench;
 pub mod dev;
 pub mod dlq;
 pub mod fuzz;
+pub mod fuzz_parsers;
 pub mod load;
 pub mod logs;
 pub mod package;

@@ -40,6 +40,8 @@ enum Command {
     CreateAdmin(admin::Args),
     /// Fuzz the API with schemathesis from docs/openapi.yaml against a local stack of its own (every check, stateful).
     FuzzApi(xtask::fuzz::Args),
+    /// Run the parsers' property tests (cursors, HTTP requests, CloudEvents, ids, domain) with many cases each.
+    FuzzParsers(xtask::fuzz_parsers::Args),
     /// Simulated customers and admins against a local stack of its own, then the invariants; writes target/load/.
     Load(load::Args),
 }
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Logs(args) => logs::run(args),
         Command::CreateAdmin(args) => runtime.block_on(admin::run(args)),
         Command::FuzzApi(args) => runtime.block_on(xtask::fuzz::run(args)),
+        Command::FuzzParsers(args) => xtask::fuzz_parsers::run(&args),
         Command::Load(args) => runtime.block_on(load::run(args)),
     };
     match outcome {

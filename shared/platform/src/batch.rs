@@ -354,8 +354,10 @@ impl BatchProcessor {
     /// with the reason, instead of retrying it until redrive. If parking
     /// fails, the message is retried: it is never dropped.
     async fn park(&self, body: &str, reason: &str, message_id: &str) -> Outcome {
-        // A reason may quote the message (a parser's complaint): never an address or a token.
-        let reason = &redact::text(reason);
+        // A reason may quote the message (a parser's complaint): never an
+        // address or a token, and never the whole of a huge value, which
+        // beside the body would push the parked message past SQS's size limit.
+        let reason = &shorten(&redact::text(reason), MAX_REASON_CHARS);
         match self.dead_letters.park(body, reason, message_id).await {
             Ok(()) => {
                 tracing::warn!(reason, "poison message parked in the dead-letter queue");
@@ -371,6 +373,19 @@ impl BatchProcessor {
             }
         }
     }
+}
+
+/// The longest dead-letter reason, in characters; longer ones are cut.
+pub const MAX_REASON_CHARS: usize = 512;
+
+/// `text`, cut to at most `max` characters (the last one an ellipsis) when longer.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut short: String = text.chars().take(max.saturating_sub(1)).collect();
+    short.push('…');
+    short
 }
 
 /// Parses an event's `data` into the consumer's type; bad data is poison.

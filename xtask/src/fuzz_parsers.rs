@@ -1,0 +1,47 @@
+//! `cargo xtask fuzz-parsers`: the long run of the parsers' property tests.
+//! The same properties run in every `cargo test` (and so in `cargo xtask
+//! test`) with small case counts; here each runs `--cases` times
+//! (`PROPTEST_CASES`): cursors, the HTTP boundary and the CloudEvents
+//! envelope (`shared/platform/tests/properties.rs`), id parsing
+//! (`shared/domain/tests/id_properties.rs`) and the domain's properties
+//! (money, pricing, the status machine, emails, SKUs: `shared/domain/src/properties.rs`).
+//! A failure prints its minimal input and is saved by proptest next to the
+//! test file (`*.proptest-regressions`), so the next run tries it first.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use crate::shell::{cargo, run_checked};
+
+/// Runs every parser property with many cases; non-zero when one fails.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Cases per property. The default takes about 20 minutes on two cores,
+    /// most of it the domain's order properties (some 50 products per case);
+    /// the parsers' alone take about 2 minutes per 10000 cases.
+    #[arg(long, default_value_t = 10_000)]
+    pub cases: u32,
+}
+
+/// The test targets holding the properties: package, target, name filter.
+const SUITES: [(&str, &[&str]); 3] = [
+    ("platform", &["--test", "properties"]),
+    ("domain", &["--test", "id_properties"]),
+    ("domain", &["--lib", "--", "properties::"]),
+];
+
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    for (package, target) in SUITES {
+        let what = format!("cargo test -p {package} {}", target.join(" "));
+        println!("fuzz-parsers: {what} with PROPTEST_CASES={}", args.cases);
+        let suite_started = Instant::now();
+        run_checked(
+            cargo().args(["test", "--quiet", "-p", package]).args(target).env("PROPTEST_CASES", args.cases.to_string()),
+            &what,
+        )?;
+        println!("fuzz-parsers: {what}: passed in {:.0?}", suite_started.elapsed());
+    }
+    println!("fuzz-parsers: every property held for {} cases each, in {:.0?}", args.cases, started.elapsed());
+    Ok(ExitCode::SUCCESS)
+}
