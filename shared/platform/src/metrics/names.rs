@@ -56,10 +56,10 @@ pub const THROTTLES: &str = "Throttles";
 /// Items left out of a listing because they could not be read.
 pub const UNREADABLE_ITEMS: &str = "UnreadableItems";
 
-/// Every metric with its unit.
 /// The metrics also filed by executed version: what the deployment alarms read.
 pub const BY_VERSION: &[&str] = &[SERVER_ERRORS];
 
+/// Every metric with its unit.
 pub const ALL: &[(&str, Unit)] = &[
     (REQUESTS, Unit::Count),
     (LATENCY, Unit::Milliseconds),
