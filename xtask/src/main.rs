@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{admin, dev, dlq, load, logs, package, test};
+use xtask::{admin, coverage, dev, dlq, load, logs, package, test};
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +44,8 @@ enum Command {
     FuzzParsers(xtask::fuzz_parsers::Args),
     /// Simulated customers and admins against a local stack of its own, then the invariants; writes target/load/.
     Load(load::Args),
+    /// Line coverage of shared/domain, platform and app under the whole suite; writes .local/coverage/.
+    Coverage(coverage::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::FuzzApi(args) => runtime.block_on(xtask::fuzz::run(args)),
         Command::FuzzParsers(args) => xtask::fuzz_parsers::run(&args),
         Command::Load(args) => runtime.block_on(load::run(args)),
+        Command::Coverage(args) => runtime.block_on(coverage::run(args)),
     };
     match outcome {
         Ok(code) => code,
