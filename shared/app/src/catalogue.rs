@@ -121,8 +121,9 @@ pub async fn create(
 pub async fn replace(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
     let id = product_id(&request)?;
     let draft = request.json::<ProductBody>()?.into_draft()?;
-    let precondition = request.if_match()?;
-    on_the_current_version(Some(&precondition), async || {
+    let precondition = &request.if_match()?;
+    let draft = &draft;
+    on_the_current_version(Some(precondition), || async move {
         let current = products.get(id).await?.ok_or(ApiError::NotFound)?;
         if !precondition.matches(current.version) {
             return Err(ApiError::PreconditionFailed);
@@ -141,9 +142,10 @@ pub async fn replace(request: ApiRequest, products: &impl ProductStore) -> Resul
 pub async fn delete(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
     let id = product_id(&request)?;
     let precondition = request.optional_if_match();
-    on_the_current_version(precondition.as_ref(), async || {
+    let precondition = precondition.as_ref();
+    on_the_current_version(precondition, || async move {
         let current = products.get(id).await?.ok_or(ApiError::NotFound)?;
-        if precondition.as_ref().is_some_and(|precondition| !precondition.matches(current.version)) {
+        if precondition.is_some_and(|precondition| !precondition.matches(current.version)) {
             return Err(ApiError::PreconditionFailed);
         }
         products.delete(&current).await?;

@@ -13,10 +13,18 @@ const ATTEMPTS: usize = 3;
 /// version, whichever it is, so a consumer confirming the order meanwhile
 /// is no reason to refuse. A pinned version's mismatch is the 412 the client
 /// asked for, at once.
-pub(crate) async fn on_the_current_version<T>(
+///
+/// `attempt` is a closure returning a future (not an `async` closure: the
+/// futures of those are not `Send` for every lifetime, which the Lambda
+/// runtime needs).
+pub(crate) async fn on_the_current_version<T, F, Attempt>(
     precondition: Option<&IfMatch>,
-    mut attempt: impl AsyncFnMut() -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
+    mut attempt: F,
+) -> Result<T, ApiError>
+where
+    F: FnMut() -> Attempt,
+    Attempt: Future<Output = Result<T, ApiError>>,
+{
     let pinned = matches!(precondition, Some(IfMatch::Versions(_)));
     for _ in 1..ATTEMPTS {
         match attempt().await {

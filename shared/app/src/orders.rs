@@ -132,12 +132,13 @@ async fn change_status(
     target: OrderStatus,
     precondition: Option<IfMatch>,
 ) -> Result<ApiResponse, ApiError> {
-    crate::current_version::on_the_current_version(precondition.as_ref(), async || {
+    let precondition = precondition.as_ref();
+    crate::current_version::on_the_current_version(precondition, || async move {
         let (principal, order) = visible_order(request, orders).await?;
         if target == OrderStatus::Shipped && !principal.is_admin() {
             return Err(ApiError::Forbidden);
         }
-        if precondition.as_ref().is_some_and(|precondition| !precondition.matches(order.version)) {
+        if precondition.is_some_and(|precondition| !precondition.matches(order.version)) {
             return Err(ApiError::PreconditionFailed);
         }
         let next = order

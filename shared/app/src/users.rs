@@ -45,13 +45,14 @@ pub async fn update(request: ApiRequest, users: &impl UserStore) -> Result<ApiRe
     let patch = UserPatch::parse(body.role.as_deref(), body.disabled)?;
     let precondition = request.if_match()?;
 
-    crate::current_version::on_the_current_version(Some(&precondition), async || {
+    let (precondition, patch) = (&precondition, &patch);
+    crate::current_version::on_the_current_version(Some(precondition), || async move {
         let user = users.get(id).await?.ok_or(ApiError::NotFound)?;
         if !precondition.matches(user.version) {
             return Err(ApiError::PreconditionFailed);
         }
         let patched = user
-            .patched(&patch, actor, OffsetDateTime::now_utc())
+            .patched(patch, actor, OffsetDateTime::now_utc())
             .map_err(|refused| ApiError::conflict("self_lockout", refused.to_string()))?;
         if patched.version != user.version {
             users.update(&patched).await?;

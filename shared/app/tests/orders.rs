@@ -250,7 +250,8 @@ async fn a_cancel_without_a_pinned_version_survives_a_concurrent_confirmation() 
         let buyer = user(&memory, Role::User).await;
         let mug = product(&memory, 100, 5).await;
         let placed = place(&memory, request(Method::POST, Some(&buyer), Some(order_body(&[(&mug, 2)])))).await.unwrap();
-        let orders = ConfirmedBehindTheReader { inner: memory.orders(), confirmed: Default::default() };
+        let orders =
+            ConfirmedBehindTheReader { inner: memory.orders(), confirmed: std::sync::atomic::AtomicBool::new(false) };
         let cancel = with_path(request(Method::DELETE, Some(&buyer), None), id(&placed));
         let cancel = match if_match {
             Some(tag) => with_header(cancel, "if-match", tag),
