@@ -179,3 +179,33 @@ async fn malformed_and_mistyped_messages_are_parked_with_their_reason() {
     assert!(reasons.iter().any(|r| r.contains("not a CloudEvents")), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.contains("expected event type")), "{reasons:?}");
 }
+
+/// A panic in one record's handler fails that record only: the others are
+/// done, the panicking one goes back to the queue with its claim released,
+/// and its redelivery runs (it is not taken for a duplicate).
+#[tokio::test]
+async fn a_panic_in_one_record_fails_that_record_only_and_its_redelivery_runs() {
+    let memory = Memory::new();
+    let processor = processor(&memory);
+    let effects = std::sync::Mutex::new(Vec::new());
+    let panicking = std::sync::atomic::AtomicBool::new(true);
+    let (effects_ref, panicking_ref) = (&effects, &panicking);
+    let handler = |event: CloudEvent| async move {
+        if event.id == "bad" && panicking_ref.load(Ordering::SeqCst) {
+            panic!("a bug in the handler");
+        }
+        effects_ref.lock().unwrap().push(event.id.clone());
+        Ok::<(), RecordError>(())
+    };
+    let first = processor.process(batch(vec![message("a"), message("bad"), message("c")]), &handler, soon()).await;
+    assert_eq!(failed(&first), ["message-bad"]);
+    let mut done = effects.lock().unwrap().clone();
+    done.sort();
+    assert_eq!(done, ["a", "c"]);
+    assert!(memory.parked().is_empty(), "a panic is a bug to retry, not a poison message");
+
+    panicking.store(false, Ordering::SeqCst);
+    let again = processor.process(batch(vec![message("bad")]), &handler, soon()).await;
+    assert!(failed(&again).is_empty());
+    assert_eq!(effects.lock().unwrap().iter().filter(|id| *id == "bad").count(), 1);
+}

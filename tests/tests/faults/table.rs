@@ -73,9 +73,10 @@ async fn a_throttled_order_leaves_no_partial_write_and_a_brief_throttle_is_retri
     let proxy = proxy("AWS_ENDPOINT_URL_DYNAMODB").await;
     let mut process = start("place-order", &[("AWS_ENDPOINT_URL_DYNAMODB", proxy.url())]).await;
     process.ready(Duration::from_secs(30)).await.unwrap();
-    let event = crate::harness::api_event("place-order", &order, &buyer.token);
-    let mut event = event;
-    event["headers"].as_object_mut().unwrap().remove("Idempotency-Key");
+    let mut event = crate::harness::api_event("place-order", &order, &buyer.token);
+    for headers in ["headers", "multiValueHeaders"] {
+        event[headers].as_object_mut().unwrap().remove("Idempotency-Key");
+    }
 
     proxy.set_rule(Rule::always(Fault::Throttle).only("TransactWriteItems"));
     let refused = process.invoke(&event, TIMEOUT * 2).await.unwrap();
@@ -144,4 +145,54 @@ async fn a_registration_whose_answer_was_lost_is_retried_with_its_key_into_its_2
     let _ = process.invoke(&registration(&unkeyed, None), TIMEOUT * 2).await.unwrap();
     let retry = process.invoke(&registration(&unkeyed, None), TIMEOUT * 2).await.unwrap();
     assert_eq!(status_and_headers(&retry.payload).0, 409, "without a key a retry cannot know: {}", retry.payload);
+}
+
+/// The sum of `metric` over the EMF documents in `log`.
+fn metric_total(log: &std::path::Path, metric: &str) -> f64 {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|document| document.get("_aws").is_some())
+        .filter_map(|document| document[metric].as_f64())
+        .sum()
+}
+
+/// Transactions that meet another one on the same items (the global
+/// counters under load in the cloud; DynamoDB Local runs transactions one at
+/// a time, so it never shows this) are retried by the store with backoff and
+/// counted in `TransactionConflicts`; past its attempts the order is a 503
+/// with Retry-After that wrote nothing.
+#[tokio::test]
+async fn a_conflicting_order_transaction_is_retried_and_counted_and_past_its_attempts_is_a_clean_503() {
+    let app = app();
+    let admin = app.new_admin("conflict-admin").await;
+    let buyer = app.new_user("conflict-buyer").await;
+    let body = json!({"sku": format!("CON-{}", &ulid::Ulid::new().to_string()[16..]), "name": "Contended", "price": {"amount_minor": 100, "currency": "EUR"}, "stock": 5});
+    let product: Value = app.post("/products", Some(&admin.token), body).await.json().await.unwrap();
+    let order = json!({"lines": [{"product_id": product["id"], "quantity": 1}]});
+    let proxy = proxy("AWS_ENDPOINT_URL_DYNAMODB").await;
+    let log = std::env::temp_dir().join(format!("conflicts-{}.log", ulid::Ulid::new()));
+    let mut process =
+        crate::harness::start_logging("place-order", &[("AWS_ENDPOINT_URL_DYNAMODB", proxy.url())], Some(log.clone()))
+            .await;
+    process.ready(Duration::from_secs(30)).await.unwrap();
+    let mut event = crate::harness::api_event("place-order", &order, &buyer.token);
+    for headers in ["headers", "multiValueHeaders"] {
+        event[headers].as_object_mut().unwrap().remove("Idempotency-Key");
+    }
+
+    proxy.set_rule(Rule::always(Fault::TransactionConflict).only("TransactWriteItems").times(2));
+    let placed = process.invoke(&event, TIMEOUT * 2).await.unwrap();
+    assert_eq!(status_and_headers(&placed.payload).0, 201, "{}", placed.payload);
+    assert!((metric_total(&log, "TransactionConflicts") - 2.0).abs() < f64::EPSILON, "both conflicts counted");
+
+    proxy.set_rule(Rule::always(Fault::TransactionConflict).only("TransactWriteItems"));
+    let refused = process.invoke(&event, TIMEOUT * 2).await.unwrap();
+    let (status, headers) = status_and_headers(&refused.payload);
+    assert_eq!(status, 503, "{}", refused.payload);
+    assert!(headers.contains_key("retry-after"));
+    let orders: Value = app.get("/orders", Some(&buyer.token)).await.json().await.unwrap();
+    assert_eq!(orders["pagination"]["total"], 1, "only the first order exists");
+    let _ = std::fs::remove_file(log);
 }

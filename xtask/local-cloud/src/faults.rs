@@ -67,6 +67,10 @@ pub enum Fault {
     Throttle,
     /// Answer 500 with an internal error (the SDK retries it).
     ServerError,
+    /// Cancel a `TransactWriteItems` as DynamoDB does when another
+    /// transaction on the same items is in flight (`TransactionConflict` on
+    /// its first item); the SDK does not retry it, the store does.
+    TransactionConflict,
 }
 
 /// Controls the proxy at this path (any method): a JSON `Rule` body (such
@@ -159,6 +163,7 @@ async fn answer(
         }
         Fault::Throttle => aws_error(StatusCode::BAD_REQUEST, "ThrottlingException", "Rate exceeded (injected)"),
         Fault::ServerError => aws_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", "injected server error"),
+        Fault::TransactionConflict => transaction_conflict(request).await,
     }
 }
 
@@ -204,6 +209,35 @@ fn aws_error(status: StatusCode, code: &str, message: &str) -> Response<Full<Byt
     if let Ok(value) = HeaderValue::from_str(code) {
         headers.insert("x-amzn-errortype", value);
     }
+    response
+}
+
+/// DynamoDB's answer to a transaction that met another one in flight: one
+/// cancellation reason per item, `TransactionConflict` on the first.
+async fn transaction_conflict(request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let body = request.into_body().collect().await.map(http_body_util::Collected::to_bytes).unwrap_or_default();
+    let items = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|body| body["TransactItems"].as_array().map(Vec::len))
+        .unwrap_or(1);
+    let reasons: Vec<serde_json::Value> = (0..items.max(1))
+        .map(|i| {
+            if i == 0 {
+                serde_json::json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item (injected)"})
+            } else {
+                serde_json::json!({"Code": "None"})
+            }
+        })
+        .collect();
+    let code = "com.amazonaws.dynamodb.v20120810#TransactionCanceledException";
+    let body = serde_json::json!({
+        "__type": code,
+        "message": "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]",
+        "CancellationReasons": reasons,
+    });
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.0"));
     response
 }
 
