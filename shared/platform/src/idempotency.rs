@@ -99,7 +99,7 @@ impl<'a, S: IdempotencyStore> Idempotency<'a, S> {
 
     /// Reads the key and looks it up.
     async fn begin(&self, request: &ApiRequest) -> Result<Begin, ApiError> {
-        let Some(raw) = request.header(HEADER) else {
+        let Some(value) = request.headers.get(HEADER) else {
             return match self.policy {
                 KeyPolicy::Optional => Ok(Begin::Proceed(None)),
                 KeyPolicy::Required => Err(ApiError::bad_request(
@@ -108,7 +108,8 @@ impl<'a, S: IdempotencyStore> Idempotency<'a, S> {
                 )),
             };
         };
-        let raw = raw.trim();
+        // A value beyond ASCII is refused, never taken for a missing key (which would drop the protection).
+        let raw = value.to_str().unwrap_or_default().trim();
         if raw.is_empty() || raw.len() > 255 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(ApiError::bad_request(
                 "invalid_idempotency_key",
@@ -304,6 +305,25 @@ mod tests {
         assert_eq!(memory.idempotency_records().len(), 1);
         let first_page = domain::PageRequest { limit: domain::PageLimit::DEFAULT, after: None };
         assert_eq!(memory.products().list(true, &first_page).await.unwrap().total, 1, "one effect");
+    }
+
+    /// Regression (found by contract fuzzing): a key of bytes beyond ASCII
+    /// read as no key at all, so the order was placed unprotected.
+    #[tokio::test]
+    async fn a_key_beyond_ascii_is_refused_not_ignored() {
+        let memory = Memory::new();
+        let store = memory.idempotency();
+        let mut request = keyed("{}", None);
+        request.headers.insert(HEADER, http::HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let mut ran = false;
+        let error = Idempotency::new("test", &store)
+            .run(&request, async |_| {
+                ran = true;
+                Ok(ApiResponse::no_content())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!((error.code(), ran), ("invalid_idempotency_key", false));
     }
 
     #[test]

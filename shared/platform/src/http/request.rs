@@ -138,8 +138,11 @@ impl ApiRequest {
     }
 
     /// The precondition, where one is optional (deletes and cancellations).
+    /// A value that is not ASCII holds none of our tags: it matches nothing
+    /// (412), never counts as absent (which would make the change unconditional).
     pub fn optional_if_match(&self) -> Option<IfMatch> {
-        self.header("if-match").map(IfMatch::parse)
+        let value = self.headers.get("if-match")?;
+        Some(value.to_str().map_or(IfMatch::Versions(Vec::new()), IfMatch::parse))
     }
 
     /// The same request, made by `principal` (the account as it is now).
@@ -183,6 +186,17 @@ mod tests {
             StatusCode::UNPROCESSABLE_ENTITY
         );
         assert!(with_body("application/json; charset=utf-8", r#"{"email":"a"}"#).json::<Login>().is_ok());
+    }
+
+    /// Regression (found by contract fuzzing): an If-Match of bytes beyond
+    /// ASCII read as no If-Match, so a delete went ahead unconditionally.
+    #[test]
+    fn an_if_match_beyond_ascii_matches_nothing_rather_than_vanishing() {
+        let mut request = ApiRequest::new(Method::DELETE);
+        request.headers.insert("if-match", http::HeaderValue::from_bytes(b"\"1\xe9\"").unwrap());
+        let precondition = request.optional_if_match().expect("present");
+        assert!(!precondition.matches(1));
+        assert!(request.if_match().is_ok_and(|precondition| !precondition.matches(1)), "412, not 428");
     }
 
     #[test]
