@@ -128,3 +128,20 @@ async fn an_options_request_that_is_not_a_preflight_changes_nothing() {
         .unwrap();
     assert_eq!(registered.status(), StatusCode::NO_CONTENT);
 }
+
+/// As API Gateway's resource tree: `/users/me` is a resource of its own, so
+/// a PATCH there is 405 listing its methods (not forwarded as `/users/{id}`),
+/// and an unknown path is 404; both in the error envelope with a request id.
+#[tokio::test]
+async fn a_literal_resource_is_not_an_instance_of_its_parameter_sibling() {
+    let app = app();
+    let user = app.new_user("me-patch").await;
+    let response = app.request(Method::PATCH, "/users/me", Some(&user.token), Some(serde_json::json!({}))).await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "GET");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    assert!(body["error"]["request_id"].as_str().is_some_and(|id| !id.is_empty()), "{body}");
+    let unknown = app.get("/no-such-thing", None).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}

@@ -105,11 +105,20 @@ impl State {
     /// Refuses a request no route of the template serves.
     fn route(&self, request: &Request<Incoming>) -> Result<(), Box<Response<Full<Bytes>>>> {
         let path = request.uri().path();
-        let methods: Vec<&str> = self
+        // As API Gateway's resource tree: a literal segment beats a {parameter}
+        // (`/users/me` is its own resource, not an instance of `/users/{id}`).
+        let resource = self
             .config
             .routes
             .iter()
             .filter(|route| path_matches(&route.path, path))
+            .map(|route| route.path.as_str())
+            .max_by_key(|template| literal_segments(template));
+        let methods: Vec<&str> = self
+            .config
+            .routes
+            .iter()
+            .filter(|route| Some(route.path.as_str()) == resource)
             .map(|route| route.method.as_str())
             .collect();
         if methods.is_empty() {
@@ -199,6 +208,12 @@ fn path_matches(template: &str, path: &str) -> bool {
     }
 }
 
+/// Which segments of a template path are literal, in order: the more
+/// specific of two templates matching one path compares greater.
+fn literal_segments(template: &str) -> Vec<bool> {
+    template.split('/').map(|segment| !segment.starts_with('{')).collect()
+}
+
 fn is_hop_by_hop(name: &str) -> bool {
     matches!(
         name,
@@ -206,12 +221,18 @@ fn is_hop_by_hop(name: &str) -> bool {
     )
 }
 
-/// An answer of the front itself, in the API's error envelope.
+/// An answer of the front itself, in the API's error envelope, with a
+/// request id of its own (as API Gateway gives its own answers one).
 fn envelope(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
-    let body = json!({"error": {"code": code, "message": message, "details": [], "request_id": null}});
+    let request_id = format!("front-{:016x}", rand::random::<u64>());
+    let body = json!({"error": {"code": code, "message": message, "details": [], "request_id": request_id}});
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
-    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let headers = response.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-request-id", value);
+    }
     response
 }
 
@@ -228,6 +249,23 @@ fn rate_limited(retry_after: u64) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_literal_segment_beats_a_parameter() {
+        let templates = ["/api/v1/users/{id}", "/api/v1/users/me"];
+        let chosen = templates
+            .iter()
+            .filter(|t| path_matches(t, "/api/v1/users/me"))
+            .max_by_key(|t| literal_segments(t))
+            .unwrap();
+        assert_eq!(*chosen, "/api/v1/users/me");
+        let chosen = templates
+            .iter()
+            .filter(|t| path_matches(t, "/api/v1/users/01ABC"))
+            .max_by_key(|t| literal_segments(t))
+            .unwrap();
+        assert_eq!(*chosen, "/api/v1/users/{id}");
+    }
 
     #[test]
     fn template_paths_match_their_instances_only() {
