@@ -2,7 +2,8 @@
 //! every implementation does the route's full work on the sample event
 //! instead of answering 401 or 404 early: 25 active products with stock (more
 //! than one page of 20, so a listing also seals a next-page cursor), a user
-//! and an admin, and fresh tokens signed with the local secret's active key.
+//! and an admin (login signs in as the user), and fresh tokens signed with
+//! the local secret's active key.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,10 @@ use crate::project_root;
 
 /// Products seeded: one more page than the sample listing's `limit=20`.
 const PRODUCTS: usize = 25;
+/// The seeded customer and admin, and their password.
+const USER_EMAIL: &str = "bench-user@example.com";
+const ADMIN_EMAIL: &str = "bench-admin@example.com";
+const PASSWORD: &str = "bench-password-not-secret";
 /// Long enough for any bench run; the functions do not cap a token's lifetime.
 const TOKEN_TTL: Duration = Duration::from_secs(6 * 3600);
 
@@ -45,9 +50,9 @@ pub async fn seed(cloud: &LocalCloud, env: &[(String, String)]) -> anyhow::Resul
 
     let users = DynamoUserStore::new(table.clone());
     let hasher = PasswordHasher::new();
-    let password = Password::parse_new("bench-password-not-secret".into()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let password = Password::parse_new(PASSWORD.into()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut accounts = Vec::new();
-    for (email, role) in [("bench-user@example.com", Role::User), ("bench-admin@example.com", Role::Admin)] {
+    for (email, role) in [(USER_EMAIL, Role::User), (ADMIN_EMAIL, Role::Admin)] {
         let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
         let (user, _event) = app::auth::create_user(&users, &hasher, email, &password, role, "bench")
             .await
@@ -111,6 +116,13 @@ impl Seeded {
                         headers.retain(|name, _| !name.eq_ignore_ascii_case("idempotency-key"));
                     }
                 }
+            }
+            // The seeded user's own credentials: every request checks the
+            // password (argon2) and answers 200, as a real login does. The
+            // sample's unknown account would be throttled after five
+            // attempts, so the warm figure would time the 429 instead.
+            "login" => {
+                event["body"] = serde_json::json!({"email": USER_EMAIL, "password": PASSWORD}).to_string().into();
             }
             _ => {}
         }
