@@ -34,6 +34,19 @@ async fn login(
     app::auth::login(request, &memory.users(), &PasswordHasher::new(), &support::tokens(), limits).await
 }
 
+/// Registers `email` with [`PASSWORD`] (no key).
+async fn register(memory: &Memory, email: &str) -> ApiResponse {
+    app::auth::register(
+        request(Method::POST, None, Some(json!({"email": email, "password": PASSWORD}))),
+        &memory.users(),
+        &memory.idempotency(),
+        &PasswordHasher::new(),
+        &memory.publisher(),
+    )
+    .await
+    .unwrap()
+}
+
 async fn register_keyed(memory: &Memory, key: &str, email: &str, password: &str) -> Result<ApiResponse, ApiError> {
     let body = json!({"email": email, "password": password});
     app::auth::register(
@@ -112,15 +125,7 @@ async fn an_email_registers_once_and_its_welcome_event_is_published() {
 async fn twenty_parallel_guesses_get_at_most_five_password_checks() {
     let memory = Memory::new();
     let limits = limits(&memory);
-    let _ = app::auth::register(
-        request(Method::POST, None, Some(json!({"email": "grace@example.com", "password": PASSWORD}))),
-        &memory.users(),
-        &memory.idempotency(),
-        &PasswordHasher::new(),
-        &memory.publisher(),
-    )
-    .await
-    .unwrap();
+    let _ = register(&memory, "grace@example.com").await;
     let guesses = (0..20).map(|i| {
         login(&memory, &limits, "grace@example.com", if i == 19 { PASSWORD } else { "wrong password" }, "203.0.113.9")
     });
@@ -139,15 +144,7 @@ async fn twenty_parallel_guesses_get_at_most_five_password_checks() {
 async fn a_successful_login_forgives_earlier_misses_from_its_address() {
     let memory = Memory::new();
     let limits = limits(&memory);
-    let _ = app::auth::register(
-        request(Method::POST, None, Some(json!({"email": "alan@example.com", "password": PASSWORD}))),
-        &memory.users(),
-        &memory.idempotency(),
-        &PasswordHasher::new(),
-        &memory.publisher(),
-    )
-    .await
-    .unwrap();
+    let _ = register(&memory, "alan@example.com").await;
     for _ in 0..4 {
         assert_eq!(
             login(&memory, &limits, "alan@example.com", "typo", "192.0.2.1").await.unwrap_err().code(),
@@ -170,15 +167,7 @@ async fn a_successful_login_forgives_earlier_misses_from_its_address() {
 async fn a_disabled_account_is_refused_only_after_the_right_password() {
     let memory = Memory::new();
     let limits = limits(&memory);
-    let created = app::auth::register(
-        request(Method::POST, None, Some(json!({"email": "off@example.com", "password": PASSWORD}))),
-        &memory.users(),
-        &memory.idempotency(),
-        &PasswordHasher::new(),
-        &memory.publisher(),
-    )
-    .await
-    .unwrap();
+    let created = register(&memory, "off@example.com").await;
     let mut user = memory.user(support::user_id(&created)).unwrap();
     user.disabled = true;
     user.version += 1;

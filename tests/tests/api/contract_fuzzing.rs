@@ -41,20 +41,10 @@ async fn whole_numbers_are_accepted_in_any_json_spelling() {
 async fn a_body_that_is_not_utf8_is_a_400_from_the_function() {
     use base64::Engine;
 
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let mut event: Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("events/register.json")).unwrap()).unwrap();
+    let mut event = sample_register_event();
     event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(b"\xaa\x04\x02S\"\x18\xff"));
     event["isBase64Encoded"] = json!(true);
-    let response = app()
-        .client
-        .post(format!("{}/2015-03-31/functions/register/invocations", crate::helpers::env("SHOP_FUNCTIONS_URL")))
-        .json(&event)
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success(), "invoke failed with {}", response.status());
-    let output: Value = response.json().await.unwrap();
+    let output = invoke_register(&event).await;
     assert_eq!(output["statusCode"], 400, "{output}");
     let body: Value = serde_json::from_str(output["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["error"]["code"], "malformed_json", "{body}");
@@ -65,21 +55,31 @@ async fn a_body_that_is_not_utf8_is_a_400_from_the_function() {
 /// function, given one straight, answers as usual.
 #[tokio::test]
 async fn a_header_value_beyond_ascii_reaches_the_function_and_is_no_500() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let mut event: Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("events/register.json")).unwrap()).unwrap();
+    let mut event = sample_register_event();
     let email = crate::helpers::unique_email("latin1");
     event["body"] = json!(json!({"email": email, "password": crate::helpers::PASSWORD}).to_string());
     event["headers"]["If-Match"] = json!("\u{b1}\u{af}");
     event["multiValueHeaders"]["If-Match"] = json!(["\u{b1}\u{af}"]);
+    let output = invoke_register(&event).await;
+    assert_eq!(output["statusCode"], 201, "{output}");
+}
+
+/// `events/register.json`, API Gateway's event for a registration.
+fn sample_register_event() -> Value {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    serde_json::from_str(&std::fs::read_to_string(root.join("events/register.json")).unwrap()).unwrap()
+}
+
+/// Invokes the register function straight (past `cargo lambda watch`'s
+/// HTTP front) and returns its API Gateway response.
+async fn invoke_register(event: &Value) -> Value {
     let response = app()
         .client
         .post(format!("{}/2015-03-31/functions/register/invocations", crate::helpers::env("SHOP_FUNCTIONS_URL")))
-        .json(&event)
+        .json(event)
         .send()
         .await
         .unwrap();
     assert!(response.status().is_success(), "invoke failed with {}", response.status());
-    let output: Value = response.json().await.unwrap();
-    assert_eq!(output["statusCode"], 201, "{output}");
+    response.json().await.unwrap()
 }

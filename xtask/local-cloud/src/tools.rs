@@ -36,28 +36,15 @@ pub fn ensure() -> anyhow::Result<Tools> {
 }
 
 fn ensure_python_tools(root: &Path, tools_dir: &Path) -> anyhow::Result<PathBuf> {
-    let venv = tools_dir.join("venv");
-    let requirements = root.join("xtask/local-cloud/tools/requirements.txt");
-    let constraints = root.join("xtask/local-cloud/tools/python-constraints.txt");
-    let wanted = format!("{}\n{}", std::fs::read_to_string(&requirements)?, std::fs::read_to_string(&constraints)?);
-    let marker = venv.join(".installed-pins");
-    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
-        return Ok(venv.join("bin"));
+    PinnedVenv {
+        dir: tools_dir.join("venv"),
+        pins: root.join("xtask/local-cloud/tools/requirements.txt"),
+        constraints: root.join("xtask/local-cloud/tools/python-constraints.txt"),
+        what: "Python tools into .tools/venv (cargo-lambda, moto, aws-sam-cli, cfn-lint)",
+        python: "python3",
+        pip_args: &[],
     }
-    eprintln!("xtask: installing Python tools into .tools/venv (cargo-lambda, moto, aws-sam-cli, cfn-lint)...");
-    if !venv.join("bin/python").exists() {
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv), "python3 -m venv")?;
-    }
-    run(
-        Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(&requirements)
-            .arg("-c")
-            .arg(&constraints),
-        "pip install",
-    )?;
-    std::fs::write(&marker, wanted)?;
-    Ok(venv.join("bin"))
+    .ensure()
 }
 
 /// checkov, for the template checks only (so `dev` never waits for it), in a
@@ -65,29 +52,16 @@ fn ensure_python_tools(root: &Path, tools_dir: &Path) -> anyhow::Result<PathBuf>
 /// venv's tools. Returns the `checkov` executable.
 pub fn ensure_checkov() -> anyhow::Result<PathBuf> {
     let root = project_root();
-    let venv = root.join(".tools/checkov");
-    let requirements = root.join("xtask/local-cloud/tools/checkov-requirements.txt");
-    let constraints = root.join("xtask/local-cloud/tools/checkov-constraints.txt");
-    let wanted = format!("{}\n{}", std::fs::read_to_string(&requirements)?, std::fs::read_to_string(&constraints)?);
-    let marker = venv.join(".installed-pins");
-    let checkov = venv.join("bin/checkov");
-    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) && checkov.exists() {
-        return Ok(checkov);
+    let bin = PinnedVenv {
+        dir: root.join(".tools/checkov"),
+        pins: root.join("xtask/local-cloud/tools/checkov-requirements.txt"),
+        constraints: root.join("xtask/local-cloud/tools/checkov-constraints.txt"),
+        what: "checkov into .tools/checkov",
+        python: "python3",
+        pip_args: &[],
     }
-    eprintln!("xtask: installing checkov into .tools/checkov...");
-    if !venv.join("bin/python").exists() {
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv), "python3 -m venv")?;
-    }
-    run(
-        Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(&requirements)
-            .arg("-c")
-            .arg(&constraints),
-        "pip install checkov",
-    )?;
-    std::fs::write(&marker, wanted)?;
-    Ok(checkov)
+    .ensure()?;
+    Ok(bin.join("checkov"))
 }
 
 fn ensure_node_tools(root: &Path, tools_dir: &Path) -> anyhow::Result<PathBuf> {
@@ -150,36 +124,21 @@ fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
 /// reinstalled only when the pins change. Returns its `bin` folder.
 pub fn ensure_bench_python() -> anyhow::Result<PathBuf> {
     let root = project_root();
-    let venv = root.join(".tools/bench-python");
-    let requirements = root.join("xtask/local-cloud/tools/bench-python-requirements.txt");
-    let constraints = root.join("xtask/local-cloud/tools/bench-python-constraints.txt");
-    let wanted = format!("{}\n{}", std::fs::read_to_string(&requirements)?, std::fs::read_to_string(&constraints)?);
-    let marker = venv.join(".installed-pins");
-    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
-        return Ok(venv.join("bin"));
-    }
-    eprintln!(
-        "xtask: installing the bench's Python peer into .tools/bench-python (awslambdaric, Powertools, boto3, matplotlib)..."
-    );
     // Lambda's python3.11 runtime; any python3 will do if 3.11 is not installed.
     let python = if Command::new("python3.11").arg("--version").output().is_ok_and(|o| o.status.success()) {
         "python3.11"
     } else {
         "python3"
     };
-    if !venv.join("bin/python").exists() {
-        run(Command::new(python).args(["-m", "venv"]).arg(&venv), "python3 -m venv (bench)")?;
+    PinnedVenv {
+        dir: root.join(".tools/bench-python"),
+        pins: root.join("xtask/local-cloud/tools/bench-python-requirements.txt"),
+        constraints: root.join("xtask/local-cloud/tools/bench-python-constraints.txt"),
+        what: "the bench's Python peer into .tools/bench-python (awslambdaric, Powertools, boto3, matplotlib)",
+        python,
+        pip_args: &["--only-binary", "awslambdaric"],
     }
-    run(
-        Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", "--only-binary", "awslambdaric", "-r"])
-            .arg(&requirements)
-            .arg("-c")
-            .arg(&constraints),
-        "pip install (bench)",
-    )?;
-    std::fs::write(&marker, wanted)?;
-    Ok(venv.join("bin"))
+    .ensure()
 }
 
 /// schemathesis, for `cargo xtask fuzz-api` and the short fuzzing run of
@@ -189,27 +148,56 @@ pub fn ensure_bench_python() -> anyhow::Result<PathBuf> {
 /// change. Returns the `schemathesis` executable.
 pub fn ensure_schemathesis() -> anyhow::Result<PathBuf> {
     let root = project_root();
-    let venv = root.join(".tools/schemathesis");
-    let requirements = root.join("xtask/local-cloud/tools/schemathesis-requirements.txt");
-    let constraints = root.join("xtask/local-cloud/tools/schemathesis-constraints.txt");
-    let wanted = format!("{}\n{}", std::fs::read_to_string(&requirements)?, std::fs::read_to_string(&constraints)?);
-    let marker = venv.join(".installed-pins");
-    let schemathesis = venv.join("bin/schemathesis");
-    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) && schemathesis.exists() {
-        return Ok(schemathesis);
+    let bin = PinnedVenv {
+        dir: root.join(".tools/schemathesis"),
+        pins: root.join("xtask/local-cloud/tools/schemathesis-requirements.txt"),
+        constraints: root.join("xtask/local-cloud/tools/schemathesis-constraints.txt"),
+        what: "schemathesis into .tools/schemathesis",
+        python: "python3",
+        pip_args: &[],
     }
-    eprintln!("xtask: installing schemathesis into .tools/schemathesis...");
-    if !venv.join("bin/python").exists() {
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv), "python3 -m venv (schemathesis)")?;
+    .ensure()?;
+    Ok(bin.join("schemathesis"))
+}
+
+/// A Python venv installed from pinned requirements and constraints
+/// (transitive dependencies included), reinstalled only when the pins
+/// change: the pins it was installed from are kept beside it.
+struct PinnedVenv {
+    dir: PathBuf,
+    pins: PathBuf,
+    constraints: PathBuf,
+    /// For the progress line: "installing {what}...".
+    what: &'static str,
+    python: &'static str,
+    pip_args: &'static [&'static str],
+}
+
+impl PinnedVenv {
+    /// Installs when needed; returns the venv's `bin` folder.
+    fn ensure(&self) -> anyhow::Result<PathBuf> {
+        let read = |path: &Path| std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
+        let wanted = format!("{}\n{}", read(&self.pins)?, read(&self.constraints)?);
+        let marker = self.dir.join(".installed-pins");
+        let bin = self.dir.join("bin");
+        if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+            return Ok(bin);
+        }
+        eprintln!("xtask: installing {}...", self.what);
+        if !bin.join("python").exists() {
+            run(Command::new(self.python).args(["-m", "venv"]).arg(&self.dir), "python3 -m venv")?;
+        }
+        run(
+            Command::new(bin.join("pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check"])
+                .args(self.pip_args)
+                .arg("-r")
+                .arg(&self.pins)
+                .arg("-c")
+                .arg(&self.constraints),
+            &format!("pip install ({})", self.what),
+        )?;
+        std::fs::write(&marker, wanted)?;
+        Ok(bin)
     }
-    run(
-        Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(&requirements)
-            .arg("-c")
-            .arg(&constraints),
-        "pip install schemathesis",
-    )?;
-    std::fs::write(&marker, wanted)?;
-    Ok(schemathesis)
 }

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 
 use super::actors::statuses;
@@ -151,22 +150,8 @@ impl Cloud {
     async fn queued(&self) -> anyhow::Result<u64> {
         let mut total = 0;
         for url in self.queue_urls.values() {
-            let output = self
-                .sqs
-                .get_queue_attributes()
-                .queue_url(url)
-                .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-            total += output
-                .attributes()
-                .into_iter()
-                .flatten()
-                .filter_map(|(_, value)| value.parse::<u64>().ok())
-                .sum::<u64>();
+            let depth = local_cloud::dlq::depth(&self.sqs, url).await?;
+            total += depth.visible + depth.in_flight + depth.delayed;
         }
         Ok(total)
     }
