@@ -21,6 +21,7 @@ async fn orders_placed_while_the_queue_is_down_are_accepted_and_each_is_handled_
     let mut place = start("place-order", &[("AWS_ENDPOINT_URL_SQS", queues.url())]).await;
     place.ready(Duration::from_secs(30)).await.unwrap();
     let mut placed = Vec::new();
+    let placed_at = std::time::Instant::now();
     for (index, fault) in [Fault::BlackHole, Fault::ServerError, Fault::ServerError].into_iter().enumerate() {
         queues.set(fault);
         let mut event =
@@ -33,8 +34,16 @@ async fn orders_placed_while_the_queue_is_down_are_accepted_and_each_is_handled_
         let order: Value = serde_json::from_str(answer.payload["body"].as_str().unwrap()).unwrap();
         placed.push(order["id"].as_str().unwrap().to_owned());
     }
+    // None went out through this place-order (its queue is down). The test
+    // stack's own scheduled relay, whose queue is up, may already have
+    // published a record older than the relay's five seconds (a slow run,
+    // coverage's instrumented build: seen once with 2 of 3 pending), so only
+    // the sum is fixed here; exactly once is checked at the end.
     let pending: Value = app.get("/orders?status=pending", Some(&buyer.token)).await.json().await.unwrap();
-    assert_eq!(pending["pagination"]["total"], 3, "no event reached a consumer while the queue was down");
+    let pending = pending["pagination"]["total"].as_u64().unwrap();
+    // The relay compares whole seconds: a record can pass at 4.01 s.
+    let old_enough_for_a_relay = placed_at.elapsed() > Duration::from_secs(4);
+    assert!(pending == 3 || (old_enough_for_a_relay && pending < 3), "{pending} of 3 pending");
 
     // The queue is back: the relay (old enough records) publishes what is left.
     queues.set(Fault::Pass);
