@@ -315,6 +315,11 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         let summary = if let Some(route) = route_results.iter().find(|r| &r.function == function) {
             route.project.clone()
         } else {
+            // What earlier functions published stays on the queues (nothing
+            // consumes them here); moto answers GetQueueAttributes, the
+            // publishers' warm-up call, by walking a queue's messages, which
+            // SQS does not. Each function starts with empty queues.
+            empty_queues(&cloud, &env).await?;
             eprintln!("xtask: measuring {function}...");
             let event = seeded.event(function)?;
             let target = rust(function, function);
@@ -355,6 +360,49 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
 /// queue's depth. After a place-order cold start, each order must have put
 /// its event on the queue and deleted its outbox record, or the
 /// implementation skipped part of the route's work.
+/// Empties every queue of the function environment (`*_QUEUE_URL`), by
+/// receiving and deleting: PurgeQueue is allowed once a minute per queue.
+async fn empty_queues(cloud: &LocalCloud, env: &[(String, String)]) -> anyhow::Result<()> {
+    use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+    let sqs = cloud.sqs().await;
+    let error = |e: &dyn std::fmt::Display| anyhow::anyhow!("emptying a queue: {e}");
+    for (_, url) in env.iter().filter(|(name, _)| name.ends_with("_QUEUE_URL")) {
+        loop {
+            let received = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .visibility_timeout(60)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .map_err(|e| error(&aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            let entries: Vec<_> = received
+                .messages()
+                .iter()
+                .enumerate()
+                .filter_map(|(index, message)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(index.to_string())
+                        .set_receipt_handle(message.receipt_handle().map(str::to_owned))
+                        .build()
+                        .ok()
+                })
+                .collect();
+            if entries.is_empty() {
+                break;
+            }
+            sqs.delete_message_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| error(&aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        }
+    }
+    Ok(())
+}
+
 async fn outbox_state(cloud: &LocalCloud, env: &[(String, String)]) -> anyhow::Result<(i32, u64)> {
     use aws_sdk_dynamodb::types::{AttributeValue, Select};
     let var = |name: &str| {
