@@ -43,8 +43,7 @@ impl PasswordHasher {
     pub fn hash(&self, password: &Password) -> anyhow::Result<PasswordHash> {
         let salt = SaltString::generate(&mut OsRng);
         let mut salt_bytes = [0; 64];
-        let salt_bytes =
-            salt.as_salt().decode_b64(&mut salt_bytes).map_err(|e| anyhow::anyhow!("argon2 salt: {e}"))?;
+        let salt_bytes = salt.as_salt().decode_b64(&mut salt_bytes).map_err(|e| anyhow::anyhow!("argon2 salt: {e}"))?;
         let mut out = [0; Params::DEFAULT_OUTPUT_LEN];
         self.raw_hash(&self.argon2, password.expose().as_bytes(), salt_bytes, &mut out)
             .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))?;
