@@ -60,6 +60,11 @@ pub fn app() -> TestApp {
 }
 
 /// An email no other test (or earlier run) uses.
+/// A SKU no other run uses: `tag` and the random tail of a ULID.
+pub fn unique_sku(tag: &str) -> String {
+    format!("{tag}-{}", &ulid::Ulid::new().to_string()[16..])
+}
+
 pub fn unique_email(tag: &str) -> String {
     format!("{tag}.{}@example.com", ulid::Ulid::new().to_string().to_lowercase())
 }
@@ -110,6 +115,16 @@ impl TestApp {
         let body: Value = response.json().await.unwrap();
         let token = self.token_for(&email).await;
         TestUser { id: body["id"].as_str().unwrap().to_owned(), email, token }
+    }
+
+    /// An active product of a SKU unique to this run (`tag` and a random
+    /// tail), priced in EUR, created as `admin_token`; returns its JSON.
+    pub async fn new_product(&self, admin_token: &str, tag: &str, price_minor: i64, stock: i64) -> Value {
+        let body = json!({"sku": unique_sku(tag), "name": format!("Product {tag}"),
+            "price": {"amount_minor": price_minor, "currency": "EUR"}, "stock": stock});
+        let response = self.post("/products", Some(admin_token), body).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
     }
 
     /// Admins cannot register; like an operator, the test makes one directly

@@ -136,26 +136,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         let tools = tools::ensure()?;
         let stack = start_stack(&tools, &template, &build, &out, &profiles).await?;
-        let mut env = stack.env.clone();
-        env.push(("SHOP_API_URL".into(), stack.api_url.clone()));
-        env.push(("SHOP_FUNCTIONS_URL".into(), stack.functions_url.clone()));
-        env.push(("SHOP_LOCAL_PREFIX".into(), stack.cloud.names.prefix.clone()));
-        env.push(("SHOP_MOTO_ENDPOINT".into(), stack.cloud.moto_endpoint()));
-        runs.extend(run_tests(&tests, &env, &profiles)?);
+        runs.extend(run_tests(&tests, &stack.client_env(), &profiles)?);
         if !args.no_fuzz && !crate::fuzz::short_run(&stack).await {
             extra_failures.push("schemathesis".to_owned());
         }
-        if !args.no_load {
-            eprintln!("\nxtask: load: 60 s of simulated customers and admins, then the invariants");
-            let options = crate::load::Options::for_test(out.join("logs/functions.log"), out.join("load"));
-            match crate::load::run_on(&stack, options).await {
-                Ok(report) if report.passed() => {}
-                Ok(_) => extra_failures.push("load".to_owned()),
-                Err(error) => {
-                    eprintln!("xtask: load: {error:#}");
-                    extra_failures.push("load".to_owned());
-                }
-            }
+        if !args.no_load && !crate::load::short_run(&stack, &out).await {
+            extra_failures.push("load".to_owned());
         }
         // Stops every function; their counters are already in their files.
         drop(stack);

@@ -57,10 +57,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         extra_env: Vec::new(),
     };
     let stack = LocalStack::start(&tools, &template, config).await?;
-    let mut env = stack.env.clone();
-    env.push(("SHOP_API_URL".into(), stack.api_url.clone()));
-    env.push(("SHOP_FUNCTIONS_URL".into(), stack.functions_url.clone()));
-    write_env_file(&dir.join("cloud.env"), &env)?;
+    write_env_file(&dir.join("cloud.env"), &stack.client_env())?;
     let base_url = stack.api_url.clone();
 
     println!(

@@ -64,12 +64,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ],
     };
     let stack = LocalStack::start(&tools, &template, config).await?;
-    let mut env = stack.env.clone();
-    env.push(("SHOP_API_URL".into(), stack.api_url.clone()));
-    env.push(("SHOP_FUNCTIONS_URL".into(), stack.functions_url.clone()));
+    let env = stack.client_env();
     let cloud_prefix = stack.cloud.names.prefix.clone();
-    env.push(("SHOP_LOCAL_PREFIX".into(), cloud_prefix.clone()));
-    env.push(("SHOP_MOTO_ENDPOINT".into(), stack.cloud.moto_endpoint()));
     write_env_file(&dir.join("cloud.env"), &env)?;
 
     let mut failures = Vec::new();
@@ -89,17 +85,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if filter.is_empty() && !crate::fuzz::short_run(&stack).await {
         failures.push("schemathesis".into());
     }
-    if filter.is_empty() {
-        eprintln!("\nxtask: load: 60 s of simulated customers and admins, then the invariants on their data");
-        let options = crate::load::Options::for_test(dir.join("logs/functions.log"), dir.join("load"));
-        match crate::load::run_on(&stack, options).await {
-            Ok(report) if report.passed() => {}
-            Ok(_) => failures.push("load".into()),
-            Err(error) => {
-                eprintln!("xtask: load: {error:#}");
-                failures.push("load".into());
-            }
-        }
+    if filter.is_empty() && !crate::load::short_run(&stack, &dir).await {
+        failures.push("load".into());
     }
     drop(stack);
     if !filter.is_empty() {

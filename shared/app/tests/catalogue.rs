@@ -2,9 +2,10 @@
 
 mod support;
 
-use domain::Role;
+use domain::{Role, User};
 use http::{Method, StatusCode};
 use in_memory::Memory;
+use platform::http::{ApiError, ApiResponse};
 use serde_json::json;
 use support::{body, header, id, product, request, user, with_header, with_path, with_query};
 
@@ -12,17 +13,17 @@ fn draft(sku: &str, stock: i64, active: bool) -> serde_json::Value {
     json!({"sku": sku, "name": "Mug", "description": "Holds tea.", "price": {"amount_minor": 900, "currency": "eur"}, "stock": stock, "active": active})
 }
 
+/// POST /products of `body` as `admin`, without an Idempotency-Key.
+async fn create(memory: &Memory, admin: &User, body: serde_json::Value) -> Result<ApiResponse, ApiError> {
+    app::catalogue::create(request(Method::POST, Some(admin), Some(body)), &memory.products(), &memory.idempotency())
+        .await
+}
+
 #[tokio::test]
 async fn replacing_needs_the_current_version_and_moves_the_sku_and_the_listings() {
     let memory = Memory::new();
     let admin = user(&memory, Role::Admin).await;
-    let created = app::catalogue::create(
-        request(Method::POST, Some(&admin), Some(draft("mug-1", 5, true))),
-        &memory.products(),
-        &memory.idempotency(),
-    )
-    .await
-    .unwrap();
+    let created = create(&memory, &admin, draft("mug-1", 5, true)).await.unwrap();
     assert_eq!((created.status, header(&created, "etag")), (StatusCode::CREATED, Some("\"1\"")));
     let product_id = id(&created);
     let replace = |if_match: Option<&str>, body| {
@@ -43,20 +44,8 @@ async fn replacing_needs_the_current_version_and_moves_the_sku_and_the_listings(
     assert_eq!((body(&retired)["sku"].as_str(), body(&retired)["version"].as_u64()), (Some("MUG-2"), Some(2)));
 
     // The old SKU is free again; the product left the active listing.
-    app::catalogue::create(
-        request(Method::POST, Some(&admin), Some(draft("mug-1", 1, true))),
-        &memory.products(),
-        &memory.idempotency(),
-    )
-    .await
-    .unwrap();
-    let taken = app::catalogue::create(
-        request(Method::POST, Some(&admin), Some(draft("mug-2", 1, true))),
-        &memory.products(),
-        &memory.idempotency(),
-    )
-    .await
-    .unwrap_err();
+    create(&memory, &admin, draft("mug-1", 1, true)).await.unwrap();
+    let taken = create(&memory, &admin, draft("mug-2", 1, true)).await.unwrap_err();
     assert_eq!(taken.code(), "sku_taken");
     let guest = app::catalogue::get(with_path(request(Method::GET, None, None), &product_id), &memory.products())
         .await
@@ -117,13 +106,7 @@ async fn bad_drafts_name_every_bad_field_and_create_nothing() {
     let memory = Memory::new();
     let admin = user(&memory, Role::Admin).await;
     let bad = json!({"sku": "x", "name": "\u{7}", "price": {"amount_minor": 10_000_000_001_i64, "currency": "euro"}, "stock": 1_000_001});
-    let error = app::catalogue::create(
-        request(Method::POST, Some(&admin), Some(bad)),
-        &memory.products(),
-        &memory.idempotency(),
-    )
-    .await
-    .unwrap_err();
+    let error = create(&memory, &admin, bad).await.unwrap_err();
     assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let fields: Vec<String> = error.envelope("r")["error"]["details"]
         .as_array()

@@ -13,9 +13,7 @@ pub fn product_body(sku: &str, price: i64, currency: &str, stock: i64) -> Value 
            "price": {"amount_minor": price, "currency": currency}, "stock": stock})
 }
 
-pub fn unique_sku(tag: &str) -> String {
-    format!("{tag}-{}", &ulid::Ulid::new().to_string()[16..])
-}
+pub use crate::helpers::unique_sku;
 
 /// Creates a product as `admin_token`; returns its JSON.
 pub async fn create_product(app: &TestApp, admin_token: &str, body: Value) -> Value {

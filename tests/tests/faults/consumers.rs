@@ -73,8 +73,7 @@ async fn with_the_queue_black_holed_a_consumer_reports_its_record_failed_well_be
 async fn a_consumer_timing_out_or_killed_mid_batch_handles_every_record_exactly_once_in_the_end() {
     let app = app();
     let admin = app.new_admin("killed-admin").await;
-    let body = json!({"sku": format!("KIL-{}", &ulid::Ulid::new().to_string()[16..]), "name": "Killed", "price": {"amount_minor": 100, "currency": "EUR"}, "stock": 20});
-    let product: Value = app.post("/products", Some(&admin.token), body).await.json().await.unwrap();
+    let product = app.new_product(&admin.token, "KIL", 100, 20).await;
     let buyer = app.new_user("killed-buyer").await;
     let owner = UserId::parse(&buyer.id).unwrap();
 

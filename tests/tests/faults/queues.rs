@@ -13,8 +13,7 @@ async fn orders_placed_while_the_queue_is_down_are_accepted_and_each_is_handled_
     let app = app();
     let admin = app.new_admin("queue-down-admin").await;
     let buyer = app.new_user("queue-down-buyer").await;
-    let body = json!({"sku": format!("QDN-{}", &ulid::Ulid::new().to_string()[16..]), "name": "Queued", "price": {"amount_minor": 250, "currency": "EUR"}, "stock": 10});
-    let product: Value = app.post("/products", Some(&admin.token), body).await.json().await.unwrap();
+    let product = app.new_product(&admin.token, "QDN", 250, 10).await;
     let product_path = format!("/products/{}", product["id"].as_str().unwrap());
 
     let queues = proxy("AWS_ENDPOINT_URL_SQS").await;

@@ -66,8 +66,7 @@ async fn a_throttled_order_leaves_no_partial_write_and_a_brief_throttle_is_retri
     let app = app();
     let admin = app.new_admin("throttle-admin").await;
     let buyer = app.new_user("throttle-buyer").await;
-    let body = json!({"sku": format!("THR-{}", &ulid::Ulid::new().to_string()[16..]), "name": "Throttled", "price": {"amount_minor": 100, "currency": "EUR"}, "stock": 5});
-    let product: Value = app.post("/products", Some(&admin.token), body).await.json().await.unwrap();
+    let product = app.new_product(&admin.token, "THR", 100, 5).await;
     let order = json!({"lines": [{"product_id": product["id"], "quantity": 2}]});
 
     let proxy = proxy("AWS_ENDPOINT_URL_DYNAMODB").await;
@@ -168,8 +167,7 @@ async fn a_conflicting_order_transaction_is_retried_and_counted_and_past_its_att
     let app = app();
     let admin = app.new_admin("conflict-admin").await;
     let buyer = app.new_user("conflict-buyer").await;
-    let body = json!({"sku": format!("CON-{}", &ulid::Ulid::new().to_string()[16..]), "name": "Contended", "price": {"amount_minor": 100, "currency": "EUR"}, "stock": 5});
-    let product: Value = app.post("/products", Some(&admin.token), body).await.json().await.unwrap();
+    let product = app.new_product(&admin.token, "CON", 100, 5).await;
     let order = json!({"lines": [{"product_id": product["id"], "quantity": 1}]});
     let proxy = proxy("AWS_ENDPOINT_URL_DYNAMODB").await;
     let log = std::env::temp_dir().join(format!("conflicts-{}.log", ulid::Ulid::new()));

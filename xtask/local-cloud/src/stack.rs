@@ -53,6 +53,18 @@ impl Drop for LocalStack {
 }
 
 impl LocalStack {
+    /// What a client of the stack needs (the test binaries, a developer's
+    /// shell through `cloud.env`): the functions' environment, and where the
+    /// API, the functions, the cloud's names and moto are.
+    pub fn client_env(&self) -> Vec<(String, String)> {
+        let mut env = self.env.clone();
+        env.push(("SHOP_API_URL".into(), self.api_url.clone()));
+        env.push(("SHOP_FUNCTIONS_URL".into(), self.functions_url.clone()));
+        env.push(("SHOP_LOCAL_PREFIX".into(), self.cloud.names.prefix.clone()));
+        env.push(("SHOP_MOTO_ENDPOINT".into(), self.cloud.moto_endpoint()));
+        env
+    }
+
     /// Starts the cloud, provisions it from `template`, serves every function
     /// behind the front and starts the event sources; returns once the API is healthy.
     pub async fn start(tools: &Tools, template: &Template, config: StackConfig) -> anyhow::Result<Self> {
