@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use domain::ports::{IdempotencyStore, Publisher, StoreError, Taken, Throttle, UserStore};
-use domain::{DomainEvent, Email, NewUser, Password, Role, ValidationError};
+use domain::{DomainEvent, Email, NewUser, Password, Role, UserId, ValidationError};
 use platform::auth::{PasswordHasher, Tokens};
 use platform::http::{ApiError, ApiRequest, ApiResponse};
 use platform::idempotency::Idempotency;
@@ -38,7 +38,9 @@ fn parse_credentials(
 
 /// Creates an account with the `user` role and emits `user-created`. With an
 /// `Idempotency-Key`, a client retrying after a lost response gets its 201
-/// (not a 409 `email_taken`) and nothing is created twice.
+/// (not a 409 `email_taken`) and nothing is created twice; only the same
+/// request, password included, is replayed: another password is the 422 of a
+/// key reused with another body.
 pub async fn register(
     request: ApiRequest,
     users: &impl UserStore,
@@ -46,10 +48,13 @@ pub async fn register(
     hasher: &PasswordHasher,
     publisher: &impl Publisher,
 ) -> Result<ApiResponse, ApiError> {
-    // The password stays out of the stored fingerprint: no fast hash of it is kept.
+    // The password stays out of the stored fingerprint (no fast hash of it is
+    // kept); a replay is confirmed against the argon2 hash of the account the
+    // first request created instead.
     let idempotency = Idempotency::new("auth:register", keys).unhashed(&["password"]);
+    let same_password = async |replayed: &ApiResponse| registered_with(&request, replayed, users, hasher).await;
     idempotency
-        .run(&request, async |key| {
+        .run(&request, same_password, async |key| {
             let (email, password) = parse_credentials(request.json()?, Password::parse_new)?;
             let user = new_user(hasher, email, &password, Role::User)?;
             let event = DomainEvent::user_created(user.id, &user.email, &request.correlation_id, user.created_at);
@@ -64,6 +69,27 @@ pub async fn register(
             Ok(response)
         })
         .await
+}
+
+/// Whether the password in `request` is the one the account in `replayed`
+/// (the stored 201 of the first request with this key) was created with.
+async fn registered_with(
+    request: &ApiRequest,
+    replayed: &ApiResponse,
+    users: &impl UserStore,
+    hasher: &PasswordHasher,
+) -> Result<bool, ApiError> {
+    let (_, password) = parse_credentials(request.json()?, Password::parse_new)?;
+    let id = replayed.body.as_ref().and_then(|body| body["id"].as_str()).and_then(|id| UserId::parse(id).ok());
+    let Some(user) = (match id {
+        Some(id) => users.get(id).await?,
+        None => None,
+    }) else {
+        // The account is gone (or the record is not a 201): nothing to confirm against.
+        hasher.verify_nothing(&password);
+        return Ok(false);
+    };
+    Ok(hasher.verify(&password, &user.password_hash))
 }
 
 /// An account for `email` with `password` hashed, created now.

@@ -59,7 +59,7 @@ async fn register_keyed(memory: &Memory, key: &str, email: &str, password: &str)
     .await
 }
 
-/// Issue 13.6: a client whose 201 was lost retries with its key and gets
+/// A client whose 201 was lost retries with its key and gets
 /// the 201, not 409 `email_taken`; one account and one welcome email.
 #[tokio::test]
 async fn a_registration_retried_with_its_key_gets_its_201_and_creates_one_account() {
@@ -85,17 +85,39 @@ async fn a_registration_retried_with_its_key_gets_its_201_and_creates_one_accoun
     assert!(!stored[0].body.contains(PASSWORD) && !stored[0].fingerprint.contains(PASSWORD));
 }
 
-/// The password is left out of the fingerprint (no fast hash of it is
-/// stored), so a retry that changed only the password replays the first
-/// answer; the account keeps the first password.
+/// Regression: the password was left out of the fingerprint, so a retry
+/// with the same key that corrected the password was told it succeeded while
+/// the account kept the first password. Now it is refused as a key reused
+/// with another body, and nothing changes.
 #[tokio::test]
-async fn a_keyed_retry_with_another_password_replays_and_keeps_the_first_password() {
+async fn a_keyed_retry_with_another_password_is_refused_like_another_body() {
     let memory = Memory::new();
     let limits = limits(&memory);
     register_keyed(&memory, "k", "eve@example.com", PASSWORD).await.unwrap();
-    let retry = register_keyed(&memory, "k", "eve@example.com", "another long password").await.unwrap();
-    assert_eq!(header(&retry, "idempotent-replayed"), Some("true"));
+    let retry = register_keyed(&memory, "k", "eve@example.com", "another long password").await;
+    let refused = retry.err().expect("a retry with another password is not replayed");
+    assert_eq!((refused.status(), refused.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"));
     assert!(login(&memory, &limits, "eve@example.com", PASSWORD, "192.0.2.7").await.is_ok());
+    // The same request, password included, still replays.
+    let same = register_keyed(&memory, "k", "eve@example.com", PASSWORD).await.unwrap();
+    assert_eq!(header(&same, "idempotent-replayed"), Some("true"));
+}
+
+/// Regression: every guest shares one key scope and the password was not
+/// compared, so anyone holding another guest's key and email was handed that
+/// guest's user id.
+#[tokio::test]
+async fn someone_elses_key_and_email_without_their_password_get_no_user_id() {
+    let memory = Memory::new();
+    let first = register_keyed(&memory, "shared-key", "victim@example.com", PASSWORD).await.unwrap();
+    let victim_id = body(&first)["id"].as_str().unwrap().to_owned();
+    let probe = register_keyed(&memory, "shared-key", "victim@example.com", "an attacker's guess").await;
+    let (status, answer) = match probe {
+        Ok(response) => (response.status, body(&response).to_string()),
+        Err(error) => (error.status(), error.envelope("request-1").to_string()),
+    };
+    assert!(!answer.contains(&victim_id), "the answer holds the victim's id: {status} {answer}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "refused like a key reused with another body");
 }
 
 #[tokio::test]
@@ -119,7 +141,7 @@ async fn an_email_registers_once_and_its_welcome_event_is_published() {
     assert_eq!((published.len(), published[0].kind()), (1, "user-created"));
 }
 
-/// Regression (issue 8.8): the throttle read the count, checked the password,
+/// Regression: the throttle read the count, checked the password,
 /// then counted: parallel guesses all got a password check.
 #[tokio::test]
 async fn twenty_parallel_guesses_get_at_most_five_password_checks() {

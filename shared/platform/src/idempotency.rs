@@ -64,11 +64,14 @@ impl<'a, S: IdempotencyStore> Idempotency<'a, S> {
     }
 
     /// Top-level JSON fields left out of the request's fingerprint, for
-    /// secrets: the record must not hold a fast hash of a password. A retry
-    /// that differs only in these fields replays the first response.
+    /// secrets: the record must not hold a fast hash of a password. The
+    /// fingerprint alone can then no longer tell a retry from a request that
+    /// differs in these fields, so the route must confirm every replay
+    /// itself ([`Confirmed::run`]), e.g. by checking the password against
+    /// the hash stored with what the first request created.
     #[must_use]
-    pub fn unhashed(self, fields: &'static [&'static str]) -> Self {
-        Self { unhashed_fields: fields, ..self }
+    pub fn unhashed(self, fields: &'static [&'static str]) -> Confirmed<'a, S> {
+        Confirmed { route: Self { unhashed_fields: fields, ..self } }
     }
 
     /// Runs `write` once per key: a retry (same key, same body) gets the
@@ -87,12 +90,24 @@ impl<'a, S: IdempotencyStore> Idempotency<'a, S> {
         request: &ApiRequest,
         write: impl AsyncFnOnce(Option<&PendingKey>) -> Result<ApiResponse, ApiError>,
     ) -> Result<ApiResponse, ApiError> {
+        self.run_confirmed(request, async |_| Ok(true), write).await
+    }
+
+    /// [`Idempotency::run`], answering a replay only when `confirm` accepts it.
+    async fn run_confirmed(
+        &self,
+        request: &ApiRequest,
+        confirm: impl AsyncFn(&ApiResponse) -> Result<bool, ApiError>,
+        write: impl AsyncFnOnce(Option<&PendingKey>) -> Result<ApiResponse, ApiError>,
+    ) -> Result<ApiResponse, ApiError> {
         let pending = match self.begin(request).await? {
-            Begin::Replay(response) => return Ok(response),
+            Begin::Replay(response) => return confirmed(response, &confirm).await,
             Begin::Proceed(pending) => pending,
         };
         match (write(pending.as_ref()).await, &pending) {
-            (Err(error), Some(pending)) if is_key_in_use(&error) => resolve_race(pending, self.store).await,
+            (Err(error), Some(pending)) if is_key_in_use(&error) => {
+                confirmed(resolve_race(pending, self.store).await?, &confirm).await
+            }
             (outcome, _) => outcome,
         }
     }
@@ -127,6 +142,47 @@ impl<'a, S: IdempotencyStore> Idempotency<'a, S> {
             Some(record) => replay(&pending, &record).map(Begin::Replay),
         }
     }
+}
+
+/// A route whose fingerprint leaves secret fields out
+/// ([`Idempotency::unhashed`]): it cannot run without confirming replays.
+#[derive(Debug, Clone, Copy)]
+pub struct Confirmed<'a, S> {
+    route: Idempotency<'a, S>,
+}
+
+impl<S: IdempotencyStore> Confirmed<'_, S> {
+    /// [`Idempotency::run`], except that a replay (a stored response whose
+    /// fingerprint matches) is answered only when `confirm(&response)` says
+    /// the request's secret fields are those of the request that stored it;
+    /// otherwise the answer is the 422 of a key reused with another body.
+    ///
+    /// # Errors
+    /// Those of [`Idempotency::run`], and whatever `confirm` returns.
+    pub async fn run(
+        &self,
+        request: &ApiRequest,
+        confirm: impl AsyncFn(&ApiResponse) -> Result<bool, ApiError>,
+        write: impl AsyncFnOnce(Option<&PendingKey>) -> Result<ApiResponse, ApiError>,
+    ) -> Result<ApiResponse, ApiError> {
+        self.route.run_confirmed(request, confirm, write).await
+    }
+}
+
+/// `response`, if `confirm` accepts it as the answer to this request.
+async fn confirmed(
+    response: ApiResponse,
+    confirm: &impl AsyncFn(&ApiResponse) -> Result<bool, ApiError>,
+) -> Result<ApiResponse, ApiError> {
+    if confirm(&response).await? { Ok(response) } else { Err(reused_key()) }
+}
+
+/// The 422 of a key sent again with another request.
+fn reused_key() -> ApiError {
+    ApiError::Validation(domain::ValidationError::field(
+        "Idempotency-Key",
+        "was already used with a different request body",
+    ))
 }
 
 /// Whether `error` is the store's "this key was stored first".
@@ -184,10 +240,7 @@ async fn resolve_race(pending: &PendingKey, store: &impl IdempotencyStore) -> Re
 
 fn replay(pending: &PendingKey, record: &IdempotencyRecord) -> Result<ApiResponse, ApiError> {
     if record.fingerprint != pending.fingerprint {
-        return Err(ApiError::Validation(domain::ValidationError::field(
-            "Idempotency-Key",
-            "was already used with a different request body",
-        )));
+        return Err(reused_key());
     }
     let body = serde_json::from_str(&record.body).ok();
     let status = StatusCode::from_u16(record.status).unwrap_or(StatusCode::OK);
@@ -331,6 +384,33 @@ mod tests {
         let error = ApiError::from(StoreError::AlreadyExists(Taken::IdempotencyKey));
         assert_eq!((error.status(), error.code()), (StatusCode::CONFLICT, KEY_IN_USE));
         assert!(is_key_in_use(&error));
+    }
+
+    #[tokio::test]
+    async fn a_replay_the_route_does_not_confirm_is_refused_like_another_body() {
+        let memory = Memory::new();
+        let store = memory.idempotency();
+        let route = Idempotency::new("test", &store).unhashed(&["password"]);
+        let first = keyed(r#"{"email":"a@example.com","password":"one long password"}"#, Some("k"));
+        let created = ApiResponse::created(serde_json::json!({"id": "first"}), "/x/first");
+        route.run(&first, async |_| Ok(true), async |key| write(&memory, key, created).await).await.unwrap();
+
+        let retry = keyed(r#"{"email":"a@example.com","password":"another password"}"#, Some("k"));
+        let mut wrote = false;
+        let refused = route
+            .run(
+                &retry,
+                async |replayed| Ok(replayed.body != Some(serde_json::json!({"id": "first"}))),
+                async |_| {
+                    wrote = true;
+                    Ok(ApiResponse::no_content())
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!((refused.status(), wrote), (StatusCode::UNPROCESSABLE_ENTITY, false));
+        let same = route.run(&first, async |_| Ok(true), async |_| Ok(ApiResponse::no_content())).await.unwrap();
+        assert_eq!(same.body, Some(serde_json::json!({"id": "first"})), "a confirmed replay answers as before");
     }
 
     #[test]
