@@ -1,6 +1,6 @@
 //! argon2id password hashing with OWASP's recommended parameters.
 
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash as Phc, SaltString};
@@ -25,6 +25,13 @@ pub struct PasswordHasher {
     /// and page-faults all of it every time, and glibc's allocator let
     /// several of them stay resident: login's peak RSS was 36 MB.
     memory: Arc<Mutex<Vec<Block>>>,
+    /// What [`Self::verify_nothing`] checks an attempt against: a PHC
+    /// string with our parameters and a random salt, built with the hasher
+    /// (no argon2 run: its expected output is all zeros, and what a check
+    /// against it answers is thrown away). Built on the first unknown email
+    /// instead, it made that login cost two argon2 runs (a hash, then the
+    /// check), and so told that the account did not exist.
+    decoy: PasswordHash,
 }
 
 impl PasswordHasher {
@@ -32,7 +39,16 @@ impl PasswordHasher {
     pub fn new() -> Self {
         let params =
             Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("static argon2 parameters are valid");
+        let salt = SaltString::generate(&mut OsRng);
+        let decoy = Phc {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).expect("static argon2 parameters fit a PHC string"),
+            salt: Some(salt.as_salt()),
+            hash: Some(Output::new(&[0; Params::DEFAULT_OUTPUT_LEN]).expect("the default output length is valid")),
+        };
         Self {
+            decoy: PasswordHash::from_phc(decoy.to_string()),
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
             memory: Arc::new(Mutex::new(Vec::new())),
         }
@@ -82,6 +98,8 @@ impl PasswordHasher {
 
     /// argon2 into `out`, in the reused working memory.
     fn raw_hash(&self, argon2: &Argon2, password: &[u8], salt: &[u8], out: &mut [u8]) -> argon2::Result<()> {
+        #[cfg(test)]
+        tests::ARGON2_RUNS.with(|runs| runs.set(runs.get() + 1));
         let mut memory = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
         let blocks = argon2.params().block_count();
         if memory.len() != blocks {
@@ -91,16 +109,12 @@ impl PasswordHasher {
         argon2.hash_password_into_with_memory(password, salt, out, memory.as_mut_slice())
     }
 
-    /// Spends the same time as a real check against a hash that never
-    /// matches, so a login for an unknown email is not faster than a login
-    /// with a wrong password (no account enumeration by timing).
+    /// Spends the same time as a real check (one argon2 run with our
+    /// parameters, from the first call on) against a hash that never
+    /// matches, so a login for an unknown email is not faster or slower
+    /// than a login with a wrong password (no account enumeration by timing).
     pub fn verify_nothing(&self, password: &Password) {
-        static DECOY: OnceLock<PasswordHash> = OnceLock::new();
-        let decoy = DECOY.get_or_init(|| {
-            let decoy = Password::parse_attempt("decoy password, never matches".into()).expect("valid decoy");
-            self.hash(&decoy).expect("hashing a constant works")
-        });
-        let _ = self.verify(password, decoy);
+        let _ = self.verify(password, &self.decoy);
     }
 }
 
@@ -112,7 +126,46 @@ impl Default for PasswordHasher {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+
     use super::*;
+
+    thread_local! {
+        /// argon2 computations (hashes and checks) on this thread.
+        pub(super) static ARGON2_RUNS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn argon2_runs() -> usize {
+        ARGON2_RUNS.with(Cell::get)
+    }
+
+    /// A login for an unknown email costs one argon2 run, as a known
+    /// email's does, from the first login a container serves: the decoy is
+    /// ready when the hasher is, and is not hashed on first use (which made
+    /// that login twice as slow, and told the account did not exist).
+    #[test]
+    fn every_unknown_email_costs_exactly_one_argon2_run() {
+        let before = argon2_runs();
+        let hasher = PasswordHasher::new();
+        assert_eq!(argon2_runs(), before, "building the hasher (and its decoy) runs no argon2");
+        let attempt = Password::parse_attempt("a guess at someone's password".into()).unwrap();
+        hasher.verify_nothing(&attempt);
+        assert_eq!(argon2_runs() - before, 1, "argon2 runs of the first unknown-email login");
+        hasher.clone().verify_nothing(&attempt);
+        assert_eq!(argon2_runs() - before, 2, "argon2 runs after the second");
+    }
+
+    /// The decoy check costs what a real one does: same algorithm and
+    /// parameters as the hashes the hasher stores.
+    #[test]
+    fn the_decoy_has_the_parameters_of_a_stored_hash() {
+        let hasher = PasswordHasher::new();
+        let stored = hasher.hash(&Password::parse_new("correct horse battery".into()).unwrap()).unwrap();
+        let prefix = |phc: &str| phc.rsplitn(3, '$').nth(2).unwrap().to_owned();
+        assert_eq!(prefix(hasher.decoy.as_str()), prefix(stored.as_str()));
+        assert!(hasher.decoy.as_str().starts_with("$argon2id$v=19$m=12288,t=3,p=1$"), "{}", hasher.decoy.as_str());
+        assert!(!hasher.verify(&Password::parse_attempt("a guess".into()).unwrap(), &hasher.decoy));
+    }
 
     #[test]
     fn hashes_with_argon2id_and_owasp_parameters() {
