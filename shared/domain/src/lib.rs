@@ -9,6 +9,7 @@
 pub mod email;
 pub mod error;
 pub mod events;
+pub mod holdings;
 pub mod idempotency;
 pub mod ids;
 pub mod money;
@@ -28,6 +29,7 @@ mod properties;
 pub use email::Email;
 pub use error::{FieldError, ValidationError};
 pub use events::{DomainEvent, EmailTask, EventData};
+pub use holdings::{HoldLimitExceeded, HoldLimits, HoldTime, Holdings};
 pub use idempotency::IdempotencyRecord;
 pub use ids::{OrderId, ProductId, UserId};
 pub use money::{Currency, Money};

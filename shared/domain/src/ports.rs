@@ -44,6 +44,10 @@ pub enum StoreError {
     /// The item to change does not exist (any more).
     #[error("not found")]
     NotFound,
+    /// A new order would take its owner beyond a [`crate::HoldLimits`] cap;
+    /// nothing was written.
+    #[error("{0}")]
+    LimitReached(crate::HoldLimitExceeded),
     /// A position marker that this store did not issue.
     #[error("invalid page position")]
     InvalidPosition,
@@ -134,7 +138,10 @@ pub enum Reservation {
 pub trait OrderStore: Send + Sync {
     /// Stores a new order with its `order-placed` event and, when the client
     /// sent an Idempotency-Key, the record that replays this response.
-    /// `AlreadyExists(Taken::IdempotencyKey)` if the key was claimed first.
+    /// `AlreadyExists(Taken::IdempotencyKey)` if the key was claimed first;
+    /// `LimitReached` if the owner's open orders would break the store's
+    /// [`crate::HoldLimits`] (checked and counted in the same atomic write,
+    /// so two concurrent orders of one account cannot both slip under a cap).
     async fn place(
         &self,
         order: &Order,
@@ -146,7 +153,8 @@ pub trait OrderStore: Send + Sync {
     /// The orders `filter` selects, newest first.
     async fn list(&self, filter: OrderFilter, page: &PageRequest) -> Result<Page<Order>, StoreError>;
     /// Writes `next` (a status change of `previous`) if `previous` is still
-    /// stored; gives confirmed stock back when the order is cancelled.
+    /// stored; gives confirmed stock back when the order is cancelled, and
+    /// takes the order off its owner's holdings when it stops being open.
     async fn transition(&self, previous: &Order, next: &Order) -> Result<(), StoreError>;
     /// Atomically takes stock for every line and confirms the pending order,
     /// or rejects it when any line cannot be served. Never makes stock

@@ -324,6 +324,71 @@ pub async fn cancelling_a_confirmed_order_gives_its_stock_back(products: &impl P
     assert!(matches!(orders.transition(&stranger, &next).await, Err(StoreError::NotFound)));
 }
 
+/// The caps [`hold_limits_contract`] configures: 3 open orders, 5 units of one product.
+pub fn hold_limits_contract() -> domain::HoldLimits {
+    domain::HoldLimits::new(3, 5).expect("positive caps")
+}
+
+/// An account's open orders stay within its caps, even for orders racing
+/// each other; an order that ends (rejected, cancelled, shipped) frees its
+/// place and its units; one account's holdings never limit another's.
+/// `orders` must refuse beyond [`hold_limits_contract`], and `products` hold
+/// the products it reserves.
+pub async fn open_orders_stay_within_the_caps(products: &impl ProductStore, orders: &impl OrderStore) {
+    let plenty = new_product(100, 100);
+    let scarce = new_product(100, 1);
+    products.insert(&plenty).await.unwrap();
+    products.insert(&scarce).await.unwrap();
+    let owner = UserId::generate();
+    let placed = |order: &Order| DomainEvent::order_placed(order.id, order.owner, "c", now());
+
+    // Eight orders at once for three places: exactly three are taken.
+    let racers: Vec<Order> = (0..8).map(|_| new_order(owner, &[&plenty], 1)).collect();
+    let events: Vec<DomainEvent> = racers.iter().map(placed).collect();
+    let outcomes =
+        futures::future::join_all(racers.iter().zip(&events).map(|(order, event)| orders.place(order, event, None)))
+            .await;
+    let won: Vec<&Order> = racers.iter().zip(&outcomes).filter(|(_, o)| o.is_ok()).map(|(order, _)| order).collect();
+    let capped = outcomes
+        .iter()
+        .filter(|o| matches!(o, Err(StoreError::LimitReached(domain::HoldLimitExceeded::OpenOrders { limit: 3 }))))
+        .count();
+    assert_eq!((won.len(), capped), (3, 5), "{outcomes:?}");
+    for (order, outcome) in racers.iter().zip(&outcomes) {
+        assert_eq!(orders.get(order.id).await.unwrap().is_some(), outcome.is_ok(), "a refused order is not stored");
+    }
+    let stranger = new_order(UserId::generate(), &[&plenty], 5);
+    orders.place(&stranger, &placed(&stranger), None).await.expect("another account has its own caps");
+
+    // Each way an order ends frees its place.
+    let pending = orders.get(won[0].id).await.unwrap().unwrap();
+    orders.transition(&pending, &pending.transitioned(OrderStatus::Cancelled, None, now()).unwrap()).await.unwrap();
+    orders.reserve(won[1].id, &email_event).await.unwrap();
+    let confirmed = orders.get(won[1].id).await.unwrap().unwrap();
+    orders.transition(&confirmed, &confirmed.transitioned(OrderStatus::Shipped, None, now()).unwrap()).await.unwrap();
+    let doomed = new_order(owner, &[&scarce], 2);
+    orders.place(&doomed, &placed(&doomed), None).await.expect("a place is free again");
+    assert_eq!(orders.reserve(doomed.id, &email_event).await.unwrap().0, Reservation::Rejected);
+
+    // Units of one product count across open orders, up to the cap exactly.
+    let four = new_order(owner, &[&scarce, &plenty], 2);
+    orders.place(&four, &placed(&four), None).await.expect("two open orders now");
+    let over = new_order(owner, &[&plenty], 4);
+    let refused = orders.place(&over, &placed(&over), None).await;
+    assert!(
+        matches!(
+            &refused,
+            Err(StoreError::LimitReached(domain::HoldLimitExceeded::ProductUnits { product_id, line: 0, limit: 5 }))
+                if *product_id == plenty.id
+        ),
+        "1 + 2 held, 4 more is beyond 5: {refused:?}"
+    );
+    let alone = new_order(UserId::generate(), &[&plenty], 6);
+    assert!(matches!(orders.place(&alone, &placed(&alone), None).await, Err(StoreError::LimitReached(_))));
+    let exact = new_order(owner, &[&plenty], 2);
+    orders.place(&exact, &placed(&exact), None).await.expect("1 + 2 + 2 units is exactly the cap");
+}
+
 /// Order listings filter by owner and by status, newest first.
 pub async fn order_listings_filter_by_owner_and_status(orders: &impl OrderStore) {
     let product = new_product(100, 5);

@@ -62,6 +62,8 @@ pub(crate) struct State {
     pub products: BTreeMap<ProductId, Product>,
     pub skus: HashMap<String, ProductId>,
     pub orders: BTreeMap<OrderId, Order>,
+    /// What each account's open orders hold (see `domain::Holdings`).
+    pub holdings: HashMap<UserId, domain::Holdings>,
     pub idempotency: HashMap<String, IdempotencyRecord>,
     /// Events committed with their write, not yet sent to a queue.
     pub outbox: Vec<DomainEvent>,
@@ -135,7 +137,17 @@ impl Memory {
     /// The [`domain::ports::OrderStore`] over this state; it takes stock
     /// from the products the product store holds.
     pub fn orders(&self) -> MemoryOrderStore {
-        MemoryOrderStore::new(self.clone())
+        MemoryOrderStore::new(self.clone(), domain::HoldLimits::default())
+    }
+
+    /// [`Memory::orders`] refusing orders beyond `limits` instead of the defaults.
+    pub fn orders_with_limits(&self, limits: domain::HoldLimits) -> MemoryOrderStore {
+        MemoryOrderStore::new(self.clone(), limits)
+    }
+
+    /// What `owner`'s open orders hold, as a test's direct look into the table.
+    pub fn holdings(&self, owner: UserId) -> domain::Holdings {
+        self.lock().holdings.get(&owner).cloned().unwrap_or_default()
     }
 
     /// The [`domain::ports::IdempotencyStore`]: the records the order store wrote.

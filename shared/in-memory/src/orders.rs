@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, Reservation, StoreError};
-use domain::{DomainEvent, IdempotencyRecord, Order, OrderId, OrderStatus, Page, PageRequest};
+use domain::{DomainEvent, HoldLimits, IdempotencyRecord, Order, OrderId, OrderStatus, Page, PageRequest};
 
 use crate::{Dependency, Memory, paging};
 
@@ -13,11 +13,19 @@ use crate::{Dependency, Memory, paging};
 #[derive(Clone)]
 pub struct MemoryOrderStore {
     memory: Memory,
+    limits: HoldLimits,
 }
 
 impl MemoryOrderStore {
-    pub(crate) fn new(memory: Memory) -> Self {
-        Self { memory }
+    pub(crate) fn new(memory: Memory, limits: HoldLimits) -> Self {
+        Self { memory, limits }
+    }
+}
+
+/// Takes `order` off its owner's holdings when the change to `next` ends its hold.
+fn release_hold(state: &mut crate::State, order: &Order, next: OrderStatus) {
+    if domain::holdings::ends_hold(order.status, next) {
+        state.holdings.entry(order.owner).or_default().apply(order, -1);
     }
 }
 
@@ -35,6 +43,9 @@ impl OrderStore for MemoryOrderStore {
         if state.orders.contains_key(&order.id) {
             return Err(StoreError::Failed("order placement cancelled: the order id exists".into()));
         }
+        let held = state.holdings.entry(order.owner).or_default();
+        held.admit(order, self.limits).map_err(StoreError::LimitReached)?;
+        held.apply(order, 1);
         state.orders.insert(order.id, order.clone());
         state.outbox.push(event.clone());
         state.store_key(idempotency);
@@ -79,6 +90,7 @@ impl OrderStore for MemoryOrderStore {
                 }
             }
         }
+        release_hold(&mut state, previous, next.status);
         state.orders.insert(next.id, next.clone());
         Ok(())
     }
@@ -124,6 +136,7 @@ impl OrderStore for MemoryOrderStore {
                 Reservation::Rejected,
             )
         };
+        release_hold(&mut state, &order, decided.status);
         let event = notify(&decided);
         state.outbox.push(event.clone());
         state.orders.insert(order_id, decided);

@@ -40,6 +40,11 @@ pub struct Settings {
     pub dead_letter_urls: std::collections::BTreeMap<String, String>,
     /// The verified SES identity emails are sent from.
     pub sender_email: String,
+    /// Caps on one account's open orders (`MAX_OPEN_ORDERS_PER_ACCOUNT`,
+    /// default 10; `MAX_HELD_UNITS_PER_PRODUCT`, default 20).
+    pub hold_limits: domain::HoldLimits,
+    /// How long an order may stay open before it expires (`ORDER_HOLD_SECONDS`, default 48 hours).
+    pub hold_time: domain::HoldTime,
 }
 
 impl Settings {
@@ -83,6 +88,18 @@ impl Settings {
                 })
                 .collect()
         };
+        let count = |name: &str, default: u32| -> anyhow::Result<u32> {
+            lookup(name)
+                .map_or(Ok(default), |raw| raw.parse().with_context(|| format!("{name} must be a whole number")))
+        };
+        let hold_limits = domain::HoldLimits::new(
+            count("MAX_OPEN_ORDERS_PER_ACCOUNT", domain::HoldLimits::DEFAULT_OPEN_ORDERS)?,
+            count("MAX_HELD_UNITS_PER_PRODUCT", domain::HoldLimits::DEFAULT_UNITS_PER_PRODUCT)?,
+        )
+        .map_err(|error| anyhow::anyhow!("hold limits: {error}"))?;
+        let hold_time =
+            domain::HoldTime::new(seconds("ORDER_HOLD_SECONDS", domain::HoldTime::DEFAULT.get().as_secs())?)
+                .map_err(|error| anyhow::anyhow!("ORDER_HOLD_SECONDS: {error}"))?;
         let queue_urls = urls("QUEUE_URL");
         let dead_letter_urls = urls("DLQ_URL");
         Ok(Self {
@@ -109,6 +126,8 @@ impl Settings {
                 .map(str::to_owned)
                 .collect(),
             max_body_bytes,
+            hold_limits,
+            hold_time,
         })
     }
 }
@@ -132,6 +151,28 @@ mod tests {
         assert_eq!(settings.max_body_bytes, 65536);
         assert_eq!(settings.function_timeout, Duration::from_secs(10));
         assert_eq!(settings.client_ip_trusted_hops, 1);
+        assert_eq!(settings.hold_limits, domain::HoldLimits::default());
+        assert_eq!(settings.hold_time, domain::HoldTime::DEFAULT);
+    }
+
+    #[test]
+    fn hold_limits_and_time_are_read_and_checked() {
+        let settings = settings(&[
+            ("TABLE_NAME", "t"),
+            ("MAX_OPEN_ORDERS_PER_ACCOUNT", "3"),
+            ("MAX_HELD_UNITS_PER_PRODUCT", "7"),
+            ("ORDER_HOLD_SECONDS", "30"),
+        ])
+        .unwrap();
+        assert_eq!((settings.hold_limits.open_orders(), settings.hold_limits.units_per_product()), (3, 7));
+        assert_eq!(settings.hold_time.get(), Duration::from_secs(30));
+        assert!(settings_with("MAX_OPEN_ORDERS_PER_ACCOUNT", "0").is_err());
+        assert!(settings_with("MAX_HELD_UNITS_PER_PRODUCT", "many").is_err());
+        assert!(settings_with("ORDER_HOLD_SECONDS", "0").is_err());
+    }
+
+    fn settings_with(name: &str, value: &str) -> anyhow::Result<Settings> {
+        settings(&[("TABLE_NAME", "t"), (name, value)])
     }
 
     #[test]

@@ -87,7 +87,7 @@ impl Init {
 
     /// Orders, and the stock they reserve, in the table.
     pub fn order_store(&self) -> DynamoOrderStore {
-        DynamoOrderStore::new(self.table())
+        DynamoOrderStore::new(self.table()).with_limits(self.settings.hold_limits)
     }
 
     /// Stored responses of requests made with an Idempotency-Key.

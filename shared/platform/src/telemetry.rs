@@ -12,8 +12,8 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use tracing::Level;
-use tracing_subscriber::filter::filter_fn;
+use tracing::{Level, Metadata};
+use tracing_subscriber::filter::{FilterFn, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
@@ -39,24 +39,14 @@ pub fn function_name() -> &'static str {
 
 /// Installs the JSON subscriber and names the function. The level comes
 /// from `AWS_LAMBDA_LOG_LEVEL` (set by Lambda's advanced logging controls)
-/// or `RUST_LOG`, default INFO; the SDK's own lines only from WARN.
+/// or `RUST_LOG`, default INFO; the SDK's own lines only from WARN, and the
+/// Lambda runtime's never at TRACE (see [`RAW_EVENT_CRATES`]).
 pub fn init(function: &'static str) {
     let _ = FUNCTION.set(function);
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .ok()
-        .and_then(|raw| raw.parse::<Level>().ok())
-        .unwrap_or(Level::INFO);
+    let level = level_from(|name| std::env::var(name).ok());
     let rate = std::env::var("LOG_DEBUG_SAMPLE_RATE").ok().and_then(|raw| raw.parse::<f64>().ok()).unwrap_or(0.0);
     SAMPLE_PER_MILLION.store((rate.clamp(0.0, 1.0) * 1_000_000.0) as u64, Ordering::Relaxed);
-    LOG_EVENTS.store(std::env::var("LOG_EVENT").is_ok_and(|raw| raw == "true" || raw == "1"), Ordering::Relaxed);
-    let filter = filter_fn(move |metadata| {
-        let target = metadata.target();
-        if target.starts_with("aws_") || target.starts_with("hyper") || target.starts_with("rustls") {
-            return *metadata.level() <= Level::WARN;
-        }
-        *metadata.level() <= level || (*metadata.level() <= Level::DEBUG && DEBUG_NOW.load(Ordering::Relaxed))
-    });
+    set_event_log(std::env::var("LOG_EVENT").is_ok_and(|raw| raw == "true" || raw == "1"));
     let format = fmt::layer()
         .json()
         .with_current_span(true)
@@ -65,7 +55,41 @@ pub fn init(function: &'static str) {
         .with_target(false)
         .without_time()
         .with_ansi(false);
-    let _ = tracing_subscriber::registry().with(format.with_filter(filter)).try_init();
+    let _ = tracing_subscriber::registry().with(format.with_filter(filter(level))).try_init();
+}
+
+/// Crates that log each raw invocation event at TRACE (`lambda_runtime`
+/// logs the whole payload, `Authorization` headers and passwords in request
+/// bodies included, before any redaction can see it): their lines stop at
+/// DEBUG whatever the level says.
+const RAW_EVENT_CRATES: [&str; 3] = ["lambda_runtime", "lambda_runtime_api_client", "lambda_http"];
+
+/// The level `AWS_LAMBDA_LOG_LEVEL` or else `RUST_LOG` names, INFO when
+/// neither names one.
+fn level_from(lookup: impl Fn(&str) -> Option<String>) -> Level {
+    lookup("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|| lookup("RUST_LOG"))
+        .and_then(|raw| raw.parse::<Level>().ok())
+        .unwrap_or(Level::INFO)
+}
+
+/// What is logged at `level`: the SDK's and its HTTP stack's lines from
+/// WARN, the Lambda runtime's never at TRACE, and DEBUG in an invocation
+/// sampled for it.
+fn filter(level: Level) -> FilterFn<impl Fn(&Metadata<'_>) -> bool> {
+    filter_fn(move |metadata| {
+        let target = metadata.target();
+        let line = *metadata.level();
+        if target.starts_with("aws_") || target.starts_with("hyper") || target.starts_with("rustls") {
+            return line <= Level::WARN;
+        }
+        let of_crate =
+            |name: &str| target.strip_prefix(name).is_some_and(|rest| rest.is_empty() || rest.starts_with("::"));
+        if line > Level::DEBUG && RAW_EVENT_CRATES.into_iter().any(of_crate) {
+            return false;
+        }
+        line <= level || (line <= Level::DEBUG && DEBUG_NOW.load(Ordering::Relaxed))
+    })
 }
 
 /// True for the first invocation this process serves, false afterwards.
@@ -81,6 +105,11 @@ pub fn begin_invocation() -> bool {
     DEBUG_NOW.store(sampled, Ordering::Relaxed);
     crate::aws::calls::reset();
     sampled
+}
+
+/// Turns the event log ([`log_event`]) on or off; [`init`] sets it from `LOG_EVENT`.
+pub fn set_event_log(on: bool) {
+    LOG_EVENTS.store(on, Ordering::Relaxed);
 }
 
 /// Logs `event` (redacted) when `LOG_EVENT` is on.
@@ -108,7 +137,45 @@ pub fn trace_id(trace_header: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::Subscriber;
+    use tracing_subscriber::layer::Context;
+
     use super::*;
+
+    /// The targets and levels of the lines a subscriber let through.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<(String, Level)>>>);
+
+    impl<S: Subscriber> Layer<S> for Lines {
+        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+            let line = (event.metadata().target().to_owned(), *event.metadata().level());
+            self.0.lock().unwrap().push(line);
+        }
+    }
+
+    /// With `RUST_LOG=trace`, our own TRACE lines are logged, but not the
+    /// Lambda runtime's: at TRACE it logs every raw event, tokens and
+    /// passwords included.
+    #[test]
+    fn the_lambda_runtime_never_logs_at_trace_whatever_rust_log_says() {
+        let level = level_from(|name| (name == "RUST_LOG").then(|| "trace".to_owned()));
+        assert_eq!(level, Level::TRACE);
+        let lines = Lines::default();
+        let subscriber = tracing_subscriber::registry().with(lines.clone().with_filter(filter(level)));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(target: "lambda_runtime::layers::api_response", body = "{}", "raw JSON event");
+            tracing::trace!(target: "lambda_runtime", "raw JSON event");
+            tracing::trace!(target: "lambda_runtime_api_client::body", "raw JSON event");
+            tracing::trace!(target: "lambda_http::request", "raw JSON event");
+            tracing::debug!(target: "lambda_runtime::runtime", "polling");
+            tracing::trace!(target: "platform::http::server", "ours");
+        });
+        let lines = lines.0.lock().unwrap().clone();
+        let expected = [("lambda_runtime::runtime", Level::DEBUG), ("platform::http::server", Level::TRACE)];
+        assert_eq!(lines, expected.map(|(target, level)| (target.to_owned(), level)));
+    }
 
     #[test]
     fn the_trace_id_is_the_root_of_the_header() {

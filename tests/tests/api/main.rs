@@ -6,6 +6,7 @@ mod catalogue;
 mod contract_fuzzing;
 mod flows;
 mod health;
+mod holdings;
 mod openapi;
 mod orders;
 mod rate_limit;

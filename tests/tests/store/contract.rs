@@ -53,6 +53,16 @@ async fn orders() {
 }
 
 #[tokio::test]
+async fn hold_limits() {
+    let table = fresh_table().await;
+    contract::open_orders_stay_within_the_caps(
+        &DynamoProductStore::new(table.clone()),
+        &DynamoOrderStore::new(table).with_limits(contract::hold_limits_contract()),
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn message_claims() {
     // Claims expire in whole seconds: a 1 s lease has lapsed 2 s later.
     let processed = DynamoProcessedMessages::new(fresh_table().await, Duration::from_secs(1));

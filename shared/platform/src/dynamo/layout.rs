@@ -9,11 +9,13 @@
 //! | product | `PRODUCT#<id>` | `PRODUCT` | gsi1 `PRODUCTS#active` or `PRODUCTS#inactive` |
 //! | SKU claim | `SKU#<sku>` | `SKU` | - |
 //! | order | `ORDER#<id>` | `ORDER` | gsi1 `ORDERS#OWNER#<owner>`, gsi2 `ORDERS#STATUS#<status>`, gsi3 `ORDERS#OWNER#<owner>#STATUS#<status>`, gsi4 `ORDERS` |
+//! | holdings of an account's open orders | `HOLDINGS#<user id>` | `HOLDINGS` | - |
 //! | counter | `COUNTER#<name>` | `COUNTER` | - |
 //! | outbox record | `OUTBOX#<event id>` | `OUTBOX` | gsi1 `OUTBOX` |
 //! | idempotency record | `IDEMPOTENCY#<key>` | `IDEMPOTENCY` | - |
 //! | message claim | `PROCESSED#<key>` | `PROCESSED` | - |
 //! | throttle window | `<name>#<key>#<window start>` | `WINDOW` | - |
+//! | sign-in history entry | `<name>#<key>` | `SIGNIN` | - |
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::ports::OrderFilter;
@@ -49,6 +51,12 @@ impl Key {
 
     pub fn order(id: OrderId) -> Self {
         Self { pk: format!("ORDER#{id}"), sk: "ORDER" }
+    }
+
+    /// What one account's open orders hold (`open_orders`, `units#<product id>`):
+    /// one item per account, so no key is shared across accounts.
+    pub fn holdings(owner: UserId) -> Self {
+        Self { pk: format!("HOLDINGS#{owner}"), sk: "HOLDINGS" }
     }
 
     pub fn counter(counter: &Counter) -> Self {
@@ -214,6 +222,7 @@ mod tests {
         let id = UserId::parse("01J9Z3NDEKTSV4RRFFQ69G5FAV").unwrap();
         assert_eq!(Key::user(id), Key { pk: "USER#01J9Z3NDEKTSV4RRFFQ69G5FAV".into(), sk: "USER" });
         assert_eq!(Key::window("LOGIN", "1.2.3.4", 120).pk, "LOGIN#1.2.3.4#120");
+        assert_eq!(Key::holdings(id), Key { pk: "HOLDINGS#01J9Z3NDEKTSV4RRFFQ69G5FAV".into(), sk: "HOLDINGS" });
         let filter = OrderFilter { owner: Some(id), status: Some(OrderStatus::Pending) };
         assert_eq!(Partition::orders(filter).value, "ORDERS#OWNER#01J9Z3NDEKTSV4RRFFQ69G5FAV#STATUS#pending");
         assert_eq!(Counter::Orders(filter).name(), "orders#owner#01J9Z3NDEKTSV4RRFFQ69G5FAV#status#pending");

@@ -2,11 +2,12 @@
 //! reservation, each one transaction; and idempotency records.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use domain::holdings::ends_hold;
 use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, Reservation, StoreError, Taken};
 use domain::{
-    Currency, DomainEvent, IdempotencyRecord, Money, Order, OrderId, OrderLine, OrderStatus, Page, PageRequest,
-    ProductId, Quantity, Sku, UserId,
+    Currency, DomainEvent, HoldLimits, Holdings, IdempotencyRecord, Money, Order, OrderId, OrderLine, OrderStatus,
+    Page, PageRequest, ProductId, Quantity, Sku, UserId,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -33,12 +34,79 @@ struct StoredLine {
 #[derive(Clone, Debug)]
 pub struct DynamoOrderStore {
     table: Table,
+    limits: HoldLimits,
+}
+
+/// The attribute of a holdings item that counts the units held of `product`.
+fn units_attribute(product: ProductId) -> String {
+    format!("units#{product}")
 }
 
 impl DynamoOrderStore {
-    /// The orders in `table`.
+    /// The orders in `table`, placed within the default [`HoldLimits`].
     pub fn new(table: Table) -> Self {
-        Self { table }
+        Self { table, limits: HoldLimits::default() }
+    }
+
+    /// The same store, refusing orders beyond `limits`.
+    #[must_use]
+    pub fn with_limits(self, limits: HoldLimits) -> Self {
+        Self { limits, ..self }
+    }
+
+    /// Moves `order` onto (`sign` 1) or off (`sign` -1) its owner's holdings
+    /// item. Onto it is conditional on every cap, so of two racing orders
+    /// only one can take the last place; off it is unconditional (an order's
+    /// hold ends once, with the status change that ends it).
+    fn hold(&self, order: &Order, sign: i64) -> TransactWriteItem {
+        let mut update = Update::builder()
+            .table_name(self.table.name())
+            .set_key(Some(Key::holdings(order.owner).item()))
+            .expression_attribute_values(":order", n(sign))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut adds = vec!["open_orders :order".to_owned()];
+        let mut conditions = vec!["(attribute_not_exists(open_orders) OR open_orders < :max_orders)".to_owned()];
+        for (index, line) in order.lines.iter().enumerate() {
+            let units = i64::from(line.quantity.get());
+            update = update
+                .expression_attribute_names(format!("#u{index}"), units_attribute(line.product_id))
+                .expression_attribute_values(format!(":u{index}"), n(sign * units));
+            adds.push(format!("#u{index} :u{index}"));
+            if sign > 0 {
+                let room = i64::from(self.limits.units_per_product()) - units;
+                update = update.expression_attribute_values(format!(":room{index}"), n(room));
+                conditions.push(format!("(attribute_not_exists(#u{index}) OR #u{index} <= :room{index})"));
+            }
+        }
+        update = update.update_expression(format!("ADD {}", adds.join(", ")));
+        if sign > 0 {
+            update = update
+                .condition_expression(conditions.join(" AND "))
+                .expression_attribute_values(":max_orders", n(self.limits.open_orders()));
+        }
+        TransactWriteItem::builder().update(update.build().expect("table, key and expression are set")).build()
+    }
+
+    /// Why the holdings condition refused `order`, from the item as it was.
+    fn refusal(&self, order: &Order, item: Option<&Item>) -> StoreError {
+        let Some(item) = item else {
+            return StoreError::Failed("the holdings condition failed on a missing item".into());
+        };
+        let number = |value: &AttributeValue| value.as_n().ok().and_then(|raw| raw.parse::<i64>().ok());
+        let held = Holdings {
+            open_orders: item.get("open_orders").and_then(number).unwrap_or(0),
+            units: order
+                .lines
+                .iter()
+                .filter_map(|line| {
+                    item.get(&units_attribute(line.product_id)).and_then(number).map(|units| (line.product_id, units))
+                })
+                .collect(),
+        };
+        match held.admit(order, self.limits) {
+            Err(exceeded) => StoreError::LimitReached(exceeded),
+            Ok(()) => StoreError::Failed("the holdings condition failed on holdings within the caps".into()),
+        }
     }
 
     fn item(order: &Order) -> Item {
@@ -119,6 +187,9 @@ impl DynamoOrderStore {
             transaction.extend(self.counters(previous, -1, false));
             transaction.extend(self.counters(next, 1, false));
         }
+        if ends_hold(previous.status, next.status) {
+            transaction.extend([self.hold(previous, -1)]);
+        }
         order
     }
 
@@ -149,16 +220,23 @@ impl OrderStore for DynamoOrderStore {
         event: &DomainEvent,
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<(), StoreError> {
+        // An order beyond a cap on its own is refused before any write
+        // (the holdings condition only sees units already held).
+        Holdings::admit_alone(order, self.limits).map_err(StoreError::LimitReached)?;
         let table = self.table.name();
         let mut transaction = Transaction::new();
         transaction.add(conditional_put(table, Self::item(order), "attribute_not_exists(pk)", None));
         transaction.extend(self.counters(order, 1, true));
         transaction.add(outbox::record(table, event));
         let key = idempotency.map(|record| transaction.add(records::idempotency(table, record)));
+        let holdings = transaction.add(self.hold(order, 1));
         match self.table.transact(transaction).await? {
             Ok(()) => Ok(()),
             Err(cancelled) if key.is_some_and(|key| cancelled.condition_failed(key)) => {
                 Err(StoreError::AlreadyExists(Taken::IdempotencyKey))
+            }
+            Err(cancelled) if cancelled.condition_failed(holdings) => {
+                Err(self.refusal(order, cancelled.old_item(holdings)))
             }
             Err(_) => Err(StoreError::Failed("order placement cancelled for an unknown reason".into())),
         }

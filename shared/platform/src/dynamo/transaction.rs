@@ -49,7 +49,13 @@ impl Cancelled {
 
     /// Did the item in `slot` exist when its condition failed?
     pub fn item_existed(&self, slot: Slot) -> bool {
-        self.0.get(slot.0).and_then(CancellationReason::item).is_some()
+        self.old_item(slot).is_some()
+    }
+
+    /// The item in `slot` as it was when its condition failed (writes that
+    /// ask for it with `ReturnValuesOnConditionCheckFailure`).
+    pub fn old_item(&self, slot: Slot) -> Option<&super::items::Item> {
+        self.0.get(slot.0).and_then(CancellationReason::item)
     }
 }
 

@@ -49,6 +49,11 @@ pub enum ApiError {
         /// What clashed, safe to show.
         message: String,
     },
+    /// 409: a new order would take the account beyond a cap on what it may
+    /// hold at once (`open_order_limit`, `product_hold_limit`); the cap is in
+    /// the details.
+    #[error("{0}")]
+    LimitReached(domain::HoldLimitExceeded),
     /// 412: the resource changed since the client read it (a stale `If-Match`,
     /// or a concurrent write won); nothing was written.
     #[error("the resource was changed since you read it; fetch it again and retry")]
@@ -104,7 +109,7 @@ impl ApiError {
             Self::Unauthenticated | Self::InvalidToken | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::AccountDisabled => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Conflict { .. } | Self::LimitReached(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -120,6 +125,7 @@ impl ApiError {
         match self {
             Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
             Self::Validation(_) => "validation_failed",
+            Self::LimitReached(exceeded) => exceeded.code(),
             Self::Unauthenticated => "unauthenticated",
             Self::InvalidToken => "invalid_token",
             Self::InvalidCredentials => "invalid_credentials",
@@ -153,6 +159,9 @@ impl ApiError {
     pub fn envelope(&self, request_id: &str) -> Value {
         let details = match self {
             Self::Validation(errors) => json!(errors.fields()),
+            Self::LimitReached(exceeded) => {
+                json!([{"field": exceeded.field(), "message": exceeded.to_string(), "limit": exceeded.limit()}])
+            }
             _ => json!([]),
         };
         json!({
@@ -181,6 +190,7 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::AlreadyExists(what) => Self::conflict("already_exists", format!("{what} already exists")),
             StoreError::VersionMismatch => Self::PreconditionFailed,
+            StoreError::LimitReached(exceeded) => Self::LimitReached(exceeded),
             StoreError::NotFound => Self::NotFound,
             StoreError::InvalidPosition => Self::bad_request("invalid_cursor", "cursor is invalid"),
             StoreError::Unavailable(source) => Self::Unavailable(anyhow::Error::from_boxed(source)),
@@ -229,6 +239,9 @@ mod tests {
             StatusCode::CONFLICT
         );
         assert_eq!(ApiError::from(StoreError::VersionMismatch).status(), StatusCode::PRECONDITION_FAILED);
+        let capped = ApiError::from(StoreError::LimitReached(domain::HoldLimitExceeded::OpenOrders { limit: 10 }));
+        assert_eq!((capped.status(), capped.code()), (StatusCode::CONFLICT, "open_order_limit"));
+        assert_eq!(capped.envelope("r")["error"]["details"][0]["limit"], 10);
         assert_eq!(ApiError::from(StoreError::InvalidPosition).status(), StatusCode::BAD_REQUEST);
         let outage = StoreError::Unavailable("throttled".into());
         assert_eq!(ApiError::from(outage).status(), StatusCode::SERVICE_UNAVAILABLE);
