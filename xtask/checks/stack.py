@@ -642,9 +642,10 @@ class Checks:
 
     def login_writes(self, problems: list[str]) -> None:
         """Login may write only its throttle's items, whose key prefixes are the
-        names of the limits in the code (`Limit { name: "LOGIN", ... }`)."""
+        names of the limits and the sign-in history in the code
+        (`Limit { name: "LOGIN", ... }`, `History { name: "LOGIN-KNOWN", ... }`)."""
         code = (ROOT / "shared/app/src/auth.rs").read_text()
-        prefixes = {f"{name}#*" for name in re.findall(r'Limit\s*\{\s*name:\s*"([^"]+)"', code)}
+        prefixes = {f"{name}#*" for name in re.findall(r'(?:Limit|History)\s*\{\s*name:\s*"([^"]+)"', code)}
         if not prefixes:
             problems.append("cannot find the login throttle's limits (Limit { name: ... }) in shared/app/src/auth.rs")
             return
@@ -1124,6 +1125,8 @@ class Checks:
         for consumer in sorted(consumers):
             if ("MessagesFailed", consumer) not in reads:
                 problems.append(f"no alarm on {consumer}'s MessagesFailed (messages it failed)")
+        if ("LoginsFailed", "login") not in reads:
+            problems.append("no alarm on login's LoginsFailed (a password-guessing campaign)")
         if not any(m == "TransactionConflicts" for m, _ in reads):
             problems.append("no alarm on TransactionConflicts")
         api = {self.function_package(f) for f in self.api_functions()}
@@ -1698,8 +1701,16 @@ def dashboard_metrics(body: Any, params: dict[str, str]) -> list[dict[str, Any]]
 def run_checkov(checkov: str, exceptions: dict) -> list[str]:
     skips = {entry["id"]: entry.get("reason", "") for entry in exceptions.get("checkov_skip", [])}
     problems = [f"exceptions.toml: checkov skip {id} has no reason" for id, reason in skips.items() if not reason.strip()]
+    # Run from the folder, on relative names: checkov copies the scanned
+    # file's path into every mapping it parses (Lambda environment variables
+    # included), and a checkout's absolute path can look like a secret, e.g.
+    # `$(mktemp -d)/repo`'s ten random characters plus
+    # `/repo/target/expanded/template` are exactly 40 of [A-Za-z0-9/+=], the
+    # AWS secret key pattern of CKV_AWS_45.
+    files = [arg for path in sorted(EXPANDED.glob("*.json")) for arg in ("--file", path.name)]
     result = subprocess.run(
-        [checkov, "--directory", str(EXPANDED), "--framework", "cloudformation", "--output", "json", "--compact", "--skip-download"],
+        [checkov, *files, "--framework", "cloudformation", "--output", "json", "--compact", "--skip-download"],
+        cwd=EXPANDED,
         capture_output=True,
         text=True,
         env=dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false", LOG_LEVEL="ERROR"),

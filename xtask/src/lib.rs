@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod bench;
+pub mod check;
 pub mod coverage;
 pub mod dev;
 pub mod dlq;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{admin, coverage, dev, dlq, load, logs, package, test};
+use xtask::{admin, check, coverage, dev, dlq, load, logs, package, test};
 
 #[derive(Parser)]
 #[command(
@@ -22,7 +22,9 @@ struct Cli {
 enum Command {
     /// Run the whole system locally: local cloud, every function, queue delivery.
     Dev(dev::Args),
-    /// Run every test against a fresh local stack, then the IAM, lint and template checks.
+    /// Formatting, clippy, the tests that need no local cloud, then the template checks; stops at the first failure.
+    Check(check::Args),
+    /// `check` first, then every cloud test against a fresh local stack, then the log and IAM checks.
     Test(test::Args),
     /// Build every function for arm64 (release) into target/lambda/<function>/; prints sizes.
     Package,
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a Tokio runtime starts");
     let outcome = match cli.command {
         Command::Dev(args) => runtime.block_on(dev::run(args)),
+        Command::Check(args) => check::run(&args),
         Command::Test(args) => runtime.block_on(test::run(args)),
         Command::Package => package::run(),
         Command::Bench { args } => runtime.block_on(xtask::bench::run(&args)),

@@ -1,6 +1,7 @@
-//! `cargo xtask test`: the whole suite against a local stack of its own,
-//! then the checks that need every test to have run (least privilege), the
-//! lints and the template checks.
+//! `cargo xtask test`: `cargo xtask check` first (formatting, clippy, the
+//! tests that need no cloud, the template checks), then the whole suite
+//! against a local stack of its own and the checks that need every test to
+//! have run (log redaction, least privilege).
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -16,13 +17,15 @@ use local_cloud::{local_dir, project_root, tools};
 
 use crate::shell::{cargo, run_checked, write_env_file};
 
-/// Runs every test (unit, contract, adapter, black-box, fault injection)
-/// against a fresh local stack on free ports, then the IAM check, clippy and
-/// the template checks. Non-zero on any failure.
+/// Runs `cargo xtask check`, stopping at once if it fails, then the tests
+/// that need the local cloud (contract, adapter, black-box, fault injection)
+/// against a fresh local stack on free ports, a short fuzzing run, a short
+/// load, the log scan and the IAM check. Non-zero on any failure.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Only the tests whose names contain one of these (an inner loop: the
-    /// whole-suite checks are skipped), e.g. `cargo xtask test -- orders::`.
+    /// Only the tests whose names contain one of these, every crate's (an
+    /// inner loop: `cargo xtask check` and the whole-suite checks are
+    /// skipped), e.g. `cargo xtask test -- orders::`.
     #[arg(last = true)]
     pub filter: Vec<String>,
 }
@@ -41,11 +44,22 @@ fn private_cloud(prefix: &str, dir: &Path) -> anyhow::Result<CloudConfig> {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let filter = args.filter;
+    // Fail fast: what needs no cloud runs before anything is installed or
+    // started, and has then already run the tests that need no cloud.
+    let packages: &[&str] = if filter.is_empty() {
+        if !crate::check::passes()? {
+            eprintln!("xtask: test stopped after {:.0?}: `cargo xtask check` failed", started.elapsed());
+            return Ok(ExitCode::FAILURE);
+        }
+        &["--package", "tests"]
+    } else {
+        &["--workspace"]
+    };
     let tools = tools::ensure()?;
     let template = Template::load_project()?;
-    eprintln!("xtask: building the workspace and its tests...");
+    eprintln!("\nxtask: building the workspace and its tests...");
     run_checked(cargo().args(["build", "--workspace", "--all-targets", "--quiet"]), "cargo build")?;
-    let test_binaries = test_executables()?;
+    let test_binaries = test_executables(packages)?;
 
     let dir = local_dir().join("test");
     let _ = std::fs::remove_dir_all(&dir);
@@ -125,26 +139,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
-    eprintln!("\nxtask: formatting (rustfmt.toml)");
-    if run_checked(cargo().args(["fmt", "--all", "--check"]), "cargo fmt --check").is_err() {
-        eprintln!("xtask: run `cargo fmt --all` to format the tree");
-        failures.push("formatting".into());
-    }
-
-    eprintln!("\nxtask: clippy (pedantic, warnings are errors)");
-    if run_checked(
-        cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]),
-        "clippy",
-    )
-    .is_err()
-    {
-        failures.push("clippy".into());
-    }
-    eprintln!("\nxtask: linting template.yaml");
-    if let Err(error) = lint(&tools) {
-        eprintln!("xtask: {error:#}");
-        failures.push("template lint".into());
-    }
     eprintln!("\nxtask: test finished in {:.0?}", started.elapsed());
     if failures.is_empty() {
         println!("xtask: all checks passed");
@@ -156,12 +150,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The compiled unit and integration test binaries of the workspace. They
-/// are run directly, not through `cargo test`, so no cargo lock is held while
-/// `cargo lambda watch` starts functions on demand.
-fn test_executables() -> anyhow::Result<Vec<PathBuf>> {
+/// The compiled unit and integration test binaries of `packages` (cargo's
+/// `--workspace` or `--package <name>`). They are run directly, not through
+/// `cargo test`, so no cargo lock is held while `cargo lambda watch` starts
+/// functions on demand.
+fn test_executables(packages: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
     let output = cargo()
-        .args(["test", "--workspace", "--no-run", "--message-format=json", "--quiet"])
+        .arg("test")
+        .args(packages)
+        .args(["--no-run", "--message-format=json", "--quiet"])
         .stderr(Stdio::inherit())
         .output()
         .context("cargo test --no-run")?;
@@ -181,40 +178,6 @@ fn test_executables() -> anyhow::Result<Vec<PathBuf>> {
     binaries.sort();
     binaries.dedup();
     Ok(binaries)
-}
-
-fn lint(tools: &tools::Tools) -> anyhow::Result<()> {
-    let root = project_root();
-    let mut templates = vec![PathBuf::from("template.yaml")];
-    let mut nested: Vec<PathBuf> = std::fs::read_dir(root.join("infra"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    nested.sort();
-    templates.extend(nested);
-    run_checked(Command::new(tools.venv_bin.join("cfn-lint")).args(&templates).current_dir(&root), "cfn-lint")?;
-    run_checked(
-        Command::new(tools.venv_bin.join("sam"))
-            .args(["validate", "--lint", "--template-file", "template.yaml", "--region", "us-east-1"])
-            .env("SAM_CLI_TELEMETRY", "0")
-            .env("PATH", tools.path_env())
-            .current_dir(&root),
-        "sam validate --lint",
-    )?;
-    // The stack as `sam deploy` creates it: expanded with samtranslator, then
-    // checked (stages, IAM wildcards, deployment alarms, stateful resources,
-    // samconfig) and scanned by checkov; exceptions in xtask/checks/exceptions.toml.
-    let checkov = tools::ensure_checkov()?;
-    run_checked(
-        Command::new(tools.venv_bin.join("python"))
-            .arg("xtask/checks/stack.py")
-            .arg("--checkov")
-            .arg(&checkov)
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .current_dir(&root),
-        "expanded stack check (xtask/checks/stack.py)",
-    )?;
-    Ok(())
 }
 
 /// Lines of the functions' output that hold what must never be logged: an
