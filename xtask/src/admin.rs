@@ -9,7 +9,8 @@ use local_cloud::local_dir;
 
 use crate::shell::read_env_file;
 
-/// Creates an admin account (password read from stdin) in the dev stack, or
+/// Creates an admin account (password read from stdin, at least
+/// `domain::password::ADMIN_MIN_LENGTH` characters) in the dev stack, or
 /// in the table given by --table (with the usual AWS credentials).
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -26,7 +27,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::io::stderr().flush()?;
     let mut password = String::new();
     std::io::stdin().lock().read_line(&mut password)?;
-    let password = domain::Password::parse_new(password.trim_end_matches(['\n', '\r']).to_owned())
+    let password = domain::Password::parse_admin(password.trim_end_matches(['\n', '\r']).to_owned())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!();
 

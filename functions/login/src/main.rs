@@ -1,6 +1,6 @@
 //! POST /api/v1/auth/login: exchange credentials for an access token.
 
-use app::auth::{LoginLimits, PER_ACCOUNT_AND_CLIENT, PER_CLIENT};
+use app::auth::{KNOWN_ADDRESSES, LoginLimits, PER_ACCOUNT, PER_ACCOUNT_AND_CLIENT, PER_CLIENT};
 use platform::auth::PasswordHasher;
 use platform::http::Access;
 use platform::{Init, forever};
@@ -15,6 +15,8 @@ fn main() -> Result<(), lambda_http::Error> {
         let limits = forever(LoginLimits {
             per_account_and_client: init.throttle(PER_ACCOUNT_AND_CLIENT),
             per_client: init.throttle(PER_CLIENT),
+            per_account: init.throttle(PER_ACCOUNT),
+            known_addresses: init.sign_in_history(KNOWN_ADDRESSES),
         });
         init.http(Access::Guest).serve(move |request| app::auth::login(request, users, hasher, tokens, limits)).await
     })

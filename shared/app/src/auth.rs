@@ -3,12 +3,12 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use domain::ports::{IdempotencyStore, Publisher, StoreError, Taken, Throttle, UserStore};
-use domain::{DomainEvent, Email, NewUser, Password, Role, UserId, ValidationError};
+use domain::ports::{IdempotencyStore, Publisher, SignInHistory, StoreError, Taken, Throttle, UserStore};
+use domain::{DomainEvent, Email, NewUser, Password, PasswordHash, Role, UserId, ValidationError};
 use platform::auth::{PasswordHasher, Tokens};
 use platform::http::{ApiError, ApiRequest, ApiResponse};
 use platform::idempotency::Idempotency;
-use platform::throttle::Limit;
+use platform::throttle::{History, Limit};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -130,43 +130,97 @@ pub async fn create_user(
 pub const PER_ACCOUNT_AND_CLIENT: Limit = Limit { name: "LOGIN", attempts: 5, window: Duration::from_secs(15 * 60) };
 /// Password checks per client address, whatever the account: bounds one
 /// address guessing across many accounts. Successful logins are refunded.
+/// Past it the address is not shut out: it still gets password checks for
+/// the accounts that signed in from it before (a carrier NAT's customers).
 pub const PER_CLIENT: Limit = Limit { name: "LOGIN-CLIENT", attempts: 30, window: Duration::from_secs(15 * 60) };
+/// Password checks per account from addresses it never signed in from,
+/// however many addresses send them: bounds a guesser spread over proxies or
+/// a botnet to 20 a day (a fixed UTC day). Counted by a hash of the email.
+pub const PER_ACCOUNT: Limit = Limit { name: "LOGIN-ACCOUNT", attempts: 20, window: Duration::from_secs(24 * 60 * 60) };
+/// The (account, address) pairs that signed in, by a hash of the two: an
+/// account's own addresses skip [`PER_ACCOUNT`] and [`PER_CLIENT`], so no one
+/// elsewhere can lock its owner out. Kept 90 days after the latest sign-in.
+pub const KNOWN_ADDRESSES: History = History { name: "LOGIN-KNOWN", ttl: Duration::from_secs(90 * 24 * 60 * 60) };
 
-/// The two counters a login attempt passes before its password is checked.
-pub struct LoginLimits<T> {
+/// What login needs of a password hasher: [`PasswordHasher`] in the
+/// functions, a double that counts argon2 runs in tests.
+pub trait PasswordCheck: Send + Sync {
+    /// Whether `password` matches `hash` (one argon2 run).
+    fn verify(&self, password: &Password, hash: &PasswordHash) -> bool;
+    /// Takes as long as [`PasswordCheck::verify`] and matches nothing: the
+    /// check made for an unknown email.
+    fn verify_nothing(&self, password: &Password);
+}
+
+impl PasswordCheck for PasswordHasher {
+    fn verify(&self, password: &Password, hash: &PasswordHash) -> bool {
+        PasswordHasher::verify(self, password, hash)
+    }
+
+    fn verify_nothing(&self, password: &Password) {
+        PasswordHasher::verify_nothing(self, password);
+    }
+}
+
+/// The counters a login attempt passes before its password is checked, and
+/// the history that tells an account's own addresses from the rest.
+pub struct LoginLimits<T, H> {
     /// Counts [`PER_ACCOUNT_AND_CLIENT`]; reset when the owner signs in.
     pub per_account_and_client: T,
     /// Counts [`PER_CLIENT`]; a successful login is refunded.
     pub per_client: T,
+    /// Counts [`PER_ACCOUNT`] for addresses the account never signed in
+    /// from; a successful login is refunded.
+    pub per_account: T,
+    /// [`KNOWN_ADDRESSES`]: remembers each successful sign-in.
+    pub known_addresses: H,
 }
 
 /// Exchanges email and password for a short-lived access token.
 ///
-/// Every attempt is counted before the password is checked (an atomic
-/// increment), per account and client address and per client address, so
-/// parallel guesses cannot outrun the limit; over either limit the answer is
-/// 429, whatever the password. Unknown emails are counted and timed exactly
-/// like known ones, so the answers reveal nothing about which accounts exist.
+/// Every attempt is counted before the password is checked (atomic
+/// increments), so parallel guesses cannot outrun a limit: per account and
+/// client address always; from an address the account never signed in from,
+/// also per client address and per account (however many addresses send
+/// them). Over a limit the answer is 429, whatever the password. Unknown
+/// emails are counted and timed exactly like known ones, so the answers
+/// reveal nothing about which accounts exist.
 pub async fn login(
     request: ApiRequest,
     users: &impl UserStore,
-    hasher: &PasswordHasher,
+    hasher: &impl PasswordCheck,
     tokens: &Tokens,
-    limits: &LoginLimits<impl Throttle>,
+    limits: &LoginLimits<impl Throttle, impl SignInHistory>,
 ) -> Result<ApiResponse, ApiError> {
     let (email, password) = parse_credentials(request.json()?, Password::parse_attempt)?;
-    // The email is hashed: limit keys are stored, and must not hold addresses.
-    let account_key = format!("{}#{}", short_hash(email.as_ref()), request.client_ip);
-    let (per_account, per_client) =
-        tokio::join!(limits.per_account_and_client.hit(&account_key), limits.per_client.hit(&request.client_ip));
-    let (per_account, per_client) = (per_account?, per_client?);
-    if !per_account.allowed || !per_client.allowed {
-        tracing::warn!(account = per_account.allowed, client = per_client.allowed, "login refused: too many attempts");
-        let retry_after_seconds =
-            if per_account.allowed { per_client.reset_seconds } else { per_account.reset_seconds };
-        return Err(ApiError::TooManyRequests { retry_after_seconds });
+    // Hashed: these keys are stored, and must not hold the email address.
+    let account = short_hash(email.as_ref());
+    let account_and_client = format!("{account}#{}", request.client_ip);
+    let known_key = short_hash(&format!("{}\n{}", email.as_ref(), request.client_ip));
+    let (known, per_account_and_client, per_client, user) = tokio::join!(
+        limits.known_addresses.knows(&known_key),
+        limits.per_account_and_client.hit(&account_and_client),
+        limits.per_client.hit(&request.client_ip),
+        users.find_by_email(&email),
+    );
+    let (known, per_account_and_client, per_client, user) = (known?, per_account_and_client?, per_client?, user?);
+    let refused = if !per_account_and_client.allowed {
+        Some(("account and client", per_account_and_client))
+    } else if known {
+        None
+    } else if !per_client.allowed {
+        Some(("client", per_client))
+    } else {
+        // Counted only for attempts about to be checked, so the day's
+        // bound is a bound on password checks.
+        let per_account = limits.per_account.hit(&account).await?;
+        (!per_account.allowed).then_some(("account", per_account))
+    };
+    if let Some((limit, decision)) = refused {
+        tracing::warn!(limit, known_address = known, "login refused: too many attempts");
+        platform::metrics::count(platform::metrics::names::LOGINS_FAILED, 1.0);
+        return Err(ApiError::TooManyRequests { retry_after_seconds: decision.reset_seconds });
     }
-    let user = users.find_by_email(&email).await?;
     let verified = if let Some(user) = &user {
         hasher.verify(&password, &user.password_hash)
     } else {
@@ -174,19 +228,30 @@ pub async fn login(
         false
     };
     let Some(user) = user.filter(|_| verified) else {
-        tracing::info!("login refused: wrong email or password");
+        tracing::info!(known_address = known, "login refused: wrong email or password");
+        platform::metrics::count(platform::metrics::names::LOGINS_FAILED, 1.0);
         return Err(ApiError::InvalidCredentials);
     };
     // The owner is in: their earlier misses from this address are forgiven,
-    // and this attempt does not count against their address.
-    let (reset, refund) =
-        tokio::join!(limits.per_account_and_client.reset(&account_key), limits.per_client.refund(&request.client_ip));
-    if let Err(error) = reset.and(refund) {
-        tracing::warn!(error = format!("{:#}", anyhow::Error::from(error)), "could not clear the login counters");
+    // this attempt does not count against their address or account, and the
+    // address is now one of the account's own.
+    let (reset, refund_client, refund_account, remember) = tokio::join!(
+        limits.per_account_and_client.reset(&account_and_client),
+        limits.per_client.refund(&request.client_ip),
+        async { if known { Ok(()) } else { limits.per_account.refund(&account).await } },
+        limits.known_addresses.remember(&known_key),
+    );
+    if let Err(error) = reset.and(refund_client).and(refund_account).and(remember) {
+        tracing::warn!(error = format!("{:#}", anyhow::Error::from(error)), "could not update the login counters");
     }
     // Checked only after the password, so it reveals nothing to a guesser.
     if !user.can_sign_in() {
         return Err(ApiError::AccountDisabled);
+    }
+    if user.role == Role::Admin && !password.is_long_enough_for_an_admin() {
+        // Promoted with a password chosen under the user minimum: allowed
+        // (the promotion could not see it), but operators should know.
+        tracing::warn!(user_id = %user.id, "an admin signed in with a password below the admin minimum");
     }
     let issued = tokens.issue(user.id, user.role).await.map_err(ApiError::Unavailable)?;
     tracing::info!(user_id = %user.id, "login succeeded");

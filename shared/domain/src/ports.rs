@@ -244,6 +244,18 @@ pub trait Throttle: Send + Sync {
     async fn reset(&self, key: &str) -> Result<(), StoreError>;
 }
 
+/// Which (account, client address) pairs signed in successfully lately,
+/// under opaque keys (hashes: the store holds neither email nor address).
+/// Entries lapse after the store's time to live; an expired entry is
+/// treated as absent on read.
+#[async_trait]
+pub trait SignInHistory: Send + Sync {
+    /// Whether `key` signed in within the time to live.
+    async fn knows(&self, key: &str) -> Result<bool, StoreError>;
+    /// Records a sign-in under `key`, starting its time to live again.
+    async fn remember(&self, key: &str) -> Result<(), StoreError>;
+}
+
 /// What claiming a message found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {

@@ -458,3 +458,22 @@ pub async fn throttles_count_every_attempt(throttle: &impl Throttle) {
     let other = throttle.hit(&format!("{key}-other")).await.unwrap();
     assert!(other.allowed, "keys are counted apart");
 }
+
+/// A remembered key is known and no other is; an entry lapses after the
+/// history's time to live (`lapse` lets it pass: the store must treat an
+/// expired entry as absent, as DynamoDB's TTL deletes it lazily); remembering
+/// again starts it afresh. `history` must keep entries for about a second.
+pub async fn sign_in_histories_forget_after_their_time_to_live(
+    history: &impl domain::ports::SignInHistory,
+    lapse: impl AsyncFn(),
+) {
+    let key = format!("contract-{}", UserId::generate());
+    assert!(!history.knows(&key).await.unwrap(), "nothing is known at first");
+    history.remember(&key).await.unwrap();
+    assert!(history.knows(&key).await.unwrap(), "a remembered key is known at once");
+    assert!(!history.knows(&format!("{key}-other")).await.unwrap(), "keys are apart");
+    lapse().await;
+    assert!(!history.knows(&key).await.unwrap(), "an expired entry is absent");
+    history.remember(&key).await.unwrap();
+    assert!(history.knows(&key).await.unwrap(), "remembering again renews it");
+}

@@ -30,7 +30,7 @@ mod users;
 pub use messaging::{MemoryDeadLetters, MemoryMailer, MemoryProcessedMessages, MemoryPublisher, SentEmail};
 pub use orders::{MemoryIdempotencyStore, MemoryOrderStore};
 pub use products::MemoryProductStore;
-pub use throttle::MemoryThrottle;
+pub use throttle::{MemorySignInHistory, MemoryThrottle};
 pub use users::MemoryUserStore;
 
 /// A dependency that can be made unavailable.
@@ -73,6 +73,8 @@ pub(crate) struct State {
     pub claims: HashMap<String, (bool, OffsetDateTime)>,
     /// Throttle windows: (name, key, window start) -> attempts.
     pub windows: HashMap<(String, String, i64), i64>,
+    /// Sign-in histories: (name, key) -> expires at.
+    pub sign_ins: HashMap<(String, String), OffsetDateTime>,
     pub parked: Vec<(String, String)>,
     pub sent_emails: Vec<messaging::SentEmail>,
     pub refused_recipients: HashSet<String>,
@@ -178,6 +180,11 @@ impl Memory {
     /// A fixed-window throttle: `attempts` per `window` per key, under `name`.
     pub fn throttle(&self, name: &str, attempts: u32, window: Duration) -> MemoryThrottle {
         MemoryThrottle::new(self.clone(), name, attempts, window)
+    }
+
+    /// A sign-in history whose entries, under `name`, last `ttl`.
+    pub fn sign_in_history(&self, name: &str, ttl: Duration) -> MemorySignInHistory {
+        MemorySignInHistory::new(self.clone(), name, ttl)
     }
 
     /// Makes `dependency` unavailable (`down = true`) or available again.

@@ -1,9 +1,10 @@
-//! Fixed-window attempt counters, counted atomically.
+//! Fixed-window attempt counters, counted atomically, and the sign-in
+//! history that lets an owner past them.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::ports::{Decision, StoreError, Throttle};
+use domain::ports::{Decision, SignInHistory, StoreError, Throttle};
 
 use crate::{Dependency, Memory};
 
@@ -62,5 +63,38 @@ impl Throttle for MemoryThrottle {
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
         self.update(key, |_| 0).map(|_| ())
+    }
+}
+
+/// Entries that last `ttl` under one `name`, expiring on the (movable) clock.
+#[derive(Clone)]
+pub struct MemorySignInHistory {
+    memory: Memory,
+    name: String,
+    ttl: Duration,
+}
+
+impl MemorySignInHistory {
+    pub(crate) fn new(memory: Memory, name: &str, ttl: Duration) -> Self {
+        Self { memory, name: name.to_owned(), ttl }
+    }
+}
+
+#[async_trait]
+impl SignInHistory for MemorySignInHistory {
+    async fn knows(&self, key: &str) -> Result<bool, StoreError> {
+        tokio::task::yield_now().await;
+        let state = self.memory.lock();
+        state.check(Dependency::Table)?;
+        let now = state.now();
+        Ok(state.sign_ins.get(&(self.name.clone(), key.to_owned())).is_some_and(|expires_at| *expires_at > now))
+    }
+
+    async fn remember(&self, key: &str) -> Result<(), StoreError> {
+        let mut state = self.memory.lock();
+        state.check(Dependency::Table)?;
+        let expires_at = state.now() + self.ttl;
+        state.sign_ins.insert((self.name.clone(), key.to_owned()), expires_at);
+        Ok(())
     }
 }

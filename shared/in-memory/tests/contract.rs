@@ -58,3 +58,13 @@ async fn message_claims() {
 async fn throttles() {
     contract::throttles_count_every_attempt(&Memory::new().throttle("CONTRACT", 3, Duration::from_secs(60))).await;
 }
+
+#[tokio::test]
+async fn sign_in_histories() {
+    let memory = Memory::new();
+    let ttl = Duration::from_secs(1);
+    contract::sign_in_histories_forget_after_their_time_to_live(&memory.sign_in_history("CONTRACT", ttl), async || {
+        memory.advance(ttl);
+    })
+    .await;
+}

@@ -16,7 +16,7 @@ use crate::http::{Access, Authenticator, HttpServer};
 use crate::mail::SesMailer;
 use crate::outbox::OutboxPublisher;
 use crate::pagination::Cursors;
-use crate::throttle::{FixedWindow, Limit};
+use crate::throttle::{DynamoSignInHistory, FixedWindow, History, Limit};
 
 /// A client of `$sdk` on the shared configuration, with the call timer
 /// (every call timed, traced) and, when the suite asks, the call recorder.
@@ -137,6 +137,11 @@ impl Init {
     /// A throttle counting attempts against `limit` in the table.
     pub fn throttle(&self, limit: Limit) -> FixedWindow {
         FixedWindow::new(self.table(), limit.name, limit.attempts, limit.window)
+    }
+
+    /// The sign-in history `history` in the table.
+    pub fn sign_in_history(&self, history: History) -> DynamoSignInHistory {
+        DynamoSignInHistory::new(self.table(), history.name, history.ttl)
     }
 
     /// The signing keys, read now so the first request finds them cached.

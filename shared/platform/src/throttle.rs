@@ -3,6 +3,10 @@
 //! counted atomically (one UpdateItem that returns the new count) *before*
 //! the work it guards, so parallel attempts cannot all slip through.
 //!
+//! The sign-in history beside them remembers which (account, address)
+//! pairs signed in, so a limit can let an account's owner through where it
+//! stops everyone else.
+//!
 //! The per-client request limit is not here: WAF enforces it at the edge in
 //! the cloud, and the local API front does locally, so no request pays a
 //! blocking write for it.
@@ -11,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use domain::ports::{Decision, StoreError, Throttle};
+use domain::ports::{Decision, SignInHistory, StoreError, Throttle};
 use time::OffsetDateTime;
 
 use crate::dynamo::Table;
@@ -140,6 +144,62 @@ impl Throttle for FixedWindow {
             .update_expression("SET hits = :zero, expires_at = :end")
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .expression_attribute_values(":end", AttributeValue::N((end + 60).to_string()))
+            .send()
+            .await
+            .map_err(crate::dynamo::classify)?;
+        Ok(())
+    }
+}
+
+/// A sign-in history: entries last `ttl`, stored under `name`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct History {
+    /// The history's name, the first part of its items' keys.
+    pub name: &'static str,
+    /// How long an entry lasts after its latest sign-in, whole seconds.
+    pub ttl: Duration,
+}
+
+/// [`SignInHistory`] in the table: one item per key, whose `expires_at` each
+/// sign-in moves forward (TTL removes it later; a read ignores it at once).
+#[derive(Clone, Debug)]
+pub struct DynamoSignInHistory {
+    table: Table,
+    prefix: &'static str,
+    ttl: Duration,
+}
+
+impl DynamoSignInHistory {
+    /// A history in `table` (`dynamodb:GetItem`, `dynamodb:UpdateItem`) whose
+    /// items are named after `prefix` and last `ttl`.
+    pub fn new(table: Table, prefix: &'static str, ttl: Duration) -> Self {
+        Self { table, prefix, ttl }
+    }
+}
+
+#[async_trait]
+impl SignInHistory for DynamoSignInHistory {
+    async fn knows(&self, key: &str) -> Result<bool, StoreError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let item = self.table.get(&Key::sign_in(self.prefix, key)).await?;
+        let expires_at = item
+            .as_ref()
+            .and_then(|item| item.get("expires_at"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok());
+        Ok(expires_at.is_some_and(|expires_at| expires_at > now))
+    }
+
+    async fn remember(&self, key: &str) -> Result<(), StoreError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
+        self.table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::sign_in(self.prefix, key).item()))
+            .update_expression("SET expires_at = :until")
+            .expression_attribute_values(":until", AttributeValue::N(now.saturating_add(ttl).to_string()))
             .send()
             .await
             .map_err(crate::dynamo::classify)?;

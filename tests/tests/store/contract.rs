@@ -7,7 +7,7 @@ use in_memory::contract;
 use platform::dynamo::{
     DynamoIdempotencyStore, DynamoOrderStore, DynamoProcessedMessages, DynamoProductStore, DynamoUserStore,
 };
-use platform::throttle::FixedWindow;
+use platform::throttle::{DynamoSignInHistory, FixedWindow};
 
 use crate::fresh_table;
 
@@ -76,4 +76,14 @@ async fn message_claims() {
 async fn throttles() {
     let throttle = FixedWindow::new(fresh_table().await, "CONTRACT", 3, Duration::from_secs(3600));
     contract::throttles_count_every_attempt(&throttle).await;
+}
+
+#[tokio::test]
+async fn sign_in_histories() {
+    // Entries expire in whole seconds: one kept for 1 s has lapsed 2 s later.
+    let history = DynamoSignInHistory::new(fresh_table().await, "CONTRACT", Duration::from_secs(1));
+    contract::sign_in_histories_forget_after_their_time_to_live(&history, async || {
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+    })
+    .await;
 }

@@ -16,6 +16,7 @@
 //! | message claim | `PROCESSED#<key>` | `PROCESSED` | - |
 //! | throttle window | `<name>#<key>#<window start>` | `WINDOW` | - |
 //! | sign-in history entry | `<name>#<key>` | `SIGNIN` | - |
+//! | sign-in history entry | `<name>#<key>` | `SIGNIN` | - |
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::ports::OrderFilter;
@@ -79,6 +80,11 @@ impl Key {
     /// One fixed window of a throttle, named by the window's start.
     pub fn window(throttle: &str, key: &str, start: i64) -> Self {
         Self { pk: format!("{throttle}#{key}#{start}"), sk: "WINDOW" }
+    }
+
+    /// One entry of a sign-in history (see `DynamoSignInHistory`).
+    pub fn sign_in(history: &str, key: &str) -> Self {
+        Self { pk: format!("{history}#{key}"), sk: "SIGNIN" }
     }
 
     /// A key nothing is ever stored under: reading it proves the table is reachable.

@@ -29,6 +29,9 @@ pub const MESSAGES_DUPLICATE: &str = "MessagesDuplicate";
 pub const MESSAGES_PARKED: &str = "MessagesParked";
 /// See [`MESSAGES_PROCESSED`].
 pub const MESSAGES_FAILED: &str = "MessagesFailed";
+/// Login attempts refused: a wrong email or password, or too many attempts
+/// (429). A surge is a guessing campaign (infra/monitoring.yaml alarms on it).
+pub const LOGINS_FAILED: &str = "LoginsFailed";
 /// Accounts registered.
 pub const USERS_REGISTERED: &str = "UsersRegistered";
 /// Orders placed, confirmed, rejected, cancelled, shipped.
@@ -70,6 +73,7 @@ pub const ALL: &[(&str, Unit)] = &[
     (MESSAGES_DUPLICATE, Unit::Count),
     (MESSAGES_PARKED, Unit::Count),
     (MESSAGES_FAILED, Unit::Count),
+    (LOGINS_FAILED, Unit::Count),
     (USERS_REGISTERED, Unit::Count),
     (ORDERS_PLACED, Unit::Count),
     (ORDERS_CONFIRMED, Unit::Count),
