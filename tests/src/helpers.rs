@@ -89,8 +89,14 @@ impl TestApp {
         self.request(Method::GET, path, token, None).await
     }
 
+    /// POST `body` as a careful client does: with an `Idempotency-Key` of
+    /// its own, so each call is a new operation (`POST /orders` requires one).
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
-        self.request(Method::POST, path, token, Some(body)).await
+        let mut request = self.client.post(self.url(path)).header("idempotency-key", ulid::Ulid::new().to_string());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.json(&body).send().await.expect("the API answers")
     }
 
     pub async fn register(&self, email: &str, password: &str) -> Response {

@@ -3,7 +3,7 @@
 
 use domain::ports::{IdempotencyStore, ProductStore};
 use domain::{ProductDraft, ProductId};
-use platform::http::{ApiError, ApiRequest, ApiResponse};
+use platform::http::{ApiError, ApiRequest, ApiResponse, IfMatch};
 use platform::idempotency::Idempotency;
 use platform::pagination::Cursors;
 use serde::Deserialize;
@@ -108,7 +108,8 @@ pub async fn create(
             let product = draft.into_product(OffsetDateTime::now_utc());
             let location = format!("/api/v1/products/{}", product.id);
             let response = ApiResponse::created(ProductView::from(&product), &location).etag(product.version);
-            products.create(&product, key.map(|key| key.record(&response)).as_ref()).await.map_err(sku_taken)?;
+            let record = key.map(|key| key.record(&response));
+            request.commit(&response, products.create(&product, record.as_ref())).await.map_err(sku_taken)?;
             tracing::info!(product_id = %product.id, sku = %product.sku, "product created");
             Ok(response)
         })
@@ -117,7 +118,10 @@ pub async fn create(
 
 /// PUT /products/{id} (admin): replaces every field as the next version.
 /// `If-Match` is required; a stale one (or a concurrent change to a pinned
-/// version) is 412; `*` replaces whatever version is current.
+/// version) is 412; `*` replaces whatever version is current, but may not
+/// change the stock: orders move it between any read and write, so only an
+/// edit pinned to the version it read (whose stock it saw) may set it, and
+/// a reservation is never undone.
 pub async fn replace(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
     let id = product_id(&request)?;
     let draft = request.json::<ProductBody>()?.into_draft()?;
@@ -127,6 +131,15 @@ pub async fn replace(request: ApiRequest, products: &impl ProductStore) -> Resul
         let current = products.get(id).await?.ok_or(ApiError::NotFound)?;
         if !precondition.matches(current.version) {
             return Err(ApiError::PreconditionFailed);
+        }
+        if *precondition == IfMatch::Any && draft.stock != current.stock {
+            return Err(ApiError::conflict(
+                "stock_needs_version",
+                format!(
+                    "the stock is {} now and orders move it: to set it, send If-Match with the version you read",
+                    current.stock
+                ),
+            ));
         }
         let next = current.replaced(draft.clone(), OffsetDateTime::now_utc());
         products.replace(&current, &next).await.map_err(sku_taken)?;

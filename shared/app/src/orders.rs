@@ -6,7 +6,7 @@ use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, ProductStore, Pub
 use domain::{DomainEvent, Order, OrderId, OrderRequest, OrderStatus, PricingError, ValidationError};
 use platform::auth::Principal;
 use platform::http::{ApiError, ApiRequest, ApiResponse, IfMatch};
-use platform::idempotency::Idempotency;
+use platform::idempotency::{Idempotency, KeyPolicy};
 use platform::metrics::{self, names};
 use platform::pagination::Cursors;
 use serde::Deserialize;
@@ -53,8 +53,12 @@ async fn visible_order(request: &ApiRequest, orders: &impl OrderStore) -> Result
     Ok((principal, order))
 }
 
-/// Places an order priced from the catalogue. With an `Idempotency-Key`, a
-/// retry gets the first response and creates nothing.
+/// Places an order priced from the catalogue. The `Idempotency-Key` is
+/// required: a retry (after a lost answer, a 503, a timeout) gets the first
+/// response and creates nothing, whether or not the first attempt's commit
+/// was known when it answered. Once the transaction is sent the request's
+/// budget no longer cuts it short, and once it has committed the answer is
+/// 201 whatever the publish after it does (the relay sends what it could not).
 pub async fn place(
     request: ApiRequest,
     products: &impl ProductStore,
@@ -63,7 +67,7 @@ pub async fn place(
     publisher: &impl Publisher,
 ) -> Result<ApiResponse, ApiError> {
     let owner = request.principal()?.user_id;
-    let idempotency = Idempotency::new("orders:place", keys);
+    let idempotency = Idempotency::new("orders:place", keys).policy(KeyPolicy::Required);
     idempotency
         .run(&request, async |key| {
             let body: PlaceBody = request.json()?;
@@ -76,7 +80,8 @@ pub async fn place(
             let event = DomainEvent::order_placed(order.id, owner, &request.correlation_id, now);
             let location = format!("/api/v1/orders/{}", order.id);
             let response = ApiResponse::created(OrderView::from(&order), &location).etag(order.version);
-            orders.place(&order, &event, key.map(|key| key.record(&response)).as_ref()).await?;
+            let record = key.map(|key| key.record(&response));
+            request.commit(&response, orders.place(&order, &event, record.as_ref())).await?;
             tracing::info!(order_id = %order.id, lines = order.lines.len(), total = order.total.minor(), "order placed");
             metrics::count(names::ORDERS_PLACED, 1.0);
             publisher.publish_after_commit(&event).await;

@@ -36,7 +36,9 @@ struct PatchBody {
 
 /// PATCH /users/{id} (admin): changes role or disabled. `If-Match` is
 /// required; a patch that changes nothing writes nothing and keeps the
-/// version; an admin cannot demote or disable themselves (409 `self_lockout`).
+/// version; an admin cannot demote or disable themselves (409 `self_lockout`),
+/// and a change that takes an admin away commits only while the admin making
+/// it still is one (409 `last_active_admin`): never no active admin left.
 pub async fn update(request: ApiRequest, users: &impl UserStore) -> Result<ApiResponse, ApiError> {
     let actor = request.principal()?.user_id;
     // An id that cannot exist is simply not found.
@@ -55,7 +57,9 @@ pub async fn update(request: ApiRequest, users: &impl UserStore) -> Result<ApiRe
             .patched(patch, actor, OffsetDateTime::now_utc())
             .map_err(|refused| ApiError::conflict("self_lockout", refused.to_string()))?;
         if patched.version != user.version {
-            users.update(&patched).await?;
+            // Taking an admin away needs the acting admin to still be one when it commits.
+            let witness = user.loses_admin(&patched).then_some(actor);
+            users.update(&patched, witness).await?;
             tracing::info!(user_id = %id, by = %actor, role = %patched.role, disabled = patched.disabled, "user updated");
         }
         Ok(ApiResponse::ok(UserView::from(&patched)).etag(patched.version))

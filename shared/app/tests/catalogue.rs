@@ -40,7 +40,7 @@ async fn replacing_needs_the_current_version_and_moves_the_sku_and_the_listings(
         app::catalogue::replace(replace(Some("\"7\""), draft("mug-2", 5, true)), &memory.products()).await.unwrap_err();
     assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
     let retired =
-        app::catalogue::replace(replace(Some("*"), draft("mug-2", 0, false)), &memory.products()).await.unwrap();
+        app::catalogue::replace(replace(Some("*"), draft("mug-2", 5, false)), &memory.products()).await.unwrap();
     assert_eq!((body(&retired)["sku"].as_str(), body(&retired)["version"].as_u64()), (Some("MUG-2"), Some(2)));
 
     // The old SKU is free again; the product left the active listing.
@@ -118,4 +118,97 @@ async fn bad_drafts_name_every_bad_field_and_create_nothing() {
     let listed =
         app::catalogue::list(request(Method::GET, None, None), &memory.products(), &support::cursors()).await.unwrap();
     assert_eq!(body(&listed)["pagination"]["total"], 0);
+}
+
+/// Orders reserve stock between the admin's read and write: the admin read
+/// version 1 while the table is at version 2 with fewer units.
+struct ReservedBehindTheAdmin {
+    inner: in_memory::MemoryProductStore,
+    memory: Memory,
+    order: std::sync::Mutex<Option<domain::OrderId>>,
+}
+
+#[async_trait::async_trait]
+impl domain::ports::ProductStore for ReservedBehindTheAdmin {
+    async fn create(
+        &self,
+        product: &domain::Product,
+        idempotency: Option<&domain::IdempotencyRecord>,
+    ) -> Result<(), domain::ports::StoreError> {
+        self.inner.create(product, idempotency).await
+    }
+    async fn get(&self, id: domain::ProductId) -> Result<Option<domain::Product>, domain::ports::StoreError> {
+        let read = self.inner.get(id).await?;
+        let pending = self.order.lock().unwrap().take();
+        if let Some(order_id) = pending {
+            let notify = |order: &domain::Order| {
+                domain::DomainEvent::order_placed(order.id, order.owner, "test", order.updated_at)
+            };
+            domain::ports::OrderStore::reserve(&self.memory.orders(), order_id, &notify).await?;
+        }
+        Ok(read)
+    }
+    async fn get_many(&self, ids: &[domain::ProductId]) -> Result<Vec<domain::Product>, domain::ports::StoreError> {
+        self.inner.get_many(ids).await
+    }
+    async fn list(
+        &self,
+        active: bool,
+        page: &domain::PageRequest,
+    ) -> Result<domain::Page<domain::Product>, domain::ports::StoreError> {
+        self.inner.list(active, page).await
+    }
+    async fn replace(
+        &self,
+        previous: &domain::Product,
+        next: &domain::Product,
+    ) -> Result<(), domain::ports::StoreError> {
+        self.inner.replace(previous, next).await
+    }
+    async fn delete(&self, product: &domain::Product) -> Result<(), domain::ports::StoreError> {
+        self.inner.delete(product).await
+    }
+}
+
+/// Regression: `PUT` with `If-Match: *` wrote the body's absolute stock and,
+/// when an order's reservation moved the version between its read and its
+/// write, read again and wrote the same number on top: the reserved units
+/// came back and the shop could confirm orders for stock it did not have.
+/// Stock is a quantity orders move; an unpinned edit may keep it, never set it.
+#[tokio::test]
+async fn an_edit_with_if_match_star_never_undoes_a_reservation() {
+    let memory = Memory::new();
+    let (admin, buyer) = (user(&memory, Role::Admin).await, user(&memory, Role::User).await);
+    let mug = product(&memory, 100, 5).await;
+    let order = json!({"lines": [{"product_id": mug.id.to_string(), "quantity": 2}]});
+    let placed = app::orders::place(
+        with_header(request(Method::POST, Some(&buyer), Some(order)), "idempotency-key", "mug-order"),
+        &memory.products(),
+        &memory.orders(),
+        &memory.idempotency(),
+        &memory.publisher(),
+    )
+    .await
+    .unwrap();
+    let products = ReservedBehindTheAdmin {
+        inner: memory.products(),
+        memory: memory.clone(),
+        order: std::sync::Mutex::new(Some(domain::OrderId::parse(&id(&placed)).unwrap())),
+    };
+    let edit = |stock: i64, if_match: &str| {
+        let mut body = draft("mug-9", stock, true);
+        body["sku"] = json!(mug.sku.to_string());
+        with_header(with_path(request(Method::PUT, Some(&admin), Some(body)), mug.id), "if-match", if_match)
+    };
+
+    let refused = app::catalogue::replace(edit(5, "*"), &products).await.unwrap_err();
+    assert_eq!((refused.status(), refused.code()), (StatusCode::CONFLICT, "stock_needs_version"));
+    assert_eq!(memory.product(mug.id).unwrap().stock, 3, "the two reserved units stay reserved");
+
+    // Keeping the current stock needs no version; setting it needs the one read.
+    let renamed = app::catalogue::replace(edit(3, "*"), &memory.products()).await.unwrap();
+    assert_eq!((body(&renamed)["stock"].as_u64(), body(&renamed)["name"].as_str()), (Some(3), Some("Mug")));
+    let version = format!("\"{}\"", body(&renamed)["version"]);
+    let restocked = app::catalogue::replace(edit(10, &version), &memory.products()).await.unwrap();
+    assert_eq!(body(&restocked)["stock"].as_u64(), Some(10));
 }

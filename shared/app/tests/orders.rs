@@ -10,11 +10,32 @@ use in_memory::{Dependency, Memory};
 use serde_json::json;
 use support::{body, header, id, product, request, user, with_header, with_path};
 
+/// POST /orders of `request`, with a fresh Idempotency-Key unless it has one.
 async fn place(
     memory: &Memory,
-    request: platform::http::ApiRequest,
+    mut request: platform::http::ApiRequest,
 ) -> Result<platform::http::ApiResponse, platform::http::ApiError> {
+    if !request.headers.contains_key("idempotency-key") {
+        request = with_header(request, "idempotency-key", &ulid::Ulid::new().to_string());
+    }
     app::orders::place(request, &memory.products(), &memory.orders(), &memory.idempotency(), &memory.publisher()).await
+}
+
+/// A client that does not send the key is refused before anything is
+/// written: without it a retry of an order whose answer was lost would place
+/// a second one.
+#[tokio::test]
+async fn an_order_without_an_idempotency_key_is_refused_and_writes_nothing() {
+    let memory = Memory::new();
+    let buyer = user(&memory, Role::User).await;
+    let mug = product(&memory, 1250, 10).await;
+    let unkeyed = request(Method::POST, Some(&buyer), Some(order_body(&[(&mug, 1)])));
+    let refused =
+        app::orders::place(unkeyed, &memory.products(), &memory.orders(), &memory.idempotency(), &memory.publisher())
+            .await
+            .unwrap_err();
+    assert_eq!((refused.status(), refused.code()), (StatusCode::BAD_REQUEST, "idempotency_key_required"));
+    assert!(memory.published().is_empty() && memory.outbox().is_empty(), "nothing placed");
 }
 
 fn order_body(lines: &[(&domain::Product, i64)]) -> serde_json::Value {
@@ -226,8 +247,20 @@ impl OrderStore for ConfirmedBehindTheReader {
     async fn list(&self, filter: OrderFilter, page: &PageRequest) -> Result<Page<Order>, StoreError> {
         self.inner.list(filter, page).await
     }
-    async fn transition(&self, previous: &Order, next: &Order) -> Result<(), StoreError> {
-        self.inner.transition(previous, next).await
+    async fn transition_with_event(
+        &self,
+        previous: &Order,
+        next: &Order,
+        event: Option<&DomainEvent>,
+    ) -> Result<(), StoreError> {
+        self.inner.transition_with_event(previous, next, event).await
+    }
+    async fn open_orders_placed_before(
+        &self,
+        cutoff: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        self.inner.open_orders_placed_before(cutoff, limit).await
     }
     async fn reserve(
         &self,

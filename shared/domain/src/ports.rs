@@ -48,6 +48,10 @@ pub enum StoreError {
     /// nothing was written.
     #[error("{0}")]
     LimitReached(crate::HoldLimitExceeded),
+    /// The admin a change relied on to keep the shop administered is no
+    /// longer an active admin; nothing was written.
+    #[error("the change would leave no active admin")]
+    LastAdmin,
     /// A position marker that this store did not issue.
     #[error("invalid page position")]
     InvalidPosition,
@@ -83,8 +87,13 @@ pub trait UserStore: Send + Sync {
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
     /// Newest first, without credentials.
     async fn list(&self, page: &PageRequest) -> Result<Page<UserProfile>, StoreError>;
-    /// Writes `user` if the stored version is still `user.version - 1`.
-    async fn update(&self, user: &User) -> Result<(), StoreError>;
+    /// Writes `user` if the stored version is still `user.version - 1` and,
+    /// when `admin_witness` is given, that account (never `user` itself) is
+    /// still an active admin when the write commits, atomically:
+    /// [`StoreError::LastAdmin`] otherwise. A change that takes an admin
+    /// away passes the admin making it, so concurrent changes can never
+    /// leave the shop without an active admin.
+    async fn update(&self, user: &User, admin_witness: Option<UserId>) -> Result<(), StoreError>;
 }
 
 /// The catalogue, unique by SKU.

@@ -126,6 +126,17 @@ impl User {
         Ok(User { role, disabled, updated_at: now, version: self.version + 1, ..self.clone() })
     }
 
+    /// An admin who can sign in: someone who can administer the shop.
+    pub fn is_active_admin(&self) -> bool {
+        self.role == Role::Admin && !self.disabled
+    }
+
+    /// Whether changing this account into `next` takes an active admin away,
+    /// so the change must leave another one (see `UserStore::update`).
+    pub fn loses_admin(&self, next: &User) -> bool {
+        self.is_active_admin() && !next.is_active_admin()
+    }
+
     /// Whether a correct password lets this account in.
     pub fn can_sign_in(&self) -> bool {
         !self.disabled

@@ -91,12 +91,41 @@ pub async fn user_updates_are_conditional_on_the_version(users: &impl UserStore)
     users.insert(&user, None).await.unwrap();
     let patch = domain::UserPatch { role: Some(Role::Admin), disabled: None };
     let promoted = user.patched(&patch, UserId::generate(), now()).unwrap();
-    users.update(&promoted).await.expect("update at the read version");
-    assert!(matches!(users.update(&promoted).await, Err(StoreError::VersionMismatch)), "a stale update is refused");
+    users.update(&promoted, None).await.expect("update at the read version");
+    assert!(
+        matches!(users.update(&promoted, None).await, Err(StoreError::VersionMismatch)),
+        "a stale update is refused"
+    );
     let stored = users.find_by_email(&user.email).await.unwrap().unwrap();
     assert_eq!((stored.role, stored.version), (Role::Admin, 2), "the email lookup sees the update too");
     let ghost = new_user("ghost").patched(&patch, UserId::generate(), now()).unwrap();
-    assert!(matches!(users.update(&ghost).await, Err(StoreError::NotFound)));
+    assert!(matches!(users.update(&ghost, None).await, Err(StoreError::NotFound)));
+}
+
+/// A change that takes an admin away lands only while its witness (the
+/// admin making it) is still an active admin, and never on the witness itself.
+pub async fn taking_an_admin_away_needs_another_active_admin(users: &impl UserStore) {
+    let mut first = new_user("witness");
+    first.role = Role::Admin;
+    let mut second = new_user("witnessed");
+    second.role = Role::Admin;
+    users.insert(&first, None).await.unwrap();
+    users.insert(&second, None).await.unwrap();
+    let demote = domain::UserPatch { role: Some(Role::User), disabled: None };
+    let disable = domain::UserPatch { role: None, disabled: Some(true) };
+
+    let second_demoted = second.patched(&demote, first.id, now()).unwrap();
+    let first_demoted = first.patched(&demote, second.id, now()).unwrap();
+    let refused = users.update(&first_demoted, Some(first.id)).await;
+    assert!(matches!(refused, Err(StoreError::LastAdmin)), "nobody witnesses their own removal: {refused:?}");
+    users.update(&second_demoted, Some(first.id)).await.expect("an active admin witnesses");
+    let refused = users.update(&first_demoted, Some(second.id)).await;
+    assert!(matches!(refused, Err(StoreError::LastAdmin)), "the witness is no admin any more: {refused:?}");
+    let first_disabled = first.patched(&disable, second.id, now()).unwrap();
+    assert!(matches!(users.update(&first_disabled, Some(second.id)).await, Err(StoreError::LastAdmin)));
+    let stored = users.get(first.id).await.unwrap().unwrap();
+    assert!(stored.is_active_admin() && stored.version == 1, "nothing was written: {stored:?}");
+    assert!(matches!(users.update(&first_demoted, Some(UserId::generate())).await, Err(StoreError::LastAdmin)));
 }
 
 /// Listings are newest first, page after page, with exact totals; a

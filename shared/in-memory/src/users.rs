@@ -61,12 +61,18 @@ impl UserStore for MemoryUserStore {
         paging::page(items, page, |position| UserId::parse(position).is_ok())
     }
 
-    async fn update(&self, user: &User) -> Result<(), StoreError> {
+    async fn update(&self, user: &User, admin_witness: Option<UserId>) -> Result<(), StoreError> {
         let mut state = self.memory.lock();
         state.check(Dependency::Table)?;
         let stored = state.users.get(&user.id).ok_or(StoreError::NotFound)?;
         if stored.version + 1 != user.version {
             return Err(StoreError::VersionMismatch);
+        }
+        if let Some(witness) = admin_witness {
+            let witness = state.users.get(&witness).filter(|_| witness != user.id);
+            if !witness.is_some_and(User::is_active_admin) {
+                return Err(StoreError::LastAdmin);
+            }
         }
         state.users.insert(user.id, user.clone());
         Ok(())

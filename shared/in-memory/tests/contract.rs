@@ -11,6 +11,7 @@ const LEASE: Duration = Duration::from_secs(15);
 async fn users() {
     contract::users_are_unique_by_email(&Memory::new().users()).await;
     contract::user_updates_are_conditional_on_the_version(&Memory::new().users()).await;
+    contract::taking_an_admin_away_needs_another_active_admin(&Memory::new().users()).await;
     contract::users_list_newest_first_in_pages(&Memory::new().users()).await;
 }
 

@@ -390,7 +390,11 @@ async fn real_responses_match_the_documented_schemas() {
     check.call(orders.clone(), Some(&customer.token), &keyed, Some(two)).await;
     check.call(orders.clone(), Some(&customer.token), &[("idempotency-key", "a b")], Some(lines.clone())).await;
     let unknown = json!({"lines": [{"product_id": "01J9Z3NDEKTSV4RRFFQ69G5FAV", "quantity": 1}]});
-    check.call(orders.clone(), Some(&customer.token), &[], Some(unknown)).await;
+    // Without a key: 400 idempotency_key_required, documented.
+    check.call(orders.clone(), Some(&customer.token), &[], Some(lines.clone())).await;
+    let fresh_key = format!("openapi-{}", ulid::Ulid::new());
+    let fresh = [("idempotency-key", fresh_key.as_str())];
+    check.call(orders.clone(), Some(&customer.token), &fresh, Some(unknown)).await;
     check.call(orders.clone(), None, &[], Some(lines.clone())).await;
     check.call((Method::GET, "/orders?limit=2", "/orders"), Some(&customer.token), &[], None).await;
     check.call((Method::GET, "/orders?status=pending", "/orders"), Some(&admin.token), &[], None).await;
@@ -501,8 +505,12 @@ impl Agreement {
     async fn body(&mut self, (method, path, template): (Method, &str, &str), token: Option<&str>, body: Value) {
         let schema = self.contract.request_schema(&format!("/api/v1{template}"), &method.as_str().to_lowercase());
         let valid = self.contract.validator(schema).is_valid(&body);
-        let headers: &[(&str, &str)] =
-            if matches!(method, Method::PUT | Method::PATCH) { &[("if-match", "*")] } else { &[] };
+        let key = ulid::Ulid::new().to_string();
+        let headers: &[(&str, &str)] = match method {
+            Method::PUT | Method::PATCH => &[("if-match", "*")],
+            Method::POST => &[("idempotency-key", &key)],
+            _ => &[],
+        };
         let exchange = send(method.clone(), path, token, headers, Some(&body)).await;
         self.compare(&format!("{method} {template} {body}"), valid, &exchange);
     }
@@ -550,7 +558,9 @@ fn email_with(prefix: &str, suffix: &str) -> String {
 
 async fn fresh_order(customer: &TestUser, product_id: &Value) -> String {
     let body = json!({"lines": [{"product_id": product_id, "quantity": 1}]});
-    let exchange = send(Method::POST, "/orders", Some(&customer.token), &[], Some(&body)).await;
+    let key = ulid::Ulid::new().to_string();
+    let exchange =
+        send(Method::POST, "/orders", Some(&customer.token), &[("idempotency-key", &key)], Some(&body)).await;
     assert_eq!(exchange.status, StatusCode::CREATED, "{}", exchange.body);
     exchange.body["id"].as_str().unwrap().to_owned()
 }

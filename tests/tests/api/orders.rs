@@ -18,12 +18,32 @@ fn order_body(lines: &[(&str, i64)]) -> Value {
     json!({"lines": lines.iter().map(|(id, q)| json!({"product_id": id, "quantity": q})).collect::<Vec<_>>()})
 }
 
+/// POST /orders with `key` as its Idempotency-Key, or a fresh one.
 async fn place(app: &TestApp, token: &str, key: Option<&str>, body: &Value) -> reqwest::Response {
-    let mut request = app.client.post(app.url("/orders")).bearer_auth(token).json(body);
-    if let Some(key) = key {
-        request = request.header("idempotency-key", key);
-    }
-    request.send().await.unwrap()
+    let key = key.map_or_else(|| ulid::Ulid::new().to_string(), str::to_owned);
+    app.client
+        .post(app.url("/orders"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Without the key a retry of an order whose answer was lost would place a
+/// second one, so the route refuses it and places nothing.
+#[tokio::test]
+async fn an_order_without_an_idempotency_key_is_a_400_and_places_nothing() {
+    let app = app();
+    let admin = app.new_admin("unkeyed-admin").await;
+    let buyer = app.new_user("unkeyed-buyer").await;
+    let item = app.new_product(&admin.token, "UNK", 100, 5).await;
+    let body = order_body(&[(item["id"].as_str().unwrap(), 1)]);
+    let response = app.client.post(app.url("/orders")).bearer_auth(&buyer.token).json(&body).send().await.unwrap();
+    assert_eq!(error_code(response, StatusCode::BAD_REQUEST).await, "idempotency_key_required");
+    let orders: Value = app.get("/orders", Some(&buyer.token)).await.json().await.unwrap();
+    assert_eq!(orders["pagination"]["total"], 0);
 }
 
 async fn patch_status(app: &TestApp, token: &str, id: &str, version: &str, status: &str) -> reqwest::Response {

@@ -81,6 +81,16 @@ pub fn api_event(function: &str, body: &Value, token: &str) -> Value {
     event
 }
 
+/// `event` with an `Idempotency-Key` no other request used: a new operation.
+pub fn with_fresh_key(mut event: Value) -> Value {
+    let key = ulid::Ulid::new().to_string();
+    event["headers"]["Idempotency-Key"] = json!(key);
+    if let Some(multi) = event.get_mut("multiValueHeaders").and_then(Value::as_object_mut) {
+        multi.insert("Idempotency-Key".into(), json!([key]));
+    }
+    event
+}
+
 /// The status and (lower-cased) headers of an API function's proxy response.
 pub fn status_and_headers(response: &Value) -> (u64, serde_json::Map<String, Value>) {
     let status = response["statusCode"].as_u64().unwrap_or_else(|| panic!("not a proxy response: {response}"));

@@ -5,6 +5,7 @@
 //! a quick 503 with Retry-After or a retried record, never a lost write, a
 //! partial write, or an event handled twice.
 
+mod commit;
 mod consumers;
 mod harness;
 use tests::helpers;

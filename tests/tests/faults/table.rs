@@ -72,10 +72,8 @@ async fn a_throttled_order_leaves_no_partial_write_and_a_brief_throttle_is_retri
     let proxy = proxy("AWS_ENDPOINT_URL_DYNAMODB").await;
     let mut process = start("place-order", &[("AWS_ENDPOINT_URL_DYNAMODB", proxy.url())]).await;
     process.ready(Duration::from_secs(30)).await.unwrap();
-    let mut event = crate::harness::api_event("place-order", &order, &buyer.token);
-    for headers in ["headers", "multiValueHeaders"] {
-        event[headers].as_object_mut().unwrap().remove("Idempotency-Key");
-    }
+    // One operation: the client retries the refused order with the same key.
+    let event = crate::harness::with_fresh_key(crate::harness::api_event("place-order", &order, &buyer.token));
 
     proxy.set_rule(Rule::always(Fault::Throttle).only("TransactWriteItems"));
     let refused = process.invoke(&event, TIMEOUT * 2).await.unwrap();
@@ -175,18 +173,15 @@ async fn a_conflicting_order_transaction_is_retried_and_counted_and_past_its_att
         crate::harness::start_logging("place-order", &[("AWS_ENDPOINT_URL_DYNAMODB", proxy.url())], Some(log.clone()))
             .await;
     process.ready(Duration::from_secs(30)).await.unwrap();
-    let mut event = crate::harness::api_event("place-order", &order, &buyer.token);
-    for headers in ["headers", "multiValueHeaders"] {
-        event[headers].as_object_mut().unwrap().remove("Idempotency-Key");
-    }
+    let event = || crate::harness::with_fresh_key(crate::harness::api_event("place-order", &order, &buyer.token));
 
     proxy.set_rule(Rule::always(Fault::TransactionConflict).only("TransactWriteItems").times(2));
-    let placed = process.invoke(&event, TIMEOUT * 2).await.unwrap();
+    let placed = process.invoke(&event(), TIMEOUT * 2).await.unwrap();
     assert_eq!(status_and_headers(&placed.payload).0, 201, "{}", placed.payload);
     assert!((metric_total(&log, "TransactionConflicts") - 2.0).abs() < f64::EPSILON, "both conflicts counted");
 
     proxy.set_rule(Rule::always(Fault::TransactionConflict).only("TransactWriteItems"));
-    let refused = process.invoke(&event, TIMEOUT * 2).await.unwrap();
+    let refused = process.invoke(&event(), TIMEOUT * 2).await.unwrap();
     let (status, headers) = status_and_headers(&refused.payload);
     assert_eq!(status, 503, "{}", refused.payload);
     assert!(headers.contains_key("retry-after"));

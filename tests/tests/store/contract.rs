@@ -15,6 +15,7 @@ use crate::fresh_table;
 async fn users() {
     contract::users_are_unique_by_email(&DynamoUserStore::new(fresh_table().await)).await;
     contract::user_updates_are_conditional_on_the_version(&DynamoUserStore::new(fresh_table().await)).await;
+    contract::taking_an_admin_away_needs_another_active_admin(&DynamoUserStore::new(fresh_table().await)).await;
     contract::users_list_newest_first_in_pages(&DynamoUserStore::new(fresh_table().await)).await;
 }
 

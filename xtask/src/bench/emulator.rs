@@ -56,6 +56,11 @@ struct Answer {
     status: Option<u16>,
 }
 
+/// Where an event holds [`REQUEST_KEY`], each request sends a value of its
+/// own instead: a key no earlier request of any run used (an order's
+/// `Idempotency-Key`, so every request places an order, as a client would).
+pub const REQUEST_KEY: &str = "{{bench-request-key}}";
+
 /// Runs `target` once: waits for init, sends `event` `1 + warm` times.
 pub async fn measure(target: &Target, env: &[(String, String)], event: &[u8], warm: usize) -> anyhow::Result<Run> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -101,6 +106,7 @@ pub async fn measure(target: &Target, env: &[(String, String)], event: &[u8], wa
         .with_context(|| format!("starting {} ({})", name, target.program.display()))?;
     let pid = child.id();
 
+    let run_key = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
     let outcome = async {
         let timeout = Duration::from_secs(30);
         let log =
@@ -118,8 +124,9 @@ pub async fn measure(target: &Target, env: &[(String, String)], event: &[u8], wa
                 tokio::time::timeout(timeout, next_rx.recv()).await?.context("runtime API closed")?;
             }
             let id = format!("bench-{index}");
+            let event = with_request_key(event, &format!("{run_key}-{index}"));
             let sent = Instant::now();
-            event_tx.send((id.clone(), event.to_vec())).await?;
+            event_tx.send((id.clone(), event)).await?;
             let answer = tokio::time::timeout(timeout, result_rx.recv())
                 .await
                 .with_context(|| format!("{name} did not answer event {index} within {timeout:?}"))?
@@ -139,6 +146,14 @@ pub async fn measure(target: &Target, env: &[(String, String)], event: &[u8], wa
     server.abort();
     let (init, round_trips, statuses) = outcome?;
     Ok(Run { init, first: round_trips[0], warm: round_trips[1..].to_vec(), peak_kb, statuses })
+}
+
+/// `event` with every [`REQUEST_KEY`] replaced by `key`.
+fn with_request_key(event: &[u8], key: &str) -> Vec<u8> {
+    match std::str::from_utf8(event) {
+        Ok(text) if text.contains(REQUEST_KEY) => text.replace(REQUEST_KEY, key).into_bytes(),
+        _ => event.to_vec(),
+    }
 }
 
 fn peak_memory_kb(pid: u32) -> u64 {

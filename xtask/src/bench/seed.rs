@@ -92,8 +92,8 @@ impl Seeded {
     /// bearer token is replaced by a fresh one of the same role (the admin's
     /// for a function whose `main` serves `Access::Admin`); the
     /// get-product and place-order events name a seeded product, and the
-    /// place-order event loses its fixed `Idempotency-Key` (with it, every
-    /// request after the first would be a replay of the first order).
+    /// place-order event's fixed `Idempotency-Key` becomes one per request
+    /// (with a fixed one, every request after the first would be a replay).
     pub fn event(&self, function: &str) -> anyhow::Result<Vec<u8>> {
         let path = project_root().join(format!("events/{function}.json"));
         let mut event: Value =
@@ -111,11 +111,14 @@ impl Seeded {
             }
             "place-order" => {
                 event["body"] = serde_json::json!({"lines": [{"product_id": id, "quantity": 2}]}).to_string().into();
+                let key = super::emulator::REQUEST_KEY;
                 for headers in ["headers", "multiValueHeaders"] {
                     if let Some(headers) = event[headers].as_object_mut() {
                         headers.retain(|name, _| !name.eq_ignore_ascii_case("idempotency-key"));
                     }
                 }
+                event["headers"]["Idempotency-Key"] = key.into();
+                event["multiValueHeaders"]["Idempotency-Key"] = serde_json::json!([key]);
             }
             // The seeded user's own credentials: every request checks the
             // password (argon2) and answers 200, as a real login does. The

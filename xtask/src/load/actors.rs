@@ -150,7 +150,7 @@ async fn browse(world: &World, client: &Client, rng: &mut StdRng) {
 }
 
 /// POSTs an order until it has a definite answer: a retry after no answer,
-/// a 5xx or a 409 `request_in_progress` carries the same key and the same
+/// a 5xx or a 409 `idempotency_key_in_use` carries the same key and the same
 /// bytes, which is what the key is for.
 async fn post_order(client: &Client, token: &str, key: &str, body: &str, paced: bool) -> Answer {
     let mut attempt = 0;
@@ -160,7 +160,7 @@ async fn post_order(client: &Client, token: &str, key: &str, body: &str, paced: 
             req = req.unpaced();
         }
         let answer = client.send(req).await;
-        let in_progress = answer.status == 409 && answer.error_code() == "request_in_progress";
+        let in_progress = answer.status == 409 && answer.error_code() == "idempotency_key_in_use";
         attempt += 1;
         if attempt >= 8 || !(answer.status == 0 || answer.status >= 500 || answer.status == 429 || in_progress) {
             return answer;
@@ -343,6 +343,10 @@ pub async fn admin(world: Arc<World>, index: usize, email: String) -> anyhow::Re
         if let Some(product) = candidates.choose(&mut rng) {
             restock(&world, &client, &token, *product, &mut rng).await;
         }
+        if rng.random_bool(0.5) {
+            // Any product, the scarce one included: where orders race most.
+            edit_unpinned(&world, &client, &token, rng.random_range(0..world.products.len())).await;
+        }
         if rng.random_bool(0.2) {
             let (route, path) = if rng.random_bool(0.5) {
                 ("GET /users", "/users?limit=20".to_owned())
@@ -472,6 +476,45 @@ async fn restock(world: &World, client: &Client, token: &str, product: usize, rn
                 world.surprise("PUT /products/{id}", &answer);
                 return;
             }
+        }
+    }
+}
+
+/// Renames a product with `If-Match: *`, sending the stock it read: an edit
+/// racing the orders that reserve the product's stock. Either the stock has
+/// not moved (200, stock kept) or it has (409 `stock_needs_version`); it never
+/// writes the old number over a reservation, which the stock-conservation
+/// invariant checks.
+async fn edit_unpinned(world: &World, client: &Client, token: &str, product: usize) {
+    let path = format!("/products/{}", world.products[product].id);
+    let read = client.send(Req::get("GET /products/{id}", path.clone()).token(token)).await;
+    if read.status != 200 {
+        world.surprise("GET /products/{id}", &read);
+        return;
+    }
+    let current = read.json();
+    let description = format!("Edited after version {} without a pinned version.", current["version"]);
+    let body = json!({
+        "sku": current["sku"],
+        "name": current["name"],
+        "description": description,
+        "price": current["price"],
+        "stock": current["stock"],
+        "active": current["active"],
+    });
+    let answer = client
+        .send(Req::new(Method::PUT, "PUT /products/{id}", path).token(token).header("if-match", "*").json(&body))
+        .await;
+    let mut ledger = world.ledger();
+    match (answer.status, answer.json()["error"]["code"].as_str()) {
+        (200, _) => ledger.activity.unpinned_edits += 1,
+        (409, Some("stock_needs_version")) => {
+            ledger.activity.unpinned_edits += 1;
+            ledger.activity.unpinned_edits_refused_409 += 1;
+        }
+        _ => {
+            drop(ledger);
+            world.surprise("PUT /products/{id}", &answer);
         }
     }
 }

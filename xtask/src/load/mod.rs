@@ -456,5 +456,7 @@ fn activity_json(activity: &world::Activity) -> serde_json::Value {
         "restocks": activity.restocks,
         "restock_units": activity.restock_units,
         "restock_412_reread": activity.restock_412_reread,
+        "unpinned_edits": activity.unpinned_edits,
+        "unpinned_edits_refused_409": activity.unpinned_edits_refused_409,
     })
 }

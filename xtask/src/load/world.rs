@@ -67,6 +67,10 @@ pub struct Activity {
     pub restocks: u64,
     pub restock_units: i64,
     pub restock_412_reread: u64,
+    /// Edits with `If-Match: *` that keep the stock read (racing orders).
+    pub unpinned_edits: u64,
+    /// Of those, refused because an order moved the stock meanwhile.
+    pub unpinned_edits_refused_409: u64,
 }
 
 #[derive(Debug, Default)]

@@ -2,7 +2,7 @@
 //! listing counter, each write one transaction.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
 use domain::ports::{StoreError, Taken, UserStore};
 use domain::{DomainEvent, Email, IdempotencyRecord, Page, PageRequest, PasswordHash, Role, User, UserId, UserProfile};
 
@@ -118,13 +118,20 @@ impl UserStore for DynamoUserStore {
         Ok(raw.read(Self::profile_from_item))
     }
 
-    async fn update(&self, user: &User) -> Result<(), StoreError> {
+    async fn update(&self, user: &User, admin_witness: Option<UserId>) -> Result<(), StoreError> {
+        if admin_witness == Some(user.id) {
+            return Err(StoreError::LastAdmin);
+        }
         let (table, expected) = (self.table.name(), Some(user.version - 1));
         let mut transaction = Transaction::new();
         let account = transaction.add(conditional_put(table, Self::user_item(user), "version = :expected", expected));
         let email = transaction.add(conditional_put(table, Self::email_item(user), "version = :expected", expected));
+        let witness = admin_witness.map(|witness| transaction.add(active_admin_check(table, witness)));
         match self.table.transact(transaction).await? {
             Ok(()) => Ok(()),
+            Err(cancelled) if witness.is_some_and(|witness| cancelled.condition_failed(witness)) => {
+                Err(StoreError::LastAdmin)
+            }
             Err(cancelled) if cancelled.condition_failed(account) && !cancelled.item_existed(account) => {
                 Err(StoreError::NotFound)
             }
@@ -134,4 +141,19 @@ impl UserStore for DynamoUserStore {
             Err(_) => Err(StoreError::Failed("user update cancelled for an unknown reason".into())),
         }
     }
+}
+
+/// A condition that `witness` is an admin who can sign in, checked in the
+/// transaction of the change it witnesses.
+fn active_admin_check(table: &str, witness: UserId) -> TransactWriteItem {
+    let check = ConditionCheck::builder()
+        .table_name(table)
+        .set_key(Some(Key::user(witness).item()))
+        .condition_expression("#role = :admin AND disabled = :false")
+        .expression_attribute_names("#role", "role")
+        .expression_attribute_values(":admin", s(Role::Admin.as_str()))
+        .expression_attribute_values(":false", AttributeValue::Bool(false))
+        .build()
+        .expect("table, key and condition are set");
+    TransactWriteItem::builder().condition_check(check).build()
 }

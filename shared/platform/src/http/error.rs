@@ -190,6 +190,10 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::AlreadyExists(what) => Self::conflict("already_exists", format!("{what} already exists")),
             StoreError::VersionMismatch => Self::PreconditionFailed,
+            StoreError::LastAdmin => Self::conflict(
+                "last_active_admin",
+                "the change would leave the shop without an active admin: your own account is no longer one",
+            ),
             StoreError::LimitReached(exceeded) => Self::LimitReached(exceeded),
             StoreError::NotFound => Self::NotFound,
             StoreError::InvalidPosition => Self::bad_request("invalid_cursor", "cursor is invalid"),

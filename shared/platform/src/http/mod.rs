@@ -5,6 +5,7 @@
 
 mod auth;
 mod client_ip;
+mod commit;
 mod error;
 pub mod headers;
 mod request;
@@ -13,6 +14,7 @@ mod server;
 
 pub use auth::{Authenticator, needs_current_account};
 pub use client_ip::ClientIp;
+pub use commit::{Commit, CommitState};
 pub use error::ApiError;
 pub use headers::Cors;
 pub use request::{ApiRequest, IfMatch};

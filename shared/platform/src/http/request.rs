@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use http::{HeaderMap, Method};
 use serde::de::DeserializeOwned;
 
-use super::ApiError;
+use super::commit::Commit;
+use super::{ApiError, ApiResponse};
 use crate::auth::Principal;
 
 /// A request as handlers see it: already size-checked and authenticated.
@@ -32,6 +33,8 @@ pub struct ApiRequest {
     /// The client's `x-correlation-id` when it is plain and short, the request
     /// id otherwise; carried into logs and the events this request causes.
     pub correlation_id: String,
+    /// The request's committing write, shared with the layer (see [`Commit`]).
+    pub(crate) commit: Commit,
 }
 
 /// An `If-Match` precondition (RFC 9110, 13.1.1): `*`, or a list of entity
@@ -81,7 +84,19 @@ impl ApiRequest {
             client_ip: "unknown".into(),
             request_id: "local".into(),
             correlation_id: "local".into(),
+            commit: Commit::default(),
         }
+    }
+
+    /// Runs the request's committing `write`: once sent, the request's
+    /// deadline no longer cuts it short, and once it has succeeded,
+    /// `response` is the answer even if the work after it does not finish.
+    pub async fn commit<T, E>(
+        &self,
+        response: &ApiResponse,
+        write: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        self.commit.run(response, write).await
     }
 
     /// Parses the body as strict JSON: the media type must be JSON, syntax

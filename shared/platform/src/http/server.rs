@@ -18,12 +18,12 @@ use tracing::Instrument;
 use super::auth::{Authenticator, needs_current_account};
 use super::client_ip::ClientIp;
 use super::headers::add_security_headers;
-use super::{ApiError, ApiRequest, ApiResponse, Cors};
+use super::{ApiError, ApiRequest, ApiResponse, Commit, CommitState, Cors};
 use crate::Settings;
 use crate::auth::Principal;
 use crate::budget::{Budget, lambda_deadline};
 use crate::metrics::{self, Unit, names};
-use crate::telemetry;
+use crate::{redact, telemetry};
 
 /// Who may call a route. Checked here, once, before any handler runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +55,13 @@ struct RequestMeta {
     client_ip: String,
     cold_start: bool,
     started: Instant,
-    /// When the request must be answered, whatever the handler is doing.
+    /// When the request must be answered, unless its write has been sent.
     deadline: Instant,
+    /// When a request whose write was sent must be answered: the function's
+    /// own limit, less the margin Lambda needs to deliver the answer.
+    commit_deadline: Instant,
+    /// The request's committing write, shared with its handler.
+    commit: Commit,
 }
 
 impl HttpServer {
@@ -162,6 +167,12 @@ impl HttpServer {
             client_ip: self.client_ip.of(event.headers(), source_ip(event).as_deref()),
             cold_start: telemetry::take_cold_start(),
             deadline: self.budget.work_deadline(started, lambda_deadline, self.budget.request()),
+            commit_deadline: self.budget.work_deadline(
+                started,
+                lambda_deadline,
+                self.budget.function_timeout().saturating_sub(self.budget.margin()),
+            ),
+            commit: Commit::default(),
             started,
             request_id,
         }
@@ -169,18 +180,41 @@ impl HttpServer {
 
     /// Authenticates and runs the handler, within the request's deadline: a
     /// dependency that hangs becomes a 503 the client can retry, long
-    /// before Lambda's own timeout would cut the connection.
+    /// before Lambda's own timeout would cut the connection. A write already
+    /// sent is never cut short: the request waits for its outcome (until the
+    /// function's own limit), and a committed write is answered as committed
+    /// even if the work after it (publishing) is still running.
     async fn run<H, F>(&self, event: Request, meta: &RequestMeta, handler: &H) -> Result<ApiResponse, ApiError>
     where
         H: Fn(ApiRequest) -> F,
         F: Future<Output = Result<ApiResponse, ApiError>>,
     {
-        match tokio::time::timeout_at(meta.deadline.into(), self.authorised_call(event, meta, handler)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(ApiError::Unavailable(anyhow::anyhow!(
+        let call = self.authorised_call(event, meta, handler);
+        let mut call = std::pin::pin!(call);
+        if let Ok(outcome) = tokio::time::timeout_at(meta.deadline.into(), &mut call).await {
+            return outcome;
+        }
+        let over_budget = || {
+            ApiError::Unavailable(anyhow::anyhow!(
                 "the request did not finish within its {:?} budget",
                 self.budget.request()
-            ))),
+            ))
+        };
+        match meta.commit.state() {
+            CommitState::NotSent => Err(over_budget()),
+            CommitState::Committed(response) => {
+                tracing::warn!("the write committed; the work after it was cut short by the request's budget");
+                Ok(response)
+            }
+            CommitState::Sent => {
+                tracing::warn!("the request's budget ran out while its write was in flight; waiting for its outcome");
+                let outcome = tokio::select! {
+                    outcome = &mut call => outcome,
+                    response = meta.commit.committed() => Ok(response),
+                    () = tokio::time::sleep_until(meta.commit_deadline.into()) => Err(over_budget()),
+                };
+                outcome
+            }
         }
     }
 
@@ -262,6 +296,7 @@ impl HttpServer {
             client_ip: meta.client_ip.clone(),
             request_id: meta.request_id.clone(),
             correlation_id: meta.correlation_id.clone(),
+            commit: meta.commit.clone(),
         })
     }
 
@@ -337,22 +372,26 @@ fn decorate(mut response: Response<Body>, meta: &RequestMeta) -> Response<Body> 
     response
 }
 
-/// What the event log shows of a request (redacted by `telemetry::log_event`).
+/// What the event log shows of a request (redacted by `telemetry::log_event`):
+/// the body only as [`redact::body`] shows one (fails closed), and each
+/// query parameter as a field, so a secret-named one is redacted by name.
 fn event_summary(event: &Request) -> serde_json::Value {
     let headers: serde_json::Map<String, serde_json::Value> = event
         .headers()
         .iter()
         .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into()))
         .collect();
+    let content_type =
+        event.headers().get(http::header::CONTENT_TYPE).map(|value| String::from_utf8_lossy(value.as_bytes()));
     let body = match event.body() {
-        Body::Text(text) => text.clone(),
-        Body::Binary(bytes) => format!("<{} bytes>", bytes.len()),
-        _ => String::new(),
+        Body::Text(text) => redact::body(text.as_bytes(), content_type.as_deref()),
+        Body::Binary(bytes) => redact::body(bytes, content_type.as_deref()),
+        _ => serde_json::Value::Null,
     };
     serde_json::json!({
         "method": event.method().as_str(),
         "path": event.raw_http_path(),
-        "query": event.query_string_parameters_ref().map(|q| q.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()),
+        "query": event.query_string_parameters_ref().map(|q| q.iter().map(|(k, v)| serde_json::json!({k: v})).collect::<Vec<_>>()),
         "headers": headers,
         "body": body,
     })
@@ -477,6 +516,101 @@ mod tests {
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()["retry-after"], "1");
         assert!(started.elapsed() < Duration::from_millis(1500), "{:?} for a 2 s function", started.elapsed());
+    }
+
+    /// A ten-second function: a five-second request budget, nine seconds for a write in flight.
+    fn ten_second_server() -> HttpServer {
+        let settings = Settings::from_lookup(|name| match name {
+            "TABLE_NAME" => Some("t".into()),
+            "FUNCTION_TIMEOUT_SECONDS" => Some("10".into()),
+            _ => None,
+        })
+        .unwrap();
+        HttpServer::new("test", Access::Guest, &settings)
+    }
+
+    /// `elapsed` is `seconds` on the paused clock (plus the real microseconds the test took).
+    fn assert_about(elapsed: Duration, seconds: u64) {
+        let expected = Duration::from_secs(seconds);
+        assert!(
+            elapsed >= expected && elapsed < expected + Duration::from_millis(200),
+            "{elapsed:?}, not {expected:?}"
+        );
+    }
+
+    /// A handler whose write takes `commit` and whose work after it takes `after`.
+    fn committing(
+        commit: Duration,
+        after: Duration,
+    ) -> impl Fn(ApiRequest) -> std::pin::Pin<Box<dyn Future<Output = Result<ApiResponse, ApiError>>>> {
+        move |request: ApiRequest| {
+            Box::pin(async move {
+                let response = ApiResponse::created(serde_json::json!({"id": "1"}), "/things/1");
+                request
+                    .commit(&response, async {
+                        tokio::time::sleep(commit).await;
+                        Ok::<_, ApiError>(())
+                    })
+                    .await?;
+                tokio::time::sleep(after).await;
+                Ok(response)
+            })
+        }
+    }
+
+    /// Regression: a transaction that committed after the request's budget
+    /// (its answer arriving late) was answered 503, and a client retrying the
+    /// 503 wrote twice. The budget stops applying once the write is sent.
+    #[tokio::test(start_paused = true)]
+    async fn a_write_whose_answer_arrives_after_the_budget_is_answered_as_committed() {
+        let server = ten_second_server();
+        let response = server.handle(post("{}"), &committing(Duration::from_secs(7), Duration::ZERO)).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+
+    // Each case runs on a fresh paused clock: the layer's deadlines are read
+    // from the real clock, which the paused one leaves behind after a jump.
+
+    /// Regression: slow work after the commit (the publish the relay would
+    /// redo anyway) turned a committed write's 201 into a 503.
+    #[tokio::test(start_paused = true)]
+    async fn work_after_a_commit_never_turns_its_answer_into_an_error() {
+        let started = tokio::time::Instant::now();
+        let response =
+            ten_second_server().handle(post("{}"), &committing(Duration::ZERO, Duration::from_secs(3600))).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_about(started.elapsed(), 5);
+    }
+
+    /// Committed after the budget, then slow again: answered as soon as the commit is known.
+    #[tokio::test(start_paused = true)]
+    async fn a_late_commit_followed_by_slow_work_is_answered_when_it_commits() {
+        let started = tokio::time::Instant::now();
+        let slow = committing(Duration::from_secs(6), Duration::from_secs(3600));
+        let response = ten_second_server().handle(post("{}"), &slow).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_about(started.elapsed(), 6);
+    }
+
+    /// A write whose outcome is still unknown at the function's own limit is
+    /// a 503 (the client's retry with its Idempotency-Key then replays or
+    /// writes once).
+    #[tokio::test(start_paused = true)]
+    async fn an_outcome_still_unknown_at_the_functions_limit_is_a_503() {
+        let started = tokio::time::Instant::now();
+        let response =
+            ten_second_server().handle(post("{}"), &committing(Duration::from_secs(60), Duration::ZERO)).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_about(started.elapsed(), 9);
+    }
+
+    /// A write never sent stops at the budget, as before.
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_sent_no_write_stops_at_the_budget() {
+        let started = tokio::time::Instant::now();
+        let response = ten_second_server().handle(post("{}"), &hangs).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_about(started.elapsed(), 5);
     }
 
     #[tokio::test]
