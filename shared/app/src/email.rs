@@ -21,6 +21,12 @@ pub fn render(task: &EmailTask) -> (String, String) {
                 "Hello,\n\nwe are sorry: your order {order_id} could not be accepted ({reason}). You have not been charged.\n\nThe shop"
             ),
         ),
+        EmailTask::OrderExpired { order_id, reason, .. } => (
+            format!("Order {order_id} expired"),
+            format!(
+                "Hello,\n\nyour order {order_id} was cancelled ({reason}); the items it reserved are back on sale. You have not been charged.\n\nThe shop"
+            ),
+        ),
     }
 }
 
@@ -46,6 +52,15 @@ mod tests {
             total: "19.99 EUR".into(),
         };
         assert!(render(&confirmed).1.contains("19.99 EUR"));
+        let expired = EmailTask::OrderExpired {
+            to: "a@example.com".into(),
+            dedupe_key: "k".into(),
+            order_id: "01ABC".into(),
+            reason: "expired: not shipped within 48 hours of being placed".into(),
+        };
+        let (subject, body) = render(&expired);
+        assert_eq!(subject, "Order 01ABC expired");
+        assert!(body.contains("within 48 hours"), "{body}");
     }
 
     #[test]

@@ -106,3 +106,213 @@ async fn units_of_one_product_are_capped_across_open_orders_and_shipping_frees_t
     assert_eq!(body(&app::orders::update(ship, &memory.orders()).await.unwrap())["status"], "shipped");
     place(&memory, limits, &buyer, order_body(&mug, 15)).await.expect("the shipped units no longer count");
 }
+
+// Expiry: orders open beyond the hold time are cancelled, their stock goes
+// back and their owner is told once. Time is passed in (`run_at`), so a test
+// moves it by days without waiting.
+
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+async fn confirmed_order(memory: &Memory, buyer: &User, product: &domain::Product, quantity: i64) -> OrderId {
+    let placed = place(memory, HoldLimits::default(), buyer, order_body(product, quantity)).await.unwrap();
+    let order_id = OrderId::parse(&id(&placed)).unwrap();
+    let notify =
+        |order: &domain::Order| domain::DomainEvent::order_placed(order.id, order.owner, "t", order.updated_at);
+    let (outcome, _) = domain::ports::OrderStore::reserve(&memory.orders(), order_id, &notify).await.unwrap();
+    assert_eq!(outcome, domain::ports::Reservation::Confirmed);
+    order_id
+}
+
+fn expiry_emails(memory: &Memory) -> Vec<domain::EmailTask> {
+    memory
+        .published()
+        .into_iter()
+        .chain(memory.outbox())
+        .filter_map(|event| match event.data {
+            domain::EventData::EmailRequested(task @ domain::EmailTask::OrderExpired { .. }) => Some(task),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn expire(memory: &Memory, at: time::OffsetDateTime) -> app::expiry::Report {
+    app::expiry::run_at(&memory.orders(), &memory.users(), &memory.publisher(), domain::HoldTime::DEFAULT, at)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_order_open_beyond_the_hold_expires_once_with_its_stock_back_and_one_email() {
+    let memory = Memory::new();
+    let buyer = user(&memory, Role::User).await;
+    let mug = product(&memory, 100, 10).await;
+    let confirmed = confirmed_order(&memory, &buyer, &mug, 3).await;
+    let pending = place(&memory, HoldLimits::default(), &buyer, order_body(&mug, 1)).await.unwrap();
+    let pending = OrderId::parse(&id(&pending)).unwrap();
+    assert_eq!(memory.product(mug.id).unwrap().stock, 7);
+    let now = time::OffsetDateTime::now_utc();
+
+    assert_eq!(expire(&memory, now + 47 * HOUR).await, app::expiry::Report::default(), "within the hold");
+    assert_eq!(memory.order(confirmed).unwrap().status, domain::OrderStatus::Confirmed);
+
+    // The queue is down when the hold runs out: the emails wait in the outbox.
+    memory.set_down(in_memory::Dependency::Queues, true);
+    let report = expire(&memory, now + 49 * HOUR).await;
+    assert_eq!((report.expired, report.lost_races), (2, 0));
+    for order_id in [confirmed, pending] {
+        let order = memory.order(order_id).unwrap();
+        assert_eq!(order.status, domain::OrderStatus::Cancelled);
+        assert_eq!(order.reason.as_deref(), Some("expired: not shipped within 48 hours of being placed"));
+    }
+    assert_eq!(memory.product(mug.id).unwrap().stock, 10, "the confirmed order's stock is back");
+    assert_eq!(memory.holdings(buyer.id), domain::Holdings::default(), "nothing held any more");
+
+    // A run retried (a timeout, the next schedule) finds nothing to do.
+    memory.set_down(in_memory::Dependency::Queues, false);
+    assert_eq!(expire(&memory, now + 50 * HOUR).await, app::expiry::Report::default());
+    memory.relay();
+    let emails = expiry_emails(&memory);
+    assert_eq!(emails.len(), 2, "one email per expired order: {emails:?}");
+    assert!(emails.iter().all(|task| task.to() == buyer.email.as_ref()));
+    let keys: std::collections::BTreeSet<&str> = emails.iter().map(domain::EmailTask::dedupe_key).collect();
+    assert!(keys.contains(format!("order-expired#{confirmed}").as_str()), "{keys:?}");
+
+    // The send-email consumer sends each once, however often it is delivered.
+    let processed = memory.processed_messages(std::time::Duration::from_secs(60));
+    for task in emails.iter().chain(&emails) {
+        let event = domain::DomainEvent::email_requested(task.clone(), "t", now);
+        let cloud_event = platform::events::CloudEvent::from_domain(&event);
+        app::consumers::send_email(cloud_event, &memory.mailer(), &processed).await.unwrap();
+    }
+    let sent = memory.sent_emails();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.iter().all(|email| email.subject.ends_with("expired")), "{sent:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_expiry_racing_shipments_and_cancellations_loses_cleanly() {
+    let memory = Memory::new();
+    let admin = user(&memory, Role::Admin).await;
+    let mug = product(&memory, 100, 1000).await;
+    let mut orders = Vec::new();
+    for _ in 0..4 {
+        let buyer = user(&memory, Role::User).await;
+        for _ in 0..6 {
+            orders.push((buyer.clone(), confirmed_order(&memory, &buyer, &mug, 2).await));
+        }
+    }
+    assert_eq!(memory.product(mug.id).unwrap().stock, 1000 - 48);
+
+    // Once the expiry has listed every order as due, each is shipped (even)
+    // or cancelled by its owner (odd) while the expiry writes.
+    let later = time::OffsetDateTime::now_utc() + 49 * HOUR;
+    let listed = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let expiry = {
+        let store = ListedThenRaced { inner: memory.orders(), listed: listed.clone() };
+        let memory = memory.clone();
+        tokio::spawn(async move {
+            let hold = domain::HoldTime::DEFAULT;
+            app::expiry::run_at(&store, &memory.users(), &memory.publisher(), hold, later).await.unwrap()
+        })
+    };
+    let changes: Vec<_> = orders
+        .iter()
+        .enumerate()
+        .map(|(index, (buyer, order_id))| {
+            let (memory, admin, buyer, order_id) = (memory.clone(), admin.clone(), buyer.clone(), *order_id);
+            let listed = listed.clone();
+            tokio::spawn(async move {
+                let _listed = listed.acquire().await.unwrap();
+                if index % 2 == 0 {
+                    let ship = with_header(
+                        with_path(request(Method::PATCH, Some(&admin), Some(json!({"status": "shipped"}))), order_id),
+                        "if-match",
+                        "*",
+                    );
+                    app::orders::update(ship, &memory.orders()).await
+                } else {
+                    app::orders::cancel(
+                        with_path(request(Method::DELETE, Some(&buyer), None), order_id),
+                        &memory.orders(),
+                    )
+                    .await
+                }
+            })
+        })
+        .collect();
+    let report = expiry.await.unwrap();
+    let mut changed = 0;
+    for change in changes {
+        match change.await.unwrap() {
+            Ok(_) => changed += 1,
+            Err(lost) => assert_eq!(envelope(&lost)["code"], "illegal_transition", "a loser sees the winner"),
+        }
+    }
+
+    // Each order was changed exactly once: by its shipment, its owner or the expiry.
+    let stored: Vec<domain::Order> = orders.iter().map(|(_, id)| memory.order(*id).unwrap()).collect();
+    let expired = stored.iter().filter(|o| o.reason.as_deref().is_some_and(|r| r.starts_with("expired"))).count();
+    let shipped = stored.iter().filter(|o| o.status == domain::OrderStatus::Shipped).count();
+    assert_eq!(changed + report.expired, orders.len(), "{report:?}");
+    assert_eq!((expired, report.expired + report.lost_races), (report.expired, orders.len()));
+    assert!(stored.iter().all(|o| o.version == 3), "one change after the confirmation each");
+    assert_eq!(memory.product(mug.id).unwrap().stock as usize, 1000 - 2 * shipped, "only shipped units are gone");
+    assert_eq!(expiry_emails(&memory).len(), report.expired, "an email for each expiry that won, no other");
+    for (buyer, _) in &orders {
+        assert_eq!(memory.holdings(buyer.id), domain::Holdings::default());
+    }
+}
+
+/// The order store, announcing (one permit per order) when the expiry has
+/// listed the due orders, so the changes race its writes, not its read.
+struct ListedThenRaced {
+    inner: in_memory::MemoryOrderStore,
+    listed: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+#[async_trait::async_trait]
+impl domain::ports::OrderStore for ListedThenRaced {
+    async fn place(
+        &self,
+        order: &domain::Order,
+        event: &domain::DomainEvent,
+        idempotency: Option<&domain::IdempotencyRecord>,
+    ) -> Result<(), domain::ports::StoreError> {
+        self.inner.place(order, event, idempotency).await
+    }
+    async fn get(&self, id: OrderId) -> Result<Option<domain::Order>, domain::ports::StoreError> {
+        self.inner.get(id).await
+    }
+    async fn list(
+        &self,
+        filter: domain::ports::OrderFilter,
+        page: &domain::PageRequest,
+    ) -> Result<domain::Page<domain::Order>, domain::ports::StoreError> {
+        self.inner.list(filter, page).await
+    }
+    async fn transition_with_event(
+        &self,
+        previous: &domain::Order,
+        next: &domain::Order,
+        event: Option<&domain::DomainEvent>,
+    ) -> Result<(), domain::ports::StoreError> {
+        tokio::task::yield_now().await; // Let the racing changes in.
+        self.inner.transition_with_event(previous, next, event).await
+    }
+    async fn open_orders_placed_before(
+        &self,
+        cutoff: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<domain::Order>, domain::ports::StoreError> {
+        let due = self.inner.open_orders_placed_before(cutoff, limit).await?;
+        self.listed.add_permits(due.len());
+        Ok(due)
+    }
+    async fn reserve(
+        &self,
+        order_id: OrderId,
+        notify: &(dyn for<'o> Fn(&'o domain::Order) -> domain::DomainEvent + Send + Sync),
+    ) -> Result<(domain::ports::Reservation, Option<domain::DomainEvent>), domain::ports::StoreError> {
+        self.inner.reserve(order_id, notify).await
+    }
+}

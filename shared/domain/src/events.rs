@@ -32,7 +32,8 @@ pub enum EventData {
 
 /// A request to send one email: one variant per template, each with exactly
 /// the fields its template shows. On the wire the template is the
-/// `template` field (`welcome`, `order-confirmed`, `order-rejected`).
+/// `template` field (`welcome`, `order-confirmed`, `order-rejected`,
+/// `order-expired`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "template", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum EmailTask {
@@ -66,13 +67,28 @@ pub enum EmailTask {
         /// Why it was rejected, in the customer's terms.
         reason: String,
     },
+    /// The order stayed open beyond the hold time and was cancelled; its
+    /// stock went back.
+    OrderExpired {
+        /// The recipient (see `Welcome::to`).
+        to: String,
+        /// Same task, same key.
+        dedupe_key: String,
+        /// The order the email is about.
+        order_id: String,
+        /// Why it expired, in the customer's terms.
+        reason: String,
+    },
 }
 
 impl EmailTask {
     /// Where the email goes, as the task says (not yet parsed).
     pub fn to(&self) -> &str {
         match self {
-            Self::Welcome { to, .. } | Self::OrderConfirmed { to, .. } | Self::OrderRejected { to, .. } => to,
+            Self::Welcome { to, .. }
+            | Self::OrderConfirmed { to, .. }
+            | Self::OrderRejected { to, .. }
+            | Self::OrderExpired { to, .. } => to,
         }
     }
 
@@ -81,7 +97,8 @@ impl EmailTask {
         match self {
             Self::Welcome { dedupe_key, .. }
             | Self::OrderConfirmed { dedupe_key, .. }
-            | Self::OrderRejected { dedupe_key, .. } => dedupe_key,
+            | Self::OrderRejected { dedupe_key, .. }
+            | Self::OrderExpired { dedupe_key, .. } => dedupe_key,
         }
     }
 
@@ -91,6 +108,7 @@ impl EmailTask {
             Self::Welcome { .. } => "welcome",
             Self::OrderConfirmed { .. } => "order-confirmed",
             Self::OrderRejected { .. } => "order-rejected",
+            Self::OrderExpired { .. } => "order-expired",
         }
     }
 }

@@ -69,6 +69,15 @@ ulid_id!(
     "order_id"
 );
 
+impl OrderId {
+    /// The smallest id an order placed at `moment` can have: every order
+    /// placed before it has a smaller id (ids sort by their millisecond).
+    pub fn first_at(moment: time::OffsetDateTime) -> Self {
+        let millis = u64::try_from(moment.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        Self(Ulid::from_parts(millis, 0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +100,15 @@ mod tests {
         ] {
             assert!(UserId::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn ids_made_before_a_moment_sort_below_its_first_id() {
+        let earlier = OrderId::generate();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let bound = OrderId::first_at(time::OffsetDateTime::now_utc());
+        assert!(earlier.to_string() < bound.to_string());
+        assert!(bound.to_string() <= OrderId::generate().to_string());
     }
 
     #[test]

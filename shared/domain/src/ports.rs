@@ -2,6 +2,7 @@
 //! outside world. Adapters (DynamoDB, SQS, ...) implement them in `platform`.
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 use crate::{
     DomainEvent, Email, IdempotencyRecord, Order, OrderId, OrderStatus, Page, PageRequest, Product, ProductId, User,
@@ -164,7 +165,21 @@ pub trait OrderStore: Send + Sync {
     /// Writes `next` (a status change of `previous`) if `previous` is still
     /// stored; gives confirmed stock back when the order is cancelled, and
     /// takes the order off its owner's holdings when it stops being open.
-    async fn transition(&self, previous: &Order, next: &Order) -> Result<(), StoreError>;
+    async fn transition(&self, previous: &Order, next: &Order) -> Result<(), StoreError> {
+        self.transition_with_event(previous, next, None).await
+    }
+    /// [`OrderStore::transition`], committing `event` (the customer's email)
+    /// in the same transaction: it exists if and only if the change does.
+    async fn transition_with_event(
+        &self,
+        previous: &Order,
+        next: &Order,
+        event: Option<&DomainEvent>,
+    ) -> Result<(), StoreError>;
+    /// Open orders (pending or confirmed) placed before `cutoff`, oldest
+    /// first, at most `limit` of each status. Read from an index: an order may
+    /// have changed since, and only a conditional write can tell.
+    async fn open_orders_placed_before(&self, cutoff: OffsetDateTime, limit: usize) -> Result<Vec<Order>, StoreError>;
     /// Atomically takes stock for every line and confirms the pending order,
     /// or rejects it when any line cannot be served. Never makes stock
     /// negative. The event `notify` makes of the decided order (the customer's

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, Reservation, StoreError};
 use domain::{DomainEvent, HoldLimits, IdempotencyRecord, Order, OrderId, OrderStatus, Page, PageRequest};
+use time::OffsetDateTime;
 
 use crate::{Dependency, Memory, paging};
 
@@ -71,7 +72,12 @@ impl OrderStore for MemoryOrderStore {
         paging::page(items, page, |position| OrderId::parse(position).is_ok())
     }
 
-    async fn transition(&self, previous: &Order, next: &Order) -> Result<(), StoreError> {
+    async fn transition_with_event(
+        &self,
+        previous: &Order,
+        next: &Order,
+        event: Option<&DomainEvent>,
+    ) -> Result<(), StoreError> {
         let mut state = self.memory.lock();
         state.check(Dependency::Table)?;
         match state.orders.get(&previous.id) {
@@ -91,8 +97,19 @@ impl OrderStore for MemoryOrderStore {
             }
         }
         release_hold(&mut state, previous, next.status);
+        state.outbox.extend(event.cloned());
         state.orders.insert(next.id, next.clone());
         Ok(())
+    }
+
+    async fn open_orders_placed_before(&self, cutoff: OffsetDateTime, limit: usize) -> Result<Vec<Order>, StoreError> {
+        let state = self.memory.lock();
+        state.check(Dependency::Table)?;
+        // Orders are keyed by id, a ULID: oldest first, as in the status index.
+        let due = |status: OrderStatus| {
+            state.orders.values().filter(move |o| o.status == status && o.created_at < cutoff).take(limit).cloned()
+        };
+        Ok(due(OrderStatus::Pending).chain(due(OrderStatus::Confirmed)).collect())
     }
 
     async fn reserve(

@@ -256,12 +256,18 @@ impl OrderStore for DynamoOrderStore {
         Ok(raw.read(Self::from_item))
     }
 
-    async fn transition(&self, previous: &Order, next: &Order) -> Result<(), StoreError> {
+    async fn transition_with_event(
+        &self,
+        previous: &Order,
+        next: &Order,
+        event: Option<&DomainEvent>,
+    ) -> Result<(), StoreError> {
         let restock = previous.status.holds_stock() && next.status == OrderStatus::Cancelled;
         let mut lines: Vec<&OrderLine> = if restock { next.lines.iter().collect() } else { Vec::new() };
         loop {
             let mut transaction = Transaction::new();
             let order = self.status_change(&mut transaction, previous, next);
+            transaction.extend(event.map(|event| outbox::record(self.table.name(), event)));
             let restocks: Vec<Slot> = lines
                 .iter()
                 .map(|line| {
@@ -286,6 +292,36 @@ impl OrderStore for DynamoOrderStore {
                 }
             }
         }
+    }
+
+    async fn open_orders_placed_before(&self, cutoff: OffsetDateTime, limit: usize) -> Result<Vec<Order>, StoreError> {
+        // Ids are ULIDs: every id placed before `cutoff` sorts below the
+        // smallest id of its millisecond.
+        let bound = OrderId::first_at(cutoff).to_string();
+        let mut due = Vec::new();
+        for status in [OrderStatus::Pending, OrderStatus::Confirmed] {
+            let partition = Partition::orders(OrderFilter { owner: None, status: Some(status) });
+            let output = self
+                .table
+                .client()
+                .query()
+                .table_name(self.table.name())
+                .index_name(partition.index.name())
+                .key_condition_expression("#pk = :pk AND #sk < :bound")
+                .expression_attribute_names("#pk", partition.index.partition_attribute())
+                .expression_attribute_names("#sk", partition.index.sort_attribute())
+                .expression_attribute_values(":pk", s(&partition.value))
+                .expression_attribute_values(":bound", s(&bound))
+                .scan_index_forward(true)
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(super::classify)?;
+            for item in output.items() {
+                due.push(Self::from_item(item)?);
+            }
+        }
+        Ok(due)
     }
 
     async fn reserve(

@@ -44,6 +44,8 @@ pub const ORDERS_REJECTED: &str = "OrdersRejected";
 pub const ORDERS_CANCELLED: &str = "OrdersCancelled";
 /// See [`ORDERS_PLACED`].
 pub const ORDERS_SHIPPED: &str = "OrdersShipped";
+/// Orders cancelled by the scheduled expiry (open beyond the hold time).
+pub const ORDERS_EXPIRED: &str = "OrdersExpired";
 /// Emails SES accepted.
 pub const EMAILS_SENT: &str = "EmailsSent";
 /// Outbox events the relay published, and those it could not.
@@ -80,6 +82,7 @@ pub const ALL: &[(&str, Unit)] = &[
     (ORDERS_REJECTED, Unit::Count),
     (ORDERS_CANCELLED, Unit::Count),
     (ORDERS_SHIPPED, Unit::Count),
+    (ORDERS_EXPIRED, Unit::Count),
     (EMAILS_SENT, Unit::Count),
     (EVENTS_RELAYED, Unit::Count),
     (EVENTS_RELAY_FAILED, Unit::Count),
