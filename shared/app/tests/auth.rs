@@ -169,6 +169,20 @@ async fn someone_elses_key_and_email_without_their_password_get_no_user_id() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "refused like a key reused with another body");
 }
 
+/// Regression: register's replay check was an `AsyncFn` closure, whose
+/// future rustc cannot prove `Send`; the register function (lambda_http
+/// needs a `Send` handler future) stopped compiling while these tests passed.
+#[test]
+fn the_handlers_futures_are_send() {
+    fn is_send<T: Send>(_: T) {}
+    let memory = Memory::new();
+    let (users, keys, hasher, publisher) =
+        (memory.users(), memory.idempotency(), PasswordHasher::new(), memory.publisher());
+    is_send(app::auth::register(request(Method::POST, None, None), &users, &keys, &hasher, &publisher));
+    let (tokens, limits) = (support::tokens(), limits(&memory));
+    is_send(app::auth::login(request(Method::POST, None, None), &users, &hasher, &tokens, &limits));
+}
+
 #[tokio::test]
 async fn an_email_registers_once_and_its_welcome_event_is_published() {
     let memory = Memory::new();

@@ -94,19 +94,22 @@ impl<'a, S: IdempotencyStore> Idempotency<'a, S> {
     }
 
     /// [`Idempotency::run`], answering a replay only when `confirm` accepts it.
+    /// Both closures are called at most once and by value: a future that
+    /// borrows an `AsyncFn` closure is not provably `Send` to rustc, which
+    /// `lambda_http` needs of a handler's future.
     async fn run_confirmed(
         &self,
         request: &ApiRequest,
-        confirm: impl AsyncFn(&ApiResponse) -> Result<bool, ApiError>,
+        confirm: impl AsyncFnOnce(&ApiResponse) -> Result<bool, ApiError>,
         write: impl AsyncFnOnce(Option<&PendingKey>) -> Result<ApiResponse, ApiError>,
     ) -> Result<ApiResponse, ApiError> {
         let pending = match self.begin(request).await? {
-            Begin::Replay(response) => return confirmed(response, &confirm).await,
+            Begin::Replay(response) => return confirmed(response, confirm).await,
             Begin::Proceed(pending) => pending,
         };
         match (write(pending.as_ref()).await, &pending) {
             (Err(error), Some(pending)) if is_key_in_use(&error) => {
-                confirmed(resolve_race(pending, self.store).await?, &confirm).await
+                confirmed(resolve_race(pending, self.store).await?, confirm).await
             }
             (outcome, _) => outcome,
         }
@@ -162,7 +165,7 @@ impl<S: IdempotencyStore> Confirmed<'_, S> {
     pub async fn run(
         &self,
         request: &ApiRequest,
-        confirm: impl AsyncFn(&ApiResponse) -> Result<bool, ApiError>,
+        confirm: impl AsyncFnOnce(&ApiResponse) -> Result<bool, ApiError>,
         write: impl AsyncFnOnce(Option<&PendingKey>) -> Result<ApiResponse, ApiError>,
     ) -> Result<ApiResponse, ApiError> {
         self.route.run_confirmed(request, confirm, write).await
@@ -172,7 +175,7 @@ impl<S: IdempotencyStore> Confirmed<'_, S> {
 /// `response`, if `confirm` accepts it as the answer to this request.
 async fn confirmed(
     response: ApiResponse,
-    confirm: &impl AsyncFn(&ApiResponse) -> Result<bool, ApiError>,
+    confirm: impl AsyncFnOnce(&ApiResponse) -> Result<bool, ApiError>,
 ) -> Result<ApiResponse, ApiError> {
     if confirm(&response).await? { Ok(response) } else { Err(reused_key()) }
 }
