@@ -336,8 +336,8 @@ impl BatchProcessor {
 
     /// Checks the envelope: CloudEvents 1.0, our event type, nothing extra.
     fn validate(&self, body: &str) -> Result<CloudEvent, String> {
-        let event: CloudEvent =
-            serde_json::from_str(body).map_err(|e| format!("not a CloudEvents 1.0 JSON event: {e}"))?;
+        let event: CloudEvent = serde_json::from_str(body)
+            .map_err(|e| format!("not a CloudEvents 1.0 JSON event: {}", redact::json_error(&e)))?;
         if event.specversion != "1.0" {
             return Err(format!("unsupported specversion {:?}", event.specversion));
         }
@@ -390,5 +390,6 @@ fn shorten(text: &str, max: usize) -> String {
 
 /// Parses an event's `data` into the consumer's type; bad data is poison.
 pub fn data<T: serde::de::DeserializeOwned>(event: &CloudEvent) -> Result<T, RecordError> {
-    serde_json::from_value(event.data.clone()).map_err(|e| RecordError::Poison(format!("invalid event data: {e}")))
+    serde_json::from_value(event.data.clone())
+        .map_err(|e| RecordError::Poison(format!("invalid event data: {}", redact::json_error(&e))))
 }
