@@ -355,6 +355,7 @@ async fn start_stack(
         ("SHOP_RECORD_AWS_CALLS".to_owned(), out.join("aws-calls.tsv").display().to_string()),
         ("LOG_EVENT".to_owned(), "true".to_owned()),
         ("LOG_DEBUG_SAMPLE_RATE".to_owned(), "0.1".to_owned()),
+        crate::test::TEST_ORDER_HOLD.map(str::to_owned).into(),
     ]);
     let config = StackConfig {
         cloud: CloudConfig {

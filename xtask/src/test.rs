@@ -30,6 +30,12 @@ pub struct Args {
     pub filter: Vec<String>,
 }
 
+/// The test stack's order hold time: short enough for a black-box test to
+/// wait it out (`tests/tests/api/holdings.rs`), long enough that no other
+/// test keeps an order open that long. Its scheduled expiry runs at start and
+/// then hourly, so only that test's direct invocation expires anything.
+pub const TEST_ORDER_HOLD: [&str; 2] = ["ORDER_HOLD_SECONDS", "40"];
+
 /// A cloud of its own, on free ports and in memory: a stack made from it
 /// never touches a running dev stack.
 fn private_cloud(prefix: &str, dir: &Path) -> anyhow::Result<CloudConfig> {
@@ -75,6 +81,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             // DEBUG: the log scan below proves neither leaks a secret.
             ("LOG_EVENT".into(), "true".into()),
             ("LOG_DEBUG_SAMPLE_RATE".into(), "0.1".into()),
+            TEST_ORDER_HOLD.map(str::to_owned).into(),
         ],
     };
     let stack = LocalStack::start(&tools, &template, config).await?;

@@ -1,11 +1,14 @@
 //! Hoarding from outside: one account's open orders are capped (orders hold
-//! stock without payment), even for orders sent at once.
+//! stock without payment), even for orders sent at once, and an order left
+//! open beyond the hold time expires (the test stack's hold is seconds).
+
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, app};
+use crate::helpers::{TestApp, app, emails_to, env};
 
 fn order_body(product_id: &str, quantity: i64) -> Value {
     json!({"lines": [{"product_id": product_id, "quantity": quantity}]})
@@ -57,4 +60,69 @@ async fn one_account_holds_at_most_ten_open_orders_and_twenty_units_of_a_product
     // Another customer is not limited by the hoarder's orders.
     let neighbour = app.new_user("neighbour").await;
     assert_eq!(place(&app, &neighbour.token, &order_body(product_id, 20)).await.status(), StatusCode::CREATED);
+}
+
+async fn order(app: &TestApp, token: &str, id: &str) -> Value {
+    app.get(&format!("/orders/{id}"), Some(token)).await.json().await.unwrap()
+}
+
+async fn stock_of(app: &TestApp, product_id: &str) -> u64 {
+    let product: Value = app.get(&format!("/products/{product_id}"), None).await.json().await.unwrap();
+    product["stock"].as_u64().unwrap()
+}
+
+/// Runs expire-orders now, as its schedule would.
+async fn expire_orders(app: &TestApp) -> Value {
+    let answer = app
+        .client
+        .post(format!("{}/2015-03-31/functions/expire-orders/invocations", env("SHOP_FUNCTIONS_URL")))
+        .json(&json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{}", answer.status());
+    answer.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_confirmed_order_left_beyond_the_hold_expires_its_stock_goes_back_and_one_email_is_sent() {
+    let app = app();
+    let hold = Duration::from_secs(env("ORDER_HOLD_SECONDS").parse().unwrap());
+    assert!(hold < Duration::from_secs(120), "the test stack's hold is short ({hold:?})");
+    let admin = app.new_admin("expiry-admin").await;
+    let buyer = app.new_user("expiry-buyer").await;
+    let product = app.new_product(&admin.token, "expiring", 100, 5).await;
+    let product_id = product["id"].as_str().unwrap();
+
+    let placed = place(&app, &buyer.token, &order_body(product_id, 2)).await;
+    assert_eq!(placed.status(), StatusCode::CREATED);
+    let placed_at = Instant::now();
+    let id = placed.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    while order(&app, &buyer.token, &id).await["status"] != "confirmed" {
+        assert!(placed_at.elapsed() < hold, "not confirmed within the hold");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(stock_of(&app, product_id).await, 3);
+
+    tokio::time::sleep((hold + Duration::from_secs(2)).saturating_sub(placed_at.elapsed())).await;
+    let report = expire_orders(&app).await;
+    assert!(report["expired"].as_u64().unwrap() >= 1, "{report}");
+    let expired = order(&app, &buyer.token, &id).await;
+    assert_eq!(expired["status"], "cancelled", "{expired}");
+    assert!(expired["reason"].as_str().unwrap().starts_with("expired: not shipped within"), "{expired}");
+    assert_eq!(stock_of(&app, product_id).await, 5, "the reserved stock is back");
+
+    // Run again (a retry, the next schedule): nothing more happens.
+    expire_orders(&app).await;
+    let emails = emails_to(&buyer.email, 3, Duration::from_secs(90)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let emails_after = emails_to(&buyer.email, 3, Duration::from_secs(5)).await;
+    let expiries = |emails: &[Value]| {
+        emails.iter().filter(|e| e["subject"].as_str().unwrap() == format!("Order {id} expired")).count()
+    };
+    assert_eq!((expiries(&emails), expiries(&emails_after)), (1, 1), "{emails_after:?}");
+    assert_eq!(emails_after.len(), 3, "welcome, confirmation, expiry: {emails_after:?}");
+
+    // Its units no longer count against the caps (2 more would be beyond 20).
+    assert_eq!(place(&app, &buyer.token, &order_body(product_id, 20)).await.status(), StatusCode::CREATED);
 }

@@ -212,6 +212,12 @@ async fn place(world: &World, client: &Client, token: &str, owner: &str, rng: &m
         post_order(client, token, &key, &body, true).await
     };
     if first.status != 201 {
+        let capped = matches!(first.json()["error"]["code"].as_str(), Some("open_order_limit" | "product_hold_limit"));
+        if first.status == 409 && capped {
+            // A customer at the hoarding caps: expected, until an order of theirs ends.
+            world.ledger().activity.placements_capped += 1;
+            return Err(first.status);
+        }
         if first.status == 0 || first.status >= 500 {
             world.ledger().activity.placements_without_answer += 1;
         }

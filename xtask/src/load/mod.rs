@@ -447,6 +447,7 @@ fn activity_json(activity: &world::Activity) -> serde_json::Value {
         "replays_other_body": activity.replays_other_body,
         "replays_other_body_422": activity.replays_other_body_422,
         "placements_without_answer": activity.placements_without_answer,
+        "placements_capped": activity.placements_capped,
         "cancels_ok": activity.cancels_ok,
         "cancels_refused_409": activity.cancels_refused_409,
         "cancels_refused_412": activity.cancels_refused_412,

@@ -58,6 +58,8 @@ pub struct Activity {
     pub replays_other_body_422: u64,
     /// Keys whose placement never got a definite answer.
     pub placements_without_answer: u64,
+    /// Placements refused at the per-account caps (409 open_order_limit, product_hold_limit).
+    pub placements_capped: u64,
     pub cancels_ok: u64,
     pub cancels_refused_409: u64,
     pub cancels_refused_412: u64,

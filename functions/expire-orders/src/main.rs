@@ -1,0 +1,14 @@
+//! Scheduled: cancels orders still open beyond the hold time, returning their stock (against hoarding).
+
+use platform::{Init, forever};
+
+fn main() -> Result<(), lambda_runtime::Error> {
+    platform::run(async {
+        let init = Init::start(env!("CARGO_PKG_NAME")).await?;
+        let orders = forever(init.order_store());
+        let users = forever(init.user_store());
+        let publisher = forever(init.publisher_warmed_for("email-send").await);
+        let hold = init.settings.hold_time;
+        init.serve_scheduled(move || app::expiry::run(orders, users, publisher, hold)).await
+    })
+}
