@@ -6,7 +6,7 @@ use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, app, error_code, unique_email};
+use crate::helpers::{PASSWORD, TestApp, app, error_code, unique_email};
 
 #[tokio::test]
 async fn register_login_and_read_own_profile() {
@@ -84,7 +84,7 @@ async fn login_refuses_wrong_password_and_unknown_email_alike() {
     assert_eq!(error_code(unknown, StatusCode::UNAUTHORIZED).await, "invalid_credentials");
 }
 
-/// Regression (issue 8.8): the failed-login throttle read the count, ran
+/// Regression: the failed-login throttle read the count, ran
 /// argon2, then counted, so parallel guesses all passed a 5-per-window limit;
 /// and five wrong passwords from anyone locked the owner out.
 #[tokio::test]
@@ -118,4 +118,59 @@ async fn unknown_emails_are_throttled_like_known_ones() {
         .collect();
     assert!(statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count() <= 5, "{statuses:?}");
     assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+}
+
+/// Regression: the throttle counted per account and address and per address
+/// only, so guesses spread over many addresses each had their own five.
+/// Now one account gets at most 20 password checks a day from addresses it
+/// never signed in from; its owner still gets in from their own address.
+#[tokio::test]
+async fn guesses_from_thirty_addresses_get_at_most_the_daily_bound_and_the_owner_still_logs_in() {
+    let owner = app();
+    let user = owner.new_user("botnet-target").await; // signs in once: the owner's address is known
+    let guessers: Vec<TestApp> = (0..30).map(|_| app()).collect();
+    let wrong: Vec<String> = (0..30).map(|i| format!("guess number {i}")).collect();
+    let guesses = guessers.iter().zip(&wrong).map(|(guesser, password)| guesser.login(&user.email, password));
+    let statuses: Vec<StatusCode> = join_all(guesses).await.iter().map(reqwest::Response::status).collect();
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let throttled = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert!(checked <= 20, "{checked} passwords were checked from 30 addresses: {statuses:?}");
+    assert_eq!(checked + throttled, 30, "{statuses:?}");
+
+    assert_eq!(owner.login(&user.email, PASSWORD).await.status(), StatusCode::OK, "the owner, at home");
+    let newcomer = app().login(&user.email, PASSWORD).await;
+    assert_eq!(newcomer.status(), StatusCode::TOO_MANY_REQUESTS, "a new address waits for the next day");
+    assert!(newcomer.headers().contains_key("retry-after"));
+}
+
+/// POST /auth/register with `key` as its Idempotency-Key.
+async fn register_keyed(app: &TestApp, key: &str, email: &str, password: &str) -> reqwest::Response {
+    let body = json!({"email": email, "password": password});
+    app.client.post(app.url("/auth/register")).header("idempotency-key", key).json(&body).send().await.unwrap()
+}
+
+/// Regression: register's fingerprint left the password out and every guest
+/// shares one key scope, so a retry with a corrected password was told it
+/// succeeded, and anyone holding a key and an email got that guest's user id.
+#[tokio::test]
+async fn a_keyed_registration_replays_only_for_its_own_password() {
+    let (client, stranger) = (app(), app());
+    let (key, email) = (ulid::Ulid::new().to_string(), unique_email("keyed"));
+    let first = register_keyed(&client, &key, &email, PASSWORD).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let id = first.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+
+    let corrected = register_keyed(&client, &key, &email, "a corrected password").await;
+    assert_eq!(error_code(corrected, StatusCode::UNPROCESSABLE_ENTITY).await, "validation_failed");
+    let probe = register_keyed(&stranger, &key, &email, "a stranger's guess").await;
+    assert_eq!(probe.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!probe.text().await.unwrap().contains(&id), "the stranger learns no user id");
+
+    let retry = register_keyed(&client, &key, &email, PASSWORD).await;
+    assert_eq!(
+        (retry.status(), retry.headers()["idempotent-replayed"].to_str().unwrap()),
+        (StatusCode::CREATED, "true")
+    );
+    assert_eq!(retry.json::<Value>().await.unwrap()["id"], id.as_str());
+    assert_eq!(client.login(&email, "a corrected password").await.status(), StatusCode::UNAUTHORIZED);
 }
