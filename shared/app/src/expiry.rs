@@ -3,14 +3,17 @@
 //! stock goes back and its owner is told, so no account can keep stock off
 //! the shelf for good.
 
+use std::time::{Duration, Instant};
+
 use domain::ports::{OrderStore, Publisher, StoreError, UserStore};
 use domain::{DomainEvent, EmailTask, HoldTime, Order, OrderStatus};
 use platform::metrics::{self, names};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-/// Orders expired per run at most; a backlog drains over successive runs.
-pub const BATCH: usize = 100;
+/// Orders listed per status at a time; a run lists again while the last
+/// listing was full and its time lasts.
+pub const BATCH: usize = 50;
 
 /// What one run did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,7 +24,8 @@ pub struct Report {
     pub lost_races: usize,
 }
 
-/// One run at the current time: see [`run_at`].
+/// One run at the current time, stopping after `budget` (half the
+/// function's timeout: what is left waits for the next run): see [`run_at`].
 ///
 /// # Errors
 /// When the store cannot be read or written (the next scheduled run retries).
@@ -30,13 +34,15 @@ pub async fn run(
     users: &impl UserStore,
     publisher: &impl Publisher,
     hold: HoldTime,
+    budget: Duration,
 ) -> anyhow::Result<Value> {
-    let report = run_at(orders, users, publisher, hold, OffsetDateTime::now_utc()).await?;
+    let report = run_at(orders, users, publisher, hold, OffsetDateTime::now_utc(), budget).await?;
     Ok(json!({"expired": report.expired, "lost_races": report.lost_races}))
 }
 
-/// Expires up to [`BATCH`] open orders placed more than `hold` before `now`,
-/// oldest first. Each expiry is one conditional write of the order's
+/// Expires the open orders placed more than `hold` before `now`, oldest
+/// first, [`BATCH`] per status at a time, until none is left or `budget` is
+/// spent (a backlog drains over successive runs). Each expiry is one conditional write of the order's
 /// cancellation, its stock's return, its owner's holdings and the email
 /// event: a shipment or cancellation that commits first makes it fail its
 /// version check and do nothing, and a run repeated after a crash finds the
@@ -50,38 +56,78 @@ pub async fn run_at(
     publisher: &impl Publisher,
     hold: HoldTime,
     now: OffsetDateTime,
+    budget: Duration,
 ) -> Result<Report, StoreError> {
-    let cutoff = now - hold.get();
-    let due = orders.open_orders_placed_before(cutoff, BATCH).await?;
+    let started = Instant::now();
+    let run = Run { orders, users, publisher, reason: hold.expiry_reason(), now, cutoff: now - hold.get() };
     let mut report = Report::default();
-    for order in due {
-        if !order.status.is_open() || order.created_at >= cutoff {
-            continue; // A listing may lag the table; the write's condition is the judge.
+    loop {
+        let due = orders.open_orders_placed_before(run.cutoff, BATCH).await?;
+        let (listed, expired_before) = (due.len(), report.expired);
+        for order in due {
+            if started.elapsed() >= budget {
+                break;
+            }
+            match run.expire(order).await? {
+                Some(Outcome::Expired) => report.expired += 1,
+                Some(Outcome::LostRace) => report.lost_races += 1,
+                None => {}
+            }
         }
-        let expired = order
-            .transitioned(OrderStatus::Cancelled, Some(hold.expiry_reason()), now)
-            .expect("open orders can be cancelled");
-        let email = match users.get(order.owner).await? {
-            Some(owner) => Some(expiry_email(&expired, owner.email.as_ref(), now)),
-            None => None, // A deleted account has no one to tell.
-        };
-        match orders.transition_with_event(&order, &expired, email.as_ref()).await {
-            Ok(()) => {
-                tracing::info!(order_id = %order.id, from = %order.status, "order expired");
-                report.expired += 1;
-                if let Some(email) = &email {
-                    publisher.publish_after_commit(email).await;
-                }
-            }
-            Err(StoreError::VersionMismatch | StoreError::NotFound) => {
-                tracing::info!(order_id = %order.id, "order changed before it could expire; left alone");
-                report.lost_races += 1;
-            }
-            Err(error) => return Err(error),
+        // A short listing was the last one; a listing that expired nothing
+        // is the index lagging behind the writes: the next run goes on.
+        if listed < BATCH || report.expired == expired_before || started.elapsed() >= budget {
+            break;
         }
     }
     metrics::count(names::ORDERS_EXPIRED, report.expired as f64);
     Ok(report)
+}
+
+/// What one run expires with.
+struct Run<'a, O, U, P> {
+    orders: &'a O,
+    users: &'a U,
+    publisher: &'a P,
+    reason: String,
+    now: OffsetDateTime,
+    cutoff: OffsetDateTime,
+}
+
+enum Outcome {
+    Expired,
+    LostRace,
+}
+
+impl<O: OrderStore, U: UserStore, P: Publisher> Run<'_, O, U, P> {
+    /// Expires `order` if it is still open and old enough; `None` when the
+    /// listing was stale (the write's condition is the judge either way).
+    async fn expire(&self, order: Order) -> Result<Option<Outcome>, StoreError> {
+        if !order.status.is_open() || order.created_at >= self.cutoff {
+            return Ok(None);
+        }
+        let expired = order
+            .transitioned(OrderStatus::Cancelled, Some(self.reason.clone()), self.now)
+            .expect("open orders can be cancelled");
+        let email = match self.users.get(order.owner).await? {
+            Some(owner) => Some(expiry_email(&expired, owner.email.as_ref(), self.now)),
+            None => None, // A deleted account has no one to tell.
+        };
+        match self.orders.transition_with_event(&order, &expired, email.as_ref()).await {
+            Ok(()) => {
+                tracing::info!(order_id = %order.id, from = %order.status, "order expired");
+                if let Some(email) = &email {
+                    self.publisher.publish_after_commit(email).await;
+                }
+                Ok(Some(Outcome::Expired))
+            }
+            Err(StoreError::VersionMismatch | StoreError::NotFound) => {
+                tracing::info!(order_id = %order.id, "order changed before it could expire; left alone");
+                Ok(Some(Outcome::LostRace))
+            }
+            Err(error) => Err(error),
+        }
+    }
 }
 
 fn expiry_email(order: &Order, to: &str, now: OffsetDateTime) -> DomainEvent {

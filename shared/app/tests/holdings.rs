@@ -136,9 +136,8 @@ fn expiry_emails(memory: &Memory) -> Vec<domain::EmailTask> {
 }
 
 async fn expire(memory: &Memory, at: time::OffsetDateTime) -> app::expiry::Report {
-    app::expiry::run_at(&memory.orders(), &memory.users(), &memory.publisher(), domain::HoldTime::DEFAULT, at)
-        .await
-        .unwrap()
+    let (hold, budget) = (domain::HoldTime::DEFAULT, std::time::Duration::from_secs(60));
+    app::expiry::run_at(&memory.orders(), &memory.users(), &memory.publisher(), hold, at, budget).await.unwrap()
 }
 
 #[tokio::test]
@@ -212,7 +211,8 @@ async fn an_expiry_racing_shipments_and_cancellations_loses_cleanly() {
         let memory = memory.clone();
         tokio::spawn(async move {
             let hold = domain::HoldTime::DEFAULT;
-            app::expiry::run_at(&store, &memory.users(), &memory.publisher(), hold, later).await.unwrap()
+            let budget = std::time::Duration::from_secs(60);
+            app::expiry::run_at(&store, &memory.users(), &memory.publisher(), hold, later, budget).await.unwrap()
         })
     };
     let changes: Vec<_> = orders
@@ -315,4 +315,25 @@ impl domain::ports::OrderStore for ListedThenRaced {
     ) -> Result<(domain::ports::Reservation, Option<domain::DomainEvent>), domain::ports::StoreError> {
         self.inner.reserve(order_id, notify).await
     }
+}
+
+#[tokio::test]
+async fn a_backlog_beyond_one_listing_drains_in_one_run_while_its_time_lasts() {
+    let memory = Memory::new();
+    let buyer = user(&memory, Role::User).await;
+    let mug = product(&memory, 100, 1000).await;
+    let roomy = HoldLimits::new(500, 500).unwrap();
+    let backlog = 2 * app::expiry::BATCH + 7;
+    for _ in 0..backlog {
+        place(&memory, roomy, &buyer, order_body(&mug, 1)).await.unwrap();
+    }
+    let later = time::OffsetDateTime::now_utc() + 49 * HOUR;
+    let hold = domain::HoldTime::DEFAULT;
+    let (orders, users, publisher) = (memory.orders(), memory.users(), memory.publisher());
+
+    let spent = app::expiry::run_at(&orders, &users, &publisher, hold, later, std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(spent.expired, 0, "no time, no expiry");
+    let report = app::expiry::run_at(&orders, &users, &publisher, hold, later, HOUR).await.unwrap();
+    assert_eq!(report.expired, backlog);
+    assert_eq!(memory.holdings(buyer.id), domain::Holdings::default());
 }
