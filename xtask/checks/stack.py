@@ -41,7 +41,9 @@ failing checkov check must be skipped in exceptions.toml with a reason, and
 every skip there must still be needed.
 
 Run: .tools/venv/bin/python xtask/checks/stack.py [--checkov .tools/checkov/bin/checkov]
-(`cargo xtask test` runs it after cfn-lint and sam validate.)
+(`cargo xtask check`, the first step of `cargo xtask test`, runs it after
+cfn-lint and sam validate, then again from a copy of the checkout at a path
+shaped like an AWS secret key.)
 """
 
 from __future__ import annotations
