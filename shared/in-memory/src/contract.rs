@@ -418,6 +418,46 @@ pub async fn open_orders_stay_within_the_caps(products: &impl ProductStore, orde
     orders.place(&exact, &placed(&exact), None).await.expect("1 + 2 + 2 units is exactly the cap");
 }
 
+/// The expiry's view: open orders placed before a moment, oldest first per
+/// status, without the ended or the younger; its change lands only on the
+/// version listed and gives confirmed stock back.
+pub async fn open_orders_are_listed_by_age_for_the_expiry(products: &impl ProductStore, orders: &impl OrderStore) {
+    let product = new_product(100, 10);
+    products.insert(&product).await.unwrap();
+    let owner = UserId::generate();
+    let placed = |order: &Order| DomainEvent::order_placed(order.id, order.owner, "c", now());
+    let mut old = Vec::new();
+    for _ in 0..3 {
+        let order = new_order(owner, &[&product], 2);
+        orders.place(&order, &placed(&order), None).await.unwrap();
+        old.push(order);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    orders.reserve(old[1].id, &email_event).await.unwrap();
+    let ended = orders.get(old[2].id).await.unwrap().unwrap();
+    orders.transition(&ended, &ended.transitioned(OrderStatus::Cancelled, None, now()).unwrap()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let cutoff = now();
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let young = new_order(owner, &[&product], 1);
+    orders.place(&young, &placed(&young), None).await.unwrap();
+
+    let due = orders.open_orders_placed_before(cutoff, 10).await.unwrap();
+    let listed: Vec<(domain::OrderId, OrderStatus)> = due.iter().map(|o| (o.id, o.status)).collect();
+    assert_eq!(listed, [(old[0].id, OrderStatus::Pending), (old[1].id, OrderStatus::Confirmed)]);
+    assert_eq!(products.get(product.id).await.unwrap().unwrap().stock, 8);
+
+    let confirmed = &due[1];
+    let expired = confirmed.transitioned(OrderStatus::Cancelled, Some("expired".into()), now()).unwrap();
+    orders.transition_with_event(confirmed, &expired, Some(&email_event(&expired))).await.unwrap();
+    assert_eq!(orders.get(confirmed.id).await.unwrap().unwrap().reason.as_deref(), Some("expired"));
+    assert_eq!(products.get(product.id).await.unwrap().unwrap().stock, 10, "its stock is back");
+    let again = orders.transition_with_event(confirmed, &expired, Some(&email_event(&expired))).await;
+    assert!(matches!(again, Err(StoreError::VersionMismatch)), "a second expiry of the same version loses");
+    let left = orders.open_orders_placed_before(cutoff, 10).await.unwrap();
+    assert_eq!(left.iter().map(|o| o.id).collect::<Vec<_>>(), [old[0].id]);
+}
+
 /// Order listings filter by owner and by status, newest first.
 pub async fn order_listings_filter_by_owner_and_status(orders: &impl OrderStore) {
     let product = new_product(100, 5);

@@ -39,6 +39,8 @@ async fn orders() {
     contract::cancelling_a_confirmed_order_gives_its_stock_back(&memory.products(), &memory.orders()).await;
     contract::order_listings_filter_by_owner_and_status(&Memory::new().orders()).await;
     let memory = Memory::new();
+    contract::open_orders_are_listed_by_age_for_the_expiry(&memory.products(), &memory.orders()).await;
+    let memory = Memory::new();
     contract::open_orders_stay_within_the_caps(
         &memory.products(),
         &memory.orders_with_limits(contract::hold_limits_contract()),

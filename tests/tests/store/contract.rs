@@ -56,6 +56,12 @@ async fn orders() {
 #[tokio::test]
 async fn hold_limits() {
     let table = fresh_table().await;
+    contract::open_orders_are_listed_by_age_for_the_expiry(
+        &DynamoProductStore::new(table.clone()),
+        &DynamoOrderStore::new(table),
+    )
+    .await;
+    let table = fresh_table().await;
     contract::open_orders_stay_within_the_caps(
         &DynamoProductStore::new(table.clone()),
         &DynamoOrderStore::new(table).with_limits(contract::hold_limits_contract()),
