@@ -16,7 +16,6 @@
 //! | message claim | `PROCESSED#<key>` | `PROCESSED` | - |
 //! | throttle window | `<name>#<key>#<window start>` | `WINDOW` | - |
 //! | sign-in history entry | `<name>#<key>` | `SIGNIN` | - |
-//! | sign-in history entry | `<name>#<key>` | `SIGNIN` | - |
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::ports::OrderFilter;
