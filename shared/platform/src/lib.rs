@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod aws;
+pub mod backoff;
 pub mod batch;
 pub mod budget;
 pub mod config;

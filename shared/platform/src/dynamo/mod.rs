@@ -26,6 +26,15 @@ pub use products::DynamoProductStore;
 use transaction::{Cancelled, Transaction};
 pub use users::DynamoUserStore;
 
+use crate::backoff::Backoff;
+
+/// Retries of a transaction that lost a conflict: full jitter under 20, 40,
+/// 80 ms, so racing writers spread out instead of colliding again in step.
+const CONFLICT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(200));
+
+/// Retries of a `BatchGetItem` that left keys unprocessed (throttled).
+pub(crate) const UNPROCESSED_BACKOFF: Backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(400));
+
 /// The table and its client, shared by every store of one process.
 #[derive(Clone, Debug)]
 pub struct Table {
@@ -97,7 +106,6 @@ impl Table {
     /// sees the winner's write and fails its condition cleanly instead of
     /// surfacing a spurious 503.
     pub(crate) async fn transact(&self, transaction: Transaction) -> Result<Result<(), Cancelled>, StoreError> {
-        let mut backoff = Duration::from_millis(20);
         for attempt in 1..=4 {
             let outcome =
                 self.client.transact_write_items().set_transact_items(Some(transaction.items.clone())).send().await;
@@ -111,8 +119,7 @@ impl Table {
                     crate::metrics::count(crate::metrics::names::TRANSACTION_CONFLICTS, 1.0);
                 }
                 if conflict && attempt < 4 {
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
+                    CONFLICT_BACKOFF.sleep(attempt - 1).await;
                     continue;
                 }
                 if !conflict {

@@ -125,7 +125,7 @@ impl ProductStore for DynamoProductStore {
             match output.unprocessed_keys().and_then(|u| u.get(self.table.name())) {
                 Some(rest) if !rest.keys().is_empty() => {
                     request = rest.clone();
-                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+                    super::UNPROCESSED_BACKOFF.sleep(attempt).await;
                 }
                 _ => return Ok(products),
             }
