@@ -416,7 +416,11 @@ async fn real_responses_match_the_documented_schemas() {
     let cancel_order = (Method::DELETE, order_path.as_str(), "/orders/{id}");
     check.call(cancel_order.clone(), Some(&customer.token), &[], None).await;
     check.call(cancel_order.clone(), Some(&customer.token), &[("if-match", "\"99\"")], None).await;
-    let second = check.call(orders.clone(), Some(&customer.token), &[], Some(lines.clone())).await.body;
+    let second_key = format!("openapi-{}", ulid::Ulid::new());
+    let second = check
+        .call(orders.clone(), Some(&customer.token), &[("idempotency-key", &second_key)], Some(lines.clone()))
+        .await
+        .body;
     let second_path = format!("/orders/{}", second["id"].as_str().unwrap());
     check.call((Method::DELETE, second_path.as_str(), "/orders/{id}"), Some(&customer.token), &[], None).await;
     check

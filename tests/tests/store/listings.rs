@@ -32,7 +32,9 @@ fn page(limit: &str, after: Option<String>) -> PageRequest {
 /// the older items became unreachable.
 #[tokio::test]
 async fn pages_of_large_items_cross_the_one_megabyte_limit_without_losing_anything() {
-    let orders = DynamoOrderStore::new(fresh_table().await);
+    // One owner with 130 open orders: far beyond the default hold caps.
+    let roomy = domain::HoldLimits::new(1_000, 1_000).unwrap();
+    let orders = DynamoOrderStore::new(fresh_table().await).with_limits(roomy);
     let owner = UserId::generate();
     let products: Vec<Product> = (0..50).map(bulky_product).collect();
     let mut placed = Vec::new();
