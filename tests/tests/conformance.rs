@@ -273,3 +273,78 @@ fn every_shop_metric_an_alarm_or_dashboard_reads_is_one_the_code_emits() {
         unknown.join("\n  ")
     );
 }
+
+/// References to a tracker ("issue 16", "Step 11"), case-insensitive: a
+/// document describes the defect or the work in words instead.
+fn tracker_references(text: &str) -> Vec<String> {
+    let lower = text.to_lowercase();
+    let mut found = Vec::new();
+    for word in ["issue ", "issues ", "step "] {
+        for (at, _) in lower.match_indices(word) {
+            let rest = &lower[at + word.len()..];
+            let starts_a_word = at == 0 || !lower[..at].ends_with(|c: char| c.is_alphanumeric());
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            if starts_a_word && !digits.is_empty() {
+                found.push(format!("{}{digits}", &text[at..at + word.len()]));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_readme_is_a_guide_and_no_document_cites_a_tracker() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let lines = readme.lines().count();
+    assert!(
+        lines <= 200,
+        "README.md has {lines} lines: it is a guide (at most 200); runbooks go to docs/operations.md"
+    );
+    let mut documents = vec![root().join("README.md")];
+    for dir in ["docs", "bench", "xtask/checks"] {
+        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "md") {
+                documents.push(path);
+            }
+        }
+    }
+    for path in documents {
+        let found = tracker_references(&std::fs::read_to_string(&path).unwrap());
+        assert!(found.is_empty(), "{} cites a tracker ({found:?}): describe it in words", path.display());
+    }
+    assert_eq!(tracker_references("see Issue 12, step 3 and a tissue 4"), ["Issue 12", "step 3"]);
+}
+
+/// The subcommands of `cargo xtask`, as clap names them (kebab-case).
+fn xtask_commands() -> Vec<String> {
+    let main = std::fs::read_to_string(root().join("xtask/src/main.rs")).unwrap();
+    let body = main.split("enum Command {").nth(1).unwrap().split("\n}\n").next().unwrap();
+    body.lines()
+        .filter_map(|line| line.strip_prefix("    "))
+        .filter(|line| line.starts_with(|c: char| c.is_ascii_uppercase()))
+        .map(|line| {
+            let name: String = line.chars().take_while(char::is_ascii_alphanumeric).collect();
+            let mut kebab = String::new();
+            for (index, c) in name.chars().enumerate() {
+                if c.is_ascii_uppercase() && index > 0 {
+                    kebab.push('-');
+                }
+                kebab.push(c.to_ascii_lowercase());
+            }
+            kebab
+        })
+        .collect()
+}
+
+#[test]
+fn the_code_map_names_every_function_and_every_xtask_command() {
+    let architecture = std::fs::read_to_string(root().join("docs/architecture.md")).unwrap();
+    let code_map = architecture.split("## 🗺️ Code map").nth(1).unwrap().split("\n## ").next().unwrap();
+    let commands = xtask_commands();
+    assert!(commands.len() >= 10 && commands.contains(&"create-admin".to_owned()), "{commands:?}");
+    let functions = dir_names("functions", "");
+    let missing: Vec<&String> =
+        commands.iter().chain(&functions).filter(|name| !code_map.contains(&format!("`{name}`"))).collect();
+    assert!(missing.is_empty(), "docs/architecture.md's code map does not name {missing:?}");
+}
