@@ -1,7 +1,8 @@
 //! `cargo xtask coverage`: line coverage of the shared crates (domain,
 //! platform, app) under the suite as `cargo xtask test` runs it, black-box
 //! tests included, with per-crate and total figures, a summary file, lcov and
-//! an HTML report in `.local/coverage/`.
+//! an HTML report in `.local/coverage/`; with `--write-docs` also the
+//! coverage section of docs/reliability.md.
 //!
 //! How: the shared crates and every program that links them (test harnesses,
 //! the functions) are built with `-C instrument-coverage` into a target
@@ -53,6 +54,7 @@ const OLDEST_LLVM: u32 = 19;
 /// fault tests, the short schemathesis run and the 60-second load), and
 /// writes `.local/coverage/` (summary.json, lcov.info, html/).
 #[derive(Debug, clap::Args)]
+#[allow(clippy::struct_excessive_bools)] // Independent command-line flags, not a state.
 pub struct Args {
     /// Only the tests that need no local cloud (unit tests, the use-case tests
     /// and the contract suite on the in-memory adapters): a quick figure.
@@ -67,6 +69,9 @@ pub struct Args {
     /// How many of the least-covered files of platform and app to list.
     #[arg(long, default_value_t = 12)]
     pub worst: usize,
+    /// Also rewrite the coverage section of docs/reliability.md with this run's figures.
+    #[arg(long)]
+    pub write_docs: bool,
 }
 
 /// One test binary's run.
@@ -176,6 +181,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         shown(&out.join("html/index.html"))
     );
     eprintln!("xtask: coverage finished in {:.0?}", started.elapsed());
+    if args.write_docs {
+        let mut command_line = String::from("cargo xtask coverage");
+        for (set, flag) in
+            [(args.in_process, " --in-process"), (args.no_fuzz, " --no-fuzz"), (args.no_load, " --no-load")]
+        {
+            if set {
+                command_line.push_str(flag);
+            }
+        }
+        command_line.push_str(" --write-docs");
+        let body = coverage_markdown(&files, &scope, &failures, started.elapsed().as_secs_f64());
+        crate::docs::write_section(crate::docs::Doc::Reliability, "coverage", &command_line, &body)?;
+    }
     if failures.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -749,14 +767,27 @@ fn print_report(files: &[FileCoverage], scope: &Scope, worst: usize) {
             if shown.len() < missed.len() { " ..." } else { "" }
         );
     }
-    println!(
-        "\n  README: the coverage line of the Reliability section: {:.1} % of the lines of shared/domain, platform \
-         and app (domain {:.1} %, platform {:.1} %, app {:.1} %), measured by `cargo xtask coverage`",
-        total.percent(),
-        crates["domain"].percent(),
-        crates["platform"].percent(),
-        crates["app"].percent()
+}
+
+/// The coverage section of docs/reliability.md: per crate and in total.
+fn coverage_markdown(files: &[FileCoverage], scope: &Scope, failures: &[String], seconds: f64) -> String {
+    let (crates, total) = totals(files);
+    let mut markdown = format!(
+        "Line coverage under {} ({seconds:.0} s, instrumented build included when it had to be built).\n\n\
+         | crate | lines | covered | percent |\n|---|---:|---:|---:|\n",
+        scope.describe()
     );
+    for (krate, _) in MEASURED {
+        let lines = crates[krate];
+        let _ = writeln!(markdown, "| `{krate}` | {} | {} | {:.1} % |", lines.count, lines.covered, lines.percent());
+    }
+    let _ = writeln!(markdown, "| total | {} | {} | {:.1} % |", total.count, total.covered, total.percent());
+    if failures.is_empty() {
+        markdown.push_str("\nEvery part of the suite passed.\n");
+    } else {
+        let _ = writeln!(markdown, "\n**These failed, so the figure is of a failing suite**: {}.", failures.join(", "));
+    }
+    markdown
 }
 
 fn summarize(

@@ -9,7 +9,8 @@
 //!
 //! `cargo xtask test` runs a short version (a few examples per operation)
 //! on its own stack; `cargo xtask fuzz-api` runs a long one on a stack of its
-//! own and prints what it did.
+//! own and prints what it did; with `--write-docs` also into the fuzz-api
+//! section of docs/reliability.md.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
@@ -40,6 +41,9 @@ pub struct Args {
     /// The short run of `cargo xtask test` instead (its examples and seed).
     #[arg(long, conflicts_with_all = ["max_examples", "seed"])]
     pub short: bool,
+    /// Also rewrite the fuzz-api section of docs/reliability.md with this run's figures.
+    #[arg(long)]
+    pub write_docs: bool,
 }
 
 /// How much one run does.
@@ -114,7 +118,7 @@ pub async fn short_run(stack: &LocalStack) -> bool {
         schemathesis(stack, &accounts, &SHORT).await
     };
     match outcome.await {
-        Ok(passed) => passed,
+        Ok((passed, _)) => passed,
         Err(error) => {
             eprintln!("xtask: schemathesis could not run: {error:#}");
             false
@@ -146,13 +150,23 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let accounts = Accounts::create(&stack).await?;
     let budget =
         if args.short { SHORT } else { Budget { name: "long", max_examples: args.max_examples, seed: args.seed } };
-    let passed = schemathesis(&stack, &accounts, &budget).await?;
+    let (passed, markdown) = schemathesis(&stack, &accounts, &budget).await?;
     drop(stack);
+    if args.write_docs {
+        let command_line = if args.short {
+            "cargo xtask fuzz-api --short --write-docs".to_owned()
+        } else {
+            let seed = args.seed.map_or_else(String::new, |seed| format!(" --seed {seed}"));
+            format!("cargo xtask fuzz-api --max-examples {}{seed} --write-docs", args.max_examples)
+        };
+        crate::docs::write_section(crate::docs::Doc::Reliability, "fuzz-api", &command_line, &markdown)?;
+    }
     Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// Runs schemathesis against `stack` as `accounts`; true when nothing failed.
-async fn schemathesis(stack: &LocalStack, accounts: &Accounts, budget: &Budget) -> anyhow::Result<bool> {
+/// Runs schemathesis against `stack` as `accounts`: whether nothing failed,
+/// and what it did as markdown.
+async fn schemathesis(stack: &LocalStack, accounts: &Accounts, budget: &Budget) -> anyhow::Result<(bool, String)> {
     let executable = tools::ensure_schemathesis()?;
     let root = project_root();
     // A folder per run: another checkout's run (or another command's) may be under way beside this one.
@@ -208,6 +222,7 @@ async fn schemathesis(stack: &LocalStack, accounts: &Accounts, budget: &Budget) 
     let output = std::fs::read_to_string(&log).unwrap_or_default();
     let summary = summarise(&events, &output, &dropped);
     print_summary(budget, &summary, elapsed, status.success());
+    let markdown = summary_markdown(budget, &summary, elapsed, status.success());
     if !status.success() {
         // Everything from the first failure or error on: what failed, and how to reproduce it.
         let start = ["=== ERRORS ===", "=== FAILURES ===", "=== WARNINGS ===", "=== SUMMARY ==="]
@@ -219,7 +234,7 @@ async fn schemathesis(stack: &LocalStack, accounts: &Accounts, budget: &Budget) 
         eprintln!("{}", &output[start..]);
         eprintln!("xtask: schemathesis FAILED ({status}); full output in {}", log.display());
     }
-    Ok(status.success())
+    Ok((status.success(), markdown))
 }
 
 /// One request to every documented operation, so each function has started
@@ -286,6 +301,36 @@ fn summarise(events: &Path, output: &str, dropped: &Path) -> Summary {
         summary.dropped = counts;
     }
     summary
+}
+
+/// The run as the fuzz-api section of docs/reliability.md shows it.
+fn summary_markdown(budget: &Budget, summary: &Summary, elapsed: Duration, passed: bool) -> String {
+    let number = |n: Option<u64>| n.map_or_else(|| "?".to_owned(), |n| n.to_string());
+    let seed = budget.seed.map_or_else(|| "random".to_owned(), |seed| seed.to_string());
+    let mut markdown = format!(
+        "schemathesis, {} run ({} examples per operation and phase, seed {seed}, every check, stateful links, \
+         an admin's and a customer's token):\n\n\
+         | operations | cases generated | cases recorded | checks run | failed checks | result | time |\n\
+         |---:|---:|---:|---:|---:|---|---:|\n\
+         | {} | {} | {} | {} | {} | {} | {:.0?} |\n",
+        budget.name,
+        budget.max_examples,
+        number(summary.operations),
+        number(summary.generated),
+        summary.cases.len(),
+        summary.checks,
+        summary.failed_checks,
+        if passed { "passed" } else { "**FAILED**" },
+        elapsed,
+    );
+    if !summary.dropped.is_empty() {
+        let dropped: Vec<String> = summary.dropped.iter().map(|(id, n)| format!("`{id}` {n}")).collect();
+        markdown.push_str(&format!(
+            "\nFailures dropped by `xtask/checks/fuzz-exclusions.yaml` (each with its reason there): {}.\n",
+            dropped.join(", ")
+        ));
+    }
+    markdown
 }
 
 fn print_summary(budget: &Budget, summary: &Summary, elapsed: Duration, passed: bool) {

@@ -7,6 +7,8 @@
 //! (money, pricing, the status machine, emails, SKUs: `shared/domain/src/properties.rs`).
 //! A failure prints its minimal input and is saved by proptest next to the
 //! test file (`*.proptest-regressions`), so the next run tries it first.
+//! With `--write-docs` the cases and times become the fuzz-parsers section of
+//! docs/reliability.md.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -16,11 +18,13 @@ use crate::shell::{cargo, run_checked};
 /// Runs every parser property with many cases; non-zero when one fails.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Cases per property. The default took 14 minutes on two busy cores:
-    /// the parsers' properties 86 s, the domain's 12.5 minutes (its orders
-    /// have up to 50 generated products per case).
+    /// Cases per property (the domain's properties take most of the time:
+    /// their orders have up to 50 generated products per case).
     #[arg(long, default_value_t = 10_000)]
     pub cases: u32,
+    /// Also rewrite the fuzz-parsers section of docs/reliability.md.
+    #[arg(long)]
+    pub write_docs: bool,
 }
 
 /// The test targets holding the properties: package, target, name filter.
@@ -32,6 +36,7 @@ const SUITES: [(&str, &[&str]); 3] = [
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    let mut table = String::from("| suite | cases per property | result | time |\n|---|---:|---|---:|\n");
     for (package, target) in SUITES {
         let what = format!("cargo test -p {package} {}", target.join(" "));
         println!("fuzz-parsers: {what} with PROPTEST_CASES={}", args.cases);
@@ -41,7 +46,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             &what,
         )?;
         println!("fuzz-parsers: {what}: passed in {:.0?}", suite_started.elapsed());
+        table.push_str(&format!("| `{what}` | {} | held | {:.0?} |\n", args.cases, suite_started.elapsed()));
     }
     println!("fuzz-parsers: every property held for {} cases each, in {:.0?}", args.cases, started.elapsed());
+    if args.write_docs {
+        let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+        let body = format!("On this machine ({cores} cores), {:.0?} in all.\n\n{table}", started.elapsed());
+        let command_line = format!("cargo xtask fuzz-parsers --cases {} --write-docs", args.cases);
+        crate::docs::write_section(crate::docs::Doc::Reliability, "fuzz-parsers", &command_line, &body)?;
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@ pub mod check;
 pub mod coverage;
 pub mod dev;
 pub mod dlq;
+pub mod docs;
 pub mod fuzz;
 pub mod fuzz_parsers;
 pub mod load;

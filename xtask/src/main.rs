@@ -27,7 +27,7 @@ enum Command {
     /// `check` first, then every cloud test against a fresh local stack, then the log and IAM checks.
     Test(test::Args),
     /// Build every function for arm64 (release) into target/lambda/<function>/; prints sizes.
-    Package,
+    Package(package::Args),
     /// Measure every function against a Rust floor and a Python peer (release build).
     Bench {
         /// See `cargo xtask bench --help-bench`.
@@ -57,7 +57,7 @@ fn main() -> ExitCode {
         Command::Dev(args) => runtime.block_on(dev::run(args)),
         Command::Check(args) => check::run(&args),
         Command::Test(args) => runtime.block_on(test::run(args)),
-        Command::Package => package::run(),
+        Command::Package(args) => package::run(&args),
         Command::Bench { args } => runtime.block_on(xtask::bench::run(&args)),
         Command::Dlq(args) => runtime.block_on(dlq::run(args)),
         Command::Logs(args) => logs::run(args),

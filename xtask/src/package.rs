@@ -1,5 +1,7 @@
 //! `cargo xtask package`: every function for arm64 (release), in one cargo
 //! invocation, into target/lambda/<function>/ where template.yaml's CodeUri points.
+//! With `--write-docs` its build time and sizes become the package section of
+//! docs/performance.md.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -11,7 +13,15 @@ use local_cloud::{project_root, tools};
 
 use crate::shell::{cargo, run_checked};
 
-pub fn run() -> anyhow::Result<ExitCode> {
+/// Builds every function for arm64 (release) and prints their sizes.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Also rewrite the package section of docs/performance.md (build time, sizes).
+    #[arg(long)]
+    pub write_docs: bool,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let tools = tools::ensure()?;
     let template = Template::load_project()?;
     let functions: Vec<String> = template.functions()?.into_iter().map(|f| f.package).collect();
@@ -36,7 +46,22 @@ pub fn run() -> anyhow::Result<ExitCode> {
         report.push_str(&format!("| {function} | {binary} | {zip} |\n"));
     }
     std::fs::write(project_root().join("target/lambda/sizes.md"), &report)?;
-    println!("{report}\nlargest zip: {:.2} MB; written to target/lambda/sizes.md", largest_zip as f64 / 1e6);
+    let largest = format!("largest zip: {:.2} MB", largest_zip as f64 / 1e6);
+    println!("{report}\n{largest}; written to target/lambda/sizes.md");
+    if args.write_docs {
+        let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+        let body = format!(
+            "Measured on this machine ({cores} cores), with whatever the target folder held before (an empty \
+             `target/lambda` and `target/aarch64-unknown-linux-gnu` measure a build from nothing). Zip sizes as \
+             SAM packages them (deflate).\n\n{report}\n{largest}.\n"
+        );
+        crate::docs::write_section(
+            crate::docs::Doc::Performance,
+            "package",
+            "cargo xtask package --write-docs",
+            &body,
+        )?;
+    }
     println!("deploy with: sam deploy --config-env dev   (CodeUri points at target/lambda/<function>/)");
     Ok(ExitCode::SUCCESS)
 }

@@ -4,14 +4,16 @@
 //! same seeded event also goes, in the same run and interleaved, to the
 //! route's Rust floor (`bench/floor`) and to its Python peer
 //! (`bench/python-peer`, Powertools + boto3 under awslambdaric), and the
-//! report gives the ratios issue 12 states its targets in.
+//! report gives the ratios the performance targets are stated in.
 //!
 //! Writes `target/bench.md` (tables), `target/bench/results.json` and
-//! `target/bench/chart.png`.
+//! `target/bench/chart.png`; with `--write-docs` also its section of
+//! docs/performance.md and docs/bench-chart.png.
 //!
 //! Options: `--quick` (debug builds, 2 cold starts x 5 warm requests: checks
 //! the harness, not the numbers), `--only f1,f2` (only these functions; the
-//! peers run for those of the three routes named), `--runs N`, `--warm N`.
+//! peers run for those of the three routes named), `--runs N`, `--warm N`,
+//! `--write-docs`.
 
 mod emulator;
 mod report;
@@ -33,7 +35,7 @@ use report::{FunctionResult, Report, RouteResult, Summary};
 use crate::{local_dir, project_root};
 
 const USAGE: &str = "\
-usage: cargo xtask bench [--quick] [--only FUNCTION,...] [--runs N] [--warm N] [--help-bench]
+usage: cargo xtask bench [--quick] [--only FUNCTION,...] [--runs N] [--warm N] [--write-docs] [--help-bench]
 
   Measures every function (release build) against a Runtime API emulator on a private
   local cloud: init, first request, cold total, warm p50/p99, peak RSS; and, for
@@ -46,6 +48,8 @@ usage: cargo xtask bench [--quick] [--only FUNCTION,...] [--runs N] [--warm N] [
   --runs N       cold starts per implementation (default 5; with 3, one slow cold start on a
                  busy machine moves the cold medians by 50%)
   --warm N       warm requests per cold start (default 60)
+  --write-docs   also rewrite the bench section of docs/performance.md and docs/bench-chart.png
+                 (a full run only: not with --quick or --only)
 ";
 
 /// A route measured against its floor and its Python peer.
@@ -91,17 +95,19 @@ struct Options {
     only: Option<Vec<String>>,
     runs: usize,
     warm: usize,
+    write_docs: bool,
 }
 
 impl Options {
     fn parse(args: &[String]) -> anyhow::Result<Self> {
-        let mut options = Options { quick: false, only: None, runs: 5, warm: 60 };
+        let mut options = Options { quick: false, only: None, runs: 5, warm: 60, write_docs: false };
         let (mut runs, mut warm) = (None, None);
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             let mut value = |name: &str| args.next().cloned().with_context(|| format!("{name} needs a value"));
             match arg.as_str() {
                 "--quick" => options.quick = true,
+                "--write-docs" => options.write_docs = true,
                 "--only" => {
                     options.only = Some(
                         value("--only")?
@@ -116,6 +122,9 @@ impl Options {
                 "--warm" => warm = Some(value("--warm")?.parse().context("--warm must be a number")?),
                 other => bail!("unknown option {other}\n{USAGE}"),
             }
+        }
+        if options.write_docs && (options.quick || options.only.is_some()) {
+            bail!("--write-docs records a full run: not with --quick or --only");
         }
         if options.quick {
             (options.runs, options.warm) = (2, 5);
@@ -353,6 +362,14 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let chart = out.join("chart.png");
     draw_chart(&python_bin, &results, &chart)?;
     println!("{markdown}\nwritten: target/bench.md, {}, {}", results.display(), chart.display());
+    if options.write_docs {
+        std::fs::copy(&chart, project_root().join("docs/bench-chart.png")).context("copying the chart to docs/")?;
+        let body = format!(
+            "![cargo xtask bench: warm p50/p99, cold total and peak RSS of project, Rust floor and Python peer](bench-chart.png)\n\n{markdown}"
+        );
+        let command_line = format!("cargo xtask bench {}", args.join(" "));
+        crate::docs::write_section(crate::docs::Doc::Performance, "bench", command_line.trim(), &body)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

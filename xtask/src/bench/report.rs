@@ -1,4 +1,4 @@
-//! Statistics over cold starts, the issue-12 targets, and the three outputs:
+//! Statistics over cold starts, the performance targets, and the three outputs:
 //! the markdown table, the results JSON and the chart's input.
 
 use std::time::Duration;
@@ -105,7 +105,7 @@ pub struct RouteResult {
     pub python: Summary,
 }
 
-/// One issue-12 target: a ratio and its bound.
+/// One performance target: a ratio and its bound.
 pub struct Check {
     pub name: &'static str,
     pub ratio: f64,
@@ -135,7 +135,7 @@ impl Check {
 }
 
 impl RouteResult {
-    /// The ratios issue 12 states its targets in.
+    /// The ratios the performance targets are stated in.
     pub fn checks(&self) -> Vec<Check> {
         let (p, f, py) = (&self.project, &self.floor, &self.python);
         vec![
@@ -278,7 +278,7 @@ impl Report {
                 }
             }
             out.push_str(
-                "\n### Ratios against issue 12's targets\n\n\
+                "\n### Ratios against the performance targets\n\n\
                  | route | warm p50 project / floor (<= 1.2x) | warm p50 project / Python (<= 0.6x, read routes) | \
                  cold total project / floor (<= 1.3x) | cold total Python / project (>= 15x) | first / warm p50, project (<= 2x) |\n\
                  |---|---:|---:|---:|---:|---:|\n",

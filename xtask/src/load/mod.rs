@@ -67,6 +67,9 @@ pub struct Args {
     /// Where results.json and results.md are written (relative to the repository).
     #[arg(long, default_value = "target/load")]
     pub output: PathBuf,
+    /// Also rewrite the load section of docs/reliability.md with this run's report.
+    #[arg(long)]
+    pub write_docs: bool,
 }
 
 /// How to run the load on a stack.
@@ -150,6 +153,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             if args.own_data_only { " --own-data-only" } else { "" }
         ),
     };
+    let command_line = format!("{}{}", options.command, if args.write_docs { " --write-docs" } else { "" });
     let mut report = run_on(&stack, options).await?;
     if args.probe_seconds > 0 {
         eprintln!("xtask: load: probing the counter hot spot ({} s per level)", args.probe_seconds);
@@ -161,6 +165,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let output = project_root().join(&args.output);
     report.write(&output)?;
     println!("xtask: load: results in {}", output.display());
+    if args.write_docs {
+        crate::docs::write_section(crate::docs::Doc::Reliability, "load", &command_line, &report.to_markdown())?;
+    }
     if report.passed() {
         Ok(ExitCode::SUCCESS)
     } else {

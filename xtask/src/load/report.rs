@@ -1,5 +1,6 @@
 //! Throughput, latency per route, errors by status, invariants and the
-//! counter hot spot, as JSON and as the markdown the README quotes.
+//! counter hot spot, as JSON and as markdown (the load section of
+//! docs/reliability.md, with `--write-docs`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
