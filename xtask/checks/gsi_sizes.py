@@ -9,7 +9,7 @@ booleans one byte). An index entry holds the table's keys, the index's keys
 and the projected attributes; storage adds 100 bytes of overhead per entry,
 and an index write costs one write unit per started KB of the entry.
 
-Run: .tools/venv/bin/python xtask/checks/gsi_sizes.py   (the numbers in the README's cost section)
+Run: .tools/venv/bin/python xtask/checks/gsi_sizes.py   (docs/performance.md points here for the index entry sizes)
 """
 
 from __future__ import annotations

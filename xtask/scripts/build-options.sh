@@ -10,8 +10,8 @@
 # An option set is NAME=LTO,CODEGEN_UNITS[,OPT_LEVEL]; the set overrides
 # [profile.release] of Cargo.toml through CARGO_PROFILE_RELEASE_* and keeps
 # its per-package opt-levels. Each needs a few GB and up to a quarter of an
-# hour; run it on a quiet machine. The README's table (cargo xtask package)
-# was measured with it.
+# hour; run it on a quiet machine. The release profile in Cargo.toml was
+# chosen with it (docs/performance.md, Packaging).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.tools/venv/bin:$PATH"
