@@ -12,7 +12,8 @@ use rand::distr::{Alphanumeric, SampleString};
 
 use crate::shell::{cargo, run_checked};
 
-/// Formatting, clippy (pedantic, warnings are errors), the tests that need no
+/// Formatting, the freshness of the generated regions (`cargo xtask codegen
+/// --check`), clippy (pedantic, warnings are errors), the tests that need no
 /// local cloud (plain `cargo test`: the cloud tests skip themselves), then the
 /// template checks (cfn-lint, `sam validate --lint`, the expanded-stack check
 /// with checkov). Stops at the first failure. Offline once `.tools/` is
@@ -42,6 +43,12 @@ pub fn passes() -> anyhow::Result<bool> {
     eprintln!("xtask: formatting (rustfmt.toml)");
     if let Err(error) = run_checked(cargo().args(["fmt", "--all", "--check"]), "cargo fmt --check") {
         return Ok(failed(&error, "run `cargo fmt --all` to format the tree"));
+    }
+    eprintln!("\nxtask: generated regions fresh (cargo xtask codegen --check)");
+    let stale = crate::codegen::generate(&project_root(), crate::codegen::Mode::Check)?;
+    if !stale.is_empty() {
+        let error = anyhow::anyhow!("generated regions are stale in {}", stale.join(", "));
+        return Ok(failed(&error, "run `cargo xtask codegen`"));
     }
     eprintln!("\nxtask: clippy (pedantic, warnings are errors)");
     if let Err(error) = run_checked(

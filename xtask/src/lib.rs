@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod bench;
 pub mod check;
+pub mod codegen;
 pub mod coverage;
 pub mod dev;
 pub mod dlq;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{admin, check, coverage, dev, dlq, load, logs, package, test};
+use xtask::{admin, check, codegen, coverage, dev, dlq, load, logs, package, test};
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +24,8 @@ enum Command {
     Dev(dev::Args),
     /// Formatting, clippy, the tests that need no local cloud, then the template checks; stops at the first failure.
     Check(check::Args),
+    /// Write template.yaml's function blocks and preflights, the per-function alarms and the watch router from functions/*/Cargo.toml.
+    Codegen(codegen::Args),
     /// `check` first, then every cloud test against a fresh local stack, then the log and IAM checks.
     Test(test::Args),
     /// Build every function for arm64 (release) into target/lambda/<function>/; prints sizes.
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Dev(args) => runtime.block_on(dev::run(args)),
         Command::Check(args) => check::run(&args),
+        Command::Codegen(args) => codegen::run(&args),
         Command::Test(args) => runtime.block_on(test::run(args)),
         Command::Package(args) => package::run(&args),
         Command::Bench { args } => runtime.block_on(xtask::bench::run(&args)),
