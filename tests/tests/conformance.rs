@@ -1,6 +1,10 @@
 //! Conventions that matter, checked rather than remembered: template.yaml,
 //! the functions/ crates, the watch router and events/ agree, and the local
-//! cloud holds exactly what the template declares.
+//! cloud holds exactly what the template declares. The function blocks and the
+//! watch router are generated from each crate's `[package.metadata.deploy]`
+//! (`cargo xtask codegen`, whose own tests refuse a route claimed twice, an
+//! unversioned path or a stale region); these tests read the artefacts as SAM,
+//! the local cloud and `cargo lambda watch` do.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -51,10 +55,11 @@ fn every_api_route_is_routed_locally_to_the_same_function() {
     let mut deployed = BTreeMap::new();
     for function in template.functions().unwrap() {
         for route in function.routes {
-            assert!(route.path.starts_with("/api/v1/"), "{route:?} is versioned");
-            assert!(deployed.insert(route, function.package.clone()).is_none(), "one function per route");
+            deployed.insert(route, function.package.clone());
         }
     }
+    // Both are written from the same metadata: this proves the local cloud
+    // reads the template's routes as the router has them.
     assert_eq!(deployed, router());
 }
 
