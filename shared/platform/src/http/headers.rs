@@ -12,6 +12,17 @@ pub const SECURITY_HEADERS: [(&str, &str); 6] = [
     ("cache-control", "no-store"),
 ];
 
+/// The release that answers (the workspace's version), in every response's
+/// `x-api-version` and in /health's body.
+pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The commit the pipeline built (`GITHUB_SHA` at build time), or "unknown"
+/// for a build outside the pipeline.
+pub const BUILD_COMMIT: &str = match option_env!("GITHUB_SHA") {
+    Some(commit) => commit,
+    None => "unknown",
+};
+
 /// Sets every [`SECURITY_HEADERS`] entry, replacing any value a handler set.
 pub fn add_security_headers(headers: &mut HeaderMap) {
     for (name, value) in SECURITY_HEADERS {

@@ -369,6 +369,7 @@ fn decorate(mut response: Response<Body>, meta: &RequestMeta) -> Response<Body> 
     add_security_headers(headers);
     insert_header(headers, "x-request-id", &meta.request_id);
     insert_header(headers, "x-correlation-id", &meta.correlation_id);
+    insert_header(headers, "x-api-version", super::headers::API_VERSION);
     response
 }
 
