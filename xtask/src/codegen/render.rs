@@ -493,7 +493,36 @@ fn quoted(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
+    use crate::codegen::metadata::parse;
+
+    fn function(deploy: &str) -> Function {
+        let queues: BTreeSet<String> = ["email-send".to_owned()].into();
+        parse(&format!("[package]\nname = \"do-thing\"\n\n[package.metadata.deploy]\n{deploy}"), &queues).unwrap()
+    }
+
+    #[test]
+    fn a_function_of_its_own_timeout_tells_its_code_that_timeout() {
+        let text = function_resource(&function("route = { method = \"GET\", path = \"/api/v1/x\" }\ntimeout = 30\n"));
+        assert!(text.contains("      Timeout: 30\n"), "{text}");
+        assert!(text.contains("          FUNCTION_TIMEOUT_SECONDS: \"30\"\n"), "{text}");
+    }
+
+    #[test]
+    fn a_consumer_reads_its_queue_and_alarms_on_failed_messages_but_has_no_cold_start_alarm() {
+        let consumer = function(
+            "description = \"Queue consumer\"\nqueue = { name = \"email-send\", batch-size = 10, \
+             batching-window-seconds = 1, max-concurrency = 2 }\n",
+        );
+        assert!(role(&consumer).contains("Sid: ReadsItsQueue"));
+        assert!(!deployment_alarm(&consumer).contains("server_errors"));
+        let functions = [consumer];
+        assert!(consumer_alarms(&functions).contains("  DoThingFailuresAlarm:\n"));
+        assert!(cold_start_alarms(&functions).is_empty());
+        assert!(preflights(&functions).is_empty());
+    }
 
     #[test]
     fn scalars_that_yaml_would_misread_are_quoted() {
