@@ -6,6 +6,7 @@ fn main() -> Result<(), lambda_runtime::Error> {
     platform::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let publisher = forever(init.publisher_warmed_for("order-placed").await);
-        init.serve_scheduled(move || app::relay::run(publisher)).await
+        let budget = init.settings.function_timeout / 2;
+        init.serve_scheduled(move || app::relay::run(publisher, budget)).await
     })
 }

@@ -4,22 +4,33 @@
 //! right after its commit; the scheduled relay sends whatever is left (SQS
 //! was down, the function crashed). A record may be sent twice (send
 //! succeeded, delete failed); consumers are idempotent on the event id.
+//!
+//! The relay drains a backlog: it pages through every shard of the outbox,
+//! sends ten events per `SendMessageBatch` (authorised by `sqs:SendMessage`),
+//! a few batches at a time, parks a record that can never be sent instead of
+//! stopping at it, and goes round again while the last round found work,
+//! until its time budget is spent.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_trait::async_trait;
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue};
+use aws_sdk_sqs::types::{
+    MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
+    SendMessageBatchRequestEntry,
+};
 use domain::DomainEvent;
 use domain::ports::{Publisher, Unreachable};
+use futures::StreamExt;
 
-use crate::dynamo::{OutboxRecords, Table};
+use crate::dynamo::{OutboxEntry, OutboxRecords, PendingEvent, Table};
 use crate::events::CloudEvent;
 
 /// Sends committed events to their SQS queues and deletes their outbox
 /// records: `sqs:SendMessage` on each queue, `dynamodb:DeleteItem` on the
-/// table, and for the relay `dynamodb:Query` on `gsi1`.
+/// table, and for the relay `dynamodb:Query` on `gsi1` and `dynamodb:UpdateItem`
+/// (parking) on the table.
 #[derive(Clone, Debug)]
 pub struct OutboxPublisher {
     records: OutboxRecords,
@@ -36,6 +47,10 @@ pub struct RelayReport {
     pub failed: usize,
     /// Records younger than the minimum age, left to their own handler.
     pub skipped_fresh: usize,
+    /// Records that can never be sent, parked with their reason.
+    pub parked: usize,
+    /// Rounds over the outbox's shards (another starts while the last found work).
+    pub rounds: usize,
     /// Age of the oldest event waiting when the run began, in seconds (0 when none).
     pub oldest_age_seconds: i64,
 }
@@ -112,29 +127,242 @@ impl OutboxPublisher {
 
     /// Publishes outbox records older than `min_age` (younger ones are
     /// probably being published by their own handler right now), oldest
-    /// first, up to `max` of them.
-    pub async fn relay(&self, min_age: Duration, max: i32) -> anyhow::Result<RelayReport> {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    /// first in each shard, until none is left or `budget` is spent (a batch
+    /// under way finishes; what is left waits for the next run).
+    pub async fn relay(&self, min_age: Duration, budget: Duration) -> anyhow::Result<RelayReport> {
+        let deadline = Instant::now() + budget;
         let mut report = RelayReport::default();
-        let pending_events = self.records.oldest(max).await?;
-        report.oldest_age_seconds = pending_events.first().map_or(0, |oldest| (now - oldest.created_at).max(0));
-        for pending in pending_events {
-            if now - pending.created_at < min_age.as_secs() as i64 {
-                report.skipped_fresh += 1;
-                continue;
+        loop {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let min_age = i64::try_from(min_age.as_secs()).unwrap_or(i64::MAX);
+            let shards = futures::stream::iter(0..OutboxRecords::partitions())
+                .map(|partition| self.drain_shard(partition, now, min_age, deadline))
+                .buffer_unordered(SHARDS_AT_ONCE)
+                .collect::<Vec<_>>()
+                .await;
+            let mut round = RelayReport::default();
+            for shard in shards {
+                let shard = shard?;
+                round.published += shard.published;
+                round.failed += shard.failed;
+                round.parked += shard.parked;
+                round.skipped_fresh += shard.skipped_fresh;
+                round.oldest_age_seconds = round.oldest_age_seconds.max(shard.oldest_age_seconds);
             }
-            let (id, body) = (&pending.id, &pending.body);
-            let correlation_id = serde_json::from_str::<CloudEvent>(body).map(|e| e.correlationid).unwrap_or_default();
-            match self.send(id, &pending.queue, &correlation_id, body, pending.trace.as_deref()).await {
-                Ok(()) => report.published += 1,
+            if report.rounds == 0 {
+                report.oldest_age_seconds = round.oldest_age_seconds;
+            }
+            report.rounds += 1;
+            report.published += round.published;
+            report.failed += round.failed;
+            report.parked += round.parked;
+            report.skipped_fresh = round.skipped_fresh;
+            // Go round again while the last round moved something: records
+            // that were fresh or written meanwhile may be due now.
+            if round.published + round.parked == 0 || Instant::now() >= deadline {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// Drains one shard of the outbox, page by page, until it holds only
+    /// fresh records or the deadline passes.
+    async fn drain_shard(
+        &self,
+        partition: usize,
+        now: i64,
+        min_age: i64,
+        deadline: Instant,
+    ) -> anyhow::Result<RelayReport> {
+        let mut report = RelayReport::default();
+        let mut start = None;
+        loop {
+            let page = self.records.page(partition, start, PAGE).await?;
+            let mut due = Vec::new();
+            let mut fresh = false;
+            for entry in page.entries {
+                match entry {
+                    OutboxEntry::Unreadable { id, reason } => {
+                        self.park(&id, &reason, &mut report).await;
+                    }
+                    OutboxEntry::Pending(pending) if now - pending.created_at < min_age => {
+                        // Oldest first: everything after it is younger still.
+                        report.skipped_fresh += 1;
+                        fresh = true;
+                    }
+                    OutboxEntry::Pending(pending) => {
+                        if report.published + report.failed + due.len() == 0 {
+                            report.oldest_age_seconds = (now - pending.created_at).max(0);
+                        }
+                        if fresh {
+                            report.skipped_fresh += 1;
+                        } else {
+                            due.push(pending);
+                        }
+                    }
+                }
+            }
+            let batches = batches(due);
+            let outcomes = futures::stream::iter(batches)
+                .map(|batch| self.send_batch(batch))
+                .buffer_unordered(BATCHES_AT_ONCE)
+                .collect::<Vec<_>>()
+                .await;
+            for outcome in outcomes {
+                report.published += outcome.published;
+                report.failed += outcome.failed;
+                for (id, reason) in outcome.refused {
+                    self.park(&id, &reason, &mut report).await;
+                }
+            }
+            match page.more {
+                Some(more) if !fresh && Instant::now() < deadline => start = Some(more),
+                _ => return Ok(report),
+            }
+        }
+    }
+
+    /// Parks one record that can never be sent; a failure to park is a failure to send.
+    async fn park(&self, id: &str, reason: &str, report: &mut RelayReport) {
+        tracing::error!(event_id = %id, reason, "outbox record can never be sent; parked");
+        match self.records.park(id, reason).await {
+            Ok(()) => report.parked += 1,
+            Err(error) => {
+                report.failed += 1;
+                tracing::warn!(event_id = %id, error = format!("{:#}", anyhow::Error::from(error)), "could not park");
+            }
+        }
+    }
+
+    /// Sends up to ten events of one queue in one `SendMessageBatch` and
+    /// deletes the records of those SQS accepted.
+    async fn send_batch(&self, batch: Vec<PendingEvent>) -> BatchOutcome {
+        let mut outcome = BatchOutcome::default();
+        let Some(queue) = batch.first().map(|pending| pending.queue.clone()) else { return outcome };
+        let Some(url) = self.queue_urls.get(&queue) else {
+            tracing::warn!(queue, records = batch.len(), "relay has no URL for the queue; the records stay");
+            outcome.failed = batch.len();
+            return outcome;
+        };
+        let mut entries = Vec::with_capacity(batch.len());
+        for (index, pending) in batch.iter().enumerate() {
+            match batch_entry(index, pending) {
+                Ok(entry) => entries.push(entry),
+                Err(error) => outcome.refused.push((pending.id.clone(), format!("{error:#}"))),
+            }
+        }
+        if entries.is_empty() {
+            return outcome;
+        }
+        let answer = self.sqs.send_message_batch().queue_url(url).set_entries(Some(entries)).send().await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(error) => {
+                let error = aws_sdk_sqs::error::DisplayErrorContext(error);
+                tracing::warn!(queue, error = %error, "relay could not send a batch");
+                outcome.failed += batch.len() - outcome.refused.len();
+                return outcome;
+            }
+        };
+        for failed in answer.failed() {
+            let Some(pending) = failed.id().parse::<usize>().ok().and_then(|index| batch.get(index)) else { continue };
+            let reason = format!("SQS refused it: {} {}", failed.code(), failed.message().unwrap_or_default());
+            if failed.sender_fault() {
+                outcome.refused.push((pending.id.clone(), reason));
+            } else {
+                tracing::warn!(event_id = %pending.id, reason, "relay could not publish an event");
+                outcome.failed += 1;
+            }
+        }
+        let sent: Vec<&PendingEvent> = answer
+            .successful()
+            .iter()
+            .filter_map(|ok| ok.id().parse::<usize>().ok())
+            .filter_map(|i| batch.get(i))
+            .collect();
+        let deletes = futures::future::join_all(sent.iter().map(|pending| self.records.remove(&pending.id))).await;
+        for (deleted, pending) in deletes.into_iter().zip(sent) {
+            match deleted {
+                Ok(()) => outcome.published += 1,
                 Err(error) => {
-                    report.failed += 1;
-                    tracing::warn!(event_id = %id, error = format!("{error:#}"), "relay could not publish an event");
+                    outcome.failed += 1;
+                    tracing::warn!(
+                        event_id = %pending.id,
+                        error = format!("{:#}", anyhow::Error::from(error)),
+                        "event sent but its outbox record was not deleted (the relay will send it again)"
+                    );
                 }
             }
         }
-        Ok(report)
+        outcome
     }
+}
+
+/// Records read per Query of one shard.
+const PAGE: i32 = 100;
+/// Shards drained at once.
+const SHARDS_AT_ONCE: usize = 4;
+/// `SendMessageBatch` calls in flight at once per shard.
+const BATCHES_AT_ONCE: usize = 4;
+/// Most entries in one `SendMessageBatch`, and most bytes (SQS allows 256 KiB in all).
+const BATCH_ENTRIES: usize = 10;
+const BATCH_BYTES: usize = 200 * 1024;
+
+/// What one `SendMessageBatch` did.
+#[derive(Default)]
+struct BatchOutcome {
+    published: usize,
+    failed: usize,
+    /// Records that can never be sent, with why: to park.
+    refused: Vec<(String, String)>,
+}
+
+/// `due` split into batches of one queue each, at most ten events and
+/// [`BATCH_BYTES`] a batch, oldest first within a queue.
+fn batches(due: Vec<PendingEvent>) -> Vec<Vec<PendingEvent>> {
+    let mut by_queue: BTreeMap<String, Vec<PendingEvent>> = BTreeMap::new();
+    for pending in due {
+        by_queue.entry(pending.queue.clone()).or_default().push(pending);
+    }
+    let mut batches = Vec::new();
+    for events in by_queue.into_values() {
+        let mut batch: Vec<PendingEvent> = Vec::new();
+        let mut bytes = 0;
+        for pending in events {
+            if batch.len() == BATCH_ENTRIES || (!batch.is_empty() && bytes + pending.body.len() > BATCH_BYTES) {
+                batches.push(std::mem::take(&mut batch));
+                bytes = 0;
+            }
+            bytes += pending.body.len();
+            batch.push(pending);
+        }
+        if !batch.is_empty() {
+            batches.push(batch);
+        }
+    }
+    batches
+}
+
+/// One entry of a `SendMessageBatch`: the event's body, its correlation id
+/// and the trace of the request that caused it. A body that is not a
+/// CloudEvents envelope can never be consumed: an error, so it is parked.
+fn batch_entry(index: usize, pending: &PendingEvent) -> anyhow::Result<SendMessageBatchRequestEntry> {
+    let envelope = serde_json::from_str::<CloudEvent>(&pending.body)
+        .map_err(|e| anyhow::anyhow!("the body is not a CloudEvents envelope: {}", crate::redact::json_error(&e)))?;
+    let mut entry = SendMessageBatchRequestEntry::builder().id(index.to_string()).message_body(&pending.body);
+    if !envelope.correlationid.is_empty() {
+        entry = entry.message_attributes(
+            "correlation_id",
+            MessageAttributeValue::builder().data_type("String").string_value(envelope.correlationid).build()?,
+        );
+    }
+    if let Some(trace) = &pending.trace {
+        entry = entry.message_system_attributes(
+            MessageSystemAttributeNameForSends::AwsTraceHeader,
+            MessageSystemAttributeValue::builder().data_type("String").string_value(trace).build()?,
+        );
+    }
+    Ok(entry.build()?)
 }
 
 #[async_trait]

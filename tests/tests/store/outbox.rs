@@ -12,6 +12,9 @@ use time::OffsetDateTime;
 
 use crate::fresh_table;
 
+/// The relay's time budget in these tests: far more than they need.
+const BUDGET: Duration = Duration::from_secs(30);
+
 fn sqs_at(endpoint: &str, config: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(config).endpoint_url(endpoint).build())
 }
@@ -50,9 +53,9 @@ async fn an_event_committed_while_sqs_is_down_is_delivered_once_by_the_relay() {
 
     // SQS is back: the relay sends what is left, once.
     let working = OutboxPublisher::new(table.clone(), sqs, queues);
-    let report = working.relay(Duration::ZERO, 100).await.unwrap();
+    let report = working.relay(Duration::ZERO, BUDGET).await.unwrap();
     assert_eq!((report.published, report.failed), (1, 0));
-    assert_eq!(working.relay(Duration::ZERO, 100).await.unwrap().published, 0, "nothing left to send");
+    assert_eq!(working.relay(Duration::ZERO, BUDGET).await.unwrap().published, 0, "nothing left to send");
 
     let sqs = aws_sdk_sqs::Client::new(&config);
     let received = sqs
@@ -87,6 +90,98 @@ async fn fresh_events_are_left_to_their_own_handler() {
     let event = DomainEvent::user_created(user.id, &user.email, "corr", OffsetDateTime::now_utc());
     users.insert(&user, Some(&event)).await.unwrap();
     let publisher = OutboxPublisher::new(table, aws_sdk_sqs::Client::new(&config), BTreeMap::new());
-    let report = publisher.relay(Duration::from_secs(60), 100).await.unwrap();
+    let report = publisher.relay(Duration::from_secs(60), BUDGET).await.unwrap();
     assert_eq!((report.published, report.skipped_fresh), (0, 1));
+}
+
+/// A backlog larger than one page drains in one run, with pagination,
+/// batches and several rounds; an unreadable record (here written under the
+/// outbox key from before the shards) is parked with its reason instead of
+/// stopping the run. Before, the relay took 100 records a run, one
+/// SendMessage each, and an unreadable record failed the whole run.
+#[tokio::test]
+async fn a_backlog_drains_in_one_run_and_an_unreadable_record_is_parked() {
+    tests::helpers::require_local_cloud();
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue = sqs.create_queue().queue_name(format!("outbox-backlog-{}", ulid::Ulid::new())).send().await.unwrap();
+    let queue_url = queue.queue_url().unwrap().to_owned();
+    let table = fresh_table().await;
+    let users = DynamoUserStore::new(table.clone());
+    let mut events = std::collections::BTreeSet::new();
+    for index in 0..250 {
+        let user = NewUser {
+            email: Email::parse(&format!("backlog-{index}@example.com")).unwrap(),
+            password_hash: PasswordHash::from_phc("$argon2id$x".into()),
+            role: Role::User,
+        }
+        .into_user(OffsetDateTime::now_utc());
+        let event = DomainEvent::user_created(user.id, &user.email, "corr", OffsetDateTime::now_utc());
+        users.insert(&user, Some(&event)).await.unwrap();
+        events.insert(event.id.to_string());
+    }
+    let corrupt = ulid::Ulid::new().to_string();
+    let text = |value: &str| aws_sdk_dynamodb::types::AttributeValue::S(value.to_owned());
+    table
+        .client()
+        .put_item()
+        .table_name(table.name())
+        .item("pk", text(&format!("OUTBOX#{corrupt}")))
+        .item("sk", text("OUTBOX"))
+        .item("gsi1pk", text("OUTBOX"))
+        .item("gsi1sk", text(&corrupt))
+        .item("queue", text("user-created"))
+        .send()
+        .await
+        .unwrap();
+
+    let publisher = OutboxPublisher::new(
+        table.clone(),
+        sqs.clone(),
+        BTreeMap::from([("user-created".to_owned(), queue_url.clone())]),
+    );
+    let report = publisher.relay(Duration::ZERO, BUDGET).await.unwrap();
+    assert_eq!((report.published, report.parked, report.failed), (250, 1, 0), "{report:?}");
+    let again = publisher.relay(Duration::ZERO, BUDGET).await.unwrap();
+    assert_eq!((again.published, again.parked, again.failed), (0, 0, 0), "nothing left: {again:?}");
+
+    let parked = table
+        .client()
+        .get_item()
+        .table_name(table.name())
+        .key("pk", text(&format!("OUTBOX#{corrupt}")))
+        .key("sk", text("OUTBOX"))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("a parked record is kept");
+    assert_eq!(parked["gsi1pk"].as_s().unwrap(), "OUTBOX#PARKED");
+    assert!(parked["parked_reason"].as_s().unwrap().contains("body"), "{parked:?}");
+
+    let mut received = std::collections::BTreeSet::new();
+    loop {
+        let answer = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        if answer.messages().is_empty() {
+            break;
+        }
+        for message in answer.messages() {
+            let body: serde_json::Value = serde_json::from_str(message.body().unwrap()).unwrap();
+            received.insert(body["id"].as_str().unwrap().to_owned());
+            sqs.delete_message()
+                .queue_url(&queue_url)
+                .receipt_handle(message.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(received, events, "every event on its queue, once");
 }

@@ -425,22 +425,25 @@ async fn outbox_state(cloud: &LocalCloud, env: &[(String, String)]) -> anyhow::R
     let var = |name: &str| {
         env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).with_context(|| format!("{name} is not set"))
     };
-    let left = cloud
-        .dynamodb()
-        .await
-        .query()
-        .table_name(var("TABLE_NAME")?)
-        .index_name("gsi1")
-        .key_condition_expression("gsi1pk = :outbox")
-        .filter_expression("#queue = :queue")
-        .expression_attribute_names("#queue", "queue")
-        .expression_attribute_values(":outbox", AttributeValue::S("OUTBOX".into()))
-        .expression_attribute_values(":queue", AttributeValue::S("order-placed".into()))
-        .select(Select::Count)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?
-        .count;
+    // The outbox is spread over shards: count every one.
+    let dynamodb = cloud.dynamodb().await;
+    let mut left = 0;
+    for partition in platform::dynamo::outbox_partitions() {
+        left += dynamodb
+            .query()
+            .table_name(var("TABLE_NAME")?)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :outbox")
+            .filter_expression("#queue = :queue")
+            .expression_attribute_names("#queue", "queue")
+            .expression_attribute_values(":outbox", AttributeValue::S(partition))
+            .expression_attribute_values(":queue", AttributeValue::S("order-placed".into()))
+            .select(Select::Count)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?
+            .count;
+    }
     let attributes = cloud
         .sqs()
         .await

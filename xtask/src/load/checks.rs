@@ -124,26 +124,31 @@ impl Cloud {
     /// The bodies of every outbox record (events not yet published).
     async fn outbox(&self) -> anyhow::Result<Vec<String>> {
         let mut bodies = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .dynamodb
-                .query()
-                .table_name(&self.table)
-                .index_name("gsi1")
-                .key_condition_expression("gsi1pk = :outbox")
-                .expression_attribute_values(":outbox", AttributeValue::S("OUTBOX".into()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
-            bodies
-                .extend(output.items().iter().filter_map(|item| item.get("body").and_then(|v| v.as_s().ok()).cloned()));
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(bodies);
+        // The outbox is spread over shards: read every one.
+        for partition in platform::dynamo::outbox_partitions() {
+            let mut start = None;
+            loop {
+                let output = self
+                    .dynamodb
+                    .query()
+                    .table_name(&self.table)
+                    .index_name("gsi1")
+                    .key_condition_expression("gsi1pk = :outbox")
+                    .expression_attribute_values(":outbox", AttributeValue::S(partition.clone()))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+                bodies.extend(
+                    output.items().iter().filter_map(|item| item.get("body").and_then(|v| v.as_s().ok()).cloned()),
+                );
+                start = output.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
             }
         }
+        Ok(bodies)
     }
 
     /// Messages on the consumers' queues: visible, in flight, delayed.

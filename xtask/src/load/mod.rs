@@ -11,6 +11,7 @@
 mod actors;
 mod checks;
 mod client;
+pub mod hotkeys;
 mod probe;
 mod report;
 mod world;
@@ -70,6 +71,9 @@ pub struct Args {
     /// Also rewrite the load section of docs/reliability.md with this run's report.
     #[arg(long)]
     pub write_docs: bool,
+    /// The order rate the hot-key report scales the run's writes to.
+    #[arg(long, default_value_t = 10_000.0)]
+    pub target_orders_per_second: f64,
 }
 
 /// How to run the load on a stack.
@@ -91,6 +95,11 @@ pub struct Options {
     pub drain_timeout: Duration,
     /// The command that ran it, for the report.
     pub command: String,
+    /// Where the functions record the partitions they write (`aws-writes.tsv`
+    /// beside `SHOP_RECORD_AWS_CALLS`), for the hot-key report.
+    pub writes_file: Option<PathBuf>,
+    /// The order rate the hot-key report scales to.
+    pub target_orders_per_second: f64,
 }
 
 impl Options {
@@ -107,6 +116,8 @@ impl Options {
             output: Some(output),
             drain_timeout: Duration::from_secs(240),
             command: "cargo xtask test".into(),
+            writes_file: None,
+            target_orders_per_second: 10_000.0,
         }
     }
 }
@@ -129,7 +140,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         api_port: free_port()?,
         reload_on_change: false,
         functions_log: Some(log.clone()),
-        extra_env: Vec::new(),
+        // The functions record their writes for the hot-key report.
+        extra_env: vec![("SHOP_RECORD_AWS_CALLS".into(), dir.join("aws-calls.tsv").display().to_string())],
     };
     eprintln!("xtask: load: starting a local stack of its own");
     let stack = LocalStack::start(&tools, &template, config).await?;
@@ -143,6 +155,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         functions_log: Some(log),
         output: None,
         drain_timeout: Duration::from_secs(300),
+        writes_file: Some(dir.join("aws-writes.tsv")),
+        target_orders_per_second: args.target_orders_per_second,
         command: format!(
             "cargo xtask load --seconds {} --customers {} --admins {} --products {} --per-minute {}{}",
             args.seconds,
@@ -174,6 +188,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("xtask: load: FAILED; logs in {}", dir.join("logs").display());
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// Milliseconds since the epoch, as the functions stamp their recorded writes.
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
 }
 
 /// A name for this run's data, unlike any other run's.
@@ -247,7 +266,11 @@ fn service_times(log: &str, load_seconds: f64) -> Vec<report::ServiceTime> {
 /// `dir/load`. Whether every invariant held.
 pub async fn short_run(stack: &LocalStack, dir: &std::path::Path) -> bool {
     eprintln!("\nxtask: load: 60 s of simulated customers and admins, then the invariants on their data");
-    match run_on(stack, Options::for_test(dir.join("logs/functions.log"), dir.join("load"))).await {
+    let options = Options {
+        writes_file: Some(dir.join("aws-writes.tsv")),
+        ..Options::for_test(dir.join("logs/functions.log"), dir.join("load"))
+    };
+    match run_on(stack, options).await {
         Ok(report) => report.passed(),
         Err(error) => {
             eprintln!("xtask: load: {error:#}");
@@ -307,6 +330,7 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
     let world = Arc::new(world);
     world.recorder.set_phase(Phase::Load);
     let load_started = Instant::now();
+    let load_started_ms = unix_ms();
     let mut tasks = tokio::task::JoinSet::new();
     for (index, email) in admins.iter().enumerate() {
         tasks.spawn(actors::admin(world.clone(), index, email.clone()));
@@ -329,6 +353,7 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
         }
     }
     let load_seconds = load_started.elapsed().as_secs_f64();
+    let load_ended_ms = unix_ms();
     world.recorder.set_phase(Phase::Check);
     eprintln!(
         "xtask: load: load phase over after {load_seconds:.1} s ({} orders placed); waiting for the system to settle",
@@ -370,6 +395,26 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
         },
     });
     let check_seconds = check_started.elapsed().as_secs_f64() - drain_seconds;
+    let hot_keys = match &options.writes_file {
+        None => None,
+        Some(file) => {
+            let placed = world.ledger().activity.orders_placed;
+            let keys = hotkeys::HotKeys::read(
+                file,
+                load_started_ms,
+                load_ended_ms,
+                load_seconds,
+                placed,
+                options.target_orders_per_second,
+            )?;
+            invariants.push(checks::Invariant {
+                name: "no partition key but a product's stock over 1,000 WCU/s at the target order rate",
+                passed: keys.passed(),
+                detail: keys.detail(),
+            });
+            Some(keys)
+        }
+    };
 
     let http_503: BTreeMap<&str, usize> =
         samples.iter().filter(|s| s.status == 503).fold(BTreeMap::new(), |mut m, s| {
@@ -409,6 +454,7 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
             "conflict_lines_logged": conflicts.1,
         }),
         probe: Vec::new(),
+        hot_keys,
         service: service_times(&log, run_started.elapsed().as_secs_f64()),
     };
     drop(ledger);

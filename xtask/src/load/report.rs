@@ -94,6 +94,7 @@ pub struct Report {
     pub invariants: Vec<Invariant>,
     pub hot_spot: Value,
     pub probe: Vec<probe::Row>,
+    pub hot_keys: Option<super::hotkeys::HotKeys>,
     pub service: Vec<ServiceTime>,
 }
 
@@ -133,6 +134,7 @@ impl Report {
             "counter_hot_spot": {
                 "in_the_run": self.hot_spot,
                 "probe": self.probe.iter().map(probe::Row::to_json).collect::<Vec<_>>(),
+                "hot_keys": self.hot_keys.as_ref().map(super::hotkeys::HotKeys::to_json),
             },
         })
     }
@@ -221,6 +223,10 @@ impl Report {
             "\nCounter hot spot in the run: {} answers 503; {} transaction conflicts counted by the functions (`TransactionConflicts` metric), {} other log lines naming one.\n",
             self.hot_spot["http_503"], self.hot_spot["conflicts_counted"], self.hot_spot["conflict_lines_logged"]
         );
+        if let Some(hot_keys) = &self.hot_keys {
+            md += "\n";
+            md += &hot_keys.to_markdown();
+        }
         if !self.probe.is_empty() {
             md += "\nProbe: concurrent writers committing `POST /orders`'s transaction (order, 4 counters, outbox) on DynamoDB Local, retried as `Table::transact` does (4 attempts).\n\n";
             md += "| layout | writers | commits/s | conflicts / attempts | out of retries (503) | p50 (ms) | p99 (ms) |\n|---|---:|---:|---:|---:|---:|---:|\n";

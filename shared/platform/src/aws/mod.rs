@@ -2,6 +2,7 @@
 //! the optional recorder of the AWS calls a function makes.
 
 pub mod calls;
+mod writes;
 pub mod xray;
 
 use std::io::Write;
@@ -48,6 +49,27 @@ impl CallRecorder {
     /// (record nothing) otherwise.
     pub fn from_env(function: &'static str) -> Option<Self> {
         std::env::var_os("SHOP_RECORD_AWS_CALLS").map(|file| Self { function, file: file.into() })
+    }
+
+    /// Appends the partitions of each DynamoDB write to `aws-writes.tsv`
+    /// beside the calls file (`ms function operation target partition units
+    /// class`), for the load's hot-key report.
+    fn write_partitions(&self, operation: &str, writes: &[writes::Write]) {
+        if writes.is_empty() {
+            return;
+        }
+        let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let text: String = writes
+            .iter()
+            .map(|w| {
+                let (target, partition, units, class) = (w.target, &w.partition, w.units, w.class.as_str());
+                format!("{ms}\t{}\t{operation}\t{target}\t{partition}\t{units}\t{class}\n", self.function)
+            })
+            .collect();
+        let file = self.file.with_file_name("aws-writes.tsv");
+        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(file) {
+            let _ = file.write_all(text.as_bytes());
+        }
     }
 
     fn write(&self, lines: &[(String, String)]) {
@@ -122,6 +144,11 @@ fn required_actions(
                 .unwrap_or("?");
             one(&format!("dynamodb:{operation}"), table)
         }
+        // IAM authorises SendMessageBatch as sqs:SendMessage.
+        ("SQS", "SendMessageBatch") => input
+            .downcast_ref::<aws_sdk_sqs::operation::send_message_batch::SendMessageBatchInput>()
+            .map(|i| one("sqs:SendMessage", i.queue_url().unwrap_or("?")))
+            .unwrap_or_default(),
         ("SQS", operation) => {
             let queue = input
                 .downcast_ref::<aws_sdk_sqs::operation::send_message::SendMessageInput>()
@@ -167,6 +194,10 @@ impl Intercept for CallRecorder {
     ) -> Result<(), BoxError> {
         if let Some(metadata) = cfg.load::<Metadata>() {
             self.write(&required_actions(metadata.service(), metadata.name(), context.input()));
+            self.write_partitions(
+                metadata.name(),
+                &writes::writes(metadata.service(), metadata.name(), context.input()),
+            );
         }
         Ok(())
     }

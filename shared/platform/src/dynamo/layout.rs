@@ -6,22 +6,68 @@
 //! |---|---|---|---|
 //! | user | `USER#<id>` | `USER` | gsi1 `USERS` |
 //! | email claim (a copy of the user) | `EMAIL#<email>` | `USER` | - |
-//! | product | `PRODUCT#<id>` | `PRODUCT` | gsi1 `PRODUCTS#active` or `PRODUCTS#inactive` |
+//! | product | `PRODUCT#<id>` | `PRODUCT` | gsi1 `PRODUCTS#active#<shard>` or `PRODUCTS#inactive#<shard>` |
 //! | SKU claim | `SKU#<sku>` | `SKU` | - |
-//! | order | `ORDER#<id>` | `ORDER` | gsi1 `ORDERS#OWNER#<owner>`, gsi2 `ORDERS#STATUS#<status>`, gsi3 `ORDERS#OWNER#<owner>#STATUS#<status>`, gsi4 `ORDERS` |
+//! | order | `ORDER#<id>` | `ORDER` | gsi1 `ORDERS#OWNER#<owner>`, gsi2 `ORDERS#STATUS#<status>#<shard>`, gsi3 `ORDERS#OWNER#<owner>#STATUS#<status>`, gsi4 `ORDERS#<shard>` |
 //! | holdings of an account's open orders | `HOLDINGS#<user id>` | `HOLDINGS` | - |
 //! | counter | `COUNTER#<name>` | `COUNTER` | - |
-//! | outbox record | `OUTBOX#<event id>` | `OUTBOX` | gsi1 `OUTBOX` |
+//! | outbox record | `OUTBOX#<event id>` | `OUTBOX` | gsi1 `OUTBOX#<shard>` (parked: `OUTBOX#PARKED`) |
 //! | idempotency record | `IDEMPOTENCY#<key>` | `IDEMPOTENCY` | - |
 //! | message claim | `PROCESSED#<key>` | `PROCESSED` | - |
 //! | throttle window | `<name>#<key>#<window start>` | `WINDOW` | - |
 //! | sign-in history entry | `<name>#<key>` | `SIGNIN` | - |
+//!
+//! No key is written by every order: what all orders share (the listings
+//! across owners, their counters, the outbox, the catalogue listing whose
+//! copy of `stock` every reservation writes) is spread over [`SHARDS`]
+//! partitions, the shard picked by the item's id; readers ask
+//! every shard and merge (`listing`). Partitions and counters written before
+//! the shards (`ORDERS`, `ORDERS#STATUS#<status>`, `OUTBOX`, `PRODUCTS#...`, counters
+//! `orders`, `orders#status#<status>`) are still read, as one more shard,
+//! so data written before the change stays listed and counted.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::ports::OrderFilter;
 use domain::{Email, OrderId, OrderStatus, ProductId, Sku, UserId};
 
 use super::items::{Item, s};
+
+/// How many partitions a listing written by every order is spread over. At
+/// 1,000 write units a second per partition and two per transactional
+/// write, each shard takes about 500 orders a second, so 16 carry 8,000 at
+/// an even spread; the listings across owners are written by status (the
+/// status partitions split the load again), so 10,000 orders a second stay
+/// under the limit (see the load's hot-key report).
+pub(crate) const SHARDS: u8 = 16;
+
+/// One of the [`SHARDS`] partitions of a listing that every order writes;
+/// `None` where data from before the shards lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Shard(Option<u8>);
+
+impl Shard {
+    /// The shard of the item whose id is `id`: FNV-1a of the id, so the
+    /// choice is stable across releases and even over random ULIDs.
+    pub fn of(id: &str) -> Self {
+        let hash = id
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+        Self(Some(u8::try_from(hash % u64::from(SHARDS)).expect("below SHARDS")))
+    }
+
+    /// Every shard a reader must ask, the partition from before the shards included.
+    pub fn all() -> impl Iterator<Item = Self> {
+        (0..SHARDS).map(|shard| Self(Some(shard))).chain([Self(None)])
+    }
+
+    /// `base` in this shard: `base#07`, or `base` itself for the unsharded past.
+    fn name(self, base: &str) -> String {
+        match self.0 {
+            Some(shard) => format!("{base}#{shard:02}"),
+            None => base.to_owned(),
+        }
+    }
+}
 
 /// A base-table key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,25 +194,63 @@ impl Partition {
         Self { index: Index::Gsi1, value: "USERS".into() }
     }
 
-    pub fn products(active: bool) -> Self {
-        Self { index: Index::Gsi1, value: if active { "PRODUCTS#active" } else { "PRODUCTS#inactive" }.into() }
+    /// The shard of the catalogue listing that holds product `id`. Sharded
+    /// because the index copies `stock`: every reservation writes the
+    /// product's listing entry, so one partition for all products would take
+    /// every order's stock changes.
+    pub fn products(active: bool, id: &str) -> Self {
+        Self::products_in(active, Shard::of(id))
     }
 
-    /// The one listing that serves `filter`: every order is in all four.
-    pub fn orders(filter: OrderFilter) -> Self {
+    /// Every partition of the catalogue listing (its shards and the unsharded past).
+    pub fn products_read(active: bool) -> Vec<Self> {
+        Shard::all().map(|shard| Self::products_in(active, shard)).collect()
+    }
+
+    fn products_in(active: bool, shard: Shard) -> Self {
+        Self { index: Index::Gsi1, value: shard.name(if active { "PRODUCTS#active" } else { "PRODUCTS#inactive" }) }
+    }
+
+    /// The partition of the listing for `filter` that the order `id` is in:
+    /// the owner's own, or one shard of a listing across owners.
+    pub fn orders(filter: OrderFilter, id: OrderId) -> Self {
+        Self::orders_in(filter, Shard::of(&id.to_string()))
+    }
+
+    /// Every partition the listing for `filter` reads: an owner's one, or
+    /// every shard of a listing across owners.
+    pub fn orders_read(filter: OrderFilter) -> Vec<Self> {
+        if filter.owner.is_some() {
+            return vec![Self::orders_in(filter, Shard(None))];
+        }
+        Shard::all().map(|shard| Self::orders_in(filter, shard)).collect()
+    }
+
+    fn orders_in(filter: OrderFilter, shard: Shard) -> Self {
         match (filter.owner, filter.status) {
             (Some(owner), None) => Self { index: Index::Gsi1, value: format!("ORDERS#OWNER#{owner}") },
-            (None, Some(status)) => Self { index: Index::Gsi2, value: format!("ORDERS#STATUS#{status}") },
+            (None, Some(status)) => Self { index: Index::Gsi2, value: shard.name(&format!("ORDERS#STATUS#{status}")) },
             (Some(owner), Some(status)) => {
                 Self { index: Index::Gsi3, value: format!("ORDERS#OWNER#{owner}#STATUS#{status}") }
             }
-            (None, None) => Self { index: Index::Gsi4, value: "ORDERS".into() },
+            (None, None) => Self { index: Index::Gsi4, value: shard.name("ORDERS") },
         }
     }
 
-    /// Outbox records not yet published, oldest first by event id.
-    pub fn outbox() -> Self {
-        Self { index: Index::Gsi1, value: "OUTBOX".into() }
+    /// The partition of outbox records not yet published that holds `event_id`.
+    pub fn outbox(event_id: &str) -> Self {
+        Self { index: Index::Gsi1, value: Shard::of(event_id).name("OUTBOX") }
+    }
+
+    /// Every partition of outbox records not yet published, each oldest first by event id.
+    pub fn outbox_read() -> Vec<Self> {
+        Shard::all().map(|shard| Self { index: Index::Gsi1, value: shard.name("OUTBOX") }).collect()
+    }
+
+    /// Where an outbox record that can never be published is parked, with
+    /// its reason, out of the relay's way.
+    pub fn outbox_parked() -> Self {
+        Self { index: Index::Gsi1, value: "OUTBOX#PARKED".into() }
     }
 
     /// The index attributes an item listed here with `sort` carries.
@@ -176,19 +260,20 @@ impl Partition {
 }
 
 /// The index attributes of an order: it is listed by owner, by status, by
-/// both, and among all orders.
-pub(crate) fn order_listings(owner: UserId, status: OrderStatus) -> [Partition; 4] {
-    let with = |owner, status| Partition::orders(OrderFilter { owner, status });
+/// both, and among all orders (the last two in the shard of its id).
+pub(crate) fn order_listings(id: OrderId, owner: UserId, status: OrderStatus) -> [Partition; 4] {
+    let with = |owner, status| Partition::orders(OrderFilter { owner, status }, id);
     [with(Some(owner), None), with(None, Some(status)), with(Some(owner), Some(status)), with(None, None)]
 }
 
 /// A total kept beside a listing, updated in the same transaction as the
-/// items it counts.
+/// items it counts. The order counters across owners are sharded like their
+/// listings: a total is the sum of its shards.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Counter {
     Users,
     Products { active: bool },
-    Orders(OrderFilter),
+    Orders(OrderFilter, Shard),
 }
 
 impl Counter {
@@ -197,25 +282,72 @@ impl Counter {
             Self::Users => "users".into(),
             Self::Products { active: true } => "products#active".into(),
             Self::Products { active: false } => "products#inactive".into(),
-            Self::Orders(OrderFilter { owner: None, status: None }) => "orders".into(),
-            Self::Orders(OrderFilter { owner: Some(owner), status: None }) => format!("orders#owner#{owner}"),
-            Self::Orders(OrderFilter { owner: None, status: Some(status) }) => format!("orders#status#{status}"),
-            Self::Orders(OrderFilter { owner: Some(owner), status: Some(status) }) => {
+            Self::Orders(OrderFilter { owner: None, status: None }, shard) => shard.name("orders"),
+            Self::Orders(OrderFilter { owner: Some(owner), status: None }, _) => format!("orders#owner#{owner}"),
+            Self::Orders(OrderFilter { owner: None, status: Some(status) }, shard) => {
+                shard.name(&format!("orders#status#{status}"))
+            }
+            Self::Orders(OrderFilter { owner: Some(owner), status: Some(status) }, _) => {
                 format!("orders#owner#{owner}#status#{status}")
             }
         }
     }
 
+    /// The counters whose sum is the total of the listing for `filter`.
+    pub fn orders_read(filter: OrderFilter) -> Vec<Self> {
+        if filter.owner.is_some() {
+            return vec![Self::Orders(filter, Shard(None))];
+        }
+        Shard::all().map(|shard| Self::Orders(filter, shard)).collect()
+    }
+
     /// The counters an order moves when it comes to be (or leaves) `status`;
-    /// `with_totals` adds the ones that do not depend on the status.
-    pub fn for_order(owner: UserId, status: OrderStatus, with_totals: bool) -> Vec<Self> {
-        let filter = |owner, status| Self::Orders(OrderFilter { owner, status });
+    /// `with_totals` adds the ones that do not depend on the status. The
+    /// counters across owners are the shard of the order's id.
+    pub fn for_order(id: OrderId, owner: UserId, status: OrderStatus, with_totals: bool) -> Vec<Self> {
+        let shard = Shard::of(&id.to_string());
+        let filter = |owner, status| Self::Orders(OrderFilter { owner, status }, shard);
         let mut counters = vec![filter(None, Some(status)), filter(Some(owner), Some(status))];
         if with_totals {
             counters.extend([filter(None, None), filter(Some(owner), None)]);
         }
         counters
     }
+}
+
+/// The index entries an update or delete of the item at `pk` rewrites
+/// (the request names only the key): a product's catalogue entry copies
+/// `stock`, so every stock change rewrites it (active: only active products
+/// are reserved); an outbox record's delete removes its listing entry.
+pub(crate) fn index_echo(pk: &str, delete: bool) -> Vec<(Index, String)> {
+    if let Some(id) = pk.strip_prefix("PRODUCT#") {
+        return vec![(Index::Gsi1, Partition::products(true, id).value)];
+    }
+    match pk.strip_prefix("OUTBOX#") {
+        Some(id) if delete => vec![(Index::Gsi1, Partition::outbox(id).value)],
+        _ => Vec::new(),
+    }
+}
+
+/// Every partition written on behalf of all orders or all accounts: the
+/// shards (and unsharded past) of the listings across owners, of the
+/// outbox, and the counters of all orders, users and products (counters as
+/// their table partition, `COUNTER#<name>`).
+pub(crate) fn shared_partitions() -> std::collections::HashSet<String> {
+    let everyone = [None].into_iter().chain(OrderStatus::ALL.map(Some));
+    let filters: Vec<OrderFilter> = everyone.map(|status| OrderFilter { owner: None, status }).collect();
+    let listings = filters.iter().flat_map(|filter| Partition::orders_read(*filter));
+    let outbox = Partition::outbox_read().into_iter().chain([Partition::outbox_parked(), Partition::users()]);
+    let counters = filters.iter().flat_map(|filter| Counter::orders_read(*filter)).chain([
+        Counter::Users,
+        Counter::Products { active: true },
+        Counter::Products { active: false },
+    ]);
+    listings
+        .chain(outbox)
+        .map(|partition| partition.value)
+        .chain(counters.map(|counter| Key::counter(&counter).pk))
+        .collect()
 }
 
 #[cfg(test)]
@@ -225,30 +357,62 @@ mod tests {
     #[test]
     fn the_key_formats_are_stable() {
         let id = UserId::parse("01J9Z3NDEKTSV4RRFFQ69G5FAV").unwrap();
+        let order = OrderId::parse("01J9Z3NDEKTSV4RRFFQ69G5FAV").unwrap();
         assert_eq!(Key::user(id), Key { pk: "USER#01J9Z3NDEKTSV4RRFFQ69G5FAV".into(), sk: "USER" });
         assert_eq!(Key::window("LOGIN", "1.2.3.4", 120).pk, "LOGIN#1.2.3.4#120");
         assert_eq!(Key::holdings(id), Key { pk: "HOLDINGS#01J9Z3NDEKTSV4RRFFQ69G5FAV".into(), sk: "HOLDINGS" });
         let filter = OrderFilter { owner: Some(id), status: Some(OrderStatus::Pending) };
-        assert_eq!(Partition::orders(filter).value, "ORDERS#OWNER#01J9Z3NDEKTSV4RRFFQ69G5FAV#STATUS#pending");
-        assert_eq!(Counter::Orders(filter).name(), "orders#owner#01J9Z3NDEKTSV4RRFFQ69G5FAV#status#pending");
+        let listing = Partition::orders(filter, order).value;
+        assert_eq!(listing, "ORDERS#OWNER#01J9Z3NDEKTSV4RRFFQ69G5FAV#STATUS#pending");
+        let counters: Vec<String> =
+            Counter::for_order(order, id, OrderStatus::Pending, true).iter().map(Counter::name).collect();
+        // The shard of an id never changes across releases: stored items depend on it.
+        assert_eq!(
+            counters,
+            [
+                "orders#status#pending#02",
+                "orders#owner#01J9Z3NDEKTSV4RRFFQ69G5FAV#status#pending",
+                "orders#02",
+                "orders#owner#01J9Z3NDEKTSV4RRFFQ69G5FAV",
+            ]
+        );
+        assert_eq!(Partition::orders(OrderFilter { owner: None, status: None }, order).value, "ORDERS#02");
+        assert_eq!(Partition::outbox_read().last().unwrap().value, "OUTBOX", "the unsharded past is still read");
     }
 
     #[test]
     fn every_order_filter_has_its_own_listing_and_counter() {
         let id = UserId::generate();
+        let order = OrderId::generate();
         let filters = [
             OrderFilter { owner: None, status: None },
             OrderFilter { owner: Some(id), status: None },
             OrderFilter { owner: None, status: Some(OrderStatus::Shipped) },
             OrderFilter { owner: Some(id), status: Some(OrderStatus::Shipped) },
         ];
-        let listings: std::collections::HashSet<String> = filters.iter().map(|f| Partition::orders(*f).value).collect();
-        let counters: std::collections::HashSet<String> = filters.iter().map(|f| Counter::Orders(*f).name()).collect();
+        let listings: std::collections::HashSet<String> =
+            filters.iter().map(|f| Partition::orders(*f, order).value).collect();
+        let counters: std::collections::HashSet<String> =
+            Counter::for_order(order, id, OrderStatus::Shipped, true).iter().map(Counter::name).collect();
         assert_eq!((listings.len(), counters.len()), (4, 4));
-        let listed: Vec<String> = order_listings(id, OrderStatus::Shipped).iter().map(|p| p.value.clone()).collect();
-        assert!(
-            filters.iter().all(|f| listed.contains(&Partition::orders(*f).value)),
-            "an order is in every listing that can show it"
-        );
+        let listed: Vec<String> =
+            order_listings(order, id, OrderStatus::Shipped).iter().map(|p| p.value.clone()).collect();
+        for filter in filters {
+            let read: Vec<String> = Partition::orders_read(filter).into_iter().map(|p| p.value).collect();
+            assert!(read.iter().any(|p| listed.contains(p)), "an order is in every listing that can show it");
+            let summed: Vec<String> = Counter::orders_read(filter).iter().map(Counter::name).collect();
+            assert!(summed.iter().any(|c| counters.contains(c)), "and counted in every total that counts it");
+        }
+    }
+
+    #[test]
+    fn orders_spread_evenly_over_the_shards() {
+        let mut per_shard = [0u32; SHARDS as usize];
+        for _ in 0..16_000 {
+            per_shard[usize::from(Shard::of(&OrderId::generate().to_string()).0.unwrap())] += 1;
+        }
+        let (least, most) = (per_shard.iter().min().unwrap(), per_shard.iter().max().unwrap());
+        assert!(*least > 850 && *most < 1150, "uneven spread: {per_shard:?}");
+        assert_eq!(Partition::orders_read(OrderFilter { owner: None, status: None }).len(), usize::from(SHARDS) + 1);
     }
 }

@@ -2,7 +2,7 @@
 //! table. The layout (keys, index partitions, counters) is named in
 //! `layout`; transactions with named slots are in `transaction`.
 
-mod items;
+pub(crate) mod items;
 pub(crate) mod layout;
 mod listing;
 mod orders;
@@ -20,13 +20,19 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use domain::ports::StoreError;
 use layout::Key;
 pub use orders::{DynamoIdempotencyStore, DynamoOrderStore};
-pub use outbox::{OutboxRecords, PendingEvent};
+pub use outbox::{OutboxEntry, OutboxPage, OutboxPosition, OutboxRecords, PendingEvent};
 pub use processed::DynamoProcessedMessages;
 pub use products::DynamoProductStore;
 use transaction::{Cancelled, Transaction};
 pub use users::DynamoUserStore;
 
 use crate::backoff::Backoff;
+
+/// The `gsi1pk` values under which outbox records wait (every shard, and the
+/// partition from before the shards), for tools that count what is left.
+pub fn outbox_partitions() -> Vec<String> {
+    layout::Partition::outbox_read().into_iter().map(|partition| partition.value).collect()
+}
 
 /// Retries of a transaction that lost a conflict: full jitter under 20, 40,
 /// 80 ms, so racing writers spread out instead of colliding again in step.

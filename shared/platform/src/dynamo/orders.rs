@@ -123,7 +123,7 @@ impl DynamoOrderStore {
             .collect();
         let id = order.id.to_string();
         let mut item = Key::order(order.id).item();
-        for listing in order_listings(order.owner, order.status) {
+        for listing in order_listings(order.id, order.owner, order.status) {
             item.extend(listing.attributes(&id));
         }
         item.extend([
@@ -174,7 +174,10 @@ impl DynamoOrderStore {
     /// The counters `order` moves by `delta`, totals included or not.
     fn counters(&self, order: &Order, delta: i64, with_totals: bool) -> Vec<TransactWriteItem> {
         let table = self.table.name();
-        Counter::for_order(order.owner, order.status, with_totals).iter().map(|c| count(table, c, delta)).collect()
+        Counter::for_order(order.id, order.owner, order.status, with_totals)
+            .iter()
+            .map(|c| count(table, c, delta))
+            .collect()
     }
 
     /// Adds a status change of `previous` into `next`, conditional on
@@ -191,6 +194,27 @@ impl DynamoOrderStore {
             transaction.extend([self.hold(previous, -1)]);
         }
         order
+    }
+
+    /// Up to `limit` items of `partition` whose sort value is below `bound`, oldest first.
+    async fn oldest_before(&self, partition: &Partition, bound: &str, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let output = self
+            .table
+            .client()
+            .query()
+            .table_name(self.table.name())
+            .index_name(partition.index.name())
+            .key_condition_expression("#pk = :pk AND #sk < :bound")
+            .expression_attribute_names("#pk", partition.index.partition_attribute())
+            .expression_attribute_names("#sk", partition.index.sort_attribute())
+            .expression_attribute_values(":pk", s(&partition.value))
+            .expression_attribute_values(":bound", s(bound))
+            .scan_index_forward(true)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(super::classify)?;
+        Ok(output.items.unwrap_or_default())
     }
 
     /// Adds `delta` units to a product's stock; `condition` guards decrements.
@@ -248,8 +272,8 @@ impl OrderStore for DynamoOrderStore {
 
     async fn list(&self, filter: OrderFilter, page: &PageRequest) -> Result<Page<Order>, StoreError> {
         let listing = Listing {
-            partition: Partition::orders(filter),
-            counter: Counter::Orders(filter),
+            partitions: Partition::orders_read(filter),
+            counters: Counter::orders_read(filter),
             base_key: |position| OrderId::parse(position).ok().map(Key::order),
         };
         let raw = self.table.list_page(&listing, page).await?;
@@ -300,24 +324,13 @@ impl OrderStore for DynamoOrderStore {
         let bound = OrderId::first_at(cutoff).to_string();
         let mut due = Vec::new();
         for status in [OrderStatus::Pending, OrderStatus::Confirmed] {
-            let partition = Partition::orders(OrderFilter { owner: None, status: Some(status) });
-            let output = self
-                .table
-                .client()
-                .query()
-                .table_name(self.table.name())
-                .index_name(partition.index.name())
-                .key_condition_expression("#pk = :pk AND #sk < :bound")
-                .expression_attribute_names("#pk", partition.index.partition_attribute())
-                .expression_attribute_names("#sk", partition.index.sort_attribute())
-                .expression_attribute_values(":pk", s(&partition.value))
-                .expression_attribute_values(":bound", s(&bound))
-                .scan_index_forward(true)
-                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-                .send()
-                .await
-                .map_err(super::classify)?;
-            for item in output.items() {
+            // The oldest of each shard, merged: the `limit` oldest of all.
+            let shards = Partition::orders_read(OrderFilter { owner: None, status: Some(status) });
+            let oldest = shards.iter().map(|partition| self.oldest_before(partition, &bound, limit));
+            let mut listed: Vec<Item> = futures::future::try_join_all(oldest).await?.into_iter().flatten().collect();
+            listed
+                .sort_by(|a, b| a.get("id").and_then(|v| v.as_s().ok()).cmp(&b.get("id").and_then(|v| v.as_s().ok())));
+            for item in listed.iter().take(limit) {
                 due.push(Self::from_item(item)?);
             }
         }

@@ -6,20 +6,20 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use domain::DomainEvent;
 use domain::ports::StoreError;
 
-use super::items::{get_s, n, s};
+use super::items::{Item, get_s, n, s};
 use super::layout::{Key, Partition};
 use super::{Table, classify};
 use crate::events::CloudEvent;
 
 /// The outbox record of `event`: committed with the write that caused it,
-/// listed on `gsi1` under `OUTBOX` until the relay (or the handler) has
-/// published it.
+/// listed on `gsi1` under its shard of `OUTBOX` until the relay (or the
+/// handler) has published it.
 pub(crate) fn record(table: &str, event: &DomainEvent) -> TransactWriteItem {
     let envelope = CloudEvent::from_domain(event);
     let body = serde_json::to_string(&envelope).expect("events serialise");
     let id = event.id.to_string();
     let mut item = Key::outbox(&id).item();
-    item.extend(Partition::outbox().attributes(&id));
+    item.extend(Partition::outbox(&id).attributes(&id));
     if let Some(trace) = crate::telemetry::current_trace() {
         // The trace of the request that caused the event, for whoever publishes it.
         item.insert("trace".into(), s(trace));
@@ -53,6 +53,35 @@ pub struct PendingEvent {
     pub trace: Option<String>,
 }
 
+/// A record read from the outbox: an event to send, or a record that can
+/// never be sent (written by a bug or a bad migration) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxEntry {
+    /// A well-formed record.
+    Pending(PendingEvent),
+    /// A record missing what sending needs.
+    Unreadable {
+        /// Its event id (its sort value in the outbox listing).
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Where the next page of one outbox partition starts (DynamoDB's own
+/// marker, kept inside the adapter).
+#[derive(Debug, Clone)]
+pub struct OutboxPosition(Item);
+
+/// One page of one outbox partition, oldest first.
+#[derive(Debug)]
+pub struct OutboxPage {
+    /// The records, oldest first.
+    pub entries: Vec<OutboxEntry>,
+    /// Where the partition continues, when it may hold more.
+    pub more: Option<OutboxPosition>,
+}
+
 /// The outbox's read and delete side, for the publisher and the relay.
 #[derive(Clone, Debug)]
 pub struct OutboxRecords {
@@ -65,9 +94,24 @@ impl OutboxRecords {
         Self { table }
     }
 
-    /// Up to `max` waiting events, oldest first.
-    pub async fn oldest(&self, max: i32) -> Result<Vec<PendingEvent>, StoreError> {
-        let listing = Partition::outbox();
+    /// How many partitions the outbox is spread over (its shards and the
+    /// partition from before them); [`OutboxRecords::page`] reads one.
+    pub fn partitions() -> usize {
+        Partition::outbox_read().len()
+    }
+
+    /// Up to `max` records of partition `partition` (below
+    /// [`OutboxRecords::partitions`]), oldest first, from `start`.
+    pub async fn page(
+        &self,
+        partition: usize,
+        start: Option<OutboxPosition>,
+        max: i32,
+    ) -> Result<OutboxPage, StoreError> {
+        let listing = Partition::outbox_read()
+            .into_iter()
+            .nth(partition)
+            .ok_or_else(|| StoreError::Failed("no such outbox partition".into()))?;
         let output = self
             .table
             .client()
@@ -79,26 +123,14 @@ impl OutboxRecords {
             .expression_attribute_values(":outbox", AttributeValue::S(listing.value.clone()))
             .scan_index_forward(true)
             .limit(max)
+            .set_exclusive_start_key(start.map(|position| position.0))
             .send()
             .await
             .map_err(classify)?;
-        output
-            .items()
-            .iter()
-            .map(|item| {
-                Ok(PendingEvent {
-                    id: get_s(item, listing.index.sort_attribute())?.to_owned(),
-                    queue: get_s(item, "queue")?.to_owned(),
-                    body: get_s(item, "body")?.to_owned(),
-                    created_at: item
-                        .get("created_at")
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0),
-                    trace: item.get("trace").and_then(|v| v.as_s().ok()).cloned(),
-                })
-            })
-            .collect()
+        let sort = listing.index.sort_attribute();
+        let entries = output.items().iter().map(|item| entry(item, sort)).collect();
+        let more = output.last_evaluated_key.filter(|key| !key.is_empty()).map(OutboxPosition);
+        Ok(OutboxPage { entries, more })
     }
 
     /// Deletes the record of an event that is on its queue.
@@ -112,5 +144,56 @@ impl OutboxRecords {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+
+    /// Moves a record that can never be sent out of the relay's way, under
+    /// `OUTBOX#PARKED` with `reason`, for someone to look at; it is kept,
+    /// not deleted. Only an existing record is parked.
+    pub async fn park(&self, event_id: &str, reason: &str) -> Result<(), StoreError> {
+        let parked = Partition::outbox_parked();
+        let outcome = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::outbox(event_id).item()))
+            .update_expression("SET #pk = :parked, parked_reason = :reason, parked_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#pk", parked.index.partition_attribute())
+            .expression_attribute_values(":parked", AttributeValue::S(parked.value.clone()))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":now", n(time::OffsetDateTime::now_utc().unix_timestamp()))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(()),
+            // Gone already: nothing left to park.
+            Err(error)
+                if error.as_service_error().is_some_and(
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
+                ) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(classify(error)),
+        }
+    }
+}
+
+/// Reads one outbox item; what sending needs missing makes it unreadable.
+fn entry(item: &Item, sort: &str) -> OutboxEntry {
+    let id = item.get(sort).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let read = || -> Result<PendingEvent, StoreError> {
+        Ok(PendingEvent {
+            id: get_s(item, sort)?.to_owned(),
+            queue: get_s(item, "queue")?.to_owned(),
+            body: get_s(item, "body")?.to_owned(),
+            created_at: item.get("created_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0),
+            trace: item.get("trace").and_then(|v| v.as_s().ok()).cloned(),
+        })
+    };
+    match read() {
+        Ok(pending) => OutboxEntry::Pending(pending),
+        Err(error) => OutboxEntry::Unreadable { id, reason: error.to_string() },
     }
 }

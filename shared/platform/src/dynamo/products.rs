@@ -26,7 +26,8 @@ impl DynamoProductStore {
 
     fn item(product: &Product) -> Item {
         let mut item = Key::product(product.id).item();
-        item.extend(Partition::products(product.active).attributes(&product.id.to_string()));
+        let id = product.id.to_string();
+        item.extend(Partition::products(product.active, &id).attributes(&id));
         item.extend([
             ("id".into(), s(product.id.to_string())),
             ("sku".into(), s(product.sku.as_ref())),
@@ -135,8 +136,8 @@ impl ProductStore for DynamoProductStore {
 
     async fn list(&self, active: bool, page: &PageRequest) -> Result<Page<Product>, StoreError> {
         let listing = Listing {
-            partition: Partition::products(active),
-            counter: Counter::Products { active },
+            partitions: Partition::products_read(active),
+            counters: vec![Counter::Products { active }],
             base_key: |position| ProductId::parse(position).ok().map(Key::product),
         };
         let raw = self.table.list_page(&listing, page).await?;

@@ -8,9 +8,11 @@ use time::OffsetDateTime;
 use super::items::{Item, get_s, get_u64, n, s};
 use super::layout::Key;
 
-pub(crate) fn counter_total(item: Option<&Item>) -> u64 {
-    // A counter that went below zero would be a bug; clamp rather than fail a listing.
-    item.map_or(0, |item| get_u64(item, "total").unwrap_or(0))
+/// A counter's value, signed: one shard of a sharded total may be below
+/// zero (an order counted before the shards and moved after); a counter
+/// unreadable or absent counts zero rather than failing a listing.
+pub(crate) fn counter_value(item: Option<&Item>) -> i64 {
+    item.and_then(|item| item.get("total")).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 /// The idempotency record; claims the key unless an unexpired record holds

@@ -110,8 +110,8 @@ impl UserStore for DynamoUserStore {
 
     async fn list(&self, page: &PageRequest) -> Result<Page<UserProfile>, StoreError> {
         let listing = Listing {
-            partition: Partition::users(),
-            counter: Counter::Users,
+            partitions: vec![Partition::users()],
+            counters: vec![Counter::Users],
             base_key: |position| UserId::parse(position).ok().map(Key::user),
         };
         let raw = self.table.list_page(&listing, page).await?;

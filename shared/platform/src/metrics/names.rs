@@ -52,6 +52,9 @@ pub const EMAILS_SENT: &str = "EmailsSent";
 pub const EVENTS_RELAYED: &str = "EventsRelayed";
 /// See [`EVENTS_RELAYED`].
 pub const EVENTS_RELAY_FAILED: &str = "EventsRelayFailed";
+/// Outbox records the relay can never send (unreadable, or refused by SQS
+/// as malformed), parked under `OUTBOX#PARKED` with their reason.
+pub const EVENTS_PARKED: &str = "EventsParked";
 /// Age of the oldest event waiting in the outbox when the relay ran.
 pub const OUTBOX_AGE: &str = "OutboxAge";
 /// DynamoDB transactions retried because another one held the same items.
@@ -86,6 +89,7 @@ pub const ALL: &[(&str, Unit)] = &[
     (EMAILS_SENT, Unit::Count),
     (EVENTS_RELAYED, Unit::Count),
     (EVENTS_RELAY_FAILED, Unit::Count),
+    (EVENTS_PARKED, Unit::Count),
     (OUTBOX_AGE, Unit::Seconds),
     (TRANSACTION_CONFLICTS, Unit::Count),
     (THROTTLES, Unit::Count),
