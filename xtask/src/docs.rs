@@ -6,6 +6,7 @@
 //! command, never copied.
 
 use std::path::PathBuf;
+use std::process::Command;
 
 use anyhow::{Context, bail};
 
@@ -61,13 +62,37 @@ pub fn write_section(doc: Doc, command: &str, command_line: &str, body: &str) ->
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let date = time::OffsetDateTime::now_utc().date();
     let content = format!(
-        "_Written by `{command_line}` on {date} (UTC). Rerun it to refresh; do not edit by hand._\n\n{}",
+        "_Written by `{command_line}` on {date} (UTC){}. Rerun it to refresh; do not edit by hand._\n\n{}",
+        source_state(),
         body.trim()
     );
     let updated = replace_section(&text, command, &content)?;
     std::fs::write(&path, updated).with_context(|| format!("writing {}", path.display()))?;
     println!("xtask: wrote the `cargo xtask {command}` section of {}", doc.relative_path());
     Ok(())
+}
+
+/// " at commit <short hash>", and whether tracked files other than the
+/// generated documents had changes not yet committed (they were measured too).
+fn source_state() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(project_root())
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    let Some(commit) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return String::new();
+    };
+    let excluded = [Doc::Performance.relative_path(), Doc::Reliability.relative_path(), "docs/bench-chart.png"]
+        .map(|path| format!(":!{path}"));
+    let mut status = vec!["status", "--porcelain", "--untracked-files=no", "--", "."];
+    status.extend(excluded.iter().map(String::as_str));
+    let changed = git(&status).is_some_and(|text| !text.is_empty());
+    format!(" at commit {commit}{}", if changed { " with uncommitted changes" } else { "" })
 }
 
 /// `text` with everything between the markers of `command` replaced by
