@@ -69,7 +69,13 @@ async fn local_admin(stack: &local_cloud::stack::LocalStack) -> anyhow::Result<(
     let env: std::collections::BTreeMap<String, String> = stack.env.iter().cloned().collect();
     let settings = platform::Settings::from_lookup(|name| env.get(name).cloned())?;
     let table = platform::dynamo::Table::new(stack.cloud.dynamodb().await, settings.table_name.clone());
-    let users = platform::dynamo::DynamoUserStore::new(table);
+    let users = platform::dynamo::DynamoUserStore::new(table.clone());
+    // A product in stock, as a deployed shop has, so the order steps run.
+    let sku = format!("SMOKE-{}", &ulid::Ulid::new().to_string()[16..]);
+    let product = domain::ProductDraft::parse(&sku, "Smoke test mug", None, 100, "EUR", 1000, Some(true))
+        .map_err(|error| anyhow::anyhow!("{error}"))?
+        .into_product(time::OffsetDateTime::now_utc());
+    domain::ports::ProductStore::insert(&platform::dynamo::DynamoProductStore::new(table), &product).await?;
     let email = format!("smoke-admin-{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
     let password = Alphanumeric.sample_string(&mut rand::rng(), 24);
     let parsed_email = domain::Email::parse(&email).map_err(|error| anyhow::anyhow!("{error}"))?;
@@ -218,7 +224,13 @@ impl Smoke {
             let disable = json!({"disabled": true});
             let disabled = self
                 .client
-                .call(Method::PATCH, &format!("/users/{user_id}"), Some(&admin_token), &[], Some(&disable))
+                .call(
+                    Method::PATCH,
+                    &format!("/users/{user_id}"),
+                    Some(&admin_token),
+                    &[("if-match", "*")],
+                    Some(&disable),
+                )
                 .await?;
             if !disabled.status.is_success() {
                 bail!("cleaning up: disabling the smoke account answered {} {}", disabled.status, disabled.body);
