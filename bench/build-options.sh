@@ -5,7 +5,7 @@
 # to shared/domain (every workspace crate and every link again: a typical
 # deploy), the largest binary and the largest zip. Prints a markdown table.
 #
-#   xtask/scripts/build-options.sh [option-set ...]   # default: all of them
+#   bench/build-options.sh [option-set ...]   # default: all of them
 #
 # An option set is NAME=LTO,CODEGEN_UNITS[,OPT_LEVEL]; the set overrides
 # [profile.release] of Cargo.toml through CARGO_PROFILE_RELEASE_* and keeps
@@ -13,7 +13,7 @@
 # hour; run it on a quiet machine. The release profile in Cargo.toml was
 # chosen with it (docs/performance.md, Packaging).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 export PATH="$PWD/.tools/venv/bin:$PATH"
 sets=("$@")
 [ ${#sets[@]} -gt 0 ] || sets=("thin-1=thin,1" "thin-16=thin,16" "off-16=off,16" "off-16-s=off,16,s")
