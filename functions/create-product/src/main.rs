@@ -9,8 +9,7 @@ fn main() -> Result<(), lambda_http::Error> {
         let keys = init.signing_keys().await?;
         let products = forever(init.product_store());
         let idempotency = forever(init.idempotency_store());
-        init.http(Access::Admin)
-            .with_auth(init.authenticator(&keys))
+        init.http(Access::Admin(init.authenticator(&keys)))
             .serve(move |request| app::catalogue::create(request, products, idempotency))
             .await
     })

@@ -8,9 +8,6 @@ fn main() -> Result<(), lambda_http::Error> {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let keys = init.signing_keys().await?;
         let users = forever(init.user_store());
-        init.http(Access::User)
-            .with_auth(init.authenticator(&keys))
-            .serve(move |request| app::users::me(request, users))
-            .await
+        init.http(Access::User(init.authenticator(&keys))).serve(move |request| app::users::me(request, users)).await
     })
 }

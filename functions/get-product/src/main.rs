@@ -9,8 +9,7 @@ fn main() -> Result<(), lambda_http::Error> {
         // Most readers are guests: the keys are read when a token first comes.
         let keys = init.signing_keys_on_first_use()?;
         let products = forever(init.product_store());
-        init.http(Access::Guest)
-            .with_auth(init.authenticator(&keys))
+        init.http(Access::GuestWithOptionalToken(init.authenticator(&keys)))
             .serve(move |request| app::catalogue::get(request, products))
             .await
     })

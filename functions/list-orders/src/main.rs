@@ -9,8 +9,7 @@ fn main() -> Result<(), lambda_http::Error> {
         let keys = init.signing_keys().await?;
         let orders = forever(init.order_store());
         let cursors = forever(init.cursors(&keys));
-        init.http(Access::User)
-            .with_auth(init.authenticator(&keys))
+        init.http(Access::User(init.authenticator(&keys)))
             .serve(move |request| app::orders::list(request, orders, cursors))
             .await
     })

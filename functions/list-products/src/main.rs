@@ -9,8 +9,7 @@ fn main() -> Result<(), lambda_http::Error> {
         let keys = init.signing_keys().await?;
         let products = forever(init.product_store());
         let cursors = forever(init.cursors(&keys));
-        init.http(Access::Guest)
-            .with_auth(init.authenticator(&keys))
+        init.http(Access::GuestWithOptionalToken(init.authenticator(&keys)))
             .serve(move |request| app::catalogue::list(request, products, cursors))
             .await
     })

@@ -9,8 +9,7 @@ fn main() -> Result<(), lambda_http::Error> {
         let keys = init.signing_keys().await?;
         let users = forever(init.user_store());
         let cursors = forever(init.cursors(&keys));
-        init.http(Access::Admin)
-            .with_auth(init.authenticator(&keys))
+        init.http(Access::Admin(init.authenticator(&keys)))
             .serve(move |request| app::users::list(request, users, cursors))
             .await
     })

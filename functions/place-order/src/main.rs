@@ -11,8 +11,7 @@ fn main() -> Result<(), lambda_http::Error> {
         let orders = forever(init.order_store());
         let idempotency = forever(init.idempotency_store());
         let publisher = forever(init.publisher());
-        init.http(Access::User)
-            .with_auth(init.authenticator(&keys))
+        init.http(Access::User(init.authenticator(&keys)))
             .serve(move |request| app::orders::place(request, products, orders, idempotency, publisher))
             .await
     })

@@ -8,8 +8,7 @@ fn main() -> Result<(), lambda_http::Error> {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let keys = init.signing_keys().await?;
         let orders = forever(init.order_store());
-        init.http(Access::User)
-            .with_auth(init.authenticator(&keys))
+        init.http(Access::User(init.authenticator(&keys)))
             .serve(move |request| app::orders::update(request, orders))
             .await
     })

@@ -8,8 +8,7 @@ fn main() -> Result<(), lambda_http::Error> {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let keys = init.signing_keys().await?;
         let products = forever(init.product_store());
-        init.http(Access::Admin)
-            .with_auth(init.authenticator(&keys))
+        init.http(Access::Admin(init.authenticator(&keys)))
             .serve(move |request| app::catalogue::replace(request, products))
             .await
     })

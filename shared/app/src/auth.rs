@@ -242,7 +242,7 @@ pub async fn login(
         limits.known_addresses.remember(&known_key),
     );
     if let Err(error) = reset.and(refund_client).and(refund_account).and(remember) {
-        tracing::warn!(error = format!("{:#}", anyhow::Error::from(error)), "could not update the login counters");
+        tracing::warn!(error = platform::telemetry::chain(&error), "could not update the login counters");
     }
     // Checked only after the password, so it reveals nothing to a guesser.
     if !user.can_sign_in() {

@@ -26,7 +26,7 @@ pub async fn check(_request: ApiRequest, table: &Table) -> Result<ApiResponse, A
             "checks": {"dynamodb": {"status": "ok", "latency_ms": latency_ms}},
         }))),
         Err(error) => {
-            tracing::error!(error = format!("{:#}", anyhow::Error::from(error)), "health check: DynamoDB unreachable");
+            tracing::error!(error = platform::telemetry::chain(&error), "health check: DynamoDB unreachable");
             let body = json!({
                 "status": "unavailable",
                 "version": API_VERSION,

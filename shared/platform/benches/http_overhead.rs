@@ -32,7 +32,7 @@ fn main() {
         domain::ports::UserStore::insert(&memory.users(), &user, None).await.unwrap();
         let token = tokens.issue(user.id, domain::Role::User).await.unwrap().token;
         let auth = Authenticator::new(tokens, Arc::new(memory.users()));
-        let server = HttpServer::new("bench", Access::User, &settings).with_auth(auth);
+        let server = HttpServer::new("bench", Access::User(auth), &settings);
         let body = json!({"lines": [{"product_id": "01J9Z3NDEKTSV4RRFFQ69G5FAW", "quantity": 2}]}).to_string();
         let make = || {
             let mut request = Request::new(Body::Text(body.clone()));

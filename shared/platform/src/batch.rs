@@ -283,7 +283,7 @@ impl BatchProcessor {
                 return Outcome::Failed;
             }
             Err(error) => {
-                tracing::warn!(error = format!("{:#}", anyhow::Error::from(error)), "could not claim the message");
+                tracing::warn!(error = crate::telemetry::chain(&error), "could not claim the message");
                 return Outcome::Failed;
             }
         }
@@ -302,10 +302,7 @@ impl BatchProcessor {
             Ok(()) => {
                 if let Err(error) = self.processed.complete(&key).await {
                     // The effect happened; a redelivery after the lease redoes it idempotently.
-                    tracing::warn!(
-                        error = format!("{:#}", anyhow::Error::from(error)),
-                        "could not mark the message done"
-                    );
+                    tracing::warn!(error = crate::telemetry::chain(&error), "could not mark the message done");
                 }
                 tracing::info!("message handled");
                 Outcome::Done
@@ -318,7 +315,10 @@ impl BatchProcessor {
                 outcome
             }
             Err(RecordError::Retry(error)) => {
-                tracing::warn!(error = format!("{error:#}"), "message failed; SQS will deliver it again");
+                tracing::warn!(
+                    error = crate::telemetry::chain(error.as_ref()),
+                    "message failed; SQS will deliver it again"
+                );
                 self.release(&key).await;
                 Outcome::Failed
             }
@@ -328,7 +328,7 @@ impl BatchProcessor {
     async fn release(&self, key: &str) {
         if let Err(error) = self.processed.release(key).await {
             tracing::warn!(
-                error = format!("{:#}", anyhow::Error::from(error)),
+                error = crate::telemetry::chain(&error),
                 "could not release the claim; it lapses with its lease"
             );
         }
@@ -366,7 +366,7 @@ impl BatchProcessor {
             Err(error) => {
                 tracing::error!(
                     reason,
-                    error = format!("{:#}", anyhow::Error::from(error)),
+                    error = crate::telemetry::chain(&error),
                     "could not park the message; it will be retried"
                 );
                 Outcome::Failed

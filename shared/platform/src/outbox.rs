@@ -229,7 +229,7 @@ impl OutboxPublisher {
             Ok(()) => report.parked += 1,
             Err(error) => {
                 report.failed += 1;
-                tracing::warn!(event_id = %id, error = format!("{:#}", anyhow::Error::from(error)), "could not park");
+                tracing::warn!(event_id = %id, error = crate::telemetry::chain(&error), "could not park");
             }
         }
     }
@@ -248,7 +248,7 @@ impl OutboxPublisher {
         for (index, pending) in batch.iter().enumerate() {
             match batch_entry(index, pending) {
                 Ok(entry) => entries.push(entry),
-                Err(error) => outcome.refused.push((pending.id.clone(), format!("{error:#}"))),
+                Err(error) => outcome.refused.push((pending.id.clone(), crate::telemetry::chain(error.as_ref()))),
             }
         }
         if entries.is_empty() {
@@ -288,7 +288,7 @@ impl OutboxPublisher {
                     outcome.failed += 1;
                     tracing::warn!(
                         event_id = %pending.id,
-                        error = format!("{:#}", anyhow::Error::from(error)),
+                        error = crate::telemetry::chain(&error),
                         "event sent but its outbox record was not deleted (the relay will send it again)"
                     );
                 }
@@ -376,7 +376,7 @@ impl Publisher for OutboxPublisher {
             Err(error) => tracing::warn!(
                 event_id = %id,
                 kind = event.kind(),
-                error = format!("{error:#}"),
+                error = crate::telemetry::chain(error.as_ref()),
                 "event not published now; the outbox relay will"
             ),
         }

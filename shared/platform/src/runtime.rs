@@ -149,7 +149,7 @@ impl Init {
         let keys = self.signing_keys_on_first_use()?;
         if let Err(error) = keys.current().await {
             // Not fatal: the first request retries and answers 503 if the secret is still unreachable.
-            tracing::warn!(error = format!("{error:#}"), "could not read signing keys during init");
+            tracing::warn!(error = crate::telemetry::chain(error.as_ref()), "could not read signing keys during init");
         }
         Ok(keys)
     }
@@ -182,8 +182,10 @@ impl Init {
         Authenticator::new(self.tokens(keys), Arc::new(self.user_store()))
     }
 
-    /// The HTTP layer for this function. The per-client request limit is
-    /// not here: WAF (cloud) and the local API front (locally) enforce it.
+    /// The HTTP layer for this function, admitting the callers `access`
+    /// names (a level that reads tokens carries its [`Init::authenticator`]).
+    /// The per-client request limit is not here: WAF (cloud) and the local
+    /// API front (locally) enforce it.
     pub fn http(&self, access: Access) -> HttpServer {
         HttpServer::new(self.name, access, &self.settings)
     }

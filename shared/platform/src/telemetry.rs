@@ -135,6 +135,20 @@ pub fn trace_id(trace_header: &str) -> &str {
     trace_header.split(';').find_map(|part| part.strip_prefix("Root=")).unwrap_or(trace_header)
 }
 
+/// An error and its causes on one line, outermost first, joined by ": "
+/// (what `{:#}` prints for an `anyhow::Error`): the one way the layer logs
+/// an error chain. Pass an `anyhow::Error` as `error.as_ref()`.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -143,6 +157,15 @@ mod tests {
     use tracing_subscriber::layer::Context;
 
     use super::*;
+
+    #[test]
+    fn an_error_chain_is_one_line_outermost_first_like_anyhow_alternate() {
+        let error = anyhow::anyhow!("root cause").context("middle").context("outer");
+        assert_eq!(chain(error.as_ref()), "outer: middle: root cause");
+        assert_eq!(chain(error.as_ref()), format!("{error:#}"));
+        let io = std::io::Error::other("disk full");
+        assert_eq!(chain(&io), "disk full");
+    }
 
     /// The targets and levels of the lines a subscriber let through.
     #[derive(Clone, Default)]

@@ -299,8 +299,11 @@ static HTTP: LazyLock<Http> = LazyLock::new(|| {
     let cursor = CursorCodec::new(KeySet::parse(KEYS).unwrap().active().1).seal(SCOPE, "01J9Z3NDEKTSV4RRFFQ69G5FAW");
     Http {
         guest: HttpServer::new("fuzz-guest", Access::Guest, &settings),
-        user: HttpServer::new("fuzz-user", Access::User, &settings)
-            .with_auth(Authenticator::new(tokens, Arc::new(memory.users()))),
+        user: HttpServer::new(
+            "fuzz-user",
+            Access::User(Authenticator::new(tokens, Arc::new(memory.users()))),
+            &settings,
+        ),
         cursors: Cursors::new(keys),
         runtime,
         token,

@@ -128,7 +128,10 @@ impl SigningKeys {
             }
             Err(error) => match cached.as_mut() {
                 Some(stale) => {
-                    tracing::warn!(error = format!("{error:#}"), "could not refresh signing keys; using cached ones");
+                    tracing::warn!(
+                        error = crate::telemetry::chain(error.as_ref()),
+                        "could not refresh signing keys; using cached ones"
+                    );
                     // Back off before trying again instead of hammering an unhealthy service.
                     // (Keys that never expire, as fixed keys, are simply kept.)
                     let back_off = self.ttl.saturating_sub(UNKNOWN_KID_REFRESH_INTERVAL);

@@ -184,7 +184,7 @@ impl RawPage {
                     tracing::error!(
                         pk = %key("pk"),
                         sk = %key("sk"),
-                        error = format!("{:#}", anyhow::Error::from(error)),
+                        error = crate::telemetry::chain(&error),
                         "unreadable item left out of a listing"
                     );
                     unreadable += 1;

@@ -75,7 +75,7 @@ impl Table {
     /// first request will retry and report properly.
     pub async fn warm_up(&self) {
         if let Err(error) = self.ping().await {
-            tracing::warn!(error = format!("{:#}", anyhow::Error::from(error)), "DynamoDB warm-up failed");
+            tracing::warn!(error = crate::telemetry::chain(&error), "DynamoDB warm-up failed");
         }
     }
 

@@ -25,22 +25,35 @@ use crate::budget::{Budget, lambda_deadline};
 use crate::metrics::{self, Unit, names};
 use crate::{redact, telemetry};
 
-/// Who may call a route. Checked here, once, before any handler runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Who may call a route, with what checks it: every level that reads a
+/// token carries the [`Authenticator`] that verifies it, so a route cannot
+/// ask for users and forget how to recognise them. Checked here, once,
+/// before any handler runs.
 pub enum Access {
-    /// Anyone, with or without a token (health, register, login, catalogue).
+    /// Anyone; tokens are not read (health, register, login).
     Guest,
+    /// Anyone, and a token, when sent, is verified: admins see more (the catalogue).
+    GuestWithOptionalToken(Authenticator),
     /// Any signed-in user; handlers still check ownership.
-    User,
+    User(Authenticator),
     /// Administrators only.
-    Admin,
+    Admin(Authenticator),
+}
+
+impl Access {
+    /// The authenticator this level verifies tokens with, if it reads them.
+    fn authenticator(&self) -> Option<&Authenticator> {
+        match self {
+            Self::Guest => None,
+            Self::GuestWithOptionalToken(auth) | Self::User(auth) | Self::Admin(auth) => Some(auth),
+        }
+    }
 }
 
 /// Runs one API function: wraps its handler in the shared HTTP behaviour.
 pub struct HttpServer {
     name: String,
     access: Access,
-    auth: Option<Authenticator>,
     cors: Cors,
     max_body_bytes: usize,
     client_ip: ClientIp,
@@ -67,24 +80,15 @@ struct RequestMeta {
 impl HttpServer {
     /// The layer for the function `name`, whose routes all need `access`,
     /// with CORS, body limit, client-IP rule and budgets from `settings`.
-    /// Any access but `Guest` needs [`HttpServer::with_auth`]: `serve` panics without it.
     pub fn new(name: &str, access: Access, settings: &Settings) -> Self {
         Self {
             name: name.to_owned(),
             access,
-            auth: None,
             cors: Cors::new(settings.cors_allowed_origins.clone()),
             max_body_bytes: settings.max_body_bytes,
             client_ip: ClientIp::new(settings.client_ip_header.as_deref(), settings.client_ip_trusted_hops),
             budget: settings.budget(),
         }
-    }
-
-    /// Authentication: required by every route that is not `Access::Guest`;
-    /// on guest routes a token, when sent, is verified too (admins see more).
-    pub fn with_auth(mut self, auth: Authenticator) -> Self {
-        self.auth = Some(auth);
-        self
     }
 
     /// Hands the process over to the Lambda runtime.
@@ -93,7 +97,6 @@ impl HttpServer {
         H: Fn(ApiRequest) -> F + Send + Sync + 'static,
         F: Future<Output = Result<ApiResponse, ApiError>> + Send,
     {
-        assert!(self.access == Access::Guest || self.auth.is_some(), "route {} needs authentication", self.name);
         let server = Arc::new(self);
         let handler = Arc::new(handler);
         lambda_http::run(lambda_http::service_fn(move |event: Request| {
@@ -230,7 +233,7 @@ impl HttpServer {
     {
         let claimed = self.token_principal(event.headers()).await?;
         let request = self.api_request(event, meta, claimed.clone())?;
-        let (Some(claimed), Some(auth)) = (claimed, self.auth.as_ref()) else {
+        let (Some(claimed), Some(auth)) = (claimed, self.access.authenticator()) else {
             self.check_access(None)?;
             return call(handler, request).await;
         };
@@ -257,18 +260,22 @@ impl HttpServer {
 
     /// The principal the request's token names, where the route reads tokens.
     async fn token_principal(&self, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
-        let Some(auth) = &self.auth else { return Ok(None) };
-        match self.access {
-            Access::Guest if !headers.contains_key(http::header::AUTHORIZATION) => Ok(None),
-            _ => auth.from_token(headers).await.map(Some),
+        match &self.access {
+            Access::Guest => Ok(None),
+            Access::GuestWithOptionalToken(_) if !headers.contains_key(http::header::AUTHORIZATION) => Ok(None),
+            Access::GuestWithOptionalToken(auth) | Access::User(auth) | Access::Admin(auth) => {
+                auth.from_token(headers).await.map(Some)
+            }
         }
     }
 
     fn check_access(&self, principal: Option<&Principal>) -> Result<(), ApiError> {
-        match (self.access, principal) {
-            (Access::User | Access::Admin, None) => Err(ApiError::Unauthenticated),
-            (Access::Admin, Some(principal)) if !principal.is_admin() => Err(ApiError::Forbidden),
-            (Access::Guest, _) | (Access::User | Access::Admin, Some(_)) => Ok(()),
+        match (&self.access, principal) {
+            (Access::User(_) | Access::Admin(_), None) => Err(ApiError::Unauthenticated),
+            (Access::Admin(_), Some(principal)) if !principal.is_admin() => Err(ApiError::Forbidden),
+            (Access::Guest | Access::GuestWithOptionalToken(_), _) | (Access::User(_) | Access::Admin(_), Some(_)) => {
+                Ok(())
+            }
         }
     }
 
@@ -348,7 +355,11 @@ fn to_response(outcome: Result<ApiResponse, ApiError>, request_id: &str) -> Resp
         Err(error) => {
             match &error {
                 ApiError::Internal(cause) | ApiError::Unavailable(cause) => {
-                    tracing::error!(error = format!("{cause:#}"), code = error.code(), "request failed");
+                    tracing::error!(
+                        error = crate::telemetry::chain(cause.as_ref()),
+                        code = error.code(),
+                        "request failed"
+                    );
                 }
                 client_error => tracing::info!(code = client_error.code(), "request refused"),
             }
