@@ -194,6 +194,6 @@ fn entry(item: &Item, sort: &str) -> OutboxEntry {
     };
     match read() {
         Ok(pending) => OutboxEntry::Pending(pending),
-        Err(error) => OutboxEntry::Unreadable { id, reason: error.to_string() },
+        Err(error) => OutboxEntry::Unreadable { id, reason: format!("{:#}", anyhow::Error::from(error)) },
     }
 }
