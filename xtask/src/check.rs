@@ -107,15 +107,16 @@ fn lint(tools: &tools::Tools) -> anyhow::Result<()> {
     // checked (stages, IAM wildcards, deployment alarms, stateful resources,
     // samconfig) and scanned by checkov; exceptions in xtask/checks/exceptions.toml.
     let checkov = tools::ensure_checkov()?;
-    run_checked(&mut stack_check(tools, &checkov, &root), "expanded stack check (xtask/checks/stack.py)")?;
+    run_checked(&mut stack_check(tools, &checkov, &root), "expanded stack check (xtask/checks/stack)")?;
     stack_check_from_a_key_shaped_path(tools, &checkov)
 }
 
-/// `xtask/checks/stack.py` of the checkout at `root`, with checkov.
+/// The package `xtask/checks/stack` of the checkout at `root` (run as a
+/// module from the root, so its parts import each other), with checkov.
 fn stack_check(tools: &tools::Tools, checkov: &Path, root: &Path) -> Command {
     let mut command = Command::new(tools.venv_bin.join("python"));
     command
-        .arg(root.join("xtask/checks/stack.py"))
+        .args(["-m", "xtask.checks.stack"])
         .arg("--checkov")
         .arg(checkov)
         .env("AWS_DEFAULT_REGION", "us-east-1")

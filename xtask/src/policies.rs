@@ -7,7 +7,7 @@
 //! carry AWS managed policies with `Resource: "*"`). Statements that Lambda
 //! uses on the function's behalf rather than its code (its log group, its
 //! queue) carry a `Sid` from [`LAMBDA_SERVICE_SIDS`] and are not compared
-//! with calls; `xtask/checks/stack.py` checks those, and that no statement in
+//! with calls; `xtask/checks/stack` checks those, and that no statement in
 //! the expanded stack has a wildcard resource.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,0 +1,172 @@
+"""IAM: no wildcard outside exceptions.toml (the AWS managed policies SAM attaches
+included), each function its own log group and queue, the signing key, login's writes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from .model import MANAGED_POLICIES, ROOT, as_list, ref
+
+
+class IamChecks:
+    # -- 3. IAM: no wildcard anywhere
+
+    def iam_wildcards(self, problems: list[str]) -> None:
+        for stack in self.stacks:
+            for name, resource in stack.resources.items():
+                for statement in policy_statements(resource):
+                    self.judge(stack.name, name, statement, problems)
+                for arn in as_list(resource.get("Properties", {}).get("ManagedPolicyArns")):
+                    if ref(arn) and stack.resources.get(ref(arn), {}).get("Type") == "AWS::IAM::ManagedPolicy":
+                        continue  # ours: judged above as a resource of its own
+                    known = [n for n, p in MANAGED_POLICIES.items() if json.dumps(arn).find(p["arn"].split(":policy/")[1]) >= 0]
+                    if not known:
+                        problems.append(f"{stack.name}/{name} attaches {arn}: record its documented statements in MANAGED_POLICIES")
+                        continue
+                    for statement in MANAGED_POLICIES[known[0]]["statements"]:
+                        self.judge(stack.name, name, statement, problems, via=known[0])
+        for index, entry in enumerate(self.exceptions.get("iam_wildcard", [])):
+            if not entry.get("reason", "").strip():
+                problems.append(f"exceptions.toml: the iam_wildcard entry for {entry.get('resource')} has no reason")
+            if index not in self.used_wildcards:
+                problems.append(f"exceptions.toml: the iam_wildcard entry for {entry['stack']}/{entry['resource']} {entry['actions']} matches nothing (remove it)")
+
+    def judge(self, stack: str, resource: str, statement: dict, problems: list[str], via: str | None = None) -> None:
+        if statement.get("Effect") != "Allow":
+            return
+        actions = sorted(as_list(statement.get("Action")))
+        wide = (
+            "*" in as_list(statement.get("Resource"))
+            or "NotResource" in statement
+            or "NotAction" in statement
+            or any(a == "*" or a.endswith(":*") for a in actions)
+            or statement.get("Principal") == "*"
+            or statement.get("Principal", {}) == {"AWS": "*"}
+        )
+        if not wide:
+            return
+        for index, entry in enumerate(self.exceptions.get("iam_wildcard", [])):
+            if entry["stack"] == stack and entry["resource"] == resource and sorted(entry["actions"]) == actions:
+                self.used_wildcards.add(index)
+                return
+        where = f"{stack}/{resource}" + (f" (through {via})" if via else "")
+        problems.append(f"{where} allows {actions} on {statement.get('Resource', statement.get('NotResource'))!r}: scope it, or list it with a reason in exceptions.toml")
+
+    # -- 4. IAM: each function its own log group, its own queue; the signing key
+
+    def function_roles(self, problems: list[str]) -> None:
+        mappings = self.root.of_type("AWS::Lambda::EventSourceMapping")
+        for name, function in self.functions().items():
+            found = self.role_of(function)
+            if not found or found[1].get("Type") != "AWS::IAM::Role":
+                problems.append(f"{name} has no role of its own in the template (SAM would generate one with AWS managed policies)")
+                continue
+            role_name, role = found
+            principals = [p for s in role["Properties"]["AssumeRolePolicyDocument"]["Statement"] for p in as_list(s.get("Principal", {}).get("Service"))]
+            if principals != ["lambda.amazonaws.com"]:
+                problems.append(f"{role_name} may be assumed by {principals}, not only by Lambda")
+            shared = [n for n, f in self.functions().items() if n != name and self.role_of(f) and self.role_of(f)[0] == role_name]
+            if shared:
+                problems.append(f"{name} shares its role with {shared}")
+            statements = self.role_statements(role)
+            log_group = ref(function["Properties"].get("LoggingConfig", {}).get("LogGroup"))
+            logs = [s for s in statements if any(a.startswith("logs:") for a in as_list(s.get("Action")))]
+            if not log_group:
+                problems.append(f"{name} has no log group of its own")
+            elif not logs or any(as_list(s.get("Resource")) != [{"Fn::GetAtt": [log_group, "Arn"]}] for s in logs):
+                problems.append(f"{role_name} may write logs elsewhere than {log_group}")
+            queues = [
+                m["Properties"]["EventSourceArn"] for m in mappings.values()
+                if self.mapped_function(m) == name
+            ]
+            reads = [s for s in statements if "sqs:ReceiveMessage" in as_list(s.get("Action"))]
+            read_queues = [r for s in reads for r in as_list(s.get("Resource"))]
+            if sorted(map(json.dumps, read_queues)) != sorted(map(json.dumps, queues)):
+                problems.append(f"{role_name} reads queues {read_queues}, its event sources are {queues}")
+
+    def mapped_function(self, mapping: dict) -> str | None:
+        target = ref(mapping["Properties"]["FunctionName"])
+        alias = self.root.resources.get(target, {})
+        if alias.get("Type") == "AWS::Lambda::Alias":
+            return ref(alias["Properties"]["FunctionName"])
+        return target
+
+    def signing_key(self, problems: list[str]) -> None:
+        secret = {"Fn::GetAtt": ["Security", "Outputs.SigningKeySecretArn"]}
+        readers = set()
+        for stack in self.stacks:
+            for name, resource in stack.resources.items():
+                for statement in policy_statements(resource):
+                    if statement.get("Effect") != "Allow":
+                        continue
+                    actions = as_list(statement.get("Action"))
+                    if not any(a in ("secretsmanager:GetSecretValue", "secretsmanager:*", "*") for a in actions):
+                        continue
+                    if secret in as_list(statement.get("Resource")) or "*" in as_list(statement.get("Resource")):
+                        readers.add((stack.name, name))
+        roles = {
+            self.role_of(f)[0]: n for n, f in self.functions().items() if self.role_of(f)
+        }
+        # Who verifies or issues tokens: the functions whose main.rs loads the
+        # signing keys (init.signing_keys() or init.signing_keys_on_first_use()), read from the code itself.
+        token_functions = {
+            n for n in self.functions()
+            if re.search(r"signing_keys\w*\(", (ROOT / "functions" / self.function_package(n) / "src/main.rs").read_text())
+        }
+        if "LoginFunction" not in token_functions:
+            problems.append("cannot tell which functions use the signing key (login's main.rs no longer calls init.signing_keys())")
+        for stack, name in sorted(readers):
+            function = roles.get(name) if stack == "Root" else None
+            if function is None:
+                problems.append(f"{stack}/{name} can read the signing key but is no function's role")
+            elif function not in token_functions:
+                problems.append(f"{function} can read the signing key but neither verifies nor issues tokens")
+        for function in sorted(token_functions):
+            if ("Root", roles_by_function(roles).get(function)) not in readers:
+                problems.append(f"{function} loads the signing keys but its role cannot read them")
+
+    def login_writes(self, problems: list[str]) -> None:
+        """Login may write only its throttle's items, whose key prefixes are the
+        names of the limits and the sign-in history in the code
+        (`Limit { name: "LOGIN", ... }`, `History { name: "LOGIN-KNOWN", ... }`)."""
+        code = (ROOT / "shared/app/src/auth.rs").read_text()
+        prefixes = {f"{name}#*" for name in re.findall(r'(?:Limit|History)\s*\{\s*name:\s*"([^"]+)"', code)}
+        if not prefixes:
+            problems.append("cannot find the login throttle's limits (Limit { name: ... }) in shared/app/src/auth.rs")
+            return
+        role = self.role_of(self.functions()["LoginFunction"])[1]
+        for statement in self.role_statements(role):
+            writes = {a for a in as_list(statement.get("Action")) if a in ("dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem")}
+            if not writes:
+                continue
+            allowed = set(as_list(statement.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")))
+            if allowed != prefixes:
+                problems.append(f"login's {sorted(writes)} is limited to keys {sorted(allowed) or 'none (any item)'}, its throttle writes {sorted(prefixes)}")
+
+
+def roles_by_function(roles: dict[str, str]) -> dict[str, str]:
+    return {function: role for role, function in roles.items()}
+
+
+def policy_statements(resource: dict) -> list[dict]:
+    """Every permission statement a resource defines (identity or resource policy)."""
+    props = resource.get("Properties", {}) or {}
+    kind = resource.get("Type")
+    documents = []
+    if kind == "AWS::IAM::Role" or kind in ("AWS::IAM::User", "AWS::IAM::Group"):
+        documents += [p["PolicyDocument"] for p in props.get("Policies", []) or []]
+    elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        documents.append(props["PolicyDocument"])
+    elif kind == "AWS::KMS::Key":
+        documents.append(props.get("KeyPolicy", {}))
+    elif kind in ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy"):
+        documents.append(props["PolicyDocument"])
+    elif kind in ("AWS::SecretsManager::ResourcePolicy",):
+        documents.append(props["ResourcePolicy"])
+    elif kind == "AWS::Backup::BackupVault" and props.get("AccessPolicy"):
+        documents.append(props["AccessPolicy"])
+    statements = []
+    for document in documents:
+        statements += [s for s in as_list(document.get("Statement")) if isinstance(s, dict)]
+    return statements
