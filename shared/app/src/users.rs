@@ -1,13 +1,14 @@
-//! GET /users/me, GET /users (admin) and PATCH /users/{id} (admin).
+//! GET /users/me, GET /users/me/export, GET /users (admin) and PATCH
+//! /users/{id} (admin).
 
-use domain::ports::UserStore;
-use domain::{PageLimit, UserId, UserPatch};
+use domain::ports::{OrderFilter, OrderStore, UserStore};
+use domain::{PageLimit, PageRequest, UserId, UserPatch};
 use platform::http::{ApiError, ApiRequest, ApiResponse};
 use platform::pagination::Cursors;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::UserView;
+use crate::{OrderView, UserView};
 
 const LIST_SCOPE: &str = "users";
 
@@ -16,6 +17,57 @@ pub async fn me(request: ApiRequest, users: &impl UserStore) -> Result<ApiRespon
     let principal = request.principal()?;
     let user = users.get(principal.user_id).await?.ok_or(ApiError::NotFound)?;
     Ok(ApiResponse::ok(UserView::from(&user)).etag(user.version))
+}
+
+/// The most orders one export holds: ten pages of the largest size. A
+/// customer with more gets the newest ones and `orders_truncated: true`;
+/// the bound keeps one request's reads and its body within the function's
+/// time and the response size API Gateway allows.
+pub const EXPORT_MAX_ORDERS: usize = 1_000;
+
+/// The document GET /users/me/export answers with.
+#[derive(Serialize)]
+struct Export {
+    #[serde(with = "time::serde::rfc3339")]
+    exported_at: OffsetDateTime,
+    account: UserView,
+    orders: Vec<OrderView>,
+    orders_total: u64,
+    orders_truncated: bool,
+}
+
+/// GET /users/me/export: what the shop keeps about the caller, as one
+/// download: the account (never its credentials) and its orders, newest
+/// first, every page of the order listing walked here, up to
+/// [`EXPORT_MAX_ORDERS`]. The layer adds `Cache-Control: no-store`.
+pub async fn export(
+    request: ApiRequest,
+    users: &impl UserStore,
+    orders: &impl OrderStore,
+) -> Result<ApiResponse, ApiError> {
+    let principal = request.principal()?;
+    let user = users.get(principal.user_id).await?.ok_or(ApiError::NotFound)?;
+    let filter = OrderFilter { owner: Some(user.id), status: None };
+    let mut page_request = PageRequest { limit: PageLimit::parse(Some(&PageLimit::MAX.to_string()))?, after: None };
+    let mut exported = Vec::new();
+    let (orders_total, orders_truncated) = loop {
+        let page = orders.list(filter, &page_request).await?;
+        exported.extend(page.items.iter().map(OrderView::from));
+        match page.next {
+            Some(_) if exported.len() >= EXPORT_MAX_ORDERS => break (page.total, true),
+            Some(next) => page_request.after = Some(next),
+            None => break (page.total, exported.len() > EXPORT_MAX_ORDERS),
+        }
+    };
+    exported.truncate(EXPORT_MAX_ORDERS);
+    let body = Export {
+        exported_at: OffsetDateTime::now_utc(),
+        account: UserView::from(&user),
+        orders: exported,
+        orders_total,
+        orders_truncated,
+    };
+    Ok(ApiResponse::ok(body).header(http::header::CONTENT_DISPOSITION, "attachment; filename=\"shop-export.json\""))
 }
 
 /// GET /users (admin): every account, newest first, in pages.

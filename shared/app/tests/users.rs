@@ -3,6 +3,7 @@
 mod support;
 
 use domain::Role;
+use domain::ports::{OrderFilter, OrderStore};
 use http::{Method, StatusCode};
 use in_memory::{Dependency, Memory};
 use serde_json::json;
@@ -130,4 +131,84 @@ async fn two_admins_removing_each_other_at_once_leave_one_active_admin() {
             .count();
         assert_eq!(active_admins, 1, "{body}");
     }
+}
+
+/// `count` pending orders of `owner`, placed straight into `orders`.
+async fn orders_of(
+    orders: &impl domain::ports::OrderStore,
+    owner: &domain::User,
+    count: usize,
+) -> Vec<domain::OrderId> {
+    let product = in_memory::contract::new_product(100, 5);
+    let mut placed = Vec::new();
+    for _ in 0..count {
+        let order = in_memory::contract::new_order(owner.id, &[&product], 1);
+        let event = domain::DomainEvent::order_placed(order.id, owner.id, "export", time::OffsetDateTime::now_utc());
+        orders.place(&order, &event, None).await.unwrap();
+        placed.push(order.id);
+    }
+    placed
+}
+
+fn export_ids(response: &platform::http::ApiResponse) -> Vec<String> {
+    body(response)["orders"].as_array().unwrap().iter().map(|order| order["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn an_export_holds_the_account_without_credentials_and_every_page_of_its_own_orders() {
+    let memory = Memory::new();
+    let (buyer, stranger) = (user(&memory, Role::User).await, user(&memory, Role::User).await);
+    let orders = memory.orders_with_limits(domain::HoldLimits::new(2_000, 2_000).unwrap());
+    let mut placed: Vec<String> = orders_of(&orders, &buyer, 250).await.iter().map(ToString::to_string).collect();
+    orders_of(&orders, &stranger, 3).await;
+
+    let export = app::users::export(request(Method::GET, Some(&buyer), None), &memory.users(), &orders).await.unwrap();
+
+    assert_eq!(export.status, StatusCode::OK);
+    assert_eq!(support::header(&export, "content-disposition"), Some("attachment; filename=\"shop-export.json\""));
+    let document = body(&export);
+    assert_eq!(
+        (document["account"]["id"].as_str(), document["account"]["email"].as_str()),
+        (Some(&*buyer.id.to_string()), Some(&*buyer.email.to_string()))
+    );
+    assert!(!document.to_string().contains("password"), "no credentials in an export: {}", document["account"]);
+    assert_eq!((document["orders_total"].as_u64(), document["orders_truncated"].as_bool()), (Some(250), Some(false)));
+    let mut exported = export_ids(&export);
+    assert_eq!(exported.len(), 250, "three pages of the listing, walked to the end");
+    exported.sort();
+    placed.sort();
+    assert_eq!(exported, placed, "every order of the caller once, none of anyone else's");
+}
+
+#[tokio::test]
+async fn an_export_stops_at_its_bound_newest_first_and_says_so() {
+    let memory = Memory::new();
+    let buyer = user(&memory, Role::User).await;
+    let orders = memory.orders_with_limits(domain::HoldLimits::new(2_000, 2_000).unwrap());
+    orders_of(&orders, &buyer, app::users::EXPORT_MAX_ORDERS + 5).await;
+    let everything = domain::PageRequest { limit: domain::PageLimit::parse(Some("100")).unwrap(), after: None };
+    let newest = orders.list(OrderFilter { owner: Some(buyer.id), status: None }, &everything).await.unwrap();
+
+    let export = app::users::export(request(Method::GET, Some(&buyer), None), &memory.users(), &orders).await.unwrap();
+
+    let document = body(&export);
+    assert_eq!((document["orders_total"].as_u64(), document["orders_truncated"].as_bool()), (Some(1_005), Some(true)));
+    let exported = export_ids(&export);
+    assert_eq!(exported.len(), app::users::EXPORT_MAX_ORDERS);
+    assert_eq!(
+        exported[..100],
+        newest.items.iter().map(|order| order.id.to_string()).collect::<Vec<_>>()[..],
+        "newest first"
+    );
+}
+
+#[tokio::test]
+async fn an_export_needs_a_caller_and_a_store_outage_is_a_503() {
+    let memory = Memory::new();
+    let buyer = user(&memory, Role::User).await;
+    let anonymous = app::users::export(request(Method::GET, None, None), &memory.users(), &memory.orders()).await;
+    assert_eq!(anonymous.unwrap_err().status(), StatusCode::UNAUTHORIZED);
+    memory.set_down(Dependency::Table, true);
+    let down = app::users::export(request(Method::GET, Some(&buyer), None), &memory.users(), &memory.orders()).await;
+    assert_eq!(down.unwrap_err().status(), StatusCode::SERVICE_UNAVAILABLE);
 }

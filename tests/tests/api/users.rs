@@ -169,3 +169,53 @@ async fn a_disabled_or_demoted_admin_loses_admin_rights_at_once() {
     let me: Value = app.get("/users/me", Some(&target.token)).await.json().await.unwrap();
     assert_eq!(me["role"], "user", "the target was never promoted");
 }
+
+/// POST /orders of one unit of `product_id` as `token`, with a fresh Idempotency-Key; the order's id.
+async fn order_one(token: &str, product_id: &str) -> String {
+    let app = app();
+    let response = app
+        .client
+        .post(app.url("/orders"))
+        .bearer_auth(token)
+        .header("idempotency-key", ulid::Ulid::new().to_string())
+        .json(&json!({"lines": [{"product_id": product_id, "quantity": 1}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+/// A customer's export reaches its own function (`/users/me/export` sits
+/// beside `/users/me` and `/users/{id}`), holds the account without
+/// credentials and exactly the caller's orders, and is a download never cached.
+#[tokio::test]
+async fn a_customer_exports_their_account_and_only_their_orders_as_a_download() {
+    let app = app();
+    let admin = app.new_admin("export").await;
+    let product = app.new_product(&admin.token, "export", 250, 50).await;
+    let product_id = product["id"].as_str().unwrap();
+    let (customer, other) = (app.new_user("export").await, app.new_user("export-other").await);
+    let mut mine = HashSet::new();
+    for _ in 0..3 {
+        mine.insert(order_one(&customer.token, product_id).await);
+    }
+    order_one(&other.token, product_id).await;
+
+    let response = app.get("/users/me/export", Some(&customer.token)).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["content-disposition"], "attachment; filename=\"shop-export.json\"");
+    let export: Value = response.json().await.unwrap();
+    assert_eq!(
+        (export["account"]["id"].as_str(), export["account"]["email"].as_str()),
+        (Some(&*customer.id), Some(&*customer.email))
+    );
+    assert!(!export.to_string().contains("password"), "no credentials: {}", export["account"]);
+    let exported: HashSet<String> =
+        export["orders"].as_array().unwrap().iter().map(|order| order["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(exported, mine, "the caller's orders, every one, no one else's");
+    assert_eq!((export["orders_total"].as_u64(), export["orders_truncated"].as_bool()), (Some(3), Some(false)));
+    assert_eq!(error_code(app.get("/users/me/export", None).await, StatusCode::UNAUTHORIZED).await, "unauthenticated");
+}

@@ -1,0 +1,16 @@
+//! GET /api/v1/users/me/export: the caller's account and orders as one download.
+
+use platform::http::Access;
+use platform::{Init, forever};
+
+fn main() -> Result<(), lambda_http::Error> {
+    platform::run(async {
+        let init = Init::start(env!("CARGO_PKG_NAME")).await?;
+        let keys = init.signing_keys().await?;
+        let users = forever(init.user_store());
+        let orders = forever(init.order_store());
+        init.http(Access::User(init.authenticator(&keys)))
+            .serve(move |request| app::users::export(request, users, orders))
+            .await
+    })
+}
