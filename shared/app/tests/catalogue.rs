@@ -56,8 +56,8 @@ async fn replacing_needs_the_current_version_and_moves_the_sku_and_the_listings(
     assert_eq!(body(&listed)["pagination"]["total"], 1);
 }
 
-/// Issue 13.6: an admin whose 201 was lost retries with its key and gets
-/// the 201 (not 409 `sku_taken`); another body under the key is refused.
+/// Regression: an admin whose 201 was lost and who retried with its key got
+/// 409 `sku_taken` instead of the 201; another body under the key is refused.
 #[tokio::test]
 async fn a_product_created_again_with_its_key_is_created_once() {
     let memory = Memory::new();

@@ -52,7 +52,7 @@ fn soon() -> Instant {
     Instant::now() + Duration::from_millis(300)
 }
 
-/// Regression (issue 8.1): a message whose claim was still held (its first
+/// Regression: a message whose claim was still held (its first
 /// attempt timed out or was killed, lease not lapsed) was acknowledged as a
 /// duplicate and deleted: the effect never happened.
 #[tokio::test]
@@ -110,7 +110,7 @@ async fn a_consumer_killed_mid_batch_loses_nothing() {
     assert_eq!(effects.load(Ordering::SeqCst), 3, "each record's effect exactly once");
 }
 
-/// Regression (issue 8.2): a poison message was marked done before it was
+/// Regression: a poison message was marked done before it was
 /// parked: when parking failed it was later dropped as a duplicate, and a
 /// redriven message was dropped instead of processed.
 #[tokio::test]
@@ -140,7 +140,7 @@ async fn a_poison_message_is_parked_before_anything_is_marked_and_a_redrive_runs
     assert_eq!(memory.parked().len(), 2);
 }
 
-/// Regression (issue 8.3): a handler waiting on a hung dependency ran into
+/// Regression: a handler waiting on a hung dependency ran into
 /// Lambda's timeout; now the record is reported failed before the deadline.
 #[tokio::test]
 async fn a_hung_record_is_reported_failed_before_the_deadline() {

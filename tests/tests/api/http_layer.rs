@@ -91,7 +91,7 @@ async fn cors_follows_the_allow_list() {
     assert!(!simple.headers().contains_key("access-control-allow-origin"));
 }
 
-/// Regression (issue 8.10): an OPTIONS request that is not a CORS preflight
+/// Regression: an OPTIONS request that is not a CORS preflight
 /// ran the route's real handler, so it could place an order.
 #[tokio::test]
 async fn an_options_request_that_is_not_a_preflight_changes_nothing() {

@@ -262,7 +262,7 @@ async fn admins_list_every_customers_orders_by_status() {
     assert!(confirmed["data"].as_array().unwrap().iter().any(|o| o["id"] == order["id"]));
 }
 
-/// Regression (issue 8.4): an order whose total exceeds the money bound was
+/// Regression: an order whose total exceeds the money bound was
 /// written with 201 and then broke every read of it (GET, cancel, listings).
 #[tokio::test]
 async fn an_order_beyond_the_money_bound_is_refused_and_listings_stay_readable() {
@@ -291,7 +291,7 @@ async fn an_order_beyond_the_money_bound_is_refused_and_listings_stay_readable()
     assert_eq!(listed["pagination"]["total"], 0, "nothing was written");
 }
 
-/// Regression (issue 8.11): `If-Match: *` matches any current version (RFC 9110).
+/// Regression: `If-Match: *` matches any current version (RFC 9110).
 #[tokio::test]
 async fn if_match_star_matches_the_current_version() {
     let app = app();

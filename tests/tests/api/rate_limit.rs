@@ -39,7 +39,7 @@ async fn the_101st_request_in_a_minute_from_one_client_is_refused() {
     assert_eq!(app().get("/health", None).await.status(), StatusCode::OK);
 }
 
-/// Regression (issue 8.9): with a trusted client-IP header, the left-most
+/// Regression: with a trusted client-IP header, the left-most
 /// X-Forwarded-For entry (which the client writes) keyed the rate limit, so
 /// a client could dodge it by forging that entry. The proxy's own entry
 /// (right-most) is the client's address.

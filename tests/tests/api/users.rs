@@ -147,7 +147,7 @@ async fn admins_cannot_lock_themselves_out_and_unknown_users_are_404() {
     }
 }
 
-/// Regression (issue 8.7): role and disabled flag were trusted from the token
+/// Regression: role and disabled flag were trusted from the token
 /// for its whole lifetime, so a disabled or demoted admin could still act.
 #[tokio::test]
 async fn a_disabled_or_demoted_admin_loses_admin_rights_at_once() {

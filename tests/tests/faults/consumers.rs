@@ -46,7 +46,7 @@ fn failed_ids(response: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Regression (issue 8.3): a consumer waiting on a hung queue ran into
+/// Regression: a consumer waiting on a hung queue ran into
 /// Lambda's timeout; now the record is retried, reported well before it.
 #[tokio::test]
 async fn with_the_queue_black_holed_a_consumer_reports_its_record_failed_well_before_its_timeout() {

@@ -36,7 +36,7 @@ async fn every_route_under(fault: Fault) -> Vec<(String, u64, serde_json::Map<St
     join_all(runs).await
 }
 
-/// Regression (issue 8.3): the SDK had no timeouts, so a hung table ran every
+/// Regression: the SDK had no timeouts, so a hung table ran every
 /// request into Lambda's timeout (a gateway error after the write may have
 /// committed). Now every route answers 503 with Retry-After, early.
 #[tokio::test]
@@ -104,7 +104,7 @@ fn registration(email: &str, key: Option<&str>) -> Value {
     event
 }
 
-/// Issue 13.6: a registration's transaction commits but its answer is lost
+/// Regression: a registration's transaction commits but its answer is lost
 /// on the way back (the SDK times out waiting for it). With an
 /// Idempotency-Key, the function's own retry and the client's retry both
 /// answer 201 with the account that was created; one account exists. Without

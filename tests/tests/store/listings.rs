@@ -27,7 +27,7 @@ fn page(limit: &str, after: Option<String>) -> PageRequest {
     PageRequest { limit: PageLimit::parse(Some(limit)).unwrap(), after }
 }
 
-/// Regression (issue 8.5): a Query answers at most 1 MB; the listing took a
+/// Regression: a Query answers at most 1 MB; the listing took a
 /// short answer for the end, returned fewer items and no next cursor, and
 /// the older items became unreachable.
 #[tokio::test]
@@ -58,7 +58,7 @@ async fn pages_of_large_items_cross_the_one_megabyte_limit_without_losing_anythi
     assert_eq!(seen, placed, "every order once");
 }
 
-/// Regression (issue 8.6): one item the code could not read made the whole
+/// Regression: one item the code could not read made the whole
 /// listing a 500.
 #[tokio::test]
 async fn an_unreadable_item_is_left_out_of_a_listing_and_fails_only_its_own_read() {
