@@ -32,7 +32,11 @@ use local_cloud::stack::{LocalStack, StackConfig};
 use local_cloud::template::Template;
 use local_cloud::{local_dir, project_root, tools};
 
-use crate::shell::{cargo, run_checked};
+use crate::shell::cargo;
+
+mod llvm;
+
+use llvm::Llvm;
 
 /// The crates measured, by folder; `shared/in-memory` is test support (the
 /// in-memory adapters the use-case tests run on) and is not measured.
@@ -246,7 +250,7 @@ struct Build {
 /// dependencies and cargo's probes compile unchanged. Counter relocation is
 /// what LLVM's continuous mode needs on Linux.
 const WRAPPER: &str = r#"#!/bin/sh
-# Written by `cargo xtask coverage` (xtask/src/coverage.rs), its RUSTC_WRAPPER:
+# Written by `cargo xtask coverage` (xtask/src/coverage/mod.rs), its RUSTC_WRAPPER:
 # instruments the shared crates and the programs that link them (test
 # harnesses, the functions), and nothing else.
 rustc="$1"; shift
@@ -412,163 +416,6 @@ fn run_tests(tests: &[(String, PathBuf)], env: &[(String, String)], profiles: &P
         });
     }
     Ok(runs)
-}
-
-/// `llvm-profdata` and `llvm-cov`.
-struct Llvm {
-    profdata: PathBuf,
-    cov: PathBuf,
-}
-
-impl Llvm {
-    /// `LLVM_PROFDATA` and `LLVM_COV` when both are set (as cargo-llvm-cov
-    /// reads them), else rustup's llvm-tools, else the newest Debian LLVM from
-    /// rustc's own down to the oldest that reads its formats; installs
-    /// Debian's when none is there and this runs as root.
-    fn find_or_install() -> anyhow::Result<Self> {
-        if let (Some(profdata), Some(cov)) = (std::env::var_os("LLVM_PROFDATA"), std::env::var_os("LLVM_COV")) {
-            return Ok(Self { profdata: profdata.into(), cov: cov.into() });
-        }
-        let rustc = rustc_info()?;
-        let rustup = rustc.sysroot.join("lib/rustlib").join(&rustc.host).join("bin");
-        if let Some(found) = Self::in_folder(&rustup) {
-            return Ok(found);
-        }
-        if let Some(found) = Self::debian(rustc.llvm_major) {
-            return Ok(found);
-        }
-        let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-        if is_root && Path::new("/usr/bin/apt-get").exists() {
-            eprintln!("xtask: installing {DEBIAN_LLVM} (llvm-profdata, llvm-cov) for coverage (apt-get)...");
-            run_checked(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
-            run_checked(
-                Command::new("apt-get")
-                    .args(["install", "-y", "-qq", "--no-install-recommends", DEBIAN_LLVM])
-                    .env("DEBIAN_FRONTEND", "noninteractive"),
-                "apt-get install",
-            )?;
-            if let Some(found) = Self::debian(rustc.llvm_major) {
-                return Ok(found);
-            }
-        }
-        bail!(
-            "coverage needs llvm-profdata and llvm-cov of LLVM {OLDEST_LLVM} to {}: `rustup component add \
-             llvm-tools`, or `apt-get install {DEBIAN_LLVM}`, or set LLVM_PROFDATA and LLVM_COV",
-            rustc.llvm_major
-        )
-    }
-
-    fn debian(newest: u32) -> Option<Self> {
-        (OLDEST_LLVM..=newest.max(OLDEST_LLVM))
-            .rev()
-            .find_map(|major| Self::in_folder(Path::new(&format!("/usr/lib/llvm-{major}/bin"))))
-    }
-
-    fn in_folder(folder: &Path) -> Option<Self> {
-        let profdata = folder.join("llvm-profdata");
-        let cov = folder.join("llvm-cov");
-        (profdata.is_file() && cov.is_file()).then_some(Self { profdata, cov })
-    }
-
-    fn describe(&self) -> String {
-        let version = Command::new(&self.cov)
-            .arg("--version")
-            .output()
-            .ok()
-            .and_then(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .find_map(|l| l.split_once("LLVM version ").map(|(_, version)| format!("LLVM {}", version.trim())))
-            })
-            .unwrap_or_else(|| "LLVM (version unknown)".to_owned());
-        format!("{version} in {}", self.cov.parent().unwrap_or(&self.cov).display())
-    }
-
-    /// Merges every non-empty profile in `folder` into `output`. A profile
-    /// left unreadable (a process killed before it wrote its header) is
-    /// reported and skipped; a format this LLVM does not know fails.
-    fn merge(&self, folder: &Path, output: &Path) -> anyhow::Result<PathBuf> {
-        let mut inputs = Vec::new();
-        let mut empty = 0;
-        for entry in std::fs::read_dir(folder)? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|x| x == "profraw") {
-                if std::fs::metadata(&path)?.len() == 0 {
-                    empty += 1;
-                } else {
-                    inputs.push(path.display().to_string());
-                }
-            }
-        }
-        if inputs.is_empty() {
-            bail!("no profile was written into {}", folder.display());
-        }
-        let list = folder.join("inputs.txt");
-        std::fs::write(&list, inputs.join("\n") + "\n")?;
-        let merged = Command::new(&self.profdata)
-            .args(["merge", "-sparse", "--failure-mode=all", "-f"])
-            .arg(&list)
-            .arg("-o")
-            .arg(output)
-            .output()
-            .context("running llvm-profdata")?;
-        let warnings = String::from_utf8_lossy(&merged.stderr);
-        if !merged.status.success() {
-            bail!(
-                "llvm-profdata could not merge the profiles: {}\n(a raw profile format newer than this LLVM reads: \
-                 install rustup's llvm-tools or a newer LLVM, or set LLVM_PROFDATA and LLVM_COV)",
-                warnings.trim()
-            );
-        }
-        let unreadable = warnings.lines().filter(|l| l.contains("warning")).count();
-        eprintln!(
-            "xtask: {} profiles merged{}{}",
-            inputs.len(),
-            if empty > 0 { format!(", {empty} empty ones skipped") } else { String::new() },
-            if unreadable > 0 { format!(", {unreadable} unreadable ones skipped") } else { String::new() },
-        );
-        Ok(output.to_owned())
-    }
-
-    /// Maps the merged profile onto `sources` over every program in
-    /// `objects`: the HTML report and lcov.info into `out`, and each
-    /// measured file's line figures and missed lines.
-    fn report(
-        &self,
-        profdata: &Path,
-        objects: &[PathBuf],
-        sources: &[PathBuf],
-        out: &Path,
-    ) -> anyhow::Result<Vec<FileCoverage>> {
-        let (first, rest) = objects.split_first().context("no program to map the profile onto")?;
-        let with_inputs = |command: &mut Command| {
-            command.arg(format!("-instr-profile={}", profdata.display())).arg(first);
-            for object in rest {
-                command.arg(format!("-object={}", object.display()));
-            }
-            command.args(sources);
-        };
-        let mut export = Command::new(&self.cov);
-        export.args(["export", "-format=lcov"]);
-        with_inputs(&mut export);
-        let exported = export.stderr(Stdio::inherit()).output().context("running llvm-cov export")?;
-        if !exported.status.success() {
-            bail!(
-                "llvm-cov export failed ({}): a coverage mapping format newer than this LLVM reads?",
-                exported.status
-            );
-        }
-        let root = project_root();
-        let files = measured_files(parse_lcov(&String::from_utf8_lossy(&exported.stdout), &root), &root);
-        std::fs::write(out.join("lcov.info"), lcov(&files, &root))?;
-
-        let mut html = Command::new(&self.cov);
-        html.args(["show", "-format=html", "-show-instantiations=false", "-show-line-counts-or-regions"])
-            .arg(format!("-output-dir={}", out.join("html").display()));
-        with_inputs(&mut html);
-        run_checked(&mut html, "llvm-cov show -format=html")?;
-        Ok(files)
-    }
 }
 
 /// The line hits (`DA` records) of each measured file of an lcov export, by
@@ -883,37 +730,4 @@ fn rustc_info() -> anyhow::Result<RustcInfo> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_join_consecutive_lines() {
-        assert_eq!(ranges(&[1, 2, 3, 7, 9, 10]), "1-3, 7, 9-10");
-        assert_eq!(ranges(&[]), "");
-    }
-
-    #[test]
-    fn lcov_records_of_measured_files_are_counted() {
-        let root = project_root();
-        let text = format!(
-            "SF:{0}/shared/app/src/orders.rs\nDA:1,3\nDA:2,0\nDA:3,0\nend_of_record\n\
-             SF:{0}/shared/in-memory/src/lib.rs\nDA:1,0\nend_of_record\n",
-            root.display()
-        );
-        let hits = parse_lcov(&text, &root);
-        assert_eq!(hits.keys().collect::<Vec<_>>(), ["shared/app/src/orders.rs"]);
-        assert_eq!(hits["shared/app/src/orders.rs"].values().copied().collect::<Vec<_>>(), [3, 0, 0]);
-    }
-
-    #[test]
-    fn test_modules_are_found_inline_and_out_of_line() {
-        let source = "fn code() {}\n\n#[cfg(test)]\nmod properties;\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    \
-                      fn t() {\n        let _ = format!(\"{}\", 1);\n    }\n}\n\n#[cfg(not(test))]\nmod real {}\n";
-        let (blocks, modules) = test_code(source);
-        assert_eq!(blocks, [6..=12]);
-        assert_eq!(modules, ["properties"]);
-        assert_eq!(module_files("shared/domain/src/lib.rs", "properties")[0], "shared/domain/src/properties.rs");
-        assert_eq!(module_files("shared/platform/src/http/mod.rs", "x")[1], "shared/platform/src/http/x/mod.rs");
-        assert_eq!(module_files("shared/platform/src/batch.rs", "x")[0], "shared/platform/src/batch/x.rs");
-    }
-}
+mod tests;
