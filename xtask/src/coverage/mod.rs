@@ -38,7 +38,7 @@ mod llvm;
 
 use llvm::Llvm;
 
-/// The crates measured, by folder; `shared/in-memory` is test support (the
+/// The crates measured, by folder; `testing/in-memory` is test support (the
 /// in-memory adapters the use-case tests run on) and is not measured.
 const MEASURED: [(&str, &str); 3] =
     [("domain", "shared/domain/src"), ("platform", "shared/platform/src"), ("app", "shared/app/src")];
@@ -676,7 +676,7 @@ fn summarize(
                     spans it, ran); generic code counted once over all its instantiations",
         "measured": MEASURED.iter().map(|(_, dir)| *dir).collect::<Vec<_>>(),
         "not_measured": [
-            "shared/in-memory (test support: the in-memory adapters)",
+            "testing/in-memory (test support: the in-memory adapters)",
             "functions/* (each main.rs only wires dependencies)",
             "tests/, xtask/ (test and developer code)",
             "test code inside the measured crates: inline #[cfg(test)] modules and files of modules declared \

@@ -13,7 +13,7 @@ fn lcov_records_of_measured_files_are_counted() {
     let root = project_root();
     let text = format!(
         "SF:{0}/shared/app/src/orders.rs\nDA:1,3\nDA:2,0\nDA:3,0\nend_of_record\n\
-             SF:{0}/shared/in-memory/src/lib.rs\nDA:1,0\nend_of_record\n",
+             SF:{0}/testing/in-memory/src/lib.rs\nDA:1,0\nend_of_record\n",
         root.display()
     );
     let hits = parse_lcov(&text, &root);
