@@ -2,6 +2,7 @@
 //! table. The layout (keys, index partitions, counters) is named in
 //! `layout`; transactions with named slots are in `transaction`.
 
+mod idempotency;
 pub(crate) mod items;
 pub(crate) mod layout;
 mod listing;
@@ -18,8 +19,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use domain::ports::StoreError;
+pub use idempotency::DynamoIdempotencyStore;
 use layout::Key;
-pub use orders::{DynamoIdempotencyStore, DynamoOrderStore};
+pub use orders::DynamoOrderStore;
 pub use outbox::{OutboxEntry, OutboxPage, OutboxPosition, OutboxRecords, PendingEvent};
 pub use processed::DynamoProcessedMessages;
 pub use products::DynamoProductStore;

@@ -1,10 +1,11 @@
 //! Orders on the table: placement, listings, status changes and stock
-//! reservation, each one transaction; and idempotency records.
+//! reservation, each one transaction (the idempotency records they write
+//! are read back by [`super::idempotency`]).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use domain::holdings::ends_hold;
-use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, Reservation, StoreError, Taken};
+use domain::ports::{OrderFilter, OrderStore, Reservation, StoreError, Taken};
 use domain::{
     Currency, DomainEvent, HoldLimits, Holdings, IdempotencyRecord, Money, Order, OrderId, OrderLine, OrderStatus,
     Page, PageRequest, ProductId, Quantity, Sku, UserId,
@@ -391,28 +392,5 @@ impl OrderStore for DynamoOrderStore {
             }
         }
         Err(StoreError::Unavailable("the order kept changing during reservation".into()))
-    }
-}
-
-/// Idempotency records on the shared table.
-#[derive(Clone, Debug)]
-pub struct DynamoIdempotencyStore {
-    table: Table,
-}
-
-impl DynamoIdempotencyStore {
-    /// The idempotency records in `table`.
-    pub fn new(table: Table) -> Self {
-        Self { table }
-    }
-}
-
-#[async_trait]
-impl IdempotencyStore for DynamoIdempotencyStore {
-    async fn find(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let Some(item) = self.table.get(&Key::idempotency(key)).await? else { return Ok(None) };
-        let record = records::idempotency_from_item(key, &item)?;
-        // TTL deletion lags; an expired record counts as absent.
-        Ok((record.expires_at > OffsetDateTime::now_utc()).then_some(record))
     }
 }
