@@ -16,12 +16,12 @@ use crate::shell::{cargo, run_checked};
 /// --check`), clippy (pedantic, warnings are errors), the tests that need no
 /// local cloud (plain `cargo test`: the cloud tests skip themselves), then the
 /// template checks (cfn-lint, `sam validate --lint`, the expanded-stack check
-/// with checkov). Stops at the first failure. Offline once `.tools/` is
-/// installed.
+/// with checkov, cfn-guard with the Guard Rules Registry's rules). Stops at the
+/// first failure. Offline once `.tools/` is installed.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only the template checks (cfn-lint, `sam validate --lint`, the
-    /// expanded-stack check): an inner loop for edits of the templates.
+    /// expanded-stack check, cfn-guard): an inner loop for edits of the templates.
     #[arg(long)]
     pub templates_only: bool,
 }
@@ -108,7 +108,10 @@ fn lint(tools: &tools::Tools) -> anyhow::Result<()> {
     // samconfig) and scanned by checkov; exceptions in xtask/checks/exceptions.toml.
     let checkov = tools::ensure_checkov()?;
     run_checked(&mut stack_check(tools, &checkov, &root), "expanded stack check (xtask/checks/stack)")?;
-    stack_check_from_a_key_shaped_path(tools, &checkov)
+    stack_check_from_a_key_shaped_path(tools, &checkov)?;
+    // The Guard Rules Registry's rules on the same expanded templates;
+    // exceptions in xtask/checks/guard/exceptions.toml.
+    crate::guard::check(&root)
 }
 
 /// The package `xtask/checks/stack` of the checkout at `root` (run as a

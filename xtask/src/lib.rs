@@ -11,6 +11,7 @@ pub mod dlq;
 pub mod docs;
 pub mod fuzz;
 pub mod fuzz_parsers;
+pub mod guard;
 pub mod load;
 pub mod logs;
 pub mod package;

@@ -95,22 +95,38 @@ pub fn ensure_scanners() -> anyhow::Result<Scanners> {
 /// `cargo install --locked` of the version pinned in
 /// `testing/local-cloud/tools/cargo-deny.version`, into `.tools/cargo-deny`.
 fn ensure_cargo_deny(root: &Path) -> anyhow::Result<PathBuf> {
-    let pin = root.join("testing/local-cloud/tools/cargo-deny.version");
+    ensure_pinned_crate(root, "cargo-deny", "cargo-deny")
+}
+
+/// cfn-guard (crates.io `cfn-guard`), for the Guard rules of `cargo xtask
+/// check`: `cargo install --locked` of the version pinned in
+/// `testing/local-cloud/tools/cfn-guard.version`, into `.tools/cfn-guard`.
+/// Returns the `cfn-guard` executable.
+pub fn ensure_cfn_guard() -> anyhow::Result<PathBuf> {
+    ensure_pinned_crate(&project_root(), "cfn-guard", "cfn-guard")
+}
+
+/// `cargo install --locked` of crate `name` at the version pinned in
+/// `testing/local-cloud/tools/<name>.version`, into `.tools/<name>`, unless
+/// its executable `bin` there already says (`--version`: "<bin> <version>")
+/// it is that version.
+fn ensure_pinned_crate(root: &Path, name: &str, bin: &str) -> anyhow::Result<PathBuf> {
+    let pin = root.join(format!("testing/local-cloud/tools/{name}.version"));
     let version = std::fs::read_to_string(&pin).with_context(|| format!("reading {}", pin.display()))?;
     let version = version.trim();
-    let install_root = root.join(".tools/cargo-deny");
-    let bin = install_root.join("bin/cargo-deny");
+    let install_root = root.join(".tools").join(name);
+    let bin = install_root.join("bin").join(bin);
     let installed = Command::new(&bin).arg("--version").output().ok().filter(|o| o.status.success());
     if installed.is_some_and(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().nth(1) == Some(version)) {
         return Ok(bin);
     }
-    eprintln!("xtask: installing cargo-deny {version} into .tools/cargo-deny (compiles once, a few minutes)...");
+    eprintln!("xtask: installing {name} {version} into .tools/{name} (compiles once, a few minutes)...");
     run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args(["install", "--locked", "--quiet", "--force", "--root"])
             .arg(&install_root)
-            .arg(format!("cargo-deny@{version}")),
-        "cargo install cargo-deny",
+            .arg(format!("{name}@{version}")),
+        &format!("cargo install {name}"),
     )?;
     Ok(bin)
 }
