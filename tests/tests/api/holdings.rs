@@ -16,15 +16,7 @@ fn order_body(product_id: &str, quantity: i64) -> Value {
 
 /// POST /orders with a fresh Idempotency-Key.
 async fn place(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
-    let key = ulid::Ulid::new().to_string();
-    app.client
-        .post(app.url("/orders"))
-        .bearer_auth(token)
-        .header("idempotency-key", key)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
+    crate::orders::place(app, token, None, body).await
 }
 
 #[tokio::test]

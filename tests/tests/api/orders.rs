@@ -19,7 +19,7 @@ fn order_body(lines: &[(&str, i64)]) -> Value {
 }
 
 /// POST /orders with `key` as its Idempotency-Key, or a fresh one.
-async fn place(app: &TestApp, token: &str, key: Option<&str>, body: &Value) -> reqwest::Response {
+pub(crate) async fn place(app: &TestApp, token: &str, key: Option<&str>, body: &Value) -> reqwest::Response {
     let key = key.map_or_else(|| ulid::Ulid::new().to_string(), str::to_owned);
     app.client
         .post(app.url("/orders"))
