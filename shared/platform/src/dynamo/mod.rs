@@ -30,6 +30,11 @@ pub use users::DynamoUserStore;
 
 use crate::backoff::Backoff;
 
+/// How many shards each family of keys written across owners has (the
+/// listings across owners, their counters, the outbox), for the load's
+/// hot-key report.
+pub const ORDER_SHARDS: u8 = layout::SHARDS;
+
 /// The `gsi1pk` values under which outbox records wait (every shard, and the
 /// partition from before the shards), for tools that count what is left.
 pub fn outbox_partitions() -> Vec<String> {
