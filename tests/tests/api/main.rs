@@ -10,6 +10,7 @@ mod holdings;
 mod openapi;
 mod orders;
 mod rate_limit;
+mod relay;
 use tests::helpers;
 mod http_layer;
 mod sample_events;
