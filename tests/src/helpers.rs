@@ -216,3 +216,21 @@ pub fn cloud_event(kind: &str, id: &str, data: Value) -> String {
     })
     .to_string()
 }
+
+/// Writes an outbox record the relay cannot read (no body), under the outbox
+/// key from before the shards, with `id` as its event id: what the relay must
+/// park with a reason instead of stopping.
+pub async fn put_unreadable_outbox_record(dynamodb: &aws_sdk_dynamodb::Client, table: &str, id: &str) {
+    let text = |value: &str| aws_sdk_dynamodb::types::AttributeValue::S(value.to_owned());
+    dynamodb
+        .put_item()
+        .table_name(table)
+        .item("pk", text(&format!("OUTBOX#{id}")))
+        .item("sk", text("OUTBOX"))
+        .item("gsi1pk", text("OUTBOX"))
+        .item("gsi1sk", text(id))
+        .item("queue", text("user-created"))
+        .send()
+        .await
+        .expect("the table takes the record");
+}

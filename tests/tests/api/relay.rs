@@ -16,18 +16,8 @@ async fn the_relay_parks_an_unreadable_outbox_record_with_its_reason() {
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let table = env("TABLE_NAME");
     let id = ulid::Ulid::new().to_string();
+    crate::helpers::put_unreadable_outbox_record(&dynamodb, &table, &id).await;
     let text = |value: &str| AttributeValue::S(value.to_owned());
-    dynamodb
-        .put_item()
-        .table_name(&table)
-        .item("pk", text(&format!("OUTBOX#{id}")))
-        .item("sk", text("OUTBOX"))
-        .item("gsi1pk", text("OUTBOX"))
-        .item("gsi1sk", text(&id))
-        .item("queue", text("user-created"))
-        .send()
-        .await
-        .unwrap();
 
     let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
     let report: Value = app

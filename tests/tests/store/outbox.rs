@@ -121,19 +121,8 @@ async fn a_backlog_drains_in_one_run_and_an_unreadable_record_is_parked() {
         events.insert(event.id.to_string());
     }
     let corrupt = ulid::Ulid::new().to_string();
+    tests::helpers::put_unreadable_outbox_record(table.client(), table.name(), &corrupt).await;
     let text = |value: &str| aws_sdk_dynamodb::types::AttributeValue::S(value.to_owned());
-    table
-        .client()
-        .put_item()
-        .table_name(table.name())
-        .item("pk", text(&format!("OUTBOX#{corrupt}")))
-        .item("sk", text("OUTBOX"))
-        .item("gsi1pk", text("OUTBOX"))
-        .item("gsi1sk", text(&corrupt))
-        .item("queue", text("user-created"))
-        .send()
-        .await
-        .unwrap();
 
     let publisher = OutboxPublisher::new(
         table.clone(),
