@@ -97,8 +97,11 @@ async fn a_confirmed_order_left_beyond_the_hold_expires_its_stock_goes_back_and_
     assert_eq!(stock_of(&app, product_id).await, 3);
 
     tokio::time::sleep((hold + Duration::from_secs(2)).saturating_sub(placed_at.elapsed())).await;
+    // Whoever runs first expires it: this call, the stack's own schedule, or
+    // another test invoking expire-orders on the shared stack (the sample
+    // events do); the order's state below is what must hold.
     let report = expire_orders(&app).await;
-    assert!(report["expired"].as_u64().unwrap() >= 1, "{report}");
+    assert!(report["expired"].is_u64(), "{report}");
     let expired = order(&app, &buyer.token, &id).await;
     assert_eq!(expired["status"], "cancelled", "{expired}");
     assert!(expired["reason"].as_str().unwrap().starts_with("expired: not shipped within"), "{expired}");
