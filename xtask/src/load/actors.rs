@@ -196,9 +196,16 @@ async fn place(world: &World, client: &Client, token: &str, owner: &str, rng: &m
             tokio::join!(post_order(client, token, &key, &body, true), post_order(client, token, &key, &body, false));
         let identical = same(&a, &b) && a.status == 201;
         let originals = [&a, &b].iter().filter(|x| x.header("idempotent-replayed").is_none()).count();
+        // A placement the hold caps refuse stores nothing, so both copies are
+        // refused alike and neither is a replay: consistent, nothing placed.
+        let capped = |answer: &Answer| {
+            answer.status == 409
+                && matches!(answer.json()["error"]["code"].as_str(), Some("open_order_limit" | "product_hold_limit"))
+        };
+        let both_capped = capped(&a) && capped(&b);
         let mut ledger = world.ledger();
         ledger.activity.concurrent_duplicates += 1;
-        if identical && originals == 1 {
+        if (identical && originals == 1) || both_capped {
             ledger.activity.concurrent_duplicates_identical += 1;
         } else if ledger.idempotency_failures.len() < 20 {
             ledger.idempotency_failures.push(format!(
