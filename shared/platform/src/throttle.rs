@@ -119,17 +119,8 @@ impl Throttle for FixedWindow {
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(()),
-            Err(error)
-                if error.as_service_error().is_some_and(
-                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
-                ) =>
-            {
-                Ok(())
-            }
-            Err(error) => Err(crate::dynamo::classify(error)),
-        }
+        // Already at zero: nothing to refund.
+        crate::dynamo::unless_condition_failed(outcome)
     }
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {

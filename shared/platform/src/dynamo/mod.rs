@@ -146,6 +146,27 @@ impl Table {
 }
 
 /// Sorts SDK failures into "retry later" (503) and "broken" (500).
+/// The outcome of a conditional UpdateItem whose failed condition means
+/// "nothing to do" (already gone, already zero): `Ok`, like a success.
+pub(crate) fn unless_condition_failed<T, R>(
+    outcome: Result<T, SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>>,
+) -> Result<(), StoreError>
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match outcome {
+        Ok(_) => Ok(()),
+        Err(error)
+            if error.as_service_error().is_some_and(
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
+            ) =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(classify(error)),
+    }
+}
+
 pub(crate) fn classify<E, R>(error: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,

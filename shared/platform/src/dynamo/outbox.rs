@@ -165,18 +165,8 @@ impl OutboxRecords {
             .expression_attribute_values(":now", n(time::OffsetDateTime::now_utc().unix_timestamp()))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(()),
-            // Gone already: nothing left to park.
-            Err(error)
-                if error.as_service_error().is_some_and(
-                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
-                ) =>
-            {
-                Ok(())
-            }
-            Err(error) => Err(classify(error)),
-        }
+        // Gone already: nothing left to park.
+        super::unless_condition_failed(outcome)
     }
 }
 
