@@ -251,8 +251,8 @@ impl PinnedVenv {
             return Ok(bin);
         }
         eprintln!("xtask: installing {}...", self.what);
-        if !bin.join("python").exists() {
-            run(Command::new(self.python).args(["-m", "venv"]).arg(&self.dir), "python3 -m venv")?;
+        if !bin.join("pip").exists() {
+            self.create()?;
         }
         run(
             Command::new(bin.join("pip"))
@@ -266,5 +266,25 @@ impl PinnedVenv {
         )?;
         std::fs::write(&marker, wanted)?;
         Ok(bin)
+    }
+
+    /// `python3 -m venv`, from nothing: a half-made folder (an earlier run
+    /// stopped, or the disk filled while pip was being copied in) is removed
+    /// first, and a failure says how much room the disk had, the usual cause.
+    fn create(&self) -> anyhow::Result<()> {
+        if self.dir.exists() {
+            std::fs::remove_dir_all(&self.dir).with_context(|| format!("removing {}", self.dir.display()))?;
+        }
+        run(Command::new(self.python).args(["-m", "venv"]).arg(&self.dir), "python3 -m venv").map_err(|error| {
+            let free = Command::new("df")
+                .args(["-h", "--output=avail"])
+                .arg(self.dir.parent().unwrap_or(&self.dir))
+                .output()
+                .map_or_else(
+                    |_| "?".to_owned(),
+                    |o| String::from_utf8_lossy(&o.stdout).split_whitespace().last().unwrap_or("?").to_owned(),
+                );
+            error.context(format!("creating {} ({free} free on its disk)", self.dir.display()))
+        })
     }
 }
