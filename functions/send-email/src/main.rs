@@ -6,7 +6,7 @@ fn main() -> Result<(), lambda_runtime::Error> {
     platform::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let mailer = forever(init.mailer()?);
-        let sent = forever(init.processed_messages());
+        let sent = forever(init.message_claims());
         init.batch("email-send")?.serve(move |event| app::consumers::send_email(event, mailer, sent)).await
     })
 }

@@ -1,7 +1,7 @@
 //! Queue consumers: one handler per queue, run by the shared batch processor.
 
 use domain::ports::{
-    Claim, MailError, Mailer, OrderStore, ProcessedMessages, Publisher, Reservation, StoreError, UserStore,
+    Claim, MailError, Mailer, MessageClaims, OrderStore, Publisher, Reservation, StoreError, UserStore,
 };
 use domain::{DomainEvent, Email, EmailTask, Order, OrderId, OrderStatus, UserId};
 use platform::batch::{self, RecordError};
@@ -97,11 +97,7 @@ pub async fn on_order_placed(
 }
 
 /// email-send: render and send through SES, once per dedupe key.
-pub async fn send_email(
-    event: CloudEvent,
-    mailer: &impl Mailer,
-    sent: &impl ProcessedMessages,
-) -> Result<(), RecordError> {
+pub async fn send_email(event: CloudEvent, mailer: &impl Mailer, sent: &impl MessageClaims) -> Result<(), RecordError> {
     let task: EmailTask = batch::data(&event)?;
     let to = Email::parse(task.to()).map_err(poison("to"))?;
     if task.dedupe_key().is_empty() || task.dedupe_key().len() > 200 {
@@ -116,7 +112,7 @@ pub async fn send_email(
         }
         Claim::InProgress => {
             // Another attempt is sending it (or died doing so): try again
-            // once its lease lapses; never assume it was sent.
+            // once its claim expires; never assume it was sent.
             return Err(RecordError::Retry(anyhow::anyhow!(
                 "email {} is being sent by another attempt",
                 task.dedupe_key()

@@ -3,7 +3,7 @@
 
 mod support;
 
-use domain::ports::{OrderStore, ProcessedMessages};
+use domain::ports::{MessageClaims, OrderStore};
 use domain::{DomainEvent, EmailTask, OrderStatus, Role};
 use in_memory::{Dependency, Memory};
 use platform::batch::RecordError;
@@ -11,7 +11,7 @@ use platform::events::CloudEvent;
 use serde_json::json;
 use support::{product, user};
 
-const LEASE: std::time::Duration = std::time::Duration::from_secs(15);
+const CLAIM_DURATION: std::time::Duration = std::time::Duration::from_secs(15);
 
 fn event(kind: &str, data: serde_json::Value) -> CloudEvent {
     CloudEvent::new(ulid::Ulid::new().to_string(), kind, "corr-1", time::OffsetDateTime::now_utc(), data)
@@ -107,7 +107,7 @@ fn task(to: &str, key: &str) -> CloudEvent {
 #[tokio::test]
 async fn an_email_is_sent_once_per_dedupe_key_whatever_the_deliveries() {
     let memory = Memory::new();
-    let sent = memory.processed_messages(LEASE);
+    let sent = memory.message_claims(CLAIM_DURATION);
     for _ in 0..3 {
         app::consumers::send_email(task("ada@example.com", "welcome#1"), &memory.mailer(), &sent).await.unwrap();
     }
@@ -118,7 +118,7 @@ async fn an_email_is_sent_once_per_dedupe_key_whatever_the_deliveries() {
 #[tokio::test]
 async fn an_email_being_sent_elsewhere_is_retried_never_assumed_sent() {
     let memory = Memory::new();
-    let sent = memory.processed_messages(LEASE);
+    let sent = memory.message_claims(CLAIM_DURATION);
     assert_eq!(
         sent.claim("email#welcome#2").await.unwrap(),
         domain::ports::Claim::Acquired,
@@ -126,7 +126,7 @@ async fn an_email_being_sent_elsewhere_is_retried_never_assumed_sent() {
     );
     let held = app::consumers::send_email(task("ada@example.com", "welcome#2"), &memory.mailer(), &sent).await;
     assert!(matches!(held, Err(RecordError::Retry(_))), "{held:?}");
-    memory.advance(LEASE + std::time::Duration::from_secs(1));
+    memory.advance(CLAIM_DURATION + std::time::Duration::from_secs(1));
     app::consumers::send_email(task("ada@example.com", "welcome#2"), &memory.mailer(), &sent).await.unwrap();
     assert_eq!(memory.sent_emails().len(), 1);
 }
@@ -134,7 +134,7 @@ async fn an_email_being_sent_elsewhere_is_retried_never_assumed_sent() {
 #[tokio::test]
 async fn mail_outages_retry_and_a_refused_recipient_is_poison_that_a_redrive_can_send_later() {
     let memory = Memory::new();
-    let sent = memory.processed_messages(LEASE);
+    let sent = memory.message_claims(CLAIM_DURATION);
     memory.set_down(Dependency::Mail, true);
     assert!(matches!(
         app::consumers::send_email(task("ada@example.com", "k3"), &memory.mailer(), &sent).await,

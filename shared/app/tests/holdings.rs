@@ -177,11 +177,11 @@ async fn an_order_open_beyond_the_hold_expires_once_with_its_stock_back_and_one_
     assert!(keys.contains(format!("order-expired#{confirmed}").as_str()), "{keys:?}");
 
     // The send-email consumer sends each once, however often it is delivered.
-    let processed = memory.processed_messages(std::time::Duration::from_secs(60));
+    let claims = memory.message_claims(std::time::Duration::from_secs(60));
     for task in emails.iter().chain(&emails) {
         let event = domain::DomainEvent::email_requested(task.clone(), "t", now);
         let cloud_event = platform::events::CloudEvent::from_domain(&event);
-        app::consumers::send_email(cloud_event, &memory.mailer(), &processed).await.unwrap();
+        app::consumers::send_email(cloud_event, &memory.mailer(), &claims).await.unwrap();
     }
     let sent = memory.sent_emails();
     assert_eq!(sent.len(), 2, "{sent:?}");

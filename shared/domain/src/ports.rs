@@ -288,18 +288,18 @@ pub enum Claim {
     /// Handled before: a duplicate delivery, with nothing left to do.
     Done,
     /// Someone is handling it right now, or crashed or timed out doing so and
-    /// their lease has not run out yet. Not a duplicate: it must be tried
+    /// their claim has not expired yet. Not a duplicate: it must be tried
     /// again later, never dropped.
     InProgress,
 }
 
-/// Remembers which messages were already handled, so a duplicate delivery
-/// has no second effect. A claim holds for a lease at least as long as the
+/// Claims on messages: which are being handled and which were handled, so a
+/// duplicate delivery has no second effect. A claim holds at least as long as the
 /// longest invocation that could still be working on it (the function's
 /// timeout), so a crashed or timed-out attempt never blocks a message for good.
 #[async_trait]
-pub trait ProcessedMessages: Send + Sync {
-    /// Claims `key` for one handling, unless it is done or held by a live lease.
+pub trait MessageClaims: Send + Sync {
+    /// Claims `key` for one handling, unless it is done or held by a live claim.
     async fn claim(&self, key: &str) -> Result<Claim, StoreError>;
     /// Marks `key` done for good (kept for days, then expired).
     async fn complete(&self, key: &str) -> Result<(), StoreError>;

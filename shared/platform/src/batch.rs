@@ -12,7 +12,7 @@
 //! - Idempotent: each event id is claimed before handling and marked done
 //!   after, so a duplicate delivery has no second effect. Only "done" is a
 //!   duplicate: a message whose claim is still held (its handler is running,
-//!   or crashed and its lease has not lapsed) goes back to the queue.
+//!   or crashed and its claim has not expired) goes back to the queue.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -22,7 +22,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageAttributeValue;
-use domain::ports::{Claim, DeadLetters, ProcessedMessages, Unreachable};
+use domain::ports::{Claim, DeadLetters, MessageClaims, Unreachable};
 use futures::{FutureExt, StreamExt};
 use lambda_runtime::{LambdaEvent, service_fn};
 use tracing::Instrument;
@@ -99,7 +99,7 @@ pub struct BatchProcessor {
     concurrency: usize,
     budget: Budget,
     dead_letters: Arc<dyn DeadLetters>,
-    processed: Arc<dyn ProcessedMessages>,
+    claims: Arc<dyn MessageClaims>,
 }
 
 /// How one record ended, for the batch response and metrics.
@@ -124,9 +124,9 @@ impl BatchProcessor {
         event_type: &'static str,
         budget: Budget,
         dead_letters: Arc<dyn DeadLetters>,
-        processed: Arc<dyn ProcessedMessages>,
+        claims: Arc<dyn MessageClaims>,
     ) -> Self {
-        Self { name, event_type, concurrency: 4, budget, dead_letters, processed }
+        Self { name, event_type, concurrency: 4, budget, dead_letters, claims }
     }
 
     /// How many records of one batch run at once.
@@ -272,7 +272,7 @@ impl BatchProcessor {
         F: Future<Output = Result<(), RecordError>>,
     {
         let key = format!("{}#{}", self.name, event.id);
-        match self.processed.claim(&key).await {
+        match self.claims.claim(&key).await {
             Ok(Claim::Acquired) => {}
             Ok(Claim::Done) => {
                 tracing::info!("duplicate delivery: already handled");
@@ -293,15 +293,15 @@ impl BatchProcessor {
             Ok(Err(_)) => Err(RecordError::Retry(anyhow::anyhow!("the handler panicked"))),
             Err(_) => {
                 // Its effect may still land (a request in flight), so the claim
-                // stays until its lease lapses, which is before SQS redelivers.
+                // stays until it expires, which is before SQS redelivers.
                 tracing::warn!("message not finished before the deadline; SQS will deliver it again");
                 return Outcome::Failed;
             }
         };
         match result {
             Ok(()) => {
-                if let Err(error) = self.processed.complete(&key).await {
-                    // The effect happened; a redelivery after the lease redoes it idempotently.
+                if let Err(error) = self.claims.complete(&key).await {
+                    // The effect happened; a redelivery after the claim expires redoes it idempotently.
                     tracing::warn!(error = crate::telemetry::chain(&error), "could not mark the message done");
                 }
                 tracing::info!("message handled");
@@ -326,10 +326,10 @@ impl BatchProcessor {
     }
 
     async fn release(&self, key: &str) {
-        if let Err(error) = self.processed.release(key).await {
+        if let Err(error) = self.claims.release(key).await {
             tracing::warn!(
                 error = crate::telemetry::chain(&error),
-                "could not release the claim; it lapses with its lease"
+                "could not release the claim; it expires on its own"
             );
         }
     }

@@ -51,7 +51,7 @@ impl Budget {
 
     /// How long a message claim holds: longer than any invocation that took
     /// it can still be running, so a lapsed claim means its holder is gone.
-    pub fn claim_lease(&self) -> Duration {
+    pub fn claim_duration(&self) -> Duration {
         self.timeout + Duration::from_secs(5)
     }
 
@@ -86,7 +86,7 @@ mod tests {
         assert_eq!(budget.operation(), Duration::from_secs(3));
         assert_eq!(budget.request(), Duration::from_secs(5));
         assert!(budget.request() + budget.margin() < budget.function_timeout());
-        assert!(budget.claim_lease() > budget.function_timeout());
+        assert!(budget.claim_duration() > budget.function_timeout());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use anyhow::Context;
 
 use crate::batch::{BatchProcessor, SqsDeadLetters};
 use crate::dynamo::{
-    DynamoIdempotencyStore, DynamoOrderStore, DynamoProcessedMessages, DynamoProductStore, DynamoUserStore, Table,
+    DynamoIdempotencyStore, DynamoMessageClaims, DynamoOrderStore, DynamoProductStore, DynamoUserStore, Table,
 };
 use crate::http::{Access, Authenticator, HttpServer};
 use crate::mail::SesMailer;
@@ -109,9 +109,9 @@ impl Init {
         publisher
     }
 
-    /// Claims on queue messages, held for the function's claim lease.
-    pub fn processed_messages(&self) -> DynamoProcessedMessages {
-        DynamoProcessedMessages::new(self.table(), self.settings.budget().claim_lease())
+    /// Claims on queue messages, held for the function's claim duration.
+    pub fn message_claims(&self) -> DynamoMessageClaims {
+        DynamoMessageClaims::new(self.table(), self.settings.budget().claim_duration())
     }
 
     /// The batch processor for a consumer of `event_type` events, parking
@@ -124,8 +124,8 @@ impl Init {
             .with_context(|| format!("no dead-letter queue URL configured for {event_type}"))?
             .clone();
         let dead_letters = Arc::new(SqsDeadLetters { sqs: self.sqs(), queue_url });
-        let processed = Arc::new(self.processed_messages());
-        Ok(BatchProcessor::new(self.name, event_type, self.settings.budget(), dead_letters, processed))
+        let claims = Arc::new(self.message_claims());
+        Ok(BatchProcessor::new(self.name, event_type, self.settings.budget(), dead_letters, claims))
     }
 
     /// Sends email through SES from `SENDER_EMAIL`; an error if it is not set.

@@ -20,7 +20,7 @@ fn processor(memory: &Memory) -> BatchProcessor {
         "user-created",
         budget,
         Arc::new(memory.dead_letters()),
-        Arc::new(memory.processed_messages(budget.claim_lease())),
+        Arc::new(memory.message_claims(budget.claim_duration())),
     )
 }
 
@@ -53,7 +53,7 @@ fn soon() -> Instant {
 }
 
 /// Regression: a message whose claim was still held (its first
-/// attempt timed out or was killed, lease not lapsed) was acknowledged as a
+/// attempt timed out or was killed, claim not expired) was acknowledged as a
 /// duplicate and deleted: the effect never happened.
 #[tokio::test]
 async fn a_message_whose_attempt_hung_is_retried_until_its_effect_happens_once() {
@@ -76,7 +76,7 @@ async fn a_message_whose_attempt_hung_is_retried_until_its_effect_happens_once()
     assert_eq!(failed(&early), ["message-e1"], "while the claim is held it is retried, never dropped as a duplicate");
     assert_eq!(effects.load(Ordering::SeqCst), 0);
 
-    memory.advance(Budget::new(TIMEOUT).claim_lease() + Duration::from_secs(1));
+    memory.advance(Budget::new(TIMEOUT).claim_duration() + Duration::from_secs(1));
     let redelivered = processor.process(batch(vec![message("e1")]), &handler, soon()).await;
     assert!(failed(&redelivered).is_empty());
     let duplicate = processor.process(batch(vec![message("e1")]), &handler, soon()).await;
@@ -103,7 +103,7 @@ async fn a_consumer_killed_mid_batch_loses_nothing() {
     assert!(killed.is_err(), "the invocation was killed before it could answer");
     assert_eq!(effects.load(Ordering::SeqCst), 2, "k1 and k3 finished");
 
-    // SQS redelivers the whole batch after the visibility timeout (longer than the lease).
+    // SQS redelivers the whole batch after the visibility timeout (longer than a claim holds).
     memory.advance(Duration::from_secs(60));
     let redelivered = processor.process(records(), &handler, soon()).await;
     assert!(failed(&redelivered).is_empty());

@@ -155,7 +155,7 @@ fn consume(body: &str) {
         "user-created",
         budget,
         Arc::new(memory.dead_letters()),
-        Arc::new(memory.processed_messages(budget.claim_lease())),
+        Arc::new(memory.message_claims(budget.claim_duration())),
     );
     let mut message = SqsMessage::default();
     message.message_id = Some("message-1".into());

@@ -905,7 +905,7 @@ fn consume(records: &[Record]) -> (Vec<String>, Vec<CloudEvent>, Vec<(String, St
         EVENT_TYPE,
         budget,
         Arc::new(memory.dead_letters()),
-        Arc::new(memory.processed_messages(budget.claim_lease())),
+        Arc::new(memory.message_claims(budget.claim_duration())),
     );
     let mut event = SqsEvent::default();
     event.records = records

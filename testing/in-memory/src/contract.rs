@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use domain::ports::{
-    Claim, IdempotencyStore, OrderFilter, OrderStore, ProcessedMessages, ProductStore, Reservation, StoreError, Taken,
+    Claim, IdempotencyStore, MessageClaims, OrderFilter, OrderStore, ProductStore, Reservation, StoreError, Taken,
     Throttle, UserStore,
 };
 use domain::{
@@ -482,24 +482,24 @@ pub async fn order_listings_filter_by_owner_and_status(orders: &impl OrderStore)
     assert_eq!(everyone.items.iter().map(|o| o.id).collect::<Vec<_>>(), [placed[2].id, placed[1].id, placed[0].id]);
 }
 
-/// A claim is exclusive until done or released, a lapsed lease frees it, and
-/// release never undoes done. `processed` must hold claims for a lease that
-/// `wait_past_lease` outlasts.
-pub async fn message_claims_hold_for_their_lease(processed: &impl ProcessedMessages, wait_past_lease: impl AsyncFn()) {
+/// A claim is exclusive until done or released, an expired claim is free, and
+/// release never undoes done. `claims` must hold a claim for less time than
+/// `wait_past_expiry` waits.
+pub async fn message_claims_hold_until_they_expire(claims: &impl MessageClaims, wait_past_expiry: impl AsyncFn()) {
     let key = format!("contract#{}", UserId::generate());
-    assert_eq!(processed.claim(&key).await.unwrap(), Claim::Acquired);
-    assert_eq!(processed.claim(&key).await.unwrap(), Claim::InProgress, "held, not done: never a duplicate");
-    wait_past_lease().await;
-    assert_eq!(processed.claim(&key).await.unwrap(), Claim::Acquired, "a lapsed claim (a crashed holder) is free");
-    processed.complete(&key).await.unwrap();
-    assert_eq!(processed.claim(&key).await.unwrap(), Claim::Done);
-    processed.release(&key).await.unwrap();
-    assert_eq!(processed.claim(&key).await.unwrap(), Claim::Done, "release never undoes done");
+    assert_eq!(claims.claim(&key).await.unwrap(), Claim::Acquired);
+    assert_eq!(claims.claim(&key).await.unwrap(), Claim::InProgress, "held, not done: never a duplicate");
+    wait_past_expiry().await;
+    assert_eq!(claims.claim(&key).await.unwrap(), Claim::Acquired, "a lapsed claim (a crashed holder) is free");
+    claims.complete(&key).await.unwrap();
+    assert_eq!(claims.claim(&key).await.unwrap(), Claim::Done);
+    claims.release(&key).await.unwrap();
+    assert_eq!(claims.claim(&key).await.unwrap(), Claim::Done, "release never undoes done");
 
     let failed = format!("contract#{}", UserId::generate());
-    assert_eq!(processed.claim(&failed).await.unwrap(), Claim::Acquired);
-    processed.release(&failed).await.unwrap();
-    assert_eq!(processed.claim(&failed).await.unwrap(), Claim::Acquired, "a released claim is free at once");
+    assert_eq!(claims.claim(&failed).await.unwrap(), Claim::Acquired);
+    claims.release(&failed).await.unwrap();
+    assert_eq!(claims.claim(&failed).await.unwrap(), Claim::Acquired, "a released claim is free at once");
 }
 
 /// Concurrent attempts are counted atomically; reset and refund give

@@ -7,7 +7,7 @@
 //! the DynamoDB adapters' do. [`contract`] is the suite both kinds of adapter
 //! pass, so they cannot drift apart. Outages are injected per dependency
 //! ([`Dependency`]) and time can be moved forward ([`Memory::advance`]) to
-//! let leases and windows lapse.
+//! let claims and windows expire.
 
 #![warn(missing_docs)]
 
@@ -27,7 +27,7 @@ mod products;
 mod throttle;
 mod users;
 
-pub use messaging::{MemoryDeadLetters, MemoryMailer, MemoryProcessedMessages, MemoryPublisher, SentEmail};
+pub use messaging::{MemoryDeadLetters, MemoryMailer, MemoryMessageClaims, MemoryPublisher, SentEmail};
 pub use orders::{MemoryIdempotencyStore, MemoryOrderStore};
 pub use products::MemoryProductStore;
 pub use throttle::{MemorySignInHistory, MemoryThrottle};
@@ -172,9 +172,9 @@ impl Memory {
         MemoryMailer::new(self.clone())
     }
 
-    /// Message claims that hold for `lease` (see `Budget::claim_lease`).
-    pub fn processed_messages(&self, lease: Duration) -> MemoryProcessedMessages {
-        MemoryProcessedMessages::new(self.clone(), lease)
+    /// Message claims that hold for `duration` (see `Budget::claim_duration`).
+    pub fn message_claims(&self, duration: Duration) -> MemoryMessageClaims {
+        MemoryMessageClaims::new(self.clone(), duration)
     }
 
     /// A fixed-window throttle: `attempts` per `window` per key, under `name`.
@@ -197,7 +197,7 @@ impl Memory {
         }
     }
 
-    /// Moves the clock forward: leases, windows and records expire as if
+    /// Moves the clock forward: claims, windows and records expire as if
     /// `duration` had passed.
     pub fn advance(&self, duration: Duration) {
         self.lock().clock_offset += duration;

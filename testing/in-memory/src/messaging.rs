@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::DomainEvent;
-use domain::ports::{Claim, DeadLetters, MailError, Mailer, ProcessedMessages, Publisher, StoreError, Unreachable};
+use domain::ports::{Claim, DeadLetters, MailError, Mailer, MessageClaims, Publisher, StoreError, Unreachable};
 
 use crate::{Dependency, Memory};
 
@@ -110,21 +110,21 @@ impl Mailer for MemoryMailer {
     }
 }
 
-/// Claims with leases; an expired claim or record counts as absent.
+/// Message claims; an expired claim counts as absent.
 #[derive(Clone)]
-pub struct MemoryProcessedMessages {
+pub struct MemoryMessageClaims {
     memory: Memory,
-    lease: Duration,
+    duration: Duration,
 }
 
-impl MemoryProcessedMessages {
-    pub(crate) fn new(memory: Memory, lease: Duration) -> Self {
-        Self { memory, lease }
+impl MemoryMessageClaims {
+    pub(crate) fn new(memory: Memory, duration: Duration) -> Self {
+        Self { memory, duration }
     }
 }
 
 #[async_trait]
-impl ProcessedMessages for MemoryProcessedMessages {
+impl MessageClaims for MemoryMessageClaims {
     async fn claim(&self, key: &str) -> Result<Claim, StoreError> {
         let mut state = self.memory.lock();
         state.check(Dependency::Table)?;
@@ -133,7 +133,7 @@ impl ProcessedMessages for MemoryProcessedMessages {
             Some((true, until)) if *until >= now => Ok(Claim::Done),
             Some((false, until)) if *until >= now => Ok(Claim::InProgress),
             _ => {
-                state.claims.insert(key.to_owned(), (false, now + self.lease));
+                state.claims.insert(key.to_owned(), (false, now + self.duration));
                 Ok(Claim::Acquired)
             }
         }

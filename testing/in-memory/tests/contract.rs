@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use in_memory::{Memory, contract};
 
-const LEASE: Duration = Duration::from_secs(15);
+const CLAIM_DURATION: Duration = Duration::from_secs(15);
 
 #[tokio::test]
 async fn users() {
@@ -51,8 +51,8 @@ async fn orders() {
 #[tokio::test]
 async fn message_claims() {
     let memory = Memory::new();
-    contract::message_claims_hold_for_their_lease(&memory.processed_messages(LEASE), async || {
-        memory.advance(LEASE + Duration::from_secs(1));
+    contract::message_claims_hold_until_they_expire(&memory.message_claims(CLAIM_DURATION), async || {
+        memory.advance(CLAIM_DURATION + Duration::from_secs(1));
     })
     .await;
 }

@@ -116,7 +116,7 @@ async fn a_consumer_timing_out_or_killed_mid_batch_handles_every_record_exactly_
     assert!(consumer.invoke(&batch, Duration::from_millis(700)).await.is_err(), "no answer: killed first");
     consumer.kill();
 
-    // Back to normal, after the claims of the dead attempts lapse (timeout + 5 s).
+    // Back to normal, after the claims of the dead attempts expire (timeout + 5 s).
     table.set(Fault::Pass);
     tokio::time::sleep(Duration::from_secs(9)).await;
     let mut consumer = start("on-order-placed", &slow(table.url())).await;

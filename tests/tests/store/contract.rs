@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use in_memory::contract;
 use platform::dynamo::{
-    DynamoIdempotencyStore, DynamoOrderStore, DynamoProcessedMessages, DynamoProductStore, DynamoUserStore,
+    DynamoIdempotencyStore, DynamoMessageClaims, DynamoOrderStore, DynamoProductStore, DynamoUserStore,
 };
 use platform::throttle::{DynamoSignInHistory, FixedWindow};
 
@@ -71,9 +71,9 @@ async fn hold_limits() {
 
 #[tokio::test]
 async fn message_claims() {
-    // Claims expire in whole seconds: a 1 s lease has lapsed 2 s later.
-    let processed = DynamoProcessedMessages::new(fresh_table().await, Duration::from_secs(1));
-    contract::message_claims_hold_for_their_lease(&processed, async || {
+    // Claims expire in whole seconds: a 1 s claim has expired 2 s later.
+    let claims = DynamoMessageClaims::new(fresh_table().await, Duration::from_secs(1));
+    contract::message_claims_hold_until_they_expire(&claims, async || {
         tokio::time::sleep(Duration::from_millis(2100)).await;
     })
     .await;

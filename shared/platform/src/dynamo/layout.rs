@@ -130,7 +130,8 @@ impl Key {
         Self { pk: format!("IDEMPOTENCY#{key}"), sk: "IDEMPOTENCY" }
     }
 
-    /// A message claim (see `ProcessedMessages`).
+    /// A message claim (see `MessageClaims`). The prefix keeps its older name
+    /// `PROCESSED#` so claims already stored stay readable.
     pub fn claim(key: &str) -> Self {
         Self { pk: format!("PROCESSED#{key}"), sk: "PROCESSED" }
     }

@@ -2,13 +2,13 @@
 //! table. The layout (keys, index partitions, counters) is named in
 //! `layout`; transactions with named slots are in `transaction`.
 
+mod claims;
 mod idempotency;
 pub(crate) mod items;
 pub(crate) mod layout;
 mod listing;
 mod orders;
 mod outbox;
-mod processed;
 mod products;
 mod records;
 mod transaction;
@@ -18,12 +18,12 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+pub use claims::DynamoMessageClaims;
 use domain::ports::StoreError;
 pub use idempotency::DynamoIdempotencyStore;
 use layout::Key;
 pub use orders::DynamoOrderStore;
 pub use outbox::{OutboxEntry, OutboxPage, OutboxPosition, OutboxRecords, PendingEvent};
-pub use processed::DynamoProcessedMessages;
 pub use products::DynamoProductStore;
 use transaction::{Cancelled, Transaction};
 pub use users::DynamoUserStore;

@@ -1,11 +1,12 @@
-//! Message claims on the table (`ProcessedMessages`): leased claims and
-//! remembered done keys, which make every consumer idempotent.
+//! Message claims on the table (`MessageClaims`): a claim is held while a
+//! consumer handles the message, then remembered as done, which makes every
+//! consumer idempotent.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
-use domain::ports::{Claim, ProcessedMessages, StoreError};
+use domain::ports::{Claim, MessageClaims, StoreError};
 use time::OffsetDateTime;
 
 use super::items::{n, s};
@@ -16,20 +17,20 @@ use super::{Table, classify};
 /// (4 days) plus its DLQ redrive window.
 const REMEMBER: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
-/// Claims with leases on the shared table. An expired lease or record is
-/// treated as absent on read: DynamoDB's TTL deletes lazily.
+/// Message claims on the shared table. An expired claim is treated as absent
+/// on read: DynamoDB's TTL deletes lazily.
 #[derive(Clone, Debug)]
-pub struct DynamoProcessedMessages {
+pub struct DynamoMessageClaims {
     table: Table,
-    /// How long a claim holds (see `Budget::claim_lease`).
-    lease: Duration,
+    /// How long a claim holds (see `Budget::claim_duration`).
+    duration: Duration,
 }
 
-impl DynamoProcessedMessages {
-    /// Claims in `table` that lapse `lease` after they are taken; the lease
-    /// must outlast any invocation that can hold one.
-    pub fn new(table: Table, lease: Duration) -> Self {
-        Self { table, lease }
+impl DynamoMessageClaims {
+    /// Claims in `table` that lapse `duration` after they are taken; the
+    /// duration must outlast any invocation that can hold one.
+    pub fn new(table: Table, duration: Duration) -> Self {
+        Self { table, duration }
     }
 
     fn key(key: &str) -> super::items::Item {
@@ -38,11 +39,11 @@ impl DynamoProcessedMessages {
 }
 
 #[async_trait]
-impl ProcessedMessages for DynamoProcessedMessages {
+impl MessageClaims for DynamoMessageClaims {
     async fn claim(&self, key: &str) -> Result<Claim, StoreError> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        // Rounded up: a lease is never shorter than asked.
-        let lease = self.lease.as_secs() as i64 + i64::from(self.lease.subsec_nanos() > 0);
+        // Rounded up: a claim never holds for less than asked.
+        let held_for = self.duration.as_secs() as i64 + i64::from(self.duration.subsec_nanos() > 0);
         let result = self
             .table
             .client()
@@ -51,7 +52,7 @@ impl ProcessedMessages for DynamoProcessedMessages {
             .set_item(Some(
                 Self::key(key)
                     .into_iter()
-                    .chain([("state".to_owned(), s("claimed")), ("expires_at".to_owned(), n(now + lease))])
+                    .chain([("state".to_owned(), s("claimed")), ("expires_at".to_owned(), n(now + held_for))])
                     .collect(),
             ))
             .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
