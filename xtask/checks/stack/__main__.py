@@ -16,7 +16,9 @@ deployed:
   own alarm (errors, throttles; 5xx for API functions) on the new version,
   able to fire within the canary window, and every alarm notifies the topic,
   whose key lets CloudWatch publish;
-- stateful resources are retained; the table has PITR, deletion protection,
+- stateful resources are retained on update and delete but not after a
+  failed first create (RetainExceptOnCreate; plain Retain only for the
+  deletion-protected, unnamed table); the table has PITR, deletion protection,
   a daily 35-day backup plan in prod and projections without the password
   hash; the relay drops rather than retries missed schedule events;
 - every function's Timeout equals its FUNCTION_TIMEOUT_SECONDS;
@@ -87,7 +89,7 @@ def main() -> int:
     checks.run("login writes only its throttle's items (dynamodb:LeadingKeys)", checks.login_writes)
     checks.run("every function alias deploys behind its own alarms on the new version", checks.deployments)
     checks.run("alarms notify someone (topic key, subscriber, Rules)", checks.alarms_notify)
-    checks.run("stateful resources retained; table PITR, protection, backups, projections", checks.stateful)
+    checks.run("stateful resources retained except on a failed create; table PITR, protection, backups, projections", checks.stateful)
     checks.run("function timeouts, queue visibility, the relay's invoke config", checks.functions_config)
     checks.run("samconfig.toml: region, profile, tags and parameters per environment", checks.environments)
     checks.run("CORS preflights answered by API Gateway (mock) as the code answers them; responses compressed", checks.preflights)

@@ -29,8 +29,7 @@ class StatefulChecks:
                     dead_letter_targets.add(target[0])
             for name, resource in stack.resources.items():
                 stateful = resource["Type"] in STATEFUL_TYPES or name in dead_letter_targets
-                if stateful and (resource.get("DeletionPolicy") != "Retain" or resource.get("UpdateReplacePolicy") != "Retain"):
-                    problems.append(f"{stack.name}/{name} ({resource['Type']}) needs DeletionPolicy and UpdateReplacePolicy Retain")
+                self.retained(stack.name, name, resource, stateful, problems)
                 if resource["Type"] == "AWS::Logs::LogGroup" and "RetentionInDays" not in resource["Properties"]:
                     problems.append(f"{stack.name}/{name} keeps logs forever")
             for name, table in stack.of_type("AWS::DynamoDB::Table").items():
@@ -46,6 +45,27 @@ class StatefulChecks:
                     if "password_hash" in projection.get("NonKeyAttributes", []):
                         problems.append(f"{name}/{index['IndexName']} projects the password hash")
         self.backups(problems)
+
+    def retained(self, stack: str, name: str, resource: dict, stateful: bool, problems: list[str]) -> None:
+        """Retained on update and delete, but not after a failed first create:
+        with plain Retain, a first deploy that rolls back leaves its named log
+        groups and vault behind and the retry fails with "already exists".
+        Plain Retain only where CloudFormation could not delete the resource
+        anyway (a table under deletion protection) and nothing is named, so a
+        retry creates its own."""
+        deletion = resource.get("DeletionPolicy")
+        if resource["Type"] == "AWS::Lambda::Version":
+            return  # SAM's AutoPublishAlias keeps every version (unnamed: no retry collision)
+        where = f"{stack}/{name} ({resource['Type']})"
+        if deletion == "Retain":
+            props = resource.get("Properties", {})
+            protected = resource["Type"] == "AWS::DynamoDB::Table" and props.get("DeletionProtectionEnabled") is True
+            if not protected:
+                problems.append(f"{where}: DeletionPolicy Retain keeps it after a failed first create (a named one then makes the retry fail with \"already exists\"): use RetainExceptOnCreate")
+            elif "TableName" in props:
+                problems.append(f"{where}: a table kept after a failed first create must not be named, or the retry cannot create its own")
+        if stateful and (deletion not in ("Retain", "RetainExceptOnCreate") or resource.get("UpdateReplacePolicy") != "Retain"):
+            problems.append(f"{where} needs DeletionPolicy RetainExceptOnCreate and UpdateReplacePolicy Retain")
 
     def backups(self, problems: list[str]) -> None:
         data = self.by_name["Data"]

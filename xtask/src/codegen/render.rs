@@ -186,7 +186,7 @@ fn log_group(function: &Function) -> String {
     format!(
         "  {}LogGroup:
     Type: AWS::Logs::LogGroup
-    DeletionPolicy: Retain
+    DeletionPolicy: RetainExceptOnCreate
     UpdateReplacePolicy: Retain
     Properties:
       LogGroupName: !Sub \"/aws/lambda/shop-${{Environment}}/{}\"
