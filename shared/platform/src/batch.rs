@@ -30,7 +30,7 @@ use tracing::Instrument;
 use crate::budget::{Budget, lambda_deadline};
 use crate::events::CloudEvent;
 use crate::metrics::{self, names};
-use crate::{redact, telemetry};
+use crate::redact;
 
 /// How one record failed.
 #[derive(Debug, thiserror::Error)]
@@ -190,7 +190,7 @@ impl BatchProcessor {
     {
         crate::telemetry::begin_invocation();
         crate::telemetry::log_event(&serde_json::to_value(&event).unwrap_or_default());
-        let cold_start = crate::telemetry::take_cold_start();
+        let cold_start = crate::invocation::take_cold_start();
         let outcomes: Vec<(String, Outcome)> = futures::stream::iter(event.records)
             .map(|record| self.process_record(record, handler, cold_start, deadline, invocation))
             .buffer_unordered(self.concurrency)
@@ -202,7 +202,10 @@ impl BatchProcessor {
         metrics::count(names::MESSAGES_DUPLICATE, count(Outcome::Duplicate));
         metrics::count(names::MESSAGES_PARKED, count(Outcome::Parked));
         metrics::count(names::MESSAGES_FAILED, count(Outcome::Failed));
-        metrics::flush(&[("RequestId", &invocation.request_id), ("TraceId", telemetry::trace_id(&invocation.trace))]);
+        metrics::flush(&[
+            ("RequestId", &invocation.request_id),
+            ("TraceId", crate::invocation::trace_id(&invocation.trace)),
+        ]);
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = outcomes
             .into_iter()
@@ -242,7 +245,7 @@ impl BatchProcessor {
             "message",
             function = self.name,
             request_id = %invocation.request_id,
-            trace_id = %telemetry::trace_id(&trace),
+            trace_id = %crate::invocation::trace_id(&trace),
             message_id = %message_id,
             event_id = %event_id,
             correlation_id = %correlation_id,
@@ -255,7 +258,7 @@ impl BatchProcessor {
                 Err(reason) => self.park(&body, &reason, &message_id).await,
             }
         };
-        let outcome = telemetry::with_trace(trace, work.instrument(span)).await;
+        let outcome = crate::invocation::with_trace(trace, work.instrument(span)).await;
         (message_id, outcome)
     }
 

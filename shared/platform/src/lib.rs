@@ -19,6 +19,7 @@ pub mod dynamo;
 pub mod events;
 pub mod http;
 pub mod idempotency;
+pub mod invocation;
 pub mod mail;
 pub mod metrics;
 pub mod outbox;

@@ -95,7 +95,7 @@ impl OutboxPublisher {
             MessageAttributeValue::builder().data_type("String").string_value(correlation_id).build()?,
         );
         // Carries the X-Ray trace across the queue.
-        let trace = trace.map(str::to_owned).or_else(crate::telemetry::current_trace);
+        let trace = trace.map(str::to_owned).or_else(crate::invocation::current_trace);
         if let Some(trace) = trace {
             message = message.message_system_attributes(
                 MessageSystemAttributeNameForSends::AwsTraceHeader,

@@ -208,23 +208,23 @@ impl Init {
                 let work = work.clone();
                 async move {
                     crate::telemetry::begin_invocation();
-                    let cold_start = crate::telemetry::take_cold_start();
+                    let cold_start = crate::invocation::take_cold_start();
                     let trace = event.context.xray_trace_id.clone().unwrap_or_default();
                     let span = tracing::info_span!(
                         "invocation",
                         function = name,
                         request_id = %event.context.request_id,
-                        trace_id = %crate::telemetry::trace_id(&trace),
+                        trace_id = %crate::invocation::trace_id(&trace),
                         cold_start,
                     );
                     crate::telemetry::log_event(&event.payload);
                     let outcome =
-                        crate::telemetry::with_trace(trace.clone(), tracing::Instrument::instrument(work(), span))
+                        crate::invocation::with_trace(trace.clone(), tracing::Instrument::instrument(work(), span))
                             .await;
                     crate::metrics::count(crate::metrics::names::COLD_START, f64::from(u8::from(cold_start)));
                     crate::metrics::flush(&[
                         ("RequestId", &event.context.request_id),
-                        ("TraceId", crate::telemetry::trace_id(&trace)),
+                        ("TraceId", crate::invocation::trace_id(&trace)),
                     ]);
                     outcome.map_err(lambda_runtime::Error::from)
                 }

@@ -30,7 +30,7 @@ pub fn init() {
 /// Sends one call as a subsegment of the current trace (when sampled).
 pub fn subsegment(service: &str, operation: &str, outcome: &str, attempts: u32, started: SystemTime, took: Duration) {
     let Some(Some((socket, address))) = SOCKET.get() else { return };
-    let Some(header) = crate::telemetry::current_trace() else { return };
+    let Some(header) = crate::invocation::current_trace() else { return };
     let Some(document) = document(&header, service, operation, outcome, attempts, started, took) else { return };
     let _ = socket.send_to(format!("{{\"format\":\"json\",\"version\":1}}\n{document}").as_bytes(), address);
 }

@@ -20,7 +20,7 @@ pub(crate) fn record(table: &str, event: &DomainEvent) -> TransactWriteItem {
     let id = event.id.to_string();
     let mut item = Key::outbox(&id).item();
     item.extend(Partition::outbox(&id).attributes(&id));
-    if let Some(trace) = crate::telemetry::current_trace() {
+    if let Some(trace) = crate::invocation::current_trace() {
         // The trace of the request that caused the event, for whoever publishes it.
         item.insert("trace".into(), s(trace));
     }

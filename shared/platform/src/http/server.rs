@@ -23,7 +23,7 @@ use crate::Settings;
 use crate::auth::Principal;
 use crate::budget::{Budget, lambda_deadline};
 use crate::metrics::{self, Unit, names};
-use crate::{redact, telemetry};
+use crate::{invocation, redact, telemetry};
 
 /// Who may call a route, with what checks it: every level that reads a
 /// token carries the [`Authenticator`] that verifies it, so a route cannot
@@ -119,7 +119,7 @@ impl HttpServer {
             "request",
             function = %self.name,
             request_id = %meta.request_id,
-            trace_id = %telemetry::trace_id(&meta.trace_id),
+            trace_id = %invocation::trace_id(&meta.trace_id),
             correlation_id = %meta.correlation_id,
             cold_start = meta.cold_start,
             method = %event.method(),
@@ -150,7 +150,7 @@ impl HttpServer {
             response
         };
         // Boxed: the request's whole state (spans, trace scope, handler) is large.
-        telemetry::with_trace(trace, Box::pin(work.instrument(span))).await
+        invocation::with_trace(trace, Box::pin(work.instrument(span))).await
     }
 
     fn metadata(&self, event: &Request) -> RequestMeta {
@@ -168,7 +168,7 @@ impl HttpServer {
             trace_id: context.and_then(|c| c.xray_trace_id.clone()).unwrap_or_default(),
             correlation_id,
             client_ip: self.client_ip.of(event.headers(), source_ip(event).as_deref()),
-            cold_start: telemetry::take_cold_start(),
+            cold_start: invocation::take_cold_start(),
             deadline: self.budget.work_deadline(started, lambda_deadline, self.budget.request()),
             commit_deadline: self.budget.work_deadline(
                 started,
@@ -321,7 +321,7 @@ impl HttpServer {
         metrics::flush(&[
             ("RequestId", &meta.request_id),
             ("CorrelationId", &meta.correlation_id),
-            ("TraceId", telemetry::trace_id(&meta.trace_id)),
+            ("TraceId", invocation::trace_id(&meta.trace_id)),
         ]);
     }
 }

@@ -80,7 +80,7 @@ pub fn init(dimensions: Dimensions) {
 }
 
 fn dimensions() -> Dimensions {
-    DIMENSIONS.get().cloned().unwrap_or_else(|| Dimensions::from_env(crate::telemetry::function_name()))
+    DIMENSIONS.get().cloned().unwrap_or_else(|| Dimensions::from_env(crate::invocation::function_name()))
 }
 
 /// Adds one value of `name` to this invocation's document.
