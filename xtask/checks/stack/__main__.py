@@ -21,7 +21,12 @@ deployed:
   deletion-protected, unnamed table); the table has PITR, deletion protection,
   a daily 35-day backup plan in prod and projections without the password
   hash; the relay drops rather than retries missed schedule events;
-- every function's Timeout equals its FUNCTION_TIMEOUT_SECONDS;
+- the deploy jobs turn on termination protection and set infra/stack-policy.json
+  (no replacing or deleting the table, vault and queues) on the stack and the
+  nested stacks holding them, and the deploy role may;
+- every function's Timeout equals its FUNCTION_TIMEOUT_SECONDS; each queue's
+  visibility timeout is at least six times its consumer's timeout plus its
+  batching window; each dead-letter queue accepts only its source queue;
 - samconfig.toml gives each environment its region, profile, tags and
   parameters, and each environment's values pass the template's Rules;
 - CORS preflights are answered by API Gateway (every path's OPTIONS a mock
@@ -63,12 +68,13 @@ from .checkov import run_checkov
 from .cors import CorsChecks
 from .edge import EdgeChecks
 from .iam import IamChecks
+from .protection import ProtectionChecks
 from .model import EXCEPTIONS, EXPANDED, ROOT, load_stacks, write_expanded
 from .settings import SettingsChecks
 from .stateful import StatefulChecks
 
 
-class AllChecks(EdgeChecks, IamChecks, AlarmChecks, StatefulChecks, SettingsChecks, CorsChecks, Checks):
+class AllChecks(EdgeChecks, IamChecks, AlarmChecks, StatefulChecks, ProtectionChecks, SettingsChecks, CorsChecks, Checks):
     """Every check, over the shared state of Checks."""
 
 
@@ -90,7 +96,8 @@ def main() -> int:
     checks.run("every function alias deploys behind its own alarms on the new version", checks.deployments)
     checks.run("alarms notify someone (topic key, subscriber, Rules)", checks.alarms_notify)
     checks.run("stateful resources retained except on a failed create; table PITR, protection, backups, projections", checks.stateful)
-    checks.run("function timeouts, queue visibility, the relay's invoke config", checks.functions_config)
+    checks.run("data protected on deploy: stack policy (no replacing or deleting the table, vault, queues) and termination protection, applied by every deploy job", checks.data_protected)
+    checks.run("function timeouts, queue margins (visibility, dead-letter redrive by queue), the relay's invoke config", checks.functions_config)
     checks.run("samconfig.toml: region, profile, tags and parameters per environment", checks.environments)
     checks.run("CORS preflights answered by API Gateway (mock) as the code answers them; responses compressed", checks.preflights)
     checks.run("every function keeps Lambda's REPORT lines (SystemLogLevel INFO)", checks.logging)

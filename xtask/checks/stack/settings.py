@@ -3,9 +3,10 @@ invoke config, samconfig.toml per environment, Lambda's REPORT lines kept."""
 
 from __future__ import annotations
 
+import json
 import shlex
 
-from .model import ENVIRONMENTS, overrides, ref
+from .model import ENVIRONMENTS, as_list, getatt, nested_parameters, overrides, ref
 
 
 class SettingsChecks:
@@ -20,12 +21,7 @@ class SettingsChecks:
                 problems.append(f"{name}: Timeout {props.get('Timeout', 3)} but FUNCTION_TIMEOUT_SECONDS {declared!r}")
             if props.get("TracingConfig", {}).get("Mode") != "Active":
                 problems.append(f"{name}: X-Ray tracing is not active")
-        queues = self.by_name["Queues"]
-        visibility = int(queues.source["Parameters"]["VisibilityTimeoutSeconds"]["Default"])
-        for mapping in self.root.of_type("AWS::Lambda::EventSourceMapping").values():
-            function = self.functions()[self.mapped_function(mapping)]
-            if visibility < 6 * int(function["Properties"].get("Timeout", 3)):
-                problems.append(f"queue visibility {visibility}s is under six times {self.mapped_function(mapping)}'s timeout")
+        self.queue_margins(problems)
         invoke_configs = self.root.of_type("AWS::Lambda::EventInvokeConfig")
         for rule in self.root.of_type("AWS::Events::Rule").values():
             for target in rule["Properties"]["Targets"]:
@@ -34,6 +30,58 @@ class SettingsChecks:
                 configs = [c["Properties"] for c in invoke_configs.values() if ref(c["Properties"]["FunctionName"]) == function]
                 if not configs or configs[0].get("MaximumRetryAttempts") != 0 or configs[0].get("MaximumEventAgeInSeconds", 21600) > 60:
                     problems.append(f"scheduled {function}: a missed event must be dropped (EventInvokeConfig: 0 retries, event age <= 60 s)")
+
+    def queue_margins(self, problems: list[str]) -> None:
+        """AWS's rule for an SQS event source: the queue's visibility timeout is
+        at least six times the consumer's timeout plus its batching window (a
+        message the window held, then six attempts' worth of a slow invocation,
+        is not visible twice). And each dead-letter queue accepts only its own
+        source queue (RedriveAllowPolicy byQueue), so no other queue can park
+        messages where the redrive tools would send them back to the wrong consumer."""
+        queues = self.by_name["Queues"]
+        params = nested_parameters(self.root, queues, {})
+        for mapping in self.root.of_type("AWS::Lambda::EventSourceMapping").values():
+            function_name = self.mapped_function(mapping)
+            props = mapping["Properties"]
+            output = getatt(props["EventSourceArn"])
+            if not output or output[0] != "Queues":
+                problems.append(f"{function_name} reads a queue outside the Queues stack: {props['EventSourceArn']}")
+                continue
+            arn = getatt(queues.source["Outputs"][output[1].split(".", 1)[1]]["Value"])
+            queue = queues.resources[arn[0]]["Properties"]
+            visibility = queue.get("VisibilityTimeout", 30)
+            visibility = int(params[ref(visibility)] if ref(visibility) else visibility)
+            timeout = int(self.functions()[function_name]["Properties"].get("Timeout", 3))
+            window = int(props.get("MaximumBatchingWindowInSeconds", 0))
+            if visibility < 6 * timeout + window:
+                problems.append(f"{arn[0]}: visibility timeout {visibility}s is under six times {function_name}'s {timeout}s timeout plus its {window}s batching window ({6 * timeout + window}s)")
+        sources: dict[str, list[str]] = {}
+        for name, queue in queues.of_type("AWS::SQS::Queue").items():
+            target = getatt((queue["Properties"].get("RedrivePolicy") or {}).get("deadLetterTargetArn"))
+            if target:
+                sources.setdefault(target[0], []).append(name)
+        for dead_letter, fed_by in sorted(sources.items()):
+            policy = queues.resources[dead_letter]["Properties"].get("RedriveAllowPolicy") or {}
+            if policy.get("redrivePermission") != "byQueue":
+                problems.append(f"{dead_letter}: any queue may use it as a dead-letter queue (RedriveAllowPolicy redrivePermission {policy.get('redrivePermission')!r}, not byQueue)")
+                continue
+            named = sorted(self.queue_of_arn(queues, arn) or json.dumps(arn) for arn in as_list(policy.get("sourceQueueArns")))
+            if named != sorted(fed_by):
+                problems.append(f"{dead_letter}: RedriveAllowPolicy allows {named}, but its source queues are {sorted(fed_by)}")
+
+    @staticmethod
+    def queue_of_arn(queues, arn) -> str | None:
+        """The queue of the Queues stack an ARN expression names: a GetAtt of
+        its Arn, or the ARN built from its QueueName."""
+        if getatt(arn) and getatt(arn)[1] == "Arn":
+            return getatt(arn)[0]
+        text = arn.get("Fn::Sub") if isinstance(arn, dict) else None
+        for name, queue in queues.of_type("AWS::SQS::Queue").items():
+            queue_name = queue["Properties"].get("QueueName")
+            queue_name = queue_name.get("Fn::Sub") if isinstance(queue_name, dict) else queue_name
+            if isinstance(text, str) and isinstance(queue_name, str) and text == "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:" + queue_name:
+                return name
+        return None
 
     # -- 9. samconfig.toml
 
