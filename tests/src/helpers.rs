@@ -139,8 +139,8 @@ impl TestApp {
         let email = unique_email(tag);
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let users =
-            platform::dynamo::DynamoUserStore::new(platform::dynamo::Table::from_config(&config, env("TABLE_NAME")));
-        let hasher = platform::auth::PasswordHasher::new();
+            adapters::dynamo::DynamoUserStore::new(adapters::dynamo::Table::from_config(&config, env("TABLE_NAME")));
+        let hasher = framework::auth::PasswordHasher::new();
         let parsed_email = domain::Email::parse(&email).unwrap();
         let password = domain::Password::parse_new(PASSWORD.into()).unwrap();
         let (user, _event) =

@@ -118,10 +118,10 @@ fn every_rust_file_opens_with_a_line_saying_what_it_is_for() {
     );
 }
 
-/// The metric names `shared/platform/src/metrics/names.rs` lists in `ALL`
+/// The metric names `shared/framework/src/metrics/names.rs` lists in `ALL`
 /// (every metric the functions emit), read from the source text.
 fn emitted_metric_names() -> BTreeSet<String> {
-    let text = std::fs::read_to_string(root().join("shared/platform/src/metrics/names.rs")).unwrap();
+    let text = std::fs::read_to_string(root().join("shared/framework/src/metrics/names.rs")).unwrap();
     let mut constants = BTreeMap::new();
     for line in text.lines() {
         let Some(rest) = line.trim().strip_prefix("pub const ") else { continue };
@@ -201,7 +201,7 @@ fn every_shop_metric_an_alarm_or_dashboard_reads_is_one_the_code_emits() {
     // default is what the code calls NAMESPACE), and in a nested stack the
     // parameter the root passes it in.
     let root_namespace = template.root.body["Parameters"]["MetricsNamespace"]["Default"].as_str().unwrap().to_owned();
-    let metrics_rs = std::fs::read_to_string(root().join("shared/platform/src/metrics/mod.rs")).unwrap();
+    let metrics_rs = std::fs::read_to_string(root().join("shared/framework/src/metrics/mod.rs")).unwrap();
     assert!(
         metrics_rs.contains(&format!("pub const NAMESPACE: &str = \"{root_namespace}\";")),
         "MetricsNamespace's default is the code's NAMESPACE"

@@ -2,7 +2,7 @@
 """How much each index entry weighs, with every attribute projected (ALL)
 and with the projections infra/data.yaml declares (INCLUDE).
 
-Items are built the way shared/platform/src/dynamo/*.rs writes them, with
+Items are built the way shared/adapters/src/dynamo/*.rs writes them, with
 realistic values; sizes follow DynamoDB's rules (attribute name + value;
 strings in UTF-8 bytes, numbers about one byte per two digits plus one,
 booleans one byte). An index entry holds the table's keys, the index's keys

@@ -43,8 +43,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let config = base.into_builder().endpoint_url(endpoint).build();
         (config, env.get("TABLE_NAME").context("no TABLE_NAME in cloud.env")?.clone())
     };
-    let users = platform::dynamo::DynamoUserStore::new(platform::dynamo::Table::from_config(&config, table));
-    let hasher = platform::auth::PasswordHasher::new();
+    let users = adapters::dynamo::DynamoUserStore::new(adapters::dynamo::Table::from_config(&config, table));
+    let hasher = framework::auth::PasswordHasher::new();
     match app::auth::create_user(&users, &hasher, email, &password, domain::Role::Admin, "create-admin").await {
         Ok((user, _event)) => {
             println!("created admin {} ({})", user.email, user.id);

@@ -78,8 +78,8 @@ impl Accounts {
         let endpoint = env.get("AWS_ENDPOINT_URL_DYNAMODB").context("the stack has no DynamoDB endpoint")?;
         let table = env.get("TABLE_NAME").context("the stack has no TABLE_NAME")?;
         let config = local_cloud::cloud::base_sdk_config().await.into_builder().endpoint_url(*endpoint).build();
-        let users = platform::dynamo::DynamoUserStore::new(platform::dynamo::Table::from_config(&config, *table));
-        let hasher = platform::auth::PasswordHasher::new();
+        let users = adapters::dynamo::DynamoUserStore::new(adapters::dynamo::Table::from_config(&config, *table));
+        let hasher = framework::auth::PasswordHasher::new();
         let email = domain::Email::parse(&accounts.admin_email).map_err(|e| anyhow::anyhow!("{e}"))?;
         let password = domain::Password::parse_new(accounts.password.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
         app::auth::create_user(&users, &hasher, email, &password, domain::Role::Admin, "fuzz-api")

@@ -2,7 +2,7 @@
 //! The same properties run in every `cargo test` (and so in `cargo xtask
 //! test`) with small case counts; here each runs `--cases` times
 //! (`PROPTEST_CASES`): cursors, the HTTP boundary and the CloudEvents
-//! envelope (`shared/platform/tests/properties.rs`), id parsing
+//! envelope (`shared/framework/tests/properties.rs`), id parsing
 //! (`shared/domain/tests/id_properties.rs`) and the domain's properties
 //! (money, pricing, the status machine, emails, SKUs: `shared/domain/src/properties.rs`).
 //! A failure prints its minimal input and is saved by proptest next to the
@@ -29,7 +29,7 @@ pub struct Args {
 
 /// The test targets holding the properties: package, target, name filter.
 const SUITES: [(&str, &[&str]); 3] = [
-    ("platform", &["--test", "properties"]),
+    ("framework", &["--test", "properties"]),
     ("domain", &["--test", "id_properties"]),
     ("domain", &["--lib", "--", "properties::"]),
 ];

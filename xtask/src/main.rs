@@ -52,7 +52,7 @@ enum Command {
     FuzzParsers(xtask::fuzz_parsers::Args),
     /// Simulated customers and admins against a local stack of its own, then the invariants; writes target/load/.
     Load(load::Args),
-    /// Line coverage of shared/domain, platform and app under the whole suite; writes .local/coverage/.
+    /// Line coverage of shared/domain, framework, adapters and app under the whole suite; writes .local/coverage/.
     Coverage(coverage::Args),
 }
 

@@ -1,7 +1,7 @@
 //! Least privilege, checked: every IAM action a function's role grants in
 //! template.yaml must be used by its code, and every call its code makes must
 //! be granted. The calls are recorded while the test suite drives every
-//! function (see `platform::aws::CallRecorder`).
+//! function (see `adapters::recorder::CallRecorder`).
 //!
 //! Each function has a role of its own in the template (SAM's generated roles
 //! carry AWS managed policies with `Resource: "*"`). Statements that Lambda

@@ -67,15 +67,15 @@ pub async fn against_local(stack: &local_cloud::stack::LocalStack) -> bool {
 
 async fn local_admin(stack: &local_cloud::stack::LocalStack) -> anyhow::Result<(String, String)> {
     let env: std::collections::BTreeMap<String, String> = stack.env.iter().cloned().collect();
-    let settings = platform::Settings::from_lookup(|name| env.get(name).cloned())?;
-    let table = platform::dynamo::Table::new(stack.cloud.dynamodb().await, settings.table_name.clone());
-    let users = platform::dynamo::DynamoUserStore::new(table.clone());
+    let settings = framework::Settings::from_lookup(|name| env.get(name).cloned())?;
+    let table = adapters::dynamo::Table::new(stack.cloud.dynamodb().await, settings.table_name.clone());
+    let users = adapters::dynamo::DynamoUserStore::new(table.clone());
     // A product in stock, as a deployed shop has, so the order steps run.
     let sku = format!("SMOKE-{}", &ulid::Ulid::new().to_string()[16..]);
     let product = domain::ProductDraft::parse(&sku, "Smoke test mug", None, 100, "EUR", 1000, Some(true))
         .map_err(|error| anyhow::anyhow!("{error}"))?
         .into_product(time::OffsetDateTime::now_utc());
-    domain::ports::ProductStore::insert(&platform::dynamo::DynamoProductStore::new(table), &product).await?;
+    domain::ports::ProductStore::insert(&adapters::dynamo::DynamoProductStore::new(table), &product).await?;
     let email = format!("smoke-admin-{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
     let password = Alphanumeric.sample_string(&mut rand::rng(), 24);
     let parsed_email = domain::Email::parse(&email).map_err(|error| anyhow::anyhow!("{error}"))?;
@@ -83,7 +83,7 @@ async fn local_admin(stack: &local_cloud::stack::LocalStack) -> anyhow::Result<(
         domain::Password::parse_admin(password.clone()).map_err(|error| anyhow::anyhow!("{error}"))?;
     app::auth::create_user(
         &users,
-        &platform::auth::PasswordHasher::new(),
+        &framework::auth::PasswordHasher::new(),
         parsed_email,
         &parsed_password,
         domain::Role::Admin,

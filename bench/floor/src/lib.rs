@@ -175,7 +175,7 @@ impl Keys {
         is_ulid(&claims.sub).then_some(claims.sub)
     }
 
-    /// A pagination cursor in the project's format (shared/platform/src/cursor.rs).
+    /// A pagination cursor in the project's format (shared/framework/src/cursor.rs).
     pub fn seal_cursor(&self, scope: &str, position: &str) -> String {
         let secret = self.keys.get(&self.active_kid).map_or(&[][..], String::as_bytes);
         let mut derive = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key");

@@ -3,8 +3,8 @@
 the API's `{"error": {...}}` envelope, HS256 tokens with a `kid`, HMAC
 pagination cursors and the item <-> JSON views.
 
-Same table layout as shared/platform/src/dynamo (pk/sk, gsi1) and the same
-secret format as shared/platform/src/auth/keys.rs:
+Same table layout as shared/adapters/src/dynamo (pk/sk, gsi1) and the same
+secret format as shared/framework/src/auth/keys.rs:
 `{"active_kid": "k1", "k1": "<secret>", ...}`.
 """
 
@@ -226,7 +226,7 @@ def _unb64(text: str) -> bytes:
 
 
 class Cursors:
-    """Same format as shared/platform/src/cursor.rs: base64url(payload) "."
+    """Same format as shared/framework/src/cursor.rs: base64url(payload) "."
     base64url(HMAC-SHA256(payload)), keyed by a key derived from the active
     signing key, the payload binding the position to the listing's scope."""
 

@@ -1,9 +1,10 @@
 //! Scheduled: cancels orders still open beyond the hold time, returning their stock (against hoarding).
 
-use platform::{Init, forever};
+use adapters::Init;
+use framework::forever;
 
 fn main() -> Result<(), lambda_runtime::Error> {
-    platform::run(async {
+    framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let orders = forever(init.order_store());
         let users = forever(init.user_store());

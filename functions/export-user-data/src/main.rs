@@ -1,10 +1,11 @@
 //! GET /api/v1/users/me/export: the caller's account and orders as one download.
 
-use platform::http::Access;
-use platform::{Init, forever};
+use adapters::Init;
+use framework::forever;
+use framework::http::Access;
 
 fn main() -> Result<(), lambda_http::Error> {
-    platform::run(async {
+    framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let keys = init.signing_keys().await?;
         let users = forever(init.user_store());

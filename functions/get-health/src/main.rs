@@ -1,10 +1,11 @@
 //! GET /api/v1/health: liveness and dependency check.
 
-use platform::http::Access;
-use platform::{Init, forever};
+use adapters::Init;
+use framework::forever;
+use framework::http::Access;
 
 fn main() -> Result<(), lambda_http::Error> {
-    platform::run(async {
+    framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let table = forever(init.table());
         init.http(Access::Guest).serve(move |request| app::health::check(request, table)).await

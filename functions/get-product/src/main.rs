@@ -1,10 +1,11 @@
 //! GET /api/v1/products/{id}: one product (inactive ones only for admins).
 
-use platform::http::Access;
-use platform::{Init, forever};
+use adapters::Init;
+use framework::forever;
+use framework::http::Access;
 
 fn main() -> Result<(), lambda_http::Error> {
-    platform::run(async {
+    framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         // Most readers are guests: the keys are read when a token first comes.
         let keys = init.signing_keys_on_first_use()?;

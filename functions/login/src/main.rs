@@ -1,12 +1,13 @@
 //! POST /api/v1/auth/login: exchange credentials for an access token.
 
+use adapters::Init;
 use app::auth::{KNOWN_ADDRESSES, LoginLimits, PER_ACCOUNT, PER_ACCOUNT_AND_CLIENT, PER_CLIENT};
-use platform::auth::PasswordHasher;
-use platform::http::Access;
-use platform::{Init, forever};
+use framework::auth::PasswordHasher;
+use framework::forever;
+use framework::http::Access;
 
 fn main() -> Result<(), lambda_http::Error> {
-    platform::run(async {
+    framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let keys = init.signing_keys().await?;
         let users = forever(init.user_store());

@@ -1,9 +1,10 @@
 //! Queue consumer of order-placed: reserves stock, confirms or rejects, asks for the email.
 
-use platform::{Init, forever};
+use adapters::Init;
+use framework::forever;
 
 fn main() -> Result<(), lambda_runtime::Error> {
-    platform::run(async {
+    framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let users = forever(init.user_store());
         let orders = forever(init.order_store());

@@ -1,9 +1,10 @@
 //! Queue consumer of user-created: asks for the welcome email.
 
-use platform::{Init, forever};
+use adapters::Init;
+use framework::forever;
 
 fn main() -> Result<(), lambda_runtime::Error> {
-    platform::run(async {
+    framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let publisher = forever(init.publisher_warmed_for("email-send").await);
         init.batch("user-created")?.serve(move |event| app::consumers::on_user_created(event, publisher)).await

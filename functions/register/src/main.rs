@@ -1,11 +1,12 @@
 //! POST /api/v1/auth/register: create an account (Idempotency-Key aware).
 
-use platform::auth::PasswordHasher;
-use platform::http::Access;
-use platform::{Init, forever};
+use adapters::Init;
+use framework::auth::PasswordHasher;
+use framework::forever;
+use framework::http::Access;
 
 fn main() -> Result<(), lambda_http::Error> {
-    platform::run(async {
+    framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let users = forever(init.user_store());
         let hasher = forever(PasswordHasher::new());

@@ -1,9 +1,10 @@
 //! Scheduled: publishes outbox events their handlers could not (the outbox's safety net).
 
-use platform::{Init, forever};
+use adapters::Init;
+use framework::forever;
 
 fn main() -> Result<(), lambda_runtime::Error> {
-    platform::run(async {
+    framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let publisher = forever(init.publisher_warmed_for("order-placed").await);
         let budget = init.settings.function_timeout / 2;

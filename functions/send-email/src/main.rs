@@ -1,9 +1,10 @@
 //! Queue consumer of email-send: renders and sends each email once through SES v2.
 
-use platform::{Init, forever};
+use adapters::Init;
+use framework::forever;
 
 fn main() -> Result<(), lambda_runtime::Error> {
-    platform::run(async {
+    framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let mailer = forever(init.mailer()?);
         let sent = forever(init.message_claims());

@@ -1,10 +1,11 @@
 //! PATCH /api/v1/orders/{id}: owner cancels, admin ships (If-Match).
 
-use platform::http::Access;
-use platform::{Init, forever};
+use adapters::Init;
+use framework::forever;
+use framework::http::Access;
 
 fn main() -> Result<(), lambda_http::Error> {
-    platform::run(async {
+    framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let keys = init.signing_keys().await?;
         let orders = forever(init.order_store());

@@ -3,12 +3,12 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use adapters::throttle::{History, Limit};
 use domain::ports::{IdempotencyStore, Publisher, SignInHistory, StoreError, Taken, Throttle, UserStore};
 use domain::{DomainEvent, Email, NewUser, Password, PasswordHash, Role, UserId, ValidationError};
-use platform::auth::{PasswordHasher, Tokens};
-use platform::http::{ApiError, ApiRequest, ApiResponse};
-use platform::idempotency::Idempotency;
-use platform::throttle::{History, Limit};
+use framework::auth::{PasswordHasher, Tokens};
+use framework::http::{ApiError, ApiRequest, ApiResponse};
+use framework::idempotency::Idempotency;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -64,7 +64,7 @@ pub async fn register(
                 .await
                 .map_err(email_taken)?;
             tracing::info!(user_id = %user.id, "user registered");
-            platform::metrics::count(platform::metrics::names::USERS_REGISTERED, 1.0);
+            framework::metrics::count(framework::metrics::names::USERS_REGISTERED, 1.0);
             publisher.publish_after_commit(&event).await;
             Ok(response)
         })
@@ -218,7 +218,7 @@ pub async fn login(
     };
     if let Some((limit, decision)) = refused {
         tracing::warn!(limit, known_address = known, "login refused: too many attempts");
-        platform::metrics::count(platform::metrics::names::LOGINS_FAILED, 1.0);
+        framework::metrics::count(framework::metrics::names::LOGINS_FAILED, 1.0);
         return Err(ApiError::TooManyRequests { retry_after_seconds: decision.reset_seconds });
     }
     let verified = if let Some(user) = &user {
@@ -229,7 +229,7 @@ pub async fn login(
     };
     let Some(user) = user.filter(|_| verified) else {
         tracing::info!(known_address = known, "login refused: wrong email or password");
-        platform::metrics::count(platform::metrics::names::LOGINS_FAILED, 1.0);
+        framework::metrics::count(framework::metrics::names::LOGINS_FAILED, 1.0);
         return Err(ApiError::InvalidCredentials);
     };
     // The owner is in: their earlier misses from this address are forgiven,
@@ -242,7 +242,7 @@ pub async fn login(
         limits.known_addresses.remember(&known_key),
     );
     if let Err(error) = reset.and(refund_client).and(refund_account).and(remember) {
-        tracing::warn!(error = platform::telemetry::chain(&error), "could not update the login counters");
+        tracing::warn!(error = framework::telemetry::chain(&error), "could not update the login counters");
     }
     // Checked only after the password, so it reveals nothing to a guesser.
     if !user.can_sign_in() {

@@ -3,9 +3,9 @@
 
 use domain::ports::{IdempotencyStore, ProductStore};
 use domain::{ProductDraft, ProductId};
-use platform::http::{ApiError, ApiRequest, ApiResponse, IfMatch};
-use platform::idempotency::Idempotency;
-use platform::pagination::Cursors;
+use framework::http::{ApiError, ApiRequest, ApiResponse, IfMatch};
+use framework::idempotency::Idempotency;
+use framework::pagination::Cursors;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -47,7 +47,7 @@ impl ProductBody {
 }
 
 fn is_admin(request: &ApiRequest) -> bool {
-    request.principal.as_ref().is_some_and(platform::auth::Principal::is_admin)
+    request.principal.as_ref().is_some_and(framework::auth::Principal::is_admin)
 }
 
 /// A product id from the path; one that cannot exist is simply not found.

@@ -4,9 +4,9 @@ use domain::ports::{
     Claim, MailError, Mailer, MessageClaims, OrderStore, Publisher, Reservation, StoreError, UserStore,
 };
 use domain::{DomainEvent, Email, EmailTask, Order, OrderId, OrderStatus, UserId};
-use platform::batch::{self, RecordError};
-use platform::events::CloudEvent;
-use platform::metrics::{self, names};
+use framework::batch::{self, RecordError};
+use framework::events::CloudEvent;
+use framework::metrics::{self, names};
 use serde::Deserialize;
 use time::OffsetDateTime;
 

@@ -2,7 +2,7 @@
 //! `If-Match` where it is optional) means when another write lands between
 //! the read and the conditional write.
 
-use platform::http::{ApiError, IfMatch};
+use framework::http::{ApiError, IfMatch};
 
 /// Attempts in all before a still-moving resource is reported as 412.
 const ATTEMPTS: usize = 3;

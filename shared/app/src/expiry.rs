@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use domain::ports::{OrderStore, Publisher, StoreError, UserStore};
 use domain::{DomainEvent, EmailTask, HoldTime, Order, OrderStatus};
-use platform::metrics::{self, names};
+use framework::metrics::{self, names};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 

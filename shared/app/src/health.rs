@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
+use adapters::dynamo::Table;
+use framework::http::headers::{API_VERSION, BUILD_COMMIT};
+use framework::http::{ApiError, ApiRequest, ApiResponse};
 use http::StatusCode;
-use platform::dynamo::Table;
-use platform::http::headers::{API_VERSION, BUILD_COMMIT};
-use platform::http::{ApiError, ApiRequest, ApiResponse};
 use serde_json::json;
 
 /// 200 with the table's round-trip time when DynamoDB answers; 503 with
@@ -26,7 +26,7 @@ pub async fn check(_request: ApiRequest, table: &Table) -> Result<ApiResponse, A
             "checks": {"dynamodb": {"status": "ok", "latency_ms": latency_ms}},
         }))),
         Err(error) => {
-            tracing::error!(error = platform::telemetry::chain(&error), "health check: DynamoDB unreachable");
+            tracing::error!(error = framework::telemetry::chain(&error), "health check: DynamoDB unreachable");
             let body = json!({
                 "status": "unavailable",
                 "version": API_VERSION,

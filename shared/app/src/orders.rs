@@ -4,11 +4,11 @@
 
 use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, ProductStore, Publisher};
 use domain::{DomainEvent, Order, OrderId, OrderRequest, OrderStatus, PricingError, ValidationError};
-use platform::auth::Principal;
-use platform::http::{ApiError, ApiRequest, ApiResponse, IfMatch};
-use platform::idempotency::{Idempotency, KeyPolicy};
-use platform::metrics::{self, names};
-use platform::pagination::Cursors;
+use framework::auth::Principal;
+use framework::http::{ApiError, ApiRequest, ApiResponse, IfMatch};
+use framework::idempotency::{Idempotency, KeyPolicy};
+use framework::metrics::{self, names};
+use framework::pagination::Cursors;
 use serde::Deserialize;
 use time::OffsetDateTime;
 

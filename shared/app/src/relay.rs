@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use platform::metrics::{self, names};
-use platform::outbox::OutboxPublisher;
+use adapters::outbox::OutboxPublisher;
+use framework::metrics::{self, names};
 use serde_json::{Value, json};
 
 /// Events younger than this are most likely being published by their own

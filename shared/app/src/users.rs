@@ -3,8 +3,8 @@
 
 use domain::ports::{OrderFilter, OrderStore, UserStore};
 use domain::{PageLimit, PageRequest, UserId, UserPatch};
-use platform::http::{ApiError, ApiRequest, ApiResponse};
-use platform::pagination::Cursors;
+use framework::http::{ApiError, ApiRequest, ApiResponse};
+use framework::pagination::Cursors;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use adapters::throttle::Limit;
 use app::auth::{self, LoginLimits, PasswordCheck};
 use domain::{Password, PasswordHash};
+use framework::auth::PasswordHasher;
+use framework::http::{ApiError, ApiResponse};
 use http::{Method, StatusCode};
 use in_memory::{Memory, MemorySignInHistory, MemoryThrottle};
-use platform::auth::PasswordHasher;
-use platform::http::{ApiError, ApiResponse};
-use platform::throttle::Limit;
 use serde_json::json;
 use support::{body, header, request, with_header};
 

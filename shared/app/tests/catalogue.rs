@@ -3,9 +3,9 @@
 mod support;
 
 use domain::{Role, User};
+use framework::http::{ApiError, ApiResponse};
 use http::{Method, StatusCode};
 use in_memory::Memory;
-use platform::http::{ApiError, ApiResponse};
 use serde_json::json;
 use support::{body, header, id, product, request, user, with_header, with_path, with_query};
 

@@ -5,9 +5,9 @@ mod support;
 
 use domain::ports::{MessageClaims, OrderStore};
 use domain::{DomainEvent, EmailTask, OrderStatus, Role};
+use framework::batch::RecordError;
+use framework::events::CloudEvent;
 use in_memory::{Dependency, Memory};
-use platform::batch::RecordError;
-use platform::events::CloudEvent;
 use serde_json::json;
 use support::{product, user};
 

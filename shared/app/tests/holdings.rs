@@ -20,7 +20,7 @@ async fn place(
     limits: HoldLimits,
     buyer: &User,
     body: Value,
-) -> Result<platform::http::ApiResponse, platform::http::ApiError> {
+) -> Result<framework::http::ApiResponse, framework::http::ApiError> {
     let request =
         with_header(request(Method::POST, Some(buyer), Some(body)), "idempotency-key", &ulid::Ulid::new().to_string());
     app::orders::place(
@@ -33,7 +33,7 @@ async fn place(
     .await
 }
 
-fn envelope(error: &platform::http::ApiError) -> Value {
+fn envelope(error: &framework::http::ApiError) -> Value {
     error.envelope("test")["error"].clone()
 }
 
@@ -180,7 +180,7 @@ async fn an_order_open_beyond_the_hold_expires_once_with_its_stock_back_and_one_
     let claims = memory.message_claims(std::time::Duration::from_secs(60));
     for task in emails.iter().chain(&emails) {
         let event = domain::DomainEvent::email_requested(task.clone(), "t", now);
-        let cloud_event = platform::events::CloudEvent::from_domain(&event);
+        let cloud_event = framework::events::CloudEvent::from_domain(&event);
         app::consumers::send_email(cloud_event, &memory.mailer(), &claims).await.unwrap();
     }
     let sent = memory.sent_emails();

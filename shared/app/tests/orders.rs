@@ -13,8 +13,8 @@ use support::{body, header, id, product, request, user, with_header, with_path};
 /// POST /orders of `request`, with a fresh Idempotency-Key unless it has one.
 async fn place(
     memory: &Memory,
-    mut request: platform::http::ApiRequest,
-) -> Result<platform::http::ApiResponse, platform::http::ApiError> {
+    mut request: framework::http::ApiRequest,
+) -> Result<framework::http::ApiResponse, framework::http::ApiError> {
     if !request.headers.contains_key("idempotency-key") {
         request = with_header(request, "idempotency-key", &ulid::Ulid::new().to_string());
     }

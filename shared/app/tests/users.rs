@@ -14,7 +14,7 @@ fn patch(
     target: &domain::User,
     if_match: &str,
     body: serde_json::Value,
-) -> platform::http::ApiRequest {
+) -> framework::http::ApiRequest {
     with_header(with_path(request(Method::PATCH, Some(admin), Some(body)), target.id), "if-match", if_match)
 }
 
@@ -150,7 +150,7 @@ async fn orders_of(
     placed
 }
 
-fn export_ids(response: &platform::http::ApiResponse) -> Vec<String> {
+fn export_ids(response: &framework::http::ApiResponse) -> Vec<String> {
     body(response)["orders"].as_array().unwrap().iter().map(|order| order["id"].as_str().unwrap().to_owned()).collect()
 }
 

@@ -1,6 +1,6 @@
 //! What happened, as facts other parts of the system react to. Events are
 //! recorded in the same transaction as the write that caused them (outbox)
-//! and published afterwards; the envelope format is the platform's concern.
+//! and published afterwards; the envelope format is the framework's concern.
 
 use serde::Serialize;
 use time::OffsetDateTime;

@@ -1,5 +1,5 @@
 //! The narrow interfaces through which the domain reaches storage and the
-//! outside world. Adapters (DynamoDB, SQS, ...) implement them in `platform`.
+//! outside world. Adapters (DynamoDB, SQS, ...) implement them in `adapters`.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;

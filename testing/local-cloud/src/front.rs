@@ -18,11 +18,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use bytes::Bytes;
+use framework::http::ClientIp;
+use framework::http::headers::{Cors, add_security_headers};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use platform::http::ClientIp;
-use platform::http::headers::{Cors, add_security_headers};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;

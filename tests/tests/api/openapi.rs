@@ -141,7 +141,7 @@ fn documents_exactly_the_routed_operations() {
 }
 
 /// The statuses the shared layers give every operation of a kind, read off
-/// the code: shared/platform/src/http (server.rs, auth.rs, request.rs,
+/// the code: shared/framework/src/http (server.rs, auth.rs, request.rs,
 /// error.rs) and the gateway in front (API Gateway + WAF, the local front).
 fn statuses_the_layers_can_answer(contract: &Contract, operation: &Value) -> BTreeSet<u16> {
     // Every route: the gateway's rate limit, the body limit, a panic, the request's time budget.

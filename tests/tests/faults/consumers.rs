@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use domain::ports::OrderStore;
 use domain::{DomainEvent, OrderRequest, UserId};
+use framework::events::CloudEvent;
 use local_cloud::faults::Fault;
-use platform::events::CloudEvent;
 use serde_json::{Value, json};
 
 use crate::harness::{TIMEOUT, env, proxy, start};
@@ -80,9 +80,9 @@ async fn a_consumer_timing_out_or_killed_mid_batch_handles_every_record_exactly_
     // Four pending orders and their order-placed events, written as place-order would.
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let orders =
-        platform::dynamo::DynamoOrderStore::new(platform::dynamo::Table::from_config(&config, env("TABLE_NAME")));
+        adapters::dynamo::DynamoOrderStore::new(adapters::dynamo::Table::from_config(&config, env("TABLE_NAME")));
     let stored = domain::ports::ProductStore::get(
-        &platform::dynamo::DynamoProductStore::new(platform::dynamo::Table::from_config(&config, env("TABLE_NAME"))),
+        &adapters::dynamo::DynamoProductStore::new(adapters::dynamo::Table::from_config(&config, env("TABLE_NAME"))),
         domain::ProductId::parse(product["id"].as_str().unwrap()).unwrap(),
     )
     .await

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use in_memory::contract;
-use platform::dynamo::{
+use adapters::dynamo::{
     DynamoIdempotencyStore, DynamoMessageClaims, DynamoOrderStore, DynamoProductStore, DynamoUserStore,
 };
-use platform::throttle::{DynamoSignInHistory, FixedWindow};
+use adapters::throttle::{DynamoSignInHistory, FixedWindow};
+use in_memory::contract;
 
 use crate::fresh_table;
 

@@ -1,10 +1,10 @@
 //! Listings against DynamoDB Local at the edges: pages of large items that
 //! cross DynamoDB's 1 MB response limit, and items that cannot be read.
 
+use adapters::dynamo::DynamoOrderStore;
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::ports::{OrderFilter, OrderStore, StoreError};
 use domain::{DomainEvent, Order, PageLimit, PageRequest, Product, ProductDraft, UserId};
-use platform::dynamo::DynamoOrderStore;
 use time::OffsetDateTime;
 
 use crate::fresh_table;

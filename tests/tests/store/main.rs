@@ -11,7 +11,7 @@ mod provisioned;
 use local_cloud::template::Template;
 
 /// A new, empty table shaped exactly like the template's `Table`.
-pub async fn fresh_table() -> platform::dynamo::Table {
+pub async fn fresh_table() -> adapters::dynamo::Table {
     tests::helpers::require_local_cloud();
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_dynamodb::Client::new(&config);
@@ -20,5 +20,5 @@ pub async fn fresh_table() -> platform::dynamo::Table {
     let table = resources.iter().find(|r| r.logical_id == "Table").expect("template declares Table");
     let name = format!("store-test-{}", ulid::Ulid::new());
     local_cloud::cloud::create_table(&client, table, &name).await.unwrap();
-    platform::dynamo::Table::new(client, name)
+    adapters::dynamo::Table::new(client, name)
 }

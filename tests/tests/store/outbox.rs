@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use adapters::dynamo::DynamoUserStore;
+use adapters::outbox::OutboxPublisher;
 use domain::ports::{Publisher, StoreError, UserStore};
 use domain::{DomainEvent, Email, NewUser, PasswordHash, Role};
-use platform::dynamo::DynamoUserStore;
-use platform::outbox::OutboxPublisher;
 use time::OffsetDateTime;
 
 use crate::fresh_table;

@@ -33,7 +33,7 @@ deployed:
   integration, no function event): its mapping template is run (a small VTL
   interpreter, vtl.py) against the cases the code's Cors handles, with each
   environment's allow-list, and must grant exactly what
-  shared/platform/src/http/headers.rs grants, with its constants' values;
+  shared/framework/src/http/headers.rs grants, with its constants' values;
   the API compresses responses above a threshold;
 - every function keeps Lambda's REPORT lines (SystemLogLevel INFO);
 - every alarm on the functions' own metrics reads them as they are emitted

@@ -434,8 +434,8 @@ class CanaryChecks:
 
 
 def metrics_filed_by_version() -> set[str]:
-    """The metric names shared/platform/src/metrics/names.rs lists in BY_VERSION."""
-    text = (ROOT / "shared/platform/src/metrics/names.rs").read_text()
+    """The metric names shared/framework/src/metrics/names.rs lists in BY_VERSION."""
+    text = (ROOT / "shared/framework/src/metrics/names.rs").read_text()
     constants = dict(re.findall(r'pub const (\w+): &str = "([^"]+)";', text))
     listed = re.search(r"pub const BY_VERSION: &\[&str\] = &\[([^\]]*)\]", text)
     return {constants[name.strip()] for name in listed.group(1).split(",") if name.strip()} if listed else set()

@@ -74,10 +74,10 @@ class CorsChecks:
         if granted_statically:
             problems.append(f"OPTIONS {path}: {granted_statically} are granted to every origin; only an allowed Origin may get them")
         declared = {h.lower() for h in operation.get("responses", {}).get("204", {}).get("headers", {})}
-        cors = rust_str_constants("shared/platform/src/http/headers.rs")
+        cors = rust_str_constants("shared/framework/src/http/headers.rs")
         missing = [k for k in ("ALLOWED_METHODS", "ALLOWED_HEADERS", "EXPOSED_HEADERS", "PREFLIGHT_MAX_AGE") if k not in cors]
         if missing:
-            problems.append(f"cannot find {missing} in shared/platform/src/http/headers.rs")
+            problems.append(f"cannot find {missing} in shared/framework/src/http/headers.rs")
             return
         template = response.get("responseTemplates", {}).get("application/json")
         mappings = self.root.source.get("Mappings", {})
@@ -95,7 +95,7 @@ class CorsChecks:
             except (VtlError, ValueError, KeyError, TypeError) as error:
                 problems.append(f"OPTIONS {path}: cannot run its response template with CorsAllowedOrigins={value!r}: {error}")
                 return
-            allowed = [o.strip() for o in value.split(",") if o.strip()]  # as the functions read it (platform config)
+            allowed = [o.strip() for o in value.split(",") if o.strip()]  # as the functions read it (framework config)
             for request in preflight_cases(allowed):
                 try:
                     body, answer = vtl.run(request)
@@ -151,7 +151,7 @@ def rust_str_constants(path: str) -> dict[str, str]:
 
 
 def expected_cors(allowed: list[str], headers: dict[str, str], cors: dict[str, str]) -> dict[str, str]:
-    """What shared/platform/src/http/headers.rs (Cors::add_preflight_headers)
+    """What shared/framework/src/http/headers.rs (Cors::add_preflight_headers)
     grants: an allowed Origin gets its echo and the exposed headers; with
     Access-Control-Request-Method also the methods, headers and max age."""
     lower = {k.lower(): v for k, v in headers.items()}

@@ -252,6 +252,6 @@ def nested_parameters(root: Stack, stack: Stack, root_params: dict[str, str]) ->
 
 def security_headers() -> dict[str, str]:
     """The functions' security headers, read from the code that sends them."""
-    text = (ROOT / "shared/platform/src/http/headers.rs").read_text()
+    text = (ROOT / "shared/framework/src/http/headers.rs").read_text()
     block = re.search(r"SECURITY_HEADERS[^=]*=\s*\[(.*?)\];", text, re.S)
     return {name.lower(): value for name, value in re.findall(r'\("([^"]+)",\s*"([^"]*)"\)', block.group(1))}

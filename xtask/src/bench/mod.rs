@@ -428,7 +428,7 @@ async fn outbox_state(cloud: &LocalCloud, env: &[(String, String)]) -> anyhow::R
     // The outbox is spread over shards: count every one.
     let dynamodb = cloud.dynamodb().await;
     let mut left = 0;
-    for partition in platform::dynamo::outbox_partitions() {
+    for partition in adapters::dynamo::outbox_partitions() {
         left += dynamodb
             .query()
             .table_name(var("TABLE_NAME")?)
@@ -465,7 +465,7 @@ async fn outbox_state(cloud: &LocalCloud, env: &[(String, String)]) -> anyhow::R
 fn http_overhead() -> anyhow::Result<String> {
     eprintln!("xtask: measuring the HTTP layer's overhead...");
     let output = cargo()
-        .args(["bench", "--quiet", "-p", "platform", "--bench", "http_overhead"])
+        .args(["bench", "--quiet", "-p", "framework", "--bench", "http_overhead"])
         .stdout(Stdio::null())
         .output()
         .context("cargo bench")?;

@@ -8,14 +8,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use adapters::dynamo::{DynamoProductStore, DynamoUserStore, Table};
 use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::ports::ProductStore;
 use domain::{Email, Password, ProductDraft, ProductId, Role};
+use framework::auth::{PasswordHasher, SigningKeys, Tokens};
 use local_cloud::cloud::LocalCloud;
-use platform::auth::{PasswordHasher, SigningKeys, Tokens};
-use platform::dynamo::{DynamoProductStore, DynamoUserStore, Table};
 use serde_json::Value;
 
 use crate::project_root;

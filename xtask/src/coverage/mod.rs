@@ -1,5 +1,5 @@
 //! `cargo xtask coverage`: line coverage of the shared crates (domain,
-//! platform, app) under the suite as `cargo xtask test` runs it, black-box
+//! framework, adapters, app) under the suite as `cargo xtask test` runs it, black-box
 //! tests included, with per-crate and total figures, a summary file, lcov and
 //! an HTML report in `.local/coverage/`; with `--write-docs` also the
 //! coverage section of docs/reliability.md.
@@ -40,20 +40,24 @@ use llvm::Llvm;
 
 /// The crates measured, by folder; `testing/in-memory` is test support (the
 /// in-memory adapters the use-case tests run on) and is not measured.
-const MEASURED: [(&str, &str); 3] =
-    [("domain", "shared/domain/src"), ("platform", "shared/platform/src"), ("app", "shared/app/src")];
+const MEASURED: [(&str, &str); 4] = [
+    ("domain", "shared/domain/src"),
+    ("framework", "shared/framework/src"),
+    ("adapters", "shared/adapters/src"),
+    ("app", "shared/app/src"),
+];
 
 /// Packages whose tests make up the suite (the functions have no tests of
 /// their own: their logic is in shared/app). xtask's own tests test the
 /// developer tools, not the shared crates, and are left out.
-const TEST_PACKAGES: [&str; 5] = ["domain", "platform", "app", "in-memory", "tests"];
+const TEST_PACKAGES: [&str; 6] = ["domain", "framework", "adapters", "app", "in-memory", "tests"];
 
 /// Debian's LLVM installed when no matching LLVM tools are found: the
 /// oldest that reads rustc 1.95's profile formats, and the one bookworm has.
 const DEBIAN_LLVM: &str = "llvm-19";
 const OLDEST_LLVM: u32 = 19;
 
-/// Measures line coverage of shared/domain, shared/platform and shared/app
+/// Measures line coverage of shared/domain, shared/framework, shared/adapters and shared/app
 /// under the whole suite (unit, use-case, contract, store, black-box API and
 /// fault tests, the short schemathesis run and the 60-second load), and
 /// writes `.local/coverage/` (summary.json, lcov.info, html/).
@@ -70,7 +74,7 @@ pub struct Args {
     /// Leave out the 60-second load.
     #[arg(long)]
     pub no_load: bool,
-    /// How many of the least-covered files of platform and app to list.
+    /// How many of the least-covered files of framework, adapters and app to list.
     #[arg(long, default_value_t = 12)]
     pub worst: usize,
     /// Also rewrite the coverage section of docs/reliability.md with this run's figures.
@@ -264,7 +268,7 @@ for arg in "$@"; do
   previous="$arg"
 done
 case "$name" in
-  domain|platform|app) ;;
+  domain|framework|adapters|app) ;;
   ""|___|build_script_*) exec "$rustc" "$@" ;;
   *) [ -n "$program" ] || exec "$rustc" "$@" ;;
 esac
@@ -600,7 +604,9 @@ fn print_report(files: &[FileCoverage], scope: &Scope, worst: usize) {
         files.iter().filter(|f| f.krate != "domain" && f.lines.covered < f.lines.count).collect();
     candidates.sort_by_key(|f| std::cmp::Reverse(f.lines.count - f.lines.covered));
     if !candidates.is_empty() {
-        println!("\n  least covered in platform and app (most lines missed first; all files in summary.json):");
+        println!(
+            "\n  least covered in framework, adapters and app (most lines missed first; all files in summary.json):"
+        );
     }
     for file in candidates.into_iter().take(worst) {
         let missed = ranges(&file.missed);

@@ -29,6 +29,6 @@ fn test_modules_are_found_inline_and_out_of_line() {
     assert_eq!(blocks, [6..=12]);
     assert_eq!(modules, ["properties"]);
     assert_eq!(module_files("shared/domain/src/lib.rs", "properties")[0], "shared/domain/src/properties.rs");
-    assert_eq!(module_files("shared/platform/src/http/mod.rs", "x")[1], "shared/platform/src/http/x/mod.rs");
-    assert_eq!(module_files("shared/platform/src/batch.rs", "x")[0], "shared/platform/src/batch/x.rs");
+    assert_eq!(module_files("shared/framework/src/http/mod.rs", "x")[1], "shared/framework/src/http/x/mod.rs");
+    assert_eq!(module_files("shared/framework/src/batch.rs", "x")[0], "shared/framework/src/batch/x.rs");
 }

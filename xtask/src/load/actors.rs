@@ -41,18 +41,18 @@ pub async fn login(world: &World, client: &Client, email: &str) -> anyhow::Resul
 /// the welcome email does not wait for the relay's schedule.
 pub async fn make_admin(
     stack: &local_cloud::stack::LocalStack,
-    settings: &platform::Settings,
+    settings: &framework::Settings,
     email: &str,
 ) -> anyhow::Result<String> {
-    let table = platform::dynamo::Table::new(stack.cloud.dynamodb().await, settings.table_name.clone());
-    let users = platform::dynamo::DynamoUserStore::new(table.clone());
-    let hasher = platform::auth::PasswordHasher::new();
+    let table = adapters::dynamo::Table::new(stack.cloud.dynamodb().await, settings.table_name.clone());
+    let users = adapters::dynamo::DynamoUserStore::new(table.clone());
+    let hasher = framework::auth::PasswordHasher::new();
     let email = domain::Email::parse(email).map_err(|error| anyhow::anyhow!("{error}"))?;
     let password = domain::Password::parse_new(PASSWORD.into()).map_err(|error| anyhow::anyhow!("{error}"))?;
     let (user, event) = app::auth::create_user(&users, &hasher, email, &password, domain::Role::Admin, "load")
         .await
         .map_err(|error| anyhow::anyhow!("creating an admin: {error}"))?;
-    let publisher = platform::outbox::OutboxPublisher::new(table, stack.cloud.sqs().await, settings.queue_urls.clone());
+    let publisher = adapters::outbox::OutboxPublisher::new(table, stack.cloud.sqs().await, settings.queue_urls.clone());
     domain::ports::Publisher::publish_after_commit(&publisher, &event).await;
     Ok(user.id.to_string())
 }

@@ -125,7 +125,7 @@ impl Cloud {
     async fn outbox(&self) -> anyhow::Result<Vec<String>> {
         let mut bodies = Vec::new();
         // The outbox is spread over shards: read every one.
-        for partition in platform::dynamo::outbox_partitions() {
+        for partition in adapters::dynamo::outbox_partitions() {
             let mut start = None;
             loop {
                 let output = self

@@ -1,6 +1,6 @@
 //! The hot-key report: the write units each partition key took during the
 //! load phase (from the functions' own record of their writes, see
-//! `platform::aws::writes`), scaled to a target order rate and set against
+//! `adapters::recorder::writes`), scaled to a target order rate and set against
 //! DynamoDB's per-partition limit of 1,000 write units a second.
 //!
 //! Scaling: a partition shared by every order (a shard, a counter of all
@@ -96,7 +96,7 @@ impl HotKeys {
             }
         }
         let mut busiest: BTreeMap<(String, String), Row> = BTreeMap::new();
-        let shards = f64::from(platform::dynamo::ORDER_SHARDS);
+        let shards = f64::from(adapters::dynamo::ORDER_SHARDS);
         for ((target, class, partition), units) in per_key {
             let class = &if registration(partition) { "registration".to_owned() } else { class.clone() };
             let family_units = families.get(&(target.clone(), family(partition).to_owned())).copied();

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use domain::ports::{ProductStore, UserStore};
 use domain::{Product, Role, User, UserId};
+use framework::auth::{KeySet, Principal, SigningKeys, Tokens};
+use framework::http::{ApiRequest, ApiResponse};
+use framework::pagination::Cursors;
 use http::Method;
 use in_memory::{Memory, contract};
-use platform::auth::{KeySet, Principal, SigningKeys, Tokens};
-use platform::http::{ApiRequest, ApiResponse};
-use platform::pagination::Cursors;
 use serde_json::Value;
 
 pub fn keys() -> Arc<SigningKeys> {

@@ -9,7 +9,7 @@ use domain::ports::StoreError;
 use super::items::{Item, get_s, n, s};
 use super::layout::{Key, Partition};
 use super::{Table, classify};
-use crate::events::CloudEvent;
+use framework::events::CloudEvent;
 
 /// The outbox record of `event`: committed with the write that caused it,
 /// listed on `gsi1` under its shard of `OUTBOX` until the relay (or the
@@ -20,7 +20,7 @@ pub(crate) fn record(table: &str, event: &DomainEvent) -> TransactWriteItem {
     let id = event.id.to_string();
     let mut item = Key::outbox(&id).item();
     item.extend(Partition::outbox(&id).attributes(&id));
-    if let Some(trace) = crate::invocation::current_trace() {
+    if let Some(trace) = framework::invocation::current_trace() {
         // The trace of the request that caused the event, for whoever publishes it.
         item.insert("trace".into(), s(trace));
     }

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use framework::Settings;
+use framework::auth::{KeySet, SigningKeys, Tokens};
+use framework::http::{Access, ApiError, ApiRequest, ApiResponse, Authenticator, HttpServer};
 use lambda_http::{Body, Request, RequestExt};
-use platform::Settings;
-use platform::auth::{KeySet, SigningKeys, Tokens};
-use platform::http::{Access, ApiError, ApiRequest, ApiResponse, Authenticator, HttpServer};
 use serde_json::json;
 
 const ITERATIONS: usize = 20_000;
@@ -20,7 +20,7 @@ async fn handler(request: ApiRequest) -> Result<ApiResponse, ApiError> {
 }
 
 fn main() {
-    platform::telemetry::init("bench");
+    framework::telemetry::init("bench");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let settings = Settings::from_lookup(|name| (name == "TABLE_NAME").then(|| "bench".to_owned())).unwrap();

@@ -25,7 +25,7 @@ use domain::ports::{Publisher, Unreachable};
 use futures::StreamExt;
 
 use crate::dynamo::{OutboxEntry, OutboxRecords, PendingEvent, Table};
-use crate::events::CloudEvent;
+use framework::events::CloudEvent;
 
 /// Sends committed events to their SQS queues and deletes their outbox
 /// records: `sqs:SendMessage` on each queue, `dynamodb:DeleteItem` on the
@@ -95,7 +95,7 @@ impl OutboxPublisher {
             MessageAttributeValue::builder().data_type("String").string_value(correlation_id).build()?,
         );
         // Carries the X-Ray trace across the queue.
-        let trace = trace.map(str::to_owned).or_else(crate::invocation::current_trace);
+        let trace = trace.map(str::to_owned).or_else(framework::invocation::current_trace);
         if let Some(trace) = trace {
             message = message.message_system_attributes(
                 MessageSystemAttributeNameForSends::AwsTraceHeader,
@@ -229,7 +229,7 @@ impl OutboxPublisher {
             Ok(()) => report.parked += 1,
             Err(error) => {
                 report.failed += 1;
-                tracing::warn!(event_id = %id, error = crate::telemetry::chain(&error), "could not park");
+                tracing::warn!(event_id = %id, error = framework::telemetry::chain(&error), "could not park");
             }
         }
     }
@@ -248,7 +248,7 @@ impl OutboxPublisher {
         for (index, pending) in batch.iter().enumerate() {
             match batch_entry(index, pending) {
                 Ok(entry) => entries.push(entry),
-                Err(error) => outcome.refused.push((pending.id.clone(), crate::telemetry::chain(error.as_ref()))),
+                Err(error) => outcome.refused.push((pending.id.clone(), framework::telemetry::chain(error.as_ref()))),
             }
         }
         if entries.is_empty() {
@@ -288,7 +288,7 @@ impl OutboxPublisher {
                     outcome.failed += 1;
                     tracing::warn!(
                         event_id = %pending.id,
-                        error = crate::telemetry::chain(&error),
+                        error = framework::telemetry::chain(&error),
                         "event sent but its outbox record was not deleted (the relay will send it again)"
                     );
                 }
@@ -347,8 +347,9 @@ fn batches(due: Vec<PendingEvent>) -> Vec<Vec<PendingEvent>> {
 /// and the trace of the request that caused it. A body that is not a
 /// CloudEvents envelope can never be consumed: an error, so it is parked.
 fn batch_entry(index: usize, pending: &PendingEvent) -> anyhow::Result<SendMessageBatchRequestEntry> {
-    let envelope = serde_json::from_str::<CloudEvent>(&pending.body)
-        .map_err(|e| anyhow::anyhow!("the body is not a CloudEvents envelope: {}", crate::redact::json_error(&e)))?;
+    let envelope = serde_json::from_str::<CloudEvent>(&pending.body).map_err(|e| {
+        anyhow::anyhow!("the body is not a CloudEvents envelope: {}", framework::redact::json_error(&e))
+    })?;
     let mut entry = SendMessageBatchRequestEntry::builder().id(index.to_string()).message_body(&pending.body);
     if !envelope.correlationid.is_empty() {
         entry = entry.message_attributes(
@@ -376,7 +377,7 @@ impl Publisher for OutboxPublisher {
             Err(error) => tracing::warn!(
                 event_id = %id,
                 kind = event.kind(),
-                error = crate::telemetry::chain(error.as_ref()),
+                error = framework::telemetry::chain(error.as_ref()),
                 "event not published now; the outbox relay will"
             ),
         }

@@ -1,9 +1,8 @@
-//! One AWS SDK configuration per process, built in `main` during init, and
-//! the optional recorder of the AWS calls a function makes.
+//! The optional recorder of the AWS calls a function makes: the IAM actions
+//! (and, for DynamoDB writes, the partitions) each call needs, which the
+//! suite holds against each function's policy and the hot-key report reads.
 
-pub mod calls;
 mod writes;
-pub mod xray;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,25 +13,6 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationIn
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-
-/// Loads region, credentials and endpoints the standard way, with every
-/// call's time bounded by `budget` and the SDK's standard retries (3
-/// attempts, exponential backoff with jitter; throttling errors retried).
-/// Without this the SDK would wait on a hung endpoint until Lambda's timeout.
-/// Local runs point the SDK at the local cloud with `AWS_ENDPOINT_URL_<SERVICE>`
-/// variables, so no function has a local-only code path.
-pub async fn load_config(budget: &crate::budget::Budget) -> aws_config::SdkConfig {
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(budget.connect())
-        .operation_attempt_timeout(budget.attempt())
-        .operation_timeout(budget.operation())
-        .build();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-        .load()
-        .await
-}
 
 /// Appends one line per IAM action a call needs (`function action resource`)
 /// to a file. Off unless `SHOP_RECORD_AWS_CALLS` names the file; the test

@@ -19,10 +19,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_trait::async_trait;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::MessageAttributeValue;
-use domain::ports::{Claim, DeadLetters, MessageClaims, Unreachable};
+use domain::ports::{Claim, DeadLetters, MessageClaims};
 use futures::{FutureExt, StreamExt};
 use lambda_runtime::{LambdaEvent, service_fn};
 use tracing::Instrument;
@@ -46,41 +44,6 @@ pub enum RecordError {
 impl From<domain::ports::StoreError> for RecordError {
     fn from(error: domain::ports::StoreError) -> Self {
         Self::Retry(error.into())
-    }
-}
-
-/// The dead-letter queue on SQS. Parking is one `sqs:SendMessage` with the
-/// reason and the original message id as message attributes.
-#[derive(Clone, Debug)]
-pub struct SqsDeadLetters {
-    /// The client parked messages are sent with.
-    pub sqs: aws_sdk_sqs::Client,
-    /// The URL of the consumer's dead-letter queue.
-    pub queue_url: String,
-}
-
-#[async_trait]
-impl DeadLetters for SqsDeadLetters {
-    async fn park(&self, body: &str, reason: &str, source_message_id: &str) -> Result<(), Unreachable> {
-        let attribute = |value: &str| {
-            MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .map_err(|error| Unreachable(error.into()))
-        };
-        self.sqs
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .message_attributes("dead_letter_reason", attribute(reason)?)
-            .message_attributes("source_message_id", attribute(source_message_id)?)
-            .send()
-            .await
-            .map_err(|error| {
-                Unreachable(anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(error)).into())
-            })?;
-        Ok(())
     }
 }
 

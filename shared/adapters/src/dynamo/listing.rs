@@ -184,7 +184,7 @@ impl RawPage {
                     tracing::error!(
                         pk = %key("pk"),
                         sk = %key("sk"),
-                        error = crate::telemetry::chain(&error),
+                        error = framework::telemetry::chain(&error),
                         "unreadable item left out of a listing"
                     );
                     unreadable += 1;
@@ -193,7 +193,7 @@ impl RawPage {
             })
             .collect();
         if unreadable > 0 {
-            crate::metrics::count(crate::metrics::names::UNREADABLE_ITEMS, f64::from(unreadable));
+            framework::metrics::count(framework::metrics::names::UNREADABLE_ITEMS, f64::from(unreadable));
         }
         Page { items, next: self.next, total: self.total }
     }

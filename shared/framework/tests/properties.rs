@@ -1,4 +1,4 @@
-//! Property tests of the platform's parsers over generated and hostile input:
+//! Property tests of the framework's parsers over generated and hostile input:
 //! pagination cursors (round trip, scope, key, tampering), the HTTP boundary
 //! (API Gateway REST events as lambda_http reads them, and raw requests,
 //! through `HttpServer`, tokens, the query and strict JSON), and the
@@ -13,17 +13,17 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use framework::Settings;
+use framework::auth::{KeySet, SigningKeys, Tokens};
+use framework::batch::{self, BatchProcessor, MAX_REASON_CHARS, RecordError};
+use framework::budget::Budget;
+use framework::cursor::CursorCodec;
+use framework::events::CloudEvent;
+use framework::http::{Access, ApiError, ApiRequest, ApiResponse, Authenticator, HttpServer};
+use framework::pagination::Cursors;
 use http::{HeaderValue, Method, StatusCode};
 use in_memory::Memory;
 use lambda_http::{Body, Request, RequestExt, Response};
-use platform::Settings;
-use platform::auth::{KeySet, SigningKeys, Tokens};
-use platform::batch::{self, BatchProcessor, MAX_REASON_CHARS, RecordError};
-use platform::budget::Budget;
-use platform::cursor::CursorCodec;
-use platform::events::CloudEvent;
-use platform::http::{Access, ApiError, ApiRequest, ApiResponse, Authenticator, HttpServer};
-use platform::pagination::Cursors;
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use proptest::test_runner::RngAlgorithm;

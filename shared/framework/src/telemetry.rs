@@ -159,10 +159,10 @@ mod tests {
             tracing::trace!(target: "lambda_runtime_api_client::body", "raw JSON event");
             tracing::trace!(target: "lambda_http::request", "raw JSON event");
             tracing::debug!(target: "lambda_runtime::runtime", "polling");
-            tracing::trace!(target: "platform::http::server", "ours");
+            tracing::trace!(target: "framework::http::server", "ours");
         });
         let lines = lines.0.lock().unwrap().clone();
-        let expected = [("lambda_runtime::runtime", Level::DEBUG), ("platform::http::server", Level::TRACE)];
+        let expected = [("lambda_runtime::runtime", Level::DEBUG), ("framework::http::server", Level::TRACE)];
         assert_eq!(lines, expected.map(|(target, level)| (target.to_owned(), level)));
     }
 }

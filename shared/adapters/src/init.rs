@@ -1,28 +1,31 @@
-//! Process start-up shared by every function: what `main` calls before it
-//! hands over to the Lambda runtime. Everything here runs once per cold start.
+//! The shop's wiring, shared by every function: what `main` calls before it
+//! hands over to the framework. Everything here runs once per cold start:
+//! settings, the SDK clients (each with the framework's call timer) and the
+//! adapters built on them.
 
 use std::sync::Arc;
 
-use crate::Settings;
-use crate::auth::{SigningKeys, Tokens};
-use crate::aws::CallRecorder;
 use anyhow::Context;
+use framework::Settings;
+use framework::auth::{SigningKeys, Tokens};
+use framework::batch::BatchProcessor;
+use framework::http::{Access, Authenticator, HttpServer};
+use framework::pagination::Cursors;
 
-use crate::batch::{BatchProcessor, SqsDeadLetters};
+use crate::dead_letters::SqsDeadLetters;
 use crate::dynamo::{
     DynamoIdempotencyStore, DynamoMessageClaims, DynamoOrderStore, DynamoProductStore, DynamoUserStore, Table,
 };
-use crate::http::{Access, Authenticator, HttpServer};
 use crate::mail::SesMailer;
 use crate::outbox::OutboxPublisher;
-use crate::pagination::Cursors;
+use crate::recorder::CallRecorder;
 use crate::throttle::{DynamoSignInHistory, FixedWindow, History, Limit};
 
 /// A client of `$sdk` on the shared configuration, with the call timer
 /// (every call timed, traced) and, when the suite asks, the call recorder.
 macro_rules! client {
     ($sdk:ident, $config:expr, $recorder:expr) => {{
-        let mut builder = $sdk::config::Builder::from($config).interceptor(crate::aws::calls::CallTimer);
+        let mut builder = $sdk::config::Builder::from($config).interceptor(framework::aws::calls::CallTimer);
         if let Some(recorder) = $recorder {
             builder = builder.interceptor(recorder.clone());
         }
@@ -45,12 +48,12 @@ pub struct Init {
 impl Init {
     /// Starts logging, reads settings and loads the SDK configuration.
     pub async fn start(name: &'static str) -> anyhow::Result<Self> {
-        crate::telemetry::init(name);
-        crate::metrics::init(crate::metrics::Dimensions::from_env(name));
+        framework::telemetry::init(name);
+        framework::metrics::init(framework::metrics::Dimensions::from_env(name));
         let settings = Settings::from_env()?;
-        let aws = crate::aws::load_config(&settings.budget()).await;
+        let aws = framework::aws::load_config(&settings.budget()).await;
         let recorder = CallRecorder::from_env(name);
-        crate::aws::xray::init();
+        framework::aws::xray::init();
         // Every function reads or writes the table: open its connection now.
         let dynamodb = client!(aws_sdk_dynamodb, &aws, &recorder);
         let table = Table::new(dynamodb, settings.table_name.clone());
@@ -149,7 +152,10 @@ impl Init {
         let keys = self.signing_keys_on_first_use()?;
         if let Err(error) = keys.current().await {
             // Not fatal: the first request retries and answers 503 if the secret is still unreachable.
-            tracing::warn!(error = crate::telemetry::chain(error.as_ref()), "could not read signing keys during init");
+            tracing::warn!(
+                error = framework::telemetry::chain(error.as_ref()),
+                "could not read signing keys during init"
+            );
         }
         Ok(keys)
     }
@@ -192,60 +198,13 @@ impl Init {
 }
 
 impl Init {
-    /// Hands the process over to the Lambda runtime for a scheduled function:
-    /// each invocation runs `work` in an `invocation` span (function, Lambda
-    /// request id, trace id, cold start), with debug sampling, and writes its
-    /// metrics as one document.
+    /// Hands the process over to the Lambda runtime for a scheduled function
+    /// (see [`framework::runtime::serve_scheduled`]).
     pub async fn serve_scheduled<W, F>(&self, work: W) -> Result<(), lambda_runtime::Error>
     where
         W: Fn() -> F + Send + Sync + 'static,
         F: std::future::Future<Output = anyhow::Result<serde_json::Value>> + Send,
     {
-        let name = self.name;
-        let work = Arc::new(work);
-        Box::pin(lambda_runtime::run(lambda_runtime::service_fn(
-            move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
-                let work = work.clone();
-                async move {
-                    crate::telemetry::begin_invocation();
-                    let cold_start = crate::invocation::take_cold_start();
-                    let trace = event.context.xray_trace_id.clone().unwrap_or_default();
-                    let span = tracing::info_span!(
-                        "invocation",
-                        function = name,
-                        request_id = %event.context.request_id,
-                        trace_id = %crate::invocation::trace_id(&trace),
-                        cold_start,
-                    );
-                    crate::telemetry::log_event(&event.payload);
-                    let outcome =
-                        crate::invocation::with_trace(trace.clone(), tracing::Instrument::instrument(work(), span))
-                            .await;
-                    crate::metrics::count(crate::metrics::names::COLD_START, f64::from(u8::from(cold_start)));
-                    crate::metrics::flush(&[
-                        ("RequestId", &event.context.request_id),
-                        ("TraceId", crate::invocation::trace_id(&trace)),
-                    ]);
-                    outcome.map_err(lambda_runtime::Error::from)
-                }
-            },
-        )))
-        .await
+        framework::runtime::serve_scheduled(self.name, work).await
     }
-}
-
-/// Runs a function's `main` to completion on a current-thread runtime: Lambda
-/// sends one event at a time, so worker threads would only add start-up time
-/// and memory (each would keep argon2's 12 MiB in an allocator arena of its own).
-pub fn run<F, E>(main: F) -> Result<(), E>
-where
-    F: std::future::Future<Output = Result<(), E>>,
-{
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a Tokio runtime starts").block_on(main)
-}
-
-/// Keeps `value` for the life of the process, so handlers can borrow it
-/// without reference counting. Meant for the few objects `main` builds once.
-pub fn forever<T>(value: T) -> &'static T {
-    Box::leak(Box::new(value))
 }

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use framework::batch::{BatchProcessor, RecordError};
+use framework::budget::Budget;
+use framework::events::CloudEvent;
 use in_memory::{Dependency, Memory};
-use platform::batch::{BatchProcessor, RecordError};
-use platform::budget::Budget;
-use platform::events::CloudEvent;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 

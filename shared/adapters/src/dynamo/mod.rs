@@ -28,7 +28,7 @@ pub use products::DynamoProductStore;
 use transaction::{Cancelled, Transaction};
 pub use users::DynamoUserStore;
 
-use crate::backoff::Backoff;
+use framework::backoff::Backoff;
 
 /// How many shards each family of keys written across owners has (the
 /// listings across owners, their counters, the outbox), for the load's
@@ -82,7 +82,7 @@ impl Table {
     /// first request will retry and report properly.
     pub async fn warm_up(&self) {
         if let Err(error) = self.ping().await {
-            tracing::warn!(error = crate::telemetry::chain(&error), "DynamoDB warm-up failed");
+            tracing::warn!(error = framework::telemetry::chain(&error), "DynamoDB warm-up failed");
         }
     }
 
@@ -129,7 +129,7 @@ impl Table {
                 let reasons = cancelled.cancellation_reasons().to_vec();
                 let conflict = reasons.iter().any(|r| r.code() == Some("TransactionConflict"));
                 if conflict {
-                    crate::metrics::count(crate::metrics::names::TRANSACTION_CONFLICTS, 1.0);
+                    framework::metrics::count(framework::metrics::names::TRANSACTION_CONFLICTS, 1.0);
                 }
                 if conflict && attempt < 4 {
                     CONFLICT_BACKOFF.sleep(attempt - 1).await;

@@ -1,0 +1,19 @@
+//! The shop's AWS adapters: the DynamoDB stores and the table's key layout,
+//! the transactional outbox and its SQS publisher, dead-letter queues, the
+//! SES mailer, throttles and sign-in history, the recorder of AWS calls, and
+//! [`Init`], the wiring every function's `main` starts with.
+//!
+//! Invariant: each adapter implements a port of `domain` and holds no
+//! business rule; the framework never depends on this crate.
+
+#![warn(missing_docs)]
+
+pub mod dead_letters;
+pub mod dynamo;
+pub mod init;
+pub mod mail;
+pub mod outbox;
+pub mod recorder;
+pub mod throttle;
+
+pub use init::Init;

@@ -1,0 +1,26 @@
+//! One AWS SDK configuration per process, built in `main` during init; the
+//! timer every SDK call passes through ([`calls`]) and its X-Ray subsegments
+//! ([`xray`]). Nothing here knows a service: the adapters build their
+//! clients on this configuration.
+
+pub mod calls;
+pub mod xray;
+
+/// Loads region, credentials and endpoints the standard way, with every
+/// call's time bounded by `budget` and the SDK's standard retries (3
+/// attempts, exponential backoff with jitter; throttling errors retried).
+/// Without this the SDK would wait on a hung endpoint until Lambda's timeout.
+/// Local runs point the SDK at the local cloud with `AWS_ENDPOINT_URL_<SERVICE>`
+/// variables, so no function has a local-only code path.
+pub async fn load_config(budget: &crate::budget::Budget) -> aws_config::SdkConfig {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(budget.connect())
+        .operation_attempt_timeout(budget.attempt())
+        .operation_timeout(budget.operation())
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
