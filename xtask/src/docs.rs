@@ -15,15 +15,16 @@ use crate::project_root;
 /// A document that measuring commands write into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Doc {
-    /// `docs/performance.md`: `bench`, `package`.
+    /// `docs/performance.md`: `bench`, `bench-relay`, `package`.
     Performance,
     /// `docs/reliability.md`: `load`, `fuzz-api`, `fuzz-parsers`, `coverage`.
     Reliability,
 }
 
 /// Every generated section: its document and the command that writes it.
-pub const SECTIONS: [(Doc, &str); 6] = [
+pub const SECTIONS: [(Doc, &str); 7] = [
     (Doc::Performance, "bench"),
+    (Doc::Performance, "bench-relay"),
     (Doc::Performance, "package"),
     (Doc::Reliability, "load"),
     (Doc::Reliability, "fuzz-api"),

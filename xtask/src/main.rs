@@ -36,6 +36,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// The outbox relay draining a seeded backlog on a private local cloud, now and as it was before the batches.
+    BenchRelay(xtask::bench::relay::Args),
     /// Queue depths, dead letters and their redrive, locally or on a deployed stack (--stack).
     Dlq(dlq::Args),
     /// The local stack's function logs, readable: one line per record, filtered by request, correlation, function or level.
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Test(args) => runtime.block_on(test::run(args)),
         Command::Package(args) => package::run(&args),
         Command::Bench { args } => runtime.block_on(xtask::bench::run(&args)),
+        Command::BenchRelay(args) => runtime.block_on(xtask::bench::relay::run(args)),
         Command::Dlq(args) => runtime.block_on(dlq::run(args)),
         Command::Logs(args) => logs::run(args),
         Command::Scan(args) => xtask::scans::run(&args),

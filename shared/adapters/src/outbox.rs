@@ -12,6 +12,7 @@
 //! until its time budget is spent.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -53,6 +54,50 @@ pub struct RelayReport {
     pub rounds: usize,
     /// Age of the oldest event waiting when the run began, in seconds (0 when none).
     pub oldest_age_seconds: i64,
+}
+
+/// How the relay drains. [`RelayTuning::default`] is what the function
+/// runs; [`RelayTuning::one_at_a_time`] is the relay it replaced, kept so
+/// that `cargo xtask bench-relay` measures both with the same code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RelayTuning {
+    /// Shards drained at once.
+    pub shards_at_once: usize,
+    /// `SendMessageBatch` calls in flight at once per shard.
+    pub batches_at_once: usize,
+    /// Most entries in one `SendMessageBatch` (1 to 10; 1 is one call per record).
+    pub batch_entries: usize,
+    /// Most records one run sends; `None`: as many as its budget allows.
+    pub max_records: Option<usize>,
+    /// Go round again while the last round moved something.
+    pub rounds_while_busy: bool,
+}
+
+impl Default for RelayTuning {
+    fn default() -> Self {
+        Self {
+            shards_at_once: SHARDS_AT_ONCE,
+            batches_at_once: BATCHES_AT_ONCE,
+            batch_entries: BATCH_ENTRIES,
+            max_records: None,
+            rounds_while_busy: true,
+        }
+    }
+}
+
+impl RelayTuning {
+    /// The relay before it drained in batches: one record per SQS call, one
+    /// call at a time, at most 100 records a run, one pass, the rest left
+    /// for the next scheduled run (a minute later).
+    pub fn one_at_a_time() -> Self {
+        Self {
+            shards_at_once: 1,
+            batches_at_once: 1,
+            batch_entries: 1,
+            max_records: Some(100),
+            rounds_while_busy: false,
+        }
+    }
 }
 
 impl OutboxPublisher {
@@ -130,14 +175,26 @@ impl OutboxPublisher {
     /// first in each shard, until none is left or `budget` is spent (a batch
     /// under way finishes; what is left waits for the next run).
     pub async fn relay(&self, min_age: Duration, budget: Duration) -> anyhow::Result<RelayReport> {
+        self.relay_tuned(min_age, budget, RelayTuning::default()).await
+    }
+
+    /// [`OutboxPublisher::relay`] drained as `tuning` says.
+    pub async fn relay_tuned(
+        &self,
+        min_age: Duration,
+        budget: Duration,
+        tuning: RelayTuning,
+    ) -> anyhow::Result<RelayReport> {
         let deadline = Instant::now() + budget;
         let mut report = RelayReport::default();
+        let allowance = AtomicUsize::new(tuning.max_records.unwrap_or(usize::MAX));
         loop {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             let min_age = i64::try_from(min_age.as_secs()).unwrap_or(i64::MAX);
+            let drain = Drain { now, min_age, deadline, tuning, allowance: &allowance };
             let shards = futures::stream::iter(0..OutboxRecords::partitions())
-                .map(|partition| self.drain_shard(partition, now, min_age, deadline))
-                .buffer_unordered(SHARDS_AT_ONCE)
+                .map(|partition| self.drain_shard(partition, &drain))
+                .buffer_unordered(tuning.shards_at_once.max(1))
                 .collect::<Vec<_>>()
                 .await;
             let mut round = RelayReport::default();
@@ -159,7 +216,12 @@ impl OutboxPublisher {
             report.skipped_fresh = round.skipped_fresh;
             // Go round again while the last round moved something: records
             // that were fresh or written meanwhile may be due now.
-            if round.published + round.parked == 0 || Instant::now() >= deadline {
+            let moved = round.published + round.parked;
+            if moved == 0
+                || !tuning.rounds_while_busy
+                || Instant::now() >= deadline
+                || allowance.load(Ordering::Relaxed) == 0
+            {
                 return Ok(report);
             }
         }
@@ -167,16 +229,14 @@ impl OutboxPublisher {
 
     /// Drains one shard of the outbox, page by page, until it holds only
     /// fresh records or the deadline passes.
-    async fn drain_shard(
-        &self,
-        partition: usize,
-        now: i64,
-        min_age: i64,
-        deadline: Instant,
-    ) -> anyhow::Result<RelayReport> {
+    async fn drain_shard(&self, partition: usize, drain: &Drain<'_>) -> anyhow::Result<RelayReport> {
+        let Drain { now, min_age, deadline, tuning, allowance } = *drain;
         let mut report = RelayReport::default();
         let mut start = None;
         loop {
+            if allowance.load(Ordering::Relaxed) == 0 {
+                return Ok(report);
+            }
             let page = self.records.page(partition, start, PAGE).await?;
             let mut due = Vec::new();
             let mut fresh = false;
@@ -196,16 +256,16 @@ impl OutboxPublisher {
                         }
                         if fresh {
                             report.skipped_fresh += 1;
-                        } else {
+                        } else if take_one(allowance) {
                             due.push(pending);
                         }
                     }
                 }
             }
-            let batches = batches(due);
+            let batches = batches(due, tuning.batch_entries.clamp(1, BATCH_ENTRIES));
             let outcomes = futures::stream::iter(batches)
                 .map(|batch| self.send_batch(batch))
-                .buffer_unordered(BATCHES_AT_ONCE)
+                .buffer_unordered(tuning.batches_at_once.max(1))
                 .collect::<Vec<_>>()
                 .await;
             for outcome in outcomes {
@@ -308,6 +368,22 @@ const BATCHES_AT_ONCE: usize = 4;
 const BATCH_ENTRIES: usize = 10;
 const BATCH_BYTES: usize = 200 * 1024;
 
+/// What every shard of one round shares.
+#[derive(Clone, Copy)]
+struct Drain<'a> {
+    now: i64,
+    min_age: i64,
+    deadline: Instant,
+    tuning: RelayTuning,
+    /// Records the run may still send.
+    allowance: &'a AtomicUsize,
+}
+
+/// Takes one record from the run's allowance; false when it is spent.
+fn take_one(allowance: &AtomicUsize) -> bool {
+    allowance.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(1)).is_ok()
+}
+
 /// What one `SendMessageBatch` did.
 #[derive(Default)]
 struct BatchOutcome {
@@ -317,9 +393,9 @@ struct BatchOutcome {
     refused: Vec<(String, String)>,
 }
 
-/// `due` split into batches of one queue each, at most ten events and
-/// [`BATCH_BYTES`] a batch, oldest first within a queue.
-fn batches(due: Vec<PendingEvent>) -> Vec<Vec<PendingEvent>> {
+/// `due` split into batches of one queue each, at most `entries` events
+/// and [`BATCH_BYTES`] a batch, oldest first within a queue.
+fn batches(due: Vec<PendingEvent>, entries: usize) -> Vec<Vec<PendingEvent>> {
     let mut by_queue: BTreeMap<String, Vec<PendingEvent>> = BTreeMap::new();
     for pending in due {
         by_queue.entry(pending.queue.clone()).or_default().push(pending);
@@ -329,7 +405,7 @@ fn batches(due: Vec<PendingEvent>) -> Vec<Vec<PendingEvent>> {
         let mut batch: Vec<PendingEvent> = Vec::new();
         let mut bytes = 0;
         for pending in events {
-            if batch.len() == BATCH_ENTRIES || (!batch.is_empty() && bytes + pending.body.len() > BATCH_BYTES) {
+            if batch.len() == entries || (!batch.is_empty() && bytes + pending.body.len() > BATCH_BYTES) {
                 batches.push(std::mem::take(&mut batch));
                 bytes = 0;
             }
@@ -388,5 +464,42 @@ impl Publisher for OutboxPublisher {
         self.send_message(event.kind(), &event.correlation_id, &body, None)
             .await
             .map_err(|error| Unreachable(error.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(index: usize, queue: &str) -> PendingEvent {
+        PendingEvent {
+            id: format!("{index:026}"),
+            queue: queue.to_owned(),
+            body: "{}".to_owned(),
+            created_at: 0,
+            trace: None,
+        }
+    }
+
+    #[test]
+    fn batches_hold_one_queue_and_at_most_their_entries() {
+        let due: Vec<PendingEvent> =
+            (0..23).map(|index| pending(index, if index % 2 == 0 { "a" } else { "b" })).collect();
+        let tens = batches(due.clone(), BATCH_ENTRIES);
+        assert_eq!(tens.iter().map(Vec::len).collect::<Vec<_>>(), [10, 2, 10, 1]);
+        assert!(tens.iter().all(|batch| batch.iter().all(|p| p.queue == batch[0].queue)));
+        let ones = batches(due, 1);
+        assert_eq!(ones.len(), 23, "one record per call, as the relay before the batches sent them");
+    }
+
+    #[test]
+    fn a_run_sends_no_more_than_its_allowance() {
+        let allowance = AtomicUsize::new(2);
+        assert!(take_one(&allowance));
+        assert!(take_one(&allowance));
+        assert!(!take_one(&allowance), "spent");
+        assert_eq!(allowance.load(Ordering::Relaxed), 0);
+        assert_eq!(RelayTuning::one_at_a_time().max_records, Some(100));
+        assert!(RelayTuning::default().rounds_while_busy);
     }
 }

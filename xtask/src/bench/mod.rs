@@ -16,6 +16,7 @@
 //! `--write-docs`.
 
 mod emulator;
+pub mod relay;
 mod report;
 mod seed;
 

@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::client::{Answer, Client, Req};
-use super::world::{PASSWORD, Placed, Product, User, World, admin_address, customer_address};
+use super::world::{PASSWORD, Placed, Product, Shopper, User, World, admin_address, customer_address};
 
 /// Below this many units an admin restocks a product.
 const LOW_WATER: i64 = 60;
@@ -122,6 +122,7 @@ pub async fn customer(world: Arc<World>, index: usize) -> anyhow::Result<()> {
             token = login(&world, &client, &email).await?;
         }
     }
+    world.keep_shopper(Shopper { id, email, token, client });
     Ok(())
 }
 

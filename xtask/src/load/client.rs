@@ -18,6 +18,8 @@ pub enum Phase {
     Setup,
     Load,
     Check,
+    /// The flash sale, after the load's checks.
+    Flash,
 }
 
 impl Phase {
@@ -25,6 +27,7 @@ impl Phase {
         match value {
             0 => Self::Setup,
             1 => Self::Load,
+            3 => Self::Flash,
             _ => Self::Check,
         }
     }

@@ -2,8 +2,10 @@
 //! stack of its own for a bounded time, then the invariants that must hold
 //! whatever the interleaving: stock is conserved, one order per
 //! idempotency key, every order settled, listing totals match their items,
-//! each email sent once, no dead letters, no 5xx. Reports throughput and
-//! latency per route, and measures the counter hot spot.
+//! each email sent once, no dead letters, no 5xx. Then a flash sale (every
+//! customer orders one product whose stock is far below demand; `flash`)
+//! with its own invariants: no oversell, clean answers, one order per key.
+//! Reports throughput and latency per route, and measures the counter hot spot.
 //!
 //! `run_on` runs the same against a stack someone else started (the test
 //! command's), looking only at the data the run made.
@@ -11,6 +13,7 @@
 mod actors;
 mod checks;
 mod client;
+mod flash;
 pub mod hotkeys;
 mod probe;
 mod report;
@@ -74,6 +77,13 @@ pub struct Args {
     /// The order rate the hot-key report scales the run's writes to.
     #[arg(long, default_value_t = 10_000.0)]
     pub target_orders_per_second: f64,
+    /// Seconds of the flash sale after the load's checks (every customer orders one
+    /// product whose stock is far below demand); 0 skips it.
+    #[arg(long, default_value_t = 20)]
+    pub flash_seconds: u64,
+    /// Units of the flash-sale product.
+    #[arg(long, default_value_t = 40)]
+    pub flash_stock: i64,
 }
 
 /// How to run the load on a stack.
@@ -100,13 +110,17 @@ pub struct Options {
     pub writes_file: Option<PathBuf>,
     /// The order rate the hot-key report scales to.
     pub target_orders_per_second: f64,
+    /// Seconds of the flash sale after the checks (0: none), and its product's units.
+    pub flash_seconds: u64,
+    pub flash_stock: i64,
 }
 
 impl Options {
-    /// The test command's version: 60 seconds, a shared stack.
+    /// The test command's version: 45 seconds of load and a 15-second flash
+    /// sale, on a shared stack.
     pub fn for_test(functions_log: PathBuf, output: PathBuf) -> Self {
         Self {
-            seconds: 60,
+            seconds: 45,
             customers: 20,
             admins: 2,
             products: 6,
@@ -118,6 +132,8 @@ impl Options {
             command: "cargo xtask test".into(),
             writes_file: None,
             target_orders_per_second: 10_000.0,
+            flash_seconds: 15,
+            flash_stock: 30,
         }
     }
 }
@@ -157,13 +173,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         drain_timeout: Duration::from_secs(300),
         writes_file: Some(dir.join("aws-writes.tsv")),
         target_orders_per_second: args.target_orders_per_second,
+        flash_seconds: args.flash_seconds,
+        flash_stock: args.flash_stock,
         command: format!(
-            "cargo xtask load --seconds {} --customers {} --admins {} --products {} --per-minute {}{}",
+            "cargo xtask load --seconds {} --customers {} --admins {} --products {} --per-minute {} --flash-seconds {} --flash-stock {}{}",
             args.seconds,
             args.customers,
             args.admins.unwrap_or((args.customers / 15).max(2)),
             args.products,
             args.per_minute,
+            args.flash_seconds,
+            args.flash_stock,
             if args.own_data_only { " --own-data-only" } else { "" }
         ),
     };
@@ -261,11 +281,13 @@ fn service_times(log: &str, load_seconds: f64) -> Vec<report::ServiceTime> {
         .collect()
 }
 
-/// The 60-second version `cargo xtask test` (and `coverage`) runs on its
+/// The one-minute version `cargo xtask test` (and `coverage`) runs on its
 /// stack, whose functions log to `dir/logs/functions.log`; the report goes to
 /// `dir/load`. Whether every invariant held.
 pub async fn short_run(stack: &LocalStack, dir: &std::path::Path) -> bool {
-    eprintln!("\nxtask: load: 60 s of simulated customers and admins, then the invariants on their data");
+    eprintln!(
+        "\nxtask: load: 45 s of simulated customers and admins, the invariants on their data, then a 15 s flash sale"
+    );
     let options = Options {
         writes_file: Some(dir.join("aws-writes.tsv")),
         ..Options::for_test(dir.join("logs/functions.log"), dir.join("load"))
@@ -416,6 +438,38 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
         }
     };
 
+    let flash = if options.flash_seconds == 0 {
+        None
+    } else {
+        eprintln!(
+            "xtask: load: flash sale: {} s, one product of {} units, every customer who ran to the end",
+            options.flash_seconds, options.flash_stock
+        );
+        match flash::run(
+            &world,
+            &checker,
+            &admin_token,
+            options.flash_seconds,
+            options.flash_stock,
+            options.drain_timeout,
+        )
+        .await
+        {
+            Ok(flash) => {
+                invariants.extend(flash.invariants.iter().cloned());
+                Some(flash)
+            }
+            Err(error) => {
+                invariants.push(checks::Invariant {
+                    name: "flash sale ran",
+                    passed: false,
+                    detail: format!("{error:#}"),
+                });
+                None
+            }
+        }
+    };
+
     let http_503: BTreeMap<&str, usize> =
         samples.iter().filter(|s| s.status == 503).fold(BTreeMap::new(), |mut m, s| {
             *m.entry(s.route).or_default() += 1;
@@ -455,6 +509,7 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
         }),
         probe: Vec::new(),
         hot_keys,
+        flash,
         service: service_times(&log, run_started.elapsed().as_secs_f64()),
     };
     drop(ledger);

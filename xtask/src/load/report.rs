@@ -95,6 +95,7 @@ pub struct Report {
     pub hot_spot: Value,
     pub probe: Vec<probe::Row>,
     pub hot_keys: Option<super::hotkeys::HotKeys>,
+    pub flash: Option<super::flash::Flash>,
     pub service: Vec<ServiceTime>,
 }
 
@@ -131,6 +132,7 @@ impl Report {
             "unexpected_answers": self.surprises,
             "invariants": self.invariants.iter().map(Invariant::to_json).collect::<Vec<_>>(),
             "passed": self.passed(),
+            "flash_sale": self.flash.as_ref().map(super::flash::Flash::to_json),
             "counter_hot_spot": {
                 "in_the_run": self.hot_spot,
                 "probe": self.probe.iter().map(probe::Row::to_json).collect::<Vec<_>>(),
@@ -218,6 +220,10 @@ impl Report {
                 if invariant.passed { "passed" } else { "**FAILED**" },
                 invariant.detail.replace('|', "\\|")
             );
+        }
+        if let Some(flash) = &self.flash {
+            md += "\n";
+            md += &flash.to_markdown();
         }
         md += &format!(
             "\nCounter hot spot in the run: {} answers 503; {} transaction conflicts counted by the functions (`TransactionConflicts` metric), {} other log lines naming one.\n",

@@ -75,6 +75,15 @@ pub struct Activity {
     pub unpinned_edits_refused_409: u64,
 }
 
+/// A customer who ran to the end of the load, kept for the flash sale: the
+/// same client (address and pace) and a token that was valid at the end.
+pub struct Shopper {
+    pub id: String,
+    pub email: String,
+    pub token: String,
+    pub client: Client,
+}
+
 #[derive(Debug, Default)]
 pub struct Ledger {
     pub users: Vec<User>,
@@ -102,6 +111,7 @@ pub struct World {
     pub products: Vec<Product>,
     pub deadline: Instant,
     ledger: Mutex<Ledger>,
+    shoppers: Mutex<Vec<Shopper>>,
 }
 
 impl World {
@@ -117,11 +127,22 @@ impl World {
             products: Vec::new(),
             deadline: Instant::now(),
             ledger: Mutex::new(Ledger::default()),
+            shoppers: Mutex::new(Vec::new()),
         })
     }
 
     pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
         self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps a customer who ran to the end, for the flash sale.
+    pub fn keep_shopper(&self, shopper: Shopper) {
+        self.shoppers.lock().unwrap_or_else(PoisonError::into_inner).push(shopper);
+    }
+
+    /// The customers who ran to the end, taken out of the world.
+    pub fn take_shoppers(&self) -> Vec<Shopper> {
+        std::mem::take(&mut *self.shoppers.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// A customer's or admin's own paced client.
