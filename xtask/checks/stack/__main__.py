@@ -69,12 +69,13 @@ from .cors import CorsChecks
 from .edge import EdgeChecks
 from .iam import IamChecks
 from .protection import ProtectionChecks
+from .routing import RoutingChecks
 from .model import EXCEPTIONS, EXPANDED, ROOT, load_stacks, write_expanded
 from .settings import SettingsChecks
 from .stateful import StatefulChecks
 
 
-class AllChecks(EdgeChecks, IamChecks, AlarmChecks, StatefulChecks, ProtectionChecks, SettingsChecks, CorsChecks, Checks):
+class AllChecks(EdgeChecks, IamChecks, RoutingChecks, AlarmChecks, StatefulChecks, ProtectionChecks, SettingsChecks, CorsChecks, Checks):
     """Every check, over the shared state of Checks."""
 
 
@@ -89,12 +90,16 @@ def main() -> int:
     checks = AllChecks(stacks, exceptions)
     checks.run("one API stage, with WAF, throttling, access logs and X-Ray", checks.stages)
     checks.run("edge: WAF rules, rate limit, logging; security and CORS headers on gateway and WAF responses", checks.edge)
+    checks.run("edge limits: WAF lets through the bodies the functions accept (413 beyond), rate budget without preflights and /health, logs only blocked and counted", checks.edge_limits)
+    checks.run("the stage: access log fields, execution logging at ERROR without bodies, no per-method metrics", checks.stage_settings)
+    checks.run("custom domain with TLS 1.2 where ApiDomainName is set (prod), execute-api endpoint off there", checks.custom_domain)
     checks.run("no IAM wildcard outside exceptions.toml (managed policies included)", checks.iam_wildcards)
     checks.run("each function's role: its own log group, its own queue", checks.function_roles)
     checks.run("the signing key is readable only by token-checking functions", checks.signing_key)
     checks.run("login writes only its throttle's items (dynamodb:LeadingKeys)", checks.login_writes)
     checks.run("every function alias deploys behind its own alarms on the new version", checks.deployments)
     checks.run("alarms notify someone (topic key, subscriber, Rules)", checks.alarms_notify)
+    checks.run("alarm routing: SLO alarms page, the rest go to the low-urgency topic; failed deliveries alarmed; no placeholder address in staging or prod", checks.alarm_routing)
     checks.run("stateful resources retained except on a failed create; table PITR, protection, backups, projections", checks.stateful)
     checks.run("data protected on deploy: stack policy (no replacing or deleting the table, vault, queues) and termination protection, applied by every deploy job", checks.data_protected)
     checks.run("function timeouts, queue margins (visibility, dead-letter redrive by queue), the relay's invoke config", checks.functions_config)

@@ -130,7 +130,7 @@ class AlarmChecks:
         for stack in self.stacks:
             for name, alarm in stack.of_type("AWS::CloudWatch::Alarm").items():
                 actions = json.dumps(alarm["Properties"].get("AlarmActions", []))
-                if "AlarmTopic" not in actions:
+                if "AlarmTopic" not in actions and "LowUrgencyTopic" not in actions:
                     problems.append(f"{stack.name}/{name} notifies nobody")
         for env in ENVIRONMENTS:
             params = root_parameters(self.root, env, self.config)

@@ -4,9 +4,11 @@ X-Ray; WAF rules and logging; security and CORS headers on gateway and WAF respo
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from .model import Stack, as_list, getatt, ref, security_headers
+from .model import ENVIRONMENTS, Stack, as_list, condition, getatt, ref, root_parameters, security_headers
+from .waf import Request, decide, function_body_limit, rate_counted
 
 
 class EdgeChecks:
@@ -139,6 +141,121 @@ class EdgeChecks:
         if "retry-after" not in {k.lower().split(".")[-1] for k in responses.get("THROTTLED", {}).get("responseParameters", {})}:
             problems.append("the THROTTLED gateway response has no Retry-After")
 
+    # -- the edge's limits agree with the functions', and what reaches the logs
+
+    def edge_limits(self, problems: list[str]) -> None:
+        waf = self.by_name["Waf"]
+        (_, acl), = waf.of_type("AWS::WAFv2::WebACL").items()
+        acl = acl["Properties"]
+        limit = function_body_limit()
+        # The boundary: a body the functions accept passes WAF; one byte more
+        # is refused with the functions' own status (413), not a bare 403.
+        for size, wanted in [(8 * 1024 + 1, None), (limit, None), (limit + 1, 413)]:
+            for method, path in [("POST", "/v1/api/v1/orders"), ("PUT", "/v1/api/v1/products/p1")]:
+                rule, status = decide(acl, Request(method=method, path=path, body_bytes=size))
+                if status != wanted:
+                    what = f"{method} {path} with a {size}-byte body"
+                    problems.append(f"WAF answers {what} with {status} ({rule}); the functions accept up to {limit} bytes, so it should be {wanted or 'let through'}")
+        blocked = [r for r in acl["Rules"] if "SizeConstraintStatement" in r["Statement"]]
+        for rule in blocked:
+            response = rule.get("Action", {}).get("Block", {}).get("CustomResponse", {})
+            body = acl.get("CustomResponseBodies", {}).get(response.get("CustomResponseBodyKey", ""), {})
+            try:
+                assert json.loads(body.get("Content", ""))["error"]["code"] == "payload_too_large"
+            except Exception:
+                problems.append(f"{rule['Name']}: its 413 body is not the API's error envelope with code payload_too_large")
+            self.carries_security_headers(f"the WAF {rule['Name']} response", waf_headers(response.get("ResponseHeaders", [])), problems)
+        # The per-client budget: preflights and /health are not spent from it.
+        for request, counted in [
+            (Request("OPTIONS", "/v1/api/v1/orders"), False),
+            (Request("OPTIONS", "/api/v1/products/p1"), False),
+            (Request("GET", "/v1/api/v1/health"), False),
+            (Request("GET", "/api/v1/health"), False),
+            (Request("GET", "/v1/api/v1/products"), True),
+            (Request("POST", "/v1/api/v1/auth/login"), True),
+            (Request("GET", "/v1/api/v1/healthy-looking/x"), True),
+        ]:
+            if rate_counted(acl, request) != counted:
+                problems.append(f"the rate rule {'does not count' if counted else 'counts'} {request.method} {request.path}" + ("" if counted else " (CORS preflights and /health stay out of the per-client budget)"))
+        # Only what WAF blocked or counted is logged.
+        for config in waf.of_type("AWS::WAFv2::LoggingConfiguration").values():
+            log_filter = config["Properties"].get("LoggingFilter") or {}
+            kept = {
+                c.get("ActionCondition", {}).get("Action")
+                for f in log_filter.get("Filters", []) if f.get("Behavior") == "KEEP" and f.get("Requirement") == "MEETS_ANY"
+                for c in f.get("Conditions", [])
+            }
+            if log_filter.get("DefaultBehavior") != "DROP" or not {"BLOCK", "COUNT"} <= kept:
+                problems.append(f"WAF logs every request it sees; keep only BLOCK and COUNT (LoggingFilter DefaultBehavior DROP), found {log_filter or 'no filter'}")
+
+    def stage_settings(self, problems: list[str]) -> None:
+        (name, stage), = self.root.of_type("AWS::ApiGateway::Stage").items()
+        props = stage["Properties"]
+        text = (props.get("AccessLogSetting") or {}).get("Format", "")
+        for variable, what in [
+            ("$context.error.responseType", "error type"),
+            ("$context.integration.status", "integration status"),
+            ("$context.resourcePath", "resource path"),
+            ("$context.xrayTraceId", "trace id"),
+            ("$context.tlsVersion", "TLS version"),
+        ]:
+            if variable not in text:
+                problems.append(f"{name}: the access log has no {what} ({variable})")
+        try:
+            json.loads(re.sub(r"\$context\.[A-Za-z.]+", "x", text))
+        except ValueError:
+            problems.append(f"{name}: the access log format is not one JSON object per line")
+        everything = [m for m in props.get("MethodSettings", []) if m.get("ResourcePath") == "/*" and m.get("HttpMethod") == "*"]
+        settings = everything[0] if everything else {}
+        if settings.get("LoggingLevel") != "ERROR":
+            problems.append(f"{name}: execution logging is {settings.get('LoggingLevel', 'OFF')}, not ERROR")
+        if settings.get("DataTraceEnabled") is not False:
+            problems.append(f"{name}: execution logging must not log bodies (DataTraceEnabled false)")
+        if settings.get("MetricsEnabled") is not False:
+            problems.append(f"{name}: per-method detailed metrics must be off (MetricsEnabled false: about $39 a month nothing reads)")
+        groups = [g for g in self.root.of_type("AWS::Logs::LogGroup").values() if "API-Gateway-Execution-Logs_" in json.dumps(g["Properties"].get("LogGroupName"))]
+        if not groups or "RetentionInDays" not in groups[0]["Properties"]:
+            problems.append("API Gateway's execution log group is not in the stack with a retention (it would keep logs forever)")
+
+    def custom_domain(self, problems: list[str]) -> None:
+        """Per environment: with a domain name, a regional custom domain with its
+        ACM certificate and TLS 1.2, mapped to the v1 stage, and the
+        execute-api endpoint off; without one, none of it."""
+        conditions = self.root.source.get("Conditions", {})
+        (api_name, api), = self.root.of_type("AWS::ApiGateway::RestApi").items()
+        domains = self.root.of_type("AWS::ApiGateway::DomainName")
+        mappings = self.root.of_type("AWS::ApiGateway::BasePathMapping")
+        for env in ENVIRONMENTS:
+            params = root_parameters(self.root, env, self.config)
+            def exists(resource: dict) -> bool:
+                return "Condition" not in resource or condition(resource["Condition"], params, conditions)
+            wanted = bool(params.get("ApiDomainName"))
+            present = {n: d for n, d in domains.items() if exists(d)}
+            if env == "prod" and not wanted:
+                problems.append("prod serves no custom domain (ApiDomainName)")
+            if wanted != bool(present):
+                problems.append(f"{env}: ApiDomainName {params.get('ApiDomainName')!r} but {len(present)} custom domains")
+            for domain_name, domain in present.items():
+                props = domain["Properties"]
+                if props.get("SecurityPolicy") != "TLS_1_2":
+                    problems.append(f"{env}: {domain_name} accepts {props.get('SecurityPolicy', 'TLS_1_0')}, not only TLS 1.2 and later")
+                if ref(props.get("RegionalCertificateArn")) != "ApiCertificateArn" or props.get("EndpointConfiguration", {}).get("Types") != ["REGIONAL"]:
+                    problems.append(f"{env}: {domain_name} is not a regional domain with the ApiCertificateArn certificate")
+                mapped = [m for m in mappings.values() if exists(m) and ref(m["Properties"].get("DomainName")) == domain_name and ref(m["Properties"].get("RestApiId")) == api_name]
+                if not mapped:
+                    problems.append(f"{env}: {domain_name} is mapped to no stage of the API")
+            # SAM moves it into the OpenAPI document (servers[], OpenAPI 3).
+            servers = api["Properties"].get("Body", {}).get("servers", [])
+            disabled = api["Properties"].get("DisableExecuteApiEndpoint") or next(
+                (c.get("x-amazon-apigateway-endpoint-configuration", {}).get("disableExecuteApiEndpoint") for c in servers), False
+            )
+            try:
+                disabled = evaluate_value(disabled, params, conditions)
+            except (KeyError, ValueError):
+                pass
+            if str(disabled).lower() != str(wanted).lower():
+                problems.append(f"{env}: the execute-api endpoint is {'off' if str(disabled).lower() == 'true' else 'on'} with{'' if wanted else 'out'} a custom domain (it must be off exactly where a domain serves the API)")
+
     def carries_security_headers(self, what: str, headers: dict[str, Any], problems: list[str]) -> None:
         for name, value in security_headers().items():
             if headers.get(name) != value:
@@ -160,3 +277,9 @@ def stage_logical_ids(stack: Stack, api: str, stage_name: str) -> set[str]:
         k for k, v in stack.of_type("AWS::ApiGateway::Stage").items()
         if ref(v["Properties"]["RestApiId"]) == api and v["Properties"]["StageName"] == stage_name
     }
+
+
+def evaluate_value(value: Any, params: dict[str, str], conditions: dict) -> Any:
+    from .model import evaluate
+
+    return evaluate(value, params, conditions)

@@ -222,7 +222,7 @@ fn deployment_alarm(function: &Function) -> String {
       EvaluationPeriods: 1
       DatapointsToAlarm: 1
       TreatMissingData: notBreaching
-      AlarmActions: [!GetAtt Monitoring.Outputs.AlarmTopicArn]
+      AlarmActions: [!GetAtt Monitoring.Outputs.LowUrgencyTopicArn]
       Metrics:
         - Id: failures
           Expression: \"{expression}\"
@@ -375,8 +375,8 @@ pub fn consumer_alarms(functions: &[Function]) -> String {
       Threshold: 0
       ComparisonOperator: GreaterThanThreshold
       TreatMissingData: notBreaching
-      AlarmActions: [!Ref AlarmTopic]
-      OKActions: [!Ref AlarmTopic]
+      AlarmActions: [!Ref LowUrgencyTopic]
+      OKActions: [!Ref LowUrgencyTopic]
 ",
             id = pascal(&function.package),
             package = function.package,
@@ -401,8 +401,8 @@ pub fn transaction_conflicts_alarm(functions: &[Function]) -> String {
       EvaluationPeriods: 2
       DatapointsToAlarm: 2
       TreatMissingData: notBreaching
-      AlarmActions: [!Ref AlarmTopic]
-      OKActions: [!Ref AlarmTopic]
+      AlarmActions: [!Ref LowUrgencyTopic]
+      OKActions: [!Ref LowUrgencyTopic]
       Metrics:
         - Id: conflicts
           Expression: \"SUM([{}])\"
@@ -457,8 +457,8 @@ pub fn cold_start_alarms(functions: &[Function]) -> String {
       EvaluationPeriods: 3
       DatapointsToAlarm: 3
       TreatMissingData: notBreaching
-      AlarmActions: [!Ref AlarmTopic]
-      OKActions: [!Ref AlarmTopic]
+      AlarmActions: [!Ref LowUrgencyTopic]
+      OKActions: [!Ref LowUrgencyTopic]
       Metrics:
         - Id: rate
           Expression: \"IF(requests >= 60, 100 * cold / requests, 0)\"
