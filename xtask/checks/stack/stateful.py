@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from .model import ENVIRONMENTS, condition, getatt, nested_parameters, ref, root_parameters
+from .model import ENVIRONMENTS, ROOT, condition, getatt, nested_parameters, ref, root_parameters
 
 
 STATEFUL_TYPES = {
@@ -69,6 +69,8 @@ class StatefulChecks:
 
     def backups(self, problems: list[str]) -> None:
         data = self.by_name["Data"]
+        if ref(self.root.resources["Data"]["Properties"]["Parameters"].get("BackupCopyVaultArn")) != "BackupCopyVaultArn":
+            problems.append("the root stack cannot give the Data stack a vault to copy backups to (BackupCopyVaultArn)")
         if ref(self.root.resources["Data"]["Properties"]["Parameters"].get("RestoredTableName")) != "RestoredTableName":
             problems.append("the root stack cannot point the Data stack at a restored table (RestoredTableName)")
         outputs = json.dumps(data.expanded.get("Outputs", {}))
@@ -82,13 +84,7 @@ class StatefulChecks:
             plans = [p for p in data.of_type("AWS::Backup::BackupPlan").values() if exists(p)]
             if env != "prod":
                 continue
-            daily = [
-                rule for plan in plans for rule in plan["Properties"]["BackupPlan"]["BackupPlanRule"]
-                if re.fullmatch(r"cron\(\d+ \d+ \* \* \? \*\)", rule.get("ScheduleExpression", ""))
-                and rule.get("Lifecycle", {}).get("DeleteAfterDays") == 35
-            ]
-            if not daily:
-                problems.append("prod has no daily AWS Backup rule kept 35 days")
+            self.backup_plan(data, params, conditions, plans, problems)
             selections = [s for s in data.of_type("AWS::Backup::BackupSelection").values() if exists(s)]
             if not any("Table" in json.dumps(s["Properties"]["BackupSelection"].get("Resources")) for s in selections):
                 problems.append("prod's backup plan does not select the table")
@@ -96,3 +92,58 @@ class StatefulChecks:
             for metric in ["NumberOfBackupJobsFailed", "NumberOfBackupJobsCompleted"]:
                 if metric not in watched:
                     problems.append(f"prod's backups are not watched: no alarm on AWS/Backup {metric}")
+
+    def backup_plan(self, data, params: dict, conditions: dict, plans: list, problems: list[str]) -> None:
+        """What the backups are for, beside PITR's 35 days in the same account
+        and region: a copy in another vault (another account or region, under a
+        vault lock) where BackupCopyVaultArn names one and none where it is
+        empty, and monthly recovery points kept a year; no daily fulls kept 35
+        days (35 times the table, for the window PITR already covers)."""
+        rules = [rule for plan in plans for rule in plan["Properties"]["BackupPlan"]["BackupPlanRule"]]
+        def days(rule: dict) -> int:
+            return int(rule.get("Lifecycle", {}).get("DeleteAfterDays", 0))
+        for rule in rules:
+            if re.fullmatch(r"cron\(\d+ \d+ \* \* \? \*\)", rule.get("ScheduleExpression", "")) and days(rule) > 7:
+                problems.append(f"prod: {rule['RuleName']} keeps daily full backups {days(rule)} days: the window PITR already covers, at one table's size a day")
+        monthly = [r for r in rules if re.fullmatch(r"cron\(\d+ \d+ \d+ \* \? \*\)", r.get("ScheduleExpression", "")) and days(r) >= 365]
+        if not monthly:
+            problems.append("prod: no monthly backup kept a year (the history PITR's 35 days cannot give)")
+        for destination, copied in [("", False), ("arn:aws:backup:eu-central-1:210987654321:backup-vault:shop-prod-copies", True)]:
+            values = dict(params, BackupCopyVaultArn=destination)
+            copies = []
+            for rule in rules:
+                actions = rule.get("CopyActions") or []
+                if isinstance(actions, dict) and "Fn::If" in actions:
+                    name, yes, no = actions["Fn::If"]
+                    actions = yes if condition(name, values, conditions) else no
+                if ref(actions) == "AWS::NoValue":
+                    actions = []
+                copies += [(rule, action) for action in actions]
+            if copied and not copies:
+                problems.append("prod: with BackupCopyVaultArn set, no rule copies the backups to that vault")
+            if not copied and copies:
+                problems.append("prod: with BackupCopyVaultArn empty, a rule still copies (the copy must be off where no destination is given)")
+            if copied:
+                watched = " ".join(
+                    json.dumps(a["Properties"]) for a in data.of_type("AWS::CloudWatch::Alarm").values()
+                    if "Condition" not in a or condition(a["Condition"], values, conditions)
+                )
+                if "NumberOfCopyJobsFailed" not in watched:
+                    problems.append("prod: failed copies to BackupCopyVaultArn are not watched (no alarm on AWS/Backup NumberOfCopyJobsFailed)")
+                for rule, action in copies:
+                    if ref(action.get("DestinationBackupVaultArn")) != "BackupCopyVaultArn" or int(action.get("Lifecycle", {}).get("DeleteAfterDays", 0)) < 35:
+                        problems.append(f"prod: {rule['RuleName']}'s copy goes elsewhere than BackupCopyVaultArn or is kept under 35 days")
+        for name, vault in data.of_type("AWS::Backup::BackupVault").items():
+            lock = vault["Properties"].get("LockConfiguration") or {}
+            if int(lock.get("MinRetentionDays", 0)) < 7:
+                problems.append(f"prod: {name} has no vault lock (its recovery points can be deleted before their time)")
+        bootstrap = ROOT / "infra/bootstrap/backup-copy-vault.yaml"
+        if not bootstrap.exists():
+            problems.append("no template for the copy vault in the other account or region (infra/bootstrap/backup-copy-vault.yaml)")
+        else:
+            from .model import parse_yaml
+            vaults = [r for r in parse_yaml(bootstrap)["Resources"].values() if r["Type"] == "AWS::Backup::BackupVault"]
+            if not vaults or "ChangeableForDays" not in (vaults[0]["Properties"].get("LockConfiguration") or {}):
+                problems.append("the copy vault has no compliance-mode vault lock (LockConfiguration with ChangeableForDays)")
+            elif not vaults[0]["Properties"].get("AccessPolicy"):
+                problems.append("the copy vault lets no source account copy into it (AccessPolicy)")
