@@ -6,8 +6,9 @@
 //! call, one call at a time, 100 records a run, one pass). Both are the
 //! same code, `adapters::outbox`, tuned; the records are written as the
 //! functions write them (a registration's transaction with its outbox
-//! record), and after each drain every record must be on its queue once and
-//! the outbox empty.
+//! record); a consumer keeps the queue short (moto slows down with every
+//! message a queue holds) and after each drain every event must have been
+//! received once and the outbox must be empty.
 //!
 //! Writes `target/bench-relay.md`; with `--write-docs` also its section of
 //! docs/performance.md, with the cloud arithmetic for a backlog of 100,000.
@@ -61,7 +62,7 @@ struct Drained {
     seconds: f64,
     /// Most records one run published.
     busiest_run: usize,
-    /// Messages on the queue afterwards (must equal `records`).
+    /// Distinct events received from the queue (must equal `records`).
     queued: usize,
     /// Outbox records left afterwards (must be 0).
     left: usize,
@@ -225,6 +226,8 @@ async fn drain(
         sqs.clone(),
         BTreeMap::from([("user-created".to_owned(), queue_url.clone())]),
     );
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let consumer = tokio::spawn(consume(sqs.clone(), queue_url.clone(), done.clone()));
     let started = Instant::now();
     let (mut published, mut runs, mut busiest_run) = (0, 0, 0);
     while published < records {
@@ -240,32 +243,66 @@ async fn drain(
         busiest_run = busiest_run.max(report.published);
     }
     let seconds = started.elapsed().as_secs_f64();
-    let queued = queue_depth(sqs, &queue_url).await?;
+    done.store(true, Ordering::Relaxed);
+    let (received, distinct) = consumer.await.context("the queue's consumer panicked")??;
+    let queued = distinct;
     let left = outbox_left(table).await?;
-    if published != records || queued != records || left != 0 {
+    if published != records || received != records || distinct != records || left != 0 {
         bail!(
-            "{label}: published {published}, {queued} messages queued and {left} outbox records left for {records} records"
+            "{label}: published {published}, {received} messages received ({distinct} distinct events) and {left} outbox records left for {records} records"
         );
     }
-    // moto slows down with every message it holds, in any queue: each drain
-    // starts with none.
     sqs.delete_queue().queue_url(&queue_url).send().await.context("deleting the drain's queue")?;
     Ok(Drained { label, tuning, records, runs, seconds, busiest_run, queued, left })
 }
 
-async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> anyhow::Result<usize> {
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-        .send()
-        .await
-        .context("reading the queue's depth")?;
-    Ok(attributes
-        .attributes()
-        .and_then(|map| map.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(usize::MAX))
+/// Receives and deletes what the relay sends while it drains (moto slows
+/// down with every message a queue holds, which SQS does not), until `done`
+/// and the queue is empty; the messages received and the distinct events.
+async fn consume(
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    done: Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<(usize, usize)> {
+    let mut events = std::collections::HashSet::new();
+    let mut received = 0;
+    loop {
+        let finished = done.load(Ordering::Relaxed);
+        let answer = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(i32::from(finished))
+            .send()
+            .await
+            .context("receiving from the drain's queue")?;
+        let messages = answer.messages();
+        if messages.is_empty() {
+            if finished {
+                return Ok((received, events.len()));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
+        let mut deletes = Vec::new();
+        for (index, message) in messages.iter().enumerate() {
+            received += 1;
+            let body: serde_json::Value = serde_json::from_str(message.body().unwrap_or_default()).unwrap_or_default();
+            events.insert(body["id"].as_str().unwrap_or_default().to_owned());
+            deletes.push(
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(index.to_string())
+                    .receipt_handle(message.receipt_handle().unwrap_or_default())
+                    .build()?,
+            );
+        }
+        sqs.delete_message_batch()
+            .queue_url(&queue_url)
+            .set_entries(Some(deletes))
+            .send()
+            .await
+            .context("deleting received messages")?;
+    }
 }
 
 /// Outbox records left in every partition of the outbox.
@@ -291,7 +328,7 @@ fn to_markdown(drained: &[Drained], budget: u64, command_line: &str) -> String {
     let date = time::OffsetDateTime::now_utc().date();
     let _ = writeln!(
         md,
-        "`{command_line}` ({date}): a backlog of {} outbox records (registrations' `user-created` events) on a private local cloud (DynamoDB Local, moto; loopback, no TLS), drained by `adapters::outbox` as tuned below, run after run with a {budget} s budget each, until empty; after each drain every record was on its queue once and the outbox empty.\n",
+        "`{command_line}` ({date}): a backlog of {} outbox records (registrations' `user-created` events) on a private local cloud (DynamoDB Local, moto; loopback, no TLS), drained by `adapters::outbox` as tuned below, run after run with a {budget} s budget each, until empty, while a consumer received and deleted the messages (moto slows down with every message a queue holds); after each drain every event had been received once and the outbox was empty.\n",
         drained.first().map_or(0, |d| d.records)
     );
     md += "| relay | SQS calls per record | records | runs | most in one run | drain time | records/s | in the cloud, one run a minute: 100,000 records take |\n";
