@@ -22,8 +22,35 @@ pub struct Function {
     pub env_parameters: BTreeMap<String, String>,
     /// Whether it runs DynamoDB transactions (its conflicts count toward the conflicts alarm).
     pub transactions: bool,
+    /// Whether it reports the records it failed or parked (RecordsFailed): every
+    /// queue consumer, and a scheduled function that says so (the outbox relay).
+    /// Its deployment alarm watches them on the new version.
+    pub reports_records: bool,
     /// What its code calls, beyond what Lambda needs (its log group, its queue).
     pub allow: Vec<Statement>,
+    /// What its sample event holds beyond its route (API functions only).
+    pub sample: Option<Sample>,
+}
+
+/// The particulars of an API function's sample event (`events/<name>.json`,
+/// written by codegen): all optional, a plain authenticated request to the
+/// route's own path when none is given.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Sample {
+    /// The concrete path, for a route with `{parameters}`.
+    pub path: Option<String>,
+    /// Query string parameters.
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// Headers beyond the usual ones (`Content-Type` comes with a body).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The JSON body, as a string.
+    pub body: Option<String>,
+    /// A request without the sample access token.
+    #[serde(default)]
+    pub guest: bool,
 }
 
 /// What invokes a function.
@@ -169,7 +196,10 @@ struct Written {
     #[serde(default)]
     transactions: bool,
     #[serde(default)]
+    reports_failed_records: bool,
+    #[serde(default)]
     allow: Vec<WrittenStatement>,
+    sample: Option<Sample>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -263,6 +293,12 @@ pub fn parse(manifest: &str, queues: &BTreeSet<String>) -> anyhow::Result<Functi
     }
     let allow =
         written.allow.into_iter().map(|statement| parse_statement(statement, queues)).collect::<anyhow::Result<_>>()?;
+    let sample = match (&trigger, written.sample) {
+        (Trigger::Route(route), sample) => Some(check_sample(route, sample.unwrap_or_default())?),
+        (_, None) => None,
+        (_, Some(_)) => bail!("a sample table is for API functions; a queue or schedule event is written by hand"),
+    };
+    let reports_records = written.reports_failed_records || matches!(trigger, Trigger::Queue(_));
     Ok(Function {
         package,
         trigger,
@@ -272,8 +308,30 @@ pub fn parse(manifest: &str, queues: &BTreeSet<String>) -> anyhow::Result<Functi
         reserved_concurrency: written.reserved_concurrency,
         env_parameters: written.env_parameters,
         transactions: written.transactions,
+        reports_records,
         allow,
+        sample,
     })
+}
+
+/// `sample` if its path fits the route's template and its body is JSON.
+fn check_sample(route: &Route, sample: Sample) -> anyhow::Result<Sample> {
+    let template: Vec<&str> = route.path.split('/').collect();
+    match &sample.path {
+        None => ensure!(!route.path.contains('{'), "route {} has parameters: give the sample a path", route.path),
+        Some(path) => {
+            let segments: Vec<&str> = path.split('/').collect();
+            let fits = segments.len() == template.len()
+                && template.iter().zip(&segments).all(|(pattern, segment)| {
+                    if pattern.starts_with('{') { !segment.is_empty() } else { pattern == segment }
+                });
+            ensure!(fits, "sample path {path} does not fit the route {}", route.path);
+        }
+    }
+    if let Some(body) = &sample.body {
+        serde_json::from_str::<serde_json::Value>(body).context("the sample body is not JSON")?;
+    }
+    Ok(sample)
 }
 
 fn parse_statement(written: WrittenStatement, queues: &BTreeSet<String>) -> anyhow::Result<Statement> {

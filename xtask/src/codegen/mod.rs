@@ -6,12 +6,15 @@
 //! statements its code needs). From them this writes, between marked regions,
 //! the function blocks (Function, Role, LogGroup, DeploymentAlarm) and every
 //! path's CORS preflight in template.yaml, the per-function alarms in
-//! infra/monitoring.yaml and the `cargo lambda watch` router in Cargo.toml.
+//! infra/monitoring.yaml and the `cargo lambda watch` router in Cargo.toml,
+//! and the whole sample event of every API function (`events/<name>.json`,
+//! from its route and `[package.metadata.deploy.sample]`).
 //! Everything outside the regions stays hand-written. The output is kept in
 //! the tree (SAM, the local cloud and reviewers read the files as they are)
 //! and `--check` fails when a region is stale, as rust-analyzer's
 //! `xtask/src/codegen.rs` does with `ensure_file_contents`.
 
+mod events;
 pub mod metadata;
 mod render;
 
@@ -87,6 +90,16 @@ pub fn generate(root: &Path, mode: Mode) -> anyhow::Result<Vec<String>> {
                 std::fs::write(&path, &new).with_context(|| format!("writing {file}"))?;
                 eprintln!("xtask: codegen updated {file}");
             }
+        }
+    }
+    for (file, new) in events::files(&functions) {
+        let path = root.join(&file);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(new.as_str()) {
+            if mode == Mode::Write {
+                std::fs::write(&path, &new).with_context(|| format!("writing {file}"))?;
+                eprintln!("xtask: codegen updated {file}");
+            }
+            stale.push(file);
         }
     }
     Ok(stale)
