@@ -40,6 +40,17 @@ pub struct Args {
 /// then hourly, so only that test's direct invocation expires anything.
 pub const TEST_ORDER_HOLD: [&str; 2] = ["ORDER_HOLD_SECONDS", "40"];
 
+/// The test stack's cache lifetimes: short, so a black-box test waits out
+/// the catalogue's read cache (`tests/tests/api/caching.rs`), long enough
+/// that a read right after a change still meets the old copy. The other
+/// tests that need the table's current stock or listing read as an admin,
+/// whom the read cache never serves.
+pub const TEST_CACHE: [[&str; 2]; 3] = [
+    ["CATALOGUE_CACHE_TTL_SECONDS", "3"],
+    ["CACHE_MAX_AGE_SECONDS", "2"],
+    ["CACHE_STALE_WHILE_REVALIDATE_SECONDS", "4"],
+];
+
 /// A cloud of its own, on free ports and in memory: a stack made from it
 /// never touches a running dev stack.
 fn private_cloud(prefix: &str, dir: &Path) -> anyhow::Result<CloudConfig> {
@@ -86,7 +97,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             ("LOG_EVENT".into(), "true".into()),
             ("LOG_DEBUG_SAMPLE_RATE".into(), "0.1".into()),
             TEST_ORDER_HOLD.map(str::to_owned).into(),
-        ],
+        ]
+        .into_iter()
+        .chain(TEST_CACHE.map(|setting| setting.map(str::to_owned).into()))
+        .collect(),
     };
     let stack = LocalStack::start(&tools, &template, config).await?;
     let env = stack.client_env();

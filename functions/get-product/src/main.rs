@@ -2,7 +2,7 @@
 
 use adapters::Init;
 use framework::forever;
-use framework::http::Access;
+use framework::http::{Access, CachePolicy, PublicCache};
 
 fn main() -> Result<(), lambda_http::Error> {
     framework::run(async {
@@ -10,8 +10,10 @@ fn main() -> Result<(), lambda_http::Error> {
         // Most readers are guests: the keys are read when a token first comes.
         let keys = init.signing_keys_on_first_use()?;
         let products = forever(init.product_store());
+        let cache = forever(app::read_cache::ReadCache::from_env()?);
         init.http(Access::GuestWithOptionalToken(init.authenticator(&keys)))
-            .serve(move |request| app::catalogue::get(request, products))
+            .cache(CachePolicy::Public(PublicCache::from_env()?))
+            .serve(move |request| app::catalogue::get(request, products, cache))
             .await
     })
 }

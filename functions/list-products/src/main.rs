@@ -2,16 +2,18 @@
 
 use adapters::Init;
 use framework::forever;
-use framework::http::Access;
+use framework::http::{Access, CachePolicy, PublicCache};
 
 fn main() -> Result<(), lambda_http::Error> {
     framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let keys = init.signing_keys().await?;
         let products = forever(init.product_store());
+        let cache = forever(app::read_cache::ReadCache::from_env()?);
         let cursors = forever(init.cursors(&keys));
         init.http(Access::GuestWithOptionalToken(init.authenticator(&keys)))
-            .serve(move |request| app::catalogue::list(request, products, cursors))
+            .cache(CachePolicy::Public(PublicCache::from_env()?))
+            .serve(move |request| app::catalogue::list(request, products, cursors, cache))
             .await
     })
 }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::current_version::on_the_current_version;
+use crate::read_cache::ReadCache;
 use crate::views::ProductView;
 
 #[derive(Deserialize)]
@@ -65,11 +66,14 @@ fn sku_taken(error: domain::ports::StoreError) -> ApiError {
 }
 
 /// GET /products: active products, newest first, in pages; `?active=false`
-/// lists inactive ones, for admins only (403 for anyone else).
+/// lists inactive ones, for admins only (403 for anyone else). Anyone but
+/// an admin gets a first page of active products from `cache` when it has
+/// one young enough.
 pub async fn list(
     request: ApiRequest,
     products: &impl ProductStore,
     cursors: &Cursors,
+    cache: &ReadCache,
 ) -> Result<ApiResponse, ApiError> {
     let active = match request.query("active") {
         None | Some("true") => true,
@@ -79,19 +83,40 @@ pub async fn list(
     };
     let scope = if active { "products:active" } else { "products:inactive" };
     let page_request = cursors.page_request(&request, scope).await?;
-    let page = products.list(active, &page_request).await?;
-    let body = cursors.paginated(page, page_request.limit, scope, |p| ProductView::from(p)).await?;
-    Ok(ApiResponse::ok(body))
+    let limit = page_request.limit;
+    let first_page = active && page_request.after.is_none() && !is_admin(&request);
+    let read = async {
+        let page = products.list(active, &page_request).await?;
+        let body = cursors.paginated(page, page_request.limit, scope, |p| ProductView::from(p)).await?;
+        Ok(ApiResponse::ok(body))
+    };
+    if first_page {
+        return cache.first_page(limit.get(), read).await;
+    }
+    read.await
 }
 
-/// GET /products/{id}, with its ETag; an inactive product is 404 to all but admins.
-pub async fn get(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
-    let product = products.get(product_id(&request)?).await?.ok_or(ApiError::NotFound)?;
+/// GET /products/{id}, with its ETag; an inactive product is 404 to all but
+/// admins. Anyone but an admin may get it from `cache`; an admin, who edits
+/// with the version read, always gets the table's.
+pub async fn get(
+    request: ApiRequest,
+    products: &impl ProductStore,
+    cache: &ReadCache,
+) -> Result<ApiResponse, ApiError> {
+    let id = product_id(&request)?;
+    let product = if is_admin(&request) {
+        products.get(id).await?.map(std::sync::Arc::new)
+    } else {
+        cache.product(id, products.get(id)).await?
+    };
+    let product = product.ok_or(ApiError::NotFound)?;
+    let product = product.as_ref();
     // Inactive products exist only for admins.
     if !product.active && !is_admin(&request) {
         return Err(ApiError::NotFound);
     }
-    Ok(ApiResponse::ok(ProductView::from(&product)).etag(product.version))
+    Ok(ApiResponse::ok(ProductView::from(product)).etag(product.version))
 }
 
 /// POST /products (admin): creates a product at version 1; 409 `sku_taken`

@@ -16,6 +16,7 @@ pub mod expiry;
 pub mod health;
 mod input;
 pub mod orders;
+pub mod read_cache;
 pub mod relay;
 pub mod users;
 mod views;

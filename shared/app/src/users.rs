@@ -39,7 +39,7 @@ struct Export {
 /// GET /users/me/export: what the shop keeps about the caller, as one
 /// download: the account (never its credentials) and its orders, newest
 /// first, every page of the order listing walked here, up to
-/// [`EXPORT_MAX_ORDERS`]. The layer adds `Cache-Control: no-store`.
+/// [`EXPORT_MAX_ORDERS`]. Personal: the layer makes it `private, no-cache`.
 pub async fn export(
     request: ApiRequest,
     users: &impl UserStore,

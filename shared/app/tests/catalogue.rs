@@ -2,6 +2,9 @@
 
 mod support;
 
+use std::time::Duration;
+
+use app::read_cache::ReadCache;
 use domain::{Role, User};
 use framework::http::{ApiError, ApiResponse};
 use http::{Method, StatusCode};
@@ -47,12 +50,19 @@ async fn replacing_needs_the_current_version_and_moves_the_sku_and_the_listings(
     create(&memory, &admin, draft("mug-1", 1, true)).await.unwrap();
     let taken = create(&memory, &admin, draft("mug-2", 1, true)).await.unwrap_err();
     assert_eq!(taken.code(), "sku_taken");
-    let guest = app::catalogue::get(with_path(request(Method::GET, None, None), &product_id), &memory.products())
-        .await
-        .unwrap_err();
+    let guest = app::catalogue::get(
+        with_path(request(Method::GET, None, None), &product_id),
+        &memory.products(),
+        &ReadCache::new(Duration::ZERO),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(guest.status(), StatusCode::NOT_FOUND, "inactive products exist only for admins");
     let inactive = with_query(request(Method::GET, Some(&admin), None), "active", "false");
-    let listed = app::catalogue::list(inactive, &memory.products(), &support::cursors()).await.unwrap();
+    let listed =
+        app::catalogue::list(inactive, &memory.products(), &support::cursors(), &ReadCache::new(Duration::ZERO))
+            .await
+            .unwrap();
     assert_eq!(body(&listed)["pagination"]["total"], 1);
 }
 
@@ -72,8 +82,14 @@ async fn a_product_created_again_with_its_key_is_created_once() {
     assert_eq!((retry.status, body(&retry)), (StatusCode::CREATED, body(&first)));
     assert_eq!(header(&retry, "location"), header(&first, "location"));
     assert_eq!(create(draft("mug-8", 3, true)).await.unwrap_err().status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let listed =
-        app::catalogue::list(request(Method::GET, None, None), &memory.products(), &support::cursors()).await.unwrap();
+    let listed = app::catalogue::list(
+        request(Method::GET, None, None),
+        &memory.products(),
+        &support::cursors(),
+        &ReadCache::new(Duration::ZERO),
+    )
+    .await
+    .unwrap();
     assert_eq!(body(&listed)["pagination"]["total"], 1);
 }
 
@@ -115,8 +131,14 @@ async fn bad_drafts_name_every_bad_field_and_create_nothing() {
         .map(|d| d["field"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(fields, ["sku", "name", "currency", "stock"]);
-    let listed =
-        app::catalogue::list(request(Method::GET, None, None), &memory.products(), &support::cursors()).await.unwrap();
+    let listed = app::catalogue::list(
+        request(Method::GET, None, None),
+        &memory.products(),
+        &support::cursors(),
+        &ReadCache::new(Duration::ZERO),
+    )
+    .await
+    .unwrap();
     assert_eq!(body(&listed)["pagination"]["total"], 0);
 }
 

@@ -98,7 +98,13 @@ impl State {
                 Ok(()) => self.forward(request).await,
             },
         };
+        // A function's own caching policy passes through, as API Gateway
+        // passes it; the front's own answers get the default, `no-store`.
+        let cache_control = response.headers().get(http::header::CACHE_CONTROL).cloned();
         add_security_headers(response.headers_mut());
+        if let Some(cache_control) = cache_control {
+            response.headers_mut().insert(http::header::CACHE_CONTROL, cache_control);
+        }
         response
     }
 

@@ -2,6 +2,7 @@
 //! `cargo lambda watch` on the local cloud that `cargo xtask test` starts.
 
 mod auth;
+mod caching;
 mod catalogue;
 mod contract_fuzzing;
 mod flows;

@@ -165,6 +165,8 @@ fn statuses_the_layers_can_answer(contract: &Contract, operation: &Value) -> BTr
                 true
             }
             (Some("header"), Some("If-Match"), _) => statuses.insert(412),
+            // The copy the client holds is current.
+            (Some("header"), Some("If-None-Match"), _) => statuses.insert(304),
             (Some("query"), Some("cursor"), _) => statuses.insert(400),
             (Some("query"), Some("limit"), _) => statuses.insert(422),
             _ => false,
@@ -322,7 +324,8 @@ async fn real_responses_match_the_documented_schemas() {
     check.call(login.clone(), None, &[], Some(json!({"email": email, "password": "wrong password"}))).await;
     check.call(login.clone(), None, &[], Some(json!({"email": email, "password": ""}))).await;
     let me = (Method::GET, "/users/me", "/users/me");
-    check.call(me.clone(), Some(&token), &[], None).await;
+    let mine = check.call(me.clone(), Some(&token), &[], None).await;
+    revalidate(&mut check, me.clone(), Some(&token), &mine).await;
     check.call(me.clone(), None, &[], None).await;
     check.call(me.clone(), Some("not-a-token"), &[], None).await;
 
@@ -364,11 +367,13 @@ async fn real_responses_match_the_documented_schemas() {
     check.call(products.clone(), Some(&admin.token), &[], Some(large)).await;
     let product_path = format!("/products/{}", product["id"].as_str().unwrap());
     let get_product = (Method::GET, product_path.as_str(), "/products/{id}");
-    check.call(get_product.clone(), None, &[], None).await;
+    let shown = check.call(get_product.clone(), None, &[], None).await;
+    revalidate(&mut check, get_product.clone(), None, &shown).await;
     check.call(get_product.clone(), Some(&admin.token), &[], None).await;
     check.call(get_product.clone(), Some("not-a-token"), &[], None).await;
     check.call((Method::GET, "/products/01J9Z3NDEKTSV4RRFFQ69G5FAV", "/products/{id}"), None, &[], None).await;
-    check.call((Method::GET, "/products?limit=2", "/products"), None, &[], None).await;
+    let listed = check.call((Method::GET, "/products?limit=2", "/products"), None, &[], None).await;
+    revalidate(&mut check, (Method::GET, "/products?limit=2", "/products"), None, &listed).await;
     check.call((Method::GET, "/products?active=false", "/products"), Some(&admin.token), &[], None).await;
     check.call((Method::GET, "/products?active=false", "/products"), None, &[], None).await;
     check.call((Method::GET, "/products?active=maybe", "/products"), None, &[], None).await;
@@ -396,7 +401,8 @@ async fn real_responses_match_the_documented_schemas() {
     let fresh = [("idempotency-key", fresh_key.as_str())];
     check.call(orders.clone(), Some(&customer.token), &fresh, Some(unknown)).await;
     check.call(orders.clone(), None, &[], Some(lines.clone())).await;
-    check.call((Method::GET, "/orders?limit=2", "/orders"), Some(&customer.token), &[], None).await;
+    let own = check.call((Method::GET, "/orders?limit=2", "/orders"), Some(&customer.token), &[], None).await;
+    revalidate(&mut check, (Method::GET, "/orders?limit=2", "/orders"), Some(&customer.token), &own).await;
     check.call((Method::GET, "/orders?status=pending", "/orders"), Some(&admin.token), &[], None).await;
     check.call((Method::GET, "/orders?status=lost", "/orders"), Some(&customer.token), &[], None).await;
     let order_path = format!("/orders/{}", order["id"].as_str().unwrap());
@@ -457,12 +463,25 @@ async fn real_responses_match_the_documented_schemas() {
         ("/api/v1/orders/{id}", "patch", 403),
         ("/api/v1/orders/{id}", "delete", 409),
         ("/api/v1/orders/{id}", "delete", 412),
+        ("/api/v1/users/me", "get", 304),
+        ("/api/v1/products", "get", 304),
+        ("/api/v1/products/{id}", "get", 304),
+        ("/api/v1/orders", "get", 304),
     ] {
         assert!(
             check.seen.contains(&(path.to_owned(), method.to_owned(), status)),
             "{method} {path} {status} not seen"
         );
     }
+}
+
+/// Sends `route` again with the ETag of its first answer in `If-None-Match`:
+/// a 304 (no body), whose headers the check holds to the document.
+async fn revalidate(check: &mut ResponseCheck, route: (Method, &str, &str), token: Option<&str>, first: &Exchange) {
+    let tag = first.headers["etag"].to_str().unwrap().to_owned();
+    let again = check.call(route, token, &[("if-none-match", &tag)], None).await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{tag}: {}", again.body);
+    assert_eq!(again.headers["etag"], tag.as_str());
 }
 
 #[test]

@@ -205,7 +205,11 @@ async fn a_customer_exports_their_account_and_only_their_orders_as_a_download() 
     let response = app.get("/users/me/export", Some(&customer.token)).await;
 
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(
+        response.headers()["cache-control"],
+        "private, no-cache",
+        "personal: only the customer's client keeps it"
+    );
     assert_eq!(response.headers()["content-disposition"], "attachment; filename=\"shop-export.json\"");
     let export: Value = response.json().await.unwrap();
     assert_eq!(

@@ -383,6 +383,7 @@ async fn start_stack(
         ("LOG_DEBUG_SAMPLE_RATE".to_owned(), "0.1".to_owned()),
         crate::test::TEST_ORDER_HOLD.map(str::to_owned).into(),
     ]);
+    extra_env.extend(crate::test::TEST_CACHE.map(|setting| setting.map(str::to_owned).into()));
     let config = StackConfig {
         cloud: CloudConfig {
             ports: Ports { dynamodb: free_port()?, moto: free_port()? },

@@ -2,7 +2,9 @@
 
 use http::{HeaderMap, HeaderValue, Method};
 
-/// Sent on every response, errors included.
+/// Sent on every response, errors included. `cache-control: no-store` is
+/// the default: a route's caching policy replaces it on its successful GETs
+/// (see `caching.rs`), and only there.
 pub const SECURITY_HEADERS: [(&str, &str); 6] = [
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),

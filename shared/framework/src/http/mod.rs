@@ -1,9 +1,10 @@
 //! The HTTP layer every API function runs behind: one place for the error
 //! envelope, status mapping, security headers, CORS, body limits, strict
-//! JSON, authentication and role checks, time budgets, request logging and
-//! metrics.
+//! JSON, authentication and role checks, time budgets, caching headers and
+//! validators, request logging and metrics.
 
 mod auth;
+mod caching;
 mod client_ip;
 mod commit;
 mod error;
@@ -13,6 +14,7 @@ mod response;
 mod server;
 
 pub use auth::{Authenticator, needs_current_account};
+pub use caching::{CachePolicy, PublicCache};
 pub use client_ip::ClientIp;
 pub use commit::{Commit, CommitState};
 pub use error::ApiError;

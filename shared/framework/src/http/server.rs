@@ -16,6 +16,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use tracing::Instrument;
 
 use super::auth::{Authenticator, needs_current_account};
+use super::caching::{CachePolicy, Caching};
 use super::client_ip::ClientIp;
 use super::headers::add_security_headers;
 use super::{ApiError, ApiRequest, ApiResponse, Commit, CommitState, Cors};
@@ -58,6 +59,7 @@ pub struct HttpServer {
     max_body_bytes: usize,
     client_ip: ClientIp,
     budget: Budget,
+    caching: Caching,
 }
 
 /// What the layer knows about a request before any handler runs.
@@ -80,8 +82,12 @@ struct RequestMeta {
 impl HttpServer {
     /// The layer for the function `name`, whose routes all need `access`,
     /// with CORS, body limit, client-IP rule and budgets from `settings`.
+    /// Its GETs' answers are [`CachePolicy::Private`] unless the route
+    /// declares otherwise ([`HttpServer::cache`]).
     pub fn new(name: &str, access: Access, settings: &Settings) -> Self {
+        let reads_tokens = access.authenticator().is_some();
         Self {
+            caching: Caching::new(CachePolicy::Private, reads_tokens),
             name: name.to_owned(),
             access,
             cors: Cors::new(settings.cors_allowed_origins.clone()),
@@ -89,6 +95,13 @@ impl HttpServer {
             client_ip: ClientIp::new(settings.client_ip_header.as_deref(), settings.client_ip_trusted_hops),
             budget: settings.budget(),
         }
+    }
+
+    /// Declares who may keep this route's successful GET answers (see
+    /// [`CachePolicy`]); every other answer is `no-store` whatever it says.
+    pub fn cache(mut self, policy: CachePolicy) -> Self {
+        self.caching = Caching::new(policy, self.access.authenticator().is_some());
+        self
     }
 
     /// Hands the process over to the Lambda runtime.
@@ -133,6 +146,7 @@ impl HttpServer {
             }
             telemetry::log_event(&event_summary(&event));
             let request_headers = event.headers().clone();
+            let method = event.method().clone();
             let response = if event.method() == Method::OPTIONS {
                 // Any OPTIONS is answered as a preflight, and never reaches
                 // the handler: only a real preflight gets the CORS grants.
@@ -145,7 +159,7 @@ impl HttpServer {
                 self.cors.add_response_headers(&request_headers, response.headers_mut());
                 response
             };
-            let response = decorate(response, &meta);
+            let response = self.caching.apply(&method, &request_headers, decorate(response, &meta));
             self.observe(&meta, &response);
             response
         };
@@ -647,6 +661,27 @@ mod tests {
         let response = server.handle(request(Method::OPTIONS, "{}"), &panics).await;
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
         assert!(!response.headers().contains_key("access-control-allow-methods"), "not a preflight: no CORS grant");
+    }
+
+    /// The route's policy reaches the wire: the security headers' `no-store`
+    /// is replaced on a successful GET only, and a known tag is a 304.
+    #[tokio::test]
+    async fn a_public_route_answers_a_known_etag_with_a_304_and_errors_with_no_store() {
+        let public = super::super::PublicCache::DEFAULT;
+        let server = HttpServer::new("test", Access::Guest, &settings()).cache(CachePolicy::Public(public));
+        let first = server.handle(request(Method::GET, ""), &echo).await;
+        assert_eq!(first.headers()["cache-control"], "public, max-age=10, stale-while-revalidate=20");
+        let tag = first.headers()["etag"].clone();
+        let mut again = request(Method::GET, "");
+        again.headers_mut().insert("if-none-match", tag.clone());
+        let again = server.handle(again, &echo).await;
+        assert_eq!((again.status(), &again.headers()["etag"]), (StatusCode::NOT_MODIFIED, &tag));
+        assert_eq!(again.headers()["x-content-type-options"], "nosniff");
+        assert!(matches!(again.body(), Body::Empty));
+        let failed = server.handle(request(Method::GET, ""), &panics).await;
+        assert_eq!(failed.headers()["cache-control"], "no-store");
+        let written = server.handle(post("{}"), &echo).await;
+        assert_eq!(written.headers()["cache-control"], "no-store");
     }
 
     #[test]
