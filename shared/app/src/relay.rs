@@ -28,6 +28,7 @@ pub async fn run(publisher: &OutboxPublisher, budget: Duration) -> anyhow::Resul
     metrics::count(names::EVENTS_RELAYED, report.published as f64);
     metrics::count(names::EVENTS_RELAY_FAILED, report.failed as f64);
     metrics::count(names::EVENTS_PARKED, report.parked as f64);
+    metrics::count(names::RECORDS_FAILED, (report.failed + report.parked) as f64);
     metrics::add(names::OUTBOX_AGE, report.oldest_age_seconds as f64, metrics::Unit::Seconds);
     Ok(json!({
         "published": report.published,

@@ -165,6 +165,7 @@ impl BatchProcessor {
         metrics::count(names::MESSAGES_DUPLICATE, count(Outcome::Duplicate));
         metrics::count(names::MESSAGES_PARKED, count(Outcome::Parked));
         metrics::count(names::MESSAGES_FAILED, count(Outcome::Failed));
+        metrics::count(names::RECORDS_FAILED, count(Outcome::Failed) + count(Outcome::Parked));
         metrics::flush(&[
             ("RequestId", &invocation.request_id),
             ("TraceId", crate::invocation::trace_id(&invocation.trace)),

@@ -36,10 +36,14 @@ class AlarmChecks:
 
     def deployments(self, problems: list[str]) -> None:
         api = self.api_functions()
+        reporters = self.record_reporters()
+        # Staging deploys as prod does, so the rollback path is rehearsed there first.
+        for env in ("staging", "prod"):
+            config = self.deployment_config(env)
+            if CANARY_WINDOW_SECONDS.get(config, 0) is None:
+                problems.append(f"{env} deploys {config}: no canary to roll back")
         prod_config = self.deployment_config("prod")
-        window = CANARY_WINDOW_SECONDS.get(prod_config, 0)
-        if window is None:
-            problems.append(f"prod deploys {prod_config}: no canary to roll back")
+        window = CANARY_WINDOW_SECONDS.get(prod_config, 0) or 0
         aliases = self.root.of_type("AWS::Lambda::Alias")
         for function_name in self.functions():
             mine = {k: a for k, a in aliases.items() if ref(a["Properties"]["FunctionName"]) == function_name}
@@ -65,6 +69,9 @@ class AlarmChecks:
                     continue
                 seen |= self.alarm_watches(alarm["Properties"], function_name, alias, version, package, window, problems)
             wanted = {"Errors", "Throttles"} | ({"ServerErrors"} if function_name in api else set())
+            # A consumer returns its failed records to SQS (or parks them) and
+            # succeeds: only its own count of them shows a bad version.
+            wanted |= {"RecordsFailed"} if function_name in reporters else set()
             if not wanted <= seen:
                 problems.append(f"{function_name}: its deployment alarms do not watch {sorted(wanted - seen)} of its new version")
 
@@ -88,16 +95,24 @@ class AlarmChecks:
             elif m["Namespace"] == "AWS/Lambda" and m["MetricName"] == "Throttles":
                 if dims.get("FunctionName") == {"Ref": function} and dims.get("Resource") == alias_value:
                     seen.add("Throttles")
-            elif m["Namespace"] == self.own_metrics()["namespace"] and m["MetricName"] == "ServerErrors":
+            elif m["Namespace"] == self.own_metrics()["namespace"] and m["MetricName"] in ("ServerErrors", "RecordsFailed"):
                 own = self.own_metrics()
                 wanted = {"Service": own["service"], "Environment": own["environment"], "Function": package, "Version": new_version}
                 if dims == wanted:
-                    seen.add("ServerErrors")
+                    seen.add(m["MetricName"])
         if alarm.get("TreatMissingData") != "notBreaching":
             problems.append(f"{function}: its alarm should treat missing data as not breaching (no traffic is no failure)")
         if alarm.get("Threshold", 1) != 0 or alarm.get("ComparisonOperator") != "GreaterThanThreshold":
             problems.append(f"{function}: its alarm should fire on the first failure (> 0)")
         return seen
+
+    def record_reporters(self) -> set[str]:
+        """The functions that report failed records instead of failing: every
+        queue consumer, and the outbox relay (scheduled, with an OutboxAge alarm)."""
+        found = {self.mapped_function(m) for m in self.root.of_type("AWS::Lambda::EventSourceMapping").values()}
+        relays = {f for s in self.stacks for a in s.of_type("AWS::CloudWatch::Alarm").values() for m, f in self.own_metric_reads(s, a["Properties"]) if m == "OutboxAge"}
+        packages = {self.function_package(n): n for n in self.functions()}
+        return found | {packages[r] for r in relays if r in packages}
 
     def deployment_config(self, env: str) -> str:
         preference = self.root.source["Globals"]["Function"]["DeploymentPreference"]["Type"]

@@ -209,6 +209,12 @@ fn deployment_alarm(function: &Function) -> String {
             "SUM([errors, throttles, server_errors])",
             "errors, throttles or 5xx responses",
         )
+    } else if function.reports_records {
+        (
+            "errors, throttles or records failed or parked",
+            "SUM([errors, throttles, records_failed])",
+            "errors, throttles or records failed or parked",
+        )
     } else {
         ("errors or throttles", "SUM([errors, throttles])", "errors or throttles")
     };
@@ -252,6 +258,26 @@ fn deployment_alarm(function: &Function) -> String {
             Stat: Sum
 "
     );
+    // A consumer reports a failed record back to SQS and succeeds: Lambda's
+    // Errors never sees a bad version that fails every record.
+    if function.reports_records {
+        out.push_str(&format!(
+            "        - Id: records_failed
+          ReturnData: false
+          MetricStat:
+            Metric:
+              Namespace: !Ref MetricsNamespace
+              MetricName: RecordsFailed
+              Dimensions:
+                - {{Name: Service, Value: shop}}
+                - {{Name: Environment, Value: !Ref Environment}}
+                - {{Name: Function, Value: {package}}}
+                - {{Name: Version, Value: !GetAtt {id}Function.Version.Version}}
+            Period: 60
+            Stat: Sum
+"
+        ));
+    }
     if api {
         out.push_str(&format!(
             "        - Id: server_errors
@@ -518,6 +544,7 @@ mod tests {
         );
         assert!(role(&consumer).contains("Sid: ReadsItsQueue"));
         assert!(!deployment_alarm(&consumer).contains("server_errors"));
+        assert!(deployment_alarm(&consumer).contains("MetricName: RecordsFailed"), "its failed and parked records, by version");
         let functions = [consumer];
         assert!(consumer_alarms(&functions).contains("  DoThingFailuresAlarm:\n"));
         assert!(cold_start_alarms(&functions).is_empty());

@@ -200,6 +200,17 @@ mod tests {
     }
 
     #[test]
+    fn a_consumers_failed_and_parked_records_are_filed_by_version_for_its_deployment_alarm() {
+        let values = [(names::MESSAGES_PROCESSED, 7.0, Unit::Count), (names::RECORDS_FAILED, 3.0, Unit::Count)];
+        let document = document(&dimensions(), &values, &[], 0);
+        let directives = document["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+        assert_eq!(directives.len(), 2, "{document}");
+        assert_eq!(directives[1]["Dimensions"], json!([["Service", "Environment", "Function", "Version"]]));
+        assert_eq!(directives[1]["Metrics"], json!([{"Name": "RecordsFailed", "Unit": "Count"}]));
+        assert_eq!(document["RecordsFailed"], 3.0);
+    }
+
+    #[test]
     fn every_name_is_listed_once_with_its_unit() {
         let mut seen = std::collections::HashSet::new();
         for (name, _) in names::ALL {

@@ -29,6 +29,12 @@ pub const MESSAGES_DUPLICATE: &str = "MessagesDuplicate";
 pub const MESSAGES_PARKED: &str = "MessagesParked";
 /// See [`MESSAGES_PROCESSED`].
 pub const MESSAGES_FAILED: &str = "MessagesFailed";
+/// Records a consumer could not complete: the queue messages it failed (left
+/// for SQS to retry) or parked in the dead-letter queue, the outbox records
+/// the relay failed to publish or parked. Lambda's Errors never sees them (a
+/// batch reports them and succeeds), so this is what a consumer's deployment
+/// alarm watches, by version.
+pub const RECORDS_FAILED: &str = "RecordsFailed";
 /// Login attempts refused: a wrong email or password, or too many attempts
 /// (429). A surge is a guessing campaign (infra/monitoring.yaml alarms on it).
 pub const LOGINS_FAILED: &str = "LoginsFailed";
@@ -65,7 +71,7 @@ pub const THROTTLES: &str = "Throttles";
 pub const UNREADABLE_ITEMS: &str = "UnreadableItems";
 
 /// The metrics also filed by executed version: what the deployment alarms read.
-pub const BY_VERSION: &[&str] = &[SERVER_ERRORS];
+pub const BY_VERSION: &[&str] = &[SERVER_ERRORS, RECORDS_FAILED];
 
 /// Every metric with its unit.
 pub const ALL: &[(&str, Unit)] = &[
@@ -78,6 +84,7 @@ pub const ALL: &[(&str, Unit)] = &[
     (MESSAGES_DUPLICATE, Unit::Count),
     (MESSAGES_PARKED, Unit::Count),
     (MESSAGES_FAILED, Unit::Count),
+    (RECORDS_FAILED, Unit::Count),
     (LOGINS_FAILED, Unit::Count),
     (USERS_REGISTERED, Unit::Count),
     (ORDERS_PLACED, Unit::Count),
