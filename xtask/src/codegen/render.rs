@@ -544,7 +544,10 @@ mod tests {
         );
         assert!(role(&consumer).contains("Sid: ReadsItsQueue"));
         assert!(!deployment_alarm(&consumer).contains("server_errors"));
-        assert!(deployment_alarm(&consumer).contains("MetricName: RecordsFailed"), "its failed and parked records, by version");
+        assert!(
+            deployment_alarm(&consumer).contains("MetricName: RecordsFailed"),
+            "its failed and parked records, by version"
+        );
         let functions = [consumer];
         assert!(consumer_alarms(&functions).contains("  DoThingFailuresAlarm:\n"));
         assert!(cold_start_alarms(&functions).is_empty());
