@@ -94,6 +94,7 @@ fn lint(tools: &tools::Tools) -> anyhow::Result<()> {
     templates.extend(nested);
     // Deployed by hand once per account, not by template.yaml.
     templates.push(PathBuf::from("infra/bootstrap/github-oidc.yaml"));
+    templates.push(PathBuf::from("infra/bootstrap/backup-copy-vault.yaml"));
     run_checked(Command::new(tools.venv_bin.join("cfn-lint")).args(&templates).current_dir(&root), "cfn-lint")?;
     run_checked(
         Command::new(tools.venv_bin.join("sam"))
