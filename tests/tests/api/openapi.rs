@@ -484,6 +484,48 @@ async fn revalidate(check: &mut ResponseCheck, route: (Method, &str, &str), toke
     assert_eq!(again.headers["etag"], tag.as_str());
 }
 
+/// The response headers the document gives any operation, lower-case.
+fn documented_response_headers(contract: &Contract) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for item in contract.document["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            for response in operation["responses"].as_object().unwrap().values() {
+                for name in
+                    contract.resolve(response)["headers"].as_object().into_iter().flatten().map(|(name, _)| name)
+                {
+                    names.insert(name.to_lowercase());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// A browser script reads a response header only if CORS exposes it (the
+/// safelisted ones aside), so every header the document gives a response is
+/// exposed to an allowed origin. Before, `Idempotent-Replayed` (is this 201 a
+/// replay?), `X-Api-Version` and the export's `Content-Disposition` were
+/// documented but hidden from browser code. The preflight's copy in
+/// template.yaml is held to the same constant by the stack check.
+#[tokio::test]
+async fn every_documented_response_header_is_exposed_to_browsers() {
+    const SAFELISTED: [&str; 7] =
+        ["cache-control", "content-language", "content-length", "content-type", "expires", "last-modified", "pragma"];
+    let documented = documented_response_headers(&Contract::load());
+    assert!(documented.contains("idempotent-replayed"), "{documented:?}");
+    let app = app();
+    let response = app.client.get(app.url("/health")).header("origin", "http://localhost:3000").send().await.unwrap();
+    let exposed: BTreeSet<String> = response.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .split(',')
+        .map(|name| name.trim().to_lowercase())
+        .collect();
+    let hidden: Vec<&String> =
+        documented.iter().filter(|name| !exposed.contains(*name) && !SAFELISTED.contains(&name.as_str())).collect();
+    assert!(hidden.is_empty(), "documented but hidden from browser code: {hidden:?} (exposed: {exposed:?})");
+}
+
 #[test]
 fn the_response_check_catches_mismatches() {
     let contract = Contract::load();
