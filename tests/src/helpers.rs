@@ -152,15 +152,13 @@ impl TestApp {
     }
 }
 
-/// The active signing key id and secret, read from the local Secrets Manager.
-pub async fn signing_key() -> (String, Vec<u8>) {
+/// The private token keys, read from the local Secrets Manager (locally the
+/// secret has no resource policy; in the cloud only login and the rotation read it).
+pub async fn token_keys() -> framework::auth::PrivateKeySet {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_secretsmanager::Client::new(&config);
-    let secret = client.get_secret_value().secret_id(env("SIGNING_KEY_SECRET_ID")).send().await.unwrap();
-    let keys: serde_json::Map<String, Value> = serde_json::from_str(secret.secret_string().unwrap()).unwrap();
-    let kid = keys["active_kid"].as_str().unwrap().to_owned();
-    let key = keys[&kid].as_str().unwrap().as_bytes().to_vec();
-    (kid, key)
+    let secret = client.get_secret_value().secret_id(env("TOKEN_SIGNING_KEY_SECRET_ID")).send().await.unwrap();
+    <framework::auth::PrivateKeySet as framework::auth::SecretValue>::parse(secret.secret_string().unwrap()).unwrap()
 }
 
 /// Asserts the error envelope and returns its code.

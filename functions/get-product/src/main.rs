@@ -8,7 +8,7 @@ fn main() -> Result<(), lambda_http::Error> {
     framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         // Most readers are guests: the keys are read when a token first comes.
-        let keys = init.signing_keys_on_first_use()?;
+        let keys = init.public_keys_on_first_use()?;
         let products = forever(init.product_store());
         let cache = forever(app::read_cache::ReadCache::from_env()?);
         init.http(Access::GuestWithOptionalToken(init.authenticator(&keys)))

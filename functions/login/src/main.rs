@@ -9,10 +9,10 @@ use framework::http::Access;
 fn main() -> Result<(), lambda_http::Error> {
     framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-        let keys = init.signing_keys().await?;
         let users = forever(init.user_store());
         let hasher = forever(PasswordHasher::new());
-        let tokens = forever(init.tokens(&keys));
+        // The only function that signs tokens, so the only one that reads the private key.
+        let tokens = forever(init.token_issuer().await?);
         let limits = forever(LoginLimits {
             per_account_and_client: init.throttle(PER_ACCOUNT_AND_CLIENT),
             per_client: init.throttle(PER_CLIENT),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use framework::Settings;
-use framework::auth::{SigningKeys, Tokens};
+use framework::auth::{CursorKeys, PrivateKeys, PublicKeys, Tokens};
 use framework::batch::BatchProcessor;
 use framework::http::{Access, Authenticator, HttpServer};
 use framework::pagination::Cursors;
@@ -147,44 +147,82 @@ impl Init {
         DynamoSignInHistory::new(self.table(), history.name, history.ttl)
     }
 
-    /// The signing keys, read now so the first request finds them cached.
-    pub async fn signing_keys(&self) -> anyhow::Result<Arc<SigningKeys>> {
-        let keys = self.signing_keys_on_first_use()?;
+    /// The public token keys, read now so the first request finds them cached.
+    pub async fn public_keys(&self) -> anyhow::Result<Arc<PublicKeys>> {
+        let keys = self.public_keys_on_first_use()?;
         if let Err(error) = keys.current().await {
             // Not fatal: the first request retries and answers 503 if the secret is still unreachable.
             tracing::warn!(
                 error = framework::telemetry::chain(error.as_ref()),
-                "could not read signing keys during init"
+                "could not read public keys during init"
             );
         }
         Ok(keys)
     }
 
-    /// The signing keys without reading them during init: for a public read
-    /// whose callers mostly send no token (`GET /products/{id}`), so a
+    /// The public token keys without reading them during init: for a public
+    /// read whose callers mostly send no token (`GET /products/{id}`), so a
     /// guest's cold start does not wait on Secrets Manager; the first request
     /// with a token reads them.
-    pub fn signing_keys_on_first_use(&self) -> anyhow::Result<Arc<SigningKeys>> {
-        anyhow::ensure!(!self.settings.signing_key_secret_id.is_empty(), "SIGNING_KEY_SECRET_ID is not set");
-        Ok(Arc::new(SigningKeys::from_secrets_manager(
+    pub fn public_keys_on_first_use(&self) -> anyhow::Result<Arc<PublicKeys>> {
+        Ok(Arc::new(PublicKeys::from_secrets_manager(
             self.secrets_manager(),
-            self.settings.signing_key_secret_id.clone(),
+            required_id("TOKEN_PUBLIC_KEYS_SECRET_ID", &self.settings.token_public_keys_secret_id)?,
             self.settings.key_cache_ttl,
         )))
     }
 
-    /// Access tokens signed with `keys`, living `TOKEN_TTL_SECONDS`.
-    pub fn tokens(&self, keys: &Arc<SigningKeys>) -> Tokens {
-        Tokens::new(keys.clone(), self.settings.token_ttl)
+    /// Access tokens verified with `public`, issuing none.
+    pub fn tokens(&self, public: &Arc<PublicKeys>) -> Tokens {
+        Tokens::new(public.clone(), self.settings.token_ttl)
     }
 
-    /// Pagination cursors keyed by `keys`.
-    pub fn cursors(&self, keys: &Arc<SigningKeys>) -> Cursors {
-        Cursors::new(keys.clone())
+    /// Access tokens signed with the private token keys, read now: only the
+    /// function that issues tokens (login) may call this, and only its role
+    /// may read that secret.
+    pub async fn token_issuer(&self) -> anyhow::Result<Tokens> {
+        let private = Arc::new(PrivateKeys::from_secrets_manager(
+            self.secrets_manager(),
+            required_id("TOKEN_SIGNING_KEY_SECRET_ID", &self.settings.token_signing_key_secret_id)?,
+            self.settings.key_cache_ttl,
+        ));
+        let tokens = Tokens::issuing(private, self.public_keys_on_first_use()?, self.settings.token_ttl);
+        if let Err(error) = tokens.warm_up().await {
+            tracing::warn!(
+                error = framework::telemetry::chain(error.as_ref()),
+                "could not read signing keys during init"
+            );
+        }
+        Ok(tokens)
+    }
+
+    /// The token key secrets, for the rotation.
+    pub fn token_key_secrets(&self) -> anyhow::Result<crate::token_keys::TokenKeySecrets> {
+        Ok(crate::token_keys::TokenKeySecrets::new(
+            self.secrets_manager(),
+            required_id("TOKEN_SIGNING_KEY_SECRET_ID", &self.settings.token_signing_key_secret_id)?,
+            required_id("TOKEN_PUBLIC_KEYS_SECRET_ID", &self.settings.token_public_keys_secret_id)?,
+        ))
+    }
+
+    /// Pagination cursors sealed with the cursor key, read now.
+    pub async fn cursors(&self) -> anyhow::Result<Cursors> {
+        let keys = Arc::new(CursorKeys::from_secrets_manager(
+            self.secrets_manager(),
+            required_id("CURSOR_KEY_SECRET_ID", &self.settings.cursor_key_secret_id)?,
+            self.settings.key_cache_ttl,
+        ));
+        if let Err(error) = keys.current().await {
+            tracing::warn!(
+                error = framework::telemetry::chain(error.as_ref()),
+                "could not read the cursor key during init"
+            );
+        }
+        Ok(Cursors::new(keys))
     }
 
     /// Token checks, with the stored account where it matters (writes, admins).
-    pub fn authenticator(&self, keys: &Arc<SigningKeys>) -> Authenticator {
+    pub fn authenticator(&self, keys: &Arc<PublicKeys>) -> Authenticator {
         Authenticator::new(self.tokens(keys), Arc::new(self.user_store()))
     }
 
@@ -207,4 +245,10 @@ impl Init {
     {
         framework::runtime::serve_scheduled(self.name, work).await
     }
+}
+
+/// A secret id from the environment, or why the function cannot start.
+fn required_id(variable: &str, value: &str) -> anyhow::Result<String> {
+    anyhow::ensure!(!value.is_empty(), "{variable} is not set");
+    Ok(value.to_owned())
 }

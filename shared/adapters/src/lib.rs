@@ -15,5 +15,6 @@ pub mod mail;
 pub mod outbox;
 pub mod recorder;
 pub mod throttle;
+pub mod token_keys;
 
 pub use init::Init;

@@ -11,11 +11,15 @@ use anyhow::{Context, bail};
 pub struct Settings {
     /// The one DynamoDB table (single-table design).
     pub table_name: String,
-    /// Secrets Manager id of the JWT signing keys.
-    pub signing_key_secret_id: String,
+    /// Secrets Manager id of the private token keys (the issuer's only).
+    pub token_signing_key_secret_id: String,
+    /// Secrets Manager id of the public token keys (not secret).
+    pub token_public_keys_secret_id: String,
+    /// Secrets Manager id of the pagination cursor key.
+    pub cursor_key_secret_id: String,
     /// How long an access token lives.
     pub token_ttl: Duration,
-    /// How long fetched signing keys are trusted before being re-read.
+    /// How long fetched token and cursor keys are trusted before being re-read.
     pub key_cache_ttl: Duration,
     /// Origins allowed by CORS; empty means no cross-origin access.
     pub cors_allowed_origins: Vec<String>,
@@ -115,7 +119,9 @@ impl Settings {
             dead_letter_urls,
             sender_email: lookup("SENDER_EMAIL").unwrap_or_default(),
             table_name: required("TABLE_NAME")?,
-            signing_key_secret_id: lookup("SIGNING_KEY_SECRET_ID").unwrap_or_default(),
+            token_signing_key_secret_id: lookup("TOKEN_SIGNING_KEY_SECRET_ID").unwrap_or_default(),
+            token_public_keys_secret_id: lookup("TOKEN_PUBLIC_KEYS_SECRET_ID").unwrap_or_default(),
+            cursor_key_secret_id: lookup("CURSOR_KEY_SECRET_ID").unwrap_or_default(),
             token_ttl: seconds("TOKEN_TTL_SECONDS", 15 * 60)?,
             key_cache_ttl: seconds("SIGNING_KEY_CACHE_SECONDS", 5 * 60)?,
             cors_allowed_origins: lookup("CORS_ALLOWED_ORIGINS")

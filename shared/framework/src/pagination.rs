@@ -6,14 +6,14 @@ use std::sync::Arc;
 use domain::{Page, PageLimit, PageRequest};
 use serde::Serialize;
 
-use crate::auth::SigningKeys;
+use crate::auth::CursorKeys;
 use crate::cursor::CursorCodec;
 use crate::http::{ApiError, ApiRequest};
 
-/// Seals and opens cursors with a key derived from the current signing key.
+/// Seals and opens cursors with the active cursor key.
 #[derive(Clone)]
 pub struct Cursors {
-    keys: Arc<SigningKeys>,
+    keys: Arc<CursorKeys>,
 }
 
 /// The `pagination` object of a listing response.
@@ -37,9 +37,9 @@ pub struct Paginated<T> {
 }
 
 impl Cursors {
-    /// Cursors keyed by the active signing key: rotating it invalidates the
+    /// Cursors keyed by the active cursor key: rotating it invalidates the
     /// cursors handed out before (a client then starts its listing again).
-    pub fn new(keys: Arc<SigningKeys>) -> Self {
+    pub fn new(keys: Arc<CursorKeys>) -> Self {
         Self { keys }
     }
 

@@ -14,7 +14,7 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use framework::Settings;
-use framework::auth::{KeySet, SigningKeys, Tokens};
+use framework::auth::{KeySet, PrivateKeySet, SecretCache, Tokens};
 use framework::batch::{self, BatchProcessor, MAX_REASON_CHARS, RecordError};
 use framework::budget::Budget;
 use framework::cursor::CursorCodec;
@@ -288,8 +288,13 @@ static HTTP: LazyLock<Http> = LazyLock::new(|| {
         _ => None,
     })
     .unwrap();
-    let keys = Arc::new(SigningKeys::fixed(KeySet::parse(KEYS).unwrap()));
-    let tokens = Tokens::new(keys.clone(), Duration::from_secs(900));
+    let keys = Arc::new(SecretCache::fixed(KeySet::parse(KEYS).unwrap()));
+    let token_keys = PrivateKeySet::generate(0).unwrap();
+    let tokens = Tokens::issuing(
+        Arc::new(SecretCache::fixed(token_keys.clone())),
+        Arc::new(SecretCache::fixed(token_keys.public_keys(None).unwrap())),
+        Duration::from_secs(900),
+    );
     let memory = Memory::new();
     let user = in_memory::contract::new_user("fuzz");
     let token = runtime.block_on(async {

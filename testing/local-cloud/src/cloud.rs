@@ -213,6 +213,27 @@ impl LocalCloud {
             let name = self.names.reference(&secret.stack.logical_id, secret.logical_id, secret.kind)?;
             create_secret(&secrets, &secret, &name).await?;
         }
+        // The token keys come from the rotation function in the cloud; here
+        // the same code creates them now, so the first login finds them.
+        let private = template
+            .resources_of_kind("AWS::SecretsManager::Secret")
+            .into_iter()
+            .find(|s| s.logical_id == "TokenSigningKeySecret");
+        let public = template
+            .resources_of_kind("AWS::SecretsManager::Secret")
+            .into_iter()
+            .find(|s| s.logical_id == "TokenPublicKeysSecret");
+        if let (Some(private), Some(public)) = (private, public) {
+            let keys = adapters::token_keys::TokenKeySecrets::new(
+                secrets.clone(),
+                self.names.reference(&private.stack.logical_id, private.logical_id, private.kind)?,
+                self.names.reference(&public.stack.logical_id, public.logical_id, public.kind)?,
+            );
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            keys.rotate_when_due(now, adapters::token_keys::ROTATION_PERIOD)
+                .await
+                .context("creating the token keys")?;
+        }
         Ok(())
     }
 

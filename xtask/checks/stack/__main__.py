@@ -95,7 +95,7 @@ def main() -> int:
     checks.run("custom domain with TLS 1.2 where ApiDomainName is set (prod), execute-api endpoint off there", checks.custom_domain)
     checks.run("no IAM wildcard outside exceptions.toml (managed policies included)", checks.iam_wildcards)
     checks.run("each function's role: its own log group, its own queue", checks.function_roles)
-    checks.run("the signing key is readable only by token-checking functions", checks.signing_key)
+    checks.run("only the issuer (and the rotation) can read the private token keys: grants, customer-managed key, resource policy; the public keys go to the token-checking functions", checks.signing_key)
     checks.run("login writes only its throttle's items (dynamodb:LeadingKeys)", checks.login_writes)
     checks.run("every function alias deploys behind its own alarms on the new version", checks.deployments)
     checks.run("alarms notify someone (topic key, subscriber, Rules)", checks.alarms_notify)

@@ -281,9 +281,11 @@ class AlarmChecks:
             for target in rule["Properties"]["Targets"]:
                 alias = self.root.resources.get(ref(target["Arn"]) or "", {})
                 relays.add(self.function_package(ref(alias.get("Properties", {}).get("FunctionName"))))
-        # expire-orders is scheduled too but relays nothing: its errors page
-        # through its deployment alarm, like every function's.
+        # expire-orders and rotate-token-keys are scheduled too but relay
+        # nothing: their errors page through their deployment alarms, like
+        # every function's.
         relays.discard("expire-orders")
+        relays.discard("rotate-token-keys")
         for relay in sorted(relays):
             for metric in ("OutboxAge", "EventsRelayFailed"):
                 if (metric, relay) not in reads:

@@ -1,5 +1,5 @@
 """IAM: no wildcard outside exceptions.toml (the AWS managed policies SAM attaches
-included), each function its own log group and queue, the signing key, login's writes."""
+included), each function its own log group and queue, the token keys, login's writes."""
 
 from __future__ import annotations
 
@@ -92,39 +92,78 @@ class IamChecks:
             return ref(alias["Properties"]["FunctionName"])
         return target
 
-    def signing_key(self, problems: list[str]) -> None:
-        secret = {"Fn::GetAtt": ["Security", "Outputs.SigningKeySecretArn"]}
+    def readers_of(self, output: str, action: str = "secretsmanager:GetSecretValue") -> set[tuple[str, str]]:
+        """(stack, resource) of every policy that allows `action` on the Security output `output` (or on "*")."""
+        target = {"Fn::GetAtt": ["Security", f"Outputs.{output}"]}
+        prefix = action.split(":")[0]
         readers = set()
         for stack in self.stacks:
             for name, resource in stack.resources.items():
+                if resource.get("Type") == "AWS::KMS::Key":
+                    continue  # a key policy's "*" is the key itself; its grants to roles are checked here
                 for statement in policy_statements(resource):
                     if statement.get("Effect") != "Allow":
                         continue
                     actions = as_list(statement.get("Action"))
-                    if not any(a in ("secretsmanager:GetSecretValue", "secretsmanager:*", "*") for a in actions):
+                    if not any(a in (action, f"{prefix}:*", "*") for a in actions):
                         continue
-                    if secret in as_list(statement.get("Resource")) or "*" in as_list(statement.get("Resource")):
+                    if target in as_list(statement.get("Resource")) or "*" in as_list(statement.get("Resource")):
                         readers.add((stack.name, name))
-        roles = {
-            self.role_of(f)[0]: n for n, f in self.functions().items() if self.role_of(f)
-        }
-        # Who verifies or issues tokens: the functions whose main.rs loads the
-        # signing keys (init.signing_keys() or init.signing_keys_on_first_use()), read from the code itself.
-        token_functions = {
+        return readers
+
+    def signing_key(self, problems: list[str]) -> None:
+        """Only the issuer (login) and the rotation can read the private token
+        keys: no other role is granted them, the secret is encrypted with the
+        customer-managed key only those two may use, and its resource policy
+        denies every other principal. The functions that verify tokens (their
+        main.rs calls init.public_keys...) read the public keys, and only they."""
+        roles = {self.role_of(f)[0]: n for n, f in self.functions().items() if self.role_of(f)}
+        by_function = roles_by_function(roles)
+        issuers = {"LoginFunction", "RotateTokenKeysFunction"}
+        if not issuers <= set(by_function):
+            problems.append(f"cannot find the issuer and the rotation among the functions ({sorted(issuers)})")
+            return
+        allowed = {("Root", by_function[f]) for f in issuers}
+        for output in ("TokenSigningKeySecretArn", "TokenSigningKmsKeyArn"):
+            action = "kms:Decrypt" if "Kms" in output else "secretsmanager:GetSecretValue"
+            readers = self.readers_of(output, action)
+            for stack, name in sorted(readers - allowed):
+                problems.append(f"{stack}/{name} may {action} on {output}: only login and the rotation may")
+            for stack, name in sorted(allowed - readers):
+                problems.append(f"{name} is not granted {action} on {output}")
+        security = next((s for s in self.stacks if s.name == "Security"), None)
+        secret = security.resources.get("TokenSigningKeySecret", {}) if security else {}
+        if ref(secret.get("Properties", {}).get("KmsKeyId")) != "TokenSigningKmsKey":
+            problems.append("the private token keys' secret is not encrypted with the customer-managed TokenSigningKmsKey")
+        policies = [
+            r["Properties"] for r in self.root.resources.values()
+            if r.get("Type") == "AWS::SecretsManager::ResourcePolicy"
+            and r["Properties"].get("SecretId") == {"Fn::GetAtt": ["Security", "Outputs.TokenSigningKeySecretArn"]}
+        ]
+        expected = sorted(json.dumps({"Fn::GetAtt": [by_function[f], "Arn"]}) for f in issuers)
+        denies = [
+            st for p in policies for st in as_list(p["ResourcePolicy"].get("Statement"))
+            if st.get("Effect") == "Deny" and st.get("Principal") == "*"
+            and "secretsmanager:GetSecretValue" in as_list(st.get("Action"))
+            and sorted(json.dumps(a) for a in as_list(st.get("Condition", {}).get("ArnNotEquals", {}).get("aws:PrincipalArn"))) == expected
+        ]
+        if not denies:
+            problems.append("no resource policy on the private token keys' secret denies GetSecretValue to all but login's and the rotation's roles")
+        # The public keys: read by exactly the functions that verify tokens.
+        verifiers = {
             n for n in self.functions()
-            if re.search(r"signing_keys\w*\(", (ROOT / "functions" / self.function_package(n) / "src/main.rs").read_text())
+            if re.search(r"public_keys\w*\(", (ROOT / "functions" / self.function_package(n) / "src/main.rs").read_text())
         }
-        if "LoginFunction" not in token_functions:
-            problems.append("cannot tell which functions use the signing key (login's main.rs no longer calls init.signing_keys())")
+        if not verifiers:
+            problems.append("cannot tell which functions verify tokens (no main.rs calls init.public_keys())")
+        readers = self.readers_of("TokenPublicKeysSecretArn") - {("Root", by_function["RotateTokenKeysFunction"])}
         for stack, name in sorted(readers):
             function = roles.get(name) if stack == "Root" else None
-            if function is None:
-                problems.append(f"{stack}/{name} can read the signing key but is no function's role")
-            elif function not in token_functions:
-                problems.append(f"{function} can read the signing key but neither verifies nor issues tokens")
-        for function in sorted(token_functions):
-            if ("Root", roles_by_function(roles).get(function)) not in readers:
-                problems.append(f"{function} loads the signing keys but its role cannot read them")
+            if function is None or function not in verifiers:
+                problems.append(f"{stack}/{name} can read the public token keys but verifies no tokens")
+        for function in sorted(verifiers):
+            if ("Root", by_function.get(function)) not in readers:
+                problems.append(f"{function} verifies tokens but its role cannot read the public keys")
 
     def login_writes(self, problems: list[str]) -> None:
         """Login may write only its throttle's items, whose key prefixes are the

@@ -14,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::ports::ProductStore;
 use domain::{Email, Password, ProductDraft, ProductId, Role};
-use framework::auth::{PasswordHasher, SigningKeys, Tokens};
+use framework::auth::{PasswordHasher, PrivateKeys, PublicKeys, Tokens};
 use local_cloud::cloud::LocalCloud;
 use serde_json::Value;
 
@@ -79,9 +79,15 @@ pub async fn seed(cloud: &LocalCloud, env: &[(String, String)]) -> anyhow::Resul
     }
 
     let secrets = cloud.secrets_manager().await;
-    let keys =
-        SigningKeys::from_secrets_manager(secrets, env_value(env, "SIGNING_KEY_SECRET_ID")?.to_owned(), TOKEN_TTL);
-    let tokens = Tokens::new(Arc::new(keys), TOKEN_TTL);
+    // Locally the private key secret has no resource policy: the bench signs its own tokens.
+    let private = PrivateKeys::from_secrets_manager(
+        secrets.clone(),
+        env_value(env, "TOKEN_SIGNING_KEY_SECRET_ID")?.to_owned(),
+        TOKEN_TTL,
+    );
+    let public =
+        PublicKeys::from_secrets_manager(secrets, env_value(env, "TOKEN_PUBLIC_KEYS_SECRET_ID")?.to_owned(), TOKEN_TTL);
+    let tokens = Tokens::issuing(Arc::new(private), Arc::new(public), TOKEN_TTL);
     let user_token = tokens.issue(accounts[0], Role::User).await.context("signing the bench user's token")?.token;
     let admin_token = tokens.issue(accounts[1], Role::Admin).await.context("signing the bench admin's token")?.token;
     Ok(Seeded { product_id: product_id.context("no product seeded")?, user_token, admin_token })

@@ -143,8 +143,14 @@ pub enum Resource {
     Table,
     /// `index/<name>`: one of its global secondary indexes.
     Index(String),
-    /// `signing-key`: the token signing-key secret.
-    SigningKey,
+    /// `token-signing-key`: the private token keys' secret (the issuer and the rotation only).
+    TokenSigningKey,
+    /// `token-signing-kms-key`: the customer-managed KMS key that encrypts it.
+    TokenSigningKmsKey,
+    /// `token-public-keys`: the public token keys' secret (every token-checking function).
+    TokenPublicKeys,
+    /// `cursor-key`: the pagination cursor key's secret (the listing functions).
+    CursorKey,
     /// `sender-identity`: the SES identity emails are sent from.
     SenderIdentity,
     /// `queue/<name>`: a queue of infra/queues.yaml, e.g. `queue/email-send`.
@@ -165,7 +171,10 @@ impl Resource {
         };
         Ok(match text.split_once('/') {
             None if text == "table" => Self::Table,
-            None if text == "signing-key" => Self::SigningKey,
+            None if text == "token-signing-key" => Self::TokenSigningKey,
+            None if text == "token-signing-kms-key" => Self::TokenSigningKmsKey,
+            None if text == "token-public-keys" => Self::TokenPublicKeys,
+            None if text == "cursor-key" => Self::CursorKey,
             None if text == "sender-identity" => Self::SenderIdentity,
             Some(("index", name)) if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric()) => {
                 Self::Index(name.to_owned())
@@ -173,8 +182,8 @@ impl Resource {
             Some(("queue", name)) => Self::Queue(known_queue(name)?),
             Some(("dead-letter-queue", name)) => Self::DeadLetterQueue(known_queue(name)?),
             _ => bail!(
-                "`{text}` is no resource: table, index/<name>, signing-key, sender-identity, queue/<name> or \
-                 dead-letter-queue/<name>"
+                "`{text}` is no resource: table, index/<name>, token-signing-key, token-signing-kms-key, \
+                 token-public-keys, cursor-key, sender-identity, queue/<name> or dead-letter-queue/<name>"
             ),
         })
     }

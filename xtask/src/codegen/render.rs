@@ -172,7 +172,10 @@ fn resource_ref(resource: &Resource) -> String {
         Resource::Index(name) => {
             format!("!Sub [\"${{TableArn}}/index/{name}\", {{TableArn: !GetAtt Data.Outputs.TableArn}}]")
         }
-        Resource::SigningKey => "!GetAtt Security.Outputs.SigningKeySecretArn".to_owned(),
+        Resource::TokenSigningKey => "!GetAtt Security.Outputs.TokenSigningKeySecretArn".to_owned(),
+        Resource::TokenSigningKmsKey => "!GetAtt Security.Outputs.TokenSigningKmsKeyArn".to_owned(),
+        Resource::TokenPublicKeys => "!GetAtt Security.Outputs.TokenPublicKeysSecretArn".to_owned(),
+        Resource::CursorKey => "!GetAtt Security.Outputs.CursorKeySecretArn".to_owned(),
         Resource::SenderIdentity => "!If [UsesSenderAddressIdentity, \
              !Sub \"arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderEmail}\", \
              !Sub \"arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderDomain}\"]"

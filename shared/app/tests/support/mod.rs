@@ -8,25 +8,35 @@ use std::time::Duration;
 
 use domain::ports::{ProductStore, UserStore};
 use domain::{Product, Role, User, UserId};
-use framework::auth::{KeySet, Principal, SigningKeys, Tokens};
+use std::sync::LazyLock;
+
+use framework::auth::{CursorKeys, KeySet, Principal, PrivateKeySet, SecretCache, Tokens};
 use framework::http::{ApiRequest, ApiResponse};
 use framework::pagination::Cursors;
 use http::Method;
 use in_memory::{Memory, contract};
 use serde_json::Value;
 
-pub fn keys() -> Arc<SigningKeys> {
-    Arc::new(SigningKeys::fixed(
+pub fn cursor_keys() -> Arc<CursorKeys> {
+    Arc::new(SecretCache::fixed(
         KeySet::parse(r#"{"active_kid":"k1","k1":"0123456789abcdef0123456789abcdef"}"#).unwrap(),
     ))
 }
 
+/// One token key pair for the whole test binary (generating is cheap, but
+/// tokens issued by one call must verify in another).
+static TOKEN_KEYS: LazyLock<PrivateKeySet> = LazyLock::new(|| PrivateKeySet::generate(0).unwrap());
+
 pub fn tokens() -> Tokens {
-    Tokens::new(keys(), Duration::from_secs(900))
+    Tokens::issuing(
+        Arc::new(SecretCache::fixed(TOKEN_KEYS.clone())),
+        Arc::new(SecretCache::fixed(TOKEN_KEYS.public_keys(None).unwrap())),
+        Duration::from_secs(900),
+    )
 }
 
 pub fn cursors() -> Cursors {
-    Cursors::new(keys())
+    Cursors::new(cursor_keys())
 }
 
 /// A request with a JSON body, from `principal` (a guest when `None`).

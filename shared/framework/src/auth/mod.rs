@@ -1,9 +1,9 @@
-//! Who is calling: password hashing, signing keys and access tokens.
+//! Who is calling: password hashing, token and cursor keys, and access tokens.
 
 pub mod keys;
 pub mod passwords;
 pub mod tokens;
 
-pub use keys::{KeySet, SigningKeys};
+pub use keys::{CursorKeys, KeySet, PrivateKeySet, PrivateKeys, PublicKeySet, PublicKeys, SecretCache, SecretValue};
 pub use passwords::PasswordHasher;
 pub use tokens::{Claims, IssuedToken, Principal, TokenError, Tokens};

@@ -1,13 +1,15 @@
-//! Short-lived access tokens: HS256 JWTs whose header names the signing key (`kid`).
+//! Short-lived access tokens: Ed25519-signed JWTs (`EdDSA`) whose header
+//! names the signing key (`kid`). Only the issuer holds a private key; every
+//! other function verifies with the public key set.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use domain::{Role, UserId};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::SigningKeys;
+use super::{PrivateKeys, PublicKeys};
 
 const ISSUER: &str = "shop-api";
 const AUDIENCE: &str = "shop-api";
@@ -57,10 +59,10 @@ pub struct IssuedToken {
 /// Why a token was refused. Clients only ever learn "invalid or expired".
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    /// Not a JWT, not HS256, without a `kid`, or its subject or role does not parse.
+    /// Not a JWT, not `EdDSA`, without a `kid`, or its subject or role does not parse.
     #[error("token is malformed")]
     Malformed,
-    /// Its `kid` is not among the keys, even after re-reading the secret.
+    /// Its `kid` is not in the public key set, even after re-reading it.
     #[error("token names an unknown signing key")]
     UnknownKey,
     /// The signature, expiry, issuer or audience check failed.
@@ -72,30 +74,43 @@ pub enum TokenError {
     KeysUnavailable(#[source] anyhow::Error),
 }
 
-/// Issues and verifies access tokens with the current signing keys. Cheap to clone.
+/// Issues and verifies access tokens. Cheap to clone.
 #[derive(Clone)]
 pub struct Tokens {
-    keys: Arc<SigningKeys>,
+    public: Arc<PublicKeys>,
+    private: Option<Arc<PrivateKeys>>,
     ttl: Duration,
 }
 
 impl Tokens {
-    /// Tokens signed with `keys` that expire `ttl` after they are issued.
-    pub fn new(keys: Arc<SigningKeys>, ttl: Duration) -> Self {
-        Self { keys, ttl }
+    /// Verifies tokens with the public keys `public`; issues none.
+    pub fn new(public: Arc<PublicKeys>, ttl: Duration) -> Self {
+        Self { public, private: None, ttl }
+    }
+
+    /// Issues tokens signed with the active key of `private`, expiring
+    /// `ttl` after they are issued (the issuer's tokens also verify with
+    /// `public`).
+    pub fn issuing(private: Arc<PrivateKeys>, public: Arc<PublicKeys>, ttl: Duration) -> Self {
+        Self { public, private: Some(private), ttl }
     }
 
     /// Reads the keys now, during init, so the first request does not pay
-    /// for the Secrets Manager round trip (and its TLS handshake).
+    /// for the Secrets Manager round trip (and its TLS handshake): the
+    /// private keys where this function issues tokens, else the public ones.
     pub async fn warm_up(&self) -> anyhow::Result<()> {
-        self.keys.current().await.map(|_| ())
+        match &self.private {
+            Some(private) => private.current().await.map(|_| ()),
+            None => self.public.current().await.map(|_| ()),
+        }
     }
 
-    /// Signs a token for `user_id` with the active key; fails only when the
-    /// keys cannot be read.
+    /// Signs a token for `user_id` with the active key; fails when the
+    /// keys cannot be read or this function holds no private keys.
     pub async fn issue(&self, user_id: UserId, role: Role) -> anyhow::Result<IssuedToken> {
-        let keys = self.keys.current().await?;
-        let (kid, secret) = keys.active();
+        let Some(private) = &self.private else { anyhow::bail!("this function holds no token signing key") };
+        let keys = private.current().await?;
+        let (kid, pkcs8) = keys.active()?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
             sub: user_id.to_string(),
@@ -103,38 +118,39 @@ impl Tokens {
             iss: ISSUER.to_owned(),
             aud: AUDIENCE.to_owned(),
             iat: now,
-            exp: now + self.ttl.as_secs() as i64,
+            exp: now + i64::try_from(self.ttl.as_secs())?,
         };
-        let mut header = Header::new(Algorithm::HS256);
+        let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(kid.to_owned());
-        let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret))?;
+        let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(&pkcs8))?;
         Ok(IssuedToken { token, expires_in: self.ttl.as_secs() })
     }
 
-    /// The caller a token proves, if it is an unexpired HS256 token of this
-    /// API signed by any listed key. An unknown `kid` re-reads the secret
-    /// first (rate-limited), so tokens signed with a just-rotated key pass.
+    /// The caller a token proves, if it is an unexpired `EdDSA` token of
+    /// this API signed by a key of the public set. An unknown `kid` re-reads
+    /// the set first (rate-limited); a rotation publishes the next key a
+    /// whole rotation before signing with it, so that is only ever a forgery
+    /// or a set re-read right after it changed.
     pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-        // Only HS256 is ever accepted: this is what refuses `alg: none` and
-        // algorithm-confusion tokens, whatever their header says.
-        if header.alg != Algorithm::HS256 {
+        // Only EdDSA is ever accepted: this is what refuses `alg: none`,
+        // HS256 and algorithm-confusion tokens, whatever their header says.
+        if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Malformed);
         }
         let kid = header.kid.ok_or(TokenError::Malformed)?;
-        let mut keys = self.keys.current().await.map_err(TokenError::KeysUnavailable)?;
+        let mut keys = self.public.current().await.map_err(TokenError::KeysUnavailable)?;
         if keys.get(&kid).is_none() {
-            keys = self.keys.refresh_for_unknown_kid().await.map_err(TokenError::KeysUnavailable)?;
+            keys = self.public.refresh_for_unknown_kid().await.map_err(TokenError::KeysUnavailable)?;
         }
-        let secret = keys.get(&kid).ok_or(TokenError::UnknownKey)?;
+        let key = keys.get(&kid).ok_or(TokenError::UnknownKey)?;
 
-        let mut validation = Validation::new(Algorithm::HS256);
+        let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
-        let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
-            .map_err(TokenError::Invalid)?;
+        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(TokenError::Invalid)?;
         let user_id = UserId::parse(&data.claims.sub).map_err(|_| TokenError::Malformed)?;
         let role = Role::parse(&data.claims.role).map_err(|_| TokenError::Malformed)?;
         Ok(Principal { user_id, role })
@@ -147,50 +163,111 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     use super::*;
-    use crate::auth::KeySet;
+    use crate::auth::{PrivateKeySet, PublicKeySet, SecretCache};
 
-    const KEY_ONE: &str = "0123456789abcdef0123456789abcdef";
-    const KEY_TWO: &str = "fedcba9876543210fedcba9876543210";
+    const DAY: i64 = 24 * 60 * 60;
 
-    fn tokens(secret_json: &str, ttl: Duration) -> Tokens {
-        Tokens::new(Arc::new(SigningKeys::fixed(KeySet::parse(secret_json).unwrap())), ttl)
+    fn issuer(private: &PrivateKeySet, retiring: Option<&PrivateKeySet>) -> Tokens {
+        let public = private.public_keys(retiring).unwrap();
+        Tokens::issuing(
+            Arc::new(SecretCache::fixed(private.clone())),
+            Arc::new(SecretCache::fixed(public)),
+            Duration::from_secs(900),
+        )
     }
 
-    fn key_one() -> Tokens {
-        tokens(&format!(r#"{{"active_kid":"k1","k1":"{KEY_ONE}"}}"#), Duration::from_secs(900))
+    fn verifier(public: PublicKeySet) -> Tokens {
+        Tokens::new(Arc::new(SecretCache::fixed(public)), Duration::from_secs(900))
+    }
+
+    fn signed(private: &PrivateKeySet, kid: &str, claims: &Claims) -> String {
+        let (_, pkcs8) = private.active().unwrap();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(&pkcs8)).unwrap()
+    }
+
+    fn claims_for(user: UserId, exp_offset: i64) -> Claims {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        Claims {
+            sub: user.to_string(),
+            role: "user".into(),
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            iat: now,
+            exp: now + exp_offset,
+        }
     }
 
     #[tokio::test]
-    async fn round_trips_identity_and_role() {
-        let tokens = key_one();
+    async fn round_trips_identity_and_role_and_names_the_key() {
+        let keys = PrivateKeySet::generate(0).unwrap();
+        let tokens = issuer(&keys, None);
         let user = UserId::generate();
         let issued = tokens.issue(user, Role::Admin).await.unwrap();
         assert_eq!(issued.expires_in, 900);
-        let principal = tokens.verify(&issued.token).await.unwrap();
+        let header = jsonwebtoken::decode_header(&issued.token).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(keys.active_kid()));
+        assert_eq!(header.alg, Algorithm::EdDSA);
+        // A function with the public keys alone verifies it.
+        let principal = verifier(keys.public_keys(None).unwrap()).verify(&issued.token).await.unwrap();
         assert_eq!(principal, Principal { user_id: user, role: Role::Admin });
     }
 
     #[tokio::test]
-    async fn header_names_the_key() {
-        let issued = key_one().issue(UserId::generate(), Role::User).await.unwrap();
-        let header = jsonwebtoken::decode_header(&issued.token).unwrap();
-        assert_eq!(header.kid.as_deref(), Some("k1"));
-        assert_eq!(header.alg, Algorithm::HS256);
+    async fn a_verifier_cannot_issue() {
+        let keys = PrivateKeySet::generate(0).unwrap();
+        assert!(verifier(keys.public_keys(None).unwrap()).issue(UserId::generate(), Role::Admin).await.is_err());
     }
 
     #[tokio::test]
-    async fn rotated_keys_still_verify_old_tokens() {
-        let old = key_one().issue(UserId::generate(), Role::User).await.unwrap();
-        let rotated =
-            tokens(&format!(r#"{{"active_kid":"k2","k1":"{KEY_ONE}","k2":"{KEY_TWO}"}}"#), Duration::from_secs(900));
-        assert!(rotated.verify(&old.token).await.is_ok());
-        let new = rotated.issue(UserId::generate(), Role::User).await.unwrap();
-        assert!(matches!(key_one().verify(&new.token).await, Err(TokenError::UnknownKey)));
+    async fn no_valid_token_is_refused_across_a_rotation() {
+        let before = PrivateKeySet::generate(0).unwrap();
+        let published_before = before.public_keys(None).unwrap();
+        let after = before.rotated(30 * DAY).unwrap();
+        let published_after = after.public_keys(Some(&before)).unwrap();
+        let old_token = issuer(&before, None).issue(UserId::generate(), Role::User).await.unwrap().token;
+        let new_token = issuer(&after, Some(&before)).issue(UserId::generate(), Role::User).await.unwrap().token;
+        // A verifier still holding the set from before the rotation accepts
+        // the new key's tokens: it was published as the next key.
+        assert!(verifier(published_before).verify(&new_token).await.is_ok());
+        // The set published by the rotation still accepts tokens in flight.
+        assert!(verifier(published_after.clone()).verify(&old_token).await.is_ok());
+        assert!(verifier(published_after).verify(&new_token).await.is_ok());
+        // One more rotation and the first key is gone.
+        let later = after.rotated(60 * DAY).unwrap();
+        let published_later = later.public_keys(Some(&after)).unwrap();
+        assert!(matches!(verifier(published_later).verify(&old_token).await, Err(TokenError::UnknownKey)));
+    }
+
+    #[tokio::test]
+    async fn refuses_other_keys_unknown_kids_and_hs256() {
+        let keys = PrivateKeySet::generate(0).unwrap();
+        let tokens = verifier(keys.public_keys(None).unwrap());
+        let user = UserId::generate();
+        let attacker = PrivateKeySet::generate(0).unwrap();
+        // The attacker's key under our key id: the signature fails.
+        let forged = signed(&attacker, keys.active_kid(), &claims_for(user, 300));
+        assert!(matches!(tokens.verify(&forged).await, Err(TokenError::Invalid(_))));
+        // The attacker's own key id: unknown.
+        let unknown = signed(&attacker, attacker.active_kid(), &claims_for(user, 300));
+        assert!(matches!(tokens.verify(&unknown).await, Err(TokenError::UnknownKey)));
+        // HS256 keyed with the public key (algorithm confusion): malformed.
+        let public_x = keys.public_keys(None).unwrap().to_json();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(keys.active_kid().into());
+        let confused =
+            jsonwebtoken::encode(&header, &claims_for(user, 300), &EncodingKey::from_secret(public_x.as_bytes()))
+                .unwrap();
+        assert!(matches!(tokens.verify(&confused).await, Err(TokenError::Malformed)));
+        // The genuine key verifies.
+        assert!(tokens.verify(&signed(&keys, keys.active_kid(), &claims_for(user, 300))).await.is_ok());
     }
 
     #[tokio::test]
     async fn refuses_tampered_payloads() {
-        let tokens = key_one();
+        let keys = PrivateKeySet::generate(0).unwrap();
+        let tokens = issuer(&keys, None);
         let issued = tokens.issue(UserId::generate(), Role::User).await.unwrap();
         let parts: Vec<&str> = issued.token.split('.').collect();
         let mut claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
@@ -202,44 +279,34 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_alg_none() {
-        let tokens = key_one();
+        let keys = PrivateKeySet::generate(0).unwrap();
+        let tokens = issuer(&keys, None);
         let issued = tokens.issue(UserId::generate(), Role::User).await.unwrap();
         let payload = issued.token.split('.').nth(1).unwrap();
-        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT","kid":"k1"}"#);
+        let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","typ":"JWT","kid":"{}"}}"#, keys.active_kid()));
         assert!(tokens.verify(&format!("{header}.{payload}.")).await.is_err());
         assert!(tokens.verify(&format!("{header}.{payload}")).await.is_err());
     }
 
     #[tokio::test]
     async fn refuses_expired_tokens() {
-        let tokens = key_one();
-        let issued = tokens.issue(UserId::generate(), Role::User).await.unwrap();
-        let mut claims: Claims = jsonwebtoken::dangerous::insecure_decode(&issued.token).unwrap().claims;
-        claims.exp = claims.iat - 60;
-        let mut header = Header::new(Algorithm::HS256);
-        header.kid = Some("k1".into());
-        let expired = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(KEY_ONE.as_bytes())).unwrap();
-        assert!(matches!(tokens.verify(&expired).await, Err(TokenError::Invalid(_))));
+        let keys = PrivateKeySet::generate(0).unwrap();
+        let expired = signed(&keys, keys.active_kid(), &claims_for(UserId::generate(), -60));
+        assert!(matches!(issuer(&keys, None).verify(&expired).await, Err(TokenError::Invalid(_))));
     }
 
     #[tokio::test]
     async fn refuses_garbage_and_missing_kid() {
-        let tokens = key_one();
+        let keys = PrivateKeySet::generate(0).unwrap();
+        let tokens = issuer(&keys, None);
         for garbage in ["", "abc", "a.b.c", "Bearer x"] {
             assert!(tokens.verify(garbage).await.is_err(), "{garbage}");
         }
-        let claims = Claims {
-            sub: UserId::generate().to_string(),
-            role: "user".into(),
-            iss: ISSUER.into(),
-            aud: AUDIENCE.into(),
-            iat: 0,
-            exp: i64::MAX / 2,
-        };
+        let (_, pkcs8) = keys.active().unwrap();
         let no_kid = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &EncodingKey::from_secret(KEY_ONE.as_bytes()),
+            &Header::new(Algorithm::EdDSA),
+            &claims_for(UserId::generate(), 300),
+            &EncodingKey::from_ed_der(&pkcs8),
         )
         .unwrap();
         assert!(matches!(tokens.verify(&no_kid).await, Err(TokenError::Malformed)));
