@@ -7,9 +7,9 @@ use framework::http::Access;
 fn main() -> Result<(), lambda_http::Error> {
     framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-        let keys = init.public_keys().await?;
+        let (keys, cursors) = init.public_keys_and_cursors().await?;
         let orders = forever(init.order_store());
-        let cursors = forever(init.cursors().await?);
+        let cursors = forever(cursors);
         init.http(Access::User(init.authenticator(&keys)))
             .serve(move |request| app::orders::list(request, orders, cursors))
             .await

@@ -205,6 +205,14 @@ impl Init {
         ))
     }
 
+    /// What a listing function reads during init, both at once: the public
+    /// token keys and the cursor key (two Secrets Manager round trips, one
+    /// wait).
+    pub async fn public_keys_and_cursors(&self) -> anyhow::Result<(Arc<PublicKeys>, Cursors)> {
+        let (keys, cursors) = tokio::join!(self.public_keys(), self.cursors());
+        Ok((keys?, cursors?))
+    }
+
     /// Pagination cursors sealed with the cursor key, read now.
     pub async fn cursors(&self) -> anyhow::Result<Cursors> {
         let keys = Arc::new(CursorKeys::from_secrets_manager(

@@ -11,7 +11,6 @@ pub mod faults;
 pub mod front;
 pub mod lambda;
 pub mod procs;
-pub mod reference;
 mod serve;
 pub mod stack;
 pub mod template;
