@@ -63,6 +63,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!(
         "\n\
          Shop API listening on {base_url}/api/v1\n\
+         \n  reference       {base_url}/docs   (the document: {base_url}/openapi.yaml)\
          \n  DynamoDB Local  http://127.0.0.1:{dynamodb}   (data kept in .local/dev/dynamodb)\
          \n  moto (SQS, Secrets Manager, SES)  http://127.0.0.1:{moto}\
          \n  environment     .local/dev/cloud.env\n\

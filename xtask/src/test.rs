@@ -77,6 +77,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         &["--workspace"]
     };
     let tools = tools::ensure()?;
+    // For the test that opens the reference page (`/docs`) headless.
+    let chromium = tools::ensure_chromium()?;
     let template = Template::load_project()?;
     eprintln!("\nxtask: building the workspace and its tests...");
     run_checked(cargo().args(["build", "--workspace", "--all-targets", "--quiet"]), "cargo build")?;
@@ -103,7 +105,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .collect(),
     };
     let stack = LocalStack::start(&tools, &template, config).await?;
-    let env = stack.client_env();
+    let mut env = stack.client_env();
+    env.push(("SHOP_CHROMIUM".into(), chromium.display().to_string()));
     let cloud_prefix = stack.cloud.names.prefix.clone();
     write_env_file(&dir.join("cloud.env"), &env)?;
 

@@ -9,6 +9,8 @@
 //! - The per-client rate limit: so many requests per minute per client
 //!   address, then 429 with `Retry-After` (in the cloud: the WAF rate rule).
 //!   The functions themselves never pay a write per request for it.
+//! - The reference for people: `GET /docs` and `GET /openapi.yaml`
+//!   (reference.rs), counted against the same limit.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -27,6 +29,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::reference::Reference;
 use crate::template::Route;
 
 /// API Gateway's payload limit.
@@ -41,6 +44,8 @@ pub struct FrontConfig {
     pub requests_per_minute: u32,
     pub client_ip_header: Option<String>,
     pub cors_allowed_origins: Vec<String>,
+    /// Serves `/docs` and `/openapi.yaml` when given.
+    pub reference: Option<Reference>,
 }
 
 /// A running front. Dropping it stops it.
@@ -90,6 +95,16 @@ impl Front {
 impl State {
     async fn answer(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
         let client = self.client_ip.of(request.headers(), Some(&peer.ip().to_string()));
+        if let Some(mut page) = self.reference(&request) {
+            if let Err(retry_after) = self.count(&client) {
+                page = rate_limited(retry_after);
+                add_security_headers(page.headers_mut());
+                return page;
+            }
+            add_security_headers(page.headers_mut());
+            page.headers_mut().insert(http::header::CONTENT_SECURITY_POLICY, crate::reference::page_policy());
+            return page;
+        }
         let mut response = match self.route(&request) {
             Err(refusal) => *refusal,
             Ok(()) if request.method() == Method::OPTIONS => self.preflight(request.headers()),
@@ -106,6 +121,16 @@ impl State {
             response.headers_mut().insert(http::header::CACHE_CONTROL, cache_control);
         }
         response
+    }
+
+    /// The reference's answer to a GET of one of its paths.
+    fn reference(&self, request: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
+        let reference = self.config.reference.as_ref()?;
+        if request.method() != Method::GET {
+            return None;
+        }
+        let host = request.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+        reference.answer(request.uri().path(), &format!("http://{host}"))
     }
 
     /// Refuses a request no route of the template serves.

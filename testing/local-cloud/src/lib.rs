@@ -11,6 +11,7 @@ pub mod faults;
 pub mod front;
 pub mod lambda;
 pub mod procs;
+pub mod reference;
 mod serve;
 pub mod stack;
 pub mod template;

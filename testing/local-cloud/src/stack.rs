@@ -81,7 +81,7 @@ impl LocalStack {
         let functions =
             start_functions(tools, &env, functions_port, config.functions_log.clone(), config.reload_on_change)?;
         let functions_url = format!("http://127.0.0.1:{functions_port}");
-        let front = Front::start(listener, front_config(template, &cloud, functions_url.clone())?)?;
+        let front = Front::start(listener, front_config(template, &cloud, functions_url.clone(), tools)?)?;
         let api_url = front.url();
         let mut stack = Self { env, api_url, functions_url, deliveries: Vec::new(), front, functions, cloud };
         stack.wait_for_health().await?;
@@ -115,7 +115,12 @@ impl LocalStack {
 
 /// The front's rules, from the same template the cloud deploys: its routes,
 /// the WAF's rate, the API's CORS allow-list and the trusted client header.
-fn front_config(template: &Template, cloud: &LocalCloud, upstream: String) -> anyhow::Result<FrontConfig> {
+fn front_config(
+    template: &Template,
+    cloud: &LocalCloud,
+    upstream: String,
+    tools: &Tools,
+) -> anyhow::Result<FrontConfig> {
     let routes = template.functions()?.into_iter().flat_map(|function| function.routes).collect();
     let parameter = |name: &str| template.parameter(&template.root, name, &cloud.names);
     let header = parameter("ClientIpHeader")?;
@@ -130,6 +135,10 @@ fn front_config(template: &Template, cloud: &LocalCloud, upstream: String) -> an
             .filter(|origin| !origin.is_empty())
             .map(str::to_owned)
             .collect(),
+        reference: Some(crate::reference::Reference {
+            document: crate::project_root().join("docs/openapi.yaml"),
+            swagger_ui: tools.swagger_ui.clone(),
+        }),
     })
 }
 

@@ -224,20 +224,36 @@ fn ensure_java() -> anyhow::Result<()> {
 }
 
 /// Debian's `chromium`, for the test that opens the reference page (`/docs`)
-/// headless; installed with apt-get when missing (as Java is). Returns its path.
+/// headless; installed with apt-get when missing (as root, or with
+/// passwordless sudo as on CI runners). A Chromium or Chrome already on PATH
+/// is used as it is (GitHub's Ubuntu runners have `google-chrome`). Returns its path.
 pub fn ensure_chromium() -> anyhow::Result<PathBuf> {
-    let installed =
-        || ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().map(PathBuf::from).find(|path| path.exists());
+    const NAMES: [&str; 4] = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"];
+    let installed = || {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        NAMES.iter().find_map(|name| std::env::split_paths(&path).map(|dir| dir.join(name)).find(|file| file.is_file()))
+    };
     if let Some(path) = installed() {
         return Ok(path);
     }
-    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
-    if is_root && Path::new("/usr/bin/apt-get").exists() {
-        eprintln!("xtask: installing Chromium for the reference page's test (apt-get)...");
-        run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
-        run(Command::new("apt-get").args(["install", "-y", "-qq", "chromium"]), "apt-get install chromium")?;
-        if let Some(path) = installed() {
-            return Ok(path);
+    if Path::new("/usr/bin/apt-get").exists() {
+        let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+        let sudo = !is_root && Command::new("sudo").args(["-n", "true"]).status().is_ok_and(|s| s.success());
+        if is_root || sudo {
+            eprintln!("xtask: installing Chromium for the reference page's test (apt-get)...");
+            let apt = |args: &[&str]| {
+                let mut command = if sudo { Command::new("sudo") } else { Command::new("apt-get") };
+                if sudo {
+                    command.args(["-n", "apt-get"]);
+                }
+                command.args(args);
+                command
+            };
+            run(&mut apt(&["update", "-qq"]), "apt-get update")?;
+            run(&mut apt(&["install", "-y", "-qq", "chromium"]), "apt-get install chromium")?;
+            if let Some(path) = installed() {
+                return Ok(path);
+            }
         }
     }
     bail!("the reference page's test needs Chromium: install it (e.g. apt-get install chromium) and retry")

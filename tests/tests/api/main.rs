@@ -11,6 +11,7 @@ mod holdings;
 mod openapi;
 mod orders;
 mod rate_limit;
+mod reference;
 mod relay;
 use tests::helpers;
 mod http_layer;
