@@ -77,8 +77,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         &["--workspace"]
     };
     let tools = tools::ensure()?;
-    // For the test that opens the reference page (`/docs`) headless.
+    // For the test that opens the reference page (`/docs`) headless, and the
+    // test that generates clients from docs/openapi.yaml and drives them.
     let chromium = tools::ensure_chromium()?;
+    let contract_tools = tools::ensure_contract_tools()?;
+    let clients_python = tools::ensure_clients_python()?;
     let template = Template::load_project()?;
     eprintln!("\nxtask: building the workspace and its tests...");
     run_checked(cargo().args(["build", "--workspace", "--all-targets", "--quiet"]), "cargo build")?;
@@ -107,6 +110,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stack = LocalStack::start(&tools, &template, config).await?;
     let mut env = stack.client_env();
     env.push(("SHOP_CHROMIUM".into(), chromium.display().to_string()));
+    env.push(("SHOP_CONTRACT_TOOLS".into(), contract_tools.dir.display().to_string()));
+    env.push(("SHOP_CLIENTS_PYTHON".into(), clients_python.display().to_string()));
     let cloud_prefix = stack.cloud.names.prefix.clone();
     write_env_file(&dir.join("cloud.env"), &env)?;
 

@@ -310,6 +310,23 @@ pub fn ensure_schemathesis() -> anyhow::Result<PathBuf> {
     Ok(bin.join("schemathesis"))
 }
 
+/// The Python client's generator and checker (openapi-python-client, mypy),
+/// for the generated-clients test of `cargo xtask test`, in a venv of its own
+/// (`.tools/clients-python`). Pinned exactly, transitive dependencies
+/// included; reinstalled only when the pins change. Returns its `bin` folder.
+pub fn ensure_clients_python() -> anyhow::Result<PathBuf> {
+    let root = project_root();
+    PinnedVenv {
+        dir: root.join(".tools/clients-python"),
+        pins: root.join("testing/local-cloud/tools/clients-requirements.txt"),
+        constraints: root.join("testing/local-cloud/tools/clients-constraints.txt"),
+        what: "the Python client tools into .tools/clients-python (openapi-python-client, mypy)",
+        python: "python3",
+        pip_args: &[],
+    }
+    .ensure()
+}
+
 /// A Python venv installed from pinned requirements and constraints
 /// (transitive dependencies included), reinstalled only when the pins
 /// change: the pins it was installed from are kept beside it.

@@ -4,6 +4,7 @@
 mod auth;
 mod caching;
 mod catalogue;
+mod clients;
 mod contract_fuzzing;
 mod flows;
 mod health;
