@@ -337,7 +337,7 @@ fn to_markdown(drained: &[Drained], budget: u64, command_line: &str) -> String {
         "`{command_line}` ({date}): a backlog of {} outbox records (registrations' `user-created` events) on a private local cloud (DynamoDB Local, moto; loopback, no TLS), drained by `adapters::outbox` as tuned below, run after run with a {budget} s budget each, until empty, while a consumer received and deleted the messages (moto slows down with every message a queue holds); after each drain every event had been received once and the outbox was empty.\n",
         drained.first().map_or(0, |d| d.records)
     );
-    md += "| relay | SQS calls per record | records | runs | most in one run | drain time | records/s | in the cloud, one run a minute: 100,000 records take |\n";
+    md += "| relay | SQS calls per record | records | runs | most in one run | drain time | records/s | at this rate, one run a minute: 100,000 records take |\n";
     md += "|---|---:|---:|---:|---:|---:|---:|---:|\n";
     for d in drained {
         let _ = writeln!(
@@ -354,7 +354,27 @@ fn to_markdown(drained: &[Drained], budget: u64, command_line: &str) -> String {
         );
         debug_assert_eq!((d.queued, d.left), (d.records, 0));
     }
+    let overran: Vec<String> = drained
+        .iter()
+        .filter(|d| d.seconds / d.runs.max(1) as f64 > budget as f64 * 1.2)
+        .map(|d| format!("{} ({:.1} s a run)", d.label, d.seconds / d.runs.max(1) as f64))
+        .collect();
+    if !overran.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nRuns that overran their {budget} s budget: {}. A run checks its budget between pages and rounds only, so every shard it has not reached when the budget ends still gets one page (up to 100 records).",
+            overran.join("; ")
+        );
+    }
     if let [before, .., now] = drained {
+        let best = drained.iter().max_by(|a, b| a.per_second().total_cmp(&b.per_second())).unwrap_or(now);
+        let _ = writeln!(
+            md,
+            "\nFastest here: {} at {:.0} records/s, {:.1}x the relay before.",
+            best.label,
+            best.per_second(),
+            best.per_second() / before.per_second().max(0.001)
+        );
         let needed = TARGET_RECORDS / (TARGET_MINUTES * CLOUD_RUNS_PER_MINUTE * budget as f64);
         let _ = writeln!(
             md,
