@@ -228,13 +228,15 @@ impl OutboxPublisher {
     }
 
     /// Drains one shard of the outbox, page by page, until it holds only
-    /// fresh records or the deadline passes.
+    /// fresh records or the deadline passes (no page is started after it).
     async fn drain_shard(&self, partition: usize, drain: &Drain<'_>) -> anyhow::Result<RelayReport> {
         let Drain { now, min_age, deadline, tuning, allowance } = *drain;
         let mut report = RelayReport::default();
         let mut start = None;
         loop {
-            if allowance.load(Ordering::Relaxed) == 0 {
+            // Checked before every page, the first included: a shard not yet
+            // reached when the budget is spent waits for the next run.
+            if allowance.load(Ordering::Relaxed) == 0 || Instant::now() >= deadline {
                 return Ok(report);
             }
             let page = self.records.page(partition, start, PAGE).await?;
@@ -276,7 +278,7 @@ impl OutboxPublisher {
                 }
             }
             match page.more {
-                Some(more) if !fresh && Instant::now() < deadline => start = Some(more),
+                Some(more) if !fresh => start = Some(more),
                 _ => return Ok(report),
             }
         }

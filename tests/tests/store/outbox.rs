@@ -174,3 +174,35 @@ async fn a_backlog_drains_in_one_run_and_an_unreadable_record_is_parked() {
     }
     assert_eq!(received, events, "every event on its queue, once");
 }
+
+/// A run whose budget is spent starts no more pages: the shards it has not
+/// reached wait for the next run. Before, every shard not yet drained still
+/// read and sent one page after the deadline (sixty-four shards, four at a
+/// time), so a run on a 5 s budget took 16.5 s locally, past the function's
+/// 10 s timeout, which would kill it mid-batch.
+#[tokio::test]
+async fn a_run_whose_budget_is_spent_starts_no_more_pages() {
+    tests::helpers::require_local_cloud();
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue = sqs.create_queue().queue_name(format!("outbox-budget-{}", ulid::Ulid::new())).send().await.unwrap();
+    let queue_url = queue.queue_url().unwrap().to_owned();
+    let table = fresh_table().await;
+    let users = DynamoUserStore::new(table.clone());
+    for index in 0..40 {
+        let user = NewUser {
+            email: Email::parse(&format!("budget-{index}@example.com")).unwrap(),
+            password_hash: PasswordHash::from_phc("$argon2id$x".into()),
+            role: Role::User,
+        }
+        .into_user(OffsetDateTime::now_utc());
+        let event = DomainEvent::user_created(user.id, &user.email, "corr", OffsetDateTime::now_utc());
+        users.insert(&user, Some(&event)).await.unwrap();
+    }
+    let publisher = OutboxPublisher::new(table, sqs, BTreeMap::from([("user-created".to_owned(), queue_url.clone())]));
+
+    let spent = publisher.relay(Duration::ZERO, Duration::ZERO).await.unwrap();
+    assert_eq!((spent.published, spent.parked, spent.failed), (0, 0, 0), "a spent budget sent: {spent:?}");
+    let next = publisher.relay(Duration::ZERO, BUDGET).await.unwrap();
+    assert_eq!((next.published, next.failed), (40, 0), "the next run sends what waited: {next:?}");
+}
