@@ -30,8 +30,9 @@ use local_cloud::tools;
 
 use crate::{local_dir, project_root};
 
-/// The relay's budget in the cloud: half the function's 10-second timeout.
-const CLOUD_BUDGET_SECONDS: u64 = 5;
+/// The relay function's package, whose timeout in template.yaml sets the
+/// budget of a run in the cloud (half of it).
+const RELAY: &str = "relay-outbox";
 /// The relay's schedule in the cloud: one run a minute.
 const CLOUD_RUNS_PER_MINUTE: f64 = 1.0;
 /// The backlog the target is stated for, and the time it must drain in.
@@ -45,9 +46,10 @@ pub struct Args {
     /// Outbox records seeded before each of the two drains.
     #[arg(long, default_value_t = 5_000)]
     pub records: usize,
-    /// Each relay run's time budget, in seconds (the function's: half its timeout).
-    #[arg(long, default_value_t = CLOUD_BUDGET_SECONDS)]
-    pub budget_seconds: u64,
+    /// Each relay run's time budget, in seconds [default: the function's,
+    /// half its timeout in template.yaml].
+    #[arg(long)]
+    pub budget_seconds: Option<u64>,
     /// Also rewrite the bench-relay section of docs/performance.md.
     #[arg(long)]
     pub write_docs: bool,
@@ -112,7 +114,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let settings = framework::Settings::from_lookup(|name| env.get(name).cloned())?;
     let table = Table::new(cloud.dynamodb().await, settings.table_name.clone());
     let sqs = cloud.sqs().await;
-    let budget = Duration::from_secs(args.budget_seconds.max(1));
+    let timeout = template
+        .functions()?
+        .into_iter()
+        .find(|function| function.package == RELAY)
+        .with_context(|| format!("{RELAY} is not in template.yaml"))?
+        .timeout_seconds;
+    let budget_seconds = args.budget_seconds.unwrap_or(timeout / 2).max(1);
+    let budget = Duration::from_secs(budget_seconds);
 
     // DynamoDB Local is a JVM: its first requests of a kind are slow until
     // compiled. A small backlog drained each way first, unmeasured.
@@ -153,14 +162,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let command_line = format!(
         "cargo xtask bench-relay --records {}{}{}",
         args.records,
-        if args.budget_seconds == CLOUD_BUDGET_SECONDS {
-            String::new()
-        } else {
-            format!(" --budget-seconds {}", args.budget_seconds)
-        },
+        args.budget_seconds.map_or_else(String::new, |seconds| format!(" --budget-seconds {seconds}")),
         if args.write_docs { " --write-docs" } else { "" }
     );
-    let markdown = to_markdown(&drained, args.budget_seconds.max(1), &command_line);
+    let markdown = to_markdown(&drained, Cloud { budget: budget_seconds, timeout }, &command_line);
     let output = project_root().join("target/bench-relay.md");
     std::fs::create_dir_all(output.parent().expect("target/"))?;
     std::fs::write(&output, &markdown)?;
@@ -329,7 +334,15 @@ async fn outbox_left(table: &Table) -> anyhow::Result<usize> {
     Ok(left)
 }
 
-fn to_markdown(drained: &[Drained], budget: u64, command_line: &str) -> String {
+/// A relay run in the cloud: its budget and the function's timeout, seconds.
+#[derive(Debug, Clone, Copy)]
+struct Cloud {
+    budget: u64,
+    timeout: u64,
+}
+
+fn to_markdown(drained: &[Drained], cloud: Cloud, command_line: &str) -> String {
+    let Cloud { budget, timeout } = cloud;
     let mut md = String::new();
     let date = time::OffsetDateTime::now_utc().date();
     let _ = writeln!(
@@ -362,7 +375,7 @@ fn to_markdown(drained: &[Drained], budget: u64, command_line: &str) -> String {
     if !overran.is_empty() {
         let _ = writeln!(
             md,
-            "\nRuns that overran their {budget} s budget: {}. A run checks its budget between pages and rounds only, so every shard it has not reached when the budget ends still gets one page (up to 100 records).",
+            "\nRuns that overran their {budget} s budget: {}. A run starts no page once its budget is spent, but finishes the page and batches under way.",
             overran.join("; ")
         );
     }
@@ -386,7 +399,7 @@ fn to_markdown(drained: &[Drained], budget: u64, command_line: &str) -> String {
         );
         let _ = writeln!(
             md,
-            "Cloud arithmetic for 100,000 records in under {TARGET_MINUTES:.0} minutes: the relay runs once a minute (reserved concurrency 1) for at most {budget} s (half its 10-second timeout), so {TARGET_MINUTES:.0} runs have {:.0} s between them and must move {needed:.0} records a second while they run. Before: 100 records a run, so 100,000 took 1,000 runs, about {:.0} hours. Now, at this run's local rate, a run moves about {:.0} records and 100,000 take {}; each record costs a tenth of a `SendMessageBatch`, one `DeleteItem` and a hundredth of a `Query` page, with {} shards and {} batches of 10 in flight (up to {} records on the wire at once). {}",
+            "Cloud arithmetic for 100,000 records in under {TARGET_MINUTES:.0} minutes: the relay runs once a minute (reserved concurrency 1) for at most {budget} s (half its {timeout}-second timeout), so {TARGET_MINUTES:.0} runs have {:.0} s between them and must move {needed:.0} records a second while they run. Before: 100 records a run, so 100,000 took 1,000 runs, about {:.0} hours. Now, at this run's local rate, a run moves about {:.0} records and 100,000 take {}; each record costs a tenth of a `SendMessageBatch`, one `DeleteItem` and a hundredth of a `Query` page, with {} shards and {} batches of 10 in flight (up to {} records on the wire at once). {}",
             TARGET_MINUTES * budget as f64,
             1000.0 / 60.0,
             now.per_cloud_run(budget),
