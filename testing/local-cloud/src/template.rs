@@ -214,9 +214,11 @@ impl Template {
     }
 
     /// Environment variables of every function (Globals and per function),
-    /// resolved against the local cloud's names.
+    /// resolved against the local cloud's names. `cargo lambda watch` runs
+    /// every function in one environment, so a variable must agree across
+    /// functions, except the timeout: the shortest one is taken.
     pub fn function_environment(&self, names: &dyn LocalNames) -> anyhow::Result<BTreeMap<String, String>> {
-        let mut env = BTreeMap::new();
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
         let mut sources = vec![&self.root.body["Globals"]["Function"]["Environment"]["Variables"]];
         for resource in self.resources_of_kind("AWS::Serverless::Function") {
             sources.push(&resource.properties["Environment"]["Variables"]);
@@ -226,10 +228,25 @@ impl Template {
             for (name, value) in variables {
                 let name = name.as_str().context("variable names are strings")?.to_owned();
                 let value = self.resolve(&self.root, value, names)?;
-                if let Some(previous) = env.insert(name.clone(), value.clone())
-                    && previous != value
-                {
-                    bail!("{name} differs between functions ({previous} vs {value}); local runs share one environment");
+                match env.get(&name) {
+                    Some(previous) if previous == &value => {}
+                    // The one variable a function may set apart: locally every
+                    // function runs with the shortest timeout (the emulator
+                    // enforces none; a budget cut to it is the cautious side).
+                    Some(previous) if name == LOCAL_SHORTEST => {
+                        let seconds = |text: &str| text.parse::<u64>().with_context(|| format!("{name}={text}"));
+                        if seconds(&value)? < seconds(previous)? {
+                            env.insert(name, value);
+                        }
+                    }
+                    Some(previous) => {
+                        bail!(
+                            "{name} differs between functions ({previous} vs {value}); local runs share one environment"
+                        )
+                    }
+                    None => {
+                        env.insert(name, value);
+                    }
                 }
             }
         }
@@ -412,6 +429,9 @@ impl LocalNames for Defaults {
 }
 
 /// Parameter defaults only: for readers that need no local cloud (policies).
+/// The variable that may differ between functions: their timeout.
+const LOCAL_SHORTEST: &str = "FUNCTION_TIMEOUT_SECONDS";
+
 pub fn defaults() -> &'static dyn LocalNames {
     &Defaults
 }
@@ -463,6 +483,7 @@ mod tests {
         let env = template.function_environment(&Local).unwrap();
         // Data's outputs choose between its own table and a restored one.
         assert_eq!(env["TABLE_NAME"], "local-Table");
+        // The relay's 60 s gives way to everyone else's 10 s locally.
         assert_eq!(env["FUNCTION_TIMEOUT_SECONDS"], "10");
         let data = template.stack("Data").unwrap();
         assert!(!template.condition(data, "UseRestoredTable", &Local).unwrap());
