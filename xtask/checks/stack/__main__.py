@@ -35,6 +35,13 @@ deployed:
   environment's allow-list, and must grant exactly what
   shared/framework/src/http/headers.rs grants, with its constants' values;
   the API compresses responses above a threshold;
+- the edge cache (staging and prod, infra/edge.yaml) caches only the
+  catalogue's GETs, keyed on exactly their query parameters in
+  docs/openapi.yaml and on Origin, never forwarding Authorization outside
+  the key, with MinTTL 0 so the origin's private answers are not stored;
+  every behaviour compresses, is HTTPS only and adds the security headers;
+  the regional WAF's rate rule reads the viewer's address the edge writes
+  and refuses requests without the edge's secret origin header;
 - every function keeps Lambda's REPORT lines (SystemLogLevel INFO);
 - every alarm on the functions' own metrics reads them as they are emitted
   (namespace, Service, Environment, Function, Version), and there are alarms
@@ -67,6 +74,7 @@ from .base import Checks
 from .checkov import run_checkov
 from .cors import CorsChecks
 from .edge import EdgeChecks
+from .edge_cache import EdgeCacheChecks
 from .iam import IamChecks
 from .protection import ProtectionChecks
 from .routing import RoutingChecks
@@ -75,7 +83,7 @@ from .settings import SettingsChecks
 from .stateful import StatefulChecks
 
 
-class AllChecks(EdgeChecks, IamChecks, RoutingChecks, AlarmChecks, StatefulChecks, ProtectionChecks, SettingsChecks, CorsChecks, Checks):
+class AllChecks(EdgeChecks, EdgeCacheChecks, IamChecks, RoutingChecks, AlarmChecks, StatefulChecks, ProtectionChecks, SettingsChecks, CorsChecks, Checks):
     """Every check, over the shared state of Checks."""
 
 
@@ -92,6 +100,7 @@ def main() -> int:
     checks.run("edge: WAF rules, rate limit, logging; security and CORS headers on gateway and WAF responses", checks.edge)
     checks.run("edge limits: WAF lets through the bodies the functions accept (413 beyond), rate budget without preflights and /health, logs only blocked and counted", checks.edge_limits)
     checks.run("the stage: access log fields, execution logging at ERROR without bodies, no per-method metrics", checks.stage_settings)
+    checks.run("edge cache (staging, prod): only the catalogue GETs cached, keyed on their query parameters and never sharing a token's answer; compressed, HTTPS only, security headers; the WAF sees the client and admits only the edge", checks.edge_cache)
     checks.run("custom domain with TLS 1.2 where ApiDomainName is set (prod), execute-api endpoint off there", checks.custom_domain)
     checks.run("no IAM wildcard outside exceptions.toml (managed policies included)", checks.iam_wildcards)
     checks.run("each function's role: its own log group, its own queue", checks.function_roles)

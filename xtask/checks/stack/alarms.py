@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from .base import Checks
-from .model import ENVIRONMENTS, ROOT, Stack, as_list, evaluate, getatt, ref, root_parameters
+from .model import ENVIRONMENTS, ROOT, Stack, as_list, evaluate, getatt, ref, root_parameters, web_acl
 
 
 # Canary configurations and how long their first step lasts (seconds): an
@@ -358,8 +358,7 @@ class AlarmChecks:
                 for m in metrics
             )
         waf = self.by_name["Waf"]
-        (_, acl), = waf.of_type("AWS::WAFv2::WebACL").items()
-        rate_rule = [r for r in acl["Properties"]["Rules"] if "RateBasedStatement" in r["Statement"]][0]["VisibilityConfig"]["MetricName"]
+        rate_rule = [r for r in web_acl(waf, behind_edge=False)["Rules"] if "RateBasedStatement" in r["Statement"]][0]["VisibilityConfig"]["MetricName"]
         panels = {
             "function duration p50": has("AWS/Lambda", "Duration", "p50"),
             "function duration p99": has("AWS/Lambda", "Duration", "p99"),
@@ -382,7 +381,7 @@ class AlarmChecks:
         for panel, present in panels.items():
             if not present:
                 problems.append(f"the dashboard has no {panel} panel")
-        acl_metric = acl["Properties"]["VisibilityConfig"]["MetricName"]
+        acl_metric = web_acl(waf, behind_edge=False)["VisibilityConfig"]["MetricName"]
         for m in metrics:
             if m["namespace"] == "AWS/WAFV2" and isinstance(m["dimensions"], dict):
                 read = m["dimensions"].get("WebACL", "")

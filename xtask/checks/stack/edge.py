@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from .model import ENVIRONMENTS, Stack, as_list, condition, getatt, ref, root_parameters, security_headers
+from .model import ENVIRONMENTS, Stack, as_list, condition, getatt, ref, root_parameters, security_headers, web_acl
 from .waf import Request, decide, function_body_limit, rate_counted
 
 
@@ -70,6 +70,7 @@ class EdgeChecks:
         waf = self.by_name["Waf"]
         root_waf = self.root.resources["Waf"]["Properties"]["Parameters"]
         (acl_name, acl), = waf.of_type("AWS::WAFv2::WebACL").items()
+        acl = {**acl, "Properties": web_acl(waf, behind_edge=False)}
         rules = {r["Name"]: r for r in acl["Properties"]["Rules"]}
         managed = {r["Statement"]["ManagedRuleGroupStatement"]["Name"]: r for r in rules.values() if "ManagedRuleGroupStatement" in r["Statement"]}
         for group in ["AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesCommonRuleSet"]:
@@ -145,8 +146,7 @@ class EdgeChecks:
 
     def edge_limits(self, problems: list[str]) -> None:
         waf = self.by_name["Waf"]
-        (_, acl), = waf.of_type("AWS::WAFv2::WebACL").items()
-        acl = acl["Properties"]
+        acl = web_acl(waf, behind_edge=False)
         limit = function_body_limit()
         # The boundary: a body the functions accept passes WAF; one byte more
         # is refused with the functions' own status (413), not a bare 403.

@@ -207,6 +207,30 @@ def condition(name: str, params: dict[str, str], conditions: dict[str, Any]) -> 
     return bool(evaluate(conditions[name], params, conditions))
 
 
+def choose(expr: Any, known: dict[str, bool]) -> Any:
+    """`expr` with each `Fn::If` on a condition in `known` replaced by its
+    branch (an `AWS::NoValue` list item or property dropped); every other
+    intrinsic is left as it is."""
+    no_value = {"Ref": "AWS::NoValue"}
+    if isinstance(expr, list):
+        items = [choose(e, known) for e in expr]
+        return [e for e in items if e != no_value]
+    if isinstance(expr, dict):
+        if len(expr) == 1 and "Fn::If" in expr and expr["Fn::If"][0] in known:
+            name, yes, no = expr["Fn::If"]
+            return choose(yes if known[name] else no, known)
+        items = {k: choose(v, known) for k, v in expr.items()}
+        return {k: v for k, v in items.items() if v != no_value}
+    return expr
+
+
+def web_acl(waf: Stack, behind_edge: bool) -> dict:
+    """The regional web ACL's properties as deployed with the edge cache in
+    front (staging and prod) or without it (dev, or EdgeCache disabled)."""
+    (_, acl), = waf.of_type("AWS::WAFv2::WebACL").items()
+    return choose(acl["Properties"], {"BehindEdge": behind_edge})
+
+
 # ----------------------------------------------------------------- config
 
 
