@@ -55,6 +55,14 @@ class EdgeCacheChecks:
                 problems.append("dev deploys the edge cache by default (it should only where asked)")
             if on:
                 self.functions_read_edge_address(env, params, root_conditions, problems)
+        # Behind the edge the API answers only through it: what clients and
+        # the health canary are given must be the distribution.
+        canary = self.root.source["Resources"].get("HealthCanaryStack", {}).get("Properties", {}).get("Parameters", {})
+        for what, value in [("the ApiUrl output", self.root.source.get("Outputs", {}).get("ApiUrl", {}).get("Value")),
+                            ("the health canary's ApiUrl", canary.get("ApiUrl"))]:
+            choice = (value or {}).get("Fn::If", [None, None])
+            if choice[0] != "ServesThroughEdge" or "Edge.Outputs." not in str(choice[1]):
+                problems.append(f"{what} is not the edge's address where the edge is on (the API refuses anything else)")
         edge = self.by_name.get("Edge")
         if edge is None:
             return
