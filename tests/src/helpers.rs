@@ -23,7 +23,13 @@ pub struct TestUser {
 /// stack, as under a plain `cargo test`, the test binary cannot run: it says
 /// so in one line and ends successfully, its tests skipped.
 pub fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| skip_without_the_local_cloud())
+    std::env::var(name).unwrap_or_else(|_| {
+        // With the local cloud up, a missing variable is a broken test, never
+        // a skip: skipping ends the process with success and would hide every
+        // failure of the binary's other tests.
+        assert!(std::env::var_os("SHOP_API_URL").is_none(), "{name} is not set, though the local cloud is running");
+        skip_without_the_local_cloud()
+    })
 }
 
 /// Skips this test binary (see [`env`]) unless a local stack is running.

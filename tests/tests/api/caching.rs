@@ -119,6 +119,7 @@ async fn a_changed_price_shows_within_the_bound_with_and_without_validators() {
     let path = format!("/products/{}", product["id"].as_str().unwrap());
     let ttl = Duration::from_secs(env("CATALOGUE_CACHE_TTL_SECONDS").parse().unwrap());
     let old = get(&app, &path, None, None).await;
+    let cached_at = Instant::now();
     assert_eq!(header(&old, "etag"), "\"1\"");
 
     let changed = app
@@ -163,6 +164,11 @@ async fn a_changed_price_shows_within_the_bound_with_and_without_validators() {
     let (plain, validated) = (plain.unwrap(), validated.unwrap());
     assert!(plain <= bound && validated <= bound, "plain {plain:?}, validated {validated:?}, bound {bound:?}");
     // The guest's read just before the change was cached: the old version
-    // is still answered for a moment (the read cache is on).
-    assert!(stale_seen, "the read cache answered nothing from before the change");
+    // is still answered for a moment (the read cache is on), unless the
+    // change itself took most of the TTL (a loaded machine), when the first
+    // read after it may already be past the cached entry's life.
+    let change_took = changed_at.duration_since(cached_at);
+    if change_took + Duration::from_millis(500) < ttl {
+        assert!(stale_seen, "the read cache answered nothing from before the change (it took {change_took:?})");
+    }
 }

@@ -46,23 +46,17 @@ pub fn sample_event(function: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(root.join(format!("events/{function}.json"))).unwrap()).unwrap()
 }
 
-/// A token for `user_id` with `role`, signed with the local secret's active key.
+/// A token for `user_id` with `role`, signed (EdDSA) with the local
+/// private key set's active key, as login signs it.
 pub async fn token(user_id: &str, role: &str) -> String {
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let secret = aws_sdk_secretsmanager::Client::new(&config)
-        .get_secret_value()
-        .secret_id(env("SIGNING_KEY_SECRET_ID"))
-        .send()
-        .await
-        .unwrap();
-    let keys: serde_json::Map<String, Value> = serde_json::from_str(secret.secret_string().unwrap()).unwrap();
-    let kid = keys["active_kid"].as_str().unwrap();
+    let keys = tests::helpers::token_keys().await;
+    let (kid, der) = keys.active().unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let claims =
         json!({"sub": user_id, "role": role, "iss": "shop-api", "aud": "shop-api", "iat": now, "exp": now + 600});
-    let mut header = Header::new(Algorithm::HS256);
+    let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(kid.to_owned());
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(keys[kid].as_str().unwrap().as_bytes())).unwrap()
+    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(&der)).unwrap()
 }
 
 /// An API Gateway event carrying `token`.

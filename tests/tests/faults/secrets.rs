@@ -19,7 +19,7 @@ async fn a_cold_start_without_the_secret_says_so_answers_503_and_recovers_withou
             .await;
     function.ready(Duration::from_secs(30)).await.unwrap();
     let logged = std::fs::read_to_string(&log).unwrap();
-    assert!(logged.contains("could not read signing keys"), "a clear error at start: {logged}");
+    assert!(logged.contains("could not read public keys"), "a clear error at start: {logged}");
 
     let event = with_token(sample_event("get-current-user"), &user.token);
     let down = function.invoke(&event, TIMEOUT * 2).await.unwrap();
