@@ -264,31 +264,24 @@ fn deployment_alarm(function: &Function) -> String {
     // A consumer reports a failed record back to SQS and succeeds: Lambda's
     // Errors never sees a bad version that fails every record.
     if function.reports_records {
-        out.push_str(&format!(
-            "        - Id: records_failed
-          ReturnData: false
-          MetricStat:
-            Metric:
-              Namespace: !Ref MetricsNamespace
-              MetricName: RecordsFailed
-              Dimensions:
-                - {{Name: Service, Value: shop}}
-                - {{Name: Environment, Value: !Ref Environment}}
-                - {{Name: Function, Value: {package}}}
-                - {{Name: Version, Value: !GetAtt {id}Function.Version.Version}}
-            Period: 60
-            Stat: Sum
-"
-        ));
+        out.push_str(&own_metric_of_new_version("records_failed", "RecordsFailed", package, &id));
     }
     if api {
-        out.push_str(&format!(
-            "        - Id: server_errors
+        out.push_str(&own_metric_of_new_version("server_errors", "ServerErrors", package, &id));
+    }
+    out
+}
+
+/// One of the functions' own metrics (EMF, `MetricsNamespace`), summed over a
+/// minute for the new version only: a metric query of a deployment alarm.
+fn own_metric_of_new_version(query_id: &str, metric: &str, package: &str, id: &str) -> String {
+    format!(
+        "        - Id: {query_id}
           ReturnData: false
           MetricStat:
             Metric:
               Namespace: !Ref MetricsNamespace
-              MetricName: ServerErrors
+              MetricName: {metric}
               Dimensions:
                 - {{Name: Service, Value: shop}}
                 - {{Name: Environment, Value: !Ref Environment}}
@@ -297,9 +290,7 @@ fn deployment_alarm(function: &Function) -> String {
             Period: 60
             Stat: Sum
 "
-        ));
-    }
-    out
+    )
 }
 
 /// The API paths with their routes, paths in order, methods in the order of [`Method`].
