@@ -8,6 +8,8 @@ import json
 import re
 from typing import Any
 
+import yaml
+
 from .model import ENVIRONMENTS, ROOT, overrides
 from .vtl import Vtl, VtlError
 
@@ -79,6 +81,9 @@ class CorsChecks:
         if missing:
             problems.append(f"cannot find {missing} in shared/framework/src/http/headers.rs")
             return
+        unsendable = sorted(documented_request_headers() - {h.strip().lower() for h in cors["ALLOWED_HEADERS"].split(",")})
+        if unsendable:
+            problems.append(f"headers.rs ALLOWED_HEADERS lacks {unsendable}, request headers docs/openapi.yaml defines: a browser's preflight would refuse them (a shop front could not revalidate or send them)")
         template = response.get("responseTemplates", {}).get("application/json")
         mappings = self.root.source.get("Mappings", {})
         parameter = self.root.source["Parameters"]["CorsAllowedOrigins"]
@@ -144,10 +149,33 @@ def resolve_list(value: Any, params: dict[str, str], mappings: dict) -> list[str
     return [resolve_text(v, params, mappings) for v in value]
 
 
+def documented_request_headers() -> set[str]:
+    """Every request header docs/openapi.yaml lets a client send (header
+    parameters, and Authorization for its bearer scheme), lower case: what a
+    browser must be allowed to send cross-origin."""
+    document = yaml.safe_load((ROOT / "docs/openapi.yaml").read_text())
+    names: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("in") == "header" and isinstance(node.get("name"), str):
+                names.add(node["name"].lower())
+            if node.get("type") == "http" and node.get("scheme") == "bearer":
+                names.add("authorization")
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(document)
+    return names
+
+
 def rust_str_constants(path: str) -> dict[str, str]:
     """`pub const NAME: &str = "value";` items of a Rust file, by name."""
     text = (ROOT / path).read_text()
-    return dict(re.findall(r'pub const ([A-Z_]+): &str = "((?:[^"\\]|\\.)*)";', text))
+    return dict(re.findall(r'pub const ([A-Z_]+): &str =\s*"((?:[^"\\]|\\.)*)";', text))
 
 
 def expected_cors(allowed: list[str], headers: dict[str, str], cors: dict[str, str]) -> dict[str, str]:

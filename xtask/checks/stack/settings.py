@@ -6,7 +6,14 @@ from __future__ import annotations
 import json
 import shlex
 
-from .model import ENVIRONMENTS, as_list, getatt, nested_parameters, overrides, ref
+from .model import ENVIRONMENTS, ROOT, as_list, getatt, nested_parameters, overrides, ref
+
+# What a function's main calls to read cache settings, and the variables each reads
+# (shared/framework/src/http/caching.rs, shared/app/src/read_cache.rs).
+CACHE_SETTINGS = {
+    "PublicCache::from_env": ("CACHE_MAX_AGE_SECONDS", "CACHE_STALE_WHILE_REVALIDATE_SECONDS"),
+    "ReadCache::from_env": ("CATALOGUE_CACHE_TTL_SECONDS",),
+}
 
 
 class SettingsChecks:
@@ -22,6 +29,7 @@ class SettingsChecks:
             if props.get("TracingConfig", {}).get("Mode") != "Active":
                 problems.append(f"{name}: X-Ray tracing is not active")
         self.queue_margins(problems)
+        self.cache_settings(problems)
         invoke_configs = self.root.of_type("AWS::Lambda::EventInvokeConfig")
         for rule in self.root.of_type("AWS::Events::Rule").values():
             for target in rule["Properties"]["Targets"]:
@@ -30,6 +38,30 @@ class SettingsChecks:
                 configs = [c["Properties"] for c in invoke_configs.values() if ref(c["Properties"]["FunctionName"]) == function]
                 if not configs or configs[0].get("MaximumRetryAttempts") != 0 or configs[0].get("MaximumEventAgeInSeconds", 21600) > 60:
                     problems.append(f"scheduled {function}: a missed event must be dropped (EventInvokeConfig: 0 retries, event age <= 60 s)")
+
+    def cache_settings(self, problems: list[str]) -> None:
+        """A function whose main reads cache settings (CACHE_SETTINGS) is
+        given each from a template parameter, a Number of seconds from 0, so
+        each environment sets them (samconfig.toml's parameter_overrides) and
+        the stack says what its caches keep; unset, the code's default would
+        hold unseen."""
+        parameters = self.root.source.get("Parameters", {})
+        for logical_id, resource in self.root.source["Resources"].items():
+            if resource.get("Type") != "AWS::Serverless::Function":
+                continue
+            main = ROOT / "functions" / self.function_package(logical_id) / "src" / "main.rs"
+            if not main.is_file():
+                continue
+            code = main.read_text()
+            variables = resource["Properties"].get("Environment", {}).get("Variables", {})
+            for reader, names in CACHE_SETTINGS.items():
+                if reader not in code:
+                    continue
+                for name in names:
+                    parameter = ref(variables.get(name))
+                    declared = parameters.get(parameter or "", {})
+                    if parameter is None or declared.get("Type") != "Number" or declared.get("MinValue") != 0:
+                        problems.append(f"{logical_id} reads {name} ({reader}) but the template does not set it from a Number parameter with MinValue 0 (got {variables.get(name)!r})")
 
     def queue_margins(self, problems: list[str]) -> None:
         """AWS's rule for an SQS event source: the queue's visibility timeout is

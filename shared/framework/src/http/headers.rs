@@ -45,7 +45,8 @@ pub struct Cors {
 /// locally by the API front through the same [`Cors`].
 pub const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 /// The request headers a preflight lets a browser send.
-pub const ALLOWED_HEADERS: &str = "authorization, content-type, idempotency-key, if-match, x-correlation-id";
+pub const ALLOWED_HEADERS: &str =
+    "authorization, content-type, idempotency-key, if-match, if-none-match, x-correlation-id";
 /// The response headers a browser script may read, on allowed origins.
 pub const EXPOSED_HEADERS: &str = "etag, location, retry-after, x-request-id, x-correlation-id, idempotent-replayed, x-api-version, content-disposition";
 /// How long, in seconds, a browser may cache a preflight's answer.
