@@ -15,17 +15,18 @@ use crate::project_root;
 /// A document that measuring commands write into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Doc {
-    /// `docs/performance.md`: `bench`, `bench-relay`, `package`.
+    /// `docs/performance.md`: `bench`, `bench-relay`, `package` (one section per profile).
     Performance,
     /// `docs/reliability.md`: `load`, `fuzz-api`, `fuzz-parsers`, `coverage`.
     Reliability,
 }
 
 /// Every generated section: its document and the command that writes it.
-pub const SECTIONS: [(Doc, &str); 7] = [
+pub const SECTIONS: [(Doc, &str); 8] = [
     (Doc::Performance, "bench"),
     (Doc::Performance, "bench-relay"),
     (Doc::Performance, "package"),
+    (Doc::Performance, "package --profile release"),
     (Doc::Reliability, "load"),
     (Doc::Reliability, "fuzz-api"),
     (Doc::Reliability, "fuzz-parsers"),

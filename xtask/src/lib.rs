@@ -18,6 +18,7 @@ pub mod logs;
 pub mod package;
 pub mod pipeline;
 pub mod policies;
+pub mod profiles;
 pub mod scans;
 mod shell;
 pub mod smoke;

@@ -28,9 +28,9 @@ enum Command {
     Codegen(codegen::Args),
     /// `check` first, then every cloud test against a fresh local stack, then the log and IAM checks.
     Test(test::Args),
-    /// Build every function for arm64 (release) into target/lambda/<function>/; prints sizes.
+    /// Build every function for arm64 (production profile; --profile release for dev) into target/lambda/<function>/; prints sizes.
     Package(package::Args),
-    /// Measure every function against a Rust floor and a Python peer (release build).
+    /// Measure every function against a Rust floor (floor profile) and a Python peer; the benched routes under the production and release profiles.
     Bench {
         /// See `cargo xtask bench --help-bench`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -6,19 +6,28 @@
 //! (`bench/python-peer`, Powertools + boto3 under awslambdaric), and the
 //! report gives the ratios the performance targets are stated in.
 //!
+//! Profiles (root Cargo.toml): the floor and the hello-world baseline are
+//! built with `floor`, the most optimised profile, whatever the project's
+//! are, so a ratio measures the code; the three routes' functions are built
+//! and measured both with `production` (what staging and prod deploy) and
+//! with `release` (dev deploys), side by side in the same run; every other
+//! function with `release`.
+//!
 //! Writes `target/bench.md` (tables), `target/bench/results.json` and
 //! `target/bench/chart.png`; with `--write-docs` also its section of
 //! docs/performance.md and docs/bench-chart.png.
 //!
-//! Options: `--quick` (debug builds, 2 cold starts x 5 warm requests: checks
+//! Options: `--quick` (dev builds of everything, 2 cold starts x 5 warm requests: checks
 //! the harness, not the numbers), `--only f1,f2` (only these functions; the
 //! peers run for those of the three routes named), `--runs N`, `--warm N`,
-//! `--write-docs`.
+//! `--syscalls` (also the system calls of a warm request, by strace:
+//! [`syscalls`]), `--write-docs`.
 
 mod emulator;
 pub mod relay;
 mod report;
 mod seed;
+mod syscalls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -33,22 +42,25 @@ use local_cloud::tools;
 pub use emulator::{Run, Target, measure};
 use report::{FunctionResult, Report, RouteResult, Summary};
 
-use crate::{local_dir, project_root};
+use crate::{local_dir, profiles, project_root};
 
 const USAGE: &str = "\
 usage: cargo xtask bench [--quick] [--only FUNCTION,...] [--runs N] [--warm N] [--write-docs] [--help-bench]
 
-  Measures every function (release build) against a Runtime API emulator on a private
+  Measures every function (release profile) against a Runtime API emulator on a private
   local cloud: init, first request, cold total, warm p50/p99, peak RSS; and, for
-  get-product, list-products and place-order, the same seeded event against a Rust
-  floor and a Python peer (Powertools + boto3 under awslambdaric), interleaved.
+  get-product, list-products and place-order, the same seeded event against the
+  project under the production and the release profiles, a Rust floor (floor profile)
+  and a Python peer (Powertools + boto3 under awslambdaric), interleaved.
   Writes target/bench.md, target/bench/results.json and target/bench/chart.png.
 
-  --quick        debug builds, 2 cold starts x 5 warm requests (checks the harness only)
+  --quick        dev builds, 2 cold starts x 5 warm requests (checks the harness only)
   --only LIST    only these functions (comma-separated); no HTTP-overhead micro-benchmark
   --runs N       cold starts per implementation (default 5; with 3, one slow cold start on a
                  busy machine moves the cold medians by 50%)
   --warm N       warm requests per cold start (default 60)
+  --syscalls     also count the system calls of one warm request of each Rust implementation
+                 of the routes (strace -f; two more cold starts each)
   --write-docs   also rewrite the bench section of docs/performance.md and docs/bench-chart.png
                  (a full run only: not with --quick or --only)
 ";
@@ -97,11 +109,12 @@ struct Options {
     runs: usize,
     warm: usize,
     write_docs: bool,
+    syscalls: bool,
 }
 
 impl Options {
     fn parse(args: &[String]) -> anyhow::Result<Self> {
-        let mut options = Options { quick: false, only: None, runs: 5, warm: 60, write_docs: false };
+        let mut options = Options { quick: false, only: None, runs: 5, warm: 60, write_docs: false, syscalls: false };
         let (mut runs, mut warm) = (None, None);
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -109,6 +122,7 @@ impl Options {
             match arg.as_str() {
                 "--quick" => options.quick = true,
                 "--write-docs" => options.write_docs = true,
+                "--syscalls" => options.syscalls = true,
                 "--only" => {
                     options.only = Some(
                         value("--only")?
@@ -157,6 +171,9 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let options = Options::parse(args)?;
+    if options.syscalls && !syscalls::available() {
+        bail!("--syscalls needs strace (apt-get install strace)");
+    }
     let started = Instant::now();
     let tools = tools::ensure()?;
     let python_bin = tools::ensure_bench_python()?;
@@ -172,21 +189,40 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         }
     };
     let routes: Vec<&Route> = ROUTES.iter().filter(|r| functions.iter().any(|f| f == r.function)).collect();
-    let profile = if options.quick { "debug" } else { "release" };
-
-    eprintln!("xtask: {profile} build of {} function(s), the floors and the hello-world baseline...", functions.len());
-    let mut build = cargo();
-    build.args(["build", "--quiet", "--package", "hello-lambda"]);
-    if !options.quick {
-        build.arg("--release");
-    }
+    // The profile of every function, the project's profiles the routes are measured under
+    // (the deployed one first), and the floor's.
+    let (function_profile, route_profiles, floor_profile) = if options.quick {
+        (profiles::load("dev")?, vec![profiles::load("dev")?], profiles::load("dev")?)
+    } else {
+        (
+            profiles::load(profiles::RELEASE)?,
+            vec![profiles::load(profiles::PRODUCTION)?, profiles::load(profiles::RELEASE)?],
+            profiles::load(profiles::FLOOR)?,
+        )
+    };
+    let mut builds: Vec<(&profiles::Profile, Vec<&str>)> = vec![(&floor_profile, vec!["hello-lambda"])];
     if !routes.is_empty() {
-        build.args(["--package", "floor"]);
+        builds[0].1.push("floor");
     }
-    for function in &functions {
-        build.args(["--package", function]);
+    builds.push((&function_profile, functions.iter().map(String::as_str).collect()));
+    for profile in &route_profiles {
+        builds.push((profile, routes.iter().map(|r| r.function).collect()));
     }
-    run_checked(&mut build, "cargo build")?;
+    let mut build_times = Vec::new();
+    for (profile, packages) in &builds {
+        if packages.is_empty() {
+            continue;
+        }
+        eprintln!("xtask: {} build of {}...", profile.name, packages.join(", "));
+        let started = Instant::now();
+        let mut build = cargo();
+        build.args(["build", "--quiet", "--profile", &profile.name]);
+        for package in packages {
+            build.args(["--package", package]);
+        }
+        run_checked(&mut build, &format!("cargo build --profile {}", profile.name))?;
+        build_times.push(format!("{}: {:.0?}", profile.name, started.elapsed()));
+    }
     let overhead = if options.quick || options.only.is_some() { None } else { Some(http_overhead()?) };
 
     let dir = local_dir().join("bench");
@@ -215,14 +251,13 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         "python -m compileall",
     )?;
 
-    let bin_dir = project_root().join("target").join(profile);
-    let rust = |name: &str, binary: &str| Target {
+    let rust = |name: &str, binary: &str, profile: &profiles::Profile| Target {
         name: name.to_owned(),
-        program: bin_dir.join(binary),
+        program: project_root().join("target").join(profile.dir()).join(binary),
         args: Vec::new(),
         dir: None,
         env: Vec::new(),
-        stderr_log: Some(logs.join(format!("{binary}.stderr.log"))),
+        stderr_log: Some(logs.join(format!("{binary}.{}.stderr.log", profile.name))),
     };
     let python = |route: &Route| Target {
         name: route.function.to_owned(),
@@ -240,7 +275,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let (runs, warm) = (options.runs, options.warm);
 
     eprintln!("xtask: measuring the hello-world baseline...");
-    let hello_target = rust("hello-lambda", "hello-lambda");
+    let hello_target = rust("hello-lambda", "hello-lambda", &floor_profile);
     let mut hello = Vec::new();
     for _ in 0..runs {
         hello.push(measure(&hello_target, &env, b"{}", warm).await?);
@@ -250,7 +285,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     // the JIT has compiled them. Serve each route's calls once, unmeasured.
     for route in &routes {
         let event = seeded.event(route.function)?;
-        let floor = rust(route.function, &format!("floor-{}", route.function));
+        let floor = rust(route.function, &format!("floor-{}", route.function), &floor_profile);
         measure(&floor, &env, &event, warm)
             .await
             .with_context(|| format!("warming up with floor-{}", route.function))?;
@@ -261,18 +296,22 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let mut queued = outbox_state(&cloud, &env).await?.1;
     for route in &routes {
         let event = seeded.event(route.function)?;
-        let implementations = [
-            rust(route.function, route.function),
-            rust(route.function, &format!("floor-{}", route.function)),
-            python(route),
-        ];
-        let labels = ["project", "floor", "Python peer"];
-        let mut measured: [Vec<Run>; 3] = Default::default();
+        // The project under each profile, then the floor, then the Python peer.
+        let mut implementations: Vec<Target> =
+            route_profiles.iter().map(|profile| rust(route.function, route.function, profile)).collect();
+        let mut labels: Vec<String> =
+            route_profiles.iter().map(|profile| format!("project, {} profile", profile.name)).collect();
+        implementations.push(rust(route.function, &format!("floor-{}", route.function), &floor_profile));
+        labels.push(format!("floor, {} profile", floor_profile.name));
+        implementations.push(python(route));
+        labels.push("Python peer".into());
+        let count = implementations.len();
+        let mut measured: Vec<Vec<Run>> = (0..count).map(|_| Vec::new()).collect();
         for round in 0..runs {
             // Interleaved, starting with a different implementation each round,
-            // so a slow spell of the machine or the local cloud hits all three alike.
-            for offset in 0..3 {
-                let index = (round + offset) % 3;
+            // so a slow spell of the machine or the local cloud hits all alike.
+            for offset in 0..count {
+                let index = (round + offset) % count;
                 eprintln!(
                     "xtask: measuring {} ({}), cold start {}/{runs}...",
                     route.function,
@@ -308,22 +347,53 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
                 measured[index].push(run);
             }
         }
-        let [project, floor, python] = measured;
+        let python = measured.pop().expect("the Python peer was measured");
+        let floor = measured.pop().expect("the floor was measured");
         route_results.push(RouteResult {
             function: route.function.to_owned(),
             method: route.method,
             path: route.path,
             write: route.write,
-            project: Summary::of(&project),
+            projects: route_profiles
+                .iter()
+                .map(|p| p.name.clone())
+                .zip(measured.iter().map(|m| Summary::of(m)))
+                .collect(),
             floor: Summary::of(&floor),
             python: Summary::of(&python),
         });
     }
 
+    let mut syscall_rows = Vec::new();
+    if options.syscalls {
+        let dir = local_dir().join("bench/strace");
+        std::fs::create_dir_all(&dir)?;
+        for route in &routes {
+            let event = seeded.event(route.function)?;
+            let mut implementations: Vec<(String, Target)> = route_profiles
+                .iter()
+                .map(|p| (format!("project, `{}`", p.name), rust(route.function, route.function, p)))
+                .collect();
+            implementations.push((
+                format!("Rust floor, `{}`", floor_profile.name),
+                rust(route.function, &format!("floor-{}", route.function), &floor_profile),
+            ));
+            for (label, target) in implementations {
+                eprintln!("xtask: counting the system calls of {} ({label})...", route.function);
+                let counted = syscalls::per_request(&target, &env, &event, &dir).await?;
+                syscall_rows.push((route.function.to_owned(), label, counted));
+            }
+        }
+    }
+
     let mut function_results = Vec::new();
     for function in &functions {
-        let summary = if let Some(route) = route_results.iter().find(|r| &r.function == function) {
-            route.project.clone()
+        let measured_already = route_results
+            .iter()
+            .find(|r| &r.function == function)
+            .and_then(|r| r.projects.iter().find(|(profile, _)| *profile == function_profile.name));
+        let summary = if let Some((_, summary)) = measured_already {
+            summary.clone()
         } else {
             // What earlier functions published stays on the queues (nothing
             // consumes them here); moto answers GetQueueAttributes, the
@@ -332,7 +402,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             empty_queues(&cloud, &env).await?;
             eprintln!("xtask: measuring {function}...");
             let event = seeded.event(function)?;
-            let target = rust(function, function);
+            let target = rust(function, function, &function_profile);
             let mut measured = Vec::new();
             for _ in 0..runs {
                 measured
@@ -345,7 +415,11 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     cloud.stop();
 
     let report = Report {
-        profile,
+        function_profile: function_profile.clone(),
+        route_profiles: route_profiles.clone(),
+        floor_profile: floor_profile.clone(),
+        build_times,
+        syscalls: syscall_rows,
         runs,
         warm,
         overhead_us: overhead,
