@@ -120,13 +120,26 @@ impl TestApp {
         body["token"].as_str().expect("token").to_owned()
     }
 
+    /// A registered customer whose address is verified (through the
+    /// operator's door, not the emailed link: `verification.rs` follows the
+    /// link), signed in.
     pub async fn new_user(&self, tag: &str) -> TestUser {
+        let user = self.new_unverified_user(tag).await;
+        let email = domain::Email::parse(&user.email).unwrap();
+        app::registration::mark_verified(&user_store().await, &email).await.expect("verified");
+        user
+    }
+
+    /// A registered customer who has not followed the verification link, signed in.
+    pub async fn new_unverified_user(&self, tag: &str) -> TestUser {
         let email = unique_email(tag);
         let response = self.register(&email, PASSWORD).await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let body: Value = response.json().await.unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let parsed = domain::Email::parse(&email).unwrap();
+        let user =
+            domain::ports::UserStore::find_by_email(&user_store().await, &parsed).await.unwrap().expect("registered");
         let token = self.token_for(&email).await;
-        TestUser { id: body["id"].as_str().unwrap().to_owned(), email, token }
+        TestUser { id: user.id.to_string(), email, token }
     }
 
     /// An active product of a SKU unique to this run (`tag` and a random
@@ -156,6 +169,12 @@ impl TestApp {
         let token = self.token_for(&email).await;
         TestUser { id: user.id.to_string(), email, token }
     }
+}
+
+/// The accounts in the local stack's table, reached directly (the operator's door).
+pub async fn user_store() -> adapters::dynamo::DynamoUserStore {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    adapters::dynamo::DynamoUserStore::new(adapters::dynamo::Table::from_config(&config, env("TABLE_NAME")))
 }
 
 /// The private token keys, read from the local Secrets Manager (locally the

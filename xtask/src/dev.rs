@@ -78,6 +78,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
          \nQueues are delivered to their consumers as Lambda would; the outbox relay runs on its schedule.\
          \nFunction logs:  below, readably; filter them with cargo xtask logs -f --function <name> | --request-id <id> | --level warn\
          \n                (every line, builds included: --all; raw JSON lines: {log})\
+         \nEmails:         cargo xtask mail [--to <address>]   (what SES would have sent; a link comes with the curl that follows it)\
          \nQueues:         cargo xtask dlq list | cargo xtask dlq redrive <queue>\
          \nMake an admin:  echo 'a long password' | cargo xtask create-admin --email admin@example.com\
          \nPress Ctrl-C to stop everything.\n",

@@ -15,6 +15,7 @@ pub mod fuzz_parsers;
 pub mod guard;
 pub mod load;
 pub mod logs;
+pub mod mail;
 pub mod package;
 pub mod pipeline;
 pub mod policies;

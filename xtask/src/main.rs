@@ -38,6 +38,8 @@ enum Command {
     },
     /// The outbox relay draining a seeded backlog on a private local cloud, now and as it was before the batches.
     BenchRelay(xtask::bench::relay::Args),
+    /// The latest emails the local stack sent (moto's SES), with each link's request: verify an address on `cargo xtask dev`.
+    Mail(xtask::mail::Args),
     /// Queue depths, dead letters and their redrive, locally or on a deployed stack (--stack).
     Dlq(dlq::Args),
     /// The local stack's function logs, readable: one line per record, filtered by request, correlation, function or level.
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         Command::Package(args) => package::run(&args),
         Command::Bench { args } => runtime.block_on(xtask::bench::run(&args)),
         Command::BenchRelay(args) => runtime.block_on(xtask::bench::relay::run(args)),
+        Command::Mail(args) => runtime.block_on(xtask::mail::run(args)),
         Command::Dlq(args) => runtime.block_on(dlq::run(args)),
         Command::Logs(args) => logs::run(args),
         Command::Scan(args) => xtask::scans::run(&args),

@@ -1,9 +1,12 @@
 //! `cargo xtask smoke`: a short, safe, self-cleaning black-box journey
 //! against a deployed (or local) API, with a one-line verdict: health (and
-//! which build answers), a sign-up at an address of its own, sign-in, the
-//! catalogue, one product, an order placed with an Idempotency-Key and
-//! cancelled (its stock returns), and with admin credentials the user list
-//! (the smoke account is then disabled). With `--stack`, the stack's
+//! which build answers), a sign-up at an address of its own (answered 202;
+//! its verification email goes to SES's mailbox simulator, so the account
+//! stays unverified), sign-in, the catalogue, one product, the unverified
+//! account's order refused (403 `email_unverified`), and with admin
+//! credentials an order placed by the admin (verified: made by the operator)
+//! with an Idempotency-Key and cancelled (its stock returns) and the user
+//! list (the smoke account is then disabled). With `--stack`, the stack's
 //! dead-letter queues must be empty. Run by the pipeline after each deploy
 //! and by `cargo xtask test` against its local stack.
 
@@ -159,8 +162,8 @@ impl Smoke {
         let checks = health.body["checks"].to_string();
         self.passed("health", &format!("{} ({checks})", self.build));
 
-        // SES's mailbox simulator: a deployed stack's welcome email neither
-        // bounces nor reaches anyone; `+label` keeps each address unique.
+        // SES's mailbox simulator: a deployed stack's verification email
+        // neither bounces nor reaches anyone; `+label` keeps each address unique.
         let email =
             format!("success+shop-smoke-{}@simulator.amazonses.com", ulid::Ulid::new().to_string().to_lowercase());
         let password = Alphanumeric.sample_string(&mut rand::rng(), 20);
@@ -170,12 +173,20 @@ impl Smoke {
             .client
             .call(Method::POST, "/auth/register", None, &[("idempotency-key", &key)], Some(&credentials))
             .await?;
-        registered.expect("register", StatusCode::CREATED)?;
-        let user_id = registered.body["id"].as_str().context("register: no id")?.to_owned();
-        self.passed("register", "a new account at SES's mailbox simulator");
+        registered.expect("register", StatusCode::ACCEPTED)?;
+        self.passed("register", "a new, unverified account at SES's mailbox simulator");
 
         let token = self.login("login", &credentials).await?;
-        self.passed("login", "a token");
+        let me = self.client.call(Method::GET, "/users/me", Some(&token), &[], None).await?;
+        me.expect("login", StatusCode::OK)?;
+        let user_id = me.body["id"].as_str().context("login: /users/me without an id")?.to_owned();
+        self.passed("login", "a token that reads its own account");
+        let admin_token = match &admin {
+            Some((email, password)) => {
+                Some(self.login("admin login", &json!({"email": email, "password": password})).await?)
+            }
+            None => None,
+        };
 
         let listed = self.client.call(Method::GET, "/products?limit=20", None, &[], None).await?;
         listed.expect("products", StatusCode::OK)?;
@@ -191,20 +202,37 @@ impl Smoke {
 
             let key = ulid::Ulid::new().to_string();
             let order = json!({"lines": [{"product_id": id, "quantity": 1}]});
-            let placed = self
+            let refused = self
                 .client
                 .call(Method::POST, "/orders", Some(&token), &[("idempotency-key", &key)], Some(&order))
                 .await?;
+            refused.expect("order", StatusCode::FORBIDDEN)?;
+            if refused.body["error"]["code"] != "email_unverified" {
+                bail!("order: an unverified account's order answered {}", refused.body);
+            }
+            let Some(token) = admin_token.as_deref() else {
+                self.passed("order", "refused to the unverified account (email_unverified)");
+                eprintln!("  skip the placed order and cancel: no --admin-email (only a verified account orders)");
+                return self.finish(admin_token, &user_id, dead_letters).await;
+            };
+            let key = ulid::Ulid::new().to_string();
+            let placed = self
+                .client
+                .call(Method::POST, "/orders", Some(token), &[("idempotency-key", &key)], Some(&order))
+                .await?;
             placed.expect("order", StatusCode::CREATED)?;
             let order_id = placed.body["id"].as_str().context("order: no id")?.to_owned();
-            self.passed("order", &format!("{order_id}, with an Idempotency-Key"));
+            self.passed(
+                "order",
+                &format!("refused to the unverified account; the admin's {order_id}, with an Idempotency-Key"),
+            );
 
             let cancelled =
-                self.client.call(Method::DELETE, &format!("/orders/{order_id}"), Some(&token), &[], None).await?;
+                self.client.call(Method::DELETE, &format!("/orders/{order_id}"), Some(token), &[], None).await?;
             if !cancelled.status.is_success() {
                 bail!("cancel: {} {}", cancelled.status, cancelled.body);
             }
-            let read = self.client.call(Method::GET, &format!("/orders/{order_id}"), Some(&token), &[], None).await?;
+            let read = self.client.call(Method::GET, &format!("/orders/{order_id}"), Some(token), &[], None).await?;
             read.expect("cancel", StatusCode::OK)?;
             if read.body["status"] != "cancelled" {
                 bail!("cancel: the order is {} after its cancellation", read.body["status"]);
@@ -214,9 +242,17 @@ impl Smoke {
             eprintln!("  skip product, order, cancel: no active product in stock on the catalogue's first page");
         }
 
-        if let Some((admin_email, admin_password)) = admin {
-            let admin_token =
-                self.login("admin login", &json!({"email": admin_email, "password": admin_password})).await?;
+        self.finish(admin_token, &user_id, dead_letters).await
+    }
+
+    /// The steps after the catalogue's: the admin's user list and clean-up, and the dead letters.
+    async fn finish(
+        &mut self,
+        admin_token: Option<String>,
+        user_id: &str,
+        dead_letters: Option<DeadLetters>,
+    ) -> anyhow::Result<()> {
+        if let Some(admin_token) = admin_token {
             let users = self.client.call(Method::GET, "/users?limit=1", Some(&admin_token), &[], None).await?;
             users.expect("users", StatusCode::OK)?;
             let total = users.body["pagination"]["total"].as_u64().unwrap_or_default();

@@ -40,6 +40,11 @@ pub struct Args {
 /// then hourly, so only that test's direct invocation expires anything.
 pub const TEST_ORDER_HOLD: [&str; 2] = ["ORDER_HOLD_SECONDS", "40"];
 
+/// The test stack's verification links expire after 30 s: a black-box test
+/// waits one out (`tests/tests/api/verification.rs`); every other test that
+/// follows a link does so within seconds of the email.
+pub const TEST_VERIFICATION_TTL: [&str; 2] = ["EMAIL_VERIFICATION_TTL_SECONDS", "30"];
+
 /// The test stack's cache lifetimes: short, so a black-box test waits out
 /// the catalogue's read cache (`tests/tests/api/caching.rs`), long enough
 /// that a read right after a change still meets the old copy. The other
@@ -102,6 +107,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             ("LOG_EVENT".into(), "true".into()),
             ("LOG_DEBUG_SAMPLE_RATE".into(), "0.1".into()),
             TEST_ORDER_HOLD.map(str::to_owned).into(),
+            TEST_VERIFICATION_TTL.map(str::to_owned).into(),
         ]
         .into_iter()
         .chain(TEST_CACHE.map(|setting| setting.map(str::to_owned).into()))

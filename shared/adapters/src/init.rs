@@ -83,6 +83,11 @@ impl Init {
         DynamoUserStore::new(self.table())
     }
 
+    /// Pending email verifications in the table.
+    pub fn verifications(&self) -> crate::dynamo::DynamoVerifications {
+        crate::dynamo::DynamoVerifications::new(self.table())
+    }
+
     /// The catalogue in the table.
     pub fn product_store(&self) -> DynamoProductStore {
         DynamoProductStore::new(self.table())

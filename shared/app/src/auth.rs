@@ -1,29 +1,27 @@
-//! POST /auth/register and POST /auth/login.
+//! POST /auth/login, and the operator's account creation. (Registration is
+//! in `registration`.)
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use adapters::throttle::{History, Limit};
-use domain::ports::{IdempotencyStore, Publisher, SignInHistory, StoreError, Taken, Throttle, UserStore};
-use domain::{DomainEvent, Email, NewUser, Password, PasswordHash, Role, UserId, ValidationError};
+use domain::ports::{SignInHistory, StoreError, Taken, Throttle, UserStore};
+use domain::{DomainEvent, Email, NewUser, Password, PasswordHash, Role, ValidationError};
 use framework::auth::{PasswordHasher, Tokens};
 use framework::http::{ApiError, ApiRequest, ApiResponse};
-use framework::idempotency::Idempotency;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::UserView;
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Credentials {
+pub(crate) struct Credentials {
     email: String,
     password: String,
 }
 
 /// Parses both fields, reporting every bad one at once.
-fn parse_credentials(
+pub(crate) fn parse_credentials(
     credentials: Credentials,
     parse_password: fn(String) -> Result<Password, ValidationError>,
 ) -> Result<(Email, Password), ValidationError> {
@@ -36,66 +34,13 @@ fn parse_credentials(
     }
 }
 
-/// Creates an account with the `user` role and emits `user-created`. With an
-/// `Idempotency-Key`, a client retrying after a lost response gets its 201
-/// (not a 409 `email_taken`) and nothing is created twice; only the same
-/// request, password included, is replayed: another password is the 422 of a
-/// key reused with another body.
-pub async fn register(
-    request: ApiRequest,
-    users: &impl UserStore,
-    keys: &impl IdempotencyStore,
-    hasher: &PasswordHasher,
-    publisher: &impl Publisher,
-) -> Result<ApiResponse, ApiError> {
-    // The password stays out of the stored fingerprint (no fast hash of it is
-    // kept); a replay is confirmed against the argon2 hash of the account the
-    // first request created instead.
-    let idempotency = Idempotency::new("auth:register", keys).unhashed(&["password"]);
-    let same_password = async |replayed: &ApiResponse| registered_with(&request, replayed, users, hasher).await;
-    idempotency
-        .run(&request, same_password, async |key| {
-            let (email, password) = parse_credentials(request.json()?, Password::parse_new)?;
-            let user = new_user(hasher, email, &password, Role::User)?;
-            let event = DomainEvent::user_created(user.id, &user.email, &request.correlation_id, user.created_at);
-            let response = ApiResponse::created(UserView::from(&user), "/api/v1/users/me").etag(user.version);
-            users
-                .create(&user, Some(&event), key.map(|key| key.record(&response)).as_ref())
-                .await
-                .map_err(email_taken)?;
-            tracing::info!(user_id = %user.id, "user registered");
-            framework::metrics::count(framework::metrics::names::USERS_REGISTERED, 1.0);
-            publisher.publish_after_commit(&event).await;
-            Ok(response)
-        })
-        .await
-}
-
-/// Whether the password in `request` is the one the account in `replayed`
-/// (the stored 201 of the first request with this key) was created with.
-async fn registered_with(
-    request: &ApiRequest,
-    replayed: &ApiResponse,
-    users: &impl UserStore,
-    hasher: &PasswordHasher,
-) -> Result<bool, ApiError> {
-    let (_, password) = parse_credentials(request.json()?, Password::parse_new)?;
-    let id = replayed.body.as_ref().and_then(|body| body["id"].as_str()).and_then(|id| UserId::parse(id).ok());
-    let Some(user) = (match id {
-        Some(id) => users.get(id).await?,
-        None => None,
-    }) else {
-        // The account is gone (or the record is not a 201): nothing to confirm against.
-        hasher.verify_nothing(&password);
-        return Ok(false);
-    };
-    Ok(hasher.verify(&password, &user.password_hash))
-}
-
-/// An account for `email` with `password` hashed, created now.
+/// An account for `email` with `password` hashed, created now, verified:
+/// the operator vouches for the address.
 fn new_user(hasher: &PasswordHasher, email: Email, password: &Password, role: Role) -> Result<domain::User, ApiError> {
     let password_hash = hasher.hash(password).map_err(ApiError::Internal)?;
-    Ok(NewUser { email, password_hash, role }.into_user(OffsetDateTime::now_utc()))
+    let mut user = NewUser { email, password_hash, role }.into_user(OffsetDateTime::now_utc());
+    user.email_verified = true;
+    Ok(user)
 }
 
 fn email_taken(error: StoreError) -> ApiError {
@@ -107,10 +52,10 @@ fn email_taken(error: StoreError) -> ApiError {
     }
 }
 
-/// Creates an account for the operator's `create-admin` command: the same
-/// steps as registration (the `user-created` event committed with the
-/// account through the outbox), without an idempotency key. Returns the
-/// event for publishing.
+/// Creates an account for the operator's `create-admin` command (and the
+/// tools that seed accounts): verified, since the operator vouches for the
+/// address, its `user-created` event (the welcome email) committed with the
+/// account through the outbox. Returns the event for publishing.
 pub async fn create_user(
     users: &impl UserStore,
     hasher: &PasswordHasher,
@@ -263,7 +208,7 @@ pub async fn login(
 }
 
 /// A short, stable, one-way name for `text`.
-fn short_hash(text: &str) -> String {
+pub(crate) fn short_hash(text: &str) -> String {
     Sha256::digest(text.as_bytes()).iter().take(12).fold(String::new(), |mut hex, byte| {
         let _ = write!(hex, "{byte:02x}");
         hex

@@ -27,6 +27,16 @@ pub fn render(task: &EmailTask) -> (String, String) {
                 "Hello,\n\nyour order {order_id} was cancelled ({reason}); the items it reserved are back on sale. You have not been charged.\n\nThe shop"
             ),
         ),
+        EmailTask::VerifyEmail { link, .. } => (
+            "Confirm your email address".to_owned(),
+            format!(
+                "Hello,\n\nto finish creating your account, confirm this is your address by opening this link:\n\n{link}\n\nThe link works once, for a limited time. If you did not ask for an account, ignore this email: nothing happens without the link.\n\nThe shop"
+            ),
+        ),
+        EmailTask::AccountExists { .. } => (
+            "Someone tried to register with your address".to_owned(),
+            "Hello,\n\nsomeone (perhaps you) just tried to create a shop account with this address, which already has one. Nothing was changed.\nIf it was you, sign in instead, or reset your password if you forgot it. If it was not, you need not do anything.\n\nThe shop".to_owned(),
+        ),
     }
 }
 
@@ -61,6 +71,21 @@ mod tests {
         let (subject, body) = render(&expired);
         assert_eq!(subject, "Order 01ABC expired");
         assert!(body.contains("within 48 hours"), "{body}");
+    }
+
+    #[test]
+    fn verification_emails_carry_their_link_and_the_notice_none() {
+        let link = "https://shop.example.com/verify-email#token=01ABC.secret".to_owned();
+        let verify = EmailTask::VerifyEmail { to: "a@example.com".into(), dedupe_key: "k".into(), link: link.clone() };
+        let (subject, body) = render(&verify);
+        assert_eq!(subject, "Confirm your email address");
+        assert!(body.contains(&link), "{body}");
+        let exists = EmailTask::AccountExists { to: "a@example.com".into(), dedupe_key: "k".into() };
+        let (subject, body) = render(&exists);
+        assert!(subject.contains("tried to register"), "{subject}");
+        assert!(!body.contains("token"), "the notice carries no link that changes anything");
+        let wire = r#"{"to":"a@example.com","template":"verify-email","dedupe_key":"k","link":"x"}"#;
+        assert_eq!(serde_json::from_str::<EmailTask>(wire).unwrap().template(), "verify-email");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! and DELETE /orders/{id}. Customers see and change only their own orders;
 //! anyone else's is "not found", so existence never leaks.
 
-use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, ProductStore, Publisher};
+use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, ProductStore, Publisher, UserStore};
 use domain::{DomainEvent, Order, OrderId, OrderRequest, OrderStatus, PricingError, ValidationError};
 use framework::auth::Principal;
 use framework::http::{ApiError, ApiRequest, ApiResponse, IfMatch};
@@ -59,8 +59,12 @@ async fn visible_order(request: &ApiRequest, orders: &impl OrderStore) -> Result
 /// was known when it answered. Once the transaction is sent the request's
 /// budget no longer cuts it short, and once it has committed the answer is
 /// 201 whatever the publish after it does (the relay sends what it could not).
+/// Only an account whose email is verified may order (`403
+/// email_unverified`): its user item is read alongside the catalogue, so the
+/// check adds no round trip and a verification counts at once.
 pub async fn place(
     request: ApiRequest,
+    users: &impl UserStore,
     products: &impl ProductStore,
     orders: &impl OrderStore,
     keys: &impl IdempotencyStore,
@@ -74,7 +78,10 @@ pub async fn place(
             let lines: Vec<(String, i64)> = body.lines.into_iter().map(|l| (l.product_id, l.quantity)).collect();
             let order_request = OrderRequest::parse(&lines)?;
             let ids: Vec<_> = order_request.lines.iter().map(|(id, _)| *id).collect();
-            let catalogue = products.get_many(&ids).await?;
+            let (catalogue, verified) =
+                tokio::join!(products.get_many(&ids), crate::registration::require_verified(users, owner));
+            verified?;
+            let catalogue = catalogue?;
             let now = OffsetDateTime::now_utc();
             let order = order_request.price(owner, &catalogue, now).map_err(|error| pricing_error(&error))?;
             let event = DomainEvent::order_placed(order.id, owner, &request.correlation_id, now);

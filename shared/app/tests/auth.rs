@@ -1,5 +1,5 @@
-//! Registration and login on in-memory adapters: one account per email, the
-//! welcome event, and a login throttle that parallel guesses cannot outrun.
+//! Login on in-memory adapters: a login throttle that parallel guesses
+//! cannot outrun. (Registration: `registration.rs`.)
 
 mod support;
 
@@ -15,7 +15,7 @@ use framework::http::{ApiError, ApiResponse};
 use http::{Method, StatusCode};
 use in_memory::{Memory, MemorySignInHistory, MemoryThrottle};
 use serde_json::json;
-use support::{body, header, request, with_header};
+use support::request;
 
 const PASSWORD: &str = "correct horse battery";
 /// Password checks one account gets per day from addresses it never signed in from.
@@ -85,88 +85,7 @@ impl PasswordCheck for CountingHasher {
 
 /// Registers `email` with [`PASSWORD`] (no key).
 async fn register(memory: &Memory, email: &str) -> ApiResponse {
-    app::auth::register(
-        request(Method::POST, None, Some(json!({"email": email, "password": PASSWORD}))),
-        &memory.users(),
-        &memory.idempotency(),
-        &PasswordHasher::new(),
-        &memory.publisher(),
-    )
-    .await
-    .unwrap()
-}
-
-async fn register_keyed(memory: &Memory, key: &str, email: &str, password: &str) -> Result<ApiResponse, ApiError> {
-    let body = json!({"email": email, "password": password});
-    app::auth::register(
-        with_header(request(Method::POST, None, Some(body)), "idempotency-key", key),
-        &memory.users(),
-        &memory.idempotency(),
-        &PasswordHasher::new(),
-        &memory.publisher(),
-    )
-    .await
-}
-
-/// A client whose 201 was lost retries with its key and gets
-/// the 201, not 409 `email_taken`; one account and one welcome email.
-#[tokio::test]
-async fn a_registration_retried_with_its_key_gets_its_201_and_creates_one_account() {
-    let memory = Memory::new();
-    let first = register_keyed(&memory, "signup-1", "lin@example.com", PASSWORD).await.unwrap();
-    let retry = register_keyed(&memory, "signup-1", "lin@example.com", PASSWORD).await.unwrap();
-    assert_eq!((retry.status, body(&retry)), (StatusCode::CREATED, body(&first)));
-    assert_eq!(header(&retry, "idempotent-replayed"), Some("true"));
-    assert_eq!(header(&retry, "location"), Some("/api/v1/users/me"));
-    assert_eq!(memory.published().len(), 1, "one welcome event");
-
-    // Another email under the same key is another request: refused, nothing created.
-    let other = register_keyed(&memory, "signup-1", "max@example.com", PASSWORD).await.unwrap_err();
-    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let max = domain::Email::parse("max@example.com").unwrap();
-    assert!(domain::ports::UserStore::find_by_email(&memory.users(), &max).await.unwrap().is_none());
-    // A fresh key for a taken email is a new registration: 409 as before.
-    let again = register_keyed(&memory, "signup-2", "lin@example.com", PASSWORD).await.unwrap_err();
-    assert_eq!(again.code(), "email_taken");
-    // The stored replay holds the response, never the password.
-    let stored = memory.idempotency_records();
-    assert_eq!(stored.len(), 1);
-    assert!(!stored[0].body.contains(PASSWORD) && !stored[0].fingerprint.contains(PASSWORD));
-}
-
-/// Regression: the password was left out of the fingerprint, so a retry
-/// with the same key that corrected the password was told it succeeded while
-/// the account kept the first password. Now it is refused as a key reused
-/// with another body, and nothing changes.
-#[tokio::test]
-async fn a_keyed_retry_with_another_password_is_refused_like_another_body() {
-    let memory = Memory::new();
-    let limits = limits(&memory);
-    register_keyed(&memory, "k", "eve@example.com", PASSWORD).await.unwrap();
-    let retry = register_keyed(&memory, "k", "eve@example.com", "another long password").await;
-    let refused = retry.expect_err("a retry with another password is not replayed");
-    assert_eq!((refused.status(), refused.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"));
-    assert!(login(&memory, &limits, "eve@example.com", PASSWORD, "192.0.2.7").await.is_ok());
-    // The same request, password included, still replays.
-    let same = register_keyed(&memory, "k", "eve@example.com", PASSWORD).await.unwrap();
-    assert_eq!(header(&same, "idempotent-replayed"), Some("true"));
-}
-
-/// Regression: every guest shares one key scope and the password was not
-/// compared, so anyone holding another guest's key and email was handed that
-/// guest's user id.
-#[tokio::test]
-async fn someone_elses_key_and_email_without_their_password_get_no_user_id() {
-    let memory = Memory::new();
-    let first = register_keyed(&memory, "shared-key", "victim@example.com", PASSWORD).await.unwrap();
-    let victim_id = body(&first)["id"].as_str().unwrap().to_owned();
-    let probe = register_keyed(&memory, "shared-key", "victim@example.com", "an attacker's guess").await;
-    let (status, answer) = match probe {
-        Ok(response) => (response.status, body(&response).to_string()),
-        Err(error) => (error.status(), error.envelope("request-1").to_string()),
-    };
-    assert!(!answer.contains(&victim_id), "the answer holds the victim's id: {status} {answer}");
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "refused like a key reused with another body");
+    support::register(memory, email, PASSWORD, None).await.unwrap()
 }
 
 /// Regression: register's replay check was an `AsyncFn` closure, whose
@@ -178,30 +97,10 @@ fn the_handlers_futures_are_send() {
     let memory = Memory::new();
     let (users, keys, hasher, publisher) =
         (memory.users(), memory.idempotency(), PasswordHasher::new(), memory.publisher());
-    is_send(app::auth::register(request(Method::POST, None, None), &users, &keys, &hasher, &publisher));
+    let registration = support::registration(&memory);
+    is_send(app::registration::register(request(Method::POST, None, None), &registration, &keys, &hasher, &publisher));
     let (tokens, limits) = (support::tokens(), limits(&memory));
     is_send(app::auth::login(request(Method::POST, None, None), &users, &hasher, &tokens, &limits));
-}
-
-#[tokio::test]
-async fn an_email_registers_once_and_its_welcome_event_is_published() {
-    let memory = Memory::new();
-    let (users, keys, hasher, publisher) =
-        (memory.users(), memory.idempotency(), PasswordHasher::new(), memory.publisher());
-    let register = |email: &str| {
-        app::auth::register(
-            request(Method::POST, None, Some(json!({"email": email, "password": PASSWORD}))),
-            &users,
-            &keys,
-            &hasher,
-            &publisher,
-        )
-    };
-    let created = register("  Ada@Example.com ").await.unwrap();
-    assert_eq!((created.status, body(&created)["email"].as_str()), (StatusCode::CREATED, Some("ada@example.com")));
-    assert_eq!(register("ada@EXAMPLE.com").await.unwrap_err().code(), "email_taken");
-    let published = memory.published();
-    assert_eq!((published.len(), published[0].kind()), (1, "user-created"));
 }
 
 /// Regression: the throttle read the count, checked the password,

@@ -205,6 +205,7 @@ async fn an_edit_with_if_match_star_never_undoes_a_reservation() {
     let order = json!({"lines": [{"product_id": mug.id.to_string(), "quantity": 2}]});
     let placed = app::orders::place(
         with_header(request(Method::POST, Some(&buyer), Some(order)), "idempotency-key", "mug-order"),
+        &memory.users(),
         &memory.products(),
         &memory.orders(),
         &memory.idempotency(),

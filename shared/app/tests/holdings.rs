@@ -25,6 +25,7 @@ async fn place(
         with_header(request(Method::POST, Some(buyer), Some(body)), "idempotency-key", &ulid::Ulid::new().to_string());
     app::orders::place(
         request,
+        &memory.users(),
         &memory.products(),
         &memory.orders_with_limits(limits),
         &memory.idempotency(),

@@ -18,7 +18,15 @@ async fn place(
     if !request.headers.contains_key("idempotency-key") {
         request = with_header(request, "idempotency-key", &ulid::Ulid::new().to_string());
     }
-    app::orders::place(request, &memory.products(), &memory.orders(), &memory.idempotency(), &memory.publisher()).await
+    app::orders::place(
+        request,
+        &memory.users(),
+        &memory.products(),
+        &memory.orders(),
+        &memory.idempotency(),
+        &memory.publisher(),
+    )
+    .await
 }
 
 /// A client that does not send the key is refused before anything is
@@ -30,10 +38,16 @@ async fn an_order_without_an_idempotency_key_is_refused_and_writes_nothing() {
     let buyer = user(&memory, Role::User).await;
     let mug = product(&memory, 1250, 10).await;
     let unkeyed = request(Method::POST, Some(&buyer), Some(order_body(&[(&mug, 1)])));
-    let refused =
-        app::orders::place(unkeyed, &memory.products(), &memory.orders(), &memory.idempotency(), &memory.publisher())
-            .await
-            .unwrap_err();
+    let refused = app::orders::place(
+        unkeyed,
+        &memory.users(),
+        &memory.products(),
+        &memory.orders(),
+        &memory.idempotency(),
+        &memory.publisher(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!((refused.status(), refused.code()), (StatusCode::BAD_REQUEST, "idempotency_key_required"));
     assert!(memory.published().is_empty() && memory.outbox().is_empty(), "nothing placed");
 }

@@ -115,10 +115,16 @@ async fn an_order_is_priced_from_the_table_while_guests_still_see_the_old_price(
 
     let order = json!({"lines": [{"product_id": mug.id.to_string(), "quantity": 2}]});
     let order = with_header(request(Method::POST, Some(&buyer), Some(order)), "idempotency-key", "two-mugs");
-    let placed =
-        app::orders::place(order, &memory.products(), &memory.orders(), &memory.idempotency(), &memory.publisher())
-            .await
-            .unwrap();
+    let placed = app::orders::place(
+        order,
+        &memory.users(),
+        &memory.products(),
+        &memory.orders(),
+        &memory.idempotency(),
+        &memory.publisher(),
+    )
+    .await
+    .unwrap();
     assert_eq!(body(&placed)["total"]["amount_minor"], 2400, "{}", body(&placed));
 }
 

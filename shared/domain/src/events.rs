@@ -33,7 +33,7 @@ pub enum EventData {
 /// A request to send one email: one variant per template, each with exactly
 /// the fields its template shows. On the wire the template is the
 /// `template` field (`welcome`, `order-confirmed`, `order-rejected`,
-/// `order-expired`).
+/// `order-expired`, `verify-email`, `account-exists`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "template", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum EmailTask {
@@ -79,6 +79,25 @@ pub enum EmailTask {
         /// Why it expired, in the customer's terms.
         reason: String,
     },
+    /// Asks the owner of a new (or still unverified) account to confirm the
+    /// address by following the link.
+    VerifyEmail {
+        /// The recipient (see `Welcome::to`).
+        to: String,
+        /// Same task, same key: one per link.
+        dedupe_key: String,
+        /// The link, carrying the verification token in its fragment.
+        link: String,
+    },
+    /// Tells the owner of a verified account that someone tried to register
+    /// their address (registration answers the same either way, so this is
+    /// where the truth goes: to the address's owner only).
+    AccountExists {
+        /// The recipient (see `Welcome::to`).
+        to: String,
+        /// Same task, same key: at most one per account per hour.
+        dedupe_key: String,
+    },
 }
 
 impl EmailTask {
@@ -88,7 +107,9 @@ impl EmailTask {
             Self::Welcome { to, .. }
             | Self::OrderConfirmed { to, .. }
             | Self::OrderRejected { to, .. }
-            | Self::OrderExpired { to, .. } => to,
+            | Self::OrderExpired { to, .. }
+            | Self::VerifyEmail { to, .. }
+            | Self::AccountExists { to, .. } => to,
         }
     }
 
@@ -98,7 +119,9 @@ impl EmailTask {
             Self::Welcome { dedupe_key, .. }
             | Self::OrderConfirmed { dedupe_key, .. }
             | Self::OrderRejected { dedupe_key, .. }
-            | Self::OrderExpired { dedupe_key, .. } => dedupe_key,
+            | Self::OrderExpired { dedupe_key, .. }
+            | Self::VerifyEmail { dedupe_key, .. }
+            | Self::AccountExists { dedupe_key, .. } => dedupe_key,
         }
     }
 
@@ -109,6 +132,8 @@ impl EmailTask {
             Self::OrderConfirmed { .. } => "order-confirmed",
             Self::OrderRejected { .. } => "order-rejected",
             Self::OrderExpired { .. } => "order-expired",
+            Self::VerifyEmail { .. } => "verify-email",
+            Self::AccountExists { .. } => "account-exists",
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod role;
 #[cfg(any(test, feature = "proptest"))]
 pub mod strategies;
 pub mod user;
+pub mod verification;
 
 #[cfg(test)]
 mod properties;
@@ -39,3 +40,4 @@ pub use password::{Password, PasswordHash};
 pub use product::{Product, ProductDraft, Sku};
 pub use role::Role;
 pub use user::{NewUser, User, UserPatch, UserProfile};
+pub use verification::{PendingVerification, TokenHash, VerificationToken, VerificationTtl, VerifyOutcome};

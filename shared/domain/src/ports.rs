@@ -307,3 +307,46 @@ pub trait MessageClaims: Send + Sync {
     /// a failure, or after a message was parked (a redriven message must run).
     async fn release(&self, key: &str) -> Result<(), StoreError>;
 }
+
+/// Email verification's writes: registration, a fresh link, a notice, and
+/// consuming a link. Each is one atomic write; the pending verification is
+/// one item per account (a newer one replaces the older), holding only the
+/// token's hash.
+#[async_trait]
+pub trait Verifications: Send + Sync {
+    /// Registration of a new address: `user` (unverified), its `pending`
+    /// verification, `event` (the verification email) and, with an
+    /// Idempotency-Key, the record that replays the answer, in one
+    /// transaction. Errors as [`UserStore::create`].
+    async fn register(
+        &self,
+        user: &User,
+        pending: &crate::PendingVerification,
+        event: &DomainEvent,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), StoreError>;
+    /// A fresh link for an existing account: replaces its pending
+    /// verification (the older link stops working) and commits `event` (the
+    /// email carrying the new link) and the idempotency record, at once.
+    async fn renew(
+        &self,
+        pending: &crate::PendingVerification,
+        event: &DomainEvent,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), StoreError>;
+    /// Commits `event` (an email that changes nothing stored) with the
+    /// idempotency record, in one transaction.
+    async fn notify(&self, event: &DomainEvent, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError>;
+    /// Consumes the pending verification of `user_id` if it holds `presented`
+    /// and has not expired at `now`: deletes it, marks the account verified
+    /// and commits `welcome(&verified account)`, in one write conditioned on
+    /// the stored hash, so of concurrent attempts with one token exactly one
+    /// verifies (the others find the account verified).
+    async fn verify(
+        &self,
+        user_id: UserId,
+        presented: &crate::TokenHash,
+        now: OffsetDateTime,
+        welcome: &(dyn for<'u> Fn(&'u User) -> DomainEvent + Send + Sync),
+    ) -> Result<crate::VerifyOutcome, StoreError>;
+}

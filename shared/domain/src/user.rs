@@ -18,6 +18,11 @@ pub struct User {
     pub role: Role,
     /// A disabled account cannot sign in.
     pub disabled: bool,
+    /// Whether the owner proved they read mail at `email` (followed the
+    /// verification link). An unverified account may sign in and browse but
+    /// not place orders. Accounts made by the operator, and accounts stored
+    /// before verification existed, count as verified.
+    pub email_verified: bool,
     /// When it registered.
     pub created_at: OffsetDateTime,
     /// When an admin last changed it.
@@ -39,6 +44,8 @@ pub struct UserProfile {
     pub role: Role,
     /// As [`User::disabled`].
     pub disabled: bool,
+    /// As [`User::email_verified`].
+    pub email_verified: bool,
     /// As [`User::created_at`].
     pub created_at: OffsetDateTime,
     /// As [`User::updated_at`].
@@ -50,8 +57,8 @@ pub struct UserProfile {
 impl UserProfile {
     /// The full user, given its stored password hash.
     pub fn with_password_hash(self, password_hash: PasswordHash) -> User {
-        let Self { id, email, role, disabled, created_at, updated_at, version } = self;
-        User { id, email, password_hash, role, disabled, created_at, updated_at, version }
+        let Self { id, email, role, disabled, email_verified, created_at, updated_at, version } = self;
+        User { id, email, password_hash, role, disabled, email_verified, created_at, updated_at, version }
     }
 }
 
@@ -67,7 +74,8 @@ pub struct NewUser {
 }
 
 impl NewUser {
-    /// The account, enabled, at version 1, with a fresh id, created at `now`.
+    /// The account, enabled and not yet verified (registration), at
+    /// version 1, with a fresh id, created at `now`.
     pub fn into_user(self, now: OffsetDateTime) -> User {
         User {
             id: UserId::generate(),
@@ -75,6 +83,7 @@ impl NewUser {
             password_hash: self.password_hash,
             role: self.role,
             disabled: false,
+            email_verified: false,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -137,6 +146,15 @@ impl User {
         self.is_active_admin() && !next.is_active_admin()
     }
 
+    /// The account as its owner's verification leaves it: verified, at the
+    /// next version; as it is when it was verified before.
+    pub fn verified(&self, now: OffsetDateTime) -> User {
+        if self.email_verified {
+            return self.clone();
+        }
+        User { email_verified: true, updated_at: now, version: self.version + 1, ..self.clone() }
+    }
+
     /// Whether a correct password lets this account in.
     pub fn can_sign_in(&self) -> bool {
         !self.disabled
@@ -149,6 +167,7 @@ impl User {
             email: self.email.clone(),
             role: self.role,
             disabled: self.disabled,
+            email_verified: self.email_verified,
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
@@ -174,6 +193,17 @@ mod tests {
         let user = user(Role::User);
         assert_eq!(user.version, 1);
         assert!(user.can_sign_in());
+    }
+
+    #[test]
+    fn verifying_happens_once() {
+        let user = user(Role::User);
+        assert!(!user.email_verified, "a registration starts unverified");
+        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::hours(1);
+        let verified = user.verified(now);
+        assert!(verified.email_verified);
+        assert_eq!((verified.version, verified.updated_at), (2, now));
+        assert_eq!(verified.verified(now + time::Duration::hours(1)), verified, "a second time changes nothing");
     }
 
     #[test]

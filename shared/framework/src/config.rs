@@ -19,6 +19,12 @@ pub struct Settings {
     pub cursor_key_secret_id: String,
     /// How long an access token lives.
     pub token_ttl: Duration,
+    /// Where links in emails point (`PUBLIC_BASE_URL`, the shop's website,
+    /// no trailing slash): configured, never taken from a request's Host.
+    pub public_base_url: String,
+    /// How long an email verification link works
+    /// (`EMAIL_VERIFICATION_TTL_SECONDS`, default 24 hours).
+    pub verification_ttl: domain::VerificationTtl,
     /// How long fetched token and cursor keys are trusted before being re-read.
     pub key_cache_ttl: Duration,
     /// Origins allowed by CORS; empty means no cross-origin access.
@@ -123,6 +129,14 @@ impl Settings {
             token_public_keys_secret_id: lookup("TOKEN_PUBLIC_KEYS_SECRET_ID").unwrap_or_default(),
             cursor_key_secret_id: lookup("CURSOR_KEY_SECRET_ID").unwrap_or_default(),
             token_ttl: seconds("TOKEN_TTL_SECONDS", 15 * 60)?,
+            public_base_url: lookup("PUBLIC_BASE_URL")
+                .unwrap_or_else(|| "http://localhost:3000".to_owned())
+                .trim_end_matches('/')
+                .to_owned(),
+            verification_ttl: domain::VerificationTtl::new(
+                seconds("EMAIL_VERIFICATION_TTL_SECONDS", domain::VerificationTtl::DEFAULT.get().as_secs())?.as_secs(),
+            )
+            .map_err(|error| anyhow::anyhow!("EMAIL_VERIFICATION_TTL_SECONDS: {error}"))?,
             key_cache_ttl: seconds("SIGNING_KEY_CACHE_SECONDS", 5 * 60)?,
             cors_allowed_origins: lookup("CORS_ALLOWED_ORIGINS")
                 .unwrap_or_default()
@@ -147,6 +161,22 @@ mod tests {
     fn settings(vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
         let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn verification_links_last_a_day_unless_configured() {
+        let defaults = settings(&[("TABLE_NAME", "t")]).unwrap();
+        assert_eq!(defaults.verification_ttl, domain::VerificationTtl::DEFAULT);
+        assert_eq!(defaults.public_base_url, "http://localhost:3000");
+        let short = settings(&[
+            ("TABLE_NAME", "t"),
+            ("EMAIL_VERIFICATION_TTL_SECONDS", "5"),
+            ("PUBLIC_BASE_URL", "https://shop.example.com/"),
+        ])
+        .unwrap();
+        assert_eq!(short.verification_ttl.get(), Duration::from_secs(5));
+        assert_eq!(short.public_base_url, "https://shop.example.com", "no trailing slash");
+        assert!(settings(&[("TABLE_NAME", "t"), ("EMAIL_VERIFICATION_TTL_SECONDS", "0")]).is_err());
     }
 
     #[test]

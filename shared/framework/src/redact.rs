@@ -10,9 +10,10 @@ use serde_json::Value;
 /// What a removed value is replaced with.
 pub const REDACTED: &str = "[redacted]";
 
-/// Field names whose values are never shown, whatever they hold.
-const SECRET_FIELDS: [&str; 9] =
-    ["password", "token", "authorization", "cookie", "secret", "email", "to", "x-api-key", "idempotency-key"];
+/// Field names whose values are never shown, whatever they hold (`link`:
+/// an email's link carries a single-use token).
+const SECRET_FIELDS: [&str; 10] =
+    ["password", "token", "authorization", "cookie", "secret", "email", "to", "x-api-key", "idempotency-key", "link"];
 
 /// The field that holds a message body in the events we log (an API
 /// Gateway request's, an SQS record's): a text value there is shown as

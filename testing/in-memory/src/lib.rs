@@ -26,12 +26,14 @@ mod paging;
 mod products;
 mod throttle;
 mod users;
+mod verifications;
 
 pub use messaging::{MemoryDeadLetters, MemoryMailer, MemoryMessageClaims, MemoryPublisher, SentEmail};
 pub use orders::{MemoryIdempotencyStore, MemoryOrderStore};
 pub use products::MemoryProductStore;
 pub use throttle::{MemorySignInHistory, MemoryThrottle};
 pub use users::MemoryUserStore;
+pub use verifications::MemoryVerifications;
 
 /// A dependency that can be made unavailable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,6 +75,8 @@ pub(crate) struct State {
     pub claims: HashMap<String, (bool, OffsetDateTime)>,
     /// Throttle windows: (name, key, window start) -> attempts.
     pub windows: HashMap<(String, String, i64), i64>,
+    /// Pending email verifications, one per account.
+    pub verifications: HashMap<UserId, domain::PendingVerification>,
     /// Sign-in histories: (name, key) -> expires at.
     pub sign_ins: HashMap<(String, String), OffsetDateTime>,
     pub parked: Vec<(String, String)>,
@@ -129,6 +133,11 @@ impl Memory {
     /// The [`domain::ports::UserStore`] over this state.
     pub fn users(&self) -> MemoryUserStore {
         MemoryUserStore::new(self.clone())
+    }
+
+    /// The [`domain::ports::Verifications`] over this state.
+    pub fn verifications(&self) -> MemoryVerifications {
+        MemoryVerifications::new(self.clone())
     }
 
     /// The [`domain::ports::ProductStore`] over this state.

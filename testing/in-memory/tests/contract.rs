@@ -71,3 +71,15 @@ async fn sign_in_histories() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn verifications() {
+    let memory = Memory::new();
+    contract::verification_links_work_once_and_only_until_they_expire(&memory.users(), &memory.verifications()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_verifications() {
+    let memory = Memory::new();
+    contract::concurrent_verifications_with_one_link_verify_once(&memory.users(), &memory.verifications()).await;
+}

@@ -1,5 +1,5 @@
 //! Clients generated from docs/openapi.yaml, as a caller makes them, driving a
-//! customer's journey against this stack (register, sign in, browse, order
+//! customer's journey against this stack (register, verify with the emailed link read back from moto, sign in, browse, order
 //! with an Idempotency-Key and its replay, read it back): TypeScript
 //! (openapi-typescript types for openapi-fetch, compiled with strict `tsc`)
 //! and Python (openapi-python-client, checked with `mypy --strict`). A broken
@@ -65,6 +65,7 @@ async fn a_generated_typescript_client_compiles_strictly_and_drives_a_journey() 
             .arg("out/journey.js")
             .env("SHOP_API_URL", &app.base)
             .env("SHOP_PRODUCT_ID", &product)
+            .env("SHOP_MOTO_ENDPOINT", env("SHOP_MOTO_ENDPOINT"))
             .current_dir(&dir),
         "the TypeScript journey",
     );
@@ -103,6 +104,7 @@ async fn a_generated_python_client_passes_mypy_strict_and_drives_a_journey() {
             .arg("journey.py")
             .env("SHOP_API_URL", &app.base)
             .env("SHOP_PRODUCT_ID", &product)
+            .env("SHOP_MOTO_ENDPOINT", env("SHOP_MOTO_ENDPOINT"))
             .current_dir(&dir),
         "the Python journey",
     );

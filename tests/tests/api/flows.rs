@@ -38,13 +38,16 @@ async fn stock_of(app: &TestApp, admin_token: &str, product_id: &str) -> u64 {
 }
 
 #[tokio::test]
-async fn registering_sends_one_welcome_email() {
+async fn registering_sends_a_verification_link_and_verifying_one_welcome_email() {
     let app = app();
     let email = unique_email("welcome");
-    assert_eq!(app.register(&email, PASSWORD).await.status(), StatusCode::CREATED);
-    let emails = emails_to(&email, 1, PATIENCE).await;
-    assert_eq!(emails.len(), 1);
-    assert_eq!(emails[0]["subject"], "Welcome to the shop");
+    assert_eq!(app.register(&email, PASSWORD).await.status(), StatusCode::ACCEPTED);
+    let token = crate::verification::emailed_token(&email, 1).await;
+    let verified = app.post("/auth/verify-email", None, json!({"token": token})).await;
+    assert_eq!(verified.status(), StatusCode::OK);
+    let emails = emails_to(&email, 2, PATIENCE).await;
+    let subjects: Vec<&str> = emails.iter().filter_map(|email| email["subject"].as_str()).collect();
+    assert_eq!(subjects, ["Confirm your email address", "Welcome to the shop"]);
 }
 
 #[tokio::test]

@@ -19,3 +19,4 @@ mod http_layer;
 mod sample_events;
 mod tokens;
 mod users;
+mod verification;

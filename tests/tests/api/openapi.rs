@@ -308,9 +308,21 @@ async fn real_responses_match_the_documented_schemas() {
     let email = unique_email("openapi");
     let credentials = json!({"email": email, "password": PASSWORD});
     let register = (Method::POST, "/auth/register", "/auth/register");
-    let user = check.call(register.clone(), None, &[], Some(credentials.clone())).await.body;
-    assert_eq!(user["email"], email);
+    let accepted = check.call(register.clone(), None, &[], Some(credentials.clone())).await.body;
+    assert_eq!(accepted["status"], "accepted");
     check.call(register.clone(), None, &[], Some(credentials.clone())).await;
+    let verify = (Method::POST, "/auth/verify-email", "/auth/verify-email");
+    check.call(verify.clone(), None, &[], Some(json!({"token": "not a token"}))).await;
+    let token = crate::verification::emailed_token(&email, 1).await;
+    check.call(verify.clone(), None, &[], Some(json!({"token": token}))).await;
+    let resend = (Method::POST, "/auth/verify-email/resend", "/auth/verify-email/resend");
+    for _ in 0..3 {
+        check.call(resend.clone(), None, &[], Some(json!({"email": unique_email("openapi-resend")}))).await;
+    }
+    let limited = unique_email("openapi-limited");
+    for _ in 0..4 {
+        check.call(resend.clone(), None, &[], Some(json!({"email": limited}))).await;
+    }
     check.call(register.clone(), None, &[], Some(json!({"email": "x", "password": PASSWORD}))).await;
     for (content_type, body) in [("application/json", b"{\"email\":".to_vec()), ("text/plain", b"{}".to_vec())] {
         let exchange = send_raw(Method::POST, "/auth/register", None, content_type, body).await;
@@ -339,14 +351,15 @@ async fn real_responses_match_the_documented_schemas() {
     check.call((Method::GET, "/users?limit=0", "/users"), Some(&admin.token), &[], None).await;
     check.call(users.clone(), Some(&token), &[], None).await;
 
-    let user_path = format!("/users/{}", user["id"].as_str().unwrap());
+    let user_path = format!("/users/{}", mine.body["id"].as_str().unwrap());
     let patch_user = (Method::PATCH, user_path.as_str(), "/users/{id}");
     let disable = json!({"disabled": true});
     check.call(patch_user.clone(), Some(&admin.token), &[], Some(disable.clone())).await;
     check.call(patch_user.clone(), Some(&admin.token), &[("if-match", "\"7\"")], Some(disable.clone())).await;
     check.call(patch_user.clone(), Some(&admin.token), &[("if-match", "*")], Some(json!({"role": "root"}))).await;
     check.call(patch_user.clone(), Some(&token), &[("if-match", "*")], Some(disable.clone())).await;
-    check.call(patch_user.clone(), Some(&admin.token), &[("if-match", "\"1\"")], Some(disable.clone())).await;
+    // Version 2: following the verification link was the account's first change.
+    check.call(patch_user.clone(), Some(&admin.token), &[("if-match", "\"2\"")], Some(disable.clone())).await;
     // Disabled: the account's token is refused on writes, and its login is 403 (with the right password).
     check.call(login.clone(), None, &[], Some(credentials.clone())).await;
     let unknown_user = (Method::PATCH, "/users/01J9Z3NDEKTSV4RRFFQ69G5FAV", "/users/{id}");
@@ -444,9 +457,13 @@ async fn real_responses_match_the_documented_schemas() {
     assert!(check.problems.is_empty(), "{:#?}", check.problems);
     // Every operation was driven, and each of these answers was seen.
     let operations: BTreeSet<(String, String)> = check.seen.iter().map(|(p, m, _)| (p.clone(), m.clone())).collect();
-    assert_eq!(operations.len(), 16, "{operations:#?}");
+    assert_eq!(operations.len(), 18, "{operations:#?}");
     for (path, method, status) in [
-        ("/api/v1/auth/register", "post", 409),
+        ("/api/v1/auth/register", "post", 202),
+        ("/api/v1/auth/verify-email", "post", 200),
+        ("/api/v1/auth/verify-email", "post", 400),
+        ("/api/v1/auth/verify-email/resend", "post", 202),
+        ("/api/v1/auth/verify-email/resend", "post", 429),
         ("/api/v1/auth/register", "post", 415),
         ("/api/v1/auth/login", "post", 401),
         ("/api/v1/auth/login", "post", 403),

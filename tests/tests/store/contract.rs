@@ -94,3 +94,18 @@ async fn sign_in_histories() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn verifications() {
+    let table = fresh_table().await;
+    let verifications = adapters::dynamo::DynamoVerifications::new(table.clone());
+    contract::verification_links_work_once_and_only_until_they_expire(&DynamoUserStore::new(table), &verifications)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_verifications() {
+    let table = fresh_table().await;
+    let verifications = adapters::dynamo::DynamoVerifications::new(table.clone());
+    contract::concurrent_verifications_with_one_link_verify_once(&DynamoUserStore::new(table), &verifications).await;
+}

@@ -318,7 +318,9 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
         "xtask: load: run {run}: {} customers, {} admins, {} products, {} s",
         options.customers, options.admins, options.products, options.seconds
     );
-    let mut world = World::new(run, seed, stack.api_url.clone(), options.per_minute)?;
+    let table = adapters::dynamo::Table::new(stack.cloud.dynamodb().await, settings.table_name.clone());
+    let users = adapters::dynamo::DynamoUserStore::new(table);
+    let mut world = World::new(run, seed, stack.api_url.clone(), options.per_minute, users)?;
     let log_offset = functions_log_size(&options);
     let run_started = Instant::now();
 
@@ -520,7 +522,7 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
     Ok(report)
 }
 
-/// Waits until the warm-up user's welcome email and its order's
+/// Waits until the warm-up user's verification email and its order's
 /// confirmation have been sent: every consumer has then started.
 async fn wait_for_consumers(world: &World, cloud: &checks::Cloud, email: &str, order: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -528,14 +530,14 @@ async fn wait_for_consumers(world: &World, cloud: &checks::Cloud, email: &str, o
         let emails = cloud.emails(&world.http).await?;
         let to_warm_up: Vec<&str> =
             emails.iter().filter(|(to, _)| to == email).map(|(_, subject)| subject.as_str()).collect();
-        let welcomed = to_warm_up.iter().any(|subject| subject.starts_with("Welcome"));
+        let welcomed = to_warm_up.contains(&"Confirm your email address");
         let decided = to_warm_up.iter().any(|subject| subject.contains(order));
         if welcomed && decided {
             return Ok(());
         }
         if Instant::now() > deadline {
             anyhow::bail!(
-                "the consumers did not answer the warm-up within 5 minutes (welcome sent: {welcomed}, order decided: {decided})"
+                "the consumers did not answer the warm-up within 5 minutes (verification email sent: {welcomed}, order decided: {decided})"
             );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -110,12 +110,22 @@ pub struct World {
     pub per_minute: u32,
     pub products: Vec<Product>,
     pub deadline: Instant,
+    /// The accounts, reached directly: the operator's door that verifies a
+    /// registered customer's address (the load does not read each link back
+    /// from moto, which serves one request at a time).
+    pub users: adapters::dynamo::DynamoUserStore,
     ledger: Mutex<Ledger>,
     shoppers: Mutex<Vec<Shopper>>,
 }
 
 impl World {
-    pub fn new(run: String, seed: u64, api_url: String, per_minute: u32) -> anyhow::Result<Self> {
+    pub fn new(
+        run: String,
+        seed: u64,
+        api_url: String,
+        per_minute: u32,
+        users: adapters::dynamo::DynamoUserStore,
+    ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
         Ok(Self {
             run,
@@ -126,6 +136,7 @@ impl World {
             per_minute,
             products: Vec::new(),
             deadline: Instant::now(),
+            users,
             ledger: Mutex::new(Ledger::default()),
             shoppers: Mutex::new(Vec::new()),
         })

@@ -6,6 +6,7 @@
 //! |---|---|---|---|
 //! | user | `USER#<id>` | `USER` | gsi1 `USERS` |
 //! | email claim (a copy of the user) | `EMAIL#<email>` | `USER` | - |
+//! | pending email verification (token hash, `expires_at` TTL) | `USER#<id>` | `VERIFY` | - |
 //! | product | `PRODUCT#<id>` | `PRODUCT` | gsi1 `PRODUCTS#active#<shard>` or `PRODUCTS#inactive#<shard>` |
 //! | SKU claim | `SKU#<sku>` | `SKU` | - |
 //! | order | `ORDER#<id>` | `ORDER` | gsi1 `ORDERS#OWNER#<owner>`, gsi2 `ORDERS#STATUS#<status>#<shard>`, gsi3 `ORDERS#OWNER#<owner>#STATUS#<status>`, gsi4 `ORDERS#<shard>` |
@@ -92,6 +93,12 @@ pub(crate) struct Key {
 impl Key {
     pub fn user(id: UserId) -> Self {
         Self { pk: format!("USER#{id}"), sk: "USER" }
+    }
+
+    /// The account's pending email verification: the hash of the emailed
+    /// token and its expiry, in the account's own partition.
+    pub fn verification(id: UserId) -> Self {
+        Self { pk: format!("USER#{id}"), sk: "VERIFY" }
     }
 
     /// The copy of a user that makes its email unique and findable.

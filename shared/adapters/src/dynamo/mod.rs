@@ -13,6 +13,7 @@ mod products;
 mod records;
 mod transaction;
 mod users;
+mod verifications;
 
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ pub use outbox::{OutboxEntry, OutboxPage, OutboxPosition, OutboxRecords, Pending
 pub use products::DynamoProductStore;
 use transaction::{Cancelled, Transaction};
 pub use users::DynamoUserStore;
+pub use verifications::DynamoVerifications;
 
 use framework::backoff::Backoff;
 

@@ -32,26 +32,27 @@ impl DynamoUserStore {
             ("password_hash".into(), s(user.password_hash.as_str())),
             ("role".into(), s(user.role.as_str())),
             ("disabled".into(), AttributeValue::Bool(user.disabled)),
+            ("email_verified".into(), AttributeValue::Bool(user.email_verified)),
             ("created_at".into(), timestamp(user.created_at)),
             ("updated_at".into(), timestamp(user.updated_at)),
             ("version".into(), n(user.version)),
         ])
     }
 
-    fn user_item(user: &User) -> Item {
+    pub(crate) fn user_item(user: &User) -> Item {
         let mut item = Self::user_attributes(user);
         item.extend(Key::user(user.id).item());
         item.extend(Partition::users().attributes(&user.id.to_string()));
         item
     }
 
-    fn email_item(user: &User) -> Item {
+    pub(crate) fn email_item(user: &User) -> Item {
         let mut item = Self::user_attributes(user);
         item.extend(Key::email_claim(&user.email).item());
         item
     }
 
-    fn from_item(item: &Item) -> Result<User, StoreError> {
+    pub(crate) fn from_item(item: &Item) -> Result<User, StoreError> {
         let password_hash = PasswordHash::from_phc(get_s(item, "password_hash")?.to_owned());
         Ok(Self::profile_from_item(item)?.with_password_hash(password_hash))
     }
@@ -63,6 +64,9 @@ impl DynamoUserStore {
             email: parsed(item, "email", Email::parse)?,
             role: parsed(item, "role", Role::parse)?,
             disabled: get_bool(item, "disabled")?,
+            // Accounts stored before verification existed have no such
+            // attribute: they count as verified.
+            email_verified: item.get("email_verified").map_or(Ok(true), |_| get_bool(item, "email_verified"))?,
             created_at: get_timestamp(item, "created_at")?,
             updated_at: get_timestamp(item, "updated_at")?,
             version: get_u64(item, "version")?,

@@ -66,10 +66,11 @@ pub fn with_query(mut request: ApiRequest, name: &str, value: &str) -> ApiReques
     request
 }
 
-/// A stored user with `role`.
+/// A stored user with `role`, its email verified.
 pub async fn user(memory: &Memory, role: Role) -> User {
     let mut user = contract::new_user("usecase");
     user.role = role;
+    user.email_verified = true;
     memory.users().insert(&user, None).await.unwrap();
     user
 }
@@ -95,4 +96,41 @@ pub fn id(response: &ApiResponse) -> String {
 
 pub fn user_id(response: &ApiResponse) -> UserId {
     UserId::parse(&id(response)).unwrap()
+}
+
+/// Registration on `memory`, as the register function wires it, with links
+/// to `https://shop.example.com` that work for an hour.
+pub fn registration(
+    memory: &Memory,
+) -> app::registration::Registration<
+    in_memory::MemoryUserStore,
+    in_memory::MemoryVerifications,
+    in_memory::MemoryThrottle,
+> {
+    let limit = app::registration::EMAILS_PER_ADDRESS;
+    app::registration::Registration {
+        users: memory.users(),
+        verifications: memory.verifications(),
+        emails_per_address: memory.throttle(limit.name, limit.attempts, limit.window),
+        links: app::registration::Links {
+            base_url: "https://shop.example.com".into(),
+            ttl: domain::VerificationTtl::new(3600).unwrap(),
+        },
+    }
+}
+
+/// POST /auth/register of `email` and `password`, with `key` as its Idempotency-Key if given.
+pub async fn register(
+    memory: &Memory,
+    email: &str,
+    password: &str,
+    key: Option<&str>,
+) -> Result<ApiResponse, framework::http::ApiError> {
+    let mut request = request(Method::POST, None, Some(serde_json::json!({"email": email, "password": password})));
+    if let Some(key) = key {
+        request = with_header(request, "idempotency-key", key);
+    }
+    let hasher = framework::auth::PasswordHasher::new();
+    app::registration::register(request, &registration(memory), &memory.idempotency(), &hasher, &memory.publisher())
+        .await
 }

@@ -37,6 +37,10 @@ pub enum ApiError {
     /// 403: the caller is known but may not do this.
     #[error("you are not allowed to do this")]
     Forbidden,
+    /// 403: the caller's email address is not verified yet, which this
+    /// route requires (placing orders); following the emailed link fixes it.
+    #[error("verify your email address first: follow the link we emailed you, or ask for a new one")]
+    EmailUnverified,
     /// 404: no such resource, or one the caller may not know exists.
     #[error("not found")]
     NotFound,
@@ -107,7 +111,7 @@ impl ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthenticated | Self::InvalidToken | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::AccountDisabled => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::AccountDisabled | Self::EmailUnverified => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } | Self::LimitReached(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -131,6 +135,7 @@ impl ApiError {
             Self::InvalidCredentials => "invalid_credentials",
             Self::AccountDisabled => "account_disabled",
             Self::Forbidden => "forbidden",
+            Self::EmailUnverified => "email_unverified",
             Self::NotFound => "not_found",
             Self::PreconditionFailed => "precondition_failed",
             Self::PreconditionRequired => "precondition_required",
