@@ -68,6 +68,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         Timings::AsFound(build()?)
     };
+    package_reference_assets()?;
 
     let mut table = String::from("| function | bootstrap (bytes) | zip (bytes) |\n|---|---:|---:|\n");
     let mut largest_zip = 0;
@@ -167,6 +168,20 @@ fn zipped_size(tools: &tools::Tools, file: &Path) -> anyhow::Result<u64> {
     let output = Command::new(tools.venv_bin.join("python")).args(["-c", script]).arg(file).output()?;
     anyhow::ensure!(output.status.success(), "zipping {} failed", file.display());
     Ok(String::from_utf8(output.stdout)?.trim().parse()?)
+}
+
+/// Puts Swagger UI's files (the pinned swagger-ui-dist, with its licence)
+/// beside the reference function's binary, where it reads them at start-up
+/// (shared/app/src/reference.rs); the zip SAM makes of the folder carries them.
+fn package_reference_assets() -> anyhow::Result<()> {
+    let swagger_ui = tools::ensure_contract_tools()?.swagger_ui;
+    let target = project_root().join("target/lambda/get-docs/swagger-ui");
+    std::fs::create_dir_all(&target)?;
+    for name in app::reference::ASSETS.iter().chain(&["LICENSE", "swagger-ui-bundle.js.LICENSE.txt"]) {
+        std::fs::copy(swagger_ui.join(name), target.join(name))
+            .with_context(|| format!("copying {name} from {}", swagger_ui.display()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

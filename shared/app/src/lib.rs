@@ -17,6 +17,7 @@ pub mod health;
 mod input;
 pub mod orders;
 pub mod read_cache;
+pub mod reference;
 pub mod registration;
 pub mod relay;
 pub mod users;

@@ -247,7 +247,7 @@ fn replay(pending: &PendingKey, record: &IdempotencyRecord) -> Result<ApiRespons
     }
     let body = serde_json::from_str(&record.body).ok();
     let status = StatusCode::from_u16(record.status).unwrap_or(StatusCode::OK);
-    let mut response = ApiResponse { status, body, headers: Vec::new() };
+    let mut response = ApiResponse { status, body, text: None, headers: Vec::new() };
     if let Some(etag) = &record.etag {
         response = response.header(http::header::ETAG, etag);
     }

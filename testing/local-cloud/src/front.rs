@@ -9,8 +9,8 @@
 //! - The per-client rate limit: so many requests per minute per client
 //!   address, then 429 with `Retry-After` (in the cloud: the WAF rate rule).
 //!   The functions themselves never pay a write per request for it.
-//! - The reference for people: `GET /docs` and `GET /openapi.yaml`
-//!   (reference.rs), counted against the same limit.
+//! - The reference's short addresses: `GET /docs` and `GET /openapi.yaml`
+//!   redirect to the function that serves it (reference.rs).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -29,7 +29,6 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::reference::Reference;
 use crate::template::Route;
 
 /// API Gateway's payload limit.
@@ -44,8 +43,6 @@ pub struct FrontConfig {
     pub requests_per_minute: u32,
     pub client_ip_header: Option<String>,
     pub cors_allowed_origins: Vec<String>,
-    /// Serves `/docs` and `/openapi.yaml` when given.
-    pub reference: Option<Reference>,
 }
 
 /// A running front. Dropping it stops it.
@@ -95,15 +92,11 @@ impl Front {
 impl State {
     async fn answer(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
         let client = self.client_ip.of(request.headers(), Some(&peer.ip().to_string()));
-        if let Some(mut page) = self.reference(&request) {
-            if let Err(retry_after) = self.count(&client) {
-                page = rate_limited(retry_after);
-                add_security_headers(page.headers_mut());
-                return page;
-            }
-            add_security_headers(page.headers_mut());
-            page.headers_mut().insert(http::header::CONTENT_SECURITY_POLICY, crate::reference::page_policy());
-            return page;
+        if request.method() == Method::GET
+            && let Some(mut redirect) = crate::reference::redirect(request.uri().path())
+        {
+            add_security_headers(redirect.headers_mut());
+            return redirect;
         }
         let mut response = match self.route(&request) {
             Err(refusal) => *refusal,
@@ -113,24 +106,15 @@ impl State {
                 Ok(()) => self.forward(request).await,
             },
         };
-        // A function's own caching policy passes through, as API Gateway
-        // passes it; the front's own answers get the default, `no-store`.
-        let cache_control = response.headers().get(http::header::CACHE_CONTROL).cloned();
+        // A function's own caching policy and page policy pass through, as
+        // API Gateway passes them; the front's own answers get the defaults.
+        let kept = [http::header::CACHE_CONTROL, http::header::CONTENT_SECURITY_POLICY]
+            .map(|name| response.headers().get(&name).cloned().map(|value| (name, value)));
         add_security_headers(response.headers_mut());
-        if let Some(cache_control) = cache_control {
-            response.headers_mut().insert(http::header::CACHE_CONTROL, cache_control);
+        for (name, value) in kept.into_iter().flatten() {
+            response.headers_mut().insert(name, value);
         }
         response
-    }
-
-    /// The reference's answer to a GET of one of its paths.
-    fn reference(&self, request: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
-        let reference = self.config.reference.as_ref()?;
-        if request.method() != Method::GET {
-            return None;
-        }
-        let host = request.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-        reference.answer(request.uri().path(), &format!("http://{host}"))
     }
 
     /// Refuses a request no route of the template serves.

@@ -75,13 +75,14 @@ impl LocalStack {
         let cloud = LocalCloud::start(tools, config.cloud.clone())?;
         cloud.provision(template).await?;
         let mut env = cloud.function_env(template)?;
+        env.push((crate::reference::ASSETS_DIR_VARIABLE.to_owned(), tools.swagger_ui.display().to_string()));
         env.extend(config.extra_env.iter().cloned());
 
         let functions_port = free_port()?;
         let functions =
             start_functions(tools, &env, functions_port, config.functions_log.clone(), config.reload_on_change)?;
         let functions_url = format!("http://127.0.0.1:{functions_port}");
-        let front = Front::start(listener, front_config(template, &cloud, functions_url.clone(), tools)?)?;
+        let front = Front::start(listener, front_config(template, &cloud, functions_url.clone())?)?;
         let api_url = front.url();
         let mut stack = Self { env, api_url, functions_url, deliveries: Vec::new(), front, functions, cloud };
         stack.wait_for_health().await?;
@@ -115,12 +116,7 @@ impl LocalStack {
 
 /// The front's rules, from the same template the cloud deploys: its routes,
 /// the WAF's rate, the API's CORS allow-list and the trusted client header.
-fn front_config(
-    template: &Template,
-    cloud: &LocalCloud,
-    upstream: String,
-    tools: &Tools,
-) -> anyhow::Result<FrontConfig> {
+fn front_config(template: &Template, cloud: &LocalCloud, upstream: String) -> anyhow::Result<FrontConfig> {
     let routes = template.functions()?.into_iter().flat_map(|function| function.routes).collect();
     let parameter = |name: &str| template.parameter(&template.root, name, &cloud.names);
     let header = parameter("ClientIpHeader")?;
@@ -135,10 +131,6 @@ fn front_config(
             .filter(|origin| !origin.is_empty())
             .map(str::to_owned)
             .collect(),
-        reference: Some(crate::reference::Reference {
-            document: crate::project_root().join("docs/openapi.yaml"),
-            swagger_ui: tools.swagger_ui.clone(),
-        }),
     })
 }
 

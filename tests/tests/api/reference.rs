@@ -2,6 +2,8 @@
 //! Chromium (Debian's `chromium`, which `cargo xtask test` installs when
 //! missing) renders every operation of docs/openapi.yaml, and the base URL
 //! it offers is this stack's; `GET /openapi.yaml` is the document itself.
+//! Both short addresses lead to the reference function the cloud deploys
+//! (`GET /api/v1/docs/{file}`).
 
 use std::process::Command;
 
@@ -30,6 +32,24 @@ async fn the_raw_document_is_served_with_this_stack_as_its_first_server() {
         repository["servers"].as_array().unwrap()[..],
         "the other servers follow"
     );
+}
+
+#[tokio::test]
+async fn the_page_and_swagger_ui_come_from_the_reference_function_with_the_pages_own_policy() {
+    let app = app();
+    let page = app.client.get(format!("{}/docs", app.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.url().path(), "/api/v1/docs/index.html", "the short address redirects to the function");
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let policy = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.contains("style-src 'self' 'unsafe-inline'"), "{policy}");
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let bundle = app.client.get(format!("{}/api/v1/docs/swagger-ui-bundle.js", app.base)).send().await.unwrap();
+    assert_eq!(bundle.status(), 200);
+    assert!(bundle.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(bundle.text().await.unwrap().contains("SwaggerUIBundle"));
+    let other = app.client.get(format!("{}/api/v1/docs/package.json", app.base)).send().await.unwrap();
+    assert_eq!(other.status(), 404);
 }
 
 #[tokio::test]

@@ -20,5 +20,5 @@ pub use commit::{Commit, CommitState};
 pub use error::ApiError;
 pub use headers::Cors;
 pub use request::{ApiRequest, IfMatch};
-pub use response::ApiResponse;
+pub use response::{ApiResponse, TextBody};
 pub use server::{Access, HttpServer};

@@ -13,6 +13,10 @@ use crate::auth::Principal;
 /// A request as handlers see it: already size-checked and authenticated.
 #[derive(Debug, Clone)]
 pub struct ApiRequest {
+    /// The URL the caller reached the API at, up to the stage
+    /// (`https://<api>.execute-api.<region>.amazonaws.com/v1`), where the
+    /// request tells it; the routes' paths follow it.
+    pub base_url: Option<String>,
     /// The HTTP method.
     pub method: Method,
     /// The route's `{name}` segments, as API Gateway matched them.
@@ -75,6 +79,7 @@ impl ApiRequest {
     /// A bare request, for tests and tools.
     pub fn new(method: Method) -> Self {
         Self {
+            base_url: None,
             method,
             path_params: HashMap::new(),
             query: HashMap::new(),

@@ -308,6 +308,7 @@ impl HttpServer {
             return Err(ApiError::PayloadTooLarge { limit: self.max_body_bytes });
         }
         Ok(ApiRequest {
+            base_url: base_url(&event),
             method: event.method().clone(),
             path_params: first_values(event.path_parameters_ref()),
             query: first_values(event.query_string_parameters_ref()),
@@ -357,9 +358,10 @@ where
 fn to_response(outcome: Result<ApiResponse, ApiError>, request_id: &str) -> Response<Body> {
     match outcome {
         Ok(api) => {
-            let mut response = match &api.body {
-                Some(body) => json_response(api.status, body),
-                None => empty_response(api.status),
+            let mut response = match (&api.body, api.text) {
+                (Some(body), _) => json_response(api.status, body),
+                (None, Some(text)) => text_response(api.status, text),
+                (None, None) => empty_response(api.status),
             };
             for (name, value) in api.headers {
                 response.headers_mut().append(name, value);
@@ -389,9 +391,15 @@ fn to_response(outcome: Result<ApiResponse, ApiError>, request_id: &str) -> Resp
 }
 
 /// What every response carries: the security headers and the request's ids.
+/// A `Content-Security-Policy` the handler set (only the reference's pages
+/// set one, see [`ApiResponse::text`]) is kept.
 fn decorate(mut response: Response<Body>, meta: &RequestMeta) -> Response<Body> {
     let headers = response.headers_mut();
+    let own_policy = headers.remove(http::header::CONTENT_SECURITY_POLICY);
     add_security_headers(headers);
+    if let Some(policy) = own_policy {
+        headers.insert(http::header::CONTENT_SECURITY_POLICY, policy);
+    }
     insert_header(headers, "x-request-id", &meta.request_id);
     insert_header(headers, "x-correlation-id", &meta.correlation_id);
     insert_header(headers, "x-api-version", super::headers::API_VERSION);
@@ -423,6 +431,50 @@ fn event_summary(event: &Request) -> serde_json::Value {
     })
 }
 
+/// The URL the caller reached the API at, up to the stage, as API Gateway
+/// saw the request: the scheme it was called with (`X-Forwarded-Proto`,
+/// plain HTTP when absent, as on the local stack), its `Host`, and what the
+/// path as called has before the route's path (the stage on an execute-api
+/// URL, nothing behind a custom domain's mapping). `None` when the host is
+/// not a plain host name (with an optional port).
+fn base_url(event: &Request) -> Option<String> {
+    use lambda_http::request::RequestContext;
+    let header = |name: &str| event.headers().get(name).and_then(|value| value.to_str().ok());
+    let host = header("host")?;
+    let plain = |part: &str| part.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b));
+    if host.is_empty() || !plain(host) {
+        return None;
+    }
+    let scheme = match header("x-forwarded-proto") {
+        Some("https") => "https",
+        _ => "http",
+    };
+    let called = match event.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(context)) => context.path.clone(),
+        _ => None,
+    };
+    let prefix = called
+        .as_deref()
+        .and_then(|called| called.strip_suffix(event.raw_http_path()))
+        .filter(|prefix| plain(&prefix.replace('/', "")) && prefix.len() <= 64)
+        .unwrap_or_default();
+    Some(format!("{scheme}://{host}{prefix}"))
+}
+
+/// The route as API Gateway matched it (`GET /products/{id}`): its
+/// template, never the raw path, so ids stay out of trace annotations.
+fn route(event: &Request) -> String {
+    use lambda_http::request::RequestContext;
+    let template = match event.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(context)) => context.resource_path.clone(),
+        Some(RequestContext::ApiGatewayV2(context)) => {
+            context.route_key.as_deref().and_then(|key| key.split_once(' ')).map(|(_, path)| path.to_owned())
+        }
+        _ => None,
+    };
+    format!("{} {}", event.method(), template.as_deref().unwrap_or("?"))
+}
+
 /// The caller's address as API Gateway saw it.
 fn source_ip(event: &Request) -> Option<String> {
     use lambda_http::request::RequestContext;
@@ -451,6 +503,13 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body>
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = status;
     response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn text_response(status: StatusCode, text: super::TextBody) -> Response<Body> {
+    let mut response = Response::new(Body::Text(text.text.into_owned()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(text.media_type));
     response
 }
 
@@ -524,6 +583,58 @@ mod tests {
         assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
         assert_eq!(body_json(&response)["error"]["code"], "payload_too_large");
+    }
+
+    /// A page that loads its own scripts keeps its own policy; its other
+    /// security headers, and every other answer's policy, are the layer's.
+    #[tokio::test]
+    async fn a_text_answer_keeps_its_media_type_and_its_own_page_policy() {
+        let server = HttpServer::new("test", Access::Guest, &settings());
+        let page = async |_: ApiRequest| {
+            Ok(ApiResponse::text("text/html; charset=utf-8", "<!doctype html>")
+                .header(http::header::CONTENT_SECURITY_POLICY, "default-src 'self'; style-src 'unsafe-inline'"))
+        };
+        let response = server.handle(request(Method::GET, ""), &page).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+        assert_eq!(response.headers()["content-security-policy"], "default-src 'self'; style-src 'unsafe-inline'");
+        assert_eq!(response.headers()["x-frame-options"], "DENY");
+        assert!(matches!(response.body(), Body::Text(text) if text == "<!doctype html>"));
+        let response = server.handle(request(Method::GET, ""), &echo).await;
+        assert_eq!(response.headers()["content-security-policy"], "default-src 'self'; frame-ancestors 'none'");
+    }
+
+    /// The base URL a handler sees is the one the caller used: the stage of
+    /// an execute-api URL, nothing behind a custom domain's mapping, plain
+    /// HTTP without `X-Forwarded-Proto`, and none for a host that is not one.
+    #[tokio::test]
+    async fn a_handler_sees_the_url_the_api_was_reached_at() {
+        use lambda_http::aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
+        use lambda_http::request::RequestContext;
+        let server = HttpServer::new("test", Access::Guest, &settings());
+        let seen = async |request: ApiRequest| Ok(ApiResponse::ok(serde_json::json!({ "base": request.base_url })));
+        let called = |host: &str, proto: Option<&str>, called_path: Option<&str>| {
+            let mut event = request(Method::GET, "").with_raw_http_path("/api/v1/docs/openapi.yaml");
+            event.headers_mut().insert("host", host.parse().unwrap());
+            if let Some(proto) = proto {
+                event.headers_mut().insert("x-forwarded-proto", proto.parse().unwrap());
+            }
+            let mut context = ApiGatewayProxyRequestContext::default();
+            context.path = called_path.map(str::to_owned);
+            event.with_request_context(RequestContext::ApiGatewayV1(context))
+        };
+        let base = async |event| body_json(&server.handle(event, &seen).await)["base"].clone();
+        let execute_api = "abc.execute-api.eu-west-1.amazonaws.com";
+        assert_eq!(
+            base(called(execute_api, Some("https"), Some("/v1/api/v1/docs/openapi.yaml"))).await,
+            format!("https://{execute_api}/v1")
+        );
+        assert_eq!(
+            base(called("api.shop.example", Some("https"), Some("/api/v1/docs/openapi.yaml"))).await,
+            "https://api.shop.example"
+        );
+        assert_eq!(base(called("127.0.0.1:9000", None, None)).await, "http://127.0.0.1:9000");
+        assert_eq!(base(called("evil.example/x?", Some("https"), None)).await, serde_json::Value::Null);
     }
 
     #[tokio::test]
