@@ -38,6 +38,10 @@ enum Command {
     },
     /// The outbox relay draining a seeded backlog on a private local cloud, now and as it was before the batches.
     BenchRelay(xtask::bench::relay::Args),
+    /// The catalogue's caches measured on a local stack of its own: 304 share and bytes of revalidating clients, DynamoDB reads per request with the read cache on and off, cache-hit warm p50 against the floor, staleness seen.
+    BenchCache(xtask::bench::cache::Args),
+    /// Trace exporters compared on one function: none, X-Ray daemon (today), OpenTelemetry (OTLP, flushed per invocation).
+    BenchTracing(xtask::bench::tracing::Args),
     /// The latest emails the local stack sent (moto's SES), with each link's request: verify an address on `cargo xtask dev`.
     Mail(xtask::mail::Args),
     /// Queue depths, dead letters and their redrive, locally or on a deployed stack (--stack).
@@ -71,6 +75,8 @@ fn main() -> ExitCode {
         Command::Package(args) => package::run(&args),
         Command::Bench { args } => runtime.block_on(xtask::bench::run(&args)),
         Command::BenchRelay(args) => runtime.block_on(xtask::bench::relay::run(args)),
+        Command::BenchCache(args) => runtime.block_on(xtask::bench::cache::run(args)),
+        Command::BenchTracing(args) => runtime.block_on(xtask::bench::tracing::run(args)),
         Command::Mail(args) => runtime.block_on(xtask::mail::run(args)),
         Command::Dlq(args) => runtime.block_on(dlq::run(args)),
         Command::Logs(args) => logs::run(args),

@@ -65,7 +65,7 @@ pub struct BatchProcessor {
     claims: Arc<dyn MessageClaims>,
 }
 
-/// How one record ended, for the batch response and metrics.
+/// How one record ended, for the batch response, metrics and its trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Handled now; the message is deleted.
@@ -76,6 +76,18 @@ pub enum Outcome {
     Parked,
     /// Not finished; reported in the batch response so SQS delivers it again.
     Failed,
+}
+
+impl Outcome {
+    /// The outcome as a trace annotates it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Duplicate => "duplicate",
+            Self::Parked => "parked",
+            Self::Failed => "failed",
+        }
+    }
 }
 
 impl BatchProcessor {
@@ -159,6 +171,7 @@ impl BatchProcessor {
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
+        crate::trace::flush();
         let count = |wanted: Outcome| outcomes.iter().filter(|(_, o)| *o == wanted).count() as f64;
         metrics::count(names::COLD_START, f64::from(u8::from(cold_start)));
         metrics::count(names::MESSAGES_PROCESSED, count(Outcome::Done));
@@ -222,7 +235,20 @@ impl BatchProcessor {
                 Err(reason) => self.park(&body, &reason, &message_id).await,
             }
         };
-        let outcome = crate::invocation::with_trace(trace, work.instrument(span)).await;
+        let (started, wall) = (Instant::now(), std::time::SystemTime::now());
+        let outcome = crate::invocation::with_trace(trace.clone(), work.instrument(span)).await;
+        crate::trace::work(
+            &trace,
+            &crate::trace::Work {
+                function: self.name,
+                route: self.event_type,
+                outcome: outcome.as_str(),
+                fault: outcome == Outcome::Failed,
+                cold_start,
+                started: wall,
+                took: started.elapsed(),
+            },
+        );
         (message_id, outcome)
     }
 

@@ -28,6 +28,7 @@ pub mod pagination;
 pub mod redact;
 pub mod runtime;
 pub mod telemetry;
+pub mod trace;
 
 pub use config::Settings;
 pub use runtime::{forever, run};

@@ -30,8 +30,22 @@ where
                     cold_start,
                 );
                 crate::telemetry::log_event(&event.payload);
+                let (started, wall) = (std::time::Instant::now(), std::time::SystemTime::now());
                 let outcome =
                     crate::invocation::with_trace(trace.clone(), tracing::Instrument::instrument(work(), span)).await;
+                crate::trace::work(
+                    &trace,
+                    &crate::trace::Work {
+                        function: name,
+                        route: "scheduled",
+                        outcome: if outcome.is_ok() { "done" } else { "failed" },
+                        fault: outcome.is_err(),
+                        cold_start,
+                        started: wall,
+                        took: started.elapsed(),
+                    },
+                );
+                crate::trace::flush();
                 crate::metrics::count(crate::metrics::names::COLD_START, f64::from(u8::from(cold_start)));
                 crate::metrics::flush(&[
                     ("RequestId", &event.context.request_id),

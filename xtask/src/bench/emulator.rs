@@ -43,6 +43,8 @@ pub struct Run {
 }
 
 struct Channels {
+    /// The `Lambda-Runtime-Trace-Id` header of every invocation.
+    trace_header: String,
     next_arrived: mpsc::UnboundedSender<Instant>,
     events: Mutex<mpsc::Receiver<(String, Vec<u8>)>>,
     results: mpsc::UnboundedSender<Answer>,
@@ -61,14 +63,33 @@ struct Answer {
 /// `Idempotency-Key`, so every request places an order, as a client would).
 pub const REQUEST_KEY: &str = "{{bench-request-key}}";
 
+/// The trace header every invocation gets unless told otherwise: not sampled.
+pub const UNSAMPLED_TRACE: &str = "Root=1-00000000-000000000000000000000000;Sampled=0";
+
 /// Runs `target` once: waits for init, sends `event` `1 + warm` times.
 pub async fn measure(target: &Target, env: &[(String, String)], event: &[u8], warm: usize) -> anyhow::Result<Run> {
+    measure_traced(target, env, event, warm, UNSAMPLED_TRACE).await
+}
+
+/// [`measure`], with `trace_header` as every invocation's X-Ray trace header.
+pub async fn measure_traced(
+    target: &Target,
+    env: &[(String, String)],
+    event: &[u8],
+    warm: usize,
+    trace_header: &str,
+) -> anyhow::Result<Run> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let (next_tx, mut next_rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = mpsc::channel(1);
     let (result_tx, mut result_rx) = mpsc::unbounded_channel();
-    let channels = Arc::new(Channels { next_arrived: next_tx, events: Mutex::new(event_rx), results: result_tx });
+    let channels = Arc::new(Channels {
+        trace_header: trace_header.to_owned(),
+        next_arrived: next_tx,
+        events: Mutex::new(event_rx),
+        results: result_tx,
+    });
     let server = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let channels = channels.clone();
@@ -219,8 +240,9 @@ async fn serve_connection(stream: TcpStream, channels: Arc<Channels>) -> anyhow:
                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
                  lambda-runtime-aws-request-id: {id}\r\nlambda-runtime-deadline-ms: {deadline}\r\n\
                  lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:bench\r\n\
-                 lambda-runtime-trace-id: Root=1-00000000-000000000000000000000000;Sampled=0\r\n\r\n",
-                event.len()
+                 lambda-runtime-trace-id: {}\r\n\r\n",
+                event.len(),
+                channels.trace_header
             );
             let mut response = head.into_bytes();
             response.extend_from_slice(&event);

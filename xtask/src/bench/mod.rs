@@ -25,6 +25,7 @@
 
 mod emulator;
 pub mod relay;
+pub mod tracing;
 mod report;
 mod seed;
 mod syscalls;
@@ -39,7 +40,7 @@ use local_cloud::procs::free_port;
 use local_cloud::template::Template;
 use local_cloud::tools;
 
-pub use emulator::{Run, Target, measure};
+pub use emulator::{Run, Target, measure, measure_traced};
 use report::{FunctionResult, Report, RouteResult, Summary};
 
 use crate::{local_dir, profiles, project_root};

@@ -2,7 +2,7 @@
 //! operation, outcome, attempts and duration of each call. Each call is
 //! logged at DEBUG, summed for the invocation's log line (how many calls, how
 //! long they took), counted as a throttle when an attempt was throttled, and
-//! sent to X-Ray as a subsegment of the invocation's trace (see [`super::xray`]).
+//! reported to the trace of the work in progress (see [`crate::trace`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
@@ -103,7 +103,14 @@ impl Intercept for CallTimer {
         CALLS.fetch_add(1, Ordering::Relaxed);
         MICROS.fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
         tracing::debug!(service, operation, outcome, attempts, duration_ms = took.as_secs_f64() * 1000.0, "aws call");
-        super::xray::subsegment(&service, &operation, &outcome, attempts, started.wall, took);
+        crate::trace::call(&crate::trace::Call {
+            service: &service,
+            operation: &operation,
+            outcome: &outcome,
+            attempts,
+            started: started.wall,
+            took,
+        });
         Ok(())
     }
 }

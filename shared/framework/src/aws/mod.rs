@@ -1,6 +1,6 @@
 //! One AWS SDK configuration per process, built in `main` during init; the
-//! timer every SDK call passes through ([`calls`]) and its X-Ray subsegments
-//! ([`xray`]). Nothing here knows a service: the adapters build their
+//! timer every SDK call passes through ([`calls`]) and today's trace exporter,
+//! X-Ray subsegments over the daemon's UDP protocol ([`xray`]). Nothing here knows a service: the adapters build their
 //! clients on this configuration.
 
 pub mod calls;

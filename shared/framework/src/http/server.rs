@@ -128,6 +128,7 @@ impl HttpServer {
     {
         let debug_sampled = telemetry::begin_invocation();
         let meta = self.metadata(&event);
+        let route = route(&event);
         let span = tracing::info_span!(
             "request",
             function = %self.name,
@@ -161,10 +162,34 @@ impl HttpServer {
             };
             let response = self.caching.apply(&method, &request_headers, decorate(response, &meta));
             self.observe(&meta, &response);
+            self.report_trace(&meta, &route, &response);
             response
         };
         // Boxed: the request's whole state (spans, trace scope, handler) is large.
-        invocation::with_trace(trace, Box::pin(work.instrument(span))).await
+        let response = invocation::with_trace(trace, Box::pin(work.instrument(span))).await;
+        crate::trace::flush();
+        response
+    }
+
+    /// The request as one span of its trace, with its annotations.
+    fn report_trace(&self, meta: &RequestMeta, route: &str, response: &Response<Body>) {
+        if !crate::trace::is_on() {
+            return;
+        }
+        let status = response.status().as_u16();
+        let took = meta.started.elapsed();
+        crate::trace::work(
+            &meta.trace_id,
+            &crate::trace::Work {
+                function: &self.name,
+                route,
+                outcome: crate::trace::status_class(status),
+                fault: status >= 500,
+                cold_start: meta.cold_start,
+                started: std::time::SystemTime::now() - took,
+                took,
+            },
+        );
     }
 
     fn metadata(&self, event: &Request) -> RequestMeta {
@@ -459,6 +484,20 @@ fn base_url(event: &Request) -> Option<String> {
         .filter(|prefix| plain(&prefix.replace('/', "")) && prefix.len() <= 64)
         .unwrap_or_default();
     Some(format!("{scheme}://{host}{prefix}"))
+}
+
+/// The route as API Gateway matched it (`GET /products/{id}`): its
+/// template, never the raw path, so ids stay out of trace annotations.
+fn route(event: &Request) -> String {
+    use lambda_http::request::RequestContext;
+    let template = match event.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(context)) => context.resource_path.clone(),
+        Some(RequestContext::ApiGatewayV2(context)) => {
+            context.route_key.as_deref().and_then(|key| key.split_once(' ')).map(|(_, path)| path.to_owned())
+        }
+        _ => None,
+    };
+    format!("{} {}", event.method(), template.as_deref().unwrap_or("?"))
 }
 
 /// The route as API Gateway matched it (`GET /products/{id}`): its
