@@ -15,16 +15,17 @@ use crate::project_root;
 /// A document that measuring commands write into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Doc {
-    /// `docs/performance.md`: `bench`, `bench-relay`, `bench-tracing`, `package` (one section per profile).
+    /// `docs/performance.md`: `bench`, `bench-relay`, `bench-cache`, `bench-tracing`, `package` (one section per profile).
     Performance,
     /// `docs/reliability.md`: `load`, `fuzz-api`, `fuzz-parsers`, `coverage`.
     Reliability,
 }
 
 /// Every generated section: its document and the command that writes it.
-pub const SECTIONS: [(Doc, &str); 9] = [
+pub const SECTIONS: [(Doc, &str); 10] = [
     (Doc::Performance, "bench"),
     (Doc::Performance, "bench-relay"),
+    (Doc::Performance, "bench-cache"),
     (Doc::Performance, "bench-tracing"),
     (Doc::Performance, "package"),
     (Doc::Performance, "package --profile release"),

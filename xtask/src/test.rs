@@ -138,6 +138,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if filter.is_empty() && !crate::fuzz::short_run(&stack).await {
         failures.push("schemathesis".into());
     }
+    // The catalogue caches' measurement, briefly, with its invariants: in the
+    // whole suite, and in a filtered run that names it.
+    if (filter.is_empty() || filter.iter().any(|f| crate::bench::cache::SHORT_RUN.contains(f.as_str())))
+        && !crate::bench::cache::short_run(&stack, &calls_file, &dir).await
+    {
+        failures.push(crate::bench::cache::SHORT_RUN.into());
+    }
     if filter.is_empty() && !crate::load::short_run(&stack, &dir).await {
         failures.push("load".into());
     }

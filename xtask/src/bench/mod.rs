@@ -24,6 +24,7 @@
 //! [`syscalls`]), `--write-docs`.
 
 mod emulator;
+pub mod cache;
 pub mod relay;
 pub mod tracing;
 mod report;
