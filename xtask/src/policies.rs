@@ -42,6 +42,12 @@ pub const FAILURE_PATH_GRANTS: &[(&str, &str, &str, &str)] = &[
 /// drives the same code from the test process). Each names why it must stay.
 pub const UNRECORDED_GRANTS: &[(&str, &str, &str, &str)] = &[
     ("login", "kms:Decrypt", "TokenSigningKmsKey", "Secrets Manager decrypts the private token keys login reads"),
+    (
+        "refresh-session",
+        "kms:Decrypt",
+        "TokenSigningKmsKey",
+        "Secrets Manager decrypts the private token keys refresh-session reads",
+    ),
     ("rotate-token-keys", "kms:Decrypt", "TokenSigningKmsKey", "Secrets Manager decrypts the private token keys"),
     ("rotate-token-keys", "kms:GenerateDataKey", "TokenSigningKmsKey", "Secrets Manager encrypts the rotated keys"),
     ("rotate-token-keys", "secretsmanager:PutSecretValue", "TokenSigningKeySecret", "stores a rotated private set"),

@@ -45,6 +45,11 @@ pub const TEST_ORDER_HOLD: [&str; 2] = ["ORDER_HOLD_SECONDS", "40"];
 /// follows a link does so within seconds of the email.
 pub const TEST_VERIFICATION_TTL: [&str; 2] = ["EMAIL_VERIFICATION_TTL_SECONDS", "30"];
 
+/// The test stack's refresh tokens expire 10 s after their last use: a
+/// black-box test waits one out (`tests/tests/api/sessions.rs`); every
+/// other test that refreshes does so right after signing in.
+pub const TEST_REFRESH_TTL: [&str; 2] = ["REFRESH_TOKEN_TTL_SECONDS", "10"];
+
 /// The test stack's cache lifetimes: short, so a black-box test waits out
 /// the catalogue's read cache (`tests/tests/api/caching.rs`), long enough
 /// that a read right after a change still meets the old copy. The other
@@ -107,6 +112,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             ("LOG_EVENT".into(), "true".into()),
             ("LOG_DEBUG_SAMPLE_RATE".into(), "0.1".into()),
             TEST_ORDER_HOLD.map(str::to_owned).into(),
+            TEST_REFRESH_TTL.map(str::to_owned).into(),
             TEST_VERIFICATION_TTL.map(str::to_owned).into(),
         ]
         .into_iter()

@@ -2,6 +2,7 @@
 
 use adapters::Init;
 use app::auth::{KNOWN_ADDRESSES, LoginLimits, PER_ACCOUNT, PER_ACCOUNT_AND_CLIENT, PER_CLIENT};
+use app::sessions::Sessions;
 use framework::auth::PasswordHasher;
 use framework::forever;
 use framework::http::Access;
@@ -11,7 +12,7 @@ fn main() -> Result<(), lambda_http::Error> {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let users = forever(init.user_store());
         let hasher = forever(PasswordHasher::new());
-        // The only function that signs tokens, so the only one that reads the private key.
+        // Signs tokens (as refresh-session does), so it reads the private keys.
         let tokens = forever(init.token_issuer().await?);
         let limits = forever(LoginLimits {
             per_account_and_client: init.throttle(PER_ACCOUNT_AND_CLIENT),
@@ -19,6 +20,9 @@ fn main() -> Result<(), lambda_http::Error> {
             per_account: init.throttle(PER_ACCOUNT),
             known_addresses: init.sign_in_history(KNOWN_ADDRESSES),
         });
-        init.http(Access::Guest).serve(move |request| app::auth::login(request, users, hasher, tokens, limits)).await
+        let sessions = forever(Sessions { store: init.session_store(), lifetime: init.settings.refresh_ttl });
+        init.http(Access::Guest)
+            .serve(move |request| app::auth::login(request, users, hasher, tokens, limits, sessions))
+            .await
     })
 }

@@ -9,8 +9,9 @@ fn main() -> Result<(), lambda_http::Error> {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let keys = init.public_keys().await?;
         let users = forever(init.user_store());
+        let sessions = forever(init.session_store());
         init.http(Access::Admin(init.authenticator(&keys)))
-            .serve(move |request| app::users::update(request, users))
+            .serve(move |request| app::users::update(request, users, sessions))
             .await
     })
 }

@@ -83,6 +83,11 @@ impl Init {
         DynamoUserStore::new(self.table())
     }
 
+    /// Sessions (refresh-token families) in the table.
+    pub fn session_store(&self) -> crate::dynamo::DynamoSessionStore {
+        crate::dynamo::DynamoSessionStore::new(self.table())
+    }
+
     /// Pending email verifications in the table.
     pub fn verifications(&self) -> crate::dynamo::DynamoVerifications {
         crate::dynamo::DynamoVerifications::new(self.table())

@@ -136,6 +136,7 @@ pub async fn login(
     hasher: &impl PasswordCheck,
     tokens: &Tokens,
     limits: &LoginLimits<impl Throttle, impl SignInHistory>,
+    sessions: &crate::sessions::Sessions<impl domain::ports::SessionStore>,
 ) -> Result<ApiResponse, ApiError> {
     let (email, password) = parse_credentials(request.json()?, Password::parse_attempt)?;
     // Hashed: these keys are stored, and must not hold the email address.
@@ -199,12 +200,9 @@ pub async fn login(
         tracing::warn!(user_id = %user.id, "an admin signed in with a password below the admin minimum");
     }
     let issued = tokens.issue(user.id, user.role).await.map_err(ApiError::Unavailable)?;
+    let refresh = crate::sessions::start(sessions, &user, false, OffsetDateTime::now_utc()).await?;
     tracing::info!(user_id = %user.id, "login succeeded");
-    Ok(ApiResponse::ok(serde_json::json!({
-        "token": issued.token,
-        "token_type": "Bearer",
-        "expires_in": issued.expires_in,
-    })))
+    Ok(crate::sessions::signed_in(&issued, &refresh))
 }
 
 /// A short, stable, one-way name for `text`.

@@ -20,6 +20,7 @@ pub mod read_cache;
 pub mod reference;
 pub mod registration;
 pub mod relay;
+pub mod sessions;
 pub mod users;
 mod views;
 

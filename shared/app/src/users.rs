@@ -91,7 +91,12 @@ struct PatchBody {
 /// version; an admin cannot demote or disable themselves (409 `self_lockout`),
 /// and a change that takes an admin away commits only while the admin making
 /// it still is one (409 `last_active_admin`): never no active admin left.
-pub async fn update(request: ApiRequest, users: &impl UserStore) -> Result<ApiResponse, ApiError> {
+/// A change of role or disabled flag ends every session of the account.
+pub async fn update(
+    request: ApiRequest,
+    users: &impl UserStore,
+    sessions: &impl domain::ports::SessionStore,
+) -> Result<ApiResponse, ApiError> {
     let actor = request.principal()?.user_id;
     // An id that cannot exist is simply not found.
     let id = UserId::parse(request.path_param("id")?).map_err(|_| ApiError::NotFound)?;
@@ -113,6 +118,9 @@ pub async fn update(request: ApiRequest, users: &impl UserStore) -> Result<ApiRe
             let witness = user.loses_admin(&patched).then_some(actor);
             users.update(&patched, witness).await?;
             tracing::info!(user_id = %id, by = %actor, role = %patched.role, disabled = patched.disabled, "user updated");
+            // A disabled or re-roled account keeps no session: its reads
+            // trust the old role for at most one access-token lifetime.
+            crate::sessions::end_on_account_change(sessions, &user, &patched).await;
         }
         Ok(ApiResponse::ok(UserView::from(&patched)).etag(patched.version))
     })

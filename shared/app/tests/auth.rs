@@ -55,7 +55,8 @@ async fn login_checked_by(
 ) -> Result<ApiResponse, ApiError> {
     let mut request = request(Method::POST, None, Some(json!({"email": email, "password": password})));
     request.client_ip = ip.to_owned();
-    app::auth::login(request, &memory.users(), hasher, &support::tokens(), limits).await
+    let sessions = app::sessions::Sessions { store: memory.sessions(), lifetime: domain::RefreshLifetime::DEFAULT };
+    app::auth::login(request, &memory.users(), hasher, &support::tokens(), limits, &sessions).await
 }
 
 /// Counts the password checks (argon2 runs) login makes.
@@ -100,7 +101,8 @@ fn the_handlers_futures_are_send() {
     let registration = support::registration(&memory);
     is_send(app::registration::register(request(Method::POST, None, None), &registration, &keys, &hasher, &publisher));
     let (tokens, limits) = (support::tokens(), limits(&memory));
-    is_send(app::auth::login(request(Method::POST, None, None), &users, &hasher, &tokens, &limits));
+    let sessions = app::sessions::Sessions { store: memory.sessions(), lifetime: domain::RefreshLifetime::DEFAULT };
+    is_send(app::auth::login(request(Method::POST, None, None), &users, &hasher, &tokens, &limits, &sessions));
 }
 
 /// Regression: the throttle read the count, checked the password,

@@ -24,14 +24,14 @@ async fn admins_change_roles_and_flags_at_the_current_version_only() {
     let admin = user(&memory, Role::Admin).await;
     let target = user(&memory, Role::User).await;
     let promoted =
-        app::users::update(patch(&admin, &target, "\"1\"", json!({"role": "admin"})), &memory.users()).await.unwrap();
+        app::users::update(patch(&admin, &target, "\"1\"", json!({"role": "admin"})), &memory.users(), &memory.sessions()).await.unwrap();
     assert_eq!((body(&promoted)["role"].as_str(), body(&promoted)["version"].as_u64()), (Some("admin"), Some(2)));
-    let stale = app::users::update(patch(&admin, &target, "\"1\"", json!({"disabled": true})), &memory.users())
+    let stale = app::users::update(patch(&admin, &target, "\"1\"", json!({"disabled": true})), &memory.users(), &memory.sessions())
         .await
         .unwrap_err();
     assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
     let same =
-        app::users::update(patch(&admin, &target, "*", json!({"role": "admin"})), &memory.users()).await.unwrap();
+        app::users::update(patch(&admin, &target, "*", json!({"role": "admin"})), &memory.users(), &memory.sessions()).await.unwrap();
     assert_eq!(body(&same)["version"], 2, "a change to nothing writes nothing");
     assert_eq!(memory.user(target.id).unwrap().role, Role::Admin);
 }
@@ -41,15 +41,15 @@ async fn an_admin_cannot_lock_themselves_out_and_bad_patches_are_refused() {
     let memory = Memory::new();
     let admin = user(&memory, Role::Admin).await;
     let lockout =
-        app::users::update(patch(&admin, &admin, "*", json!({"disabled": true})), &memory.users()).await.unwrap_err();
+        app::users::update(patch(&admin, &admin, "*", json!({"disabled": true})), &memory.users(), &memory.sessions()).await.unwrap_err();
     assert_eq!((lockout.status(), lockout.code()), (StatusCode::CONFLICT, "self_lockout"));
     for bad in [json!({}), json!({"role": "root"}), json!({"role": "user", "email": "x@example.com"})] {
-        let refused = app::users::update(patch(&admin, &admin, "*", bad.clone()), &memory.users()).await.unwrap_err();
+        let refused = app::users::update(patch(&admin, &admin, "*", bad.clone()), &memory.users(), &memory.sessions()).await.unwrap_err();
         assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }
     let ghost = in_memory::contract::new_user("ghost");
     let missing =
-        app::users::update(patch(&admin, &ghost, "*", json!({"role": "admin"})), &memory.users()).await.unwrap_err();
+        app::users::update(patch(&admin, &ghost, "*", json!({"role": "admin"})), &memory.users(), &memory.sessions()).await.unwrap_err();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
@@ -117,8 +117,8 @@ async fn two_admins_removing_each_other_at_once_leave_one_active_admin() {
         let (first, second) = (user(&memory, Role::Admin).await, user(&memory, Role::Admin).await);
         let users = std::sync::Arc::new(ReadTogether { inner: memory.users(), barrier: tokio::sync::Barrier::new(2) });
         let race = |actor: domain::User, target: domain::User| {
-            let (users, body) = (users.clone(), body.clone());
-            tokio::spawn(async move { app::users::update(patch(&actor, &target, "*", body), &*users).await })
+            let (users, sessions, body) = (users.clone(), memory.sessions(), body.clone());
+            tokio::spawn(async move { app::users::update(patch(&actor, &target, "*", body), &*users, &sessions).await })
         };
         let (one, two) = tokio::join!(race(first.clone(), second.clone()), race(second.clone(), first.clone()));
         let outcomes = [one.unwrap(), two.unwrap()];

@@ -68,6 +68,12 @@ ulid_id!(
     OrderId,
     "order_id"
 );
+ulid_id!(
+    /// A session's id: one family of rotating refresh tokens, from a sign-in
+    /// to its logout, expiry or revocation.
+    SessionId,
+    "session_id"
+);
 
 impl OrderId {
     /// The smallest id an order placed at `moment` can have: every order

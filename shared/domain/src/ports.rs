@@ -350,3 +350,32 @@ pub trait Verifications: Send + Sync {
         welcome: &(dyn for<'u> Fn(&'u User) -> DomainEvent + Send + Sync),
     ) -> Result<crate::VerifyOutcome, StoreError>;
 }
+
+/// Sessions (refresh-token families), each in its account's own partition.
+/// Every change is one conditional write: of two uses of one refresh token,
+/// however concurrent, exactly one rotates it.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session; `AlreadyExists(Taken::Id)` if its id is taken.
+    async fn start(&self, session: &crate::Session) -> Result<(), StoreError>;
+    /// Replaces the session's secret hash with `next` and its expiry with
+    /// `expires_at`, only while `presented` is the stored hash and the
+    /// session is live at `now` (one conditional write). A session holding
+    /// another hash is revoked ([`crate::Rotation::Reused`]); one whose
+    /// token expired is ended ([`crate::Rotation::Expired`]).
+    async fn rotate(
+        &self,
+        user: UserId,
+        session: crate::SessionId,
+        presented: &crate::SecretHash,
+        next: &crate::SecretHash,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<crate::Rotation, StoreError>;
+    /// Ends one session (logout); whether it was there.
+    async fn end(&self, user: UserId, session: crate::SessionId) -> Result<bool, StoreError>;
+    /// Ends every session of `user` but `keep`; how many it ended.
+    async fn end_all(&self, user: UserId, keep: Option<crate::SessionId>) -> Result<usize, StoreError>;
+    /// The sessions of `user` live at `now`, oldest first.
+    async fn list(&self, user: UserId, now: OffsetDateTime) -> Result<Vec<crate::Session>, StoreError>;
+}

@@ -17,8 +17,13 @@ pub struct Settings {
     pub token_public_keys_secret_id: String,
     /// Secrets Manager id of the pagination cursor key.
     pub cursor_key_secret_id: String,
-    /// How long an access token lives.
+    /// How long an access token lives (`TOKEN_TTL_SECONDS`, default 5
+    /// minutes): also how long a read may trust a role an account no longer
+    /// has, or a session that has ended.
     pub token_ttl: Duration,
+    /// How long a refresh token stays valid unused (`REFRESH_TOKEN_TTL_SECONDS`,
+    /// default 14 days); each refresh issues a new one.
+    pub refresh_ttl: domain::RefreshLifetime,
     /// Where links in emails point (`PUBLIC_BASE_URL`, the shop's website,
     /// no trailing slash): configured, never taken from a request's Host.
     pub public_base_url: String,
@@ -128,7 +133,12 @@ impl Settings {
             token_signing_key_secret_id: lookup("TOKEN_SIGNING_KEY_SECRET_ID").unwrap_or_default(),
             token_public_keys_secret_id: lookup("TOKEN_PUBLIC_KEYS_SECRET_ID").unwrap_or_default(),
             cursor_key_secret_id: lookup("CURSOR_KEY_SECRET_ID").unwrap_or_default(),
-            token_ttl: seconds("TOKEN_TTL_SECONDS", 15 * 60)?,
+            token_ttl: seconds("TOKEN_TTL_SECONDS", 5 * 60)?,
+            refresh_ttl: domain::RefreshLifetime::new(seconds(
+                "REFRESH_TOKEN_TTL_SECONDS",
+                domain::RefreshLifetime::DEFAULT.get().as_secs(),
+            )?)
+            .map_err(|error| anyhow::anyhow!("REFRESH_TOKEN_TTL_SECONDS: {error}"))?,
             public_base_url: lookup("PUBLIC_BASE_URL")
                 .unwrap_or_else(|| "http://localhost:3000".to_owned())
                 .trim_end_matches('/')
@@ -182,7 +192,8 @@ mod tests {
     #[test]
     fn defaults_are_safe() {
         let settings = settings(&[("TABLE_NAME", "shop")]).unwrap();
-        assert_eq!(settings.token_ttl, Duration::from_secs(900));
+        assert_eq!(settings.token_ttl, Duration::from_secs(300));
+        assert_eq!(settings.refresh_ttl, domain::RefreshLifetime::DEFAULT);
         assert!(settings.cors_allowed_origins.is_empty());
         assert_eq!(settings.max_body_bytes, 65536);
         assert_eq!(settings.function_timeout, Duration::from_secs(10));
@@ -216,6 +227,9 @@ mod tests {
         assert!(settings(&[]).is_err());
         assert!(settings(&[("TABLE_NAME", "t"), ("TOKEN_TTL_SECONDS", "soon")]).is_err());
         assert!(settings(&[("TABLE_NAME", "t"), ("TOKEN_TTL_SECONDS", "0")]).is_err());
+        assert!(settings(&[("TABLE_NAME", "t"), ("REFRESH_TOKEN_TTL_SECONDS", "0")]).is_err());
+        let short = settings(&[("TABLE_NAME", "t"), ("REFRESH_TOKEN_TTL_SECONDS", "7")]).unwrap();
+        assert_eq!(short.refresh_ttl.get(), Duration::from_secs(7));
     }
 
     #[test]

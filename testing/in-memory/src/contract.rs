@@ -663,3 +663,114 @@ where
     let stored = users.get(user.id).await.unwrap().unwrap();
     assert_eq!((stored.email_verified, stored.version), (true, 2), "verified once");
 }
+
+/// A hash standing for the secret `n` (the stores see only hashes).
+fn secret_hash(n: u8) -> domain::SecretHash {
+    domain::SecretHash::from_bytes([n; 32])
+}
+
+fn session_of(user: UserId, hash: u8, now: OffsetDateTime) -> domain::Session {
+    domain::Session::start(user, Role::User, false, secret_hash(hash), now, domain::RefreshLifetime::DEFAULT)
+}
+
+/// A refresh token works once: rotating replaces the stored hash; the
+/// replaced one presented again revokes the whole session, whose newest
+/// token then stops working too.
+pub async fn sessions_rotate_once_and_a_reused_token_revokes_the_family(sessions: &impl domain::ports::SessionStore) {
+    use domain::Rotation;
+    let (user, now) = (UserId::generate(), now());
+    let session = session_of(user, 1, now);
+    sessions.start(&session).await.expect("start");
+    assert!(matches!(sessions.start(&session).await, Err(StoreError::AlreadyExists(Taken::Id))));
+    let later = now + Duration::from_secs(60);
+    let expires = later + Duration::from_secs(3600);
+    let rotated = sessions.rotate(user, session.id, &secret_hash(1), &secret_hash(2), later, expires).await.unwrap();
+    let Rotation::Rotated(stored) = rotated else { panic!("the current token rotates: {rotated:?}") };
+    assert_eq!(stored.secret_hash, secret_hash(2));
+    assert_eq!(stored.expires_at.unix_timestamp(), expires.unix_timestamp());
+    assert_eq!((stored.started_at, stored.role), (session.started_at, Role::User), "the rest is kept");
+    let rotated = sessions.rotate(user, session.id, &secret_hash(2), &secret_hash(3), later, expires).await.unwrap();
+    assert!(matches!(rotated, Rotation::Rotated(_)), "the new token rotates in turn: {rotated:?}");
+
+    // The first token again: theft detected, the family is gone.
+    let reused = sessions.rotate(user, session.id, &secret_hash(1), &secret_hash(9), later, expires).await.unwrap();
+    assert_eq!(reused, Rotation::Reused);
+    let newest = sessions.rotate(user, session.id, &secret_hash(3), &secret_hash(4), later, expires).await.unwrap();
+    assert_eq!(newest, Rotation::Unknown, "the newest token of a revoked family is refused");
+    assert!(sessions.list(user, later).await.unwrap().is_empty());
+    // Another account's id with this session's id finds nothing.
+    let (current, next) = (secret_hash(3), secret_hash(4));
+    let other = sessions.rotate(UserId::generate(), session.id, &current, &next, later, expires).await.unwrap();
+    assert_eq!(other, Rotation::Unknown);
+}
+
+/// An expired token does not rotate (the time is the caller's, so a moved
+/// clock expires it) and ends its session.
+pub async fn expired_sessions_do_not_rotate(sessions: &impl domain::ports::SessionStore) {
+    use domain::Rotation;
+    let (user, now) = (UserId::generate(), now());
+    let session = session_of(user, 1, now);
+    sessions.start(&session).await.unwrap();
+    let at_expiry = session.expires_at;
+    assert_eq!(sessions.list(user, at_expiry - Duration::from_secs(1)).await.unwrap(), vec![session.clone()]);
+    assert!(sessions.list(user, at_expiry).await.unwrap().is_empty(), "not live at its expiry");
+    let expires = at_expiry + Duration::from_secs(3600);
+    let late = sessions.rotate(user, session.id, &secret_hash(1), &secret_hash(2), at_expiry, expires).await.unwrap();
+    assert_eq!(late, Rotation::Expired);
+    let again = sessions.rotate(user, session.id, &secret_hash(1), &secret_hash(2), now, expires).await.unwrap();
+    assert_eq!(again, Rotation::Unknown, "an expired session is ended, not kept for later");
+}
+
+/// Logout ends one session; logging out everywhere ends every session of
+/// the account but the one kept, and no other account's.
+pub async fn sessions_end_one_or_all(sessions: &impl domain::ports::SessionStore) {
+    let (user, other, now) = (UserId::generate(), UserId::generate(), now());
+    let mine: Vec<domain::Session> = (1..=4).map(|n| session_of(user, n, now)).collect();
+    let theirs = session_of(other, 5, now);
+    for session in mine.iter().chain([&theirs]) {
+        sessions.start(session).await.unwrap();
+    }
+    assert!(sessions.end(user, mine[0].id).await.unwrap());
+    assert!(!sessions.end(user, mine[0].id).await.unwrap(), "ending twice is harmless");
+    assert!(!sessions.end(other, mine[1].id).await.unwrap(), "another account cannot end it");
+    assert_eq!(sessions.list(user, now).await.unwrap().len(), 3);
+    assert_eq!(sessions.end_all(user, Some(mine[3].id)).await.unwrap(), 2);
+    let left: Vec<_> = sessions.list(user, now).await.unwrap().into_iter().map(|session| session.id).collect();
+    assert_eq!(left, vec![mine[3].id]);
+    assert_eq!(sessions.end_all(user, None).await.unwrap(), 1);
+    assert!(sessions.list(user, now).await.unwrap().is_empty());
+    assert_eq!(sessions.list(other, now).await.unwrap(), vec![theirs], "another account's session is untouched");
+}
+
+/// Many refreshes with one token at the same moment, on as many threads:
+/// exactly one rotates it, the others find it rotated and revoke the
+/// family, so the winner's new token is dead too (a stolen token raced
+/// against its owner gives the thief nothing lasting).
+pub async fn concurrent_refreshes_with_one_token_rotate_once<S>(sessions: S)
+where
+    S: domain::ports::SessionStore + Clone + 'static,
+{
+    use domain::Rotation;
+    let (user, now) = (UserId::generate(), now());
+    let session = session_of(user, 1, now);
+    sessions.start(&session).await.unwrap();
+    let expires = now + Duration::from_secs(3600);
+    let racers: Vec<_> = (0..8_u8)
+        .map(|n| {
+            let sessions = sessions.clone();
+            tokio::spawn(async move {
+                sessions.rotate(user, session.id, &secret_hash(1), &secret_hash(10 + n), now, expires).await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for racer in racers {
+        outcomes.push(racer.await.expect("no panic").expect("the store answers"));
+    }
+    let rotated: Vec<_> = outcomes.iter().filter(|outcome| matches!(outcome, Rotation::Rotated(_))).collect();
+    assert_eq!(rotated.len(), 1, "exactly one refresh wins: {outcomes:?}");
+    assert!(outcomes.contains(&Rotation::Reused), "a loser finds the token rotated and revokes: {outcomes:?}");
+    let Rotation::Rotated(winner) = rotated[0] else { unreachable!() };
+    let after = sessions.rotate(user, session.id, &winner.secret_hash, &secret_hash(99), now, expires).await.unwrap();
+    assert_eq!(after, Rotation::Unknown, "the family was revoked, the winner's token with it");
+}

@@ -24,6 +24,7 @@ mod messaging;
 mod orders;
 mod paging;
 mod products;
+mod sessions;
 mod throttle;
 mod users;
 mod verifications;
@@ -31,6 +32,7 @@ mod verifications;
 pub use messaging::{MemoryDeadLetters, MemoryMailer, MemoryMessageClaims, MemoryPublisher, SentEmail};
 pub use orders::{MemoryIdempotencyStore, MemoryOrderStore};
 pub use products::MemoryProductStore;
+pub use sessions::MemorySessionStore;
 pub use throttle::{MemorySignInHistory, MemoryThrottle};
 pub use users::MemoryUserStore;
 pub use verifications::MemoryVerifications;
@@ -79,6 +81,8 @@ pub(crate) struct State {
     pub verifications: HashMap<UserId, domain::PendingVerification>,
     /// Sign-in histories: (name, key) -> expires at.
     pub sign_ins: HashMap<(String, String), OffsetDateTime>,
+    /// Sessions (refresh-token families) by account and id.
+    pub sessions: BTreeMap<(UserId, domain::SessionId), domain::Session>,
     pub parked: Vec<(String, String)>,
     pub sent_emails: Vec<messaging::SentEmail>,
     pub refused_recipients: HashSet<String>,
@@ -138,6 +142,11 @@ impl Memory {
     /// The [`domain::ports::Verifications`] over this state.
     pub fn verifications(&self) -> MemoryVerifications {
         MemoryVerifications::new(self.clone())
+    }
+
+    /// The [`domain::ports::SessionStore`] over this state.
+    pub fn sessions(&self) -> MemorySessionStore {
+        MemorySessionStore::new(self.clone())
     }
 
     /// The [`domain::ports::ProductStore`] over this state.

@@ -83,3 +83,18 @@ async fn concurrent_verifications() {
     let memory = Memory::new();
     contract::concurrent_verifications_with_one_link_verify_once(&memory.users(), &memory.verifications()).await;
 }
+
+#[tokio::test]
+async fn sessions() {
+    contract::sessions_rotate_once_and_a_reused_token_revokes_the_family(&Memory::new().sessions()).await;
+    contract::expired_sessions_do_not_rotate(&Memory::new().sessions()).await;
+    contract::sessions_end_one_or_all(&Memory::new().sessions()).await;
+}
+
+/// On four worker threads: the refreshes run in parallel, not just interleaved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes() {
+    for _ in 0..20 {
+        contract::concurrent_refreshes_with_one_token_rotate_once(Memory::new().sessions()).await;
+    }
+}

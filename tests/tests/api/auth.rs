@@ -21,7 +21,7 @@ async fn register_login_and_read_own_profile() {
     let login = app.login(&email, PASSWORD).await;
     assert_eq!(login.status(), StatusCode::OK);
     let login: Value = login.json().await.unwrap();
-    assert_eq!(login["expires_in"], 900);
+    assert_eq!(login["expires_in"], 300, "access tokens live five minutes");
     let token = login["token"].as_str().unwrap();
 
     let me = app.get("/users/me", Some(token)).await;

@@ -17,6 +17,7 @@ mod relay;
 use tests::helpers;
 mod http_layer;
 mod sample_events;
+mod sessions;
 mod tokens;
 mod users;
 mod verification;

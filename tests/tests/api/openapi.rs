@@ -335,6 +335,18 @@ async fn real_responses_match_the_documented_schemas() {
         .to_owned();
     check.call(login.clone(), None, &[], Some(json!({"email": email, "password": "wrong password"}))).await;
     check.call(login.clone(), None, &[], Some(json!({"email": email, "password": ""}))).await;
+    // Sessions: a refresh, a malformed and a used refresh token, logout, logging out everywhere.
+    let refresh = (Method::POST, "/auth/refresh", "/auth/refresh");
+    let first = check.call(login.clone(), None, &[], Some(credentials.clone())).await.body["refresh_token"].clone();
+    let next = check.call(refresh.clone(), None, &[], Some(json!({"refresh_token": first}))).await.body;
+    check.call(refresh.clone(), None, &[], Some(json!({"refresh_token": "not a token"}))).await;
+    check.call(refresh.clone(), None, &[], Some(json!({"refresh_token": first}))).await;
+    let logout = (Method::POST, "/auth/logout", "/auth/logout");
+    check.call(logout.clone(), None, &[], Some(json!({"refresh_token": next["refresh_token"]}))).await;
+    check.call(logout.clone(), None, &[], Some(json!({"refresh_token": 7}))).await;
+    let everywhere = (Method::POST, "/auth/logout-all", "/auth/logout-all");
+    check.call(everywhere.clone(), Some(&token), &[], None).await;
+    check.call(everywhere.clone(), None, &[], None).await;
     let me = (Method::GET, "/users/me", "/users/me");
     let mine = check.call(me.clone(), Some(&token), &[], None).await;
     revalidate(&mut check, me.clone(), Some(&token), &mine).await;
@@ -457,7 +469,7 @@ async fn real_responses_match_the_documented_schemas() {
     assert!(check.problems.is_empty(), "{:#?}", check.problems);
     // Every operation was driven, and each of these answers was seen.
     let operations: BTreeSet<(String, String)> = check.seen.iter().map(|(p, m, _)| (p.clone(), m.clone())).collect();
-    assert_eq!(operations.len(), 18, "{operations:#?}");
+    assert_eq!(operations.len(), 21, "{operations:#?}");
     for (path, method, status) in [
         ("/api/v1/auth/register", "post", 202),
         ("/api/v1/auth/verify-email", "post", 200),
@@ -467,6 +479,11 @@ async fn real_responses_match_the_documented_schemas() {
         ("/api/v1/auth/register", "post", 415),
         ("/api/v1/auth/login", "post", 401),
         ("/api/v1/auth/login", "post", 403),
+        ("/api/v1/auth/refresh", "post", 200),
+        ("/api/v1/auth/refresh", "post", 401),
+        ("/api/v1/auth/refresh", "post", 422),
+        ("/api/v1/auth/logout", "post", 204),
+        ("/api/v1/auth/logout-all", "post", 200),
         ("/api/v1/users", "get", 400),
         ("/api/v1/users/{id}", "patch", 409),
         ("/api/v1/users/{id}", "patch", 412),

@@ -109,3 +109,22 @@ async fn concurrent_verifications() {
     let verifications = adapters::dynamo::DynamoVerifications::new(table.clone());
     contract::concurrent_verifications_with_one_link_verify_once(&DynamoUserStore::new(table), &verifications).await;
 }
+
+#[tokio::test]
+async fn sessions() {
+    let table = fresh_table().await;
+    let sessions = adapters::dynamo::DynamoSessionStore::new(table);
+    contract::sessions_rotate_once_and_a_reused_token_revokes_the_family(&sessions).await;
+    contract::expired_sessions_do_not_rotate(&sessions).await;
+    contract::sessions_end_one_or_all(&sessions).await;
+}
+
+/// On four worker threads, against DynamoDB Local: its conditional update
+/// lets exactly one of the racing refreshes rotate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes() {
+    let sessions = adapters::dynamo::DynamoSessionStore::new(fresh_table().await);
+    for _ in 0..5 {
+        contract::concurrent_refreshes_with_one_token_rotate_once(sessions.clone()).await;
+    }
+}

@@ -112,14 +112,14 @@ class IamChecks:
         return readers
 
     def signing_key(self, problems: list[str]) -> None:
-        """Only the issuer (login) and the rotation can read the private token
+        """Only the issuers (login, refresh-session) and the rotation can read the private token
         keys: no other role is granted them, the secret is encrypted with the
         customer-managed key only those two may use, and its resource policy
         denies every other principal. The functions that verify tokens (their
         main.rs calls init.public_keys...) read the public keys, and only they."""
         roles = {self.role_of(f)[0]: n for n, f in self.functions().items() if self.role_of(f)}
         by_function = roles_by_function(roles)
-        issuers = {"LoginFunction", "RotateTokenKeysFunction"}
+        issuers = {"LoginFunction", "RefreshSessionFunction", "RotateTokenKeysFunction"}
         if not issuers <= set(by_function):
             problems.append(f"cannot find the issuer and the rotation among the functions ({sorted(issuers)})")
             return
@@ -128,7 +128,7 @@ class IamChecks:
             action = "kms:Decrypt" if "Kms" in output else "secretsmanager:GetSecretValue"
             readers = self.readers_of(output, action)
             for stack, name in sorted(readers - allowed):
-                problems.append(f"{stack}/{name} may {action} on {output}: only login and the rotation may")
+                problems.append(f"{stack}/{name} may {action} on {output}: only login, refresh-session and the rotation may")
             for stack, name in sorted(allowed - readers):
                 problems.append(f"{name} is not granted {action} on {output}")
         security = next((s for s in self.stacks if s.name == "Security"), None)
@@ -148,7 +148,7 @@ class IamChecks:
             and sorted(json.dumps(a) for a in as_list(st.get("Condition", {}).get("ArnNotEquals", {}).get("aws:PrincipalArn"))) == expected
         ]
         if not denies:
-            problems.append("no resource policy on the private token keys' secret denies GetSecretValue to all but login's and the rotation's roles")
+            problems.append("no resource policy on the private token keys' secret denies GetSecretValue to all but login's, refresh-session's and the rotation's roles")
         # The public keys: read by exactly the functions that verify tokens.
         verifiers = {
             n for n in self.functions()
@@ -167,7 +167,8 @@ class IamChecks:
 
     def login_writes(self, problems: list[str]) -> None:
         """Login may write only its throttle's items, whose key prefixes are the
-        names of the limits and the sign-in history in the code
+        names of the limits and the sign-in history in the code, and put the
+        session it starts into the account's partition
         (`Limit { name: "LOGIN", ... }`, `History { name: "LOGIN-KNOWN", ... }`)."""
         code = (ROOT / "shared/app/src/auth.rs").read_text()
         prefixes = {f"{name}#*" for name in re.findall(r'(?:Limit|History)\s*\{\s*name:\s*"([^"]+)"', code)}
@@ -180,6 +181,9 @@ class IamChecks:
             if not writes:
                 continue
             allowed = set(as_list(statement.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")))
+            # The session a login starts: a PutItem (no update, no delete) into the account's own partition.
+            if writes == {"dynamodb:PutItem"} and allowed == {"USER#*"}:
+                continue
             if allowed != prefixes:
                 problems.append(f"login's {sorted(writes)} is limited to keys {sorted(allowed) or 'none (any item)'}, its throttle writes {sorted(prefixes)}")
 

@@ -6,6 +6,7 @@
 //! |---|---|---|---|
 //! | user | `USER#<id>` | `USER` | gsi1 `USERS` |
 //! | email claim (a copy of the user) | `EMAIL#<email>` | `USER` | - |
+//! | a session: one refresh-token family (hash of its current secret, `expires_at` TTL) | `USER#<id>` | `SESSION#<session id>` | - |
 //! | pending email verification (token hash, `expires_at` TTL) | `USER#<id>` | `VERIFY` | - |
 //! | product | `PRODUCT#<id>` | `PRODUCT` | gsi1 `PRODUCTS#active#<shard>` or `PRODUCTS#inactive#<shard>` |
 //! | SKU claim | `SKU#<sku>` | `SKU` | - |
@@ -29,7 +30,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::ports::OrderFilter;
-use domain::{Email, OrderId, OrderStatus, ProductId, Sku, UserId};
+use domain::{Email, OrderId, OrderStatus, ProductId, SessionId, Sku, UserId};
 
 use super::items::{Item, s};
 
@@ -162,6 +163,16 @@ impl Key {
     pub fn item(&self) -> Item {
         Item::from([("pk".into(), s(&self.pk)), ("sk".into(), s(self.sk))])
     }
+}
+
+/// The sort keys of an account's sessions start with this; each is
+/// `SESSION#<session id>` in the account's partition `USER#<id>`.
+pub(crate) const SESSION_PREFIX: &str = "SESSION#";
+
+/// The key of session `session` of account `user` (its sort key is not one
+/// fixed word, so it is not a [`Key`]).
+pub(crate) fn session_key(user: UserId, session: SessionId) -> Item {
+    Item::from([("pk".into(), s(Key::user(user).pk)), ("sk".into(), s(format!("{SESSION_PREFIX}{session}")))])
 }
 
 /// A listing: one partition of one index, read newest first, with the

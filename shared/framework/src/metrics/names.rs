@@ -38,6 +38,10 @@ pub const RECORDS_FAILED: &str = "RecordsFailed";
 /// Login attempts refused: a wrong email or password, or too many attempts
 /// (429). A surge is a guessing campaign (infra/monitoring.yaml alarms on it).
 pub const LOGINS_FAILED: &str = "LoginsFailed";
+/// Rotated refresh tokens presented again: each revoked its session. A
+/// stolen token or a client that keeps an old one; more than a handful is
+/// worth a look.
+pub const REFRESH_TOKENS_REUSED: &str = "RefreshTokensReused";
 /// Accounts registered.
 pub const USERS_REGISTERED: &str = "UsersRegistered";
 /// Orders placed, confirmed, rejected, cancelled, shipped.
@@ -86,6 +90,7 @@ pub const ALL: &[(&str, Unit)] = &[
     (MESSAGES_FAILED, Unit::Count),
     (RECORDS_FAILED, Unit::Count),
     (LOGINS_FAILED, Unit::Count),
+    (REFRESH_TOKENS_REUSED, Unit::Count),
     (USERS_REGISTERED, Unit::Count),
     (ORDERS_PLACED, Unit::Count),
     (ORDERS_CONFIRMED, Unit::Count),
