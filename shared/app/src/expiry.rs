@@ -109,10 +109,12 @@ impl<O: OrderStore, U: UserStore, P: Publisher> Run<'_, O, U, P> {
         let expired = order
             .transitioned(OrderStatus::Cancelled, Some(self.reason.clone()), self.now)
             .expect("open orders can be cancelled");
-        let email = match self.users.get(order.owner).await? {
-            Some(owner) => Some(expiry_email(&expired, owner.email.as_ref(), self.now)),
-            None => None, // A deleted account has no one to tell.
+        let owner = match order.owner {
+            Some(owner) => self.users.get(owner).await?,
+            None => None,
         };
+        // A deleted account has no one to tell.
+        let email = owner.map(|owner| expiry_email(&expired, owner.email.as_ref(), self.now));
         match self.orders.transition_with_event(&order, &expired, email.as_ref()).await {
             Ok(()) => {
                 tracing::info!(order_id = %order.id, from = %order.status, "order expired");

@@ -12,6 +12,7 @@ pub mod catalogue;
 pub mod consumers;
 mod current_version;
 pub mod email;
+pub mod erasure;
 pub mod expiry;
 pub mod health;
 mod input;

@@ -47,7 +47,7 @@ async fn visible_order(request: &ApiRequest, orders: &impl OrderStore) -> Result
     let principal = request.principal()?.clone();
     let id = OrderId::parse(request.path_param("id")?).map_err(|_| ApiError::NotFound)?;
     let order = orders.get(id).await?.ok_or(ApiError::NotFound)?;
-    if order.owner != principal.user_id && !principal.is_admin() {
+    if !order.is_owned_by(principal.user_id) && !principal.is_admin() {
         return Err(ApiError::NotFound);
     }
     Ok((principal, order))

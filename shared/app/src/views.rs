@@ -124,8 +124,9 @@ pub struct OrderLineView {
 pub struct OrderView {
     /// The order's ULID.
     pub id: String,
-    /// The customer who placed it.
-    pub owner_id: String,
+    /// The customer who placed it; `null` once their account was erased
+    /// (the order stays in the shop's books without anyone's identity).
+    pub owner_id: Option<String>,
     /// Its lines, in the order the client sent them.
     pub lines: Vec<OrderLineView>,
     /// The sum of the lines.
@@ -149,7 +150,7 @@ impl From<&Order> for OrderView {
     fn from(order: &Order) -> Self {
         Self {
             id: order.id.to_string(),
-            owner_id: order.owner.to_string(),
+            owner_id: order.owner.map(|owner| owner.to_string()),
             lines: order
                 .lines
                 .iter()

@@ -164,7 +164,12 @@ impl domain::ports::ProductStore for ReservedBehindTheAdmin {
         let pending = self.order.lock().unwrap().take();
         if let Some(order_id) = pending {
             let notify = |order: &domain::Order| {
-                domain::DomainEvent::order_placed(order.id, order.owner, "test", order.updated_at)
+                domain::DomainEvent::order_placed(
+                    order.id,
+                    order.owner.expect("placed by an account"),
+                    "test",
+                    order.updated_at,
+                )
             };
             domain::ports::OrderStore::reserve(&self.memory.orders(), order_id, &notify).await?;
         }

@@ -71,7 +71,7 @@ async fn an_outage_is_retried_and_an_order_that_does_not_exist_is_poison() {
 
     let ghost = event(
         "order-placed",
-        json!({"order_id": domain::OrderId::generate().to_string(), "owner_id": order.owner.to_string()}),
+        json!({"order_id": domain::OrderId::generate().to_string(), "owner_id": order.owner.expect("placed by an account").to_string()}),
     );
     let poison = app::consumers::on_order_placed(ghost, &memory.users(), &memory.orders(), &memory.publisher()).await;
     assert!(matches!(poison, Err(RecordError::Poison(reason)) if reason.contains("does not exist")));

@@ -96,8 +96,9 @@ async fn units_of_one_product_are_capped_across_open_orders_and_shipping_frees_t
 
     // Shipped, the first order's units are the customer's, no longer held.
     let first_id = OrderId::parse(&id(&first)).unwrap();
-    let notify =
-        |order: &domain::Order| domain::DomainEvent::order_placed(order.id, order.owner, "t", order.updated_at);
+    let notify = |order: &domain::Order| {
+        domain::DomainEvent::order_placed(order.id, order.owner.expect("placed by an account"), "t", order.updated_at)
+    };
     domain::ports::OrderStore::reserve(&memory.orders(), first_id, &notify).await.unwrap();
     let ship = with_header(
         with_path(request(Method::PATCH, Some(&admin), Some(json!({"status": "shipped"}))), first_id),
@@ -117,8 +118,9 @@ const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 async fn confirmed_order(memory: &Memory, buyer: &User, product: &domain::Product, quantity: i64) -> OrderId {
     let placed = place(memory, HoldLimits::default(), buyer, order_body(product, quantity)).await.unwrap();
     let order_id = OrderId::parse(&id(&placed)).unwrap();
-    let notify =
-        |order: &domain::Order| domain::DomainEvent::order_placed(order.id, order.owner, "t", order.updated_at);
+    let notify = |order: &domain::Order| {
+        domain::DomainEvent::order_placed(order.id, order.owner.expect("placed by an account"), "t", order.updated_at)
+    };
     let (outcome, _) = domain::ports::OrderStore::reserve(&memory.orders(), order_id, &notify).await.unwrap();
     assert_eq!(outcome, domain::ports::Reservation::Confirmed);
     order_id

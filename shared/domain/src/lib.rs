@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod email;
+pub mod erasure;
 pub mod error;
 pub mod events;
 pub mod holdings;
@@ -31,6 +32,7 @@ mod properties;
 pub use email::Email;
 pub use error::{FieldError, ValidationError};
 pub use events::{DomainEvent, EmailTask, EventData};
+pub use erasure::{ErasureError, ErasureRefused};
 pub use holdings::{HoldLimitExceeded, HoldLimits, HoldTime, Holdings};
 pub use idempotency::IdempotencyRecord;
 pub use ids::{OrderId, ProductId, SessionId, UserId};

@@ -108,8 +108,10 @@ pub struct OrderLine {
 pub struct Order {
     /// Assigned when priced.
     pub id: OrderId,
-    /// The customer who placed it; only they and admins may see it.
-    pub owner: UserId,
+    /// The customer who placed it; only they and admins may see it. `None`
+    /// once that customer's account was erased: the order stays in the
+    /// shop's books (lines, total, status, dates) without anyone's identity.
+    pub owner: Option<UserId>,
     /// At least one line, at most [`MAX_LINES`], no product twice.
     pub lines: Vec<OrderLine>,
     /// The sum of every line's unit price times quantity, in their one currency.
@@ -219,7 +221,7 @@ impl OrderRequest {
         }
         Ok(Order {
             id: OrderId::generate(),
-            owner,
+            owner: Some(owner),
             lines,
             total: total.expect("at least one line"),
             status: OrderStatus::Pending,
@@ -253,6 +255,23 @@ impl Order {
             return Err(IllegalTransition { from: self.status, to: next });
         }
         Ok(Order { status: next, reason, updated_at: now, version: self.version + 1, ..self.clone() })
+    }
+
+    /// Whether `user` placed this order (never true once its owner was erased).
+    pub fn is_owned_by(&self, user: UserId) -> bool {
+        self.owner == Some(user)
+    }
+
+    /// The order as the books keep it once its customer's account is erased:
+    /// the owner removed, everything the books add up (lines, total,
+    /// status, dates) kept, as the next version. An order already without
+    /// an owner is returned as it is, so erasing twice changes nothing.
+    #[must_use]
+    pub fn without_owner(&self) -> Order {
+        if self.owner.is_none() {
+            return self.clone();
+        }
+        Order { owner: None, version: self.version + 1, ..self.clone() }
     }
 }
 
@@ -347,5 +366,22 @@ mod tests {
         assert_eq!(confirmed.version, 2);
         let error = confirmed.transitioned(OrderStatus::Pending, None, OffsetDateTime::now_utc()).unwrap_err();
         assert_eq!(error.to_string(), "an order that is confirmed cannot become pending");
+    }
+
+    #[test]
+    fn erasing_the_owner_keeps_what_the_books_add_up_once() {
+        let a = product(250, "EUR", true);
+        let owner = UserId::generate();
+        let order = request(&[&a], 2).price(owner, std::slice::from_ref(&a), OffsetDateTime::now_utc()).unwrap();
+        assert!(order.is_owned_by(owner));
+        let erased = order.without_owner();
+        assert_eq!(erased.owner, None);
+        assert!(!erased.is_owned_by(owner));
+        assert_eq!(
+            (erased.total, erased.lines.clone(), erased.status),
+            (order.total, order.lines.clone(), order.status)
+        );
+        assert_eq!((erased.created_at, erased.updated_at, erased.version), (order.created_at, order.updated_at, 2));
+        assert_eq!(erased.without_owner(), erased, "erasing twice changes nothing");
     }
 }

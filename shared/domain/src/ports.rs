@@ -97,6 +97,30 @@ pub trait UserStore: Send + Sync {
     async fn update(&self, user: &User, admin_witness: Option<UserId>) -> Result<(), StoreError>;
 }
 
+/// Erasing accounts on their owners' request (see `crate::erasure`): the
+/// account and everything stored under it at once, then its orders' owner,
+/// in steps that a repeat or the scheduled sweep finishes.
+#[async_trait]
+pub trait AccountErasure: Send + Sync {
+    /// Erases `user` (as read) in one atomic write: the account, its email
+    /// claim (the address can register again), everything else stored under
+    /// the account (sessions, pending tokens, second factor; what one write
+    /// cannot hold is removed right after, and by [`AccountErasure::finish`]),
+    /// and a record that the erasure is unfinished. Only while the account is
+    /// still at `user.version`, is not an admin and has no open order, each
+    /// checked by the write itself: `Refused` otherwise; `NotFound` if it is
+    /// gone, `VersionMismatch` if it changed. Nothing is written on an error.
+    async fn erase(&self, user: &User) -> Result<(), crate::ErasureError>;
+    /// Erased accounts whose erasure is unfinished, oldest first, at most `limit`.
+    async fn unfinished(&self, limit: usize) -> Result<Vec<UserId>, StoreError>;
+    /// Takes up to `limit` more orders of the erased account `id` off it
+    /// ([`crate::Order::without_owner`]) and removes whatever else is left
+    /// under it; `true` once nothing is left and the erasure is recorded as
+    /// finished. Safe to repeat and to run concurrently: each step is
+    /// conditional on what it changes still being there.
+    async fn finish(&self, id: UserId, limit: usize) -> Result<bool, StoreError>;
+}
+
 /// The catalogue, unique by SKU.
 #[async_trait]
 pub trait ProductStore: Send + Sync {

@@ -369,7 +369,8 @@ pub async fn open_orders_stay_within_the_caps(products: &impl ProductStore, orde
     products.insert(&plenty).await.unwrap();
     products.insert(&scarce).await.unwrap();
     let owner = UserId::generate();
-    let placed = |order: &Order| DomainEvent::order_placed(order.id, order.owner, "c", now());
+    let placed =
+        |order: &Order| DomainEvent::order_placed(order.id, order.owner.expect("placed by an account"), "c", now());
 
     // Eight orders at once for three places: exactly three are taken.
     let racers: Vec<Order> = (0..8).map(|_| new_order(owner, &[&plenty], 1)).collect();
@@ -425,7 +426,8 @@ pub async fn open_orders_are_listed_by_age_for_the_expiry(products: &impl Produc
     let product = new_product(100, 10);
     products.insert(&product).await.unwrap();
     let owner = UserId::generate();
-    let placed = |order: &Order| DomainEvent::order_placed(order.id, order.owner, "c", now());
+    let placed =
+        |order: &Order| DomainEvent::order_placed(order.id, order.owner.expect("placed by an account"), "c", now());
     let mut old = Vec::new();
     for _ in 0..3 {
         let order = new_order(owner, &[&product], 2);

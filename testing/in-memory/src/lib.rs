@@ -20,6 +20,8 @@ use domain::{DomainEvent, IdempotencyRecord, Order, OrderId, Product, ProductId,
 use time::OffsetDateTime;
 
 pub mod contract;
+mod erasure;
+pub mod erasure_contract;
 mod messaging;
 mod orders;
 mod paging;
@@ -29,6 +31,7 @@ mod throttle;
 mod users;
 mod verifications;
 
+pub use erasure::MemoryAccountErasure;
 pub use messaging::{MemoryDeadLetters, MemoryMailer, MemoryMessageClaims, MemoryPublisher, SentEmail};
 pub use orders::{MemoryIdempotencyStore, MemoryOrderStore};
 pub use products::MemoryProductStore;
@@ -66,6 +69,8 @@ pub(crate) struct State {
     pub products: BTreeMap<ProductId, Product>,
     pub skus: HashMap<String, ProductId>,
     pub orders: BTreeMap<OrderId, Order>,
+    /// Erased accounts whose orders still name them (see `domain::ports::AccountErasure`).
+    pub erasures: std::collections::BTreeSet<UserId>,
     /// What each account's open orders hold (see `domain::Holdings`).
     pub holdings: HashMap<UserId, domain::Holdings>,
     pub idempotency: HashMap<String, IdempotencyRecord>,
@@ -147,6 +152,11 @@ impl Memory {
     /// The [`domain::ports::SessionStore`] over this state.
     pub fn sessions(&self) -> MemorySessionStore {
         MemorySessionStore::new(self.clone())
+    }
+
+    /// The [`domain::ports::AccountErasure`] over this state.
+    pub fn erasures(&self) -> MemoryAccountErasure {
+        MemoryAccountErasure::new(self.clone())
     }
 
     /// The [`domain::ports::ProductStore`] over this state.

@@ -25,8 +25,8 @@ impl MemoryOrderStore {
 
 /// Takes `order` off its owner's holdings when the change to `next` ends its hold.
 fn release_hold(state: &mut crate::State, order: &Order, next: OrderStatus) {
-    if domain::holdings::ends_hold(order.status, next) {
-        state.holdings.entry(order.owner).or_default().apply(order, -1);
+    if let Some(owner) = order.owner.filter(|_| domain::holdings::ends_hold(order.status, next)) {
+        state.holdings.entry(owner).or_default().apply(order, -1);
     }
 }
 
@@ -44,7 +44,8 @@ impl OrderStore for MemoryOrderStore {
         if state.orders.contains_key(&order.id) {
             return Err(StoreError::Failed("order placement cancelled: the order id exists".into()));
         }
-        let held = state.holdings.entry(order.owner).or_default();
+        let owner = order.owner.ok_or_else(|| StoreError::Failed("an order is placed by an account".into()))?;
+        let held = state.holdings.entry(owner).or_default();
         held.admit(order, self.limits).map_err(StoreError::LimitReached)?;
         held.apply(order, 1);
         state.orders.insert(order.id, order.clone());
@@ -65,7 +66,7 @@ impl OrderStore for MemoryOrderStore {
         let items = state
             .orders
             .values()
-            .filter(|o| filter.owner.is_none_or(|owner| o.owner == owner))
+            .filter(|o| filter.owner.is_none_or(|owner| o.is_owned_by(owner)))
             .filter(|o| filter.status.is_none_or(|status| o.status == status))
             .map(|o| (o.id.to_string(), o.clone()))
             .collect();

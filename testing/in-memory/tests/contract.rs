@@ -98,3 +98,28 @@ async fn concurrent_refreshes() {
         contract::concurrent_refreshes_with_one_token_rotate_once(Memory::new().sessions()).await;
     }
 }
+
+#[tokio::test]
+async fn erasures() {
+    let memory = Memory::new();
+    in_memory::erasure_contract::erasure_frees_the_email_and_keeps_orders_without_owner(
+        &memory.users(),
+        &memory.orders(),
+        &memory.erasures(),
+    )
+    .await;
+    let memory = Memory::new();
+    in_memory::erasure_contract::erasure_refuses_admins_open_orders_and_stale_versions(
+        &memory.users(),
+        &memory.orders(),
+        &memory.erasures(),
+    )
+    .await;
+    let memory = Memory::new();
+    in_memory::erasure_contract::erasure_takes_orders_off_in_steps(
+        &memory.users(),
+        &memory.orders(),
+        &memory.erasures(),
+    )
+    .await;
+}

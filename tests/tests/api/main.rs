@@ -6,6 +6,7 @@ mod caching;
 mod catalogue;
 mod clients;
 mod contract_fuzzing;
+mod erasure;
 mod flows;
 mod health;
 mod holdings;

@@ -466,10 +466,18 @@ async fn real_responses_match_the_documented_schemas() {
     check.call(delete_product.clone(), Some(&admin.token), &[], None).await;
     check.call(get_product.clone(), Some(&admin.token), &[], None).await;
 
+    // Deleting an account: a wrong password, an admin's, a customer's, and its repeat.
+    let leaving = app.new_user("openapi-leaving").await;
+    let delete_me = (Method::DELETE, "/users/me", "/users/me");
+    check.call(delete_me.clone(), Some(&leaving.token), &[], Some(json!({"password": "not the password"}))).await;
+    check.call(delete_me.clone(), Some(&admin.token), &[], Some(json!({"password": PASSWORD}))).await;
+    check.call(delete_me.clone(), Some(&leaving.token), &[], Some(json!({"password": PASSWORD}))).await;
+    check.call(delete_me.clone(), Some(&leaving.token), &[], Some(json!({"password": PASSWORD}))).await;
+
     assert!(check.problems.is_empty(), "{:#?}", check.problems);
     // Every operation was driven, and each of these answers was seen.
     let operations: BTreeSet<(String, String)> = check.seen.iter().map(|(p, m, _)| (p.clone(), m.clone())).collect();
-    assert_eq!(operations.len(), 21, "{operations:#?}");
+    assert_eq!(operations.len(), 22, "{operations:#?}");
     for (path, method, status) in [
         ("/api/v1/auth/register", "post", 202),
         ("/api/v1/auth/verify-email", "post", 200),
@@ -498,6 +506,10 @@ async fn real_responses_match_the_documented_schemas() {
         ("/api/v1/orders/{id}", "delete", 409),
         ("/api/v1/orders/{id}", "delete", 412),
         ("/api/v1/users/me", "get", 304),
+        ("/api/v1/users/me", "delete", 204),
+        ("/api/v1/users/me", "delete", 401),
+        ("/api/v1/users/me", "delete", 403),
+        ("/api/v1/users/me", "delete", 409),
         ("/api/v1/products", "get", 304),
         ("/api/v1/products/{id}", "get", 304),
         ("/api/v1/orders", "get", 304),

@@ -21,6 +21,7 @@
 //!
 //! No key is written by every order: what all orders share (the listings
 //! across owners, their counters, the outbox, the catalogue listing whose
+//! | unfinished account erasure (orders still to take off it) | `ERASURE#<user id>` | `ERASURE` | gsi1 `ERASURES` |
 //! copy of `stock` every reservation writes) is spread over [`SHARDS`]
 //! partitions, the shard picked by the item's id; readers ask
 //! every shard and merge (`listing`). Partitions and counters written before
@@ -173,6 +174,12 @@ pub(crate) const SESSION_PREFIX: &str = "SESSION#";
 /// fixed word, so it is not a [`Key`]).
 pub(crate) fn session_key(user: UserId, session: SessionId) -> Item {
     Item::from([("pk".into(), s(Key::user(user).pk)), ("sk".into(), s(format!("{SESSION_PREFIX}{session}")))])
+    /// The record that the erasure of account `id` is unfinished (its
+    /// orders, or items the erasing write could not hold, still to remove).
+    pub fn erasure(id: UserId) -> Self {
+        Self { pk: format!("ERASURE#{id}"), sk: "ERASURE" }
+    }
+
 }
 
 /// A listing: one partition of one index, read newest first, with the
@@ -262,6 +269,11 @@ impl Partition {
         match (filter.owner, filter.status) {
             (Some(owner), None) => Self { index: Index::Gsi1, value: format!("ORDERS#OWNER#{owner}") },
             (None, Some(status)) => Self { index: Index::Gsi2, value: shard.name(&format!("ORDERS#STATUS#{status}")) },
+    /// Unfinished account erasures, oldest first (written once per erased account).
+    pub fn erasures() -> Self {
+        Self { index: Index::Gsi1, value: "ERASURES".into() }
+    }
+
             (Some(owner), Some(status)) => {
                 Self { index: Index::Gsi3, value: format!("ORDERS#OWNER#{owner}#STATUS#{status}") }
             }
@@ -292,10 +304,16 @@ impl Partition {
 }
 
 /// The index attributes of an order: it is listed by owner, by status, by
-/// both, and among all orders (the last two in the shard of its id).
-pub(crate) fn order_listings(id: OrderId, owner: UserId, status: OrderStatus) -> [Partition; 4] {
+/// both, and among all orders (the last two in the shard of its id). An order
+/// whose owner was erased is listed by status and among all orders only.
+pub(crate) fn order_listings(id: OrderId, owner: Option<UserId>, status: OrderStatus) -> Vec<Partition> {
     let with = |owner, status| Partition::orders(OrderFilter { owner, status }, id);
-    [with(Some(owner), None), with(None, Some(status)), with(Some(owner), Some(status)), with(None, None)]
+    match owner {
+        Some(owner) => {
+            vec![with(Some(owner), None), with(None, Some(status)), with(Some(owner), Some(status)), with(None, None)]
+        }
+        None => vec![with(None, Some(status)), with(None, None)],
+    }
 }
 
 /// A total kept beside a listing, updated in the same transaction as the
@@ -336,12 +354,15 @@ impl Counter {
     /// The counters an order moves when it comes to be (or leaves) `status`;
     /// `with_totals` adds the ones that do not depend on the status. The
     /// counters across owners are the shard of the order's id.
-    pub fn for_order(id: OrderId, owner: UserId, status: OrderStatus, with_totals: bool) -> Vec<Self> {
+    /// An order whose owner was erased moves only the counters across owners.
+    pub fn for_order(id: OrderId, owner: Option<UserId>, status: OrderStatus, with_totals: bool) -> Vec<Self> {
         let shard = Shard::of(&id.to_string());
         let filter = |owner, status| Self::Orders(OrderFilter { owner, status }, shard);
-        let mut counters = vec![filter(None, Some(status)), filter(Some(owner), Some(status))];
+        let mut counters = vec![filter(None, Some(status))];
+        counters.extend(owner.map(|owner| filter(Some(owner), Some(status))));
         if with_totals {
-            counters.extend([filter(None, None), filter(Some(owner), None)]);
+            counters.push(filter(None, None));
+            counters.extend(owner.map(|owner| filter(Some(owner), None)));
         }
         counters
     }
@@ -364,12 +385,24 @@ pub(crate) fn index_echo(pk: &str, delete: bool) -> Vec<(Index, String)> {
 /// Every partition written on behalf of all orders or all accounts: the
 /// shards (and unsharded past) of the listings across owners, of the
 /// outbox, and the counters of all orders, users and products (counters as
+
+    /// Every counter of one owner's orders (all of them, and per status):
+    /// what an erased account's orders leave behind once they are all
+    /// taken off it.
+    pub fn owner_counters(owner: UserId) -> Vec<Self> {
+        let filter = |status| Self::Orders(OrderFilter { owner: Some(owner), status }, Shard(None));
+        [None].into_iter().chain(OrderStatus::ALL.map(Some)).map(filter).collect()
+    }
 /// their table partition, `COUNTER#<name>`).
 pub(crate) fn shared_partitions() -> std::collections::HashSet<String> {
     let everyone = [None].into_iter().chain(OrderStatus::ALL.map(Some));
     let filters: Vec<OrderFilter> = everyone.map(|status| OrderFilter { owner: None, status }).collect();
     let listings = filters.iter().flat_map(|filter| Partition::orders_read(*filter));
-    let outbox = Partition::outbox_read().into_iter().chain([Partition::outbox_parked(), Partition::users()]);
+    let outbox = Partition::outbox_read().into_iter().chain([
+        Partition::outbox_parked(),
+        Partition::users(),
+        Partition::erasures(),
+    ]);
     let counters = filters.iter().flat_map(|filter| Counter::orders_read(*filter)).chain([
         Counter::Users,
         Counter::Products { active: true },
@@ -397,7 +430,7 @@ mod tests {
         let listing = Partition::orders(filter, order).value;
         assert_eq!(listing, "ORDERS#OWNER#01J9Z3NDEKTSV4RRFFQ69G5FAV#STATUS#pending");
         let counters: Vec<String> =
-            Counter::for_order(order, id, OrderStatus::Pending, true).iter().map(Counter::name).collect();
+            Counter::for_order(order, Some(id), OrderStatus::Pending, true).iter().map(Counter::name).collect();
         // The shard of an id never changes across releases: stored items depend on it.
         assert_eq!(
             counters,
@@ -425,10 +458,10 @@ mod tests {
         let listings: std::collections::HashSet<String> =
             filters.iter().map(|f| Partition::orders(*f, order).value).collect();
         let counters: std::collections::HashSet<String> =
-            Counter::for_order(order, id, OrderStatus::Shipped, true).iter().map(Counter::name).collect();
+            Counter::for_order(order, Some(id), OrderStatus::Shipped, true).iter().map(Counter::name).collect();
         assert_eq!((listings.len(), counters.len()), (4, 4));
         let listed: Vec<String> =
-            order_listings(order, id, OrderStatus::Shipped).iter().map(|p| p.value.clone()).collect();
+            order_listings(order, Some(id), OrderStatus::Shipped).iter().map(|p| p.value.clone()).collect();
         for filter in filters {
             let read: Vec<String> = Partition::orders_read(filter).into_iter().map(|p| p.value).collect();
             assert!(read.iter().any(|p| listed.contains(p)), "an order is in every listing that can show it");

@@ -3,6 +3,7 @@
 //! `layout`; transactions with named slots are in `transaction`.
 
 mod claims;
+mod erasure;
 mod idempotency;
 pub(crate) mod items;
 pub(crate) mod layout;
@@ -24,6 +25,7 @@ pub use claims::DynamoMessageClaims;
 use domain::ports::StoreError;
 pub use idempotency::DynamoIdempotencyStore;
 use layout::Key;
+pub use erasure::DynamoAccountErasure;
 pub use orders::DynamoOrderStore;
 pub use outbox::{OutboxEntry, OutboxPage, OutboxPosition, OutboxRecords, PendingEvent};
 pub use products::DynamoProductStore;

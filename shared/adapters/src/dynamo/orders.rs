@@ -59,10 +59,10 @@ impl DynamoOrderStore {
     /// item. Onto it is conditional on every cap, so of two racing orders
     /// only one can take the last place; off it is unconditional (an order's
     /// hold ends once, with the status change that ends it).
-    fn hold(&self, order: &Order, sign: i64) -> TransactWriteItem {
+    fn hold(&self, owner: UserId, order: &Order, sign: i64) -> TransactWriteItem {
         let mut update = Update::builder()
             .table_name(self.table.name())
-            .set_key(Some(Key::holdings(order.owner).item()))
+            .set_key(Some(Key::holdings(owner).item()))
             .expression_attribute_values(":order", n(sign))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let mut adds = vec!["open_orders :order".to_owned()];
@@ -129,7 +129,6 @@ impl DynamoOrderStore {
         }
         item.extend([
             ("id".into(), s(&id)),
-            ("owner".into(), s(order.owner.to_string())),
             ("lines".into(), s(serde_json::to_string(&lines).expect("lines serialise"))),
             ("total_minor".into(), n(order.total.minor())),
             ("currency".into(), s(order.total.currency().as_str())),
@@ -140,6 +139,11 @@ impl DynamoOrderStore {
         ]);
         if let Some(reason) = &order.reason {
             item.insert("reason".into(), s(reason));
+        }
+        // An order whose owner was erased has no owner attribute (and is in
+        // no owner's listing).
+        if let Some(owner) = order.owner {
+            item.insert("owner".into(), s(owner.to_string()));
         }
         item
     }
@@ -161,7 +165,7 @@ impl DynamoOrderStore {
         }
         Ok(Order {
             id: parsed(item, "id", OrderId::parse)?,
-            owner: parsed(item, "owner", UserId::parse)?,
+            owner: item.contains_key("owner").then(|| parsed(item, "owner", UserId::parse)).transpose()?,
             lines,
             total: money(get_u64(item, "total_minor")?)?,
             status: parsed(item, "status", OrderStatus::parse)?,
@@ -191,8 +195,8 @@ impl DynamoOrderStore {
             transaction.extend(self.counters(previous, -1, false));
             transaction.extend(self.counters(next, 1, false));
         }
-        if ends_hold(previous.status, next.status) {
-            transaction.extend([self.hold(previous, -1)]);
+        if let Some(owner) = previous.owner.filter(|_| ends_hold(previous.status, next.status)) {
+            transaction.extend([self.hold(owner, previous, -1)]);
         }
         order
     }
@@ -248,13 +252,14 @@ impl OrderStore for DynamoOrderStore {
         // An order beyond a cap on its own is refused before any write
         // (the holdings condition only sees units already held).
         Holdings::admit_alone(order, self.limits).map_err(StoreError::LimitReached)?;
+        let owner = order.owner.ok_or_else(|| StoreError::Failed("an order is placed by an account".into()))?;
         let table = self.table.name();
         let mut transaction = Transaction::new();
         transaction.add(conditional_put(table, Self::item(order), "attribute_not_exists(pk)", None));
         transaction.extend(self.counters(order, 1, true));
         transaction.add(outbox::record(table, event));
         let key = idempotency.map(|record| transaction.add(records::idempotency(table, record)));
-        let holdings = transaction.add(self.hold(order, 1));
+        let holdings = transaction.add(self.hold(owner, order, 1));
         match self.table.transact(transaction).await? {
             Ok(()) => Ok(()),
             Err(cancelled) if key.is_some_and(|key| cancelled.condition_failed(key)) => {

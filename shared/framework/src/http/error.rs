@@ -34,6 +34,10 @@ pub enum ApiError {
     /// 403: the caller is known but their account is disabled.
     #[error("this account is disabled")]
     AccountDisabled,
+    /// 403: a request that asks for the account's current password again
+    /// (re-authentication before deleting it) got another one.
+    #[error("the password is incorrect")]
+    PasswordIncorrect,
     /// 403: the caller is known but may not do this.
     #[error("you are not allowed to do this")]
     Forbidden,
@@ -111,7 +115,9 @@ impl ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthenticated | Self::InvalidToken | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::AccountDisabled | Self::EmailUnverified => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::AccountDisabled | Self::PasswordIncorrect | Self::EmailUnverified => {
+                StatusCode::FORBIDDEN
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } | Self::LimitReached(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -134,6 +140,7 @@ impl ApiError {
             Self::InvalidToken => "invalid_token",
             Self::InvalidCredentials => "invalid_credentials",
             Self::AccountDisabled => "account_disabled",
+            Self::PasswordIncorrect => "password_incorrect",
             Self::Forbidden => "forbidden",
             Self::EmailUnverified => "email_unverified",
             Self::NotFound => "not_found",

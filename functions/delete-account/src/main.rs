@@ -1,0 +1,22 @@
+//! DELETE /api/v1/users/me: the caller erases their own account, given its password.
+
+use adapters::Init;
+use adapters::dynamo::DynamoAccountErasure;
+use app::erasure::ERASE_ATTEMPTS;
+use framework::auth::PasswordHasher;
+use framework::forever;
+use framework::http::Access;
+
+fn main() -> Result<(), lambda_http::Error> {
+    framework::run(async {
+        let init = Init::start(env!("CARGO_PKG_NAME")).await?;
+        let keys = init.public_keys().await?;
+        let users = forever(init.user_store());
+        let erasures = forever(DynamoAccountErasure::new(init.table()));
+        let hasher = forever(PasswordHasher::new());
+        let attempts = forever(init.throttle(ERASE_ATTEMPTS));
+        init.http(Access::User(init.authenticator(&keys)))
+            .serve(move |request| app::erasure::delete_me(request, users, erasures, hasher, attempts))
+            .await
+    })
+}
