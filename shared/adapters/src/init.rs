@@ -93,6 +93,11 @@ impl Init {
         crate::dynamo::DynamoVerifications::new(self.table())
     }
 
+    /// The admins' second factors (TOTP enrolments, recovery codes) in the table.
+    pub fn second_factors(&self) -> crate::dynamo::DynamoSecondFactorStore {
+        crate::dynamo::DynamoSecondFactorStore::new(self.table())
+    }
+
     /// The catalogue in the table.
     pub fn product_store(&self) -> DynamoProductStore {
         DynamoProductStore::new(self.table())

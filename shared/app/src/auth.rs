@@ -20,6 +20,19 @@ pub(crate) struct Credentials {
     password: String,
 }
 
+/// What login takes: the credentials and, for an admin with a confirmed
+/// second factor, one of its codes (see `mfa`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    email: String,
+    password: String,
+    #[serde(default)]
+    totp_code: Option<String>,
+    #[serde(default)]
+    recovery_code: Option<String>,
+}
+
 /// Parses both fields, reporting every bad one at once.
 pub(crate) fn parse_credentials(
     credentials: Credentials,
@@ -137,8 +150,11 @@ pub async fn login(
     tokens: &Tokens,
     limits: &LoginLimits<impl Throttle, impl SignInHistory>,
     sessions: &crate::sessions::Sessions<impl domain::ports::SessionStore>,
+    second_factors: &crate::mfa::SecondFactors<impl domain::ports::SecondFactorStore, impl Throttle>,
 ) -> Result<ApiResponse, ApiError> {
-    let (email, password) = parse_credentials(request.json()?, Password::parse_attempt)?;
+    let LoginBody { email, password, totp_code, recovery_code } = request.json()?;
+    let (email, password) = parse_credentials(Credentials { email, password }, Password::parse_attempt)?;
+    let proof = crate::mfa::Proof::parse(totp_code.as_deref(), recovery_code.as_deref())?;
     // Hashed: these keys are stored, and must not hold the email address.
     let account = short_hash(email.as_ref());
     let account_and_client = format!("{account}#{}", request.client_ip);
@@ -199,8 +215,10 @@ pub async fn login(
         // (the promotion could not see it), but operators should know.
         tracing::warn!(user_id = %user.id, "an admin signed in with a password below the admin minimum");
     }
-    let issued = tokens.issue(user.id, user.role).await.map_err(ApiError::Unavailable)?;
-    let refresh = crate::sessions::start(sessions, &user, false, OffsetDateTime::now_utc()).await?;
+    // Asked only now, after the password: a wrong password learns nothing of it.
+    let mfa = crate::mfa::at_sign_in(&user, proof, second_factors, OffsetDateTime::now_utc()).await?;
+    let issued = tokens.issue_with_mfa(user.id, user.role, mfa).await.map_err(ApiError::Unavailable)?;
+    let refresh = crate::sessions::start(sessions, &user, mfa, OffsetDateTime::now_utc()).await?;
     tracing::info!(user_id = %user.id, "login succeeded");
     Ok(crate::sessions::signed_in(&issued, &refresh))
 }

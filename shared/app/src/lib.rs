@@ -16,6 +16,7 @@ pub mod erasure;
 pub mod expiry;
 pub mod health;
 mod input;
+pub mod mfa;
 pub mod orders;
 pub mod read_cache;
 pub mod reference;

@@ -56,7 +56,8 @@ async fn login_checked_by(
     let mut request = request(Method::POST, None, Some(json!({"email": email, "password": password})));
     request.client_ip = ip.to_owned();
     let sessions = app::sessions::Sessions { store: memory.sessions(), lifetime: domain::RefreshLifetime::DEFAULT };
-    app::auth::login(request, &memory.users(), hasher, &support::tokens(), limits, &sessions).await
+    let second_factors = support::second_factors(memory);
+    app::auth::login(request, &memory.users(), hasher, &support::tokens(), limits, &sessions, &second_factors).await
 }
 
 /// Counts the password checks (argon2 runs) login makes.
@@ -102,7 +103,16 @@ fn the_handlers_futures_are_send() {
     is_send(app::registration::register(request(Method::POST, None, None), &registration, &keys, &hasher, &publisher));
     let (tokens, limits) = (support::tokens(), limits(&memory));
     let sessions = app::sessions::Sessions { store: memory.sessions(), lifetime: domain::RefreshLifetime::DEFAULT };
-    is_send(app::auth::login(request(Method::POST, None, None), &users, &hasher, &tokens, &limits, &sessions));
+    let second_factors = support::second_factors(&memory);
+    is_send(app::auth::login(
+        request(Method::POST, None, None),
+        &users,
+        &hasher,
+        &tokens,
+        &limits,
+        &sessions,
+        &second_factors,
+    ));
 }
 
 /// Regression: the throttle read the count, checked the password,

@@ -23,6 +23,7 @@ pub mod role;
 pub mod session;
 #[cfg(any(test, feature = "proptest"))]
 pub mod strategies;
+pub mod totp;
 pub mod user;
 pub mod verification;
 

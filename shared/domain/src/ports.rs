@@ -403,3 +403,42 @@ pub trait SessionStore: Send + Sync {
     /// The sessions of `user` live at `now`, oldest first.
     async fn list(&self, user: UserId, now: OffsetDateTime) -> Result<Vec<crate::Session>, StoreError>;
 }
+
+/// What beginning a TOTP enrolment found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrolmentStart {
+    /// The pending enrolment is stored (replacing an earlier pending one).
+    Begun,
+    /// The account already has a confirmed enrolment; nothing was written.
+    AlreadyConfirmed,
+}
+
+/// The admins' second factor: each account's TOTP enrolment and its
+/// recovery codes (hashed), both in the account's own partition. Every use
+/// of a code is one conditional write, so of two sign-ins with the same
+/// code or recovery code, however concurrent, exactly one succeeds.
+#[async_trait]
+pub trait SecondFactorStore: Send + Sync {
+    /// The enrolment of `user`, pending or confirmed, if any.
+    async fn enrolment(&self, user: UserId) -> Result<Option<crate::totp::TotpEnrolment>, StoreError>;
+    /// Stores `pending` unless the account's enrolment is confirmed.
+    async fn begin(&self, pending: &crate::totp::TotpEnrolment) -> Result<EnrolmentStart, StoreError>;
+    /// Confirms `pending` at `step` and stores `recovery` (replacing any
+    /// earlier codes), atomically, only while `pending` (its very secret) is
+    /// still the account's pending enrolment; `false` otherwise, nothing written.
+    async fn confirm(
+        &self,
+        pending: &crate::totp::TotpEnrolment,
+        step: crate::totp::TimeStep,
+        recovery: &[crate::totp::RecoveryCodeHash],
+    ) -> Result<bool, StoreError>;
+    /// Records `step` as the last used one, only if the enrolment is
+    /// confirmed and `step` is later than the last used step (one
+    /// conditional write); `false`, nothing written, for a replay.
+    async fn use_step(&self, user: UserId, step: crate::totp::TimeStep) -> Result<bool, StoreError>;
+    /// Removes `code` from the account's recovery codes if it is one of
+    /// them (one conditional write); `false` if it is not (or no longer).
+    async fn use_recovery_code(&self, user: UserId, code: &crate::totp::RecoveryCodeHash) -> Result<bool, StoreError>;
+    /// How many unused recovery codes `user` has.
+    async fn recovery_codes_left(&self, user: UserId) -> Result<usize, StoreError>;
+}

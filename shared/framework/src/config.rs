@@ -32,6 +32,11 @@ pub struct Settings {
     pub verification_ttl: domain::VerificationTtl,
     /// How long fetched token and cursor keys are trusted before being re-read.
     pub key_cache_ttl: Duration,
+    /// Whether admin-only routes need a token whose sign-in checked a second
+    /// factor (`ADMIN_MFA_REQUIRED`, `true` or `false`, default `false`; the
+    /// template's `AdminMfaRequired`, on in prod): an admin without a
+    /// confirmed TOTP enrolment can still sign in and enrol, nothing more.
+    pub admin_mfa_required: bool,
     /// Origins allowed by CORS; empty means no cross-origin access.
     pub cors_allowed_origins: Vec<String>,
     /// Largest request body accepted, in bytes.
@@ -148,6 +153,11 @@ impl Settings {
             )
             .map_err(|error| anyhow::anyhow!("EMAIL_VERIFICATION_TTL_SECONDS: {error}"))?,
             key_cache_ttl: seconds("SIGNING_KEY_CACHE_SECONDS", 5 * 60)?,
+            admin_mfa_required: match lookup("ADMIN_MFA_REQUIRED").as_deref() {
+                None | Some("" | "false") => false,
+                Some("true") => true,
+                Some(_) => bail!("ADMIN_MFA_REQUIRED must be true or false"),
+            },
             cors_allowed_origins: lookup("CORS_ALLOWED_ORIGINS")
                 .unwrap_or_default()
                 .split(',')
@@ -227,6 +237,9 @@ mod tests {
         assert!(settings(&[]).is_err());
         assert!(settings(&[("TABLE_NAME", "t"), ("TOKEN_TTL_SECONDS", "soon")]).is_err());
         assert!(settings(&[("TABLE_NAME", "t"), ("TOKEN_TTL_SECONDS", "0")]).is_err());
+        assert!(!settings(&[("TABLE_NAME", "t")]).unwrap().admin_mfa_required, "off unless asked for");
+        assert!(settings(&[("TABLE_NAME", "t"), ("ADMIN_MFA_REQUIRED", "true")]).unwrap().admin_mfa_required);
+        assert!(settings(&[("TABLE_NAME", "t"), ("ADMIN_MFA_REQUIRED", "yes")]).is_err(), "a typo is no silent off");
         assert!(settings(&[("TABLE_NAME", "t"), ("REFRESH_TOKEN_TTL_SECONDS", "0")]).is_err());
         let short = settings(&[("TABLE_NAME", "t"), ("REFRESH_TOKEN_TTL_SECONDS", "7")]).unwrap();
         assert_eq!(short.refresh_ttl.get(), Duration::from_secs(7));

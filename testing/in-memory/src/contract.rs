@@ -776,3 +776,113 @@ where
     let after = sessions.rotate(user, session.id, &winner.secret_hash, &secret_hash(99), now, expires).await.unwrap();
     assert_eq!(after, Rotation::Unknown, "the family was revoked, the winner's token with it");
 }
+
+/// A pending TOTP enrolment of a fresh account, with a secret made of `fill`.
+fn pending_enrolment(user: UserId, fill: u8) -> domain::totp::TotpEnrolment {
+    let secret = domain::totp::TotpSecret::from_random([fill; domain::totp::SECRET_BYTES]);
+    domain::totp::TotpEnrolment::begin(user, secret, now())
+}
+
+fn recovery_hashes(user: UserId, count: u8) -> Vec<domain::totp::RecoveryCodeHash> {
+    (0..count)
+        .map(|n| domain::totp::RecoveryCode::from_random([n; domain::totp::RECOVERY_CODE_BYTES]).hash(user))
+        .collect()
+}
+
+/// An enrolment stays pending until a code confirms it; a newer pending
+/// enrolment replaces an older one, whose secret can then no longer be
+/// confirmed; a confirmed one is never replaced.
+pub async fn totp_enrolment_is_pending_until_confirmed(factors: &impl domain::ports::SecondFactorStore) {
+    use domain::ports::EnrolmentStart;
+    use domain::totp::{EnrolmentState, TimeStep};
+    let user = UserId::generate();
+    assert_eq!(factors.enrolment(user).await.unwrap(), None);
+    let first = pending_enrolment(user, 1);
+    assert_eq!(factors.begin(&first).await.unwrap(), EnrolmentStart::Begun);
+    let stored = factors.enrolment(user).await.unwrap().expect("stored");
+    assert_eq!((stored.state, stored.last_step), (EnrolmentState::Pending, None));
+    assert_eq!(stored.secret, first.secret);
+    assert!(!factors.use_step(user, TimeStep::from_stored(5)).await.unwrap(), "pending: no code is used");
+
+    let second = pending_enrolment(user, 2);
+    assert_eq!(factors.begin(&second).await.unwrap(), EnrolmentStart::Begun, "a pending one is replaced");
+    let step = TimeStep::from_stored(1_000);
+    assert!(!factors.confirm(&first, step, &recovery_hashes(user, 10)).await.unwrap(), "the old secret is gone");
+    assert!(factors.confirm(&second, step, &recovery_hashes(user, 10)).await.unwrap());
+    assert!(!factors.confirm(&second, step, &recovery_hashes(user, 3)).await.unwrap(), "confirmed once");
+    let confirmed = factors.enrolment(user).await.unwrap().expect("stored");
+    assert_eq!((confirmed.state, confirmed.last_step), (EnrolmentState::Confirmed, Some(step)));
+    assert_eq!(confirmed.secret, second.secret);
+    assert_eq!(factors.recovery_codes_left(user).await.unwrap(), 10);
+    assert_eq!(factors.begin(&pending_enrolment(user, 3)).await.unwrap(), EnrolmentStart::AlreadyConfirmed);
+    assert_eq!(factors.enrolment(user).await.unwrap().expect("kept").secret, second.secret, "nothing replaced");
+    assert_eq!(factors.enrolment(UserId::generate()).await.unwrap(), None, "accounts are apart");
+}
+
+/// Codes of one step sent at the same moment, on as many threads: exactly
+/// one is accepted; a step no later than the last accepted one is refused
+/// (a replay, or an older code), a later one accepted.
+pub async fn a_totp_step_is_used_once<S>(factors: S)
+where
+    S: domain::ports::SecondFactorStore + Clone + 'static,
+{
+    use domain::totp::TimeStep;
+    let user = UserId::generate();
+    let pending = pending_enrolment(user, 7);
+    factors.begin(&pending).await.unwrap();
+    assert!(factors.confirm(&pending, TimeStep::from_stored(100), &[]).await.unwrap());
+    assert!(!factors.use_step(user, TimeStep::from_stored(100)).await.unwrap(), "the confirming step is used");
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let factors = factors.clone();
+            tokio::spawn(async move { factors.use_step(user, TimeStep::from_stored(101)).await })
+        })
+        .collect();
+    let mut accepted = 0;
+    for racer in racers {
+        accepted += usize::from(racer.await.expect("no panic").expect("the store answers"));
+    }
+    assert_eq!(accepted, 1, "exactly one use of a step wins");
+    assert!(!factors.use_step(user, TimeStep::from_stored(100)).await.unwrap(), "an older step is refused");
+    assert!(factors.use_step(user, TimeStep::from_stored(103)).await.unwrap(), "a later step is accepted");
+    assert!(!factors.use_step(UserId::generate(), TimeStep::from_stored(200)).await.unwrap(), "no enrolment");
+}
+
+/// A recovery code works once, even when sent on many threads at once;
+/// the others stay usable; a new confirmation replaces the codes.
+pub async fn a_recovery_code_is_used_once<S>(factors: S)
+where
+    S: domain::ports::SecondFactorStore + Clone + 'static,
+{
+    use domain::totp::TimeStep;
+    let user = UserId::generate();
+    let pending = pending_enrolment(user, 9);
+    factors.begin(&pending).await.unwrap();
+    let codes = recovery_hashes(user, 10);
+    assert!(factors.confirm(&pending, TimeStep::from_stored(100), &codes).await.unwrap());
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let (factors, code) = (factors.clone(), codes[3].clone());
+            tokio::spawn(async move { factors.use_recovery_code(user, &code).await })
+        })
+        .collect();
+    let mut accepted = 0;
+    for racer in racers {
+        accepted += usize::from(racer.await.expect("no panic").expect("the store answers"));
+    }
+    assert_eq!(accepted, 1, "exactly one use of a recovery code wins");
+    assert!(!factors.use_recovery_code(user, &codes[3]).await.unwrap(), "used up");
+    assert_eq!(factors.recovery_codes_left(user).await.unwrap(), 9);
+    assert!(factors.use_recovery_code(user, &codes[4]).await.unwrap(), "the others still work");
+    assert!(!factors.use_recovery_code(UserId::generate(), &codes[5]).await.unwrap(), "only for their account");
+    let stranger = recovery_hashes(UserId::generate(), 1).remove(0);
+    assert!(!factors.use_recovery_code(user, &stranger).await.unwrap(), "an unknown code is refused");
+    for code in &codes[5..] {
+        assert!(factors.use_recovery_code(user, code).await.unwrap());
+    }
+    for code in &codes[..3] {
+        assert!(factors.use_recovery_code(user, code).await.unwrap());
+    }
+    assert_eq!(factors.recovery_codes_left(user).await.unwrap(), 0, "every code used");
+    assert!(!factors.use_recovery_code(user, &codes[0]).await.unwrap(), "none twice, even the last one");
+}

@@ -26,6 +26,7 @@ mod messaging;
 mod orders;
 mod paging;
 mod products;
+mod second_factor;
 mod sessions;
 mod throttle;
 mod users;
@@ -35,6 +36,7 @@ pub use erasure::MemoryAccountErasure;
 pub use messaging::{MemoryDeadLetters, MemoryMailer, MemoryMessageClaims, MemoryPublisher, SentEmail};
 pub use orders::{MemoryIdempotencyStore, MemoryOrderStore};
 pub use products::MemoryProductStore;
+pub use second_factor::MemorySecondFactorStore;
 pub use sessions::MemorySessionStore;
 pub use throttle::{MemorySignInHistory, MemoryThrottle};
 pub use users::MemoryUserStore;
@@ -86,6 +88,8 @@ pub(crate) struct State {
     pub verifications: HashMap<UserId, domain::PendingVerification>,
     /// Sign-in histories: (name, key) -> expires at.
     pub sign_ins: HashMap<(String, String), OffsetDateTime>,
+    /// Second factors: each account's TOTP enrolment and recovery code hashes.
+    pub second_factors: HashMap<UserId, second_factor::Stored>,
     /// Sessions (refresh-token families) by account and id.
     pub sessions: BTreeMap<(UserId, domain::SessionId), domain::Session>,
     pub parked: Vec<(String, String)>,
@@ -157,6 +161,11 @@ impl Memory {
     /// The [`domain::ports::AccountErasure`] over this state.
     pub fn erasures(&self) -> MemoryAccountErasure {
         MemoryAccountErasure::new(self.clone())
+    }
+
+    /// The [`domain::ports::SecondFactorStore`] over this state.
+    pub fn second_factors(&self) -> MemorySecondFactorStore {
+        MemorySecondFactorStore::new(self.clone())
     }
 
     /// The [`domain::ports::ProductStore`] over this state.

@@ -123,3 +123,17 @@ async fn erasures() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn second_factors() {
+    contract::totp_enrolment_is_pending_until_confirmed(&Memory::new().second_factors()).await;
+}
+
+/// On four worker threads: the sign-ins with one code run in parallel, not just interleaved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_second_factor_uses() {
+    for _ in 0..20 {
+        contract::a_totp_step_is_used_once(Memory::new().second_factors()).await;
+        contract::a_recovery_code_is_used_once(Memory::new().second_factors()).await;
+    }
+}

@@ -10,6 +10,7 @@ mod erasure;
 mod flows;
 mod health;
 mod holdings;
+mod mfa;
 mod openapi;
 mod orders;
 mod rate_limit;

@@ -474,10 +474,28 @@ async fn real_responses_match_the_documented_schemas() {
     check.call(delete_me.clone(), Some(&leaving.token), &[], Some(json!({"password": PASSWORD}))).await;
     check.call(delete_me.clone(), Some(&leaving.token), &[], Some(json!({"password": PASSWORD}))).await;
 
+    // The admins' second factor: a customer refused, an enrolment, a wrong and a right code, both
+    // repeated, and the sign-ins it changes (no code, then the next step's code).
+    let guarded = app.new_admin("openapi-mfa").await;
+    let enrol = (Method::POST, "/users/me/mfa/totp", "/users/me/mfa/totp");
+    let confirm = (Method::POST, "/users/me/mfa/totp/confirm", "/users/me/mfa/totp/confirm");
+    check.call(enrol.clone(), Some(&customer.token), &[], None).await;
+    let enrolled = check.call(enrol.clone(), Some(&guarded.token), &[], None).await.body;
+    let authenticator = crate::mfa::authenticator(enrolled["otpauth_uri"].as_str().unwrap());
+    let now = crate::mfa::code(&authenticator, 0);
+    check.call(confirm.clone(), Some(&guarded.token), &[], Some(json!({"code": crate::mfa::wrong(&now)}))).await;
+    check.call(confirm.clone(), Some(&guarded.token), &[], Some(json!({"code": now}))).await;
+    check.call(confirm.clone(), Some(&guarded.token), &[], Some(json!({"code": now}))).await;
+    check.call(enrol.clone(), Some(&guarded.token), &[], None).await;
+    check.call(login.clone(), None, &[], Some(json!({"email": guarded.email, "password": PASSWORD}))).await;
+    let next = crate::mfa::code(&authenticator, 30);
+    let with_code = json!({"email": guarded.email, "password": PASSWORD, "totp_code": next});
+    assert_eq!(check.call(login.clone(), None, &[], Some(with_code)).await.status, StatusCode::OK);
+
     assert!(check.problems.is_empty(), "{:#?}", check.problems);
     // Every operation was driven, and each of these answers was seen.
     let operations: BTreeSet<(String, String)> = check.seen.iter().map(|(p, m, _)| (p.clone(), m.clone())).collect();
-    assert_eq!(operations.len(), 22, "{operations:#?}");
+    assert_eq!(operations.len(), 24, "{operations:#?}");
     for (path, method, status) in [
         ("/api/v1/auth/register", "post", 202),
         ("/api/v1/auth/verify-email", "post", 200),
@@ -507,6 +525,12 @@ async fn real_responses_match_the_documented_schemas() {
         ("/api/v1/orders/{id}", "delete", 412),
         ("/api/v1/users/me", "get", 304),
         ("/api/v1/users/me", "delete", 204),
+        ("/api/v1/users/me/mfa/totp", "post", 201),
+        ("/api/v1/users/me/mfa/totp", "post", 403),
+        ("/api/v1/users/me/mfa/totp", "post", 409),
+        ("/api/v1/users/me/mfa/totp/confirm", "post", 200),
+        ("/api/v1/users/me/mfa/totp/confirm", "post", 409),
+        ("/api/v1/users/me/mfa/totp/confirm", "post", 422),
         ("/api/v1/users/me", "delete", 401),
         ("/api/v1/users/me", "delete", 403),
         ("/api/v1/users/me", "delete", 409),

@@ -143,3 +143,20 @@ async fn erasures() {
     let (users, orders, erasures) = stores(fresh_table().await);
     erasure_contract::erasure_takes_orders_off_in_steps(&users, &orders, &erasures).await;
 }
+
+#[tokio::test]
+async fn second_factors() {
+    let factors = adapters::dynamo::DynamoSecondFactorStore::new(fresh_table().await);
+    contract::totp_enrolment_is_pending_until_confirmed(&factors).await;
+}
+
+/// On four worker threads, against DynamoDB Local: its conditional updates
+/// let exactly one of the racing uses of a code (or recovery code) win.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_second_factor_uses() {
+    let factors = adapters::dynamo::DynamoSecondFactorStore::new(fresh_table().await);
+    for _ in 0..3 {
+        contract::a_totp_step_is_used_once(factors.clone()).await;
+        contract::a_recovery_code_is_used_once(factors.clone()).await;
+    }
+}

@@ -170,7 +170,8 @@ class IamChecks:
         names of the limits and the sign-in history in the code, and put the
         session it starts into the account's partition
         (`Limit { name: "LOGIN", ... }`, `History { name: "LOGIN-KNOWN", ... }`)."""
-        code = (ROOT / "shared/app/src/auth.rs").read_text()
+        # The second factor's attempt limits (shared/app/src/mfa.rs) are login's throttles too.
+        code = (ROOT / "shared/app/src/auth.rs").read_text() + (ROOT / "shared/app/src/mfa.rs").read_text()
         prefixes = {f"{name}#*" for name in re.findall(r'(?:Limit|History)\s*\{\s*name:\s*"([^"]+)"', code)}
         if not prefixes:
             problems.append("cannot find the login throttle's limits (Limit { name: ... }) in shared/app/src/auth.rs")
@@ -183,6 +184,9 @@ class IamChecks:
             allowed = set(as_list(statement.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")))
             # The session a login starts: a PutItem (no update, no delete) into the account's own partition.
             if writes == {"dynamodb:PutItem"} and allowed == {"USER#*"}:
+                continue
+            # An admin's second factor: conditional UpdateItems of the TOTP step and the recovery codes in the account's partition.
+            if writes == {"dynamodb:UpdateItem"} and allowed == {"USER#*"}:
                 continue
             if allowed != prefixes:
                 problems.append(f"login's {sorted(writes)} is limited to keys {sorted(allowed) or 'none (any item)'}, its throttle writes {sorted(prefixes)}")

@@ -39,6 +39,31 @@ class SettingsChecks:
                 if not configs or configs[0].get("MaximumRetryAttempts") != 0 or configs[0].get("MaximumEventAgeInSeconds", 21600) > 60:
                     problems.append(f"scheduled {function}: a missed event must be dropped (EventInvokeConfig: 0 retries, event age <= 60 s)")
 
+    def admin_mfa(self, problems: list[str]) -> None:
+        """The admins' second factor is mandatory in prod and optional
+        elsewhere by default (AdminMfaRequired auto): every function that
+        serves admin-only routes (its main serves Access::Admin) reads
+        ADMIN_MFA_REQUIRED, which resolves to "true" with prod's parameters
+        and "false" with dev's (shared/framework/src/config.rs)."""
+        from .model import evaluate, root_parameters
+
+        conditions = self.root.source.get("Conditions", {})
+        shared = self.root.source.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+        for logical_id, resource in self.root.source["Resources"].items():
+            if resource.get("Type") != "AWS::Serverless::Function":
+                continue
+            main = ROOT / "functions" / self.function_package(logical_id) / "src" / "main.rs"
+            if not main.is_file() or "Access::Admin" not in main.read_text():
+                continue
+            variables = {**shared, **resource["Properties"].get("Environment", {}).get("Variables", {})}
+            if "ADMIN_MFA_REQUIRED" not in variables:
+                problems.append(f"{logical_id} serves admin routes but is not given ADMIN_MFA_REQUIRED")
+                continue
+            for env, expected in (("prod", "true"), ("dev", "false")):
+                value = evaluate(variables["ADMIN_MFA_REQUIRED"], root_parameters(self.root, env, self.config), conditions)
+                if value != expected:
+                    problems.append(f"{env}: {logical_id}'s ADMIN_MFA_REQUIRED is {value!r}, not {expected!r}")
+
     def cache_settings(self, problems: list[str]) -> None:
         """A function whose main reads cache settings (CACHE_SETTINGS) is
         given each from a template parameter, a Number of seconds from 0, so

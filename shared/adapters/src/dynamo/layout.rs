@@ -6,6 +6,8 @@
 //! |---|---|---|---|
 //! | user | `USER#<id>` | `USER` | gsi1 `USERS` |
 //! | email claim (a copy of the user) | `EMAIL#<email>` | `USER` | - |
+//! | TOTP enrolment (secret, `pending`/`confirmed`, last used time step) | `USER#<id>` | `TOTP` | - |
+//! | recovery codes (a string set of their SHA-256 hashes) | `USER#<id>` | `RECOVERY` | - |
 //! | a session: one refresh-token family (hash of its current secret, `expires_at` TTL) | `USER#<id>` | `SESSION#<session id>` | - |
 //! | pending email verification (token hash, `expires_at` TTL) | `USER#<id>` | `VERIFY` | - |
 //! | product | `PRODUCT#<id>` | `PRODUCT` | gsi1 `PRODUCTS#active#<shard>` or `PRODUCTS#inactive#<shard>` |
@@ -101,6 +103,16 @@ impl Key {
     /// token and its expiry, in the account's own partition.
     pub fn verification(id: UserId) -> Self {
         Self { pk: format!("USER#{id}"), sk: "VERIFY" }
+    }
+
+    /// The account's TOTP enrolment, in the account's own partition.
+    pub fn totp(id: UserId) -> Self {
+        Self { pk: format!("USER#{id}"), sk: "TOTP" }
+    }
+
+    /// The account's unused recovery codes (hashed), in its own partition.
+    pub fn recovery_codes(id: UserId) -> Self {
+        Self { pk: format!("USER#{id}"), sk: "RECOVERY" }
     }
 
     /// The copy of a user that makes its email unique and findable.

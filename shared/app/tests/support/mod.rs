@@ -42,7 +42,7 @@ pub fn cursors() -> Cursors {
 /// A request with a JSON body, from `principal` (a guest when `None`).
 pub fn request(method: Method, principal: Option<&User>, body: Option<Value>) -> ApiRequest {
     let mut request = ApiRequest::new(method);
-    request.principal = principal.map(|user| Principal { user_id: user.id, role: user.role });
+    request.principal = principal.map(|user| Principal { user_id: user.id, role: user.role, mfa: false });
     request.client_ip = "198.51.100.7".into();
     if let Some(body) = body {
         request.headers.insert("content-type", "application/json".parse().unwrap());
@@ -133,4 +133,16 @@ pub async fn register(
     let hasher = framework::auth::PasswordHasher::new();
     app::registration::register(request, &registration(memory), &memory.idempotency(), &hasher, &memory.publisher())
         .await
+}
+
+/// The second factor's store and attempt limits (as login and the TOTP routes wire them), on `memory`.
+pub fn second_factors(
+    memory: &Memory,
+) -> app::mfa::SecondFactors<in_memory::MemorySecondFactorStore, in_memory::MemoryThrottle> {
+    let throttle = |limit: adapters::throttle::Limit| memory.throttle(limit.name, limit.attempts, limit.window);
+    app::mfa::SecondFactors {
+        store: memory.second_factors(),
+        attempts: throttle(app::mfa::CODE_ATTEMPTS),
+        daily_attempts: throttle(app::mfa::CODE_ATTEMPTS_PER_DAY),
+    }
 }

@@ -29,6 +29,10 @@ pub struct Claims {
     pub iat: i64,
     /// When it stops being accepted, in Unix seconds (5 seconds of leeway).
     pub exp: i64,
+    /// Whether the sign-in that issued it checked a second factor (a TOTP
+    /// or recovery code) beside the password. Absent in older tokens: false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mfa: bool,
 }
 
 /// The verified caller of a request.
@@ -38,6 +42,8 @@ pub struct Principal {
     pub user_id: UserId,
     /// The role the token granted, as of when it was issued.
     pub role: Role,
+    /// Whether the sign-in behind the token checked a second factor.
+    pub mfa: bool,
 }
 
 impl Principal {
@@ -108,6 +114,12 @@ impl Tokens {
     /// Signs a token for `user_id` with the active key; fails when the
     /// keys cannot be read or this function holds no private keys.
     pub async fn issue(&self, user_id: UserId, role: Role) -> anyhow::Result<IssuedToken> {
+        self.issue_with_mfa(user_id, role, false).await
+    }
+
+    /// [`Tokens::issue`], saying whether the sign-in checked a second factor
+    /// (the `mfa` claim, which admin routes may require).
+    pub async fn issue_with_mfa(&self, user_id: UserId, role: Role, mfa: bool) -> anyhow::Result<IssuedToken> {
         let Some(private) = &self.private else { anyhow::bail!("this function holds no token signing key") };
         let keys = private.current().await?;
         let (kid, pkcs8) = keys.active()?;
@@ -119,6 +131,7 @@ impl Tokens {
             aud: AUDIENCE.to_owned(),
             iat: now,
             exp: now + i64::try_from(self.ttl.as_secs())?,
+            mfa,
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(kid.to_owned());
@@ -153,7 +166,7 @@ impl Tokens {
         let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(TokenError::Invalid)?;
         let user_id = UserId::parse(&data.claims.sub).map_err(|_| TokenError::Malformed)?;
         let role = Role::parse(&data.claims.role).map_err(|_| TokenError::Malformed)?;
-        Ok(Principal { user_id, role })
+        Ok(Principal { user_id, role, mfa: data.claims.mfa })
     }
 }
 
@@ -196,6 +209,7 @@ mod tests {
             aud: AUDIENCE.into(),
             iat: now,
             exp: now + exp_offset,
+            mfa: false,
         }
     }
 
@@ -211,7 +225,10 @@ mod tests {
         assert_eq!(header.alg, Algorithm::EdDSA);
         // A function with the public keys alone verifies it.
         let principal = verifier(keys.public_keys(None).unwrap()).verify(&issued.token).await.unwrap();
-        assert_eq!(principal, Principal { user_id: user, role: Role::Admin });
+        assert_eq!(principal, Principal { user_id: user, role: Role::Admin, mfa: false });
+        // The second factor rides along when the sign-in checked one.
+        let checked = tokens.issue_with_mfa(user, Role::Admin, true).await.unwrap();
+        assert!(tokens.verify(&checked.token).await.unwrap().mfa);
     }
 
     #[tokio::test]

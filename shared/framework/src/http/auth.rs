@@ -56,7 +56,7 @@ impl Authenticator {
         if user.role != claimed.role {
             tracing::info!(token_role = %claimed.role, role = %user.role, "role changed since the token was issued");
         }
-        Ok(Principal { user_id: user.id, role: user.role })
+        Ok(Principal { user_id: user.id, role: user.role, mfa: claimed.mfa })
     }
 }
 
@@ -75,8 +75,8 @@ mod tests {
 
     #[test]
     fn writes_and_admins_are_checked_against_the_account() {
-        let user = Principal { user_id: UserId::generate(), role: Role::User };
-        let admin = Principal { user_id: UserId::generate(), role: Role::Admin };
+        let user = Principal { user_id: UserId::generate(), role: Role::User, mfa: false };
+        let admin = Principal { user_id: UserId::generate(), role: Role::Admin, mfa: false };
         assert!(!needs_current_account(&Method::GET, &user));
         assert!(needs_current_account(&Method::GET, &admin));
         for write in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {

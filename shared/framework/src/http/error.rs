@@ -45,6 +45,22 @@ pub enum ApiError {
     /// route requires (placing orders); following the emailed link fixes it.
     #[error("verify your email address first: follow the link we emailed you, or ask for a new one")]
     EmailUnverified,
+    /// 401: the password was right, but the account has a confirmed second
+    /// factor and the login sent no `totp_code` or `recovery_code`.
+    #[error("this account needs a code from its authenticator app (totp_code) or a recovery code")]
+    MfaRequired,
+    /// 401: the second factor sent with a right password is wrong, used
+    /// already (a replayed code) or not this account's.
+    #[error("the authenticator or recovery code is incorrect or was used already")]
+    InvalidMfaCode,
+    /// 403: admin routes need a sign-in with a second factor here; the
+    /// admin enrols (POST /users/me/mfa/totp) and signs in with a code.
+    #[error("admin routes need a sign-in with a second factor: enrol TOTP and sign in with a code")]
+    MfaEnrolmentRequired,
+    /// 403: the caller's email address is not verified yet, which this
+    /// route requires (placing orders); following the emailed link fixes it.
+    #[error("verify your email address first: follow the link we emailed you, or ask for a new one")]
+    EmailUnverified,
     /// 404: no such resource, or one the caller may not know exists.
     #[error("not found")]
     NotFound,
@@ -114,7 +130,12 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthenticated | Self::InvalidToken | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated
+            | Self::InvalidToken
+            | Self::InvalidCredentials
+            | Self::MfaRequired
+            | Self::InvalidMfaCode => StatusCode::UNAUTHORIZED,
+            Self::MfaEnrolmentRequired => StatusCode::FORBIDDEN,
             Self::Forbidden | Self::AccountDisabled | Self::PasswordIncorrect | Self::EmailUnverified => {
                 StatusCode::FORBIDDEN
             }
@@ -142,6 +163,9 @@ impl ApiError {
             Self::AccountDisabled => "account_disabled",
             Self::PasswordIncorrect => "password_incorrect",
             Self::Forbidden => "forbidden",
+            Self::MfaRequired => "mfa_required",
+            Self::InvalidMfaCode => "invalid_mfa_code",
+            Self::MfaEnrolmentRequired => "mfa_enrolment_required",
             Self::EmailUnverified => "email_unverified",
             Self::NotFound => "not_found",
             Self::PreconditionFailed => "precondition_failed",

@@ -60,6 +60,8 @@ pub struct HttpServer {
     client_ip: ClientIp,
     budget: Budget,
     caching: Caching,
+    /// Admin routes need a token whose sign-in checked a second factor.
+    admin_mfa_required: bool,
 }
 
 /// What the layer knows about a request before any handler runs.
@@ -94,6 +96,7 @@ impl HttpServer {
             max_body_bytes: settings.max_body_bytes,
             client_ip: ClientIp::new(settings.client_ip_header.as_deref(), settings.client_ip_trusted_hops),
             budget: settings.budget(),
+            admin_mfa_required: settings.admin_mfa_required,
         }
     }
 
@@ -271,7 +274,7 @@ impl HttpServer {
         F: Future<Output = Result<ApiResponse, ApiError>>,
     {
         let claimed = self.token_principal(event.headers()).await?;
-        let request = self.api_request(event, meta, claimed.clone())?;
+        let request = self.api_request(event, meta, claimed.clone().map(|principal| self.effective(principal)))?;
         let (Some(claimed), Some(auth)) = (claimed, self.access.authenticator()) else {
             self.check_access(None)?;
             return call(handler, request).await;
@@ -290,11 +293,11 @@ impl HttpServer {
                 return outcome;
             }
             self.check_access(Some(&current))?;
-            return call(handler, request.with_principal(current)).await;
+            return call(handler, request.with_principal(self.effective(current))).await;
         }
         let current = auth.current(&claimed).await?;
         self.check_access(Some(&current))?;
-        call(handler, request.with_principal(current)).await
+        call(handler, request.with_principal(self.effective(current))).await
     }
 
     /// The principal the request's token names, where the route reads tokens.
@@ -308,10 +311,24 @@ impl HttpServer {
         }
     }
 
+    /// The caller as handlers see it: where the second factor is mandatory,
+    /// an admin whose sign-in did not check one has a customer's rights on
+    /// the routes open to customers (their own orders, not everyone's), as
+    /// [`HttpServer::check_access`] keeps them off admin-only routes.
+    fn effective(&self, principal: Principal) -> Principal {
+        if self.admin_mfa_required && principal.is_admin() && !principal.mfa {
+            return Principal { role: domain::Role::User, ..principal };
+        }
+        principal
+    }
+
     fn check_access(&self, principal: Option<&Principal>) -> Result<(), ApiError> {
         match (&self.access, principal) {
             (Access::User(_) | Access::Admin(_), None) => Err(ApiError::Unauthenticated),
             (Access::Admin(_), Some(principal)) if !principal.is_admin() => Err(ApiError::Forbidden),
+            (Access::Admin(_), Some(principal)) if self.admin_mfa_required && !principal.mfa => {
+                Err(ApiError::MfaEnrolmentRequired)
+            }
             (Access::Guest | Access::GuestWithOptionalToken(_), _) | (Access::User(_) | Access::Admin(_), Some(_)) => {
                 Ok(())
             }
@@ -674,6 +691,69 @@ mod tests {
         );
         assert_eq!(base(called("127.0.0.1:9000", None, None)).await, "http://127.0.0.1:9000");
         assert_eq!(base(called("evil.example/x?", Some("https"), None)).await, serde_json::Value::Null);
+    }
+
+    /// With the second factor mandatory, an admin route refuses an admin
+    /// whose token came from a sign-in without one (403
+    /// `mfa_enrolment_required`) and serves one whose sign-in checked it;
+    /// with the setting off, both are served.
+    #[tokio::test]
+    async fn admin_routes_need_a_second_factor_where_it_is_mandatory() {
+        use crate::auth::{PrivateKeySet, SecretCache, Tokens};
+        use domain::ports::UserStore;
+        let keys = PrivateKeySet::generate(0).unwrap();
+        let tokens = Tokens::issuing(
+            Arc::new(SecretCache::fixed(keys.clone())),
+            Arc::new(SecretCache::fixed(keys.public_keys(None).unwrap())),
+            Duration::from_secs(300),
+        );
+        let memory = in_memory::Memory::new();
+        let mut admin = in_memory::contract::new_user("admin");
+        admin.role = domain::Role::Admin;
+        memory.users().insert(&admin, None).await.unwrap();
+        let server = |mandatory: &'static str| {
+            let settings = Settings::from_lookup(|name| match name {
+                "TABLE_NAME" => Some("t".into()),
+                "ADMIN_MFA_REQUIRED" => Some(mandatory.into()),
+                _ => None,
+            })
+            .unwrap();
+            let accounts: Arc<dyn UserStore> = Arc::new(memory.users());
+            HttpServer::new("test", Access::Admin(Authenticator::new(tokens.clone(), accounts)), &settings)
+        };
+        let get = |token: &str| {
+            let mut request = request(Method::GET, "");
+            request.headers_mut().insert(http::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+            request
+        };
+        let password_only = tokens.issue(admin.id, domain::Role::Admin).await.unwrap().token;
+        let with_code = tokens.issue_with_mfa(admin.id, domain::Role::Admin, true).await.unwrap().token;
+
+        let mandatory = server("true");
+        let refused = mandatory.handle(get(&password_only), &echo).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        assert_eq!(body_json(&refused)["error"]["code"], "mfa_enrolment_required");
+        assert_eq!(mandatory.handle(get(&with_code), &echo).await.status(), StatusCode::OK);
+        let optional = server("false");
+        assert_eq!(optional.handle(get(&password_only), &echo).await.status(), StatusCode::OK);
+
+        // On a route open to customers, such an admin is served as one.
+        async fn role(request: ApiRequest) -> Result<ApiResponse, ApiError> {
+            Ok(ApiResponse::ok(serde_json::json!({"role": request.principal()?.role.as_str()})))
+        }
+        let settings = Settings::from_lookup(|name| match name {
+            "TABLE_NAME" => Some("t".into()),
+            "ADMIN_MFA_REQUIRED" => Some("true".into()),
+            _ => None,
+        })
+        .unwrap();
+        let accounts: Arc<dyn UserStore> = Arc::new(memory.users());
+        let shared = HttpServer::new("test", Access::User(Authenticator::new(tokens.clone(), accounts)), &settings);
+        assert_eq!(body_json(&shared.handle(get(&password_only), &role).await)["role"], "user");
+        assert_eq!(body_json(&shared.handle(get(&with_code), &role).await)["role"], "admin");
+        let mut write = get(&password_only);
+        *write.method_mut() = Method::POST;
+        assert_eq!(body_json(&shared.handle(write, &role).await)["role"], "user", "writes read the account, same rule");
     }
 
     #[tokio::test]
