@@ -31,9 +31,9 @@ pub mod verification;
 mod properties;
 
 pub use email::Email;
+pub use erasure::{ErasureError, ErasureRefused};
 pub use error::{FieldError, ValidationError};
 pub use events::{DomainEvent, EmailTask, EventData};
-pub use erasure::{ErasureError, ErasureRefused};
 pub use holdings::{HoldLimitExceeded, HoldLimits, HoldTime, Holdings};
 pub use idempotency::IdempotencyRecord;
 pub use ids::{OrderId, ProductId, SessionId, UserId};

@@ -20,10 +20,10 @@
 //! | message claim | `PROCESSED#<key>` | `PROCESSED` | - |
 //! | throttle window | `<name>#<key>#<window start>` | `WINDOW` | - |
 //! | sign-in history entry | `<name>#<key>` | `SIGNIN` | - |
+//! | unfinished account erasure (orders still to take off it) | `ERASURE#<user id>` | `ERASURE` | gsi1 `ERASURES` |
 //!
 //! No key is written by every order: what all orders share (the listings
 //! across owners, their counters, the outbox, the catalogue listing whose
-//! | unfinished account erasure (orders still to take off it) | `ERASURE#<user id>` | `ERASURE` | gsi1 `ERASURES` |
 //! copy of `stock` every reservation writes) is spread over [`SHARDS`]
 //! partitions, the shard picked by the item's id; readers ask
 //! every shard and merge (`listing`). Partitions and counters written before
@@ -167,6 +167,12 @@ impl Key {
         Self { pk: format!("{history}#{key}"), sk: "SIGNIN" }
     }
 
+    /// The record that the erasure of account `id` is unfinished (its
+    /// orders, or items the erasing write could not hold, still to remove).
+    pub fn erasure(id: UserId) -> Self {
+        Self { pk: format!("ERASURE#{id}"), sk: "ERASURE" }
+    }
+
     /// A key nothing is ever stored under: reading it proves the table is reachable.
     pub fn warm_up() -> Self {
         Self { pk: "WARMUP".into(), sk: "WARMUP" }
@@ -186,12 +192,6 @@ pub(crate) const SESSION_PREFIX: &str = "SESSION#";
 /// fixed word, so it is not a [`Key`]).
 pub(crate) fn session_key(user: UserId, session: SessionId) -> Item {
     Item::from([("pk".into(), s(Key::user(user).pk)), ("sk".into(), s(format!("{SESSION_PREFIX}{session}")))])
-    /// The record that the erasure of account `id` is unfinished (its
-    /// orders, or items the erasing write could not hold, still to remove).
-    pub fn erasure(id: UserId) -> Self {
-        Self { pk: format!("ERASURE#{id}"), sk: "ERASURE" }
-    }
-
 }
 
 /// A listing: one partition of one index, read newest first, with the
@@ -262,6 +262,11 @@ impl Partition {
         Self { index: Index::Gsi1, value: shard.name(if active { "PRODUCTS#active" } else { "PRODUCTS#inactive" }) }
     }
 
+    /// Unfinished account erasures, oldest first (written once per erased account).
+    pub fn erasures() -> Self {
+        Self { index: Index::Gsi1, value: "ERASURES".into() }
+    }
+
     /// The partition of the listing for `filter` that the order `id` is in:
     /// the owner's own, or one shard of a listing across owners.
     pub fn orders(filter: OrderFilter, id: OrderId) -> Self {
@@ -281,11 +286,6 @@ impl Partition {
         match (filter.owner, filter.status) {
             (Some(owner), None) => Self { index: Index::Gsi1, value: format!("ORDERS#OWNER#{owner}") },
             (None, Some(status)) => Self { index: Index::Gsi2, value: shard.name(&format!("ORDERS#STATUS#{status}")) },
-    /// Unfinished account erasures, oldest first (written once per erased account).
-    pub fn erasures() -> Self {
-        Self { index: Index::Gsi1, value: "ERASURES".into() }
-    }
-
             (Some(owner), Some(status)) => {
                 Self { index: Index::Gsi3, value: format!("ORDERS#OWNER#{owner}#STATUS#{status}") }
             }
@@ -378,6 +378,14 @@ impl Counter {
         }
         counters
     }
+
+    /// Every counter of one owner's orders (all of them, and per status):
+    /// what an erased account's orders leave behind once they are all
+    /// taken off it.
+    pub fn owner_counters(owner: UserId) -> Vec<Self> {
+        let filter = |status| Self::Orders(OrderFilter { owner: Some(owner), status }, Shard(None));
+        [None].into_iter().chain(OrderStatus::ALL.map(Some)).map(filter).collect()
+    }
 }
 
 /// The index entries an update or delete of the item at `pk` rewrites
@@ -397,14 +405,6 @@ pub(crate) fn index_echo(pk: &str, delete: bool) -> Vec<(Index, String)> {
 /// Every partition written on behalf of all orders or all accounts: the
 /// shards (and unsharded past) of the listings across owners, of the
 /// outbox, and the counters of all orders, users and products (counters as
-
-    /// Every counter of one owner's orders (all of them, and per status):
-    /// what an erased account's orders leave behind once they are all
-    /// taken off it.
-    pub fn owner_counters(owner: UserId) -> Vec<Self> {
-        let filter = |status| Self::Orders(OrderFilter { owner: Some(owner), status }, Shard(None));
-        [None].into_iter().chain(OrderStatus::ALL.map(Some)).map(filter).collect()
-    }
 /// their table partition, `COUNTER#<name>`).
 pub(crate) fn shared_partitions() -> std::collections::HashSet<String> {
     let everyone = [None].into_iter().chain(OrderStatus::ALL.map(Some));
