@@ -6,7 +6,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from shop_peer.common import (
     TABLE_NAME,
     ULID,
-    SigningKeys,
+    PublicKeys,
     dynamodb,
     json_response,
     logger,
@@ -21,7 +21,7 @@ from shop_peer.common import (
 
 app = resolver()
 # Only a request that carries a token needs the keys: read them on first use.
-keys = SigningKeys()
+keys = PublicKeys()
 warm_up()
 
 

@@ -8,8 +8,9 @@ from shop_peer.common import (
     TABLE_NAME,
     ULID,
     ApiError,
+    CursorKeys,
     Cursors,
-    SigningKeys,
+    PublicKeys,
     dynamodb,
     invalid,
     json_response,
@@ -22,10 +23,11 @@ from shop_peer.common import (
 )
 
 app = resolver()
-keys = SigningKeys()
-cursors = Cursors(keys)
-# Every full page seals a cursor: read the keys now, during init.
-keys.current()
+keys = PublicKeys()
+cursor_keys = CursorKeys()
+cursors = Cursors(cursor_keys)
+# Every full page seals a cursor: read the cursor key now, during init.
+cursor_keys.current()
 warm_up()
 
 

@@ -16,7 +16,7 @@ from shop_peer.common import (
     TABLE_NAME,
     ULID,
     ApiError,
-    SigningKeys,
+    PublicKeys,
     authenticate,
     correlation_id,
     dynamodb,
@@ -38,7 +38,7 @@ MAX_MINOR = 10_000_000_000
 
 app = resolver()
 sqs = boto3.client("sqs")
-keys = SigningKeys()
+keys = PublicKeys()
 # Every request checks a token: read the keys now, during init.
 keys.current()
 warm_up()

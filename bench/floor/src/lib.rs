@@ -134,27 +134,36 @@ pub fn product_json(item: &Item) -> Value {
     })
 }
 
-/// The signing keys (`{"active_kid": "k1", "k1": "<secret>", ...}`), read
-/// once from Secrets Manager during init.
+/// The cursor key (`{"active_kid": "k1", "k1": "<secret>", ...}`, the secret
+/// `CURSOR_KEY_SECRET_ID` names), read once from Secrets Manager during init.
 pub struct Keys {
     active_kid: String,
     keys: HashMap<String, String>,
 }
 
-impl Keys {
+/// The public token keys (`{"keys": {"<kid>": "<base64url raw Ed25519 key>"}}`,
+/// the secret `TOKEN_PUBLIC_KEYS_SECRET_ID` names), read once during init.
+pub struct PublicKeys {
+    keys: HashMap<String, DecodingKey>,
+}
+
+impl PublicKeys {
     pub async fn read(config: &aws_config::SdkConfig) -> Result<Self, Error> {
+        #[derive(Deserialize)]
+        struct Set {
+            keys: HashMap<String, String>,
+        }
         let client = aws_sdk_secretsmanager::Client::new(config);
-        let secret = client.get_secret_value().secret_id(std::env::var("SIGNING_KEY_SECRET_ID")?).send().await?;
-        let mut keys: HashMap<String, String> = serde_json::from_str(secret.secret_string().unwrap_or("{}"))?;
-        let active_kid = keys.remove("active_kid").ok_or("no active_kid")?;
-        Ok(Self { active_kid, keys })
+        let secret = client.get_secret_value().secret_id(std::env::var("TOKEN_PUBLIC_KEYS_SECRET_ID")?).send().await?;
+        let set: Set = serde_json::from_str(secret.secret_string().unwrap_or("{}"))?;
+        let mut keys = HashMap::new();
+        for (kid, x) in set.keys {
+            keys.insert(kid, DecodingKey::from_ed_der(&URL_SAFE_NO_PAD.decode(x)?));
+        }
+        Ok(Self { keys })
     }
 
-    fn get(&self, kid: &str) -> Option<&[u8]> {
-        self.keys.get(kid).map(String::as_bytes).filter(|key| key.len() >= 32)
-    }
-
-    /// The user id of a valid `Authorization: Bearer <HS256 JWT with kid>`.
+    /// The user id of a valid `Authorization: Bearer <EdDSA JWT with kid>`.
     pub fn verify(&self, authorization: Option<&str>) -> Option<String> {
         #[derive(Deserialize)]
         struct Claims {
@@ -162,17 +171,27 @@ impl Keys {
         }
         let token = authorization?.strip_prefix("Bearer ")?;
         let header = jsonwebtoken::decode_header(token).ok()?;
-        if header.alg != Algorithm::HS256 {
+        if header.alg != Algorithm::EdDSA {
             return None;
         }
-        let secret = self.get(header.kid.as_deref()?)?;
-        let mut validation = Validation::new(Algorithm::HS256);
+        let key = self.keys.get(header.kid.as_deref()?)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&["shop-api"]);
         validation.set_audience(&["shop-api"]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
-        let claims = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation).ok()?.claims;
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation).ok()?.claims;
         is_ulid(&claims.sub).then_some(claims.sub)
+    }
+}
+
+impl Keys {
+    pub async fn read(config: &aws_config::SdkConfig) -> Result<Self, Error> {
+        let client = aws_sdk_secretsmanager::Client::new(config);
+        let secret = client.get_secret_value().secret_id(std::env::var("CURSOR_KEY_SECRET_ID")?).send().await?;
+        let mut keys: HashMap<String, String> = serde_json::from_str(secret.secret_string().unwrap_or("{}"))?;
+        let active_kid = keys.remove("active_kid").ok_or("no active_kid")?;
+        Ok(Self { active_kid, keys })
     }
 
     /// A pagination cursor in the project's format (shared/framework/src/cursor.rs).

@@ -21,12 +21,15 @@ from functools import lru_cache
 
 import boto3
 import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.utilities import parameters
 
 TABLE_NAME = os.environ["TABLE_NAME"]
-SECRET_ID = os.environ.get("SIGNING_KEY_SECRET_ID", "")
+# The cursor key (HMAC) and the public token keys (Ed25519) are two secrets, as in the project.
+CURSOR_SECRET_ID = os.environ.get("CURSOR_KEY_SECRET_ID", "")
+PUBLIC_KEYS_SECRET_ID = os.environ.get("TOKEN_PUBLIC_KEYS_SECRET_ID", "")
 KEY_CACHE_SECONDS = int(os.environ.get("SIGNING_KEY_CACHE_SECONDS", "300"))
 
 ISSUER = AUDIENCE = "shop-api"
@@ -139,22 +142,49 @@ def parse_keys(secret_json: str) -> KeySet:
     return KeySet(active_kid, keys)
 
 
-class SigningKeys:
-    """The secret, read through Powertools Parameters (cached for
+@dataclass(frozen=True)
+class PublicKeySet:
+    keys: dict
+
+    def get(self, kid: str):
+        return self.keys.get(kid)
+
+
+@lru_cache(maxsize=4)
+def parse_public_keys(secret_json: str) -> PublicKeySet:
+    """`{"keys": {"<kid>": "<base64url raw Ed25519 public key>"}}`."""
+    raw = json.loads(secret_json)["keys"]
+    return PublicKeySet({kid: Ed25519PublicKey.from_public_bytes(_unb64(value)) for kid, value in raw.items()})
+
+
+class _CachedSecret:
+    """A secret read through Powertools Parameters (cached for
     SIGNING_KEY_CACHE_SECONDS), re-read early when a token names an unknown kid."""
 
-    def __init__(self):
+    def __init__(self, secret_id: str, parse):
+        self._secret_id = secret_id
+        self._parse = parse
         self._last_forced = 0.0
 
-    def current(self) -> KeySet:
-        return parse_keys(parameters.get_secret(SECRET_ID, max_age=KEY_CACHE_SECONDS))
+    def current(self):
+        return self._parse(parameters.get_secret(self._secret_id, max_age=KEY_CACHE_SECONDS))
 
     def for_kid(self, kid: str):
         keys = self.current()
         if keys.get(kid) is None and time.monotonic() - self._last_forced > UNKNOWN_KID_REFRESH_SECONDS:
             self._last_forced = time.monotonic()
-            keys = parse_keys(parameters.get_secret(SECRET_ID, max_age=KEY_CACHE_SECONDS, force_fetch=True))
+            keys = self._parse(parameters.get_secret(self._secret_id, max_age=KEY_CACHE_SECONDS, force_fetch=True))
         return keys.get(kid)
+
+
+class CursorKeys(_CachedSecret):
+    def __init__(self):
+        super().__init__(CURSOR_SECRET_ID, parse_keys)
+
+
+class PublicKeys(_CachedSecret):
+    def __init__(self):
+        super().__init__(PUBLIC_KEYS_SECRET_ID, parse_public_keys)
 
 
 @dataclass(frozen=True)
@@ -171,7 +201,7 @@ def _invalid_token() -> ApiError:
     return ApiError(401, "invalid_token", "token is invalid or expired")
 
 
-def authenticate(app: APIGatewayRestResolver, keys: SigningKeys) -> Principal:
+def authenticate(app: APIGatewayRestResolver, keys: PublicKeys) -> Principal:
     value = header(app, "authorization")
     if not value:
         raise ApiError(401, "unauthenticated", "authentication required")
@@ -182,9 +212,9 @@ def authenticate(app: APIGatewayRestResolver, keys: SigningKeys) -> Principal:
         token_header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
         raise _invalid_token() from None
-    # Only HS256, whatever the header says: refuses `alg: none` and algorithm confusion.
+    # Only EdDSA, whatever the header says: refuses `alg: none` and algorithm confusion.
     kid = token_header.get("kid")
-    if token_header.get("alg") != "HS256" or not kid:
+    if token_header.get("alg") != "EdDSA" or not kid:
         raise _invalid_token()
     try:
         secret = keys.for_kid(kid)
@@ -196,7 +226,7 @@ def authenticate(app: APIGatewayRestResolver, keys: SigningKeys) -> Principal:
         claims = jwt.decode(
             token,
             secret,
-            algorithms=["HS256"],
+            algorithms=["EdDSA"],
             audience=AUDIENCE,
             issuer=ISSUER,
             leeway=5,
@@ -209,7 +239,7 @@ def authenticate(app: APIGatewayRestResolver, keys: SigningKeys) -> Principal:
     return Principal(claims["sub"], claims["role"])
 
 
-def optional_principal(app: APIGatewayRestResolver, keys: SigningKeys):
+def optional_principal(app: APIGatewayRestResolver, keys: PublicKeys):
     """Guest routes verify a token only when one is sent (admins see more)."""
     return authenticate(app, keys) if header(app, "authorization") else None
 
@@ -228,9 +258,9 @@ def _unb64(text: str) -> bytes:
 class Cursors:
     """Same format as shared/framework/src/cursor.rs: base64url(payload) "."
     base64url(HMAC-SHA256(payload)), keyed by a key derived from the active
-    signing key, the payload binding the position to the listing's scope."""
+    cursor key, the payload binding the position to the listing's scope."""
 
-    def __init__(self, keys: SigningKeys):
+    def __init__(self, keys: CursorKeys):
         self._keys = keys
 
     def _key(self) -> bytes:

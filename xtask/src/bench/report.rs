@@ -355,12 +355,17 @@ impl Report {
             }
             out.push_str(&format!(
                 "\n### Ratios against the performance targets\n\n\
-                 Held by the `{}` profile (what staging and prod deploy); the other profile's ratios are reported \
-                 beside them. Targets: {TARGETS}.\n\n\
+                 Held by the `{}` profile{}; the other profile's ratios are reported beside them. \
+                 Targets: {TARGETS}.\n\n\
                  | route | project profile | warm p50 project / floor (<= 1.1x) | warm p50 project / Python (<= 0.6x, read routes) | \
                  cold total project / floor (<= 1.0x) | cold total Python / project (>= 20x, read routes) | first / warm p50, project (<= 2x) |\n\
                  |---|---|---:|---:|---:|---:|---:|\n",
                 self.route_profiles.first().map_or("-", |p| p.name.as_str()),
+                if self.route_profiles.first().is_some_and(|p| p.name == crate::profiles::PRODUCTION) {
+                    " (what staging and prod deploy)"
+                } else {
+                    ""
+                },
             ));
             for route in &self.routes {
                 for (index, (profile, summary)) in route.projects.iter().enumerate() {

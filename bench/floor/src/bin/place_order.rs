@@ -6,7 +6,8 @@
 use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem, Update};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use floor::{
-    Error, Item, Keys, Request, Table, error, forever, get_bool, get_n, get_s, is_ulid, n, product_key, respond, s,
+    Error, Item, PublicKeys, Request, Table, error, forever, get_bool, get_n, get_s, is_ulid, n, product_key, respond,
+    s,
 };
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Deserialize;
@@ -18,7 +19,7 @@ struct Clients {
     table: Table,
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
-    keys: Keys,
+    keys: PublicKeys,
 }
 
 #[derive(Deserialize)]
@@ -39,7 +40,7 @@ async fn main() -> Result<(), Error> {
         table: Table::open(&config).await?,
         sqs: aws_sdk_sqs::Client::new(&config),
         queue_url: std::env::var("ORDER_PLACED_QUEUE_URL")?,
-        keys: Keys::read(&config).await?,
+        keys: PublicKeys::read(&config).await?,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Request>| handle(clients, event))).await
 }
