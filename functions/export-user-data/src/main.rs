@@ -10,8 +10,10 @@ fn main() -> Result<(), lambda_http::Error> {
         let keys = init.public_keys().await?;
         let users = forever(init.user_store());
         let orders = forever(init.order_store());
+        let sessions = forever(init.session_store());
+        let second_factors = forever(init.second_factors());
         init.http(Access::User(init.authenticator(&keys)))
-            .serve(move |request| app::users::export(request, users, orders))
+            .serve(move |request| app::users::export(request, users, orders, sessions, second_factors))
             .await
     })
 }

@@ -1,7 +1,7 @@
 //! GET /users/me, GET /users/me/export, GET /users (admin) and PATCH
 //! /users/{id} (admin).
 
-use domain::ports::{OrderFilter, OrderStore, UserStore};
+use domain::ports::{OrderFilter, OrderStore, SecondFactorStore, SessionStore, UserStore};
 use domain::{PageLimit, PageRequest, UserId, UserPatch};
 use framework::http::{ApiError, ApiRequest, ApiResponse};
 use framework::pagination::Cursors;
@@ -34,19 +34,67 @@ struct Export {
     orders: Vec<OrderView>,
     orders_total: u64,
     orders_truncated: bool,
+    sessions: Vec<SessionExport>,
+    second_factor: SecondFactorExport,
+}
+
+/// A live session (signed-in device) as the export shows it: never its secret.
+#[derive(Serialize)]
+struct SessionExport {
+    id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+}
+
+/// The second factor's state: never its secret nor the recovery codes.
+#[derive(Serialize)]
+struct SecondFactorExport {
+    /// `none`, `pending` or `confirmed`.
+    totp: &'static str,
+    #[serde(with = "time::serde::rfc3339::option")]
+    enrolled_at: Option<OffsetDateTime>,
+    recovery_codes_left: usize,
 }
 
 /// GET /users/me/export: what the shop keeps about the caller, as one
-/// download: the account (never its credentials) and its orders, newest
+/// download: the account (never its credentials), its orders, newest
 /// first, every page of the order listing walked here, up to
-/// [`EXPORT_MAX_ORDERS`]. Personal: the layer makes it `private, no-cache`.
+/// [`EXPORT_MAX_ORDERS`], its live sessions and its second factor's state
+/// (never a secret, a token hash or a recovery code). Personal: the layer
+/// makes it `private, no-cache`.
 pub async fn export(
     request: ApiRequest,
     users: &impl UserStore,
     orders: &impl OrderStore,
+    sessions: &impl SessionStore,
+    second_factors: &impl SecondFactorStore,
 ) -> Result<ApiResponse, ApiError> {
     let principal = request.principal()?;
-    let user = users.get(principal.user_id).await?.ok_or(ApiError::NotFound)?;
+    let id = principal.user_id;
+    let now = OffsetDateTime::now_utc();
+    let (user, live, enrolment, recovery_codes_left) = tokio::join!(
+        users.get(id),
+        sessions.list(id, now),
+        second_factors.enrolment(id),
+        second_factors.recovery_codes_left(id),
+    );
+    let user = user?.ok_or(ApiError::NotFound)?;
+    let enrolment = enrolment?;
+    let second_factor = SecondFactorExport {
+        totp: enrolment.as_ref().map_or("none", |enrolment| enrolment.state.as_str()),
+        enrolled_at: enrolment.as_ref().map(|enrolment| enrolment.created_at),
+        recovery_codes_left: recovery_codes_left?,
+    };
+    let sessions = live?
+        .iter()
+        .map(|session| SessionExport {
+            id: session.id.to_string(),
+            started_at: session.started_at,
+            expires_at: session.expires_at,
+        })
+        .collect();
     let filter = OrderFilter { owner: Some(user.id), status: None };
     let mut page_request = PageRequest { limit: PageLimit::parse(Some(&PageLimit::MAX.to_string()))?, after: None };
     let mut exported = Vec::new();
@@ -61,11 +109,13 @@ pub async fn export(
     };
     exported.truncate(EXPORT_MAX_ORDERS);
     let body = Export {
-        exported_at: OffsetDateTime::now_utc(),
+        exported_at: now,
         account: UserView::from(&user),
         orders: exported,
         orders_total,
         orders_truncated,
+        sessions,
+        second_factor,
     };
     Ok(ApiResponse::ok(body).header(http::header::CONTENT_DISPOSITION, "attachment; filename=\"shop-export.json\""))
 }

@@ -23,15 +23,26 @@ async fn admins_change_roles_and_flags_at_the_current_version_only() {
     let memory = Memory::new();
     let admin = user(&memory, Role::Admin).await;
     let target = user(&memory, Role::User).await;
-    let promoted =
-        app::users::update(patch(&admin, &target, "\"1\"", json!({"role": "admin"})), &memory.users(), &memory.sessions()).await.unwrap();
+    let promoted = app::users::update(
+        patch(&admin, &target, "\"1\"", json!({"role": "admin"})),
+        &memory.users(),
+        &memory.sessions(),
+    )
+    .await
+    .unwrap();
     assert_eq!((body(&promoted)["role"].as_str(), body(&promoted)["version"].as_u64()), (Some("admin"), Some(2)));
-    let stale = app::users::update(patch(&admin, &target, "\"1\"", json!({"disabled": true})), &memory.users(), &memory.sessions())
-        .await
-        .unwrap_err();
+    let stale = app::users::update(
+        patch(&admin, &target, "\"1\"", json!({"disabled": true})),
+        &memory.users(),
+        &memory.sessions(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
     let same =
-        app::users::update(patch(&admin, &target, "*", json!({"role": "admin"})), &memory.users(), &memory.sessions()).await.unwrap();
+        app::users::update(patch(&admin, &target, "*", json!({"role": "admin"})), &memory.users(), &memory.sessions())
+            .await
+            .unwrap();
     assert_eq!(body(&same)["version"], 2, "a change to nothing writes nothing");
     assert_eq!(memory.user(target.id).unwrap().role, Role::Admin);
 }
@@ -41,15 +52,21 @@ async fn an_admin_cannot_lock_themselves_out_and_bad_patches_are_refused() {
     let memory = Memory::new();
     let admin = user(&memory, Role::Admin).await;
     let lockout =
-        app::users::update(patch(&admin, &admin, "*", json!({"disabled": true})), &memory.users(), &memory.sessions()).await.unwrap_err();
+        app::users::update(patch(&admin, &admin, "*", json!({"disabled": true})), &memory.users(), &memory.sessions())
+            .await
+            .unwrap_err();
     assert_eq!((lockout.status(), lockout.code()), (StatusCode::CONFLICT, "self_lockout"));
     for bad in [json!({}), json!({"role": "root"}), json!({"role": "user", "email": "x@example.com"})] {
-        let refused = app::users::update(patch(&admin, &admin, "*", bad.clone()), &memory.users(), &memory.sessions()).await.unwrap_err();
+        let refused = app::users::update(patch(&admin, &admin, "*", bad.clone()), &memory.users(), &memory.sessions())
+            .await
+            .unwrap_err();
         assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }
     let ghost = in_memory::contract::new_user("ghost");
     let missing =
-        app::users::update(patch(&admin, &ghost, "*", json!({"role": "admin"})), &memory.users(), &memory.sessions()).await.unwrap_err();
+        app::users::update(patch(&admin, &ghost, "*", json!({"role": "admin"})), &memory.users(), &memory.sessions())
+            .await
+            .unwrap_err();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
@@ -162,7 +179,15 @@ async fn an_export_holds_the_account_without_credentials_and_every_page_of_its_o
     let mut placed: Vec<String> = orders_of(&orders, &buyer, 250).await.iter().map(ToString::to_string).collect();
     orders_of(&orders, &stranger, 3).await;
 
-    let export = app::users::export(request(Method::GET, Some(&buyer), None), &memory.users(), &orders).await.unwrap();
+    let export = app::users::export(
+        request(Method::GET, Some(&buyer), None),
+        &memory.users(),
+        &orders,
+        &memory.sessions(),
+        &memory.second_factors(),
+    )
+    .await
+    .unwrap();
 
     assert_eq!(export.status, StatusCode::OK);
     assert_eq!(support::header(&export, "content-disposition"), Some("attachment; filename=\"shop-export.json\""));
@@ -189,7 +214,15 @@ async fn an_export_stops_at_its_bound_newest_first_and_says_so() {
     let everything = domain::PageRequest { limit: domain::PageLimit::parse(Some("100")).unwrap(), after: None };
     let newest = orders.list(OrderFilter { owner: Some(buyer.id), status: None }, &everything).await.unwrap();
 
-    let export = app::users::export(request(Method::GET, Some(&buyer), None), &memory.users(), &orders).await.unwrap();
+    let export = app::users::export(
+        request(Method::GET, Some(&buyer), None),
+        &memory.users(),
+        &orders,
+        &memory.sessions(),
+        &memory.second_factors(),
+    )
+    .await
+    .unwrap();
 
     let document = body(&export);
     assert_eq!((document["orders_total"].as_u64(), document["orders_truncated"].as_bool()), (Some(1_005), Some(true)));
@@ -206,9 +239,54 @@ async fn an_export_stops_at_its_bound_newest_first_and_says_so() {
 async fn an_export_needs_a_caller_and_a_store_outage_is_a_503() {
     let memory = Memory::new();
     let buyer = user(&memory, Role::User).await;
-    let anonymous = app::users::export(request(Method::GET, None, None), &memory.users(), &memory.orders()).await;
+    let anonymous = app::users::export(
+        request(Method::GET, None, None),
+        &memory.users(),
+        &memory.orders(),
+        &memory.sessions(),
+        &memory.second_factors(),
+    )
+    .await;
     assert_eq!(anonymous.unwrap_err().status(), StatusCode::UNAUTHORIZED);
     memory.set_down(Dependency::Table, true);
-    let down = app::users::export(request(Method::GET, Some(&buyer), None), &memory.users(), &memory.orders()).await;
+    let down = app::users::export(
+        request(Method::GET, Some(&buyer), None),
+        &memory.users(),
+        &memory.orders(),
+        &memory.sessions(),
+        &memory.second_factors(),
+    )
+    .await;
     assert_eq!(down.unwrap_err().status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn an_export_lists_live_sessions_and_the_second_factor_without_any_secret() {
+    use domain::ports::SessionStore;
+    let memory = Memory::new();
+    let buyer = user(&memory, Role::User).await;
+    let now = time::OffsetDateTime::now_utc();
+    let hash = domain::SecretHash::from_bytes([7; 32]);
+    let session = domain::Session::start(buyer.id, Role::User, false, hash, now, domain::RefreshLifetime::DEFAULT);
+    memory.sessions().start(&session).await.unwrap();
+
+    let export = app::users::export(
+        request(Method::GET, Some(&buyer), None),
+        &memory.users(),
+        &memory.orders(),
+        &memory.sessions(),
+        &memory.second_factors(),
+    )
+    .await
+    .unwrap();
+
+    let document = body(&export);
+    let sessions = document["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{document}");
+    assert_eq!(sessions[0]["id"].as_str(), Some(&*session.id.to_string()));
+    assert!(!document.to_string().contains(&"07".repeat(32)), "no token hash in an export: {document}");
+    assert_eq!(
+        document["second_factor"],
+        serde_json::json!({"totp": "none", "enrolled_at": null, "recovery_codes_left": 0})
+    );
 }

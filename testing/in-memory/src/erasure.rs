@@ -27,6 +27,7 @@ impl State {
     fn erase_account_data(&mut self, id: UserId) {
         self.sessions.retain(|(owner, _), _| *owner != id);
         self.verifications.remove(&id);
+        self.second_factors.remove(&id);
     }
 }
 

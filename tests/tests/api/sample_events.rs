@@ -32,9 +32,13 @@ async fn every_function_handles_its_sample_event() {
             continue;
         }
         if event.get("httpMethod").is_none() {
-            // A scheduled function: the relay's, the expiry's or the key rotation's report.
+            // A scheduled function: the relay's, the expiry's, the key rotation's or the erasure sweep's report.
             let rotation = output["outcome"].is_string() && output["active_kid"].is_string();
-            assert!(output["published"].is_u64() || output["expired"].is_u64() || rotation, "{function}: {output}");
+            let swept = output["finished"].is_u64();
+            assert!(
+                output["published"].is_u64() || output["expired"].is_u64() || rotation || swept,
+                "{function}: {output}"
+            );
             checked += 1;
             continue;
         }
