@@ -636,10 +636,10 @@ async fn check_not_modified(
 }
 
 /// Fresh clients (no validators) poll the product's page and the first
-/// listing page until each shows `next`; the delays since `committed`.
+/// listing page until each shows `next` or a later version (the writer only
+/// moves prices up); the delays since `committed`.
 async fn poll_until_fresh(shared: Arc<Shared>, next: Product, committed: Instant) -> anyhow::Result<Polled> {
     let limit = shared.ttl + Duration::from_secs(10);
-    let wanted_tag = format!("\"{}\"", next.version);
     let wanted_price = next.price.minor();
     let id = next.id.to_string();
     let (mut product_seen, mut listing_seen) = (None, None);
@@ -656,7 +656,9 @@ async fn poll_until_fresh(shared: Arc<Shared>, next: Product, committed: Instant
         if product_seen.is_none() {
             let asked = committed.elapsed();
             let answer = shared.get(&product_page(next.id), None).await?;
-            if answer.etag.as_deref() == Some(wanted_tag.as_str()) {
+            let version = answer.etag.as_deref().and_then(|tag| tag.trim_matches('"').parse::<u64>().ok());
+            // This write or a later one (the writer may change the product again first).
+            if version.is_some_and(|version| version >= next.version) {
                 product_seen = Some(committed.elapsed());
             } else {
                 last_stale_asked = last_stale_asked.max(asked);
@@ -667,7 +669,8 @@ async fn poll_until_fresh(shared: Arc<Shared>, next: Product, committed: Instant
             let answer = shared.get(&first_page(), None).await?;
             let page: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
             let shows = page["data"].as_array().into_iter().flatten().any(|item| {
-                item["id"].as_str() == Some(id.as_str()) && item["price"]["amount_minor"].as_u64() == Some(wanted_price)
+                item["id"].as_str() == Some(id.as_str())
+                    && item["price"]["amount_minor"].as_u64().is_some_and(|price| price >= wanted_price)
             });
             if shows {
                 listing_seen = Some(committed.elapsed());
