@@ -701,6 +701,12 @@ mod tests {
     async fn admin_routes_need_a_second_factor_where_it_is_mandatory() {
         use crate::auth::{PrivateKeySet, SecretCache, Tokens};
         use domain::ports::UserStore;
+
+        /// Answers the role the handler was given.
+        async fn role(request: ApiRequest) -> Result<ApiResponse, ApiError> {
+            Ok(ApiResponse::ok(serde_json::json!({"role": request.principal()?.role.as_str()})))
+        }
+
         let keys = PrivateKeySet::generate(0).unwrap();
         let tokens = Tokens::issuing(
             Arc::new(SecretCache::fixed(keys.clone())),
@@ -738,9 +744,6 @@ mod tests {
         assert_eq!(optional.handle(get(&password_only), &echo).await.status(), StatusCode::OK);
 
         // On a route open to customers, such an admin is served as one.
-        async fn role(request: ApiRequest) -> Result<ApiResponse, ApiError> {
-            Ok(ApiResponse::ok(serde_json::json!({"role": request.principal()?.role.as_str()})))
-        }
         let settings = Settings::from_lookup(|name| match name {
             "TABLE_NAME" => Some("t".into()),
             "ADMIN_MFA_REQUIRED" => Some("true".into()),
