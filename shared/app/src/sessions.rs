@@ -132,7 +132,9 @@ pub async fn refresh(
         sessions.store.end(session.user_id, session.id).await?;
         return Err(refused("account changed"));
     };
-    let access = tokens.issue(user.id, user.role).await.map_err(ApiError::Unavailable)?;
+    // The second factor of the sign-in carries over: an admin who proved one
+    // keeps the claim across refreshes.
+    let access = tokens.issue_with_mfa(user.id, user.role, session.mfa).await.map_err(ApiError::Unavailable)?;
     let token = RefreshToken { user_id: user.id, session_id: session.id, secret: next_secret };
     let refresh = IssuedRefresh { token: token.to_text(), expires_in: seconds_until(session.expires_at, now) };
     tracing::info!(user_id = %user.id, session_id = %session.id, "session refreshed");

@@ -227,3 +227,19 @@ async fn concurrent_refreshes_with_one_token_succeed_once_and_revoke_the_session
         assert!(refused(refresh(&memory, &sessions, &winners[0], now).await), "the session was revoked");
     }
 }
+
+/// An admin who signed in with a second factor keeps the claim across
+/// refreshes (else a refreshed token would be refused where one is required).
+#[tokio::test]
+async fn a_refresh_carries_the_second_factor_of_the_sign_in() {
+    let memory = Memory::new();
+    let sessions = sessions(&memory, Duration::from_secs(3600));
+    let now = OffsetDateTime::now_utc();
+    for mfa in [true, false] {
+        let admin = user(&memory, Role::Admin).await;
+        let token = app::sessions::start(&sessions, &admin, mfa, now).await.unwrap().token;
+        let refreshed = refresh(&memory, &sessions, &token, now).await.unwrap();
+        let principal = support::tokens().verify(body(&refreshed)["token"].as_str().unwrap()).await.unwrap();
+        assert_eq!((principal.role, principal.mfa), (Role::Admin, mfa));
+    }
+}
