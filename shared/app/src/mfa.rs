@@ -187,10 +187,12 @@ pub async fn confirm_at(
     factors: &SecondFactors<impl SecondFactorStore, impl Throttle>,
     now: OffsetDateTime,
 ) -> Result<ApiResponse, ApiError> {
-    let user = admin(&request, users).await?;
+    // One round trip: the account (its role) beside the enrolment.
+    let (user, enrolment) = tokio::join!(admin(&request, users), factors.store.enrolment(request.principal()?.user_id));
+    let (user, enrolment) = (user?, enrolment?);
     let confirmation: Confirmation = request.json()?;
     let code = TotpCode::parse(&confirmation.code, "code")?;
-    let pending = match factors.store.enrolment(user.id).await? {
+    let pending = match enrolment {
         Some(enrolment) if !enrolment.is_confirmed() => enrolment,
         Some(_) => return Err(already_enrolled()),
         None => return Err(not_pending()),

@@ -118,6 +118,7 @@ async fn an_enrolment_is_pending_until_a_code_confirms_it() {
     let (users, factors) = (memory.users(), memory.second_factors());
     let refused = mfa::enrol_at(request(Method::POST, Some(&customer), None), &users, &factors, now).await;
     assert_eq!(code(refused), "forbidden", "the second factor is the admins'");
+    assert_eq!(code(confirm(&memory, &customer, "123456", now).await), "forbidden");
 
     let admin = support::user(&memory, Role::Admin).await;
     let first = enrol(&memory, &admin, now).await;
