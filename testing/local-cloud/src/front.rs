@@ -183,6 +183,8 @@ impl State {
         };
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut upstream = self.http.request(parts.method, format!("{}{path}", self.config.upstream)).body(body);
+        // The Host the client called goes through, as API Gateway's does: a
+        // function that names the API's own URL (the reference) names this front.
         for (name, value) in &parts.headers {
             if !is_hop_by_hop(name.as_str()) {
                 upstream = upstream.header(name, value);
@@ -230,10 +232,7 @@ fn literal_segments(template: &str) -> Vec<bool> {
 }
 
 fn is_hop_by_hop(name: &str) -> bool {
-    matches!(
-        name,
-        "host" | "connection" | "keep-alive" | "transfer-encoding" | "content-length" | "upgrade" | "te" | "trailer"
-    )
+    matches!(name, "connection" | "keep-alive" | "transfer-encoding" | "content-length" | "upgrade" | "te" | "trailer")
 }
 
 /// An answer of the front itself, in the API's error envelope, with a
