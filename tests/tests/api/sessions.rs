@@ -42,8 +42,8 @@ async fn a_session_refreshes_and_ends_at_logout() {
     let signed_in = sign_in(&app, &customer.email).await;
 
     let next = refreshed(&app, &signed_in["refresh_token"]).await;
+    // (The access token may equal the first: same claims within one second, and Ed25519 is deterministic.)
     assert_ne!(next["refresh_token"], signed_in["refresh_token"], "rotated");
-    assert_ne!(next["token"], signed_in["token"]);
     let me = app.get("/users/me", next["token"].as_str()).await;
     assert_eq!(me.status(), StatusCode::OK, "the refreshed access token works");
     let me: Value = me.json().await.unwrap();
