@@ -50,6 +50,11 @@ pub const TEST_VERIFICATION_TTL: [&str; 2] = ["EMAIL_VERIFICATION_TTL_SECONDS", 
 /// other test that refreshes does so right after signing in.
 pub const TEST_REFRESH_TTL: [&str; 2] = ["REFRESH_TOKEN_TTL_SECONDS", "10"];
 
+/// The test stack's password reset links expire after 20 s: a black-box
+/// test waits one out (`tests/tests/api/passwords.rs`); every other test
+/// follows its link within seconds of the email.
+pub const TEST_RESET_TTL: [&str; 2] = ["PASSWORD_RESET_TTL_SECONDS", "20"];
+
 /// The test stack's cache lifetimes: short, so a black-box test waits out
 /// the catalogue's read cache (`tests/tests/api/caching.rs`), long enough
 /// that a read right after a change still meets the old copy. The other
@@ -113,6 +118,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             ("LOG_DEBUG_SAMPLE_RATE".into(), "0.1".into()),
             TEST_ORDER_HOLD.map(str::to_owned).into(),
             TEST_REFRESH_TTL.map(str::to_owned).into(),
+            TEST_RESET_TTL.map(str::to_owned).into(),
             TEST_VERIFICATION_TTL.map(str::to_owned).into(),
         ]
         .into_iter()

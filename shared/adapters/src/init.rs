@@ -83,6 +83,11 @@ impl Init {
         DynamoUserStore::new(self.table())
     }
 
+    /// Pending password resets in the table.
+    pub fn password_resets(&self) -> crate::dynamo::DynamoPasswordResets {
+        crate::dynamo::DynamoPasswordResets::new(self.table())
+    }
+
     /// Sessions (refresh-token families) in the table.
     pub fn session_store(&self) -> crate::dynamo::DynamoSessionStore {
         crate::dynamo::DynamoSessionStore::new(self.table())

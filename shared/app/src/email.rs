@@ -33,6 +33,16 @@ pub fn render(task: &EmailTask) -> (String, String) {
                 "Hello,\n\nto finish creating your account, confirm this is your address by opening this link:\n\n{link}\n\nThe link works once, for a limited time. If you did not ask for an account, ignore this email: nothing happens without the link.\n\nThe shop"
             ),
         ),
+        EmailTask::PasswordReset { link, .. } => (
+            "Choose a new password".to_owned(),
+            format!(
+                "Hello,\n\nto choose a new password for your shop account, open this link:\n\n{link}\n\nThe link works once, for 30 minutes, and only until you ask for another. If you did not ask, ignore this email: your password stays as it is.\n\nThe shop"
+            ),
+        ),
+        EmailTask::PasswordChanged { .. } => (
+            "Your password was changed".to_owned(),
+            "Hello,\n\nthe password of your shop account was just changed with a reset link, and every device was signed out.\nIf this was not you, ask for a new reset link at once and change your email account's password too.\n\nThe shop".to_owned(),
+        ),
         EmailTask::AccountExists { .. } => (
             "Someone tried to register with your address".to_owned(),
             "Hello,\n\nsomeone (perhaps you) just tried to create a shop account with this address, which already has one. Nothing was changed.\nIf it was you, sign in instead, or reset your password if you forgot it. If it was not, you need not do anything.\n\nThe shop".to_owned(),

@@ -98,6 +98,24 @@ pub enum EmailTask {
         /// Same task, same key: at most one per account per hour.
         dedupe_key: String,
     },
+    /// Carries a link to choose a new password (asked for by someone who
+    /// knew the address: the owner, or not, who then needs the mailbox).
+    PasswordReset {
+        /// The recipient (see `Welcome::to`).
+        to: String,
+        /// Same task, same key: one per link.
+        dedupe_key: String,
+        /// The link, carrying the reset token in its fragment.
+        link: String,
+    },
+    /// Tells the owner their password was just changed with a reset link,
+    /// so an owner who did not ask learns of it.
+    PasswordChanged {
+        /// The recipient (see `Welcome::to`).
+        to: String,
+        /// Same task, same key: one per change.
+        dedupe_key: String,
+    },
 }
 
 impl EmailTask {
@@ -109,7 +127,9 @@ impl EmailTask {
             | Self::OrderRejected { to, .. }
             | Self::OrderExpired { to, .. }
             | Self::VerifyEmail { to, .. }
-            | Self::AccountExists { to, .. } => to,
+            | Self::AccountExists { to, .. }
+            | Self::PasswordReset { to, .. }
+            | Self::PasswordChanged { to, .. } => to,
         }
     }
 
@@ -121,7 +141,9 @@ impl EmailTask {
             | Self::OrderRejected { dedupe_key, .. }
             | Self::OrderExpired { dedupe_key, .. }
             | Self::VerifyEmail { dedupe_key, .. }
-            | Self::AccountExists { dedupe_key, .. } => dedupe_key,
+            | Self::AccountExists { dedupe_key, .. }
+            | Self::PasswordReset { dedupe_key, .. }
+            | Self::PasswordChanged { dedupe_key, .. } => dedupe_key,
         }
     }
 
@@ -134,6 +156,8 @@ impl EmailTask {
             Self::OrderExpired { .. } => "order-expired",
             Self::VerifyEmail { .. } => "verify-email",
             Self::AccountExists { .. } => "account-exists",
+            Self::PasswordReset { .. } => "password-reset",
+            Self::PasswordChanged { .. } => "password-changed",
         }
     }
 }

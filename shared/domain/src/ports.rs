@@ -442,3 +442,27 @@ pub trait SecondFactorStore: Send + Sync {
     /// How many unused recovery codes `user` has.
     async fn recovery_codes_left(&self, user: UserId) -> Result<usize, StoreError>;
 }
+
+/// Pending password resets, one per account in its own partition. Using
+/// one is one conditional write: of two confirmations with one token,
+/// however concurrent, exactly one sets a password.
+#[async_trait]
+pub trait PasswordResets: Send + Sync {
+    /// Stores `pending`, replacing the account's earlier reset (whose link
+    /// stops working), with `email` (the link) in one transaction.
+    async fn request(&self, pending: &crate::PendingReset, email: &DomainEvent) -> Result<(), StoreError>;
+    /// The account's pending reset, expired or not.
+    async fn pending(&self, user: UserId) -> Result<Option<crate::PendingReset>, StoreError>;
+    /// Writes `user` (its new password, one version on), deletes the pending
+    /// reset and commits `email` in one transaction that lands only while
+    /// the reset holds `presented` and is live at `now` (`NotFound`
+    /// otherwise: used, replaced or expired) and the account is still at
+    /// `user.version - 1` (`VersionMismatch` otherwise).
+    async fn complete(
+        &self,
+        user: &User,
+        presented: &crate::SecretHash,
+        now: OffsetDateTime,
+        email: &DomainEvent,
+    ) -> Result<(), StoreError>;
+}

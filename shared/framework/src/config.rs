@@ -24,6 +24,9 @@ pub struct Settings {
     /// How long a refresh token stays valid unused (`REFRESH_TOKEN_TTL_SECONDS`,
     /// default 14 days); each refresh issues a new one.
     pub refresh_ttl: domain::RefreshLifetime,
+    /// How long a password reset link works (`PASSWORD_RESET_TTL_SECONDS`,
+    /// default 30 minutes).
+    pub reset_ttl: domain::ResetLifetime,
     /// Where links in emails point (`PUBLIC_BASE_URL`, the shop's website,
     /// no trailing slash): configured, never taken from a request's Host.
     pub public_base_url: String,
@@ -144,6 +147,11 @@ impl Settings {
                 domain::RefreshLifetime::DEFAULT.get().as_secs(),
             )?)
             .map_err(|error| anyhow::anyhow!("REFRESH_TOKEN_TTL_SECONDS: {error}"))?,
+            reset_ttl: domain::ResetLifetime::new(seconds(
+                "PASSWORD_RESET_TTL_SECONDS",
+                domain::ResetLifetime::DEFAULT.get().as_secs(),
+            )?)
+            .map_err(|error| anyhow::anyhow!("PASSWORD_RESET_TTL_SECONDS: {error}"))?,
             public_base_url: lookup("PUBLIC_BASE_URL")
                 .unwrap_or_else(|| "http://localhost:3000".to_owned())
                 .trim_end_matches('/')
@@ -204,6 +212,7 @@ mod tests {
         let settings = settings(&[("TABLE_NAME", "shop")]).unwrap();
         assert_eq!(settings.token_ttl, Duration::from_secs(300));
         assert_eq!(settings.refresh_ttl, domain::RefreshLifetime::DEFAULT);
+        assert_eq!(settings.reset_ttl, domain::ResetLifetime::DEFAULT);
         assert!(settings.cors_allowed_origins.is_empty());
         assert_eq!(settings.max_body_bytes, 65536);
         assert_eq!(settings.function_timeout, Duration::from_secs(10));

@@ -886,3 +886,81 @@ where
     assert_eq!(factors.recovery_codes_left(user).await.unwrap(), 0, "every code used");
     assert!(!factors.use_recovery_code(user, &codes[0]).await.unwrap(), "none twice, even the last one");
 }
+
+fn reset_of(user: &User, secret: u8, now: OffsetDateTime, lifetime: Duration) -> domain::PendingReset {
+    let lifetime = domain::ResetLifetime::new(lifetime).expect("positive");
+    domain::PendingReset::new(user.id, secret_hash(secret), secret_hash(0), now, lifetime)
+}
+
+fn with_new_password(user: &User, n: u8) -> User {
+    let hash = PasswordHash::from_phc(format!("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$bmV3{n:02}"));
+    User { password_hash: hash, version: user.version + 1, ..user.clone() }
+}
+
+fn changed_email(user: &User) -> DomainEvent {
+    let task = domain::EmailTask::PasswordChanged { to: user.email.to_string(), dedupe_key: format!("c#{}", user.id) };
+    DomainEvent::email_requested(task, "contract", now())
+}
+
+/// A reset works once, only with the newest link, only before it expires,
+/// and only on the account as it was read; each refusal changes nothing.
+pub async fn password_resets_work_once_until_replaced_or_expired(
+    users: &impl UserStore,
+    resets: &impl domain::ports::PasswordResets,
+) {
+    let (user, now) = (new_user("reset"), now());
+    users.insert(&user, None).await.unwrap();
+    let hour = Duration::from_secs(3600);
+    let first = reset_of(&user, 1, now, hour);
+    resets.request(&first, &changed_email(&user)).await.unwrap();
+    assert_eq!(resets.pending(user.id).await.unwrap(), Some(first));
+    let second = reset_of(&user, 2, now, hour);
+    resets.request(&second, &changed_email(&user)).await.unwrap();
+    assert_eq!(resets.pending(user.id).await.unwrap(), Some(second.clone()), "a newer request replaces the older");
+
+    let changed = with_new_password(&user, 1);
+    let older = resets.complete(&changed, &secret_hash(1), now, &changed_email(&changed)).await;
+    assert!(matches!(older, Err(StoreError::NotFound)), "the replaced link is refused: {older:?}");
+    let late = resets.complete(&changed, &secret_hash(2), second.expires_at, &changed_email(&changed)).await;
+    assert!(matches!(late, Err(StoreError::NotFound)), "expired: {late:?}");
+    let stale = with_new_password(&with_new_password(&user, 9), 1);
+    let raced = resets.complete(&stale, &secret_hash(2), now, &changed_email(&stale)).await;
+    assert!(matches!(raced, Err(StoreError::VersionMismatch)), "the account moved on: {raced:?}");
+    assert_eq!(users.get(user.id).await.unwrap(), Some(user.clone()), "nothing was written");
+
+    resets.complete(&changed, &secret_hash(2), now, &changed_email(&changed)).await.expect("the newest link, in time");
+    assert_eq!(users.get(user.id).await.unwrap(), Some(changed.clone()));
+    assert_eq!(users.find_by_email(&user.email).await.unwrap(), Some(changed.clone()), "the email lookup sees it");
+    assert_eq!(resets.pending(user.id).await.unwrap(), None, "used up");
+    let again = with_new_password(&changed, 3);
+    let twice = resets.complete(&again, &secret_hash(2), now, &changed_email(&again)).await;
+    assert!(matches!(twice, Err(StoreError::NotFound)), "a link works once: {twice:?}");
+}
+
+/// Many confirmations with one link at the same moment, on as many threads:
+/// exactly one sets a password.
+pub async fn concurrent_confirmations_complete_once<U, R>(users: U, resets: R)
+where
+    U: UserStore,
+    R: domain::ports::PasswordResets + Clone + 'static,
+{
+    let (user, now) = (new_user("reset-race"), now());
+    users.insert(&user, None).await.unwrap();
+    resets.request(&reset_of(&user, 1, now, Duration::from_secs(3600)), &changed_email(&user)).await.unwrap();
+    let racers: Vec<_> = (0..8_u8)
+        .map(|n| {
+            let (resets, changed) = (resets.clone(), with_new_password(&user, n));
+            tokio::spawn(async move { resets.complete(&changed, &secret_hash(1), now, &changed_email(&changed)).await })
+        })
+        .collect();
+    let mut done = 0;
+    for racer in racers {
+        match racer.await.expect("no panic") {
+            Ok(()) => done += 1,
+            Err(StoreError::NotFound | StoreError::VersionMismatch) => {}
+            Err(other) => panic!("unexpected: {other:?}"),
+        }
+    }
+    assert_eq!(done, 1, "exactly one confirmation sets a password");
+    assert_eq!(users.get(user.id).await.unwrap().unwrap().version, user.version + 1);
+}

@@ -25,6 +25,7 @@ pub mod erasure_contract;
 mod messaging;
 mod orders;
 mod paging;
+mod password_resets;
 mod products;
 mod second_factor;
 mod sessions;
@@ -35,6 +36,7 @@ mod verifications;
 pub use erasure::MemoryAccountErasure;
 pub use messaging::{MemoryDeadLetters, MemoryMailer, MemoryMessageClaims, MemoryPublisher, SentEmail};
 pub use orders::{MemoryIdempotencyStore, MemoryOrderStore};
+pub use password_resets::MemoryPasswordResets;
 pub use products::MemoryProductStore;
 pub use second_factor::MemorySecondFactorStore;
 pub use sessions::MemorySessionStore;
@@ -90,6 +92,8 @@ pub(crate) struct State {
     pub sign_ins: HashMap<(String, String), OffsetDateTime>,
     /// Second factors: each account's TOTP enrolment and recovery code hashes.
     pub second_factors: HashMap<UserId, second_factor::Stored>,
+    /// Pending password resets by account.
+    pub resets: HashMap<UserId, domain::PendingReset>,
     /// Sessions (refresh-token families) by account and id.
     pub sessions: BTreeMap<(UserId, domain::SessionId), domain::Session>,
     pub parked: Vec<(String, String)>,
@@ -151,6 +155,11 @@ impl Memory {
     /// The [`domain::ports::Verifications`] over this state.
     pub fn verifications(&self) -> MemoryVerifications {
         MemoryVerifications::new(self.clone())
+    }
+
+    /// The [`domain::ports::PasswordResets`] over this state.
+    pub fn password_resets(&self) -> MemoryPasswordResets {
+        MemoryPasswordResets::new(self.clone())
     }
 
     /// The [`domain::ports::SessionStore`] over this state.

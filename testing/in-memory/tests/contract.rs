@@ -137,3 +137,18 @@ async fn concurrent_second_factor_uses() {
         contract::a_recovery_code_is_used_once(Memory::new().second_factors()).await;
     }
 }
+
+#[tokio::test]
+async fn password_resets() {
+    let memory = Memory::new();
+    contract::password_resets_work_once_until_replaced_or_expired(&memory.users(), &memory.password_resets()).await;
+}
+
+/// On four worker threads: the confirmations run in parallel, not just interleaved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_password_resets() {
+    for _ in 0..20 {
+        let memory = Memory::new();
+        contract::concurrent_confirmations_complete_once(memory.users(), memory.password_resets()).await;
+    }
+}

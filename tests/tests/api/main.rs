@@ -13,6 +13,7 @@ mod holdings;
 mod mfa;
 mod openapi;
 mod orders;
+mod passwords;
 mod rate_limit;
 mod reference;
 mod relay;

@@ -347,6 +347,19 @@ async fn real_responses_match_the_documented_schemas() {
     let everywhere = (Method::POST, "/auth/logout-all", "/auth/logout-all");
     check.call(everywhere.clone(), Some(&token), &[], None).await;
     check.call(everywhere.clone(), None, &[], None).await;
+    // Passwords: a reset request, a confirmation with a token that opens nothing, a change.
+    let reset = (Method::POST, "/auth/password-reset", "/auth/password-reset");
+    check.call(reset.clone(), None, &[], Some(json!({"email": unique_email("openapi-reset")}))).await;
+    check.call(reset.clone(), None, &[], Some(json!({"email": "not an address"}))).await;
+    let confirm = (Method::POST, "/auth/password-reset/confirm", "/auth/password-reset/confirm");
+    let forged = format!("{}.{}", other.id, "A".repeat(43));
+    check.call(confirm.clone(), None, &[], Some(json!({"token": forged, "password": "a brand new passphrase"}))).await;
+    check.call(confirm.clone(), None, &[], Some(json!({"token": "x", "password": "short"}))).await;
+    let change = (Method::POST, "/users/me/password", "/users/me/password");
+    let wrong = json!({"current_password": "not the password", "new_password": "a brand new passphrase"});
+    check.call(change.clone(), Some(&other.token), &[], Some(wrong)).await;
+    let right = json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"});
+    check.call(change.clone(), Some(&other.token), &[], Some(right)).await;
     let me = (Method::GET, "/users/me", "/users/me");
     let mine = check.call(me.clone(), Some(&token), &[], None).await;
     revalidate(&mut check, me.clone(), Some(&token), &mine).await;
@@ -495,7 +508,7 @@ async fn real_responses_match_the_documented_schemas() {
     assert!(check.problems.is_empty(), "{:#?}", check.problems);
     // Every operation was driven, and each of these answers was seen.
     let operations: BTreeSet<(String, String)> = check.seen.iter().map(|(p, m, _)| (p.clone(), m.clone())).collect();
-    assert_eq!(operations.len(), 24, "{operations:#?}");
+    assert_eq!(operations.len(), 27, "{operations:#?}");
     for (path, method, status) in [
         ("/api/v1/auth/register", "post", 202),
         ("/api/v1/auth/verify-email", "post", 200),
@@ -510,6 +523,9 @@ async fn real_responses_match_the_documented_schemas() {
         ("/api/v1/auth/refresh", "post", 422),
         ("/api/v1/auth/logout", "post", 204),
         ("/api/v1/auth/logout-all", "post", 200),
+        ("/api/v1/auth/password-reset", "post", 202),
+        ("/api/v1/auth/password-reset/confirm", "post", 400),
+        ("/api/v1/users/me/password", "post", 204),
         ("/api/v1/users", "get", 400),
         ("/api/v1/users/{id}", "patch", 409),
         ("/api/v1/users/{id}", "patch", 412),

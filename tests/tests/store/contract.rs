@@ -160,3 +160,27 @@ async fn concurrent_second_factor_uses() {
         contract::a_recovery_code_is_used_once(factors.clone()).await;
     }
 }
+
+#[tokio::test]
+async fn password_resets() {
+    let table = fresh_table().await;
+    contract::password_resets_work_once_until_replaced_or_expired(
+        &DynamoUserStore::new(table.clone()),
+        &adapters::dynamo::DynamoPasswordResets::new(table),
+    )
+    .await;
+}
+
+/// On four worker threads, against DynamoDB Local: the conditional delete in
+/// the transaction lets exactly one confirmation set a password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_password_resets() {
+    let table = fresh_table().await;
+    for _ in 0..3 {
+        contract::concurrent_confirmations_complete_once(
+            DynamoUserStore::new(table.clone()),
+            adapters::dynamo::DynamoPasswordResets::new(table.clone()),
+        )
+        .await;
+    }
+}

@@ -9,6 +9,7 @@
 //! | TOTP enrolment (secret, `pending`/`confirmed`, last used time step) | `USER#<id>` | `TOTP` | - |
 //! | recovery codes (a string set of their SHA-256 hashes) | `USER#<id>` | `RECOVERY` | - |
 //! | a session: one refresh-token family (hash of its current secret, `expires_at` TTL) | `USER#<id>` | `SESSION#<session id>` | - |
+//! | pending password reset (hash of the emailed secret, `expires_at` TTL) | `USER#<id>` | `RESET` | - |
 //! | pending email verification (token hash, `expires_at` TTL) | `USER#<id>` | `VERIFY` | - |
 //! | product | `PRODUCT#<id>` | `PRODUCT` | gsi1 `PRODUCTS#active#<shard>` or `PRODUCTS#inactive#<shard>` |
 //! | SKU claim | `SKU#<sku>` | `SKU` | - |
@@ -113,6 +114,12 @@ impl Key {
     /// The account's unused recovery codes (hashed), in its own partition.
     pub fn recovery_codes(id: UserId) -> Self {
         Self { pk: format!("USER#{id}"), sk: "RECOVERY" }
+    }
+
+    /// The account's pending password reset: the hash of the emailed token
+    /// and its expiry, in the account's own partition.
+    pub fn password_reset(id: UserId) -> Self {
+        Self { pk: format!("USER#{id}"), sk: "RESET" }
     }
 
     /// The copy of a user that makes its email unique and findable.
