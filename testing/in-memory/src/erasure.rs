@@ -28,6 +28,7 @@ impl State {
         self.sessions.retain(|(owner, _), _| *owner != id);
         self.verifications.remove(&id);
         self.second_factors.remove(&id);
+        self.resets.remove(&id);
     }
 }
 
