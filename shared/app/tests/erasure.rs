@@ -10,7 +10,7 @@ use std::time::Duration;
 use app::auth::PasswordCheck;
 use app::erasure::{self, ERASE_ATTEMPTS};
 use async_trait::async_trait;
-use domain::ports::{AccountErasure, OrderFilter, OrderStore, StoreError, UserStore};
+use domain::ports::{AccountErasure, OrderFilter, OrderStore, SessionStore, StoreError, UserStore};
 use domain::{DomainEvent, ErasureError, Order, OrderStatus, Password, PasswordHash, Role, User, UserId, UserPatch};
 use framework::http::{ApiError, ApiResponse};
 use http::{Method, StatusCode};
@@ -102,10 +102,16 @@ async fn a_customer_deletes_their_account_with_their_password_and_the_books_keep
     let cancelled = order_of(&memory, &customer, OrderStatus::Cancelled).await;
     let rejected = order_of(&memory, &customer, OrderStatus::Rejected).await;
 
+    let now = time::OffsetDateTime::now_utc();
+    let hash = domain::SecretHash::from_bytes([9; 32]);
+    let session = domain::Session::start(customer.id, Role::User, false, hash, now, domain::RefreshLifetime::DEFAULT);
+    memory.sessions().start(&session).await.unwrap();
+
     let response = delete(&memory, &customer, PASSWORD).await.unwrap();
 
     assert_eq!(response.status, StatusCode::NO_CONTENT);
     assert_eq!(memory.user(customer.id), None);
+    assert!(memory.sessions().list(customer.id, now).await.unwrap().is_empty(), "its sessions are gone");
     assert_eq!(memory.users().find_by_email(&customer.email).await.unwrap(), None, "signing in finds no account");
     for before in [&cancelled, &rejected] {
         let after = memory.order(before.id).unwrap();

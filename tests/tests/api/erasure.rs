@@ -55,8 +55,14 @@ async fn a_customer_exports_then_deletes_their_account_and_the_shop_keeps_the_or
     assert_eq!(error_code(wrong, StatusCode::FORBIDDEN).await, "password_incorrect");
     assert_eq!(app.get("/users/me", Some(&customer.token)).await.status(), StatusCode::OK, "still there");
 
+    // A session of another device, whose refresh token must die with the account.
+    let other_device: Value = app.login(&customer.email, PASSWORD).await.json().await.unwrap();
+    assert!(other_device["refresh_token"].is_string(), "{other_device}");
+
     let deleted = delete_me(&customer.token, json!({"password": PASSWORD})).await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let refreshed = app.post("/auth/refresh", None, json!({"refresh_token": other_device["refresh_token"]})).await;
+    assert_eq!(refreshed.status(), StatusCode::UNAUTHORIZED, "no session outlives its account");
 
     // A retry (the client lost the 204) changes nothing: the token's account is gone.
     let retried = delete_me(&customer.token, json!({"password": PASSWORD})).await;
