@@ -23,13 +23,13 @@
 //! `--syscalls` (also the system calls of a warm request, by strace:
 //! [`syscalls`]), `--write-docs`.
 
-mod emulator;
 pub mod cache;
+mod emulator;
 pub mod relay;
-pub mod tracing;
 mod report;
 mod seed;
 mod syscalls;
+pub mod tracing;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -248,6 +248,11 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     // account may hold open (the route still does the holdings write of each order).
     env.push(("MAX_OPEN_ORDERS_PER_ACCOUNT".into(), "1000000".into()));
     env.push(("MAX_HELD_UNITS_PER_PRODUCT".into(), "1000000".into()));
+    // get-docs serves Swagger UI's files: locally from the pinned swagger-ui-dist.
+    env.push((
+        "REFERENCE_ASSETS_DIR".into(),
+        project_root().join(".tools/contract/node_modules/swagger-ui-dist").display().to_string(),
+    ));
     eprintln!("xtask: seeding products, a user, an admin and their tokens...");
     let seeded = seed::seed(&cloud, &env).await.context("seeding the bench data")?;
     let peer_dir = project_root().join("bench/python-peer");
