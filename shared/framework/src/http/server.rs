@@ -517,20 +517,6 @@ fn route(event: &Request) -> String {
     format!("{} {}", event.method(), template.as_deref().unwrap_or("?"))
 }
 
-/// The route as API Gateway matched it (`GET /products/{id}`): its
-/// template, never the raw path, so ids stay out of trace annotations.
-fn route(event: &Request) -> String {
-    use lambda_http::request::RequestContext;
-    let template = match event.request_context_ref() {
-        Some(RequestContext::ApiGatewayV1(context)) => context.resource_path.clone(),
-        Some(RequestContext::ApiGatewayV2(context)) => {
-            context.route_key.as_deref().and_then(|key| key.split_once(' ')).map(|(_, path)| path.to_owned())
-        }
-        _ => None,
-    };
-    format!("{} {}", event.method(), template.as_deref().unwrap_or("?"))
-}
-
 /// The caller's address as API Gateway saw it.
 fn source_ip(event: &Request) -> Option<String> {
     use lambda_http::request::RequestContext;
