@@ -45,6 +45,14 @@ async fn every_function_handles_its_sample_event() {
         let status =
             output["statusCode"].as_u64().unwrap_or_else(|| panic!("{function}: not a proxy response: {output}"));
         assert!((200..500).contains(&status), "{function}: status {status}: {output}");
+        let media_type =
+            output["headers"]["content-type"].as_str().or(output["multiValueHeaders"]["content-type"][0].as_str());
+        if let Some(media_type) = media_type.filter(|media_type| !media_type.starts_with("application/json")) {
+            // The reference's files (the sample asks for the document): text of their own type.
+            assert!(output["body"].as_str().is_some_and(|body| !body.is_empty()), "{function}: empty {media_type}");
+            checked += 1;
+            continue;
+        }
         // A 204 (logout's sample, whose session is long gone) has no body at all.
         let body = output["body"].as_str().filter(|body| !body.is_empty()).unwrap_or("{}");
         let body: Value = serde_json::from_str(body).unwrap_or_else(|error| panic!("{function}: {error}: {output}"));
