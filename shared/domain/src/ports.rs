@@ -332,49 +332,6 @@ pub trait MessageClaims: Send + Sync {
     async fn release(&self, key: &str) -> Result<(), StoreError>;
 }
 
-/// Email verification's writes: registration, a fresh link, a notice, and
-/// consuming a link. Each is one atomic write; the pending verification is
-/// one item per account (a newer one replaces the older), holding only the
-/// token's hash.
-#[async_trait]
-pub trait Verifications: Send + Sync {
-    /// Registration of a new address: `user` (unverified), its `pending`
-    /// verification, `event` (the verification email) and, with an
-    /// Idempotency-Key, the record that replays the answer, in one
-    /// transaction. Errors as [`UserStore::create`].
-    async fn register(
-        &self,
-        user: &User,
-        pending: &crate::PendingVerification,
-        event: &DomainEvent,
-        idempotency: Option<&IdempotencyRecord>,
-    ) -> Result<(), StoreError>;
-    /// A fresh link for an existing account: replaces its pending
-    /// verification (the older link stops working) and commits `event` (the
-    /// email carrying the new link) and the idempotency record, at once.
-    async fn renew(
-        &self,
-        pending: &crate::PendingVerification,
-        event: &DomainEvent,
-        idempotency: Option<&IdempotencyRecord>,
-    ) -> Result<(), StoreError>;
-    /// Commits `event` (an email that changes nothing stored) with the
-    /// idempotency record, in one transaction.
-    async fn notify(&self, event: &DomainEvent, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError>;
-    /// Consumes the pending verification of `user_id` if it holds `presented`
-    /// and has not expired at `now`: deletes it, marks the account verified
-    /// and commits `welcome(&verified account)`, in one write conditioned on
-    /// the stored hash, so of concurrent attempts with one token exactly one
-    /// verifies (the others find the account verified).
-    async fn verify(
-        &self,
-        user_id: UserId,
-        presented: &crate::TokenHash,
-        now: OffsetDateTime,
-        welcome: &(dyn for<'u> Fn(&'u User) -> DomainEvent + Send + Sync),
-    ) -> Result<crate::VerifyOutcome, StoreError>;
-}
-
 /// Sessions (refresh-token families), each in its account's own partition.
 /// Every change is one conditional write: of two uses of one refresh token,
 /// however concurrent, exactly one rotates it.
@@ -441,6 +398,49 @@ pub trait SecondFactorStore: Send + Sync {
     async fn use_recovery_code(&self, user: UserId, code: &crate::totp::RecoveryCodeHash) -> Result<bool, StoreError>;
     /// How many unused recovery codes `user` has.
     async fn recovery_codes_left(&self, user: UserId) -> Result<usize, StoreError>;
+}
+
+/// Email verification's writes: registration, a fresh link, a notice, and
+/// consuming a link. Each is one atomic write; the pending verification is
+/// one item per account (a newer one replaces the older), holding only the
+/// token's hash.
+#[async_trait]
+pub trait Verifications: Send + Sync {
+    /// Registration of a new address: `user` (unverified), its `pending`
+    /// verification, `event` (the verification email) and, with an
+    /// Idempotency-Key, the record that replays the answer, in one
+    /// transaction. Errors as [`UserStore::create`].
+    async fn register(
+        &self,
+        user: &User,
+        pending: &crate::PendingVerification,
+        event: &DomainEvent,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), StoreError>;
+    /// A fresh link for an existing account: replaces its pending
+    /// verification (the older link stops working) and commits `event` (the
+    /// email carrying the new link) and the idempotency record, at once.
+    async fn renew(
+        &self,
+        pending: &crate::PendingVerification,
+        event: &DomainEvent,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), StoreError>;
+    /// Commits `event` (an email that changes nothing stored) with the
+    /// idempotency record, in one transaction.
+    async fn notify(&self, event: &DomainEvent, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError>;
+    /// Consumes the pending verification of `user_id` if it holds `presented`
+    /// and has not expired at `now`: deletes it, marks the account verified
+    /// and commits `welcome(&verified account)`, in one write conditioned on
+    /// the stored hash, so of concurrent attempts with one token exactly one
+    /// verifies (the others find the account verified).
+    async fn verify(
+        &self,
+        user_id: UserId,
+        presented: &crate::TokenHash,
+        now: OffsetDateTime,
+        welcome: &(dyn for<'u> Fn(&'u User) -> DomainEvent + Send + Sync),
+    ) -> Result<crate::VerifyOutcome, StoreError>;
 }
 
 /// Pending password resets, one per account in its own partition. Using

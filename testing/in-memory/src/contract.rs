@@ -549,123 +549,6 @@ pub async fn sign_in_histories_forget_after_their_time_to_live(
     assert!(history.knows(&key).await.unwrap(), "remembering again renews it");
 }
 
-/// A pending verification for `user` with a token made of `fill` (one
-/// character repeated), issued at `now` for an hour.
-fn verification_for(
-    user: &User,
-    fill: char,
-    now: OffsetDateTime,
-) -> (domain::VerificationToken, domain::PendingVerification) {
-    let token = domain::VerificationToken::new(user.id, std::iter::repeat_n(fill, 43).collect()).expect("valid");
-    let ttl = domain::VerificationTtl::new(3600).expect("valid");
-    let pending = domain::PendingVerification::of(&token, now, ttl);
-    (token, pending)
-}
-
-fn verify_email_event(user: &User) -> DomainEvent {
-    let task = domain::EmailTask::VerifyEmail {
-        to: user.email.to_string(),
-        dedupe_key: format!("verify-email#{}", user.id),
-        link: "https://shop.example.com/verify-email".into(),
-    };
-    DomainEvent::email_requested(task, "contract", now())
-}
-
-fn welcome(user: &User) -> DomainEvent {
-    let task = domain::EmailTask::Welcome { to: user.email.to_string(), dedupe_key: format!("welcome#{}", user.id) };
-    DomainEvent::email_requested(task, "contract", now())
-}
-
-/// A verification link works once, only with its own token, only until it
-/// expires, and only the latest link of an account works; the account reads
-/// back verified by id and by email.
-pub async fn verification_links_work_once_and_only_until_they_expire(
-    users: &impl UserStore,
-    verifications: &impl domain::ports::Verifications,
-) {
-    use domain::VerifyOutcome;
-    let issued = now();
-    let user = new_user("verify");
-    assert!(!user.email_verified);
-    let (token, pending) = verification_for(&user, 'A', issued);
-    verifications.register(&user, &pending, &verify_email_event(&user), None).await.expect("registered");
-    assert_eq!(users.find_by_email(&user.email).await.unwrap().map(|u| u.email_verified), Some(false));
-    let mut twin = new_user("verify-twin");
-    twin.email = user.email.clone();
-    let (_, twin_pending) = verification_for(&twin, 'A', issued);
-    let taken = verifications.register(&twin, &twin_pending, &verify_email_event(&twin), None).await;
-    assert!(matches!(taken, Err(StoreError::AlreadyExists(Taken::Email))), "{taken:?}");
-
-    let (other, _) = verification_for(&user, 'B', issued);
-    let outcome = verifications.verify(user.id, &other.hash(), issued, &welcome).await.unwrap();
-    assert_eq!(outcome, VerifyOutcome::Refused, "another token");
-    let late = issued + time::Duration::hours(1);
-    let outcome = verifications.verify(user.id, &token.hash(), late, &welcome).await.unwrap();
-    assert_eq!(outcome, VerifyOutcome::Refused, "expired at its deadline");
-    let outcome = verifications.verify(UserId::generate(), &token.hash(), issued, &welcome).await.unwrap();
-    assert_eq!(outcome, VerifyOutcome::Refused, "no such account");
-    assert_eq!(users.get(user.id).await.unwrap().map(|u| (u.email_verified, u.version)), Some((false, 1)));
-
-    let outcome = verifications.verify(user.id, &token.hash(), issued + time::Duration::minutes(59), &welcome).await;
-    let VerifyOutcome::Verified(event) = outcome.unwrap() else { panic!("the link verifies") };
-    assert!(
-        matches!(&event.data, domain::EventData::EmailRequested(domain::EmailTask::Welcome { to, .. }) if *to == user.email.to_string())
-    );
-    let stored = users.find_by_email(&user.email).await.unwrap().unwrap();
-    assert_eq!((stored.email_verified, stored.version), (true, 2), "the email lookup sees it too");
-    assert_eq!(users.get(user.id).await.unwrap().unwrap(), stored);
-    let again = verifications.verify(user.id, &token.hash(), issued, &welcome).await.unwrap();
-    assert_eq!(again, VerifyOutcome::AlreadyVerified, "a second click is harmless");
-    assert_eq!(users.get(user.id).await.unwrap().unwrap().version, 2, "and changes nothing");
-
-    // A fresh link replaces the older one.
-    let second = new_user("verify-renewed");
-    let (first_token, first_pending) = verification_for(&second, 'C', issued);
-    verifications.register(&second, &first_pending, &verify_email_event(&second), None).await.unwrap();
-    let (new_token, new_pending) = verification_for(&second, 'D', issued);
-    verifications.renew(&new_pending, &verify_email_event(&second), None).await.unwrap();
-    let outcome = verifications.verify(second.id, &first_token.hash(), issued, &welcome).await.unwrap();
-    assert_eq!(outcome, VerifyOutcome::Refused, "the older link stopped working");
-    let outcome = verifications.verify(second.id, &new_token.hash(), issued, &welcome).await.unwrap();
-    assert!(matches!(outcome, VerifyOutcome::Verified(_)), "{outcome:?}");
-
-    // A notice and a renewal claim their idempotency key with the write.
-    let key = format!("auth:register#guest#{}", UserId::generate());
-    let record = record_for(key.clone(), "/api/v1/auth/register".into());
-    verifications.notify(&welcome(&second), Some(&record)).await.unwrap();
-    let again = verifications.renew(&new_pending, &verify_email_event(&second), Some(&record)).await;
-    assert!(matches!(again, Err(StoreError::AlreadyExists(Taken::IdempotencyKey))), "{again:?}");
-}
-
-/// Many attempts with one link at the same moment, in parallel: exactly one
-/// verifies (one welcome, one version step), the others find the account
-/// verified.
-pub async fn concurrent_verifications_with_one_link_verify_once<V>(users: &impl UserStore, verifications: &V)
-where
-    V: domain::ports::Verifications + Clone + 'static,
-{
-    use domain::VerifyOutcome;
-    let issued = now();
-    let user = new_user("verify-race");
-    let (token, pending) = verification_for(&user, 'E', issued);
-    verifications.register(&user, &pending, &verify_email_event(&user), None).await.unwrap();
-    let attempts: Vec<_> = (0..16)
-        .map(|_| {
-            let (verifications, hash) = (verifications.clone(), token.hash());
-            tokio::spawn(async move { verifications.verify(user.id, &hash, issued, &welcome).await })
-        })
-        .collect();
-    let mut outcomes = Vec::new();
-    for attempt in attempts {
-        outcomes.push(attempt.await.expect("no panic").expect("no store error"));
-    }
-    let verified = outcomes.iter().filter(|outcome| matches!(outcome, VerifyOutcome::Verified(_))).count();
-    let already = outcomes.iter().filter(|outcome| **outcome == VerifyOutcome::AlreadyVerified).count();
-    assert_eq!((verified, already), (1, 15), "{outcomes:?}");
-    let stored = users.get(user.id).await.unwrap().unwrap();
-    assert_eq!((stored.email_verified, stored.version), (true, 2), "verified once");
-}
-
 /// A hash standing for the secret `n` (the stores see only hashes).
 fn secret_hash(n: u8) -> domain::SecretHash {
     domain::SecretHash::from_bytes([n; 32])
@@ -885,6 +768,123 @@ where
     }
     assert_eq!(factors.recovery_codes_left(user).await.unwrap(), 0, "every code used");
     assert!(!factors.use_recovery_code(user, &codes[0]).await.unwrap(), "none twice, even the last one");
+}
+
+/// A pending verification for `user` with a token made of `fill` (one
+/// character repeated), issued at `now` for an hour.
+fn verification_for(
+    user: &User,
+    fill: char,
+    now: OffsetDateTime,
+) -> (domain::VerificationToken, domain::PendingVerification) {
+    let token = domain::VerificationToken::new(user.id, std::iter::repeat_n(fill, 43).collect()).expect("valid");
+    let ttl = domain::VerificationTtl::new(3600).expect("valid");
+    let pending = domain::PendingVerification::of(&token, now, ttl);
+    (token, pending)
+}
+
+fn verify_email_event(user: &User) -> DomainEvent {
+    let task = domain::EmailTask::VerifyEmail {
+        to: user.email.to_string(),
+        dedupe_key: format!("verify-email#{}", user.id),
+        link: "https://shop.example.com/verify-email".into(),
+    };
+    DomainEvent::email_requested(task, "contract", now())
+}
+
+fn welcome(user: &User) -> DomainEvent {
+    let task = domain::EmailTask::Welcome { to: user.email.to_string(), dedupe_key: format!("welcome#{}", user.id) };
+    DomainEvent::email_requested(task, "contract", now())
+}
+
+/// A verification link works once, only with its own token, only until it
+/// expires, and only the latest link of an account works; the account reads
+/// back verified by id and by email.
+pub async fn verification_links_work_once_and_only_until_they_expire(
+    users: &impl UserStore,
+    verifications: &impl domain::ports::Verifications,
+) {
+    use domain::VerifyOutcome;
+    let issued = now();
+    let user = new_user("verify");
+    assert!(!user.email_verified);
+    let (token, pending) = verification_for(&user, 'A', issued);
+    verifications.register(&user, &pending, &verify_email_event(&user), None).await.expect("registered");
+    assert_eq!(users.find_by_email(&user.email).await.unwrap().map(|u| u.email_verified), Some(false));
+    let mut twin = new_user("verify-twin");
+    twin.email = user.email.clone();
+    let (_, twin_pending) = verification_for(&twin, 'A', issued);
+    let taken = verifications.register(&twin, &twin_pending, &verify_email_event(&twin), None).await;
+    assert!(matches!(taken, Err(StoreError::AlreadyExists(Taken::Email))), "{taken:?}");
+
+    let (other, _) = verification_for(&user, 'B', issued);
+    let outcome = verifications.verify(user.id, &other.hash(), issued, &welcome).await.unwrap();
+    assert_eq!(outcome, VerifyOutcome::Refused, "another token");
+    let late = issued + time::Duration::hours(1);
+    let outcome = verifications.verify(user.id, &token.hash(), late, &welcome).await.unwrap();
+    assert_eq!(outcome, VerifyOutcome::Refused, "expired at its deadline");
+    let outcome = verifications.verify(UserId::generate(), &token.hash(), issued, &welcome).await.unwrap();
+    assert_eq!(outcome, VerifyOutcome::Refused, "no such account");
+    assert_eq!(users.get(user.id).await.unwrap().map(|u| (u.email_verified, u.version)), Some((false, 1)));
+
+    let outcome = verifications.verify(user.id, &token.hash(), issued + time::Duration::minutes(59), &welcome).await;
+    let VerifyOutcome::Verified(event) = outcome.unwrap() else { panic!("the link verifies") };
+    assert!(
+        matches!(&event.data, domain::EventData::EmailRequested(domain::EmailTask::Welcome { to, .. }) if *to == user.email.to_string())
+    );
+    let stored = users.find_by_email(&user.email).await.unwrap().unwrap();
+    assert_eq!((stored.email_verified, stored.version), (true, 2), "the email lookup sees it too");
+    assert_eq!(users.get(user.id).await.unwrap().unwrap(), stored);
+    let again = verifications.verify(user.id, &token.hash(), issued, &welcome).await.unwrap();
+    assert_eq!(again, VerifyOutcome::AlreadyVerified, "a second click is harmless");
+    assert_eq!(users.get(user.id).await.unwrap().unwrap().version, 2, "and changes nothing");
+
+    // A fresh link replaces the older one.
+    let second = new_user("verify-renewed");
+    let (first_token, first_pending) = verification_for(&second, 'C', issued);
+    verifications.register(&second, &first_pending, &verify_email_event(&second), None).await.unwrap();
+    let (new_token, new_pending) = verification_for(&second, 'D', issued);
+    verifications.renew(&new_pending, &verify_email_event(&second), None).await.unwrap();
+    let outcome = verifications.verify(second.id, &first_token.hash(), issued, &welcome).await.unwrap();
+    assert_eq!(outcome, VerifyOutcome::Refused, "the older link stopped working");
+    let outcome = verifications.verify(second.id, &new_token.hash(), issued, &welcome).await.unwrap();
+    assert!(matches!(outcome, VerifyOutcome::Verified(_)), "{outcome:?}");
+
+    // A notice and a renewal claim their idempotency key with the write.
+    let key = format!("auth:register#guest#{}", UserId::generate());
+    let record = record_for(key.clone(), "/api/v1/auth/register".into());
+    verifications.notify(&welcome(&second), Some(&record)).await.unwrap();
+    let again = verifications.renew(&new_pending, &verify_email_event(&second), Some(&record)).await;
+    assert!(matches!(again, Err(StoreError::AlreadyExists(Taken::IdempotencyKey))), "{again:?}");
+}
+
+/// Many attempts with one link at the same moment, in parallel: exactly one
+/// verifies (one welcome, one version step), the others find the account
+/// verified.
+pub async fn concurrent_verifications_with_one_link_verify_once<V>(users: &impl UserStore, verifications: &V)
+where
+    V: domain::ports::Verifications + Clone + 'static,
+{
+    use domain::VerifyOutcome;
+    let issued = now();
+    let user = new_user("verify-race");
+    let (token, pending) = verification_for(&user, 'E', issued);
+    verifications.register(&user, &pending, &verify_email_event(&user), None).await.unwrap();
+    let attempts: Vec<_> = (0..16)
+        .map(|_| {
+            let (verifications, hash) = (verifications.clone(), token.hash());
+            tokio::spawn(async move { verifications.verify(user.id, &hash, issued, &welcome).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for attempt in attempts {
+        outcomes.push(attempt.await.expect("no panic").expect("no store error"));
+    }
+    let verified = outcomes.iter().filter(|outcome| matches!(outcome, VerifyOutcome::Verified(_))).count();
+    let already = outcomes.iter().filter(|outcome| **outcome == VerifyOutcome::AlreadyVerified).count();
+    assert_eq!((verified, already), (1, 15), "{outcomes:?}");
+    let stored = users.get(user.id).await.unwrap().unwrap();
+    assert_eq!((stored.email_verified, stored.version), (true, 2), "verified once");
 }
 
 fn reset_of(user: &User, secret: u8, now: OffsetDateTime, lifetime: Duration) -> domain::PendingReset {

@@ -167,14 +167,14 @@ impl Memory {
         MemorySessionStore::new(self.clone())
     }
 
-    /// The [`domain::ports::AccountErasure`] over this state.
-    pub fn erasures(&self) -> MemoryAccountErasure {
-        MemoryAccountErasure::new(self.clone())
-    }
-
     /// The [`domain::ports::SecondFactorStore`] over this state.
     pub fn second_factors(&self) -> MemorySecondFactorStore {
         MemorySecondFactorStore::new(self.clone())
+    }
+
+    /// The [`domain::ports::AccountErasure`] over this state.
+    pub fn erasures(&self) -> MemoryAccountErasure {
+        MemoryAccountErasure::new(self.clone())
     }
 
     /// The [`domain::ports::ProductStore`] over this state.

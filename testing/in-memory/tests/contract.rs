@@ -73,18 +73,6 @@ async fn sign_in_histories() {
 }
 
 #[tokio::test]
-async fn verifications() {
-    let memory = Memory::new();
-    contract::verification_links_work_once_and_only_until_they_expire(&memory.users(), &memory.verifications()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_verifications() {
-    let memory = Memory::new();
-    contract::concurrent_verifications_with_one_link_verify_once(&memory.users(), &memory.verifications()).await;
-}
-
-#[tokio::test]
 async fn sessions() {
     contract::sessions_rotate_once_and_a_reused_token_revokes_the_family(&Memory::new().sessions()).await;
     contract::expired_sessions_do_not_rotate(&Memory::new().sessions()).await;
@@ -97,6 +85,32 @@ async fn concurrent_refreshes() {
     for _ in 0..20 {
         contract::concurrent_refreshes_with_one_token_rotate_once(Memory::new().sessions()).await;
     }
+}
+
+#[tokio::test]
+async fn second_factors() {
+    contract::totp_enrolment_is_pending_until_confirmed(&Memory::new().second_factors()).await;
+}
+
+/// On four worker threads: the sign-ins with one code run in parallel, not just interleaved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_second_factor_uses() {
+    for _ in 0..20 {
+        contract::a_totp_step_is_used_once(Memory::new().second_factors()).await;
+        contract::a_recovery_code_is_used_once(Memory::new().second_factors()).await;
+    }
+}
+
+#[tokio::test]
+async fn verifications() {
+    let memory = Memory::new();
+    contract::verification_links_work_once_and_only_until_they_expire(&memory.users(), &memory.verifications()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_verifications() {
+    let memory = Memory::new();
+    contract::concurrent_verifications_with_one_link_verify_once(&memory.users(), &memory.verifications()).await;
 }
 
 #[tokio::test]
@@ -122,20 +136,6 @@ async fn erasures() {
         &memory.erasures(),
     )
     .await;
-}
-
-#[tokio::test]
-async fn second_factors() {
-    contract::totp_enrolment_is_pending_until_confirmed(&Memory::new().second_factors()).await;
-}
-
-/// On four worker threads: the sign-ins with one code run in parallel, not just interleaved.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_second_factor_uses() {
-    for _ in 0..20 {
-        contract::a_totp_step_is_used_once(Memory::new().second_factors()).await;
-        contract::a_recovery_code_is_used_once(Memory::new().second_factors()).await;
-    }
 }
 
 #[tokio::test]

@@ -111,6 +111,21 @@ async fn concurrent_verifications() {
 }
 
 #[tokio::test]
+async fn erasures() {
+    use adapters::dynamo::DynamoAccountErasure;
+    use in_memory::erasure_contract;
+    let stores = |table: adapters::dynamo::Table| {
+        (DynamoUserStore::new(table.clone()), DynamoOrderStore::new(table.clone()), DynamoAccountErasure::new(table))
+    };
+    let (users, orders, erasures) = stores(fresh_table().await);
+    erasure_contract::erasure_frees_the_email_and_keeps_orders_without_owner(&users, &orders, &erasures).await;
+    let (users, orders, erasures) = stores(fresh_table().await);
+    erasure_contract::erasure_refuses_admins_open_orders_and_stale_versions(&users, &orders, &erasures).await;
+    let (users, orders, erasures) = stores(fresh_table().await);
+    erasure_contract::erasure_takes_orders_off_in_steps(&users, &orders, &erasures).await;
+}
+
+#[tokio::test]
 async fn sessions() {
     let table = fresh_table().await;
     let sessions = adapters::dynamo::DynamoSessionStore::new(table);
@@ -127,21 +142,6 @@ async fn concurrent_refreshes() {
     for _ in 0..5 {
         contract::concurrent_refreshes_with_one_token_rotate_once(sessions.clone()).await;
     }
-}
-
-#[tokio::test]
-async fn erasures() {
-    use adapters::dynamo::DynamoAccountErasure;
-    use in_memory::erasure_contract;
-    let stores = |table: adapters::dynamo::Table| {
-        (DynamoUserStore::new(table.clone()), DynamoOrderStore::new(table.clone()), DynamoAccountErasure::new(table))
-    };
-    let (users, orders, erasures) = stores(fresh_table().await);
-    erasure_contract::erasure_frees_the_email_and_keeps_orders_without_owner(&users, &orders, &erasures).await;
-    let (users, orders, erasures) = stores(fresh_table().await);
-    erasure_contract::erasure_refuses_admins_open_orders_and_stale_versions(&users, &orders, &erasures).await;
-    let (users, orders, erasures) = stores(fresh_table().await);
-    erasure_contract::erasure_takes_orders_off_in_steps(&users, &orders, &erasures).await;
 }
 
 #[tokio::test]

@@ -57,10 +57,6 @@ pub enum ApiError {
     /// admin enrols (POST /users/me/mfa/totp) and signs in with a code.
     #[error("admin routes need a sign-in with a second factor: enrol TOTP and sign in with a code")]
     MfaEnrolmentRequired,
-    /// 403: the caller's email address is not verified yet, which this
-    /// route requires (placing orders); following the emailed link fixes it.
-    #[error("verify your email address first: follow the link we emailed you, or ask for a new one")]
-    EmailUnverified,
     /// 404: no such resource, or one the caller may not know exists.
     #[error("not found")]
     NotFound,
@@ -163,10 +159,10 @@ impl ApiError {
             Self::AccountDisabled => "account_disabled",
             Self::PasswordIncorrect => "password_incorrect",
             Self::Forbidden => "forbidden",
+            Self::EmailUnverified => "email_unverified",
             Self::MfaRequired => "mfa_required",
             Self::InvalidMfaCode => "invalid_mfa_code",
             Self::MfaEnrolmentRequired => "mfa_enrolment_required",
-            Self::EmailUnverified => "email_unverified",
             Self::NotFound => "not_found",
             Self::PreconditionFailed => "precondition_failed",
             Self::PreconditionRequired => "precondition_required",
