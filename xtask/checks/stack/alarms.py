@@ -281,11 +281,13 @@ class AlarmChecks:
             for target in rule["Properties"]["Targets"]:
                 alias = self.root.resources.get(ref(target["Arn"]) or "", {})
                 relays.add(self.function_package(ref(alias.get("Properties", {}).get("FunctionName"))))
-        # expire-orders and rotate-token-keys are scheduled too but relay
-        # nothing: their errors page through their deployment alarms, like
-        # every function's.
-        relays.discard("expire-orders")
-        relays.discard("rotate-token-keys")
+        # A scheduled function is a relay when its main runs the outbox relay
+        # (app::relay); the others (expiry, key rotation, the erasure sweep)
+        # relay nothing: their errors page through their deployment alarms,
+        # like every function's.
+        relays = {r for r in relays if "app::relay::" in (ROOT / "functions" / r / "src/main.rs").read_text()}
+        if not relays:
+            problems.append("no scheduled function runs the outbox relay (app::relay in its main.rs)")
         for relay in sorted(relays):
             for metric in ("OutboxAge", "EventsRelayFailed"):
                 if (metric, relay) not in reads:
