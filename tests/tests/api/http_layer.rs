@@ -138,7 +138,7 @@ async fn a_literal_resource_is_not_an_instance_of_its_parameter_sibling() {
     let user = app.new_user("me-patch").await;
     let response = app.request(Method::PATCH, "/users/me", Some(&user.token), Some(serde_json::json!({}))).await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(response.headers()["allow"], "GET");
+    assert_eq!(response.headers()["allow"], "DELETE, GET");
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "method_not_allowed");
     assert!(body["error"]["request_id"].as_str().is_some_and(|id| !id.is_empty()), "{body}");

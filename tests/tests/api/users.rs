@@ -109,11 +109,13 @@ async fn admin_disables_a_user_with_optimistic_concurrency() {
     let invalid = patch_user(&admin.token, &user.id, Some("\"1\""), json!({"role": "god"})).await;
     assert_eq!(error_code(invalid, StatusCode::UNPROCESSABLE_ENTITY).await, "validation_failed");
 
-    let done = patch_user(&admin.token, &user.id, Some("\"1\""), json!({"disabled": true})).await;
+    // The account's version as it is now (its verification was a change too).
+    let version = current_version(&app, &user.token).await;
+    let done = patch_user(&admin.token, &user.id, Some(&format!("\"{version}\"")), json!({"disabled": true})).await;
     assert_eq!(done.status(), StatusCode::OK);
-    assert_eq!(done.headers()["etag"], "\"2\"");
+    assert_eq!(done.headers()["etag"], format!("\"{}\"", version + 1).as_str());
     let body: Value = done.json().await.unwrap();
-    assert_eq!((body["disabled"].as_bool(), body["version"].as_u64()), (Some(true), Some(2)));
+    assert_eq!((body["disabled"].as_bool(), body["version"].as_u64()), (Some(true), Some(version + 1)));
 
     let login = app.login(&user.email, PASSWORD).await;
     assert_eq!(error_code(login, StatusCode::FORBIDDEN).await, "account_disabled");
@@ -124,15 +126,23 @@ async fn of_two_concurrent_updates_of_one_version_exactly_one_wins() {
     let app = app();
     let admin = app.new_admin("racer").await;
     let user = app.new_user("contested").await;
+    let version = current_version(&app, &user.token).await;
+    let tag = format!("\"{version}\"");
     let updates = [json!({"role": "admin"}), json!({"disabled": true}), json!({"role": "admin", "disabled": true})]
         .into_iter()
-        .map(|body| patch_user(&admin.token, &user.id, Some("\"1\""), body));
+        .map(|body| patch_user(&admin.token, &user.id, Some(&tag), body));
     let statuses: Vec<StatusCode> = join_all(updates).await.iter().map(reqwest::Response::status).collect();
     let won = statuses.iter().filter(|s| **s == StatusCode::OK).count();
     let lost = statuses.iter().filter(|s| **s == StatusCode::PRECONDITION_FAILED).count();
     assert_eq!((won, lost), (1, 2), "{statuses:?}");
     let me: Value = app.get("/users/me", Some(&user.token)).await.json().await.unwrap();
-    assert_eq!(me["version"], 2, "exactly one change landed");
+    assert_eq!(me["version"], version + 1, "exactly one change landed");
+}
+
+/// The account's version as `/users/me` shows it.
+async fn current_version(app: &crate::helpers::TestApp, token: &str) -> u64 {
+    let me: Value = app.get("/users/me", Some(token)).await.json().await.unwrap();
+    me["version"].as_u64().expect("a version")
 }
 
 #[tokio::test]

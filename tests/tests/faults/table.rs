@@ -22,7 +22,8 @@ async fn every_route_under(fault: Fault) -> Vec<(String, u64, serde_json::Map<St
     let proxy = proxy("AWS_ENDPOINT_URL_DYNAMODB").await;
     proxy.set(fault);
     let admin = token(&ulid::Ulid::new().to_string(), "admin").await;
-    let runs = api_functions().into_iter().map(|function| {
+    // The reference (get-docs) reads nothing from the table after its start.
+    let runs = api_functions().into_iter().filter(|function| function != "get-docs").map(|function| {
         let (endpoint, admin) = (proxy.url(), admin.clone());
         async move {
             let mut process = start(&function, &[("AWS_ENDPOINT_URL_DYNAMODB", endpoint)]).await;
@@ -107,11 +108,11 @@ fn registration(email: &str, key: Option<&str>) -> Value {
 /// Regression: a registration's transaction commits but its answer is lost
 /// on the way back (the SDK times out waiting for it). With an
 /// Idempotency-Key, the function's own retry and the client's retry both
-/// answer 201 with the account that was created; one account exists. Without
-/// a key the same retry can only say 409 `email_taken` (what every keyed
-/// retry said before registration took keys).
+/// answer the stored 202; one account exists. Without a key the retry is
+/// answered 202 like any registration (it cannot tell, and says nothing of
+/// whether the address has an account); still one account exists.
 #[tokio::test]
-async fn a_registration_whose_answer_was_lost_is_retried_with_its_key_into_its_201() {
+async fn a_registration_whose_answer_was_lost_is_retried_with_its_key_into_its_202() {
     let app = app();
     let proxy = proxy("AWS_ENDPOINT_URL_DYNAMODB").await;
     let mut process = start("register", &[("AWS_ENDPOINT_URL_DYNAMODB", proxy.url())]).await;
@@ -124,24 +125,31 @@ async fn a_registration_whose_answer_was_lost_is_retried_with_its_key_into_its_2
     let first = process.invoke(&event, TIMEOUT * 2).await.unwrap();
     let (status, _) = status_and_headers(&first.payload);
     assert!(
-        matches!(status, 201 | 503),
-        "the commit landed; the caller sees its 201 or a retryable 503: {}",
+        matches!(status, 202 | 503),
+        "the commit landed; the caller sees its 202 or a retryable 503: {}",
         first.payload
     );
     let retry = process.invoke(&event, TIMEOUT * 2).await.unwrap();
     let (status, headers) = status_and_headers(&retry.payload);
-    assert_eq!(status, 201, "{}", retry.payload);
+    assert_eq!(status, 202, "{}", retry.payload);
     assert_eq!(headers.get("idempotent-replayed"), Some(&json!("true")));
-    let replayed: Value = serde_json::from_str(retry.payload["body"].as_str().unwrap()).unwrap();
     let token = app.token_for(&email).await;
     let me: Value = app.get("/users/me", Some(&token)).await.json().await.unwrap();
-    assert_eq!(replayed["id"], me["id"], "the replay names the account that exists");
+    assert_eq!(me["email"], email.as_str(), "the account the first attempt created exists and signs in");
 
     let unkeyed = crate::helpers::unique_email("lost-answer");
     lose_one_commit();
     let _ = process.invoke(&registration(&unkeyed, None), TIMEOUT * 2).await.unwrap();
     let retry = process.invoke(&registration(&unkeyed, None), TIMEOUT * 2).await.unwrap();
-    assert_eq!(status_and_headers(&retry.payload).0, 409, "without a key a retry cannot know: {}", retry.payload);
+    assert_eq!(
+        status_and_headers(&retry.payload).0,
+        202,
+        "a retry is answered like any registration: {}",
+        retry.payload
+    );
+    let token = app.token_for(&unkeyed).await;
+    let me: Value = app.get("/users/me", Some(&token)).await.json().await.unwrap();
+    assert_eq!(me["email"], unkeyed.as_str());
 }
 
 /// The sum of `metric` over the EMF documents in `log`.
