@@ -9,7 +9,7 @@ fn main() -> Result<(), lambda_runtime::Error> {
         let orders = forever(init.order_store());
         let users = forever(init.user_store());
         let publisher = forever(init.publisher_warmed_for("email-send").await);
-        let (hold, budget) = (init.settings.hold_time, init.settings.function_timeout / 2);
+        let (hold, budget) = (init.shop.hold_time, init.settings.function_timeout / 2);
         init.serve_scheduled(move || app::expiry::run(orders, users, publisher, hold, budget)).await
     })
 }

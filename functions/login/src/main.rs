@@ -20,7 +20,7 @@ fn main() -> Result<(), lambda_http::Error> {
             per_account: init.throttle(PER_ACCOUNT),
             known_addresses: init.sign_in_history(KNOWN_ADDRESSES),
         });
-        let sessions = forever(Sessions { store: init.session_store(), lifetime: init.settings.refresh_ttl });
+        let sessions = forever(Sessions { store: init.session_store(), lifetime: init.shop.refresh_ttl });
         let second_factors = forever(app::mfa::SecondFactors::on_table(&init));
         init.http(Access::Guest)
             .serve(move |request| app::auth::login(request, users, hasher, tokens, limits, sessions, second_factors))

@@ -9,7 +9,7 @@ fn main() -> Result<(), lambda_http::Error> {
     framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
         let users = forever(init.user_store());
-        let sessions = forever(Sessions { store: init.session_store(), lifetime: init.settings.refresh_ttl });
+        let sessions = forever(Sessions { store: init.session_store(), lifetime: init.shop.refresh_ttl });
         // Signs tokens like login, so it reads the private keys (during init).
         let tokens = forever(init.token_issuer().await?);
         init.http(Access::Guest)

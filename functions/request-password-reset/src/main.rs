@@ -13,8 +13,8 @@ fn main() -> Result<(), lambda_http::Error> {
             users: init.user_store(),
             resets: init.password_resets(),
             per_address: init.throttle(RESETS_PER_ADDRESS),
-            base_url: init.settings.public_base_url.clone(),
-            lifetime: init.settings.reset_ttl,
+            base_url: init.shop.public_base_url.clone(),
+            lifetime: init.shop.reset_ttl,
         });
         let publisher = forever(init.publisher());
         init.http(Access::Guest)

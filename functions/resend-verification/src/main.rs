@@ -13,7 +13,7 @@ fn main() -> Result<(), lambda_http::Error> {
             users: init.user_store(),
             verifications: init.verifications(),
             emails_per_address: init.throttle(EMAILS_PER_ADDRESS),
-            links: Links { base_url: init.settings.public_base_url.clone(), ttl: init.settings.verification_ttl },
+            links: Links { base_url: init.shop.public_base_url.clone(), ttl: init.shop.verification_ttl },
         });
         let publisher = forever(init.publisher());
         init.http(Access::Guest)

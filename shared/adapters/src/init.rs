@@ -12,6 +12,7 @@ use framework::batch::BatchProcessor;
 use framework::http::{Access, Authenticator, HttpServer};
 use framework::pagination::Cursors;
 
+use crate::config::ShopSettings;
 use crate::dead_letters::SqsDeadLetters;
 use crate::dynamo::{
     DynamoIdempotencyStore, DynamoMessageClaims, DynamoOrderStore, DynamoProductStore, DynamoUserStore, Table,
@@ -38,8 +39,10 @@ pub struct Init {
     /// The function's name: its log and metric dimension, and the prefix of
     /// its message claims.
     pub name: &'static str,
-    /// What the environment configured, read once at start.
+    /// What the environment configured of the framework, read once at start.
     pub settings: Settings,
+    /// What the environment configured of the shop's rules, read once at start.
+    pub shop: ShopSettings,
     aws: aws_config::SdkConfig,
     table: Table,
     recorder: Option<CallRecorder>,
@@ -51,6 +54,7 @@ impl Init {
         framework::telemetry::init(name);
         framework::metrics::init(framework::metrics::Dimensions::from_env(name));
         let settings = Settings::from_env()?;
+        let shop = ShopSettings::from_env()?;
         let aws = framework::aws::load_config(&settings.budget()).await;
         let recorder = CallRecorder::from_env(name);
         framework::aws::xray::init();
@@ -58,7 +62,7 @@ impl Init {
         let dynamodb = client!(aws_sdk_dynamodb, &aws, &recorder);
         let table = Table::new(dynamodb, settings.table_name.clone());
         table.warm_up().await;
-        Ok(Self { name, settings, aws, table, recorder })
+        Ok(Self { name, settings, shop, aws, table, recorder })
     }
 
     fn sqs(&self) -> aws_sdk_sqs::Client {
@@ -110,7 +114,7 @@ impl Init {
 
     /// Orders, and the stock they reserve, in the table.
     pub fn order_store(&self) -> DynamoOrderStore {
-        DynamoOrderStore::new(self.table()).with_limits(self.settings.hold_limits)
+        DynamoOrderStore::new(self.table()).with_limits(self.shop.hold_limits)
     }
 
     /// Stored responses of requests made with an Idempotency-Key.

@@ -21,18 +21,6 @@ pub struct Settings {
     /// minutes): also how long a read may trust a role an account no longer
     /// has, or a session that has ended.
     pub token_ttl: Duration,
-    /// How long a refresh token stays valid unused (`REFRESH_TOKEN_TTL_SECONDS`,
-    /// default 14 days); each refresh issues a new one.
-    pub refresh_ttl: domain::RefreshLifetime,
-    /// How long a password reset link works (`PASSWORD_RESET_TTL_SECONDS`,
-    /// default 30 minutes).
-    pub reset_ttl: domain::ResetLifetime,
-    /// Where links in emails point (`PUBLIC_BASE_URL`, the shop's website,
-    /// no trailing slash): configured, never taken from a request's Host.
-    pub public_base_url: String,
-    /// How long an email verification link works
-    /// (`EMAIL_VERIFICATION_TTL_SECONDS`, default 24 hours).
-    pub verification_ttl: domain::VerificationTtl,
     /// How long fetched token and cursor keys are trusted before being re-read.
     pub key_cache_ttl: Duration,
     /// Whether admin-only routes need a token whose sign-in checked a second
@@ -63,11 +51,22 @@ pub struct Settings {
     pub dead_letter_urls: std::collections::BTreeMap<String, String>,
     /// The verified SES identity emails are sent from.
     pub sender_email: String,
-    /// Caps on one account's open orders (`MAX_OPEN_ORDERS_PER_ACCOUNT`,
-    /// default 10; `MAX_HELD_UNITS_PER_PRODUCT`, default 20).
-    pub hold_limits: domain::HoldLimits,
-    /// How long an order may stay open before it expires (`ORDER_HOLD_SECONDS`, default 48 hours).
-    pub hold_time: domain::HoldTime,
+}
+
+/// Reads `name` as a positive number of seconds, `default` when unset; the
+/// error names the variable.
+pub fn seconds(lookup: impl Fn(&str) -> Option<String>, name: &str, default: Duration) -> anyhow::Result<Duration> {
+    let Some(raw) = lookup(name) else { return Ok(default) };
+    let value: u64 = raw.parse().with_context(|| format!("{name} must be a number of seconds"))?;
+    if value == 0 {
+        bail!("{name} must be positive");
+    }
+    Ok(Duration::from_secs(value))
+}
+
+/// Reads `name` as a whole number, `default` when unset; the error names the variable.
+pub fn whole_number(lookup: impl Fn(&str) -> Option<String>, name: &str, default: u32) -> anyhow::Result<u32> {
+    lookup(name).map_or(Ok(default), |raw| raw.parse().with_context(|| format!("{name} must be a whole number")))
 }
 
 impl Settings {
@@ -86,18 +85,7 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let required =
             |name: &str| lookup(name).filter(|v| !v.is_empty()).with_context(|| format!("{name} is not set"));
-        let seconds = |name: &str, default: u64| -> anyhow::Result<Duration> {
-            match lookup(name) {
-                None => Ok(Duration::from_secs(default)),
-                Some(raw) => {
-                    let value: u64 = raw.parse().with_context(|| format!("{name} must be a number of seconds"))?;
-                    if value == 0 {
-                        bail!("{name} must be positive");
-                    }
-                    Ok(Duration::from_secs(value))
-                }
-            }
-        };
+        let seconds = |name: &str, default: u64| seconds(&lookup, name, Duration::from_secs(default));
         let max_body_bytes = match lookup("MAX_BODY_BYTES") {
             None => 64 * 1024,
             Some(raw) => raw.parse().context("MAX_BODY_BYTES must be a number of bytes")?,
@@ -111,18 +99,6 @@ impl Settings {
                 })
                 .collect()
         };
-        let count = |name: &str, default: u32| -> anyhow::Result<u32> {
-            lookup(name)
-                .map_or(Ok(default), |raw| raw.parse().with_context(|| format!("{name} must be a whole number")))
-        };
-        let hold_limits = domain::HoldLimits::new(
-            count("MAX_OPEN_ORDERS_PER_ACCOUNT", domain::HoldLimits::DEFAULT_OPEN_ORDERS)?,
-            count("MAX_HELD_UNITS_PER_PRODUCT", domain::HoldLimits::DEFAULT_UNITS_PER_PRODUCT)?,
-        )
-        .map_err(|error| anyhow::anyhow!("hold limits: {error}"))?;
-        let hold_time =
-            domain::HoldTime::new(seconds("ORDER_HOLD_SECONDS", domain::HoldTime::DEFAULT.get().as_secs())?)
-                .map_err(|error| anyhow::anyhow!("ORDER_HOLD_SECONDS: {error}"))?;
         let queue_urls = urls("QUEUE_URL");
         let dead_letter_urls = urls("DLQ_URL");
         Ok(Self {
@@ -142,24 +118,6 @@ impl Settings {
             token_public_keys_secret_id: lookup("TOKEN_PUBLIC_KEYS_SECRET_ID").unwrap_or_default(),
             cursor_key_secret_id: lookup("CURSOR_KEY_SECRET_ID").unwrap_or_default(),
             token_ttl: seconds("TOKEN_TTL_SECONDS", 5 * 60)?,
-            refresh_ttl: domain::RefreshLifetime::new(seconds(
-                "REFRESH_TOKEN_TTL_SECONDS",
-                domain::RefreshLifetime::DEFAULT.get().as_secs(),
-            )?)
-            .map_err(|error| anyhow::anyhow!("REFRESH_TOKEN_TTL_SECONDS: {error}"))?,
-            reset_ttl: domain::ResetLifetime::new(seconds(
-                "PASSWORD_RESET_TTL_SECONDS",
-                domain::ResetLifetime::DEFAULT.get().as_secs(),
-            )?)
-            .map_err(|error| anyhow::anyhow!("PASSWORD_RESET_TTL_SECONDS: {error}"))?,
-            public_base_url: lookup("PUBLIC_BASE_URL")
-                .unwrap_or_else(|| "http://localhost:3000".to_owned())
-                .trim_end_matches('/')
-                .to_owned(),
-            verification_ttl: domain::VerificationTtl::new(
-                seconds("EMAIL_VERIFICATION_TTL_SECONDS", domain::VerificationTtl::DEFAULT.get().as_secs())?.as_secs(),
-            )
-            .map_err(|error| anyhow::anyhow!("EMAIL_VERIFICATION_TTL_SECONDS: {error}"))?,
             key_cache_ttl: seconds("SIGNING_KEY_CACHE_SECONDS", 5 * 60)?,
             admin_mfa_required: match lookup("ADMIN_MFA_REQUIRED").as_deref() {
                 None | Some("" | "false") => false,
@@ -174,8 +132,6 @@ impl Settings {
                 .map(str::to_owned)
                 .collect(),
             max_body_bytes,
-            hold_limits,
-            hold_time,
         })
     }
 }
@@ -192,53 +148,13 @@ mod tests {
     }
 
     #[test]
-    fn verification_links_last_a_day_unless_configured() {
-        let defaults = settings(&[("TABLE_NAME", "t")]).unwrap();
-        assert_eq!(defaults.verification_ttl, domain::VerificationTtl::DEFAULT);
-        assert_eq!(defaults.public_base_url, "http://localhost:3000");
-        let short = settings(&[
-            ("TABLE_NAME", "t"),
-            ("EMAIL_VERIFICATION_TTL_SECONDS", "5"),
-            ("PUBLIC_BASE_URL", "https://shop.example.com/"),
-        ])
-        .unwrap();
-        assert_eq!(short.verification_ttl.get(), Duration::from_secs(5));
-        assert_eq!(short.public_base_url, "https://shop.example.com", "no trailing slash");
-        assert!(settings(&[("TABLE_NAME", "t"), ("EMAIL_VERIFICATION_TTL_SECONDS", "0")]).is_err());
-    }
-
-    #[test]
     fn defaults_are_safe() {
         let settings = settings(&[("TABLE_NAME", "shop")]).unwrap();
         assert_eq!(settings.token_ttl, Duration::from_secs(300));
-        assert_eq!(settings.refresh_ttl, domain::RefreshLifetime::DEFAULT);
-        assert_eq!(settings.reset_ttl, domain::ResetLifetime::DEFAULT);
         assert!(settings.cors_allowed_origins.is_empty());
         assert_eq!(settings.max_body_bytes, 65536);
         assert_eq!(settings.function_timeout, Duration::from_secs(10));
         assert_eq!(settings.client_ip_trusted_hops, 1);
-        assert_eq!(settings.hold_limits, domain::HoldLimits::default());
-        assert_eq!(settings.hold_time, domain::HoldTime::DEFAULT);
-    }
-
-    #[test]
-    fn hold_limits_and_time_are_read_and_checked() {
-        let settings = settings(&[
-            ("TABLE_NAME", "t"),
-            ("MAX_OPEN_ORDERS_PER_ACCOUNT", "3"),
-            ("MAX_HELD_UNITS_PER_PRODUCT", "7"),
-            ("ORDER_HOLD_SECONDS", "30"),
-        ])
-        .unwrap();
-        assert_eq!((settings.hold_limits.open_orders(), settings.hold_limits.units_per_product()), (3, 7));
-        assert_eq!(settings.hold_time.get(), Duration::from_secs(30));
-        assert!(settings_with("MAX_OPEN_ORDERS_PER_ACCOUNT", "0").is_err());
-        assert!(settings_with("MAX_HELD_UNITS_PER_PRODUCT", "many").is_err());
-        assert!(settings_with("ORDER_HOLD_SECONDS", "0").is_err());
-    }
-
-    fn settings_with(name: &str, value: &str) -> anyhow::Result<Settings> {
-        settings(&[("TABLE_NAME", "t"), (name, value)])
     }
 
     #[test]
@@ -249,9 +165,6 @@ mod tests {
         assert!(!settings(&[("TABLE_NAME", "t")]).unwrap().admin_mfa_required, "off unless asked for");
         assert!(settings(&[("TABLE_NAME", "t"), ("ADMIN_MFA_REQUIRED", "true")]).unwrap().admin_mfa_required);
         assert!(settings(&[("TABLE_NAME", "t"), ("ADMIN_MFA_REQUIRED", "yes")]).is_err(), "a typo is no silent off");
-        assert!(settings(&[("TABLE_NAME", "t"), ("REFRESH_TOKEN_TTL_SECONDS", "0")]).is_err());
-        let short = settings(&[("TABLE_NAME", "t"), ("REFRESH_TOKEN_TTL_SECONDS", "7")]).unwrap();
-        assert_eq!(short.refresh_ttl.get(), Duration::from_secs(7));
     }
 
     #[test]
