@@ -444,10 +444,17 @@ fn batch_entry(index: usize, pending: &PendingEvent) -> anyhow::Result<SendMessa
     Ok(entry.build()?)
 }
 
+/// The CloudEvents envelope of a domain event, keeping its id, type, time and
+/// correlation id: what the outbox stores and the queues carry.
+pub fn envelope(event: &DomainEvent) -> CloudEvent {
+    let data = serde_json::to_value(&event.data).expect("event data is plain and serialises");
+    CloudEvent::new(event.id.to_string(), event.kind(), &event.correlation_id, event.occurred_at, data)
+}
+
 #[async_trait]
 impl Publisher for OutboxPublisher {
     async fn publish_after_commit(&self, event: &DomainEvent) {
-        let envelope = CloudEvent::from_domain(event);
+        let envelope = envelope(event);
         let body = serde_json::to_string(&envelope).expect("events serialise");
         let id = event.id.to_string();
         match self.send(&id, event.kind(), &event.correlation_id, &body, None).await {
@@ -462,7 +469,7 @@ impl Publisher for OutboxPublisher {
     }
 
     async fn publish(&self, event: &DomainEvent) -> Result<(), Unreachable> {
-        let body = serde_json::to_string(&CloudEvent::from_domain(event)).expect("events serialise");
+        let body = serde_json::to_string(&envelope(event)).expect("events serialise");
         self.send_message(event.kind(), &event.correlation_id, &body, None)
             .await
             .map_err(|error| Unreachable(error.into()))

@@ -23,7 +23,7 @@ async fn placed_order(memory: &Memory, quantity: i64, stock: i64) -> (domain::Us
     let order = in_memory::contract::new_order(buyer.id, &[&mug], quantity);
     let placed = DomainEvent::order_placed(order.id, buyer.id, "corr-1", time::OffsetDateTime::now_utc());
     memory.orders().place(&order, &placed, None).await.unwrap();
-    (buyer, order, CloudEvent::from_domain(&placed))
+    (buyer, order, adapters::outbox::envelope(&placed))
 }
 
 #[tokio::test]

@@ -183,7 +183,7 @@ async fn an_order_open_beyond_the_hold_expires_once_with_its_stock_back_and_one_
     let claims = memory.message_claims(std::time::Duration::from_secs(60));
     for task in emails.iter().chain(&emails) {
         let event = domain::DomainEvent::email_requested(task.clone(), "t", now);
-        let cloud_event = framework::events::CloudEvent::from_domain(&event);
+        let cloud_event = adapters::outbox::envelope(&event);
         app::consumers::send_email(cloud_event, &memory.mailer(), &claims).await.unwrap();
     }
     let sent = memory.sent_emails();

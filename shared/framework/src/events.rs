@@ -1,6 +1,5 @@
 //! The CloudEvents 1.0 envelope (JSON format) every message on our queues uses.
 
-use domain::DomainEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -45,11 +44,5 @@ impl CloudEvent {
             correlationid: correlation_id.into(),
             data,
         }
-    }
-
-    /// The envelope of a domain event, keeping its id, type, time and correlation id.
-    pub fn from_domain(event: &DomainEvent) -> Self {
-        let data = serde_json::to_value(&event.data).expect("event data is plain and serialises");
-        Self::new(event.id.to_string(), event.kind(), &event.correlation_id, event.occurred_at, data)
     }
 }

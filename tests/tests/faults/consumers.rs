@@ -97,7 +97,7 @@ async fn a_consumer_timing_out_or_killed_mid_batch_handles_every_record_exactly_
             .unwrap();
         let event = DomainEvent::order_placed(order.id, owner, "faults", now);
         orders.place(&order, &event, None).await.unwrap();
-        bodies.push(serde_json::to_string(&CloudEvent::from_domain(&event)).unwrap());
+        bodies.push(serde_json::to_string(&adapters::outbox::envelope(&event)).unwrap());
     }
     let batch = sqs_event(&bodies);
     let short = [("FUNCTION_TIMEOUT_SECONDS", "3".to_owned())];

@@ -9,13 +9,12 @@ use domain::ports::StoreError;
 use super::items::{Item, get_s, n, s};
 use super::layout::{Key, Partition};
 use super::{Table, classify};
-use framework::events::CloudEvent;
 
 /// The outbox record of `event`: committed with the write that caused it,
 /// listed on `gsi1` under its shard of `OUTBOX` until the relay (or the
 /// handler) has published it.
 pub(crate) fn record(table: &str, event: &DomainEvent) -> TransactWriteItem {
-    let envelope = CloudEvent::from_domain(event);
+    let envelope = crate::outbox::envelope(event);
     let body = serde_json::to_string(&envelope).expect("events serialise");
     let id = event.id.to_string();
     let mut item = Key::outbox(&id).item();
