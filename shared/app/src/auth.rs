@@ -50,7 +50,7 @@ pub(crate) fn parse_credentials(
 /// An account for `email` with `password` hashed, created now, verified:
 /// the operator vouches for the address.
 fn new_user(hasher: &PasswordHasher, email: Email, password: &Password, role: Role) -> Result<domain::User, ApiError> {
-    let password_hash = hasher.hash(password).map_err(ApiError::Internal)?;
+    let password_hash = hasher.hash(password.expose()).map(PasswordHash::from_phc).map_err(ApiError::Internal)?;
     let mut user = NewUser { email, password_hash, role }.into_user(OffsetDateTime::now_utc());
     user.email_verified = true;
     Ok(user)
@@ -112,11 +112,11 @@ pub trait PasswordCheck: Send + Sync {
 
 impl PasswordCheck for PasswordHasher {
     fn verify(&self, password: &Password, hash: &PasswordHash) -> bool {
-        PasswordHasher::verify(self, password, hash)
+        PasswordHasher::verify(self, password.expose(), hash.as_str())
     }
 
     fn verify_nothing(&self, password: &Password) {
-        PasswordHasher::verify_nothing(self, password);
+        PasswordHasher::verify_nothing(self, password.expose());
     }
 }
 

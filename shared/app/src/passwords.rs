@@ -169,7 +169,7 @@ pub async fn confirm_reset(
     if !pending.opens(&presented, &fingerprint(&user.password_hash), now) || !user.can_sign_in() {
         return Err(invalid_reset_token());
     }
-    let changed = with_password(&user, hasher.hash(&password).map_err(ApiError::Internal)?, now);
+    let changed = with_password(&user, hasher.hash_new(&password).map_err(ApiError::Internal)?, now);
     // Sessions end before the password changes too: none started with the
     // old password can outlive the change, even if the ending after it fails.
     sessions.end_all(user.id, None).await?;
@@ -249,6 +249,6 @@ pub trait HashesPasswords {
 
 impl HashesPasswords for PasswordHasher {
     fn hash_new(&self, password: &Password) -> anyhow::Result<PasswordHash> {
-        self.hash(password)
+        self.hash(password.expose()).map(PasswordHash::from_phc)
     }
 }

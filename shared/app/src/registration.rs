@@ -131,7 +131,8 @@ pub async fn register(
                 let record = key.map(|key| key.record(&response));
                 // Hashed in every case: the answer must take as long for an
                 // address with an account as for one without.
-                let password_hash = hasher.hash(&password).map_err(ApiError::Internal)?;
+                let password_hash =
+                    hasher.hash(password.expose()).map(domain::PasswordHash::from_phc).map_err(ApiError::Internal)?;
                 // Counted under a hash: the counter's key must not hold the address.
                 let address = short_hash(email.as_ref());
                 let (existing, counted) = tokio::join!(

@@ -70,7 +70,11 @@ async fn confirm(memory: &Memory, token: &str, password: &str, now: OffsetDateTi
 
 fn has_password(memory: &Memory, user: &User, password: &str) -> bool {
     let stored = memory.user(user.id).unwrap();
-    PasswordHasher::new().verify(&Password::parse_attempt(password.into()).unwrap(), &stored.password_hash)
+    app::auth::PasswordCheck::verify(
+        &PasswordHasher::new(),
+        &Password::parse_attempt(password.into()).unwrap(),
+        &stored.password_hash,
+    )
 }
 
 fn invalid(outcome: Result<ApiResponse, ApiError>) -> bool {

@@ -1,11 +1,12 @@
-//! argon2id password hashing with OWASP's recommended parameters.
+//! argon2id password hashing with OWASP's recommended parameters. It hashes
+//! and checks plain text into and against PHC strings; what a valid password
+//! is, and how a hash is kept, are the caller's.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash as Phc, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use domain::{Password, PasswordHash};
 
 /// OWASP Password Storage Cheat Sheet, argon2id option "m=12 MiB, t=3, p=1":
 /// as strong as the 19 MiB/t=2 option, and it keeps a login Lambda's peak
@@ -31,7 +32,7 @@ pub struct PasswordHasher {
     /// against it answers is thrown away). Built on the first unknown email
     /// instead, it made that login cost two argon2 runs (a hash, then the
     /// check), and so told that the account did not exist.
-    decoy: PasswordHash,
+    decoy: String,
 }
 
 impl PasswordHasher {
@@ -48,20 +49,20 @@ impl PasswordHasher {
             hash: Some(Output::new(&[0; Params::DEFAULT_OUTPUT_LEN]).expect("the default output length is valid")),
         };
         Self {
-            decoy: PasswordHash::from_phc(decoy.to_string()),
+            decoy: decoy.to_string(),
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
             memory: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
-    /// A salted argon2id hash of `password`, fit to store; an error means
-    /// argon2 itself failed (a bug, not a bad password).
-    pub fn hash(&self, password: &Password) -> anyhow::Result<PasswordHash> {
+    /// A salted argon2id hash of `password` as a PHC string, fit to store; an
+    /// error means argon2 itself failed (a bug, not a bad password).
+    pub fn hash(&self, password: &str) -> anyhow::Result<String> {
         let salt = SaltString::generate(&mut OsRng);
         let mut salt_bytes = [0; 64];
         let salt_bytes = salt.as_salt().decode_b64(&mut salt_bytes).map_err(|e| anyhow::anyhow!("argon2 salt: {e}"))?;
         let mut out = [0; Params::DEFAULT_OUTPUT_LEN];
-        self.raw_hash(&self.argon2, password.expose().as_bytes(), salt_bytes, &mut out)
+        self.raw_hash(&self.argon2, password.as_bytes(), salt_bytes, &mut out)
             .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))?;
         let phc = Phc {
             algorithm: Algorithm::Argon2id.ident(),
@@ -70,13 +71,14 @@ impl PasswordHasher {
             salt: Some(salt.as_salt()),
             hash: Some(Output::new(&out).map_err(|e| anyhow::anyhow!("argon2 output: {e}"))?),
         };
-        Ok(PasswordHash::from_phc(phc.to_string()))
+        Ok(phc.to_string())
     }
 
-    /// Constant-time check. Parameters are read from the stored hash, so
-    /// hashes made with older parameters still verify.
-    pub fn verify(&self, password: &Password, hash: &PasswordHash) -> bool {
-        self.matches(password.expose().as_bytes(), hash.as_str()).unwrap_or(false)
+    /// Constant-time check of `password` against the PHC string `hash`.
+    /// Parameters are read from the stored hash, so hashes made with older
+    /// parameters still verify; a hash that is no argon2 PHC string matches nothing.
+    pub fn verify(&self, password: &str, hash: &str) -> bool {
+        self.matches(password.as_bytes(), hash).unwrap_or(false)
     }
 
     /// `None` for a stored hash that is not an argon2 PHC string.
@@ -113,7 +115,7 @@ impl PasswordHasher {
     /// parameters, from the first call on) against a hash that never
     /// matches, so a login for an unknown email is not faster or slower
     /// than a login with a wrong password (no account enumeration by timing).
-    pub fn verify_nothing(&self, password: &Password) {
+    pub fn verify_nothing(&self, password: &str) {
         let _ = self.verify(password, &self.decoy);
     }
 }
@@ -148,10 +150,10 @@ mod tests {
         let before = argon2_runs();
         let hasher = PasswordHasher::new();
         assert_eq!(argon2_runs(), before, "building the hasher (and its decoy) runs no argon2");
-        let attempt = Password::parse_attempt("a guess at someone's password".into()).unwrap();
-        hasher.verify_nothing(&attempt);
+        let attempt = "a guess at someone's password";
+        hasher.verify_nothing(attempt);
         assert_eq!(argon2_runs() - before, 1, "argon2 runs of the first unknown-email login");
-        hasher.clone().verify_nothing(&attempt);
+        hasher.clone().verify_nothing(attempt);
         assert_eq!(argon2_runs() - before, 2, "argon2 runs after the second");
     }
 
@@ -160,28 +162,28 @@ mod tests {
     #[test]
     fn the_decoy_has_the_parameters_of_a_stored_hash() {
         let hasher = PasswordHasher::new();
-        let stored = hasher.hash(&Password::parse_new("correct horse battery".into()).unwrap()).unwrap();
+        let stored = hasher.hash("correct horse battery").unwrap();
         let prefix = |phc: &str| phc.rsplitn(3, '$').nth(2).unwrap().to_owned();
-        assert_eq!(prefix(hasher.decoy.as_str()), prefix(stored.as_str()));
-        assert!(hasher.decoy.as_str().starts_with("$argon2id$v=19$m=12288,t=3,p=1$"), "{}", hasher.decoy.as_str());
-        assert!(!hasher.verify(&Password::parse_attempt("a guess".into()).unwrap(), &hasher.decoy));
+        assert_eq!(prefix(&hasher.decoy), prefix(&stored));
+        assert!(hasher.decoy.starts_with("$argon2id$v=19$m=12288,t=3,p=1$"), "{}", hasher.decoy);
+        assert!(!hasher.verify("a guess", &hasher.decoy));
     }
 
     #[test]
     fn hashes_with_argon2id_and_owasp_parameters() {
         let hasher = PasswordHasher::new();
-        let hash = hasher.hash(&Password::parse_new("correct horse battery".into()).unwrap()).unwrap();
-        assert!(hash.as_str().starts_with("$argon2id$v=19$m=12288,t=3,p=1$"), "{}", hash.as_str());
+        let hash = hasher.hash("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=12288,t=3,p=1$"), "{hash}");
     }
 
     #[test]
     fn verifies_only_the_right_password() {
         let hasher = PasswordHasher::new();
-        let password = Password::parse_new("correct horse battery".into()).unwrap();
-        let hash = hasher.hash(&password).unwrap();
-        assert!(hasher.verify(&password, &hash));
-        assert!(!hasher.verify(&Password::parse_attempt("Correct horse battery".into()).unwrap(), &hash));
-        assert!(!hasher.verify(&password, &PasswordHash::from_phc("not a phc string".into())));
+        let password = "correct horse battery";
+        let hash = hasher.hash(password).unwrap();
+        assert!(hasher.verify(password, &hash));
+        assert!(!hasher.verify("Correct horse battery", &hash));
+        assert!(!hasher.verify(password, "not a phc string"));
     }
 
     /// Hashes stored before the working memory was reused (by argon2's own
@@ -191,28 +193,27 @@ mod tests {
     fn hashes_agree_with_argon2s_own_hasher_in_both_directions() {
         use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
         let hasher = PasswordHasher::new();
-        let password = Password::parse_new("correct horse battery".into()).unwrap();
+        let password = "correct horse battery";
         let salt = SaltString::generate(&mut OsRng);
         for params in [Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None), Params::new(19 * 1024, 2, 1, None)] {
             let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.unwrap())
                 .hash_password(b"correct horse battery", &salt)
                 .unwrap()
                 .to_string();
-            assert!(hasher.verify(&password, &PasswordHash::from_phc(theirs.clone())), "{theirs}");
-            let wrong = Password::parse_attempt("correct horse batterz".into()).unwrap();
-            assert!(!hasher.verify(&wrong, &PasswordHash::from_phc(theirs)));
+            assert!(hasher.verify(password, &theirs), "{theirs}");
+            assert!(!hasher.verify("correct horse batterz", &theirs));
         }
-        let ours = hasher.hash(&password).unwrap();
-        let phc = Phc::new(ours.as_str()).unwrap();
+        let ours = hasher.hash(password).unwrap();
+        let phc = Phc::new(&ours).unwrap();
         assert!(Argon2::default().verify_password(b"correct horse battery", &phc).is_ok());
         // After a hash with other parameters, the reused memory still serves ours.
-        assert!(hasher.verify(&password, &ours));
+        assert!(hasher.verify(password, &ours));
     }
 
     #[test]
     fn salts_every_hash() {
         let hasher = PasswordHasher::new();
-        let password = Password::parse_new("correct horse battery".into()).unwrap();
-        assert_ne!(hasher.hash(&password).unwrap(), hasher.hash(&password).unwrap());
+        let password = "correct horse battery";
+        assert_ne!(hasher.hash(password).unwrap(), hasher.hash(password).unwrap());
     }
 }
