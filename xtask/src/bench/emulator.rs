@@ -1,7 +1,8 @@
 //! A minimal Lambda Runtime API: starts a function (any program: a Rust
 //! binary, or Python under awslambdaric) as a real process, measures its init
 //! (process start to its first `GET /runtime/invocation/next`), then sends it
-//! one event `1 + warm` times and measures each round trip and its peak RSS.
+//! `1 + warm` events (one event each time, or each made from the answer
+//! before it: [`Events`]) and measures each round trip and its peak RSS.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -56,6 +57,8 @@ struct Answer {
     at: Instant,
     failed: bool,
     status: Option<u16>,
+    /// What the function posted.
+    body: Vec<u8>,
 }
 
 /// Where an event holds [`REQUEST_KEY`], each request sends a value of its
@@ -65,6 +68,31 @@ pub const REQUEST_KEY: &str = "{{bench-request-key}}";
 
 /// The trace header every invocation gets unless told otherwise: not sampled.
 pub const UNSAMPLED_TRACE: &str = "Root=1-00000000-000000000000000000000000;Sampled=0";
+
+/// Where the events of a cold start come from, request by request: the
+/// same event each time ([`measure`]), or each made from the answer before
+/// it (a refresh token rotates on every use, so the next request must carry
+/// the one the last answer handed out).
+pub trait Events {
+    /// The event of the next request; `key` is unique to it (see [`REQUEST_KEY`]).
+    fn next(&mut self, key: &str) -> anyhow::Result<Vec<u8>>;
+    /// The response the function posted to it (its JSON, the proxy response
+    /// for an API function). An error stops the cold start.
+    fn answered(&mut self, response: &[u8]) -> anyhow::Result<()>;
+}
+
+/// One event sent every time, its [`REQUEST_KEY`] replaced per request.
+struct Replay<'a>(&'a [u8]);
+
+impl Events for Replay<'_> {
+    fn next(&mut self, key: &str) -> anyhow::Result<Vec<u8>> {
+        Ok(with_request_key(self.0, key))
+    }
+
+    fn answered(&mut self, _response: &[u8]) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
 
 /// Runs `target` once: waits for init, sends `event` `1 + warm` times.
 pub async fn measure(target: &Target, env: &[(String, String)], event: &[u8], warm: usize) -> anyhow::Result<Run> {
@@ -76,6 +104,27 @@ pub async fn measure_traced(
     target: &Target,
     env: &[(String, String)],
     event: &[u8],
+    warm: usize,
+    trace_header: &str,
+) -> anyhow::Result<Run> {
+    measure_events(target, env, &mut Replay(event), warm, trace_header).await
+}
+
+/// Runs `target` once: waits for init, sends `1 + warm` events taken from
+/// `events`, each after the answer to the one before.
+pub async fn measure_chained(
+    target: &Target,
+    env: &[(String, String)],
+    events: &mut (dyn Events + Send),
+    warm: usize,
+) -> anyhow::Result<Run> {
+    measure_events(target, env, events, warm, UNSAMPLED_TRACE).await
+}
+
+async fn measure_events(
+    target: &Target,
+    env: &[(String, String)],
+    events: &mut (dyn Events + Send),
     warm: usize,
     trace_header: &str,
 ) -> anyhow::Result<Run> {
@@ -145,7 +194,7 @@ pub async fn measure_traced(
                 tokio::time::timeout(timeout, next_rx.recv()).await?.context("runtime API closed")?;
             }
             let id = format!("bench-{index}");
-            let event = with_request_key(event, &format!("{run_key}-{index}"));
+            let event = events.next(&format!("{run_key}-{index}"))?;
             let sent = Instant::now();
             event_tx.send((id.clone(), event)).await?;
             let answer = tokio::time::timeout(timeout, result_rx.recv())
@@ -157,6 +206,7 @@ pub async fn measure_traced(
             }
             round_trips.push(answer.at - sent);
             statuses.push(answer.status);
+            events.answered(&answer.body).with_context(|| format!("{name}'s answer to event {index}"))?;
         }
         Ok::<_, anyhow::Error>((init, round_trips, statuses))
     }
@@ -254,11 +304,17 @@ async fn serve_connection(stream: TcpStream, channels: Arc<Channels>) -> anyhow:
                 .ok()
                 .and_then(|response| response.get("statusCode")?.as_u64())
                 .and_then(|code| u16::try_from(code).ok());
-            let _ = channels.results.send(Answer { id, at, failed: path.ends_with("/error"), status });
+            let _ = channels.results.send(Answer { id, at, failed: path.ends_with("/error"), status, body });
             writer.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\n{}").await?;
         } else {
             // init/error and anything unexpected.
-            let _ = channels.results.send(Answer { id: "init".into(), at: Instant::now(), failed: true, status: None });
+            let _ = channels.results.send(Answer {
+                id: "init".into(),
+                at: Instant::now(),
+                failed: true,
+                status: None,
+                body: Vec::new(),
+            });
             writer.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\n{}").await?;
         }
         writer.flush().await?;

@@ -1,14 +1,15 @@
 //! `cargo xtask bench`: every function run as a real process against a
 //! minimal Lambda Runtime API ([`emulator`]), on a private local cloud, with
-//! its sample event from `events/`. For the catalogue and order routes, the
-//! same seeded event also goes, in the same run and interleaved, to the
-//! route's Rust floor (`bench/floor`) and to its Python peer
+//! its sample event from `events/`. For the catalogue, order and refresh
+//! routes, the same seeded event (for refresh-session, the session's
+//! newest refresh token: [`refresh`]) also goes, in the same run and
+//! interleaved, to the route's Rust floor (`bench/floor`) and to its Python peer
 //! (`bench/python-peer`, Powertools + boto3 under awslambdaric), and the
 //! report gives the ratios the performance targets are stated in.
 //!
 //! Profiles (root Cargo.toml): the floor and the hello-world baseline are
 //! built with `floor`, the most optimised profile, whatever the project's
-//! are, so a ratio measures the code; the three routes' functions are built
+//! are, so a ratio measures the code; the routes' functions are built
 //! and measured both with `production` (what staging and prod deploy) and
 //! with `release` (dev deploys), side by side in the same run; every other
 //! function with `release`.
@@ -19,12 +20,13 @@
 //!
 //! Options: `--quick` (dev builds of everything, 2 cold starts x 5 warm requests: checks
 //! the harness, not the numbers), `--only f1,f2` (only these functions; the
-//! peers run for those of the three routes named), `--runs N`, `--warm N`,
+//! peers run for those of the routes named), `--runs N`, `--warm N`,
 //! `--syscalls` (also the system calls of a warm request, by strace:
 //! [`syscalls`]), `--write-docs`.
 
 pub mod cache;
 mod emulator;
+mod refresh;
 pub mod relay;
 mod report;
 mod seed;
@@ -41,7 +43,7 @@ use local_cloud::procs::free_port;
 use local_cloud::template::Template;
 use local_cloud::tools;
 
-pub use emulator::{Run, Target, measure, measure_traced};
+pub use emulator::{Run, Target, measure, measure_chained, measure_traced};
 use report::{FunctionResult, Report, RouteResult, Summary};
 
 use crate::{local_dir, profiles, project_root};
@@ -51,7 +53,7 @@ usage: cargo xtask bench [--quick] [--only FUNCTION,...] [--runs N] [--warm N] [
 
   Measures every function (release profile) against a Runtime API emulator on a private
   local cloud: init, first request, cold total, warm p50/p99, peak RSS; and, for
-  get-product, list-products and place-order, the same seeded event against the
+  get-product, list-products, place-order and refresh-session, the same seeded event against the
   project under the production and the release profiles, a Rust floor (floor profile)
   and a Python peer (Powertools + boto3 under awslambdaric), interleaved.
   Writes target/bench.md, target/bench/results.json and target/bench/chart.png.
@@ -73,17 +75,21 @@ struct Route {
     method: &'static str,
     path: &'static str,
     write: bool,
+    /// Each request places an order whose event must be on the order-placed
+    /// queue, its outbox record gone, after each cold start.
+    publishes: bool,
     /// What every implementation must answer to the seeded event.
     status: u16,
     python_module: &'static str,
 }
 
-const ROUTES: [Route; 3] = [
+const ROUTES: [Route; 4] = [
     Route {
         function: "get-product",
         method: "GET",
         path: "/api/v1/products/{id}",
         write: false,
+        publishes: false,
         status: 200,
         python_module: "get_product",
     },
@@ -92,6 +98,7 @@ const ROUTES: [Route; 3] = [
         method: "GET",
         path: "/api/v1/products",
         write: false,
+        publishes: false,
         status: 200,
         python_module: "list_products",
     },
@@ -100,8 +107,20 @@ const ROUTES: [Route; 3] = [
         method: "POST",
         path: "/api/v1/orders",
         write: true,
+        publishes: true,
         status: 201,
         python_module: "place_order",
+    },
+    // Its events are chained: each request carries the refresh token the
+    // answer before handed out ([`refresh`]), through every implementation.
+    Route {
+        function: refresh::FUNCTION,
+        method: "POST",
+        path: "/api/v1/auth/refresh",
+        write: true,
+        publishes: false,
+        status: 200,
+        python_module: "refresh_session",
     },
 ];
 
@@ -294,10 +313,13 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
 
     // DynamoDB Local is a JVM: its first requests of a kind are slow until
     // the JIT has compiled them. Serve each route's calls once, unmeasured.
+    // refresh-session's one session, rotated by every request of every implementation in turn.
+    let mut chain = seeded.refresh_chain()?;
     for route in &routes {
         let event = seeded.event(route.function)?;
         let floor = rust(route.function, &format!("floor-{}", route.function), &floor_profile);
-        measure(&floor, &env, &event, warm)
+        let events = (route.function == refresh::FUNCTION).then_some(&mut chain);
+        measure_route(&floor, &env, &event, events, warm)
             .await
             .with_context(|| format!("warming up with floor-{}", route.function))?;
     }
@@ -329,7 +351,8 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
                     labels[index],
                     round + 1
                 );
-                let run = measure(&implementations[index], &env, &event, warm)
+                let events = (route.function == refresh::FUNCTION).then_some(&mut chain);
+                let run = measure_route(&implementations[index], &env, &event, events, warm)
                     .await
                     .with_context(|| format!("measuring {} ({})", route.function, labels[index]))?;
                 if let Some(wrong) = run.statuses.iter().find(|s| **s != Some(route.status)) {
@@ -341,7 +364,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
                         logs.display()
                     );
                 }
-                if route.write {
+                if route.publishes {
                     let (left, now_queued) = outbox_state(&cloud, &env).await?;
                     let orders = warm as u64 + 1;
                     if left != 0 || now_queued != queued + orders {
@@ -375,11 +398,25 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         });
     }
 
+    if routes.iter().any(|route| route.function == refresh::FUNCTION) {
+        // The warm-up's cold start and every implementation's: each answer a refresh that rotated the session.
+        let answers = (1 + (route_profiles.len() + 2) * runs) * (warm + 1);
+        if chain.refreshed() != answers {
+            bail!(
+                "{}: {} of {answers} answers were refreshes (200 with the session's next refresh token): \
+                 the figures would not time a refresh's work",
+                refresh::FUNCTION,
+                chain.refreshed()
+            );
+        }
+    }
+
     let mut syscall_rows = Vec::new();
     if options.syscalls {
         let dir = local_dir().join("bench/strace");
         std::fs::create_dir_all(&dir)?;
-        for route in &routes {
+        // refresh-session's token works once: strace's replayed event would count refusals.
+        for route in routes.iter().filter(|route| route.function != refresh::FUNCTION) {
             let event = seeded.event(route.function)?;
             let mut implementations: Vec<(String, Target)> = route_profiles
                 .iter()
@@ -457,6 +494,21 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         crate::docs::write_section(crate::docs::Doc::Performance, "bench", command_line.trim(), &body)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One cold start of `target` on a route's events: the seeded event, or
+/// (refresh-session) the chain of refresh tokens.
+async fn measure_route(
+    target: &Target,
+    env: &[(String, String)],
+    event: &[u8],
+    chain: Option<&mut refresh::RefreshChain>,
+    warm: usize,
+) -> anyhow::Result<Run> {
+    match chain {
+        Some(chain) => measure_chained(target, env, chain, warm).await,
+        None => measure(target, env, event, warm).await,
+    }
 }
 
 /// Order-placed outbox records left in the table, and the order-placed

@@ -2,18 +2,19 @@
 //! every implementation does the route's full work on the sample event
 //! instead of answering 401 or 404 early: 25 active products with stock (more
 //! than one page of 20, so a listing also seals a next-page cursor), a user
-//! and an admin (login signs in as the user), and fresh tokens signed with
-//! the local secret's active key.
+//! and an admin (login signs in as the user), fresh tokens signed with
+//! the local secret's active key, and a session of the user whose refresh
+//! token starts refresh-session's chain ([`super::refresh`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters::dynamo::{DynamoProductStore, DynamoUserStore, Table};
+use adapters::dynamo::{DynamoProductStore, DynamoSessionStore, DynamoUserStore, Table};
 use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::ports::ProductStore;
-use domain::{Email, Password, ProductDraft, ProductId, Role};
+use domain::{Email, Password, ProductDraft, ProductId, RefreshLifetime, Role};
 use framework::auth::{PasswordHasher, PrivateKeys, PublicKeys, Tokens};
 use local_cloud::cloud::LocalCloud;
 use serde_json::Value;
@@ -34,6 +35,8 @@ pub struct Seeded {
     pub product_id: ProductId,
     user_token: String,
     admin_token: String,
+    /// The first refresh token of the user's seeded session, used by no request yet.
+    first_refresh_token: String,
 }
 
 fn env_value<'a>(env: &'a [(String, String)], name: &str) -> anyhow::Result<&'a str> {
@@ -57,8 +60,19 @@ pub async fn seed(cloud: &LocalCloud, env: &[(String, String)]) -> anyhow::Resul
         let (user, _event) = app::auth::create_user(&users, &hasher, email, &password, role, "bench")
             .await
             .map_err(|e| anyhow::anyhow!("seeding a {role:?}: {e}"))?;
-        accounts.push(user.id);
+        accounts.push(user);
     }
+    // One session of the user, as a login starts it; refresh-session's
+    // requests rotate it, one after the other.
+    let sessions = app::sessions::Sessions {
+        store: DynamoSessionStore::new(table.clone()),
+        lifetime: RefreshLifetime::new(TOKEN_TTL).map_err(|e| anyhow::anyhow!("{e}"))?,
+    };
+    let first_refresh_token = app::sessions::start(&sessions, &accounts[0], false, time::OffsetDateTime::now_utc())
+        .await
+        .map_err(|e| anyhow::anyhow!("seeding the user's session: {e}"))?
+        .token;
+    let accounts: Vec<_> = accounts.into_iter().map(|user| user.id).collect();
 
     let products = DynamoProductStore::new(table);
     let mut product_id = None;
@@ -90,7 +104,7 @@ pub async fn seed(cloud: &LocalCloud, env: &[(String, String)]) -> anyhow::Resul
     let tokens = Tokens::issuing(Arc::new(private), Arc::new(public), TOKEN_TTL);
     let user_token = tokens.issue(accounts[0], Role::User).await.context("signing the bench user's token")?.token;
     let admin_token = tokens.issue(accounts[1], Role::Admin).await.context("signing the bench admin's token")?.token;
-    Ok(Seeded { product_id: product_id.context("no product seeded")?, user_token, admin_token })
+    Ok(Seeded { product_id: product_id.context("no product seeded")?, user_token, admin_token, first_refresh_token })
 }
 
 impl Seeded {
@@ -136,6 +150,12 @@ impl Seeded {
             _ => {}
         }
         Ok(serde_json::to_vec(&event)?)
+    }
+
+    /// refresh-session's events: its sample, carrying the seeded session's
+    /// refresh token first and then each one the answer before handed out.
+    pub fn refresh_chain(&self) -> anyhow::Result<super::refresh::RefreshChain> {
+        super::refresh::RefreshChain::new(&self.event(super::refresh::FUNCTION)?, &self.first_refresh_token)
     }
 
     fn refresh_token(&self, event: &mut Value, admin_only: bool) {
