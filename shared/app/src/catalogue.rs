@@ -10,6 +10,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::current_version::on_the_current_version;
+use crate::paging::Paging as _;
 use crate::read_cache::ReadCache;
 use crate::views::ProductView;
 

@@ -18,6 +18,7 @@ pub mod health;
 mod input;
 pub mod mfa;
 pub mod orders;
+mod paging;
 pub mod passwords;
 pub mod read_cache;
 pub mod reference;

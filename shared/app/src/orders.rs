@@ -2,7 +2,7 @@
 //! and DELETE /orders/{id}. Customers see and change only their own orders;
 //! anyone else's is "not found", so existence never leaks.
 
-use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, ProductStore, Publisher, UserStore};
+use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, ProductStore, Publisher, StoreError, UserStore};
 use domain::{DomainEvent, Order, OrderId, OrderRequest, OrderStatus, PricingError, ValidationError};
 use framework::auth::Principal;
 use framework::http::{ApiError, ApiRequest, ApiResponse, IfMatch};
@@ -12,6 +12,7 @@ use framework::pagination::Cursors;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+use crate::paging::Paging as _;
 use crate::views::OrderView;
 
 #[derive(Deserialize)]
@@ -61,7 +62,10 @@ async fn visible_order(request: &ApiRequest, orders: &impl OrderStore) -> Result
 /// 201 whatever the publish after it does (the relay sends what it could not).
 /// Only an account whose email is verified may order (`403
 /// email_unverified`): its user item is read alongside the catalogue, so the
-/// check adds no round trip and a verification counts at once.
+/// check adds no round trip and a verification counts at once. The placing
+/// write checks the account again, so an account deleted after that read
+/// gets no order (`401 invalid_token`, as every request of a deleted
+/// account): of the placement and the deletion exactly one happens.
 pub async fn place(
     request: ApiRequest,
     users: &impl UserStore,
@@ -88,7 +92,16 @@ pub async fn place(
             let location = format!("/api/v1/orders/{}", order.id);
             let response = ApiResponse::created(OrderView::from(&order), &location).etag(order.version);
             let record = key.map(|key| key.record(&response));
-            request.commit(&response, orders.place(&order, &event, record.as_ref())).await?;
+            request.commit(&response, orders.place(&order, &event, record.as_ref())).await.map_err(|error| {
+                match error {
+                    // Verified when read (and a verification is never undone): the account was deleted since.
+                    StoreError::NotFound => {
+                        tracing::info!("order refused: the account was deleted while the order was placed");
+                        ApiError::InvalidToken
+                    }
+                    other => ApiError::from(other),
+                }
+            })?;
             tracing::info!(order_id = %order.id, lines = order.lines.len(), total = order.total.minor(), "order placed");
             metrics::count(names::ORDERS_PLACED, 1.0);
             publisher.publish_after_commit(&event).await;

@@ -8,6 +8,7 @@ use framework::pagination::Cursors;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::paging::Paging as _;
 use crate::{OrderView, UserView};
 
 const LIST_SCOPE: &str = "users";

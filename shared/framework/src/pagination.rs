@@ -1,9 +1,10 @@
 //! Cursor pagination shared by every listing route:
-//! `?limit=&cursor=` in, `{"data": [...], "pagination": {...}}` out.
+//! `?cursor=` in, `{"data": [...], "pagination": {...}}` out. A cursor seals
+//! a store's position (an opaque string) under the listing's scope; what a
+//! page size is and how a store reads a page are the caller's.
 
 use std::sync::Arc;
 
-use domain::{Page, PageLimit, PageRequest};
 use serde::Serialize;
 
 use crate::auth::CursorKeys;
@@ -48,34 +49,33 @@ impl Cursors {
         Ok(CursorCodec::new(keys.active().1))
     }
 
-    /// Reads `limit` and `cursor` for a listing whose scope is `scope`
-    /// (which listing, for whom, with which filters).
-    pub async fn page_request(&self, request: &ApiRequest, scope: &str) -> Result<PageRequest, ApiError> {
-        let limit = PageLimit::parse(request.query("limit"))?;
-        let after = match request.query("cursor") {
-            None | Some("") => None,
-            Some(cursor) => Some(self.codec().await?.open(cursor, scope).ok_or_else(|| {
+    /// Opens `?cursor=` of a listing whose scope is `scope` (which listing,
+    /// for whom, with which filters): the position the page starts after,
+    /// `None` for the first page. A 400 `invalid_cursor` if it does not open.
+    pub async fn position(&self, request: &ApiRequest, scope: &str) -> Result<Option<String>, ApiError> {
+        match request.query("cursor") {
+            None | Some("") => Ok(None),
+            Some(cursor) => Ok(Some(self.codec().await?.open(cursor, scope).ok_or_else(|| {
                 ApiError::bad_request("invalid_cursor", "cursor is invalid, expired or belongs to another listing")
-            })?),
-        };
-        Ok(PageRequest { limit, after })
+            })?)),
+        }
     }
 
-    /// Builds the response body, sealing the next position into a cursor.
-    pub async fn paginated<T, V>(
+    /// Builds the response body of a listing's page read with page size
+    /// `limit`: its `data`, the listing's `total`, and the store's `next`
+    /// position (`None` on the last page) sealed into a cursor of `scope`.
+    pub async fn page<V>(
         &self,
-        page: Page<T>,
-        limit: PageLimit,
         scope: &str,
-        view: impl Fn(&T) -> V,
+        limit: u16,
+        data: Vec<V>,
+        next: Option<&str>,
+        total: u64,
     ) -> Result<Paginated<V>, ApiError> {
-        let next_cursor = match &page.next {
+        let next_cursor = match next {
             None => None,
             Some(position) => Some(self.codec().await?.seal(scope, position)),
         };
-        Ok(Paginated {
-            data: page.items.iter().map(view).collect(),
-            pagination: Pagination { limit: limit.get(), next_cursor, total: page.total },
-        })
+        Ok(Paginated { data, pagination: Pagination { limit, next_cursor, total } })
     }
 }

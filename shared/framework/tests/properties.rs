@@ -316,13 +316,13 @@ static HTTP: LazyLock<Http> = LazyLock::new(|| {
     }
 });
 
-/// What a handler does with a request: read its page (`?limit=&cursor=`)
-/// and precondition, and on writes its body as strict JSON.
+/// What a handler does with a request: read its page's position
+/// (`?cursor=`) and precondition, and on writes its body as strict JSON.
 async fn handler(request: ApiRequest) -> Result<ApiResponse, ApiError> {
-    let page = HTTP.cursors.page_request(&request, SCOPE).await?;
+    let after = HTTP.cursors.position(&request, SCOPE).await?;
     let precondition = request.optional_if_match();
     if matches!(request.method, Method::GET | Method::HEAD | Method::DELETE) {
-        return Ok(ApiResponse::ok(json!({"limit": page.limit.get(), "if_match": precondition.is_some()})));
+        return Ok(ApiResponse::ok(json!({"after": after, "if_match": precondition.is_some()})));
     }
     let draft: Draft = request.json()?;
     Ok(ApiResponse::ok(json!({"lines": draft.lines.len()})))
