@@ -35,6 +35,8 @@ const PASSWORD: &str = "correct horse battery";
 async fn account(memory: &Memory, role: Role) -> User {
     let mut user = in_memory::contract::new_user("erasure");
     user.role = role;
+    // Verified, as an account that places orders is.
+    user.email_verified = true;
     user.password_hash = PasswordHash::from_phc(format!("plain:{PASSWORD}"));
     memory.users().insert(&user, None).await.unwrap();
     user
@@ -292,4 +294,121 @@ async fn two_admins_deleting_themselves_at_once_are_both_refused() {
         }
         assert_eq!(left, 2);
     }
+}
+
+/// The catalogue as DynamoDB serves it: a read takes a round trip (here
+/// `delay`), during which anything else may commit.
+#[derive(Clone)]
+struct CatalogueRoundTrip {
+    inner: in_memory::MemoryProductStore,
+    delay: Duration,
+}
+
+#[async_trait]
+impl domain::ports::ProductStore for CatalogueRoundTrip {
+    async fn create(
+        &self,
+        product: &domain::Product,
+        idempotency: Option<&domain::IdempotencyRecord>,
+    ) -> Result<(), StoreError> {
+        self.inner.create(product, idempotency).await
+    }
+    async fn get(&self, id: domain::ProductId) -> Result<Option<domain::Product>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn get_many(&self, ids: &[domain::ProductId]) -> Result<Vec<domain::Product>, StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.get_many(ids).await
+    }
+    async fn list(
+        &self,
+        active: bool,
+        page: &domain::PageRequest,
+    ) -> Result<domain::Page<domain::Product>, StoreError> {
+        self.inner.list(active, page).await
+    }
+    async fn replace(&self, previous: &domain::Product, next: &domain::Product) -> Result<(), StoreError> {
+        self.inner.replace(previous, next).await
+    }
+    async fn delete(&self, product: &domain::Product) -> Result<(), StoreError> {
+        self.inner.delete(product).await
+    }
+}
+
+/// A customer places an order while their account is being deleted, on
+/// four threads, many times over, the deletion starting at different
+/// moments of the placement (before its catalogue read ends, around its
+/// write, after it): exactly one of the two commits. Never an erased
+/// account with an open order (stock held for nobody), never two successes;
+/// a placement that loses is refused as any request of a gone account is
+/// (401 `invalid_token`), a deletion that loses as one with an open order
+/// (409 `orders_open`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_order_placed_while_the_account_is_deleted_never_outlives_the_account() {
+    let memory = Memory::new();
+    let products = CatalogueRoundTrip { inner: memory.products(), delay: Duration::from_millis(1) };
+    let mug = support::product(&memory, 1250, 1_000_000).await;
+    let (mut placed, mut deleted) = (0, 0);
+    for round in 0..120_u32 {
+        let customer = account(&memory, Role::User).await;
+        let body = json!({ "lines": [{ "product_id": mug.id.to_string(), "quantity": 1 }] });
+        let order = support::with_header(
+            request(Method::POST, Some(&customer), Some(body)),
+            "idempotency-key",
+            &ulid::Ulid::new().to_string(),
+        );
+        let placement = {
+            let (memory, products) = (memory.clone(), products.clone());
+            tokio::spawn(async move {
+                let (users, orders, keys, publisher) =
+                    (memory.users(), memory.orders(), memory.idempotency(), memory.publisher());
+                app::orders::place(order, &users, &products, &orders, &keys, &publisher).await
+            })
+        };
+        let deletion = {
+            let (memory, customer) = (memory.clone(), customer.clone());
+            // From at once to well after the catalogue read: 0, 0.5, 1, 1.5 and 2 ms.
+            let start = Duration::from_micros(u64::from(round % 5) * 500);
+            tokio::spawn(async move {
+                tokio::time::sleep(start).await;
+                delete(&memory, &customer, PASSWORD).await
+            })
+        };
+        let (placement, deletion) = (placement.await.unwrap(), deletion.await.unwrap());
+
+        let erased = memory.user(customer.id).is_none();
+        let open_and_ownerless_or_theirs = memory
+            .orders_all()
+            .into_iter()
+            .filter(|order| matches!(order.status, OrderStatus::Pending | OrderStatus::Confirmed))
+            .filter(|order| order.owner.is_none_or(|owner| owner == customer.id))
+            .count();
+        let outcome = format!(
+            "round {round}: placement {:?}, deletion {:?}",
+            placement.as_ref().map(|r| r.status).map_err(ApiError::code),
+            deletion.as_ref().map(|r| r.status).map_err(ApiError::code),
+        );
+        assert!(!(erased && open_and_ownerless_or_theirs > 0), "an erased account holds an open order: {outcome}");
+        match (placement, deletion) {
+            (Ok(order), Err(refused)) => {
+                assert_eq!(order.status, StatusCode::CREATED, "{outcome}");
+                assert_eq!((refused.status(), refused.code()), (StatusCode::CONFLICT, "orders_open"), "{outcome}");
+                assert!(!erased, "{outcome}");
+                placed += 1;
+            }
+            (Err(refused), Ok(gone)) => {
+                assert_eq!(gone.status, StatusCode::NO_CONTENT, "{outcome}");
+                assert_eq!(
+                    (refused.status(), refused.code()),
+                    (StatusCode::UNAUTHORIZED, "invalid_token"),
+                    "{outcome}"
+                );
+                assert!(erased, "{outcome}");
+                deleted += 1;
+            }
+            _ => panic!("exactly one of the two commits: {outcome}"),
+        }
+    }
+    // Both orders of events happened, so the race was really run.
+    assert!(placed > 0 && deleted > 0, "placed first {placed} times, deleted first {deleted} times");
 }

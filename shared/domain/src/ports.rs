@@ -175,7 +175,11 @@ pub trait OrderStore: Send + Sync {
     /// `AlreadyExists(Taken::IdempotencyKey)` if the key was claimed first;
     /// `LimitReached` if the owner's open orders would break the store's
     /// [`crate::HoldLimits`] (checked and counted in the same atomic write,
-    /// so two concurrent orders of one account cannot both slip under a cap).
+    /// so two concurrent orders of one account cannot both slip under a cap);
+    /// `NotFound` unless the owner's account is stored and its email
+    /// verified, checked in that write too, so of a placement and the
+    /// account's erasure ([`AccountErasure::erase`], refused while an order
+    /// is open) at most one commits.
     async fn place(
         &self,
         order: &Order,

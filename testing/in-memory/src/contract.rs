@@ -32,6 +32,14 @@ pub fn new_user(tag: &str) -> User {
     .into_user(now())
 }
 
+/// A stored account that may order (its email verified): the stores place
+/// orders only for one.
+pub async fn stored_customer(users: &impl UserStore) -> UserId {
+    let user = User { email_verified: true, ..new_user("customer") };
+    users.insert(&user, None).await.expect("stored");
+    user.id
+}
+
 /// A new active product with a unique SKU.
 pub fn new_product(price_minor: i64, stock: i64) -> Product {
     let sku = format!("SKU-{}", &UserId::generate().to_string()[14..]);
@@ -229,9 +237,13 @@ pub async fn product_listings_split_active_and_inactive(products: &impl ProductS
 
 /// The first placement with a key wins; the second writes nothing, and the
 /// stored record reads back exactly.
-pub async fn an_idempotency_key_is_claimed_once(orders: &impl OrderStore, idempotency: &impl IdempotencyStore) {
+pub async fn an_idempotency_key_is_claimed_once(
+    users: &impl UserStore,
+    orders: &impl OrderStore,
+    idempotency: &impl IdempotencyStore,
+) {
     let product = new_product(100, 10);
-    let owner = UserId::generate();
+    let owner = stored_customer(users).await;
     // Whole seconds: that is what a stored expiry keeps.
     let expires_at = OffsetDateTime::from_unix_timestamp((now() + time::Duration::hours(24)).unix_timestamp()).unwrap();
     let record = |order: &Order| IdempotencyRecord {
@@ -307,12 +319,16 @@ pub async fn creates_claim_their_idempotency_key_with_the_write(
 /// A reservation takes stock for every line or for none, decides once, and
 /// always carries its email event. `products` must hold the products
 /// `orders` reserves (the same table).
-pub async fn reservation_is_all_or_nothing(products: &impl ProductStore, orders: &impl OrderStore) {
+pub async fn reservation_is_all_or_nothing(
+    users: &impl UserStore,
+    products: &impl ProductStore,
+    orders: &impl OrderStore,
+) {
     let plenty = new_product(100, 10);
     let scarce = new_product(100, 1);
     products.insert(&plenty).await.unwrap();
     products.insert(&scarce).await.unwrap();
-    let owner = UserId::generate();
+    let owner = stored_customer(users).await;
 
     let greedy = new_order(owner, &[&plenty, &scarce], 2);
     orders.place(&greedy, &DomainEvent::order_placed(greedy.id, owner, "c", now()), None).await.unwrap();
@@ -338,10 +354,14 @@ pub async fn reservation_is_all_or_nothing(products: &impl ProductStore, orders:
 
 /// Cancelling a confirmed order gives its stock back; a transition lands only
 /// on the version it was made from, and only on an order that exists.
-pub async fn cancelling_a_confirmed_order_gives_its_stock_back(products: &impl ProductStore, orders: &impl OrderStore) {
+pub async fn cancelling_a_confirmed_order_gives_its_stock_back(
+    users: &impl UserStore,
+    products: &impl ProductStore,
+    orders: &impl OrderStore,
+) {
     let product = new_product(100, 5);
     products.insert(&product).await.unwrap();
-    let owner = UserId::generate();
+    let owner = stored_customer(users).await;
     let order = new_order(owner, &[&product], 3);
     orders.place(&order, &DomainEvent::order_placed(order.id, owner, "c", now()), None).await.unwrap();
     orders.reserve(order.id, &email_event).await.unwrap();
@@ -365,12 +385,16 @@ pub fn hold_limits_contract() -> domain::HoldLimits {
 /// place and its units; one account's holdings never limit another's.
 /// `orders` must refuse beyond [`hold_limits_contract`], and `products` hold
 /// the products it reserves.
-pub async fn open_orders_stay_within_the_caps(products: &impl ProductStore, orders: &impl OrderStore) {
+pub async fn open_orders_stay_within_the_caps(
+    users: &impl UserStore,
+    products: &impl ProductStore,
+    orders: &impl OrderStore,
+) {
     let plenty = new_product(100, 100);
     let scarce = new_product(100, 1);
     products.insert(&plenty).await.unwrap();
     products.insert(&scarce).await.unwrap();
-    let owner = UserId::generate();
+    let owner = stored_customer(users).await;
     let placed =
         |order: &Order| DomainEvent::order_placed(order.id, order.owner.expect("placed by an account"), "c", now());
 
@@ -389,7 +413,7 @@ pub async fn open_orders_stay_within_the_caps(products: &impl ProductStore, orde
     for (order, outcome) in racers.iter().zip(&outcomes) {
         assert_eq!(orders.get(order.id).await.unwrap().is_some(), outcome.is_ok(), "a refused order is not stored");
     }
-    let stranger = new_order(UserId::generate(), &[&plenty], 5);
+    let stranger = new_order(stored_customer(users).await, &[&plenty], 5);
     orders.place(&stranger, &placed(&stranger), None).await.expect("another account has its own caps");
 
     // Each way an order ends frees its place.
@@ -415,7 +439,7 @@ pub async fn open_orders_stay_within_the_caps(products: &impl ProductStore, orde
         ),
         "1 + 2 held, 4 more is beyond 5: {refused:?}"
     );
-    let alone = new_order(UserId::generate(), &[&plenty], 6);
+    let alone = new_order(stored_customer(users).await, &[&plenty], 6);
     assert!(matches!(orders.place(&alone, &placed(&alone), None).await, Err(StoreError::LimitReached(_))));
     let exact = new_order(owner, &[&plenty], 2);
     orders.place(&exact, &placed(&exact), None).await.expect("1 + 2 + 2 units is exactly the cap");
@@ -424,10 +448,14 @@ pub async fn open_orders_stay_within_the_caps(products: &impl ProductStore, orde
 /// The expiry's view: open orders placed before a moment, oldest first per
 /// status, without the ended or the younger; its change lands only on the
 /// version listed and gives confirmed stock back.
-pub async fn open_orders_are_listed_by_age_for_the_expiry(products: &impl ProductStore, orders: &impl OrderStore) {
+pub async fn open_orders_are_listed_by_age_for_the_expiry(
+    users: &impl UserStore,
+    products: &impl ProductStore,
+    orders: &impl OrderStore,
+) {
     let product = new_product(100, 10);
     products.insert(&product).await.unwrap();
-    let owner = UserId::generate();
+    let owner = stored_customer(users).await;
     let placed =
         |order: &Order| DomainEvent::order_placed(order.id, order.owner.expect("placed by an account"), "c", now());
     let mut old = Vec::new();
@@ -463,9 +491,9 @@ pub async fn open_orders_are_listed_by_age_for_the_expiry(products: &impl Produc
 }
 
 /// Order listings filter by owner and by status, newest first.
-pub async fn order_listings_filter_by_owner_and_status(orders: &impl OrderStore) {
+pub async fn order_listings_filter_by_owner_and_status(users: &impl UserStore, orders: &impl OrderStore) {
     let product = new_product(100, 5);
-    let (alice, bob) = (UserId::generate(), UserId::generate());
+    let (alice, bob) = (stored_customer(users).await, stored_customer(users).await);
     let mut placed = Vec::new();
     for owner in [alice, alice, bob] {
         let order = new_order(owner, &[&product], 1);

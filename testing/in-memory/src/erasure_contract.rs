@@ -3,7 +3,9 @@
 //! ones on DynamoDB Local (`tests/store`). Each expects empty stores.
 
 use domain::ports::{AccountErasure, OrderFilter, OrderStore, StoreError, UserStore};
-use domain::{DomainEvent, ErasureError, ErasureRefused, Order, OrderStatus, PageLimit, PageRequest, Role, User};
+use domain::{
+    DomainEvent, ErasureError, ErasureRefused, Order, OrderStatus, PageLimit, PageRequest, Role, User, UserId,
+};
 use time::OffsetDateTime;
 
 use crate::contract::{new_order, new_product, new_user};
@@ -36,9 +38,11 @@ async fn order_of(orders: &impl OrderStore, owner: &User, status: OrderStatus) -
     current
 }
 
+/// `user` stored, its email verified (as an account that orders is).
 async fn stored(users: &impl UserStore, user: &User) -> User {
-    users.insert(user, None).await.expect("stored");
-    user.clone()
+    let user = User { email_verified: true, ..user.clone() };
+    users.insert(&user, None).await.expect("stored");
+    user
 }
 
 /// Erasing removes the account and its email claim (the address registers
@@ -143,4 +147,88 @@ pub async fn erasure_takes_orders_off_in_steps(
     assert_eq!(all.items.iter().filter(|order| order.owner.is_none()).count(), 5);
     assert_eq!(orders.get(theirs.id).await.expect("read"), Some(theirs), "another account's order is untouched");
     assert!(users.get(bystander.id).await.expect("read").is_some());
+}
+
+/// A pending order of `owner` for one unit of a fresh product, and its event.
+fn placement(owner: UserId) -> (Order, DomainEvent) {
+    let order = new_order(owner, &[&new_product(250, 10)], 1);
+    let event = DomainEvent::order_placed(order.id, owner, "erasure", OffsetDateTime::now_utc());
+    (order, event)
+}
+
+/// An order is placed only for an account that is stored and may order
+/// (its email verified), checked in the placing write itself: for an
+/// erased account, an unverified one or an id that never was an account,
+/// the placement is `NotFound` and writes nothing.
+pub async fn an_order_is_placed_only_for_a_stored_verified_account(
+    users: &impl UserStore,
+    orders: &impl OrderStore,
+    erasures: &impl AccountErasure,
+) {
+    let erased = stored(users, &new_user("erased-first")).await;
+    erasures.erase(&erased).await.expect("erased");
+    let unverified = new_user("unverified");
+    users.insert(&unverified, None).await.expect("stored");
+    assert!(!unverified.email_verified, "a new account starts unverified");
+    for (owner, what) in [(erased.id, "erased"), (unverified.id, "unverified"), (UserId::generate(), "never stored")] {
+        let (order, event) = placement(owner);
+        let refused = orders.place(&order, &event, None).await;
+        assert!(matches!(refused, Err(StoreError::NotFound)), "{what} account: {refused:?}");
+        assert_eq!(orders.get(order.id).await.expect("read"), None, "{what} account: nothing was written");
+    }
+    let all = orders.list(OrderFilter { owner: None, status: None }, &everything()).await.expect("listed");
+    assert!(all.items.is_empty(), "no listing shows a refused order: {:?}", all.items);
+    let customer = stored(users, &new_user("customer")).await;
+    let (order, event) = placement(customer.id);
+    orders.place(&order, &event, None).await.expect("a stored, verified account orders");
+}
+
+/// A placement and the erasure of its account, started together on their
+/// own tasks: never both commit. Either the order is placed and the
+/// erasure refused for it (`OpenOrders`), or the account is erased and the
+/// placement refused (`NotFound`); a store whose transactions kept
+/// conflicting may refuse both as `Unavailable`, never accept both. So no
+/// erased account is left with an open order. Run it many times, on
+/// several worker threads.
+pub async fn a_placement_racing_its_accounts_erasure_never_both_commit<U, O, E>(users: U, orders: O, erasures: E)
+where
+    U: UserStore + Clone + 'static,
+    O: OrderStore + Clone + 'static,
+    E: AccountErasure + Clone + 'static,
+{
+    let customer = stored(&users, &new_user("racing")).await;
+    let (order, event) = placement(customer.id);
+    let placing = {
+        let (orders, order) = (orders.clone(), order.clone());
+        tokio::spawn(async move { orders.place(&order, &event, None).await })
+    };
+    let erasing = {
+        let (erasures, customer) = (erasures.clone(), customer.clone());
+        tokio::spawn(async move { erasures.erase(&customer).await })
+    };
+    let (placed, erased) = (placing.await.expect("no panic"), erasing.await.expect("no panic"));
+    let outcome = format!("placement {placed:?}, erasure {erased:?}");
+    match (&placed, &erased) {
+        (Ok(()), Ok(())) => panic!("both committed: {outcome}"),
+        (Ok(()), Err(refused)) => assert!(
+            matches!(
+                refused,
+                ErasureError::Refused(ErasureRefused::OpenOrders) | ErasureError::Store(StoreError::Unavailable(_))
+            ),
+            "{outcome}"
+        ),
+        (Err(refused), Ok(())) => {
+            assert!(matches!(refused, StoreError::NotFound | StoreError::Unavailable(_)), "{outcome}");
+        }
+        (Err(placing), Err(erasing)) => assert!(
+            matches!(placing, StoreError::Unavailable(_))
+                || matches!(erasing, ErasureError::Store(StoreError::Unavailable(_))),
+            "a refusal needs the other's commit: {outcome}"
+        ),
+    }
+    let account_left = users.get(customer.id).await.expect("read").is_some();
+    let order_stored = orders.get(order.id).await.expect("read").is_some();
+    assert_eq!(account_left, erased.is_err(), "{outcome}");
+    assert_eq!(order_stored, placed.is_ok(), "{outcome}");
+    assert!(account_left || !order_stored, "an erased account holds an open order: {outcome}");
 }

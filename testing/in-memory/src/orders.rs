@@ -45,6 +45,10 @@ impl OrderStore for MemoryOrderStore {
             return Err(StoreError::Failed("order placement cancelled: the order id exists".into()));
         }
         let owner = order.owner.ok_or_else(|| StoreError::Failed("an order is placed by an account".into()))?;
+        // In the same step as the write, as the DynamoDB transaction's check of the account item.
+        if !state.users.get(&owner).is_some_and(|account| account.email_verified) {
+            return Err(StoreError::NotFound);
+        }
         let held = state.holdings.entry(owner).or_default();
         held.admit(order, self.limits).map_err(StoreError::LimitReached)?;
         held.apply(order, 1);

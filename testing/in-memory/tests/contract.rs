@@ -25,7 +25,7 @@ async fn products() {
 #[tokio::test]
 async fn orders() {
     let memory = Memory::new();
-    contract::an_idempotency_key_is_claimed_once(&memory.orders(), &memory.idempotency()).await;
+    contract::an_idempotency_key_is_claimed_once(&memory.users(), &memory.orders(), &memory.idempotency()).await;
     let memory = Memory::new();
     contract::creates_claim_their_idempotency_key_with_the_write(
         &memory.users(),
@@ -34,14 +34,17 @@ async fn orders() {
     )
     .await;
     let memory = Memory::new();
-    contract::reservation_is_all_or_nothing(&memory.products(), &memory.orders()).await;
+    contract::reservation_is_all_or_nothing(&memory.users(), &memory.products(), &memory.orders()).await;
     let memory = Memory::new();
-    contract::cancelling_a_confirmed_order_gives_its_stock_back(&memory.products(), &memory.orders()).await;
-    contract::order_listings_filter_by_owner_and_status(&Memory::new().orders()).await;
+    contract::cancelling_a_confirmed_order_gives_its_stock_back(&memory.users(), &memory.products(), &memory.orders())
+        .await;
     let memory = Memory::new();
-    contract::open_orders_are_listed_by_age_for_the_expiry(&memory.products(), &memory.orders()).await;
+    contract::order_listings_filter_by_owner_and_status(&memory.users(), &memory.orders()).await;
+    let memory = Memory::new();
+    contract::open_orders_are_listed_by_age_for_the_expiry(&memory.users(), &memory.products(), &memory.orders()).await;
     let memory = Memory::new();
     contract::open_orders_stay_within_the_caps(
+        &memory.users(),
         &memory.products(),
         &memory.orders_with_limits(contract::hold_limits_contract()),
     )
@@ -136,6 +139,27 @@ async fn erasures() {
         &memory.erasures(),
     )
     .await;
+    let memory = Memory::new();
+    in_memory::erasure_contract::an_order_is_placed_only_for_a_stored_verified_account(
+        &memory.users(),
+        &memory.orders(),
+        &memory.erasures(),
+    )
+    .await;
+}
+
+/// On four worker threads: the placement and the erasure run in parallel, not just interleaved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_placements_and_erasures() {
+    let memory = Memory::new();
+    for _ in 0..200 {
+        in_memory::erasure_contract::a_placement_racing_its_accounts_erasure_never_both_commit(
+            memory.users(),
+            memory.orders(),
+            memory.erasures(),
+        )
+        .await;
+    }
 }
 
 #[tokio::test]

@@ -30,6 +30,7 @@ async fn products() {
 async fn orders() {
     let table = fresh_table().await;
     contract::an_idempotency_key_is_claimed_once(
+        &DynamoUserStore::new(table.clone()),
         &DynamoOrderStore::new(table.clone()),
         &DynamoIdempotencyStore::new(table),
     )
@@ -42,27 +43,39 @@ async fn orders() {
     )
     .await;
     let table = fresh_table().await;
-    contract::reservation_is_all_or_nothing(&DynamoProductStore::new(table.clone()), &DynamoOrderStore::new(table))
-        .await;
-    let table = fresh_table().await;
-    contract::cancelling_a_confirmed_order_gives_its_stock_back(
+    contract::reservation_is_all_or_nothing(
+        &DynamoUserStore::new(table.clone()),
         &DynamoProductStore::new(table.clone()),
         &DynamoOrderStore::new(table),
     )
     .await;
-    contract::order_listings_filter_by_owner_and_status(&DynamoOrderStore::new(fresh_table().await)).await;
+    let table = fresh_table().await;
+    contract::cancelling_a_confirmed_order_gives_its_stock_back(
+        &DynamoUserStore::new(table.clone()),
+        &DynamoProductStore::new(table.clone()),
+        &DynamoOrderStore::new(table),
+    )
+    .await;
+    let table = fresh_table().await;
+    contract::order_listings_filter_by_owner_and_status(
+        &DynamoUserStore::new(table.clone()),
+        &DynamoOrderStore::new(table),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn hold_limits() {
     let table = fresh_table().await;
     contract::open_orders_are_listed_by_age_for_the_expiry(
+        &DynamoUserStore::new(table.clone()),
         &DynamoProductStore::new(table.clone()),
         &DynamoOrderStore::new(table),
     )
     .await;
     let table = fresh_table().await;
     contract::open_orders_stay_within_the_caps(
+        &DynamoUserStore::new(table.clone()),
         &DynamoProductStore::new(table.clone()),
         &DynamoOrderStore::new(table).with_limits(contract::hold_limits_contract()),
     )
@@ -123,6 +136,25 @@ async fn erasures() {
     erasure_contract::erasure_refuses_admins_open_orders_and_stale_versions(&users, &orders, &erasures).await;
     let (users, orders, erasures) = stores(fresh_table().await);
     erasure_contract::erasure_takes_orders_off_in_steps(&users, &orders, &erasures).await;
+    let (users, orders, erasures) = stores(fresh_table().await);
+    erasure_contract::an_order_is_placed_only_for_a_stored_verified_account(&users, &orders, &erasures).await;
+}
+
+/// On four worker threads, against DynamoDB Local: the placing transaction's
+/// check of the account and the erasing transaction's check of the
+/// holdings let at most one of the two commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_placements_and_erasures() {
+    use adapters::dynamo::DynamoAccountErasure;
+    let table = fresh_table().await;
+    for _ in 0..20 {
+        in_memory::erasure_contract::a_placement_racing_its_accounts_erasure_never_both_commit(
+            DynamoUserStore::new(table.clone()),
+            DynamoOrderStore::new(table.clone()),
+            DynamoAccountErasure::new(table.clone()),
+        )
+        .await;
+    }
 }
 
 #[tokio::test]

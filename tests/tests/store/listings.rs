@@ -1,7 +1,7 @@
 //! Listings against DynamoDB Local at the edges: pages of large items that
 //! cross DynamoDB's 1 MB response limit, and items that cannot be read.
 
-use adapters::dynamo::DynamoOrderStore;
+use adapters::dynamo::{DynamoOrderStore, DynamoUserStore, Table};
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::ports::{OrderFilter, OrderStore, StoreError};
 use domain::{DomainEvent, Order, PageLimit, PageRequest, Product, ProductDraft, UserId};
@@ -23,6 +23,11 @@ fn bulky_order(owner: UserId, products: &[Product]) -> Order {
     domain::OrderRequest::parse(&lines).unwrap().price(owner, products, OffsetDateTime::now_utc()).unwrap()
 }
 
+/// An account stored in `table` that may order: orders are placed only for one.
+async fn customer(table: &Table) -> UserId {
+    in_memory::contract::stored_customer(&DynamoUserStore::new(table.clone())).await
+}
+
 fn page(limit: &str, after: Option<String>) -> PageRequest {
     PageRequest { limit: PageLimit::parse(Some(limit)).unwrap(), after }
 }
@@ -34,8 +39,9 @@ fn page(limit: &str, after: Option<String>) -> PageRequest {
 async fn pages_of_large_items_cross_the_one_megabyte_limit_without_losing_anything() {
     // One owner with 130 open orders: far beyond the default hold caps.
     let roomy = domain::HoldLimits::new(1_000, 1_000).unwrap();
-    let orders = DynamoOrderStore::new(fresh_table().await).with_limits(roomy);
-    let owner = UserId::generate();
+    let table = fresh_table().await;
+    let orders = DynamoOrderStore::new(table.clone()).with_limits(roomy);
+    let owner = customer(&table).await;
     let products: Vec<Product> = (0..50).map(bulky_product).collect();
     let mut placed = Vec::new();
     for _ in 0..130 {
@@ -64,7 +70,7 @@ async fn pages_of_large_items_cross_the_one_megabyte_limit_without_losing_anythi
 async fn an_unreadable_item_is_left_out_of_a_listing_and_fails_only_its_own_read() {
     let table = fresh_table().await;
     let orders = DynamoOrderStore::new(table.clone());
-    let owner = UserId::generate();
+    let owner = customer(&table).await;
     let products = vec![bulky_product(1)];
     let good = bulky_order(owner, &products);
     orders
@@ -105,7 +111,7 @@ async fn listings_across_owners_merge_their_shards_and_still_read_the_unsharded_
     let orders = DynamoOrderStore::new(table.clone());
     let products = vec![bulky_product(1)];
     let place = async |orders: &DynamoOrderStore| {
-        let owner = UserId::generate();
+        let owner = customer(&table).await;
         let order = bulky_order(owner, &products);
         orders
             .place(&order, &DomainEvent::order_placed(order.id, owner, "c", OffsetDateTime::now_utc()), None)

@@ -3,7 +3,9 @@
 //! are read back by [`super::idempotency`]).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use domain::holdings::ends_hold;
 use domain::ports::{OrderFilter, OrderStore, Reservation, StoreError, Taken};
 use domain::{
@@ -86,6 +88,23 @@ impl DynamoOrderStore {
                 .expression_attribute_values(":max_orders", n(self.limits.open_orders()));
         }
         TransactWriteItem::builder().update(update.build().expect("table, key and expression are set")).build()
+    }
+
+    /// That `owner`'s account is still stored and may order (its email
+    /// verified; an item from before verification has no attribute and
+    /// may): checked inside the placing transaction, so an erasure of the
+    /// account (which deletes the item, conditioned on the holdings this
+    /// transaction adds to) and a placement never both commit.
+    fn account_may_order(&self, owner: UserId) -> TransactWriteItem {
+        let check = ConditionCheck::builder()
+            .table_name(self.table.name())
+            .set_key(Some(Key::user(owner).item()))
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(#verified) OR #verified = :verified)")
+            .expression_attribute_names("#verified", "email_verified")
+            .expression_attribute_values(":verified", AttributeValue::Bool(true))
+            .build()
+            .expect("table, key and condition are set");
+        TransactWriteItem::builder().condition_check(check).build()
     }
 
     /// Why the holdings condition refused `order`, from the item as it was.
@@ -260,11 +279,13 @@ impl OrderStore for DynamoOrderStore {
         transaction.add(outbox::record(table, event));
         let key = idempotency.map(|record| transaction.add(records::idempotency(table, record)));
         let holdings = transaction.add(self.hold(owner, order, 1));
+        let account = transaction.add(self.account_may_order(owner));
         match self.table.transact(transaction).await? {
             Ok(()) => Ok(()),
             Err(cancelled) if key.is_some_and(|key| cancelled.condition_failed(key)) => {
                 Err(StoreError::AlreadyExists(Taken::IdempotencyKey))
             }
+            Err(cancelled) if cancelled.condition_failed(account) => Err(StoreError::NotFound),
             Err(cancelled) if cancelled.condition_failed(holdings) => {
                 Err(self.refusal(order, cancelled.old_item(holdings)))
             }
