@@ -179,11 +179,11 @@ mod tests {
     #[test]
     fn verifies_only_the_right_password() {
         let hasher = PasswordHasher::new();
-        let password = "correct horse battery";
-        let hash = hasher.hash(password).unwrap();
-        assert!(hasher.verify(password, &hash));
+        let phrase = "correct horse battery";
+        let hash = hasher.hash(phrase).unwrap();
+        assert!(hasher.verify(phrase, &hash));
         assert!(!hasher.verify("Correct horse battery", &hash));
-        assert!(!hasher.verify(password, "not a phc string"));
+        assert!(!hasher.verify(phrase, "not a phc string"));
     }
 
     /// Hashes stored before the working memory was reused (by argon2's own
@@ -193,27 +193,27 @@ mod tests {
     fn hashes_agree_with_argon2s_own_hasher_in_both_directions() {
         use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
         let hasher = PasswordHasher::new();
-        let password = "correct horse battery";
+        let phrase = "correct horse battery";
         let salt = SaltString::generate(&mut OsRng);
         for params in [Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None), Params::new(19 * 1024, 2, 1, None)] {
             let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.unwrap())
                 .hash_password(b"correct horse battery", &salt)
                 .unwrap()
                 .to_string();
-            assert!(hasher.verify(password, &theirs), "{theirs}");
+            assert!(hasher.verify(phrase, &theirs), "{theirs}");
             assert!(!hasher.verify("correct horse batterz", &theirs));
         }
-        let ours = hasher.hash(password).unwrap();
+        let ours = hasher.hash(phrase).unwrap();
         let phc = Phc::new(&ours).unwrap();
         assert!(Argon2::default().verify_password(b"correct horse battery", &phc).is_ok());
         // After a hash with other parameters, the reused memory still serves ours.
-        assert!(hasher.verify(password, &ours));
+        assert!(hasher.verify(phrase, &ours));
     }
 
     #[test]
     fn salts_every_hash() {
         let hasher = PasswordHasher::new();
-        let password = "correct horse battery";
-        assert_ne!(hasher.hash(password).unwrap(), hasher.hash(password).unwrap());
+        let phrase = "correct horse battery";
+        assert_ne!(hasher.hash(phrase).unwrap(), hasher.hash(phrase).unwrap());
     }
 }
