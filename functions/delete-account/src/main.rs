@@ -15,7 +15,8 @@ fn main() -> Result<(), lambda_http::Error> {
         let erasures = forever(DynamoAccountErasure::new(init.table()));
         let hasher = forever(PasswordHasher::new());
         let attempts = forever(init.throttle(ERASE_ATTEMPTS));
-        init.http(Access::User(init.authenticator(&keys)))
+        // A retry after the erasure (a lost answer) still reaches the use case, which answers it.
+        init.http(Access::UserOrErased(init.authenticator(&keys)))
             .serve(move |request| app::erasure::delete_me(request, users, erasures, hasher, attempts))
             .await
     })

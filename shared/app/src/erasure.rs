@@ -42,7 +42,12 @@ struct Reauthentication {
 /// password. `204` once the account is gone (also when a concurrent
 /// duplicate erased it first); `403 password_incorrect`; `409 admin_account`
 /// (another admin first makes it a customer account), `409 orders_open`;
-/// `429` past [`ERASE_ATTEMPTS`]. After the `204` the email claim is gone
+/// `429` past [`ERASE_ATTEMPTS`]. A retry with the same, still valid token
+/// after the erasure (its first answer was lost) is `204` as well: the
+/// function admits a token whose account is gone
+/// ([`framework::http::Access::UserOrErased`]) and this answers `204` only
+/// when the erasure record names the account; a token of an id that never
+/// was an account is `401`, as everywhere. After the `204` the email claim is gone
 /// (the address can register again, and signing in with it fails as for
 /// any unknown address), and any token of the account is refused by every
 /// write and admin read (the account is read on those); the orders keep
@@ -65,9 +70,14 @@ pub async fn delete_me(
     }
     for _ in 0..3 {
         let Some(user) = users.get(id).await? else {
-            // Erased already (a duplicate of a request that won): done.
             hasher.verify_nothing(&password);
-            return Ok(ApiResponse::no_content());
+            // Erased already (a retry after a lost answer, or a duplicate of a request that won): done.
+            if erasures.erased(id).await? {
+                tracing::info!(user_id = %id, "account deletion repeated: erased already");
+                return Ok(ApiResponse::no_content());
+            }
+            tracing::info!("token refused: no such account");
+            return Err(ApiError::InvalidToken);
         };
         if !hasher.verify(&password, &user.password_hash) {
             tracing::info!(user_id = %id, "account deletion refused: wrong password");

@@ -76,6 +76,10 @@ impl AccountErasure for CrashAfterTheCommit {
     async fn finish(&self, _id: UserId, _limit: usize) -> Result<bool, StoreError> {
         Err(StoreError::Unavailable("crashed".into()))
     }
+
+    async fn erased(&self, id: UserId) -> Result<bool, StoreError> {
+        self.0.erased(id).await
+    }
 }
 
 /// A placed order of `owner`, moved on to `status` (a final one, or pending).
@@ -411,4 +415,62 @@ async fn an_order_placed_while_the_account_is_deleted_never_outlives_the_account
     }
     // Both orders of events happened, so the race was really run.
     assert!(placed > 0 && deleted > 0, "placed first {placed} times, deleted first {deleted} times");
+}
+
+/// The HTTP layer as functions/delete-account wires it, over `memory`'s accounts.
+fn delete_account_server(memory: &Memory) -> framework::http::HttpServer {
+    let settings = framework::config::Settings::from_lookup(|name| (name == "TABLE_NAME").then(|| "t".to_owned()))
+        .expect("settings");
+    let authenticator = framework::http::Authenticator::new(support::tokens(), std::sync::Arc::new(memory.users()));
+    framework::http::HttpServer::new("delete-account", framework::http::Access::UserOrErased(authenticator), &settings)
+}
+
+/// DELETE /api/v1/users/me with `token` and the password, as API Gateway
+/// hands it over, through `server` to the use case on `memory`.
+async fn delete_over_http(
+    server: &framework::http::HttpServer,
+    memory: &Memory,
+    token: &str,
+) -> lambda_http::Response<lambda_http::Body> {
+    use lambda_http::RequestExt;
+    let mut event: serde_json::Value =
+        serde_json::from_str(include_str!("../../../events/delete-account.json")).unwrap();
+    event["headers"]["Authorization"] = format!("Bearer {token}").into();
+    event["multiValueHeaders"]["Authorization"] = json!([format!("Bearer {token}")]);
+    event["body"] = json!({ "password": PASSWORD }).to_string().into();
+    let mut context = lambda_http::Context::default();
+    context.request_id = "erasure-over-http".into();
+    let event = lambda_http::request::from_str(&event.to_string()).unwrap().with_lambda_context(context);
+    let handler = |request| {
+        let (users, erasures, attempts) = (memory.users(), memory.erasures(), attempts(memory));
+        async move { erasure::delete_me(request, &users, &erasures, &Plain, &attempts).await }
+    };
+    server.handle(event, &handler).await
+}
+
+/// A client whose first answer was lost (a timeout) retries with the same,
+/// still valid access token and password: the account is gone, and the
+/// retry is answered as the first was (204), through the HTTP layer that
+/// checks the token's account. Only an account that was erased gets that
+/// answer: a token of an id that never was an account stays 401, through
+/// the layer and in the use case alike.
+#[tokio::test]
+async fn a_retried_deletion_answers_204_and_a_token_of_no_account_stays_401() {
+    let memory = Memory::new();
+    let server = delete_account_server(&memory);
+    let customer = account(&memory, Role::User).await;
+    let token = support::tokens().issue(customer.id, Role::User).await.unwrap().token;
+
+    let first = delete_over_http(&server, &memory, &token).await;
+    assert_eq!(first.status(), StatusCode::NO_CONTENT);
+    assert_eq!(memory.user(customer.id), None);
+    let retried = delete_over_http(&server, &memory, &token).await;
+    assert_eq!(retried.status(), StatusCode::NO_CONTENT, "a retry of a deletion that happened is a success");
+
+    let never = in_memory::contract::new_user("never-stored");
+    let token = support::tokens().issue(never.id, Role::User).await.unwrap().token;
+    let refused = delete_over_http(&server, &memory, &token).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "a token of no account");
+    let refused = delete(&memory, &never, PASSWORD).await.unwrap_err();
+    assert_eq!((refused.status(), refused.code()), (StatusCode::UNAUTHORIZED, "invalid_token"));
 }

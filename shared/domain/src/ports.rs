@@ -119,6 +119,11 @@ pub trait AccountErasure: Send + Sync {
     /// finished. Safe to repeat and to run concurrently: each step is
     /// conditional on what it changes still being there.
     async fn finish(&self, id: UserId, limit: usize) -> Result<bool, StoreError>;
+    /// Whether `id` is an account that was erased, finished or not (its
+    /// record is kept for a day after the erasure finishes, longer than any
+    /// access token issued before it lives): `false` for an account that
+    /// exists or never did.
+    async fn erased(&self, id: UserId) -> Result<bool, StoreError>;
 }
 
 /// The catalogue, unique by SKU.

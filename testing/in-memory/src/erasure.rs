@@ -52,6 +52,7 @@ impl AccountErasure for MemoryAccountErasure {
         state.users.remove(&user.id);
         state.erase_account_data(user.id);
         state.erasures.insert(user.id);
+        state.erased.insert(user.id);
         Ok(())
     }
 
@@ -78,6 +79,12 @@ impl AccountErasure for MemoryAccountErasure {
         state.holdings.remove(&id);
         state.erasures.remove(&id);
         Ok(true)
+    }
+
+    async fn erased(&self, id: UserId) -> Result<bool, StoreError> {
+        let state = self.memory.lock();
+        state.check(Dependency::Table)?;
+        Ok(state.erased.contains(&id))
     }
 }
 

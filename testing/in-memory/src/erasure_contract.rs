@@ -79,6 +79,7 @@ pub async fn erasure_frees_the_email_and_keeps_orders_without_owner(
     let own = orders.list(OrderFilter { owner: Some(customer.id), status: None }, &everything()).await.expect("listed");
     assert!(own.items.is_empty(), "no listing names the erased owner: {:?}", own.items);
     assert_eq!(erasures.unfinished(10).await.expect("read"), [], "nothing is left to sweep");
+    assert!(erasures.erased(customer.id).await.expect("read"), "a finished erasure is remembered");
 
     let mut again = new_user("again");
     again.email = customer.email.clone();
@@ -142,6 +143,9 @@ pub async fn erasure_takes_orders_off_in_steps(
     assert!(steps >= 3, "5 orders in steps of 2 take at least 3 steps ({steps})");
     assert!(erasures.finish(customer.id, 2).await.expect("again"), "finished stays finished");
     assert!(erasures.finish(bystander.id, 2).await.expect("never erased"), "nothing to do for a live account");
+    assert!(!erasures.erased(bystander.id).await.expect("read"), "a live account was not erased");
+    assert!(!erasures.erased(UserId::generate()).await.expect("read"), "nor was an id of no account");
+    assert!(erasures.erased(customer.id).await.expect("read"), "the erased one was, unfinished or finished");
     assert_eq!(erasures.unfinished(10).await.expect("read"), []);
     let all = orders.list(OrderFilter { owner: None, status: None }, &everything()).await.expect("listed");
     assert_eq!(all.items.iter().filter(|order| order.owner.is_none()).count(), 5);

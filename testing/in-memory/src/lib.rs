@@ -75,6 +75,8 @@ pub(crate) struct State {
     pub orders: BTreeMap<OrderId, Order>,
     /// Erased accounts whose orders still name them (see `domain::ports::AccountErasure`).
     pub erasures: std::collections::BTreeSet<UserId>,
+    /// Every erased account, finished or not (the erasure records the table keeps).
+    pub erased: HashSet<UserId>,
     /// What each account's open orders hold (see `domain::Holdings`).
     pub holdings: HashMap<UserId, domain::Holdings>,
     pub idempotency: HashMap<String, IdempotencyRecord>,

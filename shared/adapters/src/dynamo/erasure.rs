@@ -10,9 +10,12 @@
 //! the owner, is removed by `finish`: each order is rewritten without its
 //! owner attribute and its owner's listings (one conditional UpdateItem,
 //! conditioned on the owner still being there, so a repeat is a no-op), and
-//! once the owner's listing is empty the holdings item, the owner's order
-//! counters and the erasure record are deleted. A crash anywhere leaves
-//! the record, so the scheduled sweep (or a repeat) finishes the job.
+//! once the owner's listing is empty the holdings item and the owner's
+//! order counters are deleted and the erasure record is marked finished:
+//! off the `ERASURES` listing, kept until its `expires_at` (the table's
+//! TTL) a day later, so that a retried deletion can tell an erased account
+//! from one that never was. A crash anywhere leaves the record unfinished,
+//! so the scheduled sweep (or a repeat) finishes the job.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
@@ -24,6 +27,11 @@ use super::items::{Item, get_s, n, s, timestamp};
 use super::layout::{Counter, Index, Key, Partition};
 use super::transaction::{Transaction, count};
 use super::{Table, classify};
+
+/// How long a finished erasure's record is kept: longer than any access
+/// token issued before the erasure lives (minutes), so a retry with one is
+/// answered as the first request was.
+const FINISHED_RECORD_KEPT: time::Duration = time::Duration::days(1);
 
 /// The most writes one DynamoDB transaction holds.
 const TRANSACTION_LIMIT: usize = 100;
@@ -125,6 +133,28 @@ impl DynamoAccountErasure {
             }
             Err(error) => Err(classify(error)),
         }
+    }
+
+    /// Marks the erasure record of `id` finished: its listing under
+    /// `ERASURES` removed (the sweep no longer reads it), kept until
+    /// [`FINISHED_RECORD_KEPT`] from now. Repeating it changes nothing that matters.
+    async fn mark_finished(&self, id: UserId) -> Result<(), StoreError> {
+        let now = OffsetDateTime::now_utc();
+        self.table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::erasure(id).item()))
+            .update_expression("REMOVE #g1pk, #g1sk SET finished_at = :now, expires_at = :expires")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#g1pk", Index::Gsi1.partition_attribute())
+            .expression_attribute_names("#g1sk", Index::Gsi1.sort_attribute())
+            .expression_attribute_values(":now", timestamp(now))
+            .expression_attribute_values(":expires", n((now + FINISHED_RECORD_KEPT).unix_timestamp()))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 
     /// Up to `limit` entries of the owner's order listing (eventually
@@ -280,9 +310,10 @@ impl AccountErasure for DynamoAccountErasure {
     }
 
     async fn finish(&self, id: UserId, limit: usize) -> Result<bool, StoreError> {
-        // Only an erased account is finished: without its record (never
-        // erased, or finished already) there is nothing to do.
-        if self.table.get(&Key::erasure(id)).await?.is_none() {
+        // Only an unfinished erasure is finished: without its record (never
+        // erased) or with it marked finished there is nothing to do.
+        let record = self.table.get(&Key::erasure(id)).await?;
+        if record.is_none_or(|record| record.contains_key("finished_at")) {
             return Ok(true);
         }
         for key in self.partition_leftovers(id).await? {
@@ -296,12 +327,17 @@ impl AccountErasure for DynamoAccountErasure {
             return Ok(false);
         }
         // No order names the account any more: what counted them goes, and
-        // the record last, so a crash before it repeats only deletes.
+        // the record is marked finished last, so a crash before it repeats only deletes.
         let counters = Counter::owner_counters(id).into_iter().map(|counter| Key::counter(&counter).item());
         let leftovers = counters.chain([Key::holdings(id).item()]);
         futures::future::try_join_all(leftovers.map(|key| self.delete(key))).await?;
-        self.delete(Key::erasure(id).item()).await?;
+        self.mark_finished(id).await?;
         tracing::info!(user_id = %id, "account erasure finished");
         Ok(true)
+    }
+
+    async fn erased(&self, id: UserId) -> Result<bool, StoreError> {
+        // Finished or not; an expired record that TTL has not removed yet still names an erasure that happened.
+        Ok(self.table.get(&Key::erasure(id)).await?.is_some())
     }
 }

@@ -45,9 +45,17 @@ impl Authenticator {
     /// The principal as the account stands now: its current role; refused if
     /// the account was disabled (403) or no longer exists (401).
     pub async fn current(&self, claimed: &Principal) -> Result<Principal, ApiError> {
-        let Some(user) = self.accounts.get(claimed.user_id).await? else {
+        self.current_if_exists(claimed).await?.ok_or_else(|| {
             tracing::info!("token refused: the account no longer exists");
-            return Err(ApiError::InvalidToken);
+            ApiError::InvalidToken
+        })
+    }
+
+    /// [`Authenticator::current`], with `None` where the account no longer
+    /// exists (or never did) instead of refusing the token.
+    pub async fn current_if_exists(&self, claimed: &Principal) -> Result<Option<Principal>, ApiError> {
+        let Some(user) = self.accounts.get(claimed.user_id).await? else {
+            return Ok(None);
         };
         if !user.can_sign_in() {
             tracing::info!("request refused: the account is disabled");
@@ -56,7 +64,7 @@ impl Authenticator {
         if user.role != claimed.role {
             tracing::info!(token_role = %claimed.role, role = %user.role, "role changed since the token was issued");
         }
-        Ok(Principal { user_id: user.id, role: user.role, mfa: claimed.mfa })
+        Ok(Some(Principal { user_id: user.id, role: user.role, mfa: claimed.mfa }))
     }
 }
 

@@ -37,6 +37,13 @@ pub enum Access {
     GuestWithOptionalToken(Authenticator),
     /// Any signed-in user; handlers still check ownership.
     User(Authenticator),
+    /// A signed-in user whose account may be gone already: a write with a
+    /// token whose account no longer exists reaches the handler, with the
+    /// token's claims, instead of being refused, so that the handler can
+    /// tell an erased account from one that never was (a retried DELETE
+    /// /users/me). Its handler reads the account itself; otherwise as
+    /// [`Access::User`] (a disabled account is refused).
+    UserOrErased(Authenticator),
     /// Administrators only.
     Admin(Authenticator),
 }
@@ -46,7 +53,9 @@ impl Access {
     fn authenticator(&self) -> Option<&Authenticator> {
         match self {
             Self::Guest => None,
-            Self::GuestWithOptionalToken(auth) | Self::User(auth) | Self::Admin(auth) => Some(auth),
+            Self::GuestWithOptionalToken(auth) | Self::User(auth) | Self::UserOrErased(auth) | Self::Admin(auth) => {
+                Some(auth)
+            }
         }
     }
 }
@@ -295,7 +304,11 @@ impl HttpServer {
             self.check_access(Some(&current))?;
             return call(handler, request.with_principal(self.effective(current))).await;
         }
-        let current = auth.current(&claimed).await?;
+        let current = match self.access {
+            // Its handler reads the account and answers for a gone one.
+            Access::UserOrErased(_) => auth.current_if_exists(&claimed).await?.unwrap_or_else(|| claimed.clone()),
+            _ => auth.current(&claimed).await?,
+        };
         self.check_access(Some(&current))?;
         call(handler, request.with_principal(self.effective(current))).await
     }
@@ -305,9 +318,10 @@ impl HttpServer {
         match &self.access {
             Access::Guest => Ok(None),
             Access::GuestWithOptionalToken(_) if !headers.contains_key(http::header::AUTHORIZATION) => Ok(None),
-            Access::GuestWithOptionalToken(auth) | Access::User(auth) | Access::Admin(auth) => {
-                auth.from_token(headers).await.map(Some)
-            }
+            Access::GuestWithOptionalToken(auth)
+            | Access::User(auth)
+            | Access::UserOrErased(auth)
+            | Access::Admin(auth) => auth.from_token(headers).await.map(Some),
         }
     }
 
@@ -324,14 +338,13 @@ impl HttpServer {
 
     fn check_access(&self, principal: Option<&Principal>) -> Result<(), ApiError> {
         match (&self.access, principal) {
-            (Access::User(_) | Access::Admin(_), None) => Err(ApiError::Unauthenticated),
+            (Access::User(_) | Access::UserOrErased(_) | Access::Admin(_), None) => Err(ApiError::Unauthenticated),
             (Access::Admin(_), Some(principal)) if !principal.is_admin() => Err(ApiError::Forbidden),
             (Access::Admin(_), Some(principal)) if self.admin_mfa_required && !principal.mfa => {
                 Err(ApiError::MfaEnrolmentRequired)
             }
-            (Access::Guest | Access::GuestWithOptionalToken(_), _) | (Access::User(_) | Access::Admin(_), Some(_)) => {
-                Ok(())
-            }
+            (Access::Guest | Access::GuestWithOptionalToken(_), _)
+            | (Access::User(_) | Access::UserOrErased(_) | Access::Admin(_), Some(_)) => Ok(()),
         }
     }
 
