@@ -13,9 +13,9 @@
 use std::time::Duration;
 
 use adapters::throttle::Limit;
-use domain::ports::{EnrolmentStart, SecondFactorStore, Throttle, UserStore};
+use domain::ports::{EnrolmentStart, SecondFactorStore, SessionStore, Throttle, UserStore};
 use domain::totp::{RECOVERY_CODES, RecoveryCode, TotpCode, TotpEnrolment, TotpSecret};
-use domain::{Role, User, ValidationError};
+use domain::{Email, Role, User, UserId, ValidationError};
 use framework::http::{ApiError, ApiRequest, ApiResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -258,4 +258,38 @@ fn already_enrolled() -> ApiError {
 
 fn not_pending() -> ApiError {
     ApiError::conflict("mfa_not_pending", "no enrolment is pending: begin one with POST /api/v1/users/me/mfa/totp")
+}
+
+/// What an operator's reset of a second factor did ([`reset`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecondFactorReset {
+    /// The account whose second factor was reset.
+    pub user_id: UserId,
+    /// Whether there was an enrolment (pending or confirmed) or recovery codes to remove.
+    pub factor_removed: bool,
+    /// How many of the account's sessions were ended.
+    pub sessions_ended: usize,
+}
+
+/// The operator's door for an admin who lost both the authenticator and
+/// the recovery codes (`cargo xtask admin reset-second-factor`, never an API
+/// route): removes the account's TOTP enrolment and recovery codes, then
+/// ends every session of it (also one begun with the old factor a moment
+/// ago), so the password alone signs in again and the admin enrols anew.
+/// The operator verifies the person before running it (docs/operations.md).
+/// Idempotent: a second run removes and ends nothing.
+///
+/// # Errors
+/// `404` when the address has no account, and the stores' errors.
+pub async fn reset(
+    users: &impl UserStore,
+    factors: &impl SecondFactorStore,
+    sessions: &impl SessionStore,
+    email: &Email,
+) -> Result<SecondFactorReset, ApiError> {
+    let user = users.find_by_email(email).await?.ok_or(ApiError::NotFound)?;
+    let factor_removed = factors.remove(user.id).await?;
+    let sessions_ended = sessions.end_all(user.id, None).await?;
+    tracing::warn!(user_id = %user.id, factor_removed, sessions_ended, "second factor reset by an operator");
+    Ok(SecondFactorReset { user_id: user.id, factor_removed, sessions_ended })
 }

@@ -284,3 +284,41 @@ async fn concurrent_logins_with_one_code_sign_in_once() {
         assert!(outcomes.iter().all(|o| matches!(o, Ok(_) | Err("invalid_mfa_code"))), "{outcomes:?}");
     }
 }
+
+/// An operator resets an admin's lost second factor (`cargo xtask admin
+/// reset-second-factor`): the enrolment and the recovery codes are gone,
+/// every session of the account is ended, and the password alone signs in
+/// again (the admin then enrols anew); another admin's second factor is
+/// untouched. Running it again is harmless; an address without an account
+/// is 404 and changes nothing.
+#[tokio::test]
+async fn an_operator_resets_a_lost_second_factor_and_a_second_run_is_harmless() {
+    let memory = Memory::new();
+    let now = OffsetDateTime::now_utc();
+    let (admin, app, codes) = enrolled_admin(&memory, now).await;
+    let (colleague, _, _) = enrolled_admin(&memory, now).await;
+    // The next step's code (the confirmation used this one's).
+    let next = code_at(&app, now + time::Duration::seconds(30));
+    login(&memory, &admin, &json!({"totp_code": next})).await.expect("signed in with a code");
+    login(&memory, &admin, &json!({"recovery_code": codes[0]})).await.expect("signed in with a recovery code");
+    assert_eq!(code(login(&memory, &admin, &json!({})).await), "mfa_required");
+    let (users, factors, sessions) = (memory.users(), memory.second_factors(), memory.sessions());
+
+    let reset = mfa::reset(&users, &factors, &sessions, &admin.email).await.expect("reset");
+
+    assert_eq!(reset, mfa::SecondFactorReset { user_id: admin.id, factor_removed: true, sessions_ended: 2 });
+    assert_eq!(factors.enrolment(admin.id).await.unwrap(), None, "no enrolment, pending or confirmed");
+    assert_eq!(factors.recovery_codes_left(admin.id).await.unwrap(), 0, "no recovery code");
+    assert!(domain::ports::SessionStore::list(&sessions, admin.id, now).await.unwrap().is_empty(), "no session");
+    let again = mfa::reset(&users, &factors, &sessions, &admin.email).await.expect("a second run");
+    assert_eq!(again, mfa::SecondFactorReset { user_id: admin.id, factor_removed: false, sessions_ended: 0 });
+    assert!(factors.enrolment(colleague.id).await.unwrap().is_some_and(|e| e.is_confirmed()), "others keep theirs");
+
+    let signed_in = login(&memory, &admin, &json!({})).await.expect("the password alone signs in");
+    assert_eq!(signed_in.status, StatusCode::OK);
+    enrol(&memory, &admin, now).await;
+
+    let nobody = domain::Email::parse("nobody.here@example.com").unwrap();
+    let unknown = mfa::reset(&users, &factors, &sessions, &nobody).await.unwrap_err();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}

@@ -407,6 +407,10 @@ pub trait SecondFactorStore: Send + Sync {
     async fn use_recovery_code(&self, user: UserId, code: &crate::totp::RecoveryCodeHash) -> Result<bool, StoreError>;
     /// How many unused recovery codes `user` has.
     async fn recovery_codes_left(&self, user: UserId) -> Result<usize, StoreError>;
+    /// Removes `user`'s enrolment (pending or confirmed) and recovery codes
+    /// (an operator's reset of a lost second factor); whether there was
+    /// anything to remove. Removing again is harmless.
+    async fn remove(&self, user: UserId) -> Result<bool, StoreError>;
 }
 
 /// Email verification's writes: registration, a fresh link, a notice, and

@@ -730,6 +730,16 @@ pub async fn totp_enrolment_is_pending_until_confirmed(factors: &impl domain::po
     assert_eq!(factors.begin(&pending_enrolment(user, 3)).await.unwrap(), EnrolmentStart::AlreadyConfirmed);
     assert_eq!(factors.enrolment(user).await.unwrap().expect("kept").secret, second.secret, "nothing replaced");
     assert_eq!(factors.enrolment(UserId::generate()).await.unwrap(), None, "accounts are apart");
+
+    // An operator's reset removes it whole; again, it finds nothing; the account enrols anew.
+    let bystander = UserId::generate();
+    factors.begin(&pending_enrolment(bystander, 5)).await.unwrap();
+    assert!(factors.remove(user).await.unwrap(), "the confirmed enrolment and its codes were there");
+    assert_eq!(factors.enrolment(user).await.unwrap(), None);
+    assert_eq!(factors.recovery_codes_left(user).await.unwrap(), 0);
+    assert!(!factors.remove(user).await.unwrap(), "nothing is left to remove");
+    assert_eq!(factors.begin(&pending_enrolment(user, 4)).await.unwrap(), EnrolmentStart::Begun, "enrols anew");
+    assert!(factors.enrolment(bystander).await.unwrap().is_some(), "another account keeps its own");
 }
 
 /// Codes of one step sent at the same moment, on as many threads: exactly

@@ -100,4 +100,10 @@ impl SecondFactorStore for MemorySecondFactorStore {
         state.check(Dependency::Table)?;
         Ok(state.second_factors.get(&user).map_or(0, |stored| stored.recovery.len()))
     }
+
+    async fn remove(&self, user: UserId) -> Result<bool, StoreError> {
+        let mut state = self.memory.lock();
+        state.check(Dependency::Table)?;
+        Ok(state.second_factors.remove(&user).is_some())
+    }
 }

@@ -176,4 +176,20 @@ impl SecondFactorStore for DynamoSecondFactorStore {
         let item = self.table.get(&Key::recovery_codes(user)).await?;
         Ok(item.as_ref().and_then(|item| item.get("codes")).and_then(|codes| codes.as_ss().ok()).map_or(0, Vec::len))
     }
+
+    async fn remove(&self, user: UserId) -> Result<bool, StoreError> {
+        // Two deletes, each of one item and each a no-op when repeated.
+        let delete = |key: Key| {
+            self.table
+                .client()
+                .delete_item()
+                .table_name(self.table.name())
+                .set_key(Some(key.item()))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+                .send()
+        };
+        let (enrolment, codes) = tokio::join!(delete(Key::totp(user)), delete(Key::recovery_codes(user)));
+        let removed = [enrolment.map_err(classify)?.attributes, codes.map_err(classify)?.attributes];
+        Ok(removed.iter().any(|old| old.as_ref().is_some_and(|item| !item.is_empty())))
+    }
 }
