@@ -54,7 +54,7 @@ usage: cargo xtask bench [--quick] [--only FUNCTION,...] [--runs N] [--warm N] [
   Measures every function (release profile) against a Runtime API emulator on a private
   local cloud: init, first request, cold total, warm p50/p99, peak RSS; and, for
   get-product, list-products, place-order and refresh-session, the same seeded event against the
-  project under the production and the release profiles, a Rust floor (floor profile)
+  project under the production, release and floor profiles, a Rust floor (floor profile)
   and a Python peer (Powertools + boto3 under awslambdaric), interleaved.
   Writes target/bench.md, target/bench/results.json and target/bench/chart.png.
 
@@ -217,7 +217,13 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     } else {
         (
             profiles::load(profiles::RELEASE)?,
-            vec![profiles::load(profiles::PRODUCTION)?, profiles::load(profiles::RELEASE)?],
+            // The floor's profile last: the same code under fat LTO and panic=abort, which
+            // measures what production's thin LTO and unwinding cost per request.
+            vec![
+                profiles::load(profiles::PRODUCTION)?,
+                profiles::load(profiles::RELEASE)?,
+                profiles::load(profiles::FLOOR)?,
+            ],
             profiles::load(profiles::FLOOR)?,
         )
     };
