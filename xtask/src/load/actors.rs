@@ -14,6 +14,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::client::{Answer, Client, Req};
+use super::lifecycle::Account;
 use super::world::{PASSWORD, Placed, Product, Shopper, User, World, admin_address, customer_address};
 
 /// Below this many units an admin restocks a product.
@@ -26,7 +27,7 @@ pub fn statuses() -> [&'static str; 5] {
 
 /// Logs in; the token, or an error naming the answer.
 pub async fn login(world: &World, client: &Client, email: &str) -> anyhow::Result<String> {
-    let body = json!({"email": email, "password": PASSWORD});
+    let body = json!({"email": email, "password": world.password_of(email)});
     let answer = client.send(Req::post("POST /auth/login", "/auth/login").json(&body)).await;
     world.ledger().activity.logins += 1;
     if answer.status != 200 {
@@ -110,7 +111,12 @@ pub async fn customer(world: Arc<World>, index: usize) -> anyhow::Result<()> {
         ledger.users.push(User { id: id.clone(), email: email.clone(), admin: false });
         ledger.activity.registrations += 1;
     }
-    let mut token = login(&world, &client, &email).await?;
+    // A lifecycle customer keeps its sign-in going with refresh tokens.
+    let mut lifecycle = (index < world.lifecycle_customers).then(|| Account::new(&email, PASSWORD));
+    let mut token = match lifecycle.as_mut() {
+        Some(account) => account.sign_in(&world, &client).await?,
+        None => login(&world, &client, &email).await?,
+    };
     let mut mine: Vec<String> = Vec::new();
     while Instant::now() < world.deadline {
         let mut unauthorised = false;
@@ -129,9 +135,20 @@ pub async fn customer(world: Arc<World>, index: usize) -> anyhow::Result<()> {
         if Instant::now() < world.deadline && rng.random_bool(0.25) {
             unauthorised |= look_at_orders(&world, &client, &token, &mine, &mut rng).await == 401;
         }
-        if Instant::now() < world.deadline && (unauthorised || rng.random_bool(0.03)) {
+        if Instant::now() >= world.deadline {
+            break;
+        }
+        if let Some(account) = lifecycle.as_mut() {
+            if let Some(fresh) = account.step(&world, &client, &mut rng, unauthorised).await? {
+                token = fresh;
+            }
+        } else if unauthorised || rng.random_bool(0.03) {
             token = login(&world, &client, &email).await?;
         }
+    }
+    if let Some(account) = lifecycle.as_mut() {
+        // Its access token still works for the flash sale, for its few minutes.
+        account.log_out(&world, &client).await;
     }
     world.keep_shopper(Shopper { id, email, token, client });
     Ok(())
@@ -562,6 +579,7 @@ pub async fn warm_up(world: &World, admin_token: &str) -> anyhow::Result<(String
     let id = verified(world, &email).await?;
     world.ledger().users.push(User { id: id.clone(), email: email.clone(), admin: false });
     let token = login(world, &client, &email).await?;
+    super::lifecycle::warm_up(world, &client, &email).await?;
     let product = world.products.iter().position(|p| !p.scarce).context("a product that is not scarce")?;
     let product_path = format!("/products/{}", world.products[product].id);
     for (route, path, token) in [

@@ -285,11 +285,13 @@ pub async fn read_final(
     let mut tasks = tokio::task::JoinSet::new();
     for (index, user) in users.into_iter().enumerate() {
         let client = world.client(super::world::customer_address(index));
+        // A customer who reset its password signs in with the new one.
+        let password = world.password_of(&user.email);
         tasks.spawn(async move {
             let login = client
                 .send(
                     Req::post("POST /auth/login", "/auth/login")
-                        .json(&json!({"email": user.email, "password": super::world::PASSWORD})),
+                        .json(&json!({"email": user.email, "password": password})),
                 )
                 .await;
             let token = login.json()["token"].as_str().unwrap_or_default().to_owned();
@@ -349,6 +351,8 @@ fn expected_emails(world: &World, orders: &HashMap<String, Value>) -> BTreeMap<(
         expected.insert(((*to).to_owned(), format!("Order {} confirmed", placed.id)), confirmed);
         expected.insert(((*to).to_owned(), format!("Order {} could not be accepted", placed.id)), rejected);
     }
+    // A reset link per reset asked for, a notice per reset done.
+    expected.extend(super::lifecycle::expected_emails(&ledger.lifecycle));
     expected
 }
 
@@ -601,11 +605,12 @@ pub fn invariants(world: &World, finals: &Final, samples: &[Sample], private: bo
         .count();
     let confirmations = expected.iter().filter(|((_, s), n)| s.ends_with("confirmed") && **n == 1).count();
     let rejections = expected.iter().filter(|((_, s), n)| s.ends_with("accepted") && **n == 1).count();
+    let resets: usize = expected.iter().filter(|((_, s), _)| s.contains("password")).map(|(_, n)| *n).sum();
     results.push(Invariant::new(
         "each email sent exactly once",
         wrong.is_empty(),
         format!(
-            "expected {welcome} welcome or verification, {confirmations} confirmation and {rejections} rejection emails; {} sent to the run's addresses{}",
+            "expected {welcome} welcome or verification, {confirmations} confirmation, {rejections} rejection and {resets} password reset emails; {} sent to the run's addresses{}",
             sent.values().sum::<usize>(),
             if wrong.is_empty() { String::new() } else { format!("; wrong: {} ({} in all)", wrong.iter().take(5).cloned().collect::<Vec<_>>().join("; "), wrong.len()) }
         ),

@@ -2,7 +2,10 @@
 //! stack of its own for a bounded time, then the invariants that must hold
 //! whatever the interleaving: stock is conserved, one order per
 //! idempotency key, every order settled, listing totals match their items,
-//! each email sent once, no dead letters, no 5xx. Then a flash sale (every
+//! each email sent once, no dead letters, no 5xx; and for the share of
+//! customers who live the account lifecycle (`lifecycle`: rotating refresh
+//! tokens, a replayed token, a password reset through the emailed link,
+//! logout), what each step promises. Then a flash sale (every
 //! customer orders one product whose stock is far below demand; `flash`)
 //! with its own invariants: no oversell, clean answers, one order per key.
 //! Reports throughput and latency per route, and measures the counter hot spot.
@@ -15,6 +18,7 @@ mod checks;
 mod client;
 mod flash;
 pub mod hotkeys;
+mod lifecycle;
 mod probe;
 mod report;
 mod world;
@@ -84,6 +88,15 @@ pub struct Args {
     /// Units of the flash-sale product.
     #[arg(long, default_value_t = 40)]
     pub flash_stock: i64,
+    /// Share of the customers who live the account lifecycle: keep signed in
+    /// with rotating refresh tokens, replay one rotated token, reset their
+    /// password through the emailed link, log out at the end (0 to 1).
+    #[arg(long, default_value_t = 0.25)]
+    pub lifecycle_share: f64,
+    /// NAME=VALUE for the private stack's functions (repeatable), such as
+    /// `REFRESH_TOKEN_TTL_SECONDS=10` to run with the test stack's lifetimes.
+    #[arg(long = "stack-env", value_name = "NAME=VALUE")]
+    pub stack_env: Vec<String>,
 }
 
 /// How to run the load on a stack.
@@ -113,9 +126,17 @@ pub struct Options {
     /// Seconds of the flash sale after the checks (0: none), and its product's units.
     pub flash_seconds: u64,
     pub flash_stock: i64,
+    /// Share of the customers who live the account lifecycle ([`lifecycle`]).
+    pub lifecycle_share: f64,
 }
 
 impl Options {
+    /// How many customers live the account lifecycle: the share, rounded up.
+    fn lifecycle_customers(&self) -> usize {
+        let share = self.lifecycle_share.clamp(0.0, 1.0);
+        ((self.customers as f64 * share).ceil() as usize).min(self.customers)
+    }
+
     /// The test command's version: 45 seconds of load and a 15-second flash
     /// sale, on a shared stack.
     pub fn for_test(functions_log: PathBuf, output: PathBuf) -> Self {
@@ -134,6 +155,7 @@ impl Options {
             target_orders_per_second: 10_000.0,
             flash_seconds: 15,
             flash_stock: 30,
+            lifecycle_share: 0.25,
         }
     }
 }
@@ -157,7 +179,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         reload_on_change: false,
         functions_log: Some(log.clone()),
         // The functions record their writes for the hot-key report.
-        extra_env: vec![("SHOP_RECORD_AWS_CALLS".into(), dir.join("aws-calls.tsv").display().to_string())],
+        extra_env: std::iter::once(Ok((
+            "SHOP_RECORD_AWS_CALLS".into(),
+            dir.join("aws-calls.tsv").display().to_string(),
+        )))
+        .chain(args.stack_env.iter().map(|setting| {
+            let (name, value) = setting.split_once('=').context("--stack-env takes NAME=VALUE")?;
+            Ok((name.to_owned(), value.to_owned()))
+        }))
+        .collect::<anyhow::Result<_>>()?,
     };
     eprintln!("xtask: load: starting a local stack of its own");
     let stack = LocalStack::start(&tools, &template, config).await?;
@@ -175,8 +205,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         target_orders_per_second: args.target_orders_per_second,
         flash_seconds: args.flash_seconds,
         flash_stock: args.flash_stock,
+        lifecycle_share: args.lifecycle_share,
         command: format!(
-            "cargo xtask load --seconds {} --customers {} --admins {} --products {} --per-minute {} --flash-seconds {} --flash-stock {}{}",
+            "cargo xtask load --seconds {} --customers {} --admins {} --products {} --per-minute {} --flash-seconds {} --flash-stock {} --lifecycle-share {}{}",
             args.seconds,
             args.customers,
             args.admins.unwrap_or((args.customers / 15).max(2)),
@@ -184,7 +215,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.per_minute,
             args.flash_seconds,
             args.flash_stock,
-            if args.own_data_only { " --own-data-only" } else { "" }
+            args.lifecycle_share,
+            args.stack_env.iter().map(|setting| format!(" --stack-env {setting}")).collect::<String>()
+                + if args.own_data_only { " --own-data-only" } else { "" }
         ),
     };
     let command_line = format!("{}{}", options.command, if args.write_docs { " --write-docs" } else { "" });
@@ -315,12 +348,23 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
     };
     let (run, seed) = run_name();
     eprintln!(
-        "xtask: load: run {run}: {} customers, {} admins, {} products, {} s",
-        options.customers, options.admins, options.products, options.seconds
+        "xtask: load: run {run}: {} customers ({} living the account lifecycle), {} admins, {} products, {} s",
+        options.customers,
+        options.lifecycle_customers(),
+        options.admins,
+        options.products,
+        options.seconds
     );
     let table = adapters::dynamo::Table::new(stack.cloud.dynamodb().await, settings.table_name.clone());
     let users = adapters::dynamo::DynamoUserStore::new(table);
     let mut world = World::new(run, seed, stack.api_url.clone(), options.per_minute, users)?;
+    world.lifecycle_customers = options.lifecycle_customers();
+    // Read here, not from the settings types, whose home may move; unset, the defaults.
+    let seconds = |name: &str| env.get(name).and_then(|seconds| seconds.parse().ok()).map(Duration::from_secs);
+    world.refresh_ttl = seconds("REFRESH_TOKEN_TTL_SECONDS").unwrap_or(domain::RefreshLifetime::DEFAULT.get());
+    world.reset_ttl = seconds("PASSWORD_RESET_TTL_SECONDS").unwrap_or(Duration::from_secs(30 * 60));
+    world.moto_endpoint = stack.cloud.moto_endpoint();
+    world.ledger().lifecycle.customers = world.lifecycle_customers;
     let log_offset = functions_log_size(&options);
     let run_started = Instant::now();
 
@@ -405,6 +449,7 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
     checks::settle_emails(&world, &cloud, &mut finals, Duration::from_secs(60)).await?;
     let samples = world.recorder.samples();
     let mut invariants = checks::invariants(&world, &finals, &samples, options.private, &drain);
+    invariants.extend(lifecycle::invariants(&world.ledger().lifecycle));
     invariants.push(checks::Invariant {
         name: "every simulated client ran to the end",
         passed: stopped.is_empty(),
@@ -500,7 +545,11 @@ pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Repo
         load_seconds,
         routes: report::route_stats(&samples),
         errors: report::errors_by_status(&samples),
-        activity: activity_json(&ledger.activity),
+        activity: {
+            let mut activity = activity_json(&ledger.activity);
+            activity["lifecycle"] = ledger.lifecycle.to_json();
+            activity
+        },
         surprises: ledger.surprises.clone(),
         invariants,
         hot_spot: json!({

@@ -97,6 +97,10 @@ pub struct Ledger {
     pub surprises: BTreeMap<String, u64>,
     /// Idempotency failures, described (a few are kept).
     pub idempotency_failures: Vec<String>,
+    /// What the lifecycle customers did and were answered.
+    pub lifecycle: super::lifecycle::Tally,
+    /// Passwords changed by a reset, by address (the others are [`PASSWORD`]).
+    pub passwords: std::collections::HashMap<String, String>,
 }
 
 /// Shared by every simulated client of one run.
@@ -114,6 +118,13 @@ pub struct World {
     /// registered customer's address (the load does not read each link back
     /// from moto, which serves one request at a time).
     pub users: adapters::dynamo::DynamoUserStore,
+    /// The first this many customers live the account lifecycle ([`super::lifecycle`]).
+    pub lifecycle_customers: usize,
+    /// How long the stack's refresh tokens live unused, and its reset links.
+    pub refresh_ttl: std::time::Duration,
+    pub reset_ttl: std::time::Duration,
+    /// moto, whose SES recorded the emails (the reset links).
+    pub moto_endpoint: String,
     ledger: Mutex<Ledger>,
     shoppers: Mutex<Vec<Shopper>>,
 }
@@ -137,6 +148,10 @@ impl World {
             products: Vec::new(),
             deadline: Instant::now(),
             users,
+            lifecycle_customers: 0,
+            refresh_ttl: std::time::Duration::from_secs(14 * 24 * 3600),
+            reset_ttl: std::time::Duration::from_secs(30 * 60),
+            moto_endpoint: String::new(),
             ledger: Mutex::new(Ledger::default()),
             shoppers: Mutex::new(Vec::new()),
         })
@@ -168,6 +183,11 @@ impl World {
 
     pub fn surprise(&self, route: &str, answer: &super::client::Answer) {
         *self.ledger().surprises.entry(format!("{route}: {}", answer.describe())).or_insert(0) += 1;
+    }
+
+    /// The password `email` signs in with now.
+    pub fn password_of(&self, email: &str) -> String {
+        self.ledger().passwords.get(email).cloned().unwrap_or_else(|| PASSWORD.to_owned())
     }
 
     pub fn customer_email(&self, index: usize) -> String {
