@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::MessageAttributeValue;
-use domain::ports::{DeadLetters, Unreachable};
+use domain::ports::Unreachable;
+use framework::batch::{DeadLetters, Unavailable};
 
 /// The dead-letter queue on SQS. Parking is one `sqs:SendMessage` with the
 /// reason and the original message id as message attributes.
@@ -17,7 +18,7 @@ pub struct SqsDeadLetters {
 
 #[async_trait]
 impl DeadLetters for SqsDeadLetters {
-    async fn park(&self, body: &str, reason: &str, source_message_id: &str) -> Result<(), Unreachable> {
+    async fn park(&self, body: &str, reason: &str, source_message_id: &str) -> Result<(), Unavailable> {
         let attribute = |value: &str| {
             MessageAttributeValue::builder()
                 .data_type("String")

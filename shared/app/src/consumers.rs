@@ -1,10 +1,8 @@
 //! Queue consumers: one handler per queue, run by the shared batch processor.
 
-use domain::ports::{
-    Claim, MailError, Mailer, MessageClaims, OrderStore, Publisher, Reservation, StoreError, UserStore,
-};
+use domain::ports::{MailError, Mailer, OrderStore, Publisher, Reservation, StoreError, UserStore};
 use domain::{DomainEvent, Email, EmailTask, Order, OrderId, OrderStatus, UserId};
-use framework::batch::{self, RecordError};
+use framework::batch::{self, Claim, MessageClaims, RecordError};
 use framework::events::CloudEvent;
 use framework::metrics::{self, names};
 use serde::Deserialize;
@@ -71,14 +69,15 @@ pub async fn on_order_placed(
     let owner_id = UserId::parse(&data.owner_id).map_err(poison("owner_id"))?;
     let owner = users
         .get(owner_id)
-        .await?
+        .await
+        .map_err(RecordError::retry)?
         .ok_or_else(|| RecordError::Poison(format!("order owner {owner_id} does not exist")))?;
     let correlation_id = event.correlationid.clone();
     let notify = move |order: &Order| order_email(order, &owner.email, &correlation_id);
     let (outcome, email) = match orders.reserve(order_id, &notify).await {
         Ok(result) => result,
         Err(StoreError::NotFound) => return Err(RecordError::Poison(format!("order {order_id} does not exist"))),
-        Err(error) => return Err(error.into()),
+        Err(error) => return Err(RecordError::retry(error)),
     };
     let metric = match outcome {
         Reservation::Confirmed => names::ORDERS_CONFIRMED,

@@ -3,9 +3,9 @@
 
 mod support;
 
-use domain::ports::{MessageClaims, OrderStore};
+use domain::ports::OrderStore;
 use domain::{DomainEvent, EmailTask, OrderStatus, Role};
-use framework::batch::RecordError;
+use framework::batch::{Claim, MessageClaims, RecordError};
 use framework::events::CloudEvent;
 use in_memory::{Dependency, Memory};
 use serde_json::json;
@@ -119,11 +119,7 @@ async fn an_email_is_sent_once_per_dedupe_key_whatever_the_deliveries() {
 async fn an_email_being_sent_elsewhere_is_retried_never_assumed_sent() {
     let memory = Memory::new();
     let sent = memory.message_claims(CLAIM_DURATION);
-    assert_eq!(
-        sent.claim("email#welcome#2").await.unwrap(),
-        domain::ports::Claim::Acquired,
-        "another attempt holds it"
-    );
+    assert_eq!(sent.claim("email#welcome#2").await.unwrap(), Claim::Acquired, "another attempt holds it");
     let held = app::consumers::send_email(task("ada@example.com", "welcome#2"), &memory.mailer(), &sent).await;
     assert!(matches!(held, Err(RecordError::Retry(_))), "{held:?}");
     memory.advance(CLAIM_DURATION + std::time::Duration::from_secs(1));

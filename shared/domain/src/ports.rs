@@ -249,14 +249,6 @@ pub trait Publisher: Send + Sync {
 #[error("queue unavailable")]
 pub struct Unreachable(#[source] pub Box<dyn std::error::Error + Send + Sync>);
 
-/// Where queue messages that can never succeed are parked, with the reason:
-/// the queue's dead-letter queue.
-#[async_trait]
-pub trait DeadLetters: Send + Sync {
-    /// Stores `body` (as received) with why it was parked.
-    async fn park(&self, body: &str, reason: &str, source_message_id: &str) -> Result<(), Unreachable>;
-}
-
 /// Sends one email.
 #[async_trait]
 pub trait Mailer: Send + Sync {
@@ -311,34 +303,6 @@ pub trait SignInHistory: Send + Sync {
     async fn knows(&self, key: &str) -> Result<bool, StoreError>;
     /// Records a sign-in under `key`, starting its time to live again.
     async fn remember(&self, key: &str) -> Result<(), StoreError>;
-}
-
-/// What claiming a message found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    /// Ours now: handle it, then `complete` it (or `release` it on failure).
-    Acquired,
-    /// Handled before: a duplicate delivery, with nothing left to do.
-    Done,
-    /// Someone is handling it right now, or crashed or timed out doing so and
-    /// their claim has not expired yet. Not a duplicate: it must be tried
-    /// again later, never dropped.
-    InProgress,
-}
-
-/// Claims on messages: which are being handled and which were handled, so a
-/// duplicate delivery has no second effect. A claim holds at least as long as the
-/// longest invocation that could still be working on it (the function's
-/// timeout), so a crashed or timed-out attempt never blocks a message for good.
-#[async_trait]
-pub trait MessageClaims: Send + Sync {
-    /// Claims `key` for one handling, unless it is done or held by a live claim.
-    async fn claim(&self, key: &str) -> Result<Claim, StoreError>;
-    /// Marks `key` done for good (kept for days, then expired).
-    async fn complete(&self, key: &str) -> Result<(), StoreError>;
-    /// Gives up a claim, so the next delivery handles the message again: after
-    /// a failure, or after a message was parked (a redriven message must run).
-    async fn release(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// Sessions (refresh-token families), each in its account's own partition.

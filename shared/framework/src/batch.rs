@@ -19,8 +19,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
+use async_trait::async_trait;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use domain::ports::{Claim, DeadLetters, MessageClaims};
 use futures::{FutureExt, StreamExt};
 use lambda_runtime::{LambdaEvent, service_fn};
 use tracing::Instrument;
@@ -41,10 +41,57 @@ pub enum RecordError {
     Poison(String),
 }
 
-impl From<domain::ports::StoreError> for RecordError {
-    fn from(error: domain::ports::StoreError) -> Self {
+impl RecordError {
+    /// A failure that might go away (a store or queue is down): retry later.
+    pub fn retry(error: impl Into<anyhow::Error>) -> Self {
         Self::Retry(error.into())
     }
+}
+
+impl From<Unavailable> for RecordError {
+    fn from(error: Unavailable) -> Self {
+        Self::Retry(anyhow::Error::from_boxed(error))
+    }
+}
+
+/// Why a claim store or a dead-letter queue did not do what was asked (down,
+/// throttling, refused): the record is tried again later.
+pub type Unavailable = Box<dyn std::error::Error + Send + Sync>;
+
+/// What claiming a message found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours now: handle it, then `complete` it (or `release` it on failure).
+    Acquired,
+    /// Handled before: a duplicate delivery, with nothing left to do.
+    Done,
+    /// Someone is handling it right now, or crashed or timed out doing so and
+    /// their claim has not expired yet. Not a duplicate: it must be tried
+    /// again later, never dropped.
+    InProgress,
+}
+
+/// Claims on messages: which are being handled and which were handled, so a
+/// duplicate delivery has no second effect. A claim holds at least as long as the
+/// longest invocation that could still be working on it (the function's
+/// timeout), so a crashed or timed-out attempt never blocks a message for good.
+#[async_trait]
+pub trait MessageClaims: Send + Sync {
+    /// Claims `key` for one handling, unless it is done or held by a live claim.
+    async fn claim(&self, key: &str) -> Result<Claim, Unavailable>;
+    /// Marks `key` done for good (kept for days, then expired).
+    async fn complete(&self, key: &str) -> Result<(), Unavailable>;
+    /// Gives up a claim, so the next delivery handles the message again: after
+    /// a failure, or after a message was parked (a redriven message must run).
+    async fn release(&self, key: &str) -> Result<(), Unavailable>;
+}
+
+/// Where queue messages that can never succeed are parked, with the reason:
+/// the queue's dead-letter queue.
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    /// Stores `body` (as received) with why it was parked.
+    async fn park(&self, body: &str, reason: &str, source_message_id: &str) -> Result<(), Unavailable>;
 }
 
 /// The Lambda invocation a batch belongs to.
@@ -276,7 +323,7 @@ impl BatchProcessor {
                 return Outcome::Failed;
             }
             Err(error) => {
-                tracing::warn!(error = crate::telemetry::chain(&error), "could not claim the message");
+                tracing::warn!(error = crate::telemetry::chain(error.as_ref()), "could not claim the message");
                 return Outcome::Failed;
             }
         }
@@ -295,7 +342,7 @@ impl BatchProcessor {
             Ok(()) => {
                 if let Err(error) = self.claims.complete(&key).await {
                     // The effect happened; a redelivery after the claim expires redoes it idempotently.
-                    tracing::warn!(error = crate::telemetry::chain(&error), "could not mark the message done");
+                    tracing::warn!(error = crate::telemetry::chain(error.as_ref()), "could not mark the message done");
                 }
                 tracing::info!("message handled");
                 Outcome::Done
@@ -321,7 +368,7 @@ impl BatchProcessor {
     async fn release(&self, key: &str) {
         if let Err(error) = self.claims.release(key).await {
             tracing::warn!(
-                error = crate::telemetry::chain(&error),
+                error = crate::telemetry::chain(error.as_ref()),
                 "could not release the claim; it expires on its own"
             );
         }
@@ -359,7 +406,7 @@ impl BatchProcessor {
             Err(error) => {
                 tracing::error!(
                     reason,
-                    error = crate::telemetry::chain(&error),
+                    error = crate::telemetry::chain(error.as_ref()),
                     "could not park the message; it will be retried"
                 );
                 Outcome::Failed

@@ -7,13 +7,13 @@
 use std::time::Duration;
 
 use domain::ports::{
-    Claim, IdempotencyStore, MessageClaims, OrderFilter, OrderStore, ProductStore, Reservation, StoreError, Taken,
-    Throttle, UserStore,
+    IdempotencyStore, OrderFilter, OrderStore, ProductStore, Reservation, StoreError, Taken, Throttle, UserStore,
 };
 use domain::{
     DomainEvent, Email, IdempotencyRecord, NewUser, Order, OrderRequest, OrderStatus, PageLimit, PageRequest,
     PasswordHash, Product, ProductDraft, Role, User, UserId,
 };
+use framework::batch::{Claim, MessageClaims};
 use time::OffsetDateTime;
 
 fn now() -> OffsetDateTime {

@@ -210,7 +210,7 @@ impl Memory {
         MemoryPublisher::new(self.clone())
     }
 
-    /// The [`domain::ports::DeadLetters`]: parks into [`Memory::parked`].
+    /// The [`framework::batch::DeadLetters`]: parks into [`Memory::parked`].
     pub fn dead_letters(&self) -> MemoryDeadLetters {
         MemoryDeadLetters::new(self.clone())
     }
@@ -220,7 +220,7 @@ impl Memory {
         MemoryMailer::new(self.clone())
     }
 
-    /// Message claims that hold for `duration` (see `Budget::claim_duration`).
+    /// The [`framework::batch::MessageClaims`], holding for `duration` (see `Budget::claim_duration`).
     pub fn message_claims(&self, duration: Duration) -> MemoryMessageClaims {
         MemoryMessageClaims::new(self.clone(), duration)
     }

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::DomainEvent;
-use domain::ports::{Claim, DeadLetters, MailError, Mailer, MessageClaims, Publisher, StoreError, Unreachable};
+use domain::ports::{MailError, Mailer, Publisher, Unreachable};
+use framework::batch::{Claim, DeadLetters, MessageClaims, Unavailable};
 
 use crate::{Dependency, Memory};
 
@@ -61,10 +62,10 @@ impl MemoryDeadLetters {
 
 #[async_trait]
 impl DeadLetters for MemoryDeadLetters {
-    async fn park(&self, body: &str, reason: &str, _source_message_id: &str) -> Result<(), Unreachable> {
+    async fn park(&self, body: &str, reason: &str, _source_message_id: &str) -> Result<(), Unavailable> {
         let mut state = self.memory.lock();
         if state.down.contains(&Dependency::Queues) {
-            return Err(Unreachable("the queues are down".into()));
+            return Err(Unreachable("the queues are down".into()).into());
         }
         state.parked.push((body.to_owned(), reason.to_owned()));
         Ok(())
@@ -125,7 +126,7 @@ impl MemoryMessageClaims {
 
 #[async_trait]
 impl MessageClaims for MemoryMessageClaims {
-    async fn claim(&self, key: &str) -> Result<Claim, StoreError> {
+    async fn claim(&self, key: &str) -> Result<Claim, Unavailable> {
         let mut state = self.memory.lock();
         state.check(Dependency::Table)?;
         let now = state.now();
@@ -139,7 +140,7 @@ impl MessageClaims for MemoryMessageClaims {
         }
     }
 
-    async fn complete(&self, key: &str) -> Result<(), StoreError> {
+    async fn complete(&self, key: &str) -> Result<(), Unavailable> {
         let mut state = self.memory.lock();
         state.check(Dependency::Table)?;
         let until = state.now() + REMEMBER;
@@ -147,7 +148,7 @@ impl MessageClaims for MemoryMessageClaims {
         Ok(())
     }
 
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
+    async fn release(&self, key: &str) -> Result<(), Unavailable> {
         let mut state = self.memory.lock();
         state.check(Dependency::Table)?;
         if state.claims.get(key).is_some_and(|(done, _)| !done) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
-use domain::ports::{Claim, MessageClaims, StoreError};
+use framework::batch::{Claim, MessageClaims, Unavailable};
 use time::OffsetDateTime;
 
 use super::items::{n, s};
@@ -40,7 +40,7 @@ impl DynamoMessageClaims {
 
 #[async_trait]
 impl MessageClaims for DynamoMessageClaims {
-    async fn claim(&self, key: &str) -> Result<Claim, StoreError> {
+    async fn claim(&self, key: &str) -> Result<Claim, Unavailable> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         // Rounded up: a claim never holds for less than asked.
         let held_for = self.duration.as_secs() as i64 + i64::from(self.duration.subsec_nanos() > 0);
@@ -71,11 +71,11 @@ impl MessageClaims for DynamoMessageClaims {
                 };
                 Ok(if state.as_deref() == Some("done") { Claim::Done } else { Claim::InProgress })
             }
-            _ => Err(classify(error)),
+            _ => Err(classify(error).into()),
         }
     }
 
-    async fn complete(&self, key: &str) -> Result<(), StoreError> {
+    async fn complete(&self, key: &str) -> Result<(), Unavailable> {
         let until = OffsetDateTime::now_utc().unix_timestamp() + REMEMBER.as_secs() as i64;
         self.table
             .client()
@@ -93,7 +93,7 @@ impl MessageClaims for DynamoMessageClaims {
         Ok(())
     }
 
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
+    async fn release(&self, key: &str) -> Result<(), Unavailable> {
         self.table
             .client()
             .delete_item()
@@ -111,7 +111,7 @@ impl MessageClaims for DynamoMessageClaims {
                 ) {
                     Ok(())
                 } else {
-                    Err(classify(error))
+                    Err(classify(error).into())
                 }
             })
     }
