@@ -480,13 +480,15 @@ async fn real_responses_match_the_documented_schemas() {
     check.call(delete_product.clone(), Some(&admin.token), &[], None).await;
     check.call(get_product.clone(), Some(&admin.token), &[], None).await;
 
-    // Deleting an account: a wrong password, an admin's, a customer's, and its repeat.
+    // Deleting an account: a wrong password, an admin's, a customer's, its repeat (204 again) and one
+    // without a token (401).
     let leaving = app.new_user("openapi-leaving").await;
     let delete_me = (Method::DELETE, "/users/me", "/users/me");
     check.call(delete_me.clone(), Some(&leaving.token), &[], Some(json!({"password": "not the password"}))).await;
     check.call(delete_me.clone(), Some(&admin.token), &[], Some(json!({"password": PASSWORD}))).await;
     check.call(delete_me.clone(), Some(&leaving.token), &[], Some(json!({"password": PASSWORD}))).await;
     check.call(delete_me.clone(), Some(&leaving.token), &[], Some(json!({"password": PASSWORD}))).await;
+    check.call(delete_me.clone(), None, &[], Some(json!({"password": PASSWORD}))).await;
 
     // The admins' second factor: a customer refused, an enrolment, a wrong and a right code, both
     // repeated, and the sign-ins it changes (no code, then the next step's code).
