@@ -28,6 +28,8 @@ enum Command {
     Codegen(codegen::Args),
     /// `check` first, then every cloud test against a fresh local stack, then the log and IAM checks.
     Test(test::Args),
+    /// Hold recorded AWS calls (a test or load run's) against each function's IAM policy, partitions included.
+    Iam(xtask::policies::Args),
     /// Build every function for arm64 (production profile; --profile release for dev) into target/lambda/<function>/; prints sizes.
     Package(package::Args),
     /// Measure every function against a Rust floor (floor profile) and a Python peer; the benched routes under the production and release profiles.
@@ -54,6 +56,8 @@ enum Command {
     Smoke(xtask::smoke::Args),
     /// Create an admin account (password read from stdin).
     CreateAdmin(admin::Args),
+    /// An operator's doors for an account: reset-second-factor (a lost authenticator and recovery codes).
+    Admin(admin::AdminArgs),
     /// Fuzz the API with schemathesis from docs/openapi.yaml against a local stack of its own (every check, stateful).
     FuzzApi(xtask::fuzz::Args),
     /// Run the parsers' property tests (cursors, HTTP requests, CloudEvents, ids, domain) with many cases each.
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Codegen(args) => codegen::run(&args),
         Command::Test(args) => runtime.block_on(test::run(args)),
+        Command::Iam(args) => xtask::policies::run(&args),
         Command::Package(args) => package::run(&args),
         Command::Bench { args } => runtime.block_on(xtask::bench::run(&args)),
         Command::BenchRelay(args) => runtime.block_on(xtask::bench::relay::run(args)),
@@ -83,6 +88,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => xtask::scans::run(&args),
         Command::Smoke(args) => runtime.block_on(xtask::smoke::run(args)),
         Command::CreateAdmin(args) => runtime.block_on(admin::run(args)),
+        Command::Admin(args) => runtime.block_on(admin::run_admin(args)),
         Command::FuzzApi(args) => runtime.block_on(xtask::fuzz::run(args)),
         Command::FuzzParsers(args) => xtask::fuzz_parsers::run(&args),
         Command::Load(args) => runtime.block_on(load::run(args)),

@@ -106,6 +106,7 @@ def main() -> int:
     checks.run("each function's role: its own log group, its own queue", checks.function_roles)
     checks.run("only the issuer (and the rotation) can read the private token keys: grants, customer-managed key, resource policy; the public keys go to the token-checking functions", checks.signing_key)
     checks.run("login writes only its throttle's items (dynamodb:LeadingKeys)", checks.login_writes)
+    checks.run("every function's table statements are limited to key prefixes (dynamodb:LeadingKeys), or excepted with a reason", checks.table_keys)
     checks.run("admins' second factor: mandatory in prod, optional in dev, read by every admin route", checks.admin_mfa)
     checks.run("every function alias deploys behind its own alarms on the new version", checks.deployments)
     checks.run("alarms notify someone (topic key, subscriber, Rules)", checks.alarms_notify)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 
 from .model import MANAGED_POLICIES, ROOT, as_list, ref
 
@@ -190,6 +191,37 @@ class IamChecks:
                 continue
             if allowed != prefixes:
                 problems.append(f"login's {sorted(writes)} is limited to keys {sorted(allowed) or 'none (any item)'}, its throttle writes {sorted(prefixes)}")
+
+    def table_keys(self, problems: list[str]) -> None:
+        """Every DynamoDB statement of a function on the table or an index is
+        limited to key prefixes (dynamodb:LeadingKeys), or is an exception
+        whose reason stands in the function's metadata (`unconditioned`).
+        A Scan under such a condition is refused: it names no key, and
+        ForAllValues passes an empty set. (Which partitions the code touches
+        is proven against its recorded calls by `cargo xtask test`.)"""
+        for name, function in self.functions().items():
+            found = self.role_of(function)
+            if not found:
+                continue
+            package = self.function_package(name)
+            manifest = tomllib.loads((ROOT / "functions" / package / "Cargo.toml").read_text())
+            allow = manifest["package"].get("metadata", {}).get("deploy", {}).get("allow", [])
+            reasoned = [sorted(s["actions"]) for s in allow if str(s.get("unconditioned", "")).strip()]
+            for statement in self.role_statements(found[1]):
+                actions = [a for a in as_list(statement.get("Action")) if a.startswith("dynamodb:")]
+                on_table = any("TableArn" in json.dumps(r) for r in as_list(statement.get("Resource")))
+                if not actions or not on_table:
+                    continue
+                keys = as_list(statement.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys"))
+                if not keys:
+                    if sorted(as_list(statement.get("Action"))) not in reasoned:
+                        problems.append(f"{package}: {sorted(actions)} on the table reach every partition, with no leading keys and no `unconditioned` reason in functions/{package}/Cargo.toml")
+                    continue
+                if "dynamodb:Scan" in actions:
+                    problems.append(f"{package}: dynamodb:Scan under leading keys {keys} is not limited (a Scan names no key)")
+                for key in keys:
+                    if key.rstrip("*") == "" or any(c in key.rstrip("*") for c in "*?"):
+                        problems.append(f"{package}: leading key {key!r} is no prefix (one trailing * only)")
 
 
 def roles_by_function(roles: dict[str, str]) -> dict[str, str]:

@@ -125,8 +125,87 @@ pub struct QueueSource {
 pub struct Statement {
     pub actions: Vec<String>,
     pub resources: Resources,
-    /// `dynamodb:LeadingKeys` the statement is limited to (table statements only).
+    /// `dynamodb:LeadingKeys` the statement is limited to (table and index
+    /// statements): each a prefix of the table's layout (or a throttle's
+    /// name) and `*`, or one whole key.
     pub leading_keys: Vec<String>,
+    /// Why a DynamoDB statement may reach every partition (it has no
+    /// `leading-keys`): an exception, written next to it, never a default.
+    pub unconditioned: Option<String>,
+}
+
+/// The DynamoDB actions that name items by key, so IAM can hold them to
+/// `dynamodb:LeadingKeys` (a Scan names none: a `ForAllValues` key condition
+/// would pass it, so no statement may grant one under such a condition).
+pub const KEYED_ACTIONS: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+];
+
+/// The throttles' names (`Limit` and `History` of the app): the first part
+/// of their windows' and entries' partition keys, which the table's layout
+/// leaves to them. A new throttle joins this list before a statement may
+/// name it.
+pub fn throttle_names() -> Vec<&'static str> {
+    use app::{auth, erasure, mfa, passwords, registration};
+    vec![
+        auth::PER_ACCOUNT_AND_CLIENT.name,
+        auth::PER_CLIENT.name,
+        auth::PER_ACCOUNT.name,
+        auth::KNOWN_ADDRESSES.name,
+        mfa::CODE_ATTEMPTS.name,
+        mfa::CODE_ATTEMPTS_PER_DAY.name,
+        registration::EMAILS_PER_ADDRESS.name,
+        passwords::RESETS_PER_ADDRESS.name,
+        passwords::CHANGE_CHECKS_PER_ACCOUNT.name,
+        erasure::ERASE_ATTEMPTS.name,
+    ]
+}
+
+/// Whether `pattern` (a `dynamodb:LeadingKeys` value) names partitions the
+/// layout has on `resource`: its text before an optional trailing `*` (the
+/// only wildcard allowed) starts with one of the layout's prefixes for the
+/// table (`adapters::dynamo::TABLE_PREFIXES`, or a throttle's name and `#`)
+/// or for that index (`INDEX_PREFIXES`).
+fn check_leading_key(pattern: &str, resource: &Resource) -> anyhow::Result<()> {
+    let literal = pattern.strip_suffix('*').unwrap_or(pattern);
+    ensure!(
+        !literal.is_empty() && !literal.contains(['*', '?']),
+        "leading key `{pattern}`: a prefix and one trailing `*`, or a whole key (no other wildcard)"
+    );
+    let known: Vec<String> = match resource {
+        Resource::Table => adapters::dynamo::TABLE_PREFIXES
+            .iter()
+            .map(|prefix| (*prefix).to_owned())
+            .chain(throttle_names().into_iter().map(|name| format!("{name}#")))
+            .collect(),
+        Resource::Index(index) => adapters::dynamo::INDEX_PREFIXES
+            .iter()
+            .filter(|(name, _)| name == index)
+            .map(|(_, prefix)| (*prefix).to_owned())
+            .collect(),
+        _ => bail!("leading-keys limit a statement on the table or an index only"),
+    };
+    ensure!(
+        known.iter().any(|prefix| literal.starts_with(prefix.as_str())),
+        "leading key `{pattern}` starts with none of the layout's partition prefixes on {} ({})",
+        resource_name(resource),
+        known.join(", ")
+    );
+    Ok(())
+}
+
+fn resource_name(resource: &Resource) -> String {
+    match resource {
+        Resource::Index(name) => format!("index/{name}"),
+        _ => "table".to_owned(),
+    }
 }
 
 /// A statement's resources: one (a YAML scalar) or a list, as written.
@@ -218,6 +297,8 @@ struct WrittenStatement {
     on: OneOrMany,
     #[serde(default)]
     leading_keys: Vec<String>,
+    /// The reason a DynamoDB statement has no `leading-keys`.
+    unconditioned: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -361,13 +442,41 @@ fn parse_statement(written: WrittenStatement, queues: &BTreeSet<String>) -> anyh
             Resources::List(texts.iter().map(|text| Resource::parse(text, queues)).collect::<anyhow::Result<_>>()?)
         }
     };
+    let listed = match &resources {
+        Resources::One(resource) => std::slice::from_ref(resource),
+        Resources::List(list) => list.as_slice(),
+    };
+    let on_data = listed.iter().any(|resource| matches!(resource, Resource::Table | Resource::Index(_)));
     if !written.leading_keys.is_empty() {
         ensure!(
-            matches!(resources, Resources::One(Resource::Table)),
-            "leading-keys limit a statement on the table only (on = \"table\")"
+            listed.iter().all(|resource| matches!(resource, Resource::Table | Resource::Index(_))),
+            "leading-keys limit a statement on the table or an index only"
+        );
+        for resource in listed {
+            for pattern in &written.leading_keys {
+                check_leading_key(pattern, resource)?;
+            }
+        }
+        ensure!(
+            !written.actions.iter().any(|action| action == "dynamodb:Scan"),
+            "dynamodb:Scan names no key, so leading-keys would not limit it (ForAllValues passes an empty set)"
         );
     }
-    Ok(Statement { actions: written.actions, resources, leading_keys: written.leading_keys })
+    let unconditioned = written.unconditioned.map(|reason| reason.trim().to_owned());
+    let keyed = written.actions.iter().any(|action| KEYED_ACTIONS.contains(&action.as_str()));
+    match (&unconditioned, written.leading_keys.is_empty()) {
+        (Some(reason), _) if reason.is_empty() => bail!("`unconditioned` needs the reason as its text"),
+        (Some(_), false) => bail!("a statement has leading-keys or is `unconditioned`, not both"),
+        (Some(_), true) => ensure!(on_data, "`unconditioned` is for statements on the table or an index"),
+        (None, true) if on_data && keyed => bail!(
+            "{} on {} may reach every item: limit it with leading-keys (the partition prefixes it touches), \
+             or say why it cannot be with unconditioned = \"<reason>\"",
+            written.actions.join(", "),
+            listed.iter().map(resource_name).collect::<Vec<_>>().join(", ")
+        ),
+        (None, _) => {}
+    }
+    Ok(Statement { actions: written.actions, resources, leading_keys: written.leading_keys, unconditioned })
 }
 
 /// The queues of infra/queues.yaml, by the names the functions use
@@ -454,7 +563,46 @@ mod tests {
         let on_queue = "schedule = \"rate(1 hour)\"\ndescription = \"d\"\n[[package.metadata.deploy.allow]]\n\
                         actions = [\"sqs:SendMessage\"]\non = \"queue/email-send\"\nleading-keys = [\"A#*\"]\n";
         let error = parse(&manifest(on_queue), &queues()).unwrap_err();
-        assert!(format!("{error:#}").contains("on the table only"), "{error:#}");
+        assert!(format!("{error:#}").contains("on the table or an index only"), "{error:#}");
+    }
+
+    fn table_statement(on: &str, rest: &str) -> String {
+        manifest(&format!(
+            "schedule = \"rate(1 hour)\"\ndescription = \"d\"\n[[package.metadata.deploy.allow]]\n\
+             actions = [\"dynamodb:GetItem\", \"dynamodb:Query\"]\non = \"{on}\"\n{rest}"
+        ))
+    }
+
+    #[test]
+    fn a_table_statement_names_its_partitions_or_the_reason_it_cannot() {
+        let silent = parse(&table_statement("table", ""), &queues()).unwrap_err();
+        assert!(format!("{silent:#}").contains("may reach every item"), "{silent:#}");
+        let empty_reason = parse(&table_statement("table", "unconditioned = \" \"\n"), &queues()).unwrap_err();
+        assert!(format!("{empty_reason:#}").contains("needs the reason"), "{empty_reason:#}");
+        let reasoned = parse(&table_statement("index/gsi2", "unconditioned = \"every status\"\n"), &queues()).unwrap();
+        assert_eq!(reasoned.allow[0].unconditioned.as_deref(), Some("every status"));
+        let limited =
+            parse(&table_statement("table", "leading-keys = [\"USER#*\", \"LOGIN#*\"]\n"), &queues()).unwrap();
+        assert_eq!(limited.allow[0].leading_keys, ["USER#*", "LOGIN#*"]);
+    }
+
+    #[test]
+    fn leading_keys_are_the_layouts_prefixes() {
+        for (on, pattern, known) in [
+            ("table", "USERS#*", false),
+            ("table", "*", false),
+            ("table", "U*R#*", false),
+            ("table", "WARMUP", true),
+            ("table", "ORDER#*", true),
+            ("table", "ORDERS#OWNER#*", false),
+            ("index/gsi1", "ORDERS#OWNER#*", true),
+            ("index/gsi2", "ORDERS#OWNER#*", false),
+            ("index/gsi4", "ORDERS#*", true),
+            ("table", "PASSWORD-RESET#*", true),
+        ] {
+            let outcome = parse(&table_statement(on, &format!("leading-keys = [\"{pattern}\"]\n")), &queues());
+            assert_eq!(outcome.is_ok(), known, "{pattern} on {on}: {outcome:?}");
+        }
     }
 
     #[test]

@@ -145,8 +145,17 @@ fn role(function: &Function) -> String {
 }
 
 fn statement_text(statement: &Statement) -> String {
-    let mut out =
-        format!("              - Effect: Allow\n                Action: [{}]\n", statement.actions.join(", "));
+    let mut out = String::new();
+    if let Some(reason) = &statement.unconditioned {
+        // The metadata's reason, beside the statement a reviewer reads.
+        for line in format!("Every partition, because: {reason}").lines() {
+            out.push_str(&format!("              # {}\n", line.trim()));
+        }
+    }
+    out.push_str(&format!(
+        "              - Effect: Allow\n                Action: [{}]\n",
+        statement.actions.join(", ")
+    ));
     match &statement.resources {
         Resources::One(resource) => out.push_str(&format!("                Resource: {}\n", resource_ref(resource))),
         Resources::List(resources) => {
@@ -156,6 +165,10 @@ fn statement_text(statement: &Statement) -> String {
             }
         }
     }
+    // IAM evaluates dynamodb:LeadingKeys on the partition key value each item
+    // or query names: a transaction's items one by one as PutItem, UpdateItem,
+    // DeleteItem or ConditionCheckItem, a Query on an index by the index's
+    // partition key (on the index ARN). See adapters::recorder.
     if !statement.leading_keys.is_empty() {
         let keys: Vec<String> = statement.leading_keys.iter().map(|key| quoted(key)).collect();
         out.push_str(&format!(

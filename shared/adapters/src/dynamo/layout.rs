@@ -21,7 +21,7 @@
 //! | message claim | `PROCESSED#<key>` | `PROCESSED` | - |
 //! | throttle window | `<name>#<key>#<window start>` | `WINDOW` | - |
 //! | sign-in history entry | `<name>#<key>` | `SIGNIN` | - |
-//! | unfinished account erasure (orders still to take off it) | `ERASURE#<user id>` | `ERASURE` | gsi1 `ERASURES` |
+//! | account erasure (unfinished: orders still to take off it; finished: kept a day, `expires_at` TTL) | `ERASURE#<user id>` | `ERASURE` | gsi1 `ERASURES` while unfinished |
 //!
 //! No key is written by every order: what all orders share (the listings
 //! across owners, their counters, the outbox, the catalogue listing whose
@@ -88,6 +88,67 @@ impl Shard {
     }
 }
 
+/// The first part of each base-table partition key, named once: [`Key`]
+/// builds its keys from them, and a function's IAM statements on the table
+/// may name only these (and the throttles' names, the first part of their
+/// windows' keys) in `dynamodb:LeadingKeys` (`cargo xtask codegen` checks).
+pub mod prefix {
+    pub const USER: &str = "USER#";
+    pub const EMAIL: &str = "EMAIL#";
+    pub const PRODUCT: &str = "PRODUCT#";
+    pub const SKU: &str = "SKU#";
+    pub const ORDER: &str = "ORDER#";
+    pub const HOLDINGS: &str = "HOLDINGS#";
+    pub const COUNTER: &str = "COUNTER#";
+    pub const OUTBOX: &str = "OUTBOX#";
+    pub const IDEMPOTENCY: &str = "IDEMPOTENCY#";
+    /// Message claims (their older name kept).
+    pub const CLAIM: &str = "PROCESSED#";
+    pub const ERASURE: &str = "ERASURE#";
+    /// The one key every function reads at start-up; nothing is stored under it.
+    pub const WARM_UP: &str = "WARMUP";
+}
+
+/// Every base-table partition key prefix of [`prefix`] (the throttles'
+/// windows and sign-in histories start with their own names instead).
+pub const TABLE_PREFIXES: &[&str] = &[
+    prefix::USER,
+    prefix::EMAIL,
+    prefix::PRODUCT,
+    prefix::SKU,
+    prefix::ORDER,
+    prefix::HOLDINGS,
+    prefix::COUNTER,
+    prefix::OUTBOX,
+    prefix::IDEMPOTENCY,
+    prefix::CLAIM,
+    prefix::ERASURE,
+    prefix::WARM_UP,
+];
+
+/// The first part of each index partition, by index name: what a Query's
+/// `dynamodb:LeadingKeys` on that index is (its partition key, `gsi1pk`, ...).
+pub const INDEX_PREFIXES: &[(&str, &str)] = &[
+    ("gsi1", USERS),
+    ("gsi1", PRODUCTS_ACTIVE),
+    ("gsi1", PRODUCTS_INACTIVE),
+    ("gsi1", ERASURES),
+    ("gsi1", ORDERS_BY_OWNER),
+    ("gsi1", OUTBOX),
+    ("gsi2", ORDERS_BY_STATUS),
+    ("gsi3", ORDERS_BY_OWNER),
+    ("gsi4", ORDERS),
+];
+
+const USERS: &str = "USERS";
+const PRODUCTS_ACTIVE: &str = "PRODUCTS#active";
+const PRODUCTS_INACTIVE: &str = "PRODUCTS#inactive";
+const ERASURES: &str = "ERASURES";
+const ORDERS_BY_OWNER: &str = "ORDERS#OWNER#";
+const ORDERS_BY_STATUS: &str = "ORDERS#STATUS#";
+const ORDERS: &str = "ORDERS";
+const OUTBOX: &str = "OUTBOX";
+
 /// A base-table key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Key {
@@ -97,71 +158,71 @@ pub(crate) struct Key {
 
 impl Key {
     pub fn user(id: UserId) -> Self {
-        Self { pk: format!("USER#{id}"), sk: "USER" }
+        Self { pk: format!("{}{id}", prefix::USER), sk: "USER" }
     }
 
     /// The account's pending email verification: the hash of the emailed
     /// token and its expiry, in the account's own partition.
     pub fn verification(id: UserId) -> Self {
-        Self { pk: format!("USER#{id}"), sk: "VERIFY" }
+        Self { pk: format!("{}{id}", prefix::USER), sk: "VERIFY" }
     }
 
     /// The account's TOTP enrolment, in the account's own partition.
     pub fn totp(id: UserId) -> Self {
-        Self { pk: format!("USER#{id}"), sk: "TOTP" }
+        Self { pk: format!("{}{id}", prefix::USER), sk: "TOTP" }
     }
 
     /// The account's unused recovery codes (hashed), in its own partition.
     pub fn recovery_codes(id: UserId) -> Self {
-        Self { pk: format!("USER#{id}"), sk: "RECOVERY" }
+        Self { pk: format!("{}{id}", prefix::USER), sk: "RECOVERY" }
     }
 
     /// The account's pending password reset: the hash of the emailed token
     /// and its expiry, in the account's own partition.
     pub fn password_reset(id: UserId) -> Self {
-        Self { pk: format!("USER#{id}"), sk: "RESET" }
+        Self { pk: format!("{}{id}", prefix::USER), sk: "RESET" }
     }
 
     /// The copy of a user that makes its email unique and findable.
     pub fn email_claim(email: &Email) -> Self {
-        Self { pk: format!("EMAIL#{email}"), sk: "USER" }
+        Self { pk: format!("{}{email}", prefix::EMAIL), sk: "USER" }
     }
 
     pub fn product(id: ProductId) -> Self {
-        Self { pk: format!("PRODUCT#{id}"), sk: "PRODUCT" }
+        Self { pk: format!("{}{id}", prefix::PRODUCT), sk: "PRODUCT" }
     }
 
     /// The item that makes a SKU unique.
     pub fn sku_claim(sku: &Sku) -> Self {
-        Self { pk: format!("SKU#{sku}"), sk: "SKU" }
+        Self { pk: format!("{}{sku}", prefix::SKU), sk: "SKU" }
     }
 
     pub fn order(id: OrderId) -> Self {
-        Self { pk: format!("ORDER#{id}"), sk: "ORDER" }
+        Self { pk: format!("{}{id}", prefix::ORDER), sk: "ORDER" }
     }
 
     /// What one account's open orders hold (`open_orders`, `units#<product id>`):
     /// one item per account, so no key is shared across accounts.
     pub fn holdings(owner: UserId) -> Self {
-        Self { pk: format!("HOLDINGS#{owner}"), sk: "HOLDINGS" }
+        Self { pk: format!("{}{owner}", prefix::HOLDINGS), sk: "HOLDINGS" }
     }
 
     pub fn counter(counter: &Counter) -> Self {
-        Self { pk: format!("COUNTER#{}", counter.name()), sk: "COUNTER" }
+        Self { pk: format!("{}{}", prefix::COUNTER, counter.name()), sk: "COUNTER" }
     }
 
     pub fn outbox(event_id: &str) -> Self {
-        Self { pk: format!("OUTBOX#{event_id}"), sk: "OUTBOX" }
+        Self { pk: format!("{}{event_id}", prefix::OUTBOX), sk: "OUTBOX" }
     }
 
     pub fn idempotency(key: &str) -> Self {
-        Self { pk: format!("IDEMPOTENCY#{key}"), sk: "IDEMPOTENCY" }
+        Self { pk: format!("{}{key}", prefix::IDEMPOTENCY), sk: "IDEMPOTENCY" }
     }
 
     /// A message claim (see `MessageClaims`). The prefix keeps its older name
     /// `PROCESSED#` so claims already stored stay readable.
     pub fn claim(key: &str) -> Self {
-        Self { pk: format!("PROCESSED#{key}"), sk: "PROCESSED" }
+        Self { pk: format!("{}{key}", prefix::CLAIM), sk: "PROCESSED" }
     }
 
     /// One fixed window of a throttle, named by the window's start.
@@ -174,15 +235,16 @@ impl Key {
         Self { pk: format!("{history}#{key}"), sk: "SIGNIN" }
     }
 
-    /// The record that the erasure of account `id` is unfinished (its
-    /// orders, or items the erasing write could not hold, still to remove).
+    /// The record of the erasure of account `id`: unfinished while its
+    /// orders, or items the erasing write could not hold, are still to
+    /// remove; then kept, marked finished, until its `expires_at`.
     pub fn erasure(id: UserId) -> Self {
-        Self { pk: format!("ERASURE#{id}"), sk: "ERASURE" }
+        Self { pk: format!("{}{id}", prefix::ERASURE), sk: "ERASURE" }
     }
 
     /// A key nothing is ever stored under: reading it proves the table is reachable.
     pub fn warm_up() -> Self {
-        Self { pk: "WARMUP".into(), sk: "WARMUP" }
+        Self { pk: prefix::WARM_UP.into(), sk: "WARMUP" }
     }
 
     /// The key as item attributes.
@@ -249,7 +311,7 @@ impl Index {
 
 impl Partition {
     pub fn users() -> Self {
-        Self { index: Index::Gsi1, value: "USERS".into() }
+        Self { index: Index::Gsi1, value: USERS.into() }
     }
 
     /// The shard of the catalogue listing that holds product `id`. Sharded
@@ -266,12 +328,12 @@ impl Partition {
     }
 
     fn products_in(active: bool, shard: Shard) -> Self {
-        Self { index: Index::Gsi1, value: shard.name(if active { "PRODUCTS#active" } else { "PRODUCTS#inactive" }) }
+        Self { index: Index::Gsi1, value: shard.name(if active { PRODUCTS_ACTIVE } else { PRODUCTS_INACTIVE }) }
     }
 
     /// Unfinished account erasures, oldest first (written once per erased account).
     pub fn erasures() -> Self {
-        Self { index: Index::Gsi1, value: "ERASURES".into() }
+        Self { index: Index::Gsi1, value: ERASURES.into() }
     }
 
     /// The partition of the listing for `filter` that the order `id` is in:
@@ -291,29 +353,31 @@ impl Partition {
 
     fn orders_in(filter: OrderFilter, shard: Shard) -> Self {
         match (filter.owner, filter.status) {
-            (Some(owner), None) => Self { index: Index::Gsi1, value: format!("ORDERS#OWNER#{owner}") },
-            (None, Some(status)) => Self { index: Index::Gsi2, value: shard.name(&format!("ORDERS#STATUS#{status}")) },
-            (Some(owner), Some(status)) => {
-                Self { index: Index::Gsi3, value: format!("ORDERS#OWNER#{owner}#STATUS#{status}") }
+            (Some(owner), None) => Self { index: Index::Gsi1, value: format!("{ORDERS_BY_OWNER}{owner}") },
+            (None, Some(status)) => {
+                Self { index: Index::Gsi2, value: shard.name(&format!("{ORDERS_BY_STATUS}{status}")) }
             }
-            (None, None) => Self { index: Index::Gsi4, value: shard.name("ORDERS") },
+            (Some(owner), Some(status)) => {
+                Self { index: Index::Gsi3, value: format!("{ORDERS_BY_OWNER}{owner}#STATUS#{status}") }
+            }
+            (None, None) => Self { index: Index::Gsi4, value: shard.name(ORDERS) },
         }
     }
 
     /// The partition of outbox records not yet published that holds `event_id`.
     pub fn outbox(event_id: &str) -> Self {
-        Self { index: Index::Gsi1, value: Shard::of(event_id).name("OUTBOX") }
+        Self { index: Index::Gsi1, value: Shard::of(event_id).name(OUTBOX) }
     }
 
     /// Every partition of outbox records not yet published, each oldest first by event id.
     pub fn outbox_read() -> Vec<Self> {
-        Shard::all().map(|shard| Self { index: Index::Gsi1, value: shard.name("OUTBOX") }).collect()
+        Shard::all().map(|shard| Self { index: Index::Gsi1, value: shard.name(OUTBOX) }).collect()
     }
 
     /// Where an outbox record that can never be published is parked, with
     /// its reason, out of the relay's way.
     pub fn outbox_parked() -> Self {
-        Self { index: Index::Gsi1, value: "OUTBOX#PARKED".into() }
+        Self { index: Index::Gsi1, value: format!("{OUTBOX}#PARKED") }
     }
 
     /// The index attributes an item listed here with `sort` carries.
@@ -400,10 +464,10 @@ impl Counter {
 /// `stock`, so every stock change rewrites it (active: only active products
 /// are reserved); an outbox record's delete removes its listing entry.
 pub(crate) fn index_echo(pk: &str, delete: bool) -> Vec<(Index, String)> {
-    if let Some(id) = pk.strip_prefix("PRODUCT#") {
+    if let Some(id) = pk.strip_prefix(prefix::PRODUCT) {
         return vec![(Index::Gsi1, Partition::products(true, id).value)];
     }
-    match pk.strip_prefix("OUTBOX#") {
+    match pk.strip_prefix(prefix::OUTBOX) {
         Some(id) if delete => vec![(Index::Gsi1, Partition::outbox(id).value)],
         _ => Vec::new(),
     }
@@ -487,6 +551,30 @@ mod tests {
             let summed: Vec<String> = Counter::orders_read(filter).iter().map(Counter::name).collect();
             assert!(summed.iter().any(|c| counters.contains(c)), "and counted in every total that counts it");
         }
+    }
+
+    #[test]
+    fn every_listing_starts_with_a_named_prefix_of_its_index() {
+        let (owner, order) = (UserId::generate(), OrderId::generate());
+        let statuses = [None].into_iter().chain(OrderStatus::ALL.map(Some));
+        let owners = [None, Some(owner)];
+        let orders = statuses
+            .flat_map(|status| owners.map(|owner| OrderFilter { owner, status }))
+            .flat_map(|filter| Partition::orders_read(filter).into_iter().chain([Partition::orders(filter, order)]));
+        let partitions: Vec<Partition> = orders
+            .chain(Partition::products_read(true))
+            .chain(Partition::products_read(false))
+            .chain(Partition::outbox_read())
+            .chain([Partition::users(), Partition::erasures(), Partition::outbox_parked(), Partition::outbox("e")])
+            .collect();
+        for partition in partitions {
+            let named = INDEX_PREFIXES
+                .iter()
+                .any(|(index, prefix)| *index == partition.index.name() && partition.value.starts_with(prefix));
+            assert!(named, "{} on {} has no prefix in INDEX_PREFIXES", partition.value, partition.index.name());
+        }
+        let key = Key::counter(&Counter::Users).pk;
+        assert!(TABLE_PREFIXES.iter().any(|prefix| key.starts_with(prefix)), "{key}");
     }
 
     #[test]

@@ -28,6 +28,8 @@ use domain::ports::StoreError;
 pub use erasure::DynamoAccountErasure;
 pub use idempotency::DynamoIdempotencyStore;
 use layout::Key;
+/// The table's partition key prefixes, for checking IAM key conditions against the layout.
+pub use layout::{INDEX_PREFIXES, TABLE_PREFIXES};
 pub use orders::DynamoOrderStore;
 pub use outbox::{OutboxEntry, OutboxPage, OutboxPosition, OutboxRecords, PendingEvent};
 pub use password_resets::DynamoPasswordResets;

@@ -1,7 +1,10 @@
 //! The optional recorder of the AWS calls a function makes: the IAM actions
-//! (and, for DynamoDB writes, the partitions) each call needs, which the
-//! suite holds against each function's policy and the hot-key report reads.
+//! each call needs with, for every DynamoDB item or query, the partition key
+//! IAM sees as `dynamodb:LeadingKeys` (reads and writes alike), which the
+//! suite holds against each function's policy; and the partitions and units
+//! of each DynamoDB write, which the hot-key report reads.
 
+mod keys;
 mod writes;
 
 use std::io::Write;
@@ -14,10 +17,12 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-/// Appends one line per IAM action a call needs (`function action resource`)
-/// to a file. Off unless `SHOP_RECORD_AWS_CALLS` names the file; the test
-/// suite turns it on to prove each function's IAM policy is exactly what its
-/// code uses.
+/// Appends one line per IAM action a call needs (`function action resource`,
+/// and for a DynamoDB item or query a fourth field: the partition key value
+/// IAM holds against `dynamodb:LeadingKeys`, one line per item of a batch or
+/// transaction) to a file. Off unless `SHOP_RECORD_AWS_CALLS` names the file;
+/// the test suite turns it on to prove each function's IAM policy, its key
+/// conditions included, is exactly what its code uses.
 #[derive(Debug, Clone)]
 pub struct CallRecorder {
     function: &'static str,
@@ -52,110 +57,21 @@ impl CallRecorder {
         }
     }
 
-    fn write(&self, lines: &[(String, String)]) {
-        let text: String =
-            lines.iter().map(|(action, resource)| format!("{}\t{action}\t{resource}\n", self.function)).collect();
+    fn write(&self, lines: &[keys::Call]) {
+        let text: String = lines
+            .iter()
+            .map(|call| match &call.partition {
+                Some(partition) => {
+                    // A key is data: keep the file's fields and lines whole whatever it holds.
+                    let partition = partition.replace(['\t', '\n', '\r'], " ");
+                    format!("{}\t{}\t{}\t{partition}\n", self.function, call.action, call.resource)
+                }
+                None => format!("{}\t{}\t{}\n", self.function, call.action, call.resource),
+            })
+            .collect();
         if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(&self.file) {
             let _ = file.write_all(text.as_bytes());
         }
-    }
-}
-
-/// The IAM actions (with their resource) that one SDK call needs.
-fn required_actions(
-    service: &str,
-    operation: &str,
-    input: &aws_smithy_runtime_api::client::interceptors::context::Input,
-) -> Vec<(String, String)> {
-    use aws_sdk_dynamodb::operation as ddb;
-    let one = |action: &str, resource: &str| vec![(action.to_owned(), resource.to_owned())];
-    match (service, operation) {
-        ("DynamoDB", "TransactWriteItems") => input
-            .downcast_ref::<ddb::transact_write_items::TransactWriteItemsInput>()
-            .map(|input| {
-                input
-                    .transact_items()
-                    .iter()
-                    .filter_map(|item| {
-                        // IAM authorises each item of a transaction as its single-item action.
-                        if let Some(put) = item.put() {
-                            Some(("dynamodb:PutItem".to_owned(), put.table_name().to_owned()))
-                        } else if let Some(update) = item.update() {
-                            Some(("dynamodb:UpdateItem".to_owned(), update.table_name().to_owned()))
-                        } else if let Some(delete) = item.delete() {
-                            Some(("dynamodb:DeleteItem".to_owned(), delete.table_name().to_owned()))
-                        } else {
-                            item.condition_check()
-                                .map(|c| ("dynamodb:ConditionCheckItem".to_owned(), c.table_name().to_owned()))
-                        }
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        ("DynamoDB", "Query") => input
-            .downcast_ref::<ddb::query::QueryInput>()
-            .map(|input| {
-                let table = input.table_name().unwrap_or_default();
-                let resource = match input.index_name() {
-                    Some(index) => format!("{table}/index/{index}"),
-                    None => table.to_owned(),
-                };
-                one("dynamodb:Query", &resource)
-            })
-            .unwrap_or_default(),
-        ("DynamoDB", "BatchGetItem") => input
-            .downcast_ref::<ddb::batch_get_item::BatchGetItemInput>()
-            .map(|input| {
-                input
-                    .request_items()
-                    .into_iter()
-                    .flatten()
-                    .map(|(table, _)| ("dynamodb:BatchGetItem".to_owned(), table.clone()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        ("DynamoDB", operation) => {
-            let table = input
-                .downcast_ref::<ddb::get_item::GetItemInput>()
-                .and_then(|i| i.table_name())
-                .or_else(|| input.downcast_ref::<ddb::put_item::PutItemInput>().and_then(|i| i.table_name()))
-                .or_else(|| input.downcast_ref::<ddb::update_item::UpdateItemInput>().and_then(|i| i.table_name()))
-                .or_else(|| input.downcast_ref::<ddb::delete_item::DeleteItemInput>().and_then(|i| i.table_name()))
-                .unwrap_or("?");
-            one(&format!("dynamodb:{operation}"), table)
-        }
-        // IAM authorises SendMessageBatch as sqs:SendMessage.
-        ("SQS", "SendMessageBatch") => input
-            .downcast_ref::<aws_sdk_sqs::operation::send_message_batch::SendMessageBatchInput>()
-            .map(|i| one("sqs:SendMessage", i.queue_url().unwrap_or("?")))
-            .unwrap_or_default(),
-        ("SQS", operation) => {
-            let queue = input
-                .downcast_ref::<aws_sdk_sqs::operation::send_message::SendMessageInput>()
-                .and_then(|i| i.queue_url())
-                .or_else(|| {
-                    input
-                        .downcast_ref::<aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesInput>()
-                        .and_then(|i| i.queue_url())
-                })
-                .unwrap_or("?");
-            one(&format!("sqs:{operation}"), queue)
-        }
-        ("Secrets Manager", operation) => {
-            let secret = input
-                .downcast_ref::<aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueInput>()
-                .and_then(|i| i.secret_id())
-                .unwrap_or("?");
-            one(&format!("secretsmanager:{operation}"), secret)
-        }
-        ("SESv2", operation) => {
-            let sender = input
-                .downcast_ref::<aws_sdk_sesv2::operation::send_email::SendEmailInput>()
-                .and_then(|i| i.from_email_address())
-                .unwrap_or("?");
-            one(&format!("ses:{operation}"), sender)
-        }
-        (service, operation) => one(&format!("{service}:{operation}"), "?"),
     }
 }
 
@@ -173,7 +89,7 @@ impl Intercept for CallRecorder {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(metadata) = cfg.load::<Metadata>() {
-            self.write(&required_actions(metadata.service(), metadata.name(), context.input()));
+            self.write(&keys::required_actions(metadata.service(), metadata.name(), context.input()));
             self.write_partitions(
                 metadata.name(),
                 &writes::writes(metadata.service(), metadata.name(), context.input()),
@@ -204,15 +120,41 @@ mod tests {
             .item("pk", aws_sdk_dynamodb::types::AttributeValue::S("x".into()))
             .build()
             .unwrap();
+        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name("t")
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("HOLDINGS#u".into()))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("HOLDINGS".into()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .unwrap();
         let _ = client
             .transact_write_items()
             .transact_items(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build())
+            .transact_items(aws_sdk_dynamodb::types::TransactWriteItem::builder().condition_check(check).build())
             .send()
             .await;
-        let _ = client.query().table_name("t").index_name("gsi1").send().await;
+        let _ = client
+            .query()
+            .table_name("t")
+            .index_name("gsi1")
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", "gsi1pk")
+            .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S("USERS".into()))
+            .send()
+            .await;
+        let _ = client
+            .get_item()
+            .table_name("t")
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("USER#u".into()))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("USER".into()))
+            .send()
+            .await;
         let recorded = std::fs::read_to_string(&file).unwrap_or_default();
         let _ = std::fs::remove_file(&file);
-        assert!(recorded.contains("f\tdynamodb:PutItem\tt\n"), "{recorded:?}");
-        assert!(recorded.contains("f\tdynamodb:Query\tt/index/gsi1\n"), "{recorded:?}");
+        // Reads carry their partition as writes do: each is a LeadingKeys value IAM checks.
+        assert!(recorded.contains("f\tdynamodb:PutItem\tt\tx\n"), "{recorded:?}");
+        assert!(recorded.contains("f\tdynamodb:ConditionCheckItem\tt\tHOLDINGS#u\n"), "{recorded:?}");
+        assert!(recorded.contains("f\tdynamodb:Query\tt/index/gsi1\tUSERS\n"), "{recorded:?}");
+        assert!(recorded.contains("f\tdynamodb:GetItem\tt\tUSER#u\n"), "{recorded:?}");
     }
 }

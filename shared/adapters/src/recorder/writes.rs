@@ -124,7 +124,7 @@ fn key_writes(key: &Item, delete: bool, factor: u32, writes: &mut Vec<Write>) {
 static SHARED: LazyLock<HashSet<String>> = LazyLock::new(layout::shared_partitions);
 
 fn class(partition: &str, table: bool) -> Class {
-    if (table && partition.starts_with("PRODUCT#")) || (!table && partition.starts_with("PRODUCTS#")) {
+    if (table && partition.starts_with(layout::prefix::PRODUCT)) || (!table && partition.starts_with("PRODUCTS#")) {
         Class::Stock
     } else if SHARED.contains(partition) {
         Class::Shared
