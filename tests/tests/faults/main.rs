@@ -7,6 +7,7 @@
 
 mod commit;
 mod consumers;
+mod emailed_links;
 mod harness;
 use tests::helpers;
 mod mail;
