@@ -111,7 +111,11 @@ mod tests {
     use super::*;
 
     fn reference(public_url: Option<&str>) -> &'static Reference {
-        let dir = std::env::temp_dir().join(format!("reference-assets-{}", std::process::id()));
+        // A folder per call: the tests run in parallel, and a write truncates the file
+        // another test may be reading (that test then read an empty stylesheet).
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("reference-assets-{}-{call}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("swagger-ui.css"), "body{}").unwrap();
         std::fs::write(dir.join("swagger-ui-bundle.js"), "var SwaggerUIBundle;").unwrap();
