@@ -39,7 +39,7 @@ impl Profile {
         }
     }
 
-    /// One line: `production` (lto thin, codegen-units 1, opt-level 3, ...).
+    /// One line: `production` (LTO off, codegen-units 1, opt-level 3, ...).
     pub fn describe(&self) -> String {
         let dependencies = match &self.dependencies_opt_level {
             Some(level) if *level != self.opt_level => format!("dependencies at opt-level {level}"),
