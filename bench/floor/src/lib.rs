@@ -7,6 +7,8 @@
 //! `cargo xtask bench` compares each project function with its floor.
 
 use std::collections::HashMap;
+use std::pin::Pin;
+use std::task::Poll;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
@@ -112,6 +114,51 @@ pub fn get_bool(item: &Item, name: &str) -> bool {
 /// A ULID in its one canonical spelling.
 pub fn is_ulid(raw: &str) -> bool {
     ulid::Ulid::from_string(raw).is_ok_and(|id| id.to_string() == raw)
+}
+
+/// Runs `futures` concurrently within the calling task and collects their
+/// values in order, the first error ending it: what the project's
+/// `futures::future::try_join_all` does for a few futures (each not yet
+/// done is polled on every wake-up), without the dependency.
+pub async fn try_join_all<T, E, F>(futures: impl IntoIterator<Item = F>) -> Result<Vec<T>, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<T>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all_done = true;
+        for (future, slot) in pending.iter_mut().zip(done.iter_mut()) {
+            if slot.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(Ok(value)) => *slot = Some(value),
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                    Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done { Poll::Ready(Ok(done.iter_mut().filter_map(Option::take).collect())) } else { Poll::Pending }
+    })
+    .await
+}
+
+/// The partitions the catalogue listing is spread over, and those of what
+/// every order writes (the listings across owners, their counters, the
+/// outbox): shared/adapters/src/dynamo/layout.rs.
+pub const PRODUCT_SHARDS: u8 = 16;
+pub const SHARDS: u8 = 64;
+
+/// The shard of the item whose id is `id` among `count`: FNV-1a of the id, as the project picks it.
+pub fn shard_of(id: &str, count: u8) -> u8 {
+    let hash = id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+    u8::try_from(hash % u64::from(count)).expect("below the count")
+}
+
+/// `base` in `shard`: `base#07`, or `base` itself for the partition from before the shards.
+pub fn shard_name(base: &str, shard: Option<u8>) -> String {
+    shard.map_or_else(|| base.to_owned(), |shard| format!("{base}#{shard:02}"))
 }
 
 pub fn product_key(id: &str) -> Item {

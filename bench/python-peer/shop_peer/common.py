@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 
 import boto3
+from botocore.config import Config
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from aws_lambda_powertools import Logger, Metrics
@@ -40,7 +41,9 @@ SAFE_CORRELATION_ID = re.compile(r"^[A-Za-z0-9\-_.:]{1,128}$")
 
 logger = Logger()
 metrics = Metrics(namespace="Shop")
-dynamodb = boto3.client("dynamodb")
+# Room for the listing's concurrent shard queries (17 and the counter read) on
+# kept-alive connections: botocore's default pool keeps 10.
+dynamodb = boto3.client("dynamodb", config=Config(max_pool_connections=32))
 
 
 def warm_up() -> None:
