@@ -1,8 +1,13 @@
-"""POST /api/v1/orders: verify the token, price the lines from the catalogue
-(one BatchGetItem), commit the order, its counters and its outbox record in
-one TransactWriteItems, then publish the event to SQS and delete the outbox
-record (the relay publishes whatever is left)."""
+"""POST /api/v1/orders, making the project's calls in its order (one after
+another, as a Python handler is usually written): verify the token, read the
+account (not disabled), look the Idempotency-Key up, price the lines from the
+catalogue (one BatchGetItem) and read the account again (the verified check),
+commit the order, its counters, its outbox record, the idempotency record,
+the customer's holdings under the caps and a condition check on the account
+in one TransactWriteItems, then publish the event to SQS and delete the
+outbox record (the relay publishes whatever is left)."""
 
+import hashlib
 import json
 import os
 import time
@@ -35,6 +40,11 @@ QUEUE_URL = os.environ["ORDER_PLACED_QUEUE_URL"]
 MAX_LINES = 50
 MAX_QUANTITY = 1000
 MAX_MINOR = 10_000_000_000
+MAX_OPEN_ORDERS = int(os.environ.get("MAX_OPEN_ORDERS_PER_ACCOUNT", "10"))
+MAX_HELD_UNITS = int(os.environ.get("MAX_HELD_UNITS_PER_PRODUCT", "20"))
+KEY_TTL_SECONDS = 24 * 60 * 60
+# What every order writes is spread over shards (shared/adapters/src/dynamo/layout.rs).
+SHARDS = 64
 
 app = resolver()
 sqs = boto3.client("sqs")
@@ -83,6 +93,43 @@ def get_products(ids: list) -> dict:
     raise ApiError(503, "service_unavailable", "a dependency is unavailable; retry later")
 
 
+def shard_of(item_id: str) -> str:
+    """The item's shard, as the project picks it: FNV-1a of the id."""
+    value = 0xCBF29CE484222325
+    for byte in item_id.encode():
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{value % SHARDS:02d}"
+
+
+def get_consistent(pk: str, sk: str):
+    return dynamodb.get_item(
+        TableName=TABLE_NAME, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+    ).get("Item")
+
+
+def hold(owner: str, lines: list) -> dict:
+    """The order onto the owner's holdings, conditional on the caps."""
+    names, values = {}, {":order": {"N": "1"}, ":max_orders": {"N": str(MAX_OPEN_ORDERS)}}
+    adds, conditions = ["open_orders :order"], ["(attribute_not_exists(open_orders) OR open_orders < :max_orders)"]
+    for index, (product_id, quantity) in enumerate(lines):
+        names[f"#u{index}"] = f"units#{product_id}"
+        values[f":u{index}"] = {"N": str(quantity)}
+        values[f":room{index}"] = {"N": str(MAX_HELD_UNITS - quantity)}
+        adds.append(f"#u{index} :u{index}")
+        conditions.append(f"(attribute_not_exists(#u{index}) OR #u{index} <= :room{index})")
+    return {
+        "Update": {
+            "TableName": TABLE_NAME,
+            "Key": {"pk": {"S": f"HOLDINGS#{owner}"}, "sk": {"S": "HOLDINGS"}},
+            "UpdateExpression": "ADD " + ", ".join(adds),
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
 def counter(name: str) -> dict:
     return {
         "Update": {
@@ -98,15 +145,45 @@ def counter(name: str) -> dict:
 @app.post("/api/v1/orders")
 def place_order():
     owner = authenticate(app, keys).user_id
+    # A write: the account as it is now.
+    account = get_consistent(f"USER#{owner}", "USER")
+    if account is None:
+        raise ApiError(401, "invalid_token", "token is invalid or expired")
+    if account.get("disabled", {}).get("BOOL"):
+        raise ApiError(403, "account_disabled", "this account is disabled")
+    raw_key = (header(app, "idempotency-key") or "").strip()
+    if not raw_key:
+        raise ApiError(400, "idempotency_key_required", "this request needs an Idempotency-Key header")
+    if len(raw_key) > 255 or not all(33 <= ord(c) <= 126 for c in raw_key):
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
+    key = f"orders:place#{owner}#{raw_key}"
+    raw_body = app.current_event.body or ""
+    fingerprint = hashlib.sha256(b"POST\0" + raw_body.encode()).hexdigest()
+    record = get_consistent(f"IDEMPOTENCY#{key}", "IDEMPOTENCY")
+    if record is not None and int(record["expires_at"]["N"]) > time.time():
+        if record["fingerprint"]["S"] != fingerprint:
+            raise invalid("Idempotency-Key", "was already used with a different request body")
+        return json_response(
+            int(record["status"]["N"]), json.loads(record["body"]["S"]),
+            {"Location": record["location"]["S"], "ETag": record["etag"]["S"], "Idempotent-Replayed": "true"},
+        )
     media_type = (header(app, "content-type") or "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "request body must be JSON (Content-Type: application/json)")
     try:
-        body = json.loads(app.current_event.body or "")
+        body = json.loads(raw_body)
     except ValueError:
         raise ApiError(400, "malformed_json", "request body is not valid JSON") from None
     lines = parse_lines(body)
+    if any(quantity > MAX_HELD_UNITS for _, quantity in lines):
+        raise ApiError(409, "hold_limit_reached", "this order alone holds more than an account may")
     catalogue = get_products([product_id for product_id, _ in lines])
+    verified = get_consistent(f"USER#{owner}", "USER")
+    if verified is None:
+        raise ApiError(401, "invalid_token", "token is invalid or expired")
+    # An account from before verification has no attribute, and may order.
+    if not verified.get("email_verified", {"BOOL": True}).get("BOOL"):
+        raise ApiError(403, "email_unverified", "verify your email address first")
 
     order_lines, total, currency = [], 0, None
     for product_id, quantity in lines:
@@ -141,16 +218,17 @@ def place_order():
     }
     event_body = json.dumps(event, separators=(",", ":"))
     status = "pending"
+    order_shard, outbox_shard = shard_of(order_id), shard_of(event_id)
     order_item = {
         "pk": {"S": f"ORDER#{order_id}"},
         "sk": {"S": "ORDER"},
         "gsi1pk": {"S": f"ORDERS#OWNER#{owner}"},
         "gsi1sk": {"S": order_id},
-        "gsi2pk": {"S": f"ORDERS#STATUS#{status}"},
+        "gsi2pk": {"S": f"ORDERS#STATUS#{status}#{order_shard}"},
         "gsi2sk": {"S": order_id},
         "gsi3pk": {"S": f"ORDERS#OWNER#{owner}#STATUS#{status}"},
         "gsi3sk": {"S": order_id},
-        "gsi4pk": {"S": "ORDERS"},
+        "gsi4pk": {"S": f"ORDERS#{order_shard}"},
         "gsi4sk": {"S": order_id},
         "id": {"S": order_id},
         "owner": {"S": owner},
@@ -165,35 +243,16 @@ def place_order():
     outbox_item = {
         "pk": {"S": f"OUTBOX#{event_id}"},
         "sk": {"S": "OUTBOX"},
-        "gsi1pk": {"S": "OUTBOX"},
+        "gsi1pk": {"S": f"OUTBOX#{outbox_shard}"},
         "gsi1sk": {"S": event_id},
         "queue": {"S": "order-placed"},
         "created_at": {"N": str(int(time.time()))},
         "body": {"S": event_body},
     }
-    dynamodb.transact_write_items(
-        TransactItems=[
-            {"Put": {"TableName": TABLE_NAME, "Item": order_item, "ConditionExpression": "attribute_not_exists(pk)",
-                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
-            counter("orders"),
-            counter(f"orders#owner#{owner}"),
-            counter(f"orders#status#{status}"),
-            counter(f"orders#owner#{owner}#status#{status}"),
-            {"Put": {"TableName": TABLE_NAME, "Item": outbox_item, "ConditionExpression": "attribute_not_exists(pk)"}},
-        ]
-    )
-    logger.info("order placed", extra={"order_id": order_id, "lines": len(order_lines), "total": total})
-    metrics.add_metric(name="OrdersPlaced", unit=MetricUnit.Count, value=1)
-    try:
-        sqs.send_message(
-            QueueUrl=QUEUE_URL,
-            MessageBody=event_body,
-            MessageAttributes={"correlation_id": {"DataType": "String", "StringValue": correlation}},
-        )
-        dynamodb.delete_item(TableName=TABLE_NAME, Key={"pk": {"S": f"OUTBOX#{event_id}"}, "sk": {"S": "OUTBOX"}})
-    except Exception:
-        logger.warning("event not published now; the outbox relay will", extra={"event_id": event_id}, exc_info=True)
-
+    # The trace of the request (awslambdaric sets it per invocation), for whoever publishes the event.
+    trace = os.environ.get("_X_AMZN_TRACE_ID")
+    if trace:
+        outbox_item["trace"] = {"S": trace}
     view = {
         "id": order_id,
         "owner_id": owner,
@@ -208,7 +267,56 @@ def place_order():
         "updated_at": now,
         "version": 1,
     }
-    return json_response(201, view, {"Location": f"/api/v1/orders/{order_id}", "ETag": '"1"'})
+    location = f"/api/v1/orders/{order_id}"
+    now_seconds = int(time.time())
+    record_item = {
+        "pk": {"S": f"IDEMPOTENCY#{key}"},
+        "sk": {"S": "IDEMPOTENCY"},
+        "fingerprint": {"S": fingerprint},
+        "status": {"N": "201"},
+        "body": {"S": json.dumps(view, separators=(",", ":"))},
+        "expires_at": {"N": str(now_seconds + KEY_TTL_SECONDS)},
+        "etag": {"S": '"1"'},
+        "location": {"S": location},
+    }
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": TABLE_NAME, "Item": order_item, "ConditionExpression": "attribute_not_exists(pk)",
+                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+            counter(f"orders#status#{status}#{order_shard}"),
+            counter(f"orders#owner#{owner}#status#{status}"),
+            counter(f"orders#{order_shard}"),
+            counter(f"orders#owner#{owner}"),
+            {"Put": {"TableName": TABLE_NAME, "Item": outbox_item, "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": TABLE_NAME, "Item": record_item,
+                     "ConditionExpression": "attribute_not_exists(pk) OR expires_at <= :now",
+                     "ExpressionAttributeValues": {":now": {"N": str(now_seconds)}}}},
+            hold(owner, lines),
+            {"ConditionCheck": {
+                "TableName": TABLE_NAME,
+                "Key": {"pk": {"S": f"USER#{owner}"}, "sk": {"S": "USER"}},
+                "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(#verified) OR #verified = :verified)",
+                "ExpressionAttributeNames": {"#verified": "email_verified"},
+                "ExpressionAttributeValues": {":verified": {"BOOL": True}},
+            }},
+        ]
+    )
+    logger.info("order placed", extra={"order_id": order_id, "lines": len(order_lines), "total": total})
+    metrics.add_metric(name="OrdersPlaced", unit=MetricUnit.Count, value=1)
+    message = {
+        "QueueUrl": QUEUE_URL,
+        "MessageBody": event_body,
+        "MessageAttributes": {"correlation_id": {"DataType": "String", "StringValue": correlation}},
+    }
+    if trace:
+        message["MessageSystemAttributes"] = {"AWSTraceHeader": {"DataType": "String", "StringValue": trace}}
+    try:
+        sqs.send_message(**message)
+        dynamodb.delete_item(TableName=TABLE_NAME, Key={"pk": {"S": f"OUTBOX#{event_id}"}, "sk": {"S": "OUTBOX"}})
+    except Exception:
+        logger.warning("event not published now; the outbox relay will", extra={"event_id": event_id}, exc_info=True)
+
+    return json_response(201, view, {"Location": location, "ETag": '"1"'})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
