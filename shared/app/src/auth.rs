@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::error::AppError;
 use adapters::throttle::{History, Limit};
 use domain::ports::{SignInHistory, StoreError, Taken, Throttle, UserStore};
 use domain::{DomainEvent, Email, NewUser, Password, PasswordHash, Role, ValidationError};
@@ -49,17 +50,17 @@ pub(crate) fn parse_credentials(
 
 /// An account for `email` with `password` hashed, created now, verified:
 /// the operator vouches for the address.
-fn new_user(hasher: &PasswordHasher, email: Email, password: &Password, role: Role) -> Result<domain::User, ApiError> {
+fn new_user(hasher: &PasswordHasher, email: Email, password: &Password, role: Role) -> Result<domain::User, AppError> {
     let password_hash = hasher.hash(password.expose()).map(PasswordHash::from_phc).map_err(ApiError::Internal)?;
     let mut user = NewUser { email, password_hash, role }.into_user(OffsetDateTime::now_utc());
     user.email_verified = true;
     Ok(user)
 }
 
-fn email_taken(error: StoreError) -> ApiError {
+fn email_taken(error: StoreError) -> AppError {
     match error {
         StoreError::AlreadyExists(Taken::Email) => {
-            ApiError::conflict("email_taken", "an account with this email already exists")
+            ApiError::conflict("email_taken", "an account with this email already exists").into()
         }
         other => other.into(),
     }
@@ -76,7 +77,7 @@ pub async fn create_user(
     password: &Password,
     role: Role,
     correlation_id: &str,
-) -> Result<(domain::User, DomainEvent), ApiError> {
+) -> Result<(domain::User, DomainEvent), AppError> {
     let user = new_user(hasher, email, password, role)?;
     let event = DomainEvent::user_created(user.id, &user.email, correlation_id, user.created_at);
     users.insert(&user, Some(&event)).await.map_err(email_taken)?;
@@ -151,7 +152,7 @@ pub async fn login(
     limits: &LoginLimits<impl Throttle, impl SignInHistory>,
     sessions: &crate::sessions::Sessions<impl domain::ports::SessionStore>,
     second_factors: &crate::mfa::SecondFactors<impl domain::ports::SecondFactorStore, impl Throttle>,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     let LoginBody { email, password, totp_code, recovery_code } = request.json()?;
     let (email, password) = parse_credentials(Credentials { email, password }, Password::parse_attempt)?;
     let proof = crate::mfa::Proof::parse(totp_code.as_deref(), recovery_code.as_deref())?;
@@ -181,7 +182,7 @@ pub async fn login(
     if let Some((limit, decision)) = refused {
         tracing::warn!(limit, known_address = known, "login refused: too many attempts");
         framework::metrics::count(framework::metrics::names::LOGINS_FAILED, 1.0);
-        return Err(ApiError::TooManyRequests { retry_after_seconds: decision.reset_seconds });
+        return Err(ApiError::TooManyRequests { retry_after_seconds: decision.reset_seconds }.into());
     }
     let verified = if let Some(user) = &user {
         hasher.verify(&password, &user.password_hash)
@@ -192,7 +193,7 @@ pub async fn login(
     let Some(user) = user.filter(|_| verified) else {
         tracing::info!(known_address = known, "login refused: wrong email or password");
         framework::metrics::count(framework::metrics::names::LOGINS_FAILED, 1.0);
-        return Err(ApiError::InvalidCredentials);
+        return Err(AppError::InvalidCredentials);
     };
     // The owner is in: their earlier misses from this address are forgiven,
     // this attempt does not count against their address or account, and the
@@ -208,7 +209,7 @@ pub async fn login(
     }
     // Checked only after the password, so it reveals nothing to a guesser.
     if !user.can_sign_in() {
-        return Err(ApiError::AccountDisabled);
+        return Err(ApiError::AccountDisabled.into());
     }
     if user.role == Role::Admin && !password.is_long_enough_for_an_admin() {
         // Promoted with a password chosen under the user minimum: allowed

@@ -1,6 +1,7 @@
 //! The catalogue: GET /products, GET /products/{id} (anyone), and POST,
 //! PUT, DELETE /products (admins).
 
+use crate::error::AppError;
 use domain::ports::{IdempotencyStore, ProductStore};
 use domain::{ProductDraft, ProductId};
 use framework::http::{ApiError, ApiRequest, ApiResponse, IfMatch};
@@ -35,7 +36,7 @@ struct ProductBody {
 }
 
 impl ProductBody {
-    fn into_draft(self) -> Result<ProductDraft, ApiError> {
+    fn into_draft(self) -> Result<ProductDraft, AppError> {
         Ok(ProductDraft::parse(
             &self.sku,
             &self.name,
@@ -53,14 +54,14 @@ fn is_admin(request: &ApiRequest) -> bool {
 }
 
 /// A product id from the path; one that cannot exist is simply not found.
-fn product_id(request: &ApiRequest) -> Result<ProductId, ApiError> {
-    ProductId::parse(request.path_param("id")?).map_err(|_| ApiError::NotFound)
+fn product_id(request: &ApiRequest) -> Result<ProductId, AppError> {
+    ProductId::parse(request.path_param("id")?).map_err(|_| ApiError::NotFound.into())
 }
 
-fn sku_taken(error: domain::ports::StoreError) -> ApiError {
+fn sku_taken(error: domain::ports::StoreError) -> AppError {
     match error {
         domain::ports::StoreError::AlreadyExists(domain::ports::Taken::Sku) => {
-            ApiError::conflict("sku_taken", "another product already has this SKU")
+            ApiError::conflict("sku_taken", "another product already has this SKU").into()
         }
         other => other.into(),
     }
@@ -75,11 +76,11 @@ pub async fn list(
     products: &impl ProductStore,
     cursors: &Cursors,
     cache: &ReadCache,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     let active = match request.query("active") {
         None | Some("true") => true,
         Some("false") if is_admin(&request) => false,
-        Some("false") => return Err(ApiError::Forbidden),
+        Some("false") => return Err(ApiError::Forbidden.into()),
         Some(_) => return Err(domain::ValidationError::field("active", "must be true or false").into()),
     };
     let scope = if active { "products:active" } else { "products:inactive" };
@@ -104,7 +105,7 @@ pub async fn get(
     request: ApiRequest,
     products: &impl ProductStore,
     cache: &ReadCache,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     let id = product_id(&request)?;
     let product = if is_admin(&request) {
         products.get(id).await?.map(std::sync::Arc::new)
@@ -115,7 +116,7 @@ pub async fn get(
     let product = product.as_ref();
     // Inactive products exist only for admins.
     if !product.active && !is_admin(&request) {
-        return Err(ApiError::NotFound);
+        return Err(ApiError::NotFound.into());
     }
     Ok(ApiResponse::ok(ProductView::from(product)).etag(product.version))
 }
@@ -127,9 +128,9 @@ pub async fn create(
     request: ApiRequest,
     products: &impl ProductStore,
     keys: &impl IdempotencyStore,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     Idempotency::new("products:create", keys)
-        .run(&request, async |key| {
+        .run(&request, async |key| -> Result<ApiResponse, AppError> {
             let draft = request.json::<ProductBody>()?.into_draft()?;
             let product = draft.into_product(OffsetDateTime::now_utc());
             let location = format!("/api/v1/products/{}", product.id);
@@ -140,6 +141,7 @@ pub async fn create(
             Ok(response)
         })
         .await
+        .map_err(AppError::from)
 }
 
 /// PUT /products/{id} (admin): replaces every field as the next version.
@@ -148,7 +150,7 @@ pub async fn create(
 /// change the stock: orders move it between any read and write, so only an
 /// edit pinned to the version it read (whose stock it saw) may set it, and
 /// a reservation is never undone.
-pub async fn replace(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
+pub async fn replace(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, AppError> {
     let id = product_id(&request)?;
     let draft = request.json::<ProductBody>()?.into_draft()?;
     let precondition = &request.if_match()?;
@@ -156,7 +158,7 @@ pub async fn replace(request: ApiRequest, products: &impl ProductStore) -> Resul
     on_the_current_version(Some(precondition), || async move {
         let current = products.get(id).await?.ok_or(ApiError::NotFound)?;
         if !precondition.matches(current.version) {
-            return Err(ApiError::PreconditionFailed);
+            return Err(ApiError::PreconditionFailed.into());
         }
         if *precondition == IfMatch::Any && draft.stock != current.stock {
             return Err(ApiError::conflict(
@@ -165,7 +167,8 @@ pub async fn replace(request: ApiRequest, products: &impl ProductStore) -> Resul
                     "the stock is {} now and orders move it: to set it, send If-Match with the version you read",
                     current.stock
                 ),
-            ));
+            )
+            .into());
         }
         let next = current.replaced(draft.clone(), OffsetDateTime::now_utc());
         products.replace(&current, &next).await.map_err(sku_taken)?;
@@ -178,14 +181,14 @@ pub async fn replace(request: ApiRequest, products: &impl ProductStore) -> Resul
 /// DELETE /products/{id} (admin): removes the product; orders keep their
 /// copy of it. `If-Match` is optional; when present it must match. Without
 /// it (or with `*`), stock moved by orders meanwhile does not refuse it.
-pub async fn delete(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, ApiError> {
+pub async fn delete(request: ApiRequest, products: &impl ProductStore) -> Result<ApiResponse, AppError> {
     let id = product_id(&request)?;
     let precondition = request.optional_if_match();
     let precondition = precondition.as_ref();
     on_the_current_version(precondition, || async move {
         let current = products.get(id).await?.ok_or(ApiError::NotFound)?;
         if precondition.is_some_and(|precondition| !precondition.matches(current.version)) {
-            return Err(ApiError::PreconditionFailed);
+            return Err(ApiError::PreconditionFailed.into());
         }
         products.delete(&current).await?;
         tracing::info!(product_id = %id, "product deleted");

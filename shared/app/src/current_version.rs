@@ -2,6 +2,8 @@
 //! `If-Match` where it is optional) means when another write lands between
 //! the read and the conditional write.
 
+use crate::error::AppError;
+use domain::ports::StoreError;
 use framework::http::{ApiError, IfMatch};
 
 /// Attempts in all before a still-moving resource is reported as 412.
@@ -20,15 +22,18 @@ const ATTEMPTS: usize = 3;
 pub(crate) async fn on_the_current_version<T, F, Attempt>(
     precondition: Option<&IfMatch>,
     mut attempt: F,
-) -> Result<T, ApiError>
+) -> Result<T, AppError>
 where
     F: FnMut() -> Attempt,
-    Attempt: Future<Output = Result<T, ApiError>>,
+    Attempt: Future<Output = Result<T, AppError>>,
 {
     let pinned = matches!(precondition, Some(IfMatch::Versions(_)));
     for _ in 1..ATTEMPTS {
         match attempt().await {
-            Err(ApiError::PreconditionFailed) if !pinned => {
+            // A stale read, however it surfaced: the handler's 412 or the store's refused write.
+            Err(AppError::Http(ApiError::PreconditionFailed) | AppError::Store(StoreError::VersionMismatch))
+                if !pinned =>
+            {
                 tracing::info!("the resource changed between read and write; reading it again");
             }
             outcome => return outcome,

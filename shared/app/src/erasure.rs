@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use crate::error::AppError;
 use adapters::throttle::Limit;
 use domain::ports::{AccountErasure, StoreError, Throttle, UserStore};
 use domain::{ErasureError, Password, UserId};
@@ -58,7 +59,7 @@ pub async fn delete_me(
     erasures: &impl AccountErasure,
     hasher: &impl PasswordCheck,
     attempts: &impl Throttle,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     let id = request.principal()?.user_id;
     let body: Reauthentication = request.json()?;
     let password = Password::parse_attempt(body.password)?;
@@ -66,7 +67,7 @@ pub async fn delete_me(
     let decision = attempts.hit(&id.to_string()).await?;
     if !decision.allowed {
         tracing::warn!(user_id = %id, "account deletion refused: too many password attempts");
-        return Err(ApiError::TooManyRequests { retry_after_seconds: decision.reset_seconds });
+        return Err(ApiError::TooManyRequests { retry_after_seconds: decision.reset_seconds }.into());
     }
     for _ in 0..3 {
         let Some(user) = users.get(id).await? else {
@@ -77,11 +78,11 @@ pub async fn delete_me(
                 return Ok(ApiResponse::no_content());
             }
             tracing::info!("token refused: no such account");
-            return Err(ApiError::InvalidToken);
+            return Err(ApiError::InvalidToken.into());
         };
         if !hasher.verify(&password, &user.password_hash) {
             tracing::info!(user_id = %id, "account deletion refused: wrong password");
-            return Err(ApiError::PasswordIncorrect);
+            return Err(AppError::PasswordIncorrect);
         }
         let response = ApiResponse::no_content();
         match request.commit(&response, erasures.erase(&user)).await {
@@ -90,14 +91,16 @@ pub async fn delete_me(
                 finish(erasures, id, STEPS_IN_REQUEST).await;
                 return Ok(response);
             }
-            Err(ErasureError::Refused(refused)) => return Err(ApiError::conflict(refused.code(), refused.to_string())),
+            Err(ErasureError::Refused(refused)) => {
+                return Err(ApiError::conflict(refused.code(), refused.to_string()).into());
+            }
             Err(ErasureError::Store(StoreError::NotFound)) => return Ok(response),
             // Changed since it was read (an admin's edit): read it again.
             Err(ErasureError::Store(StoreError::VersionMismatch)) => {}
             Err(ErasureError::Store(error)) => return Err(error.into()),
         }
     }
-    Err(ApiError::Unavailable(anyhow::anyhow!("the account kept changing during its erasure")))
+    Err(ApiError::Unavailable(anyhow::anyhow!("the account kept changing during its erasure")).into())
 }
 
 /// Takes up to `steps` pages of the erased account's orders off it; whether

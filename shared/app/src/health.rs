@@ -3,9 +3,10 @@
 
 use std::time::Instant;
 
+use crate::error::AppError;
 use adapters::dynamo::Table;
 use framework::http::headers::{API_VERSION, BUILD_COMMIT};
-use framework::http::{ApiError, ApiRequest, ApiResponse};
+use framework::http::{ApiRequest, ApiResponse};
 use http::StatusCode;
 use serde_json::json;
 
@@ -14,7 +15,7 @@ use serde_json::json;
 /// signing keys need no check here: a function whose keys do not load
 /// (those that issue or verify tokens) fails its cold start and its own
 /// deployment alarm, and get-health reads no secret.
-pub async fn check(_request: ApiRequest, table: &Table) -> Result<ApiResponse, ApiError> {
+pub async fn check(_request: ApiRequest, table: &Table) -> Result<ApiResponse, AppError> {
     let started = Instant::now();
     let dynamodb = table.ping().await;
     let latency_ms = started.elapsed().as_millis() as u64;

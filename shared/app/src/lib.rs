@@ -13,6 +13,7 @@ pub mod consumers;
 mod current_version;
 pub mod email;
 pub mod erasure;
+pub mod error;
 pub mod expiry;
 pub mod health;
 mod input;

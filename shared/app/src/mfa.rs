@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use crate::error::AppError;
 use adapters::throttle::Limit;
 use domain::ports::{EnrolmentStart, SecondFactorStore, SessionStore, Throttle, UserStore};
 use domain::totp::{RECOVERY_CODES, RecoveryCode, TotpCode, TotpEnrolment, TotpSecret};
@@ -90,7 +91,7 @@ pub async fn at_sign_in(
     proof: Proof,
     factors: &SecondFactors<impl SecondFactorStore, impl Throttle>,
     now: OffsetDateTime,
-) -> Result<bool, ApiError> {
+) -> Result<bool, AppError> {
     if user.role != Role::Admin {
         return Ok(false);
     }
@@ -100,7 +101,7 @@ pub async fn at_sign_in(
     let accepted = match proof {
         Proof::Absent => {
             tracing::info!(user_id = %user.id, "login needs the second factor");
-            return Err(ApiError::MfaRequired);
+            return Err(AppError::MfaRequired);
         }
         Proof::Totp(code) => {
             count_attempt(user, factors).await?;
@@ -121,7 +122,7 @@ pub async fn at_sign_in(
     if !accepted {
         tracing::info!(user_id = %user.id, "login refused: wrong, replayed or used second factor");
         framework::metrics::count(framework::metrics::names::LOGINS_FAILED, 1.0);
-        return Err(ApiError::InvalidMfaCode);
+        return Err(AppError::InvalidMfaCode);
     }
     forgive_attempts(user, factors).await;
     Ok(true)
@@ -134,7 +135,7 @@ pub async fn enrol(
     request: ApiRequest,
     users: &impl UserStore,
     factors: &impl SecondFactorStore,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     enrol_at(request, users, factors, OffsetDateTime::now_utc()).await
 }
 
@@ -144,7 +145,7 @@ pub async fn enrol_at(
     users: &impl UserStore,
     factors: &impl SecondFactorStore,
     now: OffsetDateTime,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     let user = admin(&request, users).await?;
     let enrolment = TotpEnrolment::begin(user.id, TotpSecret::from_random(rand::random()), now);
     match factors.begin(&enrolment).await? {
@@ -176,7 +177,7 @@ pub async fn confirm(
     request: ApiRequest,
     users: &impl UserStore,
     factors: &SecondFactors<impl SecondFactorStore, impl Throttle>,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     confirm_at(request, users, factors, OffsetDateTime::now_utc()).await
 }
 
@@ -186,7 +187,7 @@ pub async fn confirm_at(
     users: &impl UserStore,
     factors: &SecondFactors<impl SecondFactorStore, impl Throttle>,
     now: OffsetDateTime,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     // One round trip: the account (its role) beside the enrolment.
     let (user, enrolment) = tokio::join!(admin(&request, users), factors.store.enrolment(request.principal()?.user_id));
     let (user, enrolment) = (user?, enrolment?);
@@ -215,11 +216,11 @@ pub async fn confirm_at(
 }
 
 /// The caller's account, if it is an admin's (the second factor is theirs).
-async fn admin(request: &ApiRequest, users: &impl UserStore) -> Result<User, ApiError> {
+async fn admin(request: &ApiRequest, users: &impl UserStore) -> Result<User, AppError> {
     let principal = request.principal()?;
     let user = users.get(principal.user_id).await?.ok_or(ApiError::InvalidToken)?;
     if user.role != Role::Admin {
-        return Err(ApiError::Forbidden);
+        return Err(ApiError::Forbidden.into());
     }
     Ok(user)
 }
@@ -229,7 +230,7 @@ async fn admin(request: &ApiRequest, users: &impl UserStore) -> Result<User, Api
 async fn count_attempt(
     user: &User,
     factors: &SecondFactors<impl SecondFactorStore, impl Throttle>,
-) -> Result<(), ApiError> {
+) -> Result<(), AppError> {
     let key = user.id.to_string();
     let (short, daily) = tokio::join!(factors.attempts.hit(&key), factors.daily_attempts.hit(&key));
     let (short, daily) = (short?, daily?);
@@ -237,7 +238,7 @@ async fn count_attempt(
         if !decision.allowed {
             tracing::warn!(user_id = %user.id, "second factor refused: too many attempts");
             framework::metrics::count(framework::metrics::names::LOGINS_FAILED, 1.0);
-            return Err(ApiError::TooManyRequests { retry_after_seconds: decision.reset_seconds });
+            return Err(ApiError::TooManyRequests { retry_after_seconds: decision.reset_seconds }.into());
         }
     }
     Ok(())
@@ -252,12 +253,13 @@ async fn forgive_attempts(user: &User, factors: &SecondFactors<impl SecondFactor
     }
 }
 
-fn already_enrolled() -> ApiError {
-    ApiError::conflict("mfa_already_enrolled", "this account's second factor is already confirmed")
+fn already_enrolled() -> AppError {
+    ApiError::conflict("mfa_already_enrolled", "this account's second factor is already confirmed").into()
 }
 
-fn not_pending() -> ApiError {
+fn not_pending() -> AppError {
     ApiError::conflict("mfa_not_pending", "no enrolment is pending: begin one with POST /api/v1/users/me/mfa/totp")
+        .into()
 }
 
 /// What an operator's reset of a second factor did ([`reset`]).
@@ -286,7 +288,7 @@ pub async fn reset(
     factors: &impl SecondFactorStore,
     sessions: &impl SessionStore,
     email: &Email,
-) -> Result<SecondFactorReset, ApiError> {
+) -> Result<SecondFactorReset, AppError> {
     let user = users.find_by_email(email).await?.ok_or(ApiError::NotFound)?;
     let factor_removed = factors.remove(user.id).await?;
     let sessions_ended = sessions.end_all(user.id, None).await?;

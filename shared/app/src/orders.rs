@@ -2,6 +2,7 @@
 //! and DELETE /orders/{id}. Customers see and change only their own orders;
 //! anyone else's is "not found", so existence never leaks.
 
+use crate::error::AppError;
 use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, ProductStore, Publisher, StoreError, UserStore};
 use domain::{DomainEvent, Order, OrderId, OrderRequest, OrderStatus, PricingError, ValidationError};
 use framework::auth::Principal;
@@ -35,8 +36,8 @@ struct StatusBody {
     status: String,
 }
 
-fn pricing_error(error: &PricingError) -> ApiError {
-    ApiError::Validation(ValidationError::field("lines", error.to_string()))
+fn pricing_error(error: &PricingError) -> AppError {
+    ValidationError::field("lines", error.to_string()).into()
 }
 
 fn order_response(order: &Order) -> ApiResponse {
@@ -44,12 +45,12 @@ fn order_response(order: &Order) -> ApiResponse {
 }
 
 /// The order, if `principal` may see it.
-async fn visible_order(request: &ApiRequest, orders: &impl OrderStore) -> Result<(Principal, Order), ApiError> {
+async fn visible_order(request: &ApiRequest, orders: &impl OrderStore) -> Result<(Principal, Order), AppError> {
     let principal = request.principal()?.clone();
     let id = OrderId::parse(request.path_param("id")?).map_err(|_| ApiError::NotFound)?;
     let order = orders.get(id).await?.ok_or(ApiError::NotFound)?;
     if !order.is_owned_by(principal.user_id) && !principal.is_admin() {
-        return Err(ApiError::NotFound);
+        return Err(ApiError::NotFound.into());
     }
     Ok((principal, order))
 }
@@ -73,11 +74,11 @@ pub async fn place(
     orders: &impl OrderStore,
     keys: &impl IdempotencyStore,
     publisher: &impl Publisher,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     let owner = request.principal()?.user_id;
     let idempotency = Idempotency::new("orders:place", keys).policy(KeyPolicy::Required);
     idempotency
-        .run(&request, async |key| {
+        .run(&request, async |key| -> Result<ApiResponse, AppError> {
             let body: PlaceBody = request.json()?;
             let lines: Vec<(String, i64)> = body.lines.into_iter().map(|l| (l.product_id, l.quantity)).collect();
             let order_request = OrderRequest::parse(&lines)?;
@@ -97,9 +98,9 @@ pub async fn place(
                     // Verified when read (and a verification is never undone): the account was deleted since.
                     StoreError::NotFound => {
                         tracing::info!("order refused: the account was deleted while the order was placed");
-                        ApiError::InvalidToken
+                        AppError::from(ApiError::InvalidToken)
                     }
-                    other => ApiError::from(other),
+                    other => AppError::from(other),
                 }
             })?;
             tracing::info!(order_id = %order.id, lines = order.lines.len(), total = order.total.minor(), "order placed");
@@ -108,11 +109,12 @@ pub async fn place(
             Ok(response)
         })
         .await
+        .map_err(AppError::from)
 }
 
 /// GET /orders: newest first, in pages, optionally `?status=`; customers see
 /// only their own orders, admins everyone's.
-pub async fn list(request: ApiRequest, orders: &impl OrderStore, cursors: &Cursors) -> Result<ApiResponse, ApiError> {
+pub async fn list(request: ApiRequest, orders: &impl OrderStore, cursors: &Cursors) -> Result<ApiResponse, AppError> {
     let principal = request.principal()?;
     let status = request.query("status").map(OrderStatus::parse).transpose()?;
     let owner = (!principal.is_admin()).then_some(principal.user_id);
@@ -129,13 +131,13 @@ pub async fn list(request: ApiRequest, orders: &impl OrderStore, cursors: &Curso
 }
 
 /// GET /orders/{id}, with its ETag; 404 for an order the caller may not see.
-pub async fn get(request: ApiRequest, orders: &impl OrderStore) -> Result<ApiResponse, ApiError> {
+pub async fn get(request: ApiRequest, orders: &impl OrderStore) -> Result<ApiResponse, AppError> {
     let (_, order) = visible_order(&request, orders).await?;
     Ok(order_response(&order))
 }
 
 /// PATCH: the owner may cancel; an admin may cancel or ship. `If-Match` is required.
-pub async fn update(request: ApiRequest, orders: &impl OrderStore) -> Result<ApiResponse, ApiError> {
+pub async fn update(request: ApiRequest, orders: &impl OrderStore) -> Result<ApiResponse, AppError> {
     let body: StatusBody = request.json()?;
     let target = OrderStatus::parse(&body.status)?;
     if !matches!(target, OrderStatus::Cancelled | OrderStatus::Shipped) {
@@ -146,7 +148,7 @@ pub async fn update(request: ApiRequest, orders: &impl OrderStore) -> Result<Api
 }
 
 /// DELETE: cancels the order. `If-Match` is optional here; when present it must match.
-pub async fn cancel(request: ApiRequest, orders: &impl OrderStore) -> Result<ApiResponse, ApiError> {
+pub async fn cancel(request: ApiRequest, orders: &impl OrderStore) -> Result<ApiResponse, AppError> {
     let precondition = request.optional_if_match();
     change_status(&request, orders, OrderStatus::Cancelled, precondition).await
 }
@@ -156,15 +158,15 @@ async fn change_status(
     orders: &impl OrderStore,
     target: OrderStatus,
     precondition: Option<IfMatch>,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     let precondition = precondition.as_ref();
     crate::current_version::on_the_current_version(precondition, || async move {
         let (principal, order) = visible_order(request, orders).await?;
         if target == OrderStatus::Shipped && !principal.is_admin() {
-            return Err(ApiError::Forbidden);
+            return Err(ApiError::Forbidden.into());
         }
         if precondition.is_some_and(|precondition| !precondition.matches(order.version)) {
-            return Err(ApiError::PreconditionFailed);
+            return Err(ApiError::PreconditionFailed.into());
         }
         let next = order
             .transitioned(target, None, OffsetDateTime::now_utc())

@@ -1,8 +1,9 @@
 //! The shop's listings on the framework's cursors: `?limit=` is the domain's
 //! [`PageLimit`], a cursor seals a store's [`Page`] position.
 
+use crate::error::AppError;
 use domain::{Page, PageLimit, PageRequest};
-use framework::http::{ApiError, ApiRequest};
+use framework::http::ApiRequest;
 use framework::pagination::{Cursors, Paginated};
 
 /// Reads and answers a page of a listing whose scope is `scope` (which
@@ -10,7 +11,7 @@ use framework::pagination::{Cursors, Paginated};
 pub(crate) trait Paging {
     /// The page `?limit=&cursor=` asks for: a bad limit is a 422, then a
     /// cursor that does not open under `scope` a 400.
-    async fn page_request(&self, request: &ApiRequest, scope: &str) -> Result<PageRequest, ApiError>;
+    async fn page_request(&self, request: &ApiRequest, scope: &str) -> Result<PageRequest, AppError>;
 
     /// The response body of `page`, its next position sealed into a cursor.
     async fn paginated<T, V>(
@@ -19,11 +20,11 @@ pub(crate) trait Paging {
         limit: PageLimit,
         scope: &str,
         view: impl Fn(&T) -> V,
-    ) -> Result<Paginated<V>, ApiError>;
+    ) -> Result<Paginated<V>, AppError>;
 }
 
 impl Paging for Cursors {
-    async fn page_request(&self, request: &ApiRequest, scope: &str) -> Result<PageRequest, ApiError> {
+    async fn page_request(&self, request: &ApiRequest, scope: &str) -> Result<PageRequest, AppError> {
         let limit = PageLimit::parse(request.query("limit"))?;
         let after = self.position(request, scope).await?;
         Ok(PageRequest { limit, after })
@@ -35,8 +36,8 @@ impl Paging for Cursors {
         limit: PageLimit,
         scope: &str,
         view: impl Fn(&T) -> V,
-    ) -> Result<Paginated<V>, ApiError> {
+    ) -> Result<Paginated<V>, AppError> {
         let data = page.items.iter().map(view).collect();
-        self.page(scope, limit.get(), data, page.next.as_deref(), page.total).await
+        Ok(self.page(scope, limit.get(), data, page.next.as_deref(), page.total).await?)
     }
 }

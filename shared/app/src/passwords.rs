@@ -14,6 +14,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::error::AppError;
 use adapters::throttle::Limit;
 use domain::ports::{PasswordResets, Publisher, SessionStore, StoreError, Throttle, UserStore};
 use domain::{
@@ -100,7 +101,7 @@ pub async fn request_reset(
     resets: &Resets<impl UserStore, impl PasswordResets, impl Throttle>,
     publisher: &impl Publisher,
     now: OffsetDateTime,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     let body: ResetRequestBody = request.json()?;
     let email = Email::parse(&body.email)?;
     // Hashed: the counter's key is stored and must not hold the address.
@@ -108,7 +109,7 @@ pub async fn request_reset(
     let (counted, user) = tokio::join!(resets.per_address.hit(&address), resets.users.find_by_email(&email));
     let counted = counted?;
     if !counted.allowed {
-        return Err(ApiError::TooManyRequests { retry_after_seconds: counted.reset_seconds });
+        return Err(ApiError::TooManyRequests { retry_after_seconds: counted.reset_seconds }.into());
     }
     if let Some(user) = user?.filter(User::can_sign_in) {
         let (secret, secret_hash) = new_secret();
@@ -140,8 +141,9 @@ struct ResetConfirmBody {
     password: String,
 }
 
-fn invalid_reset_token() -> ApiError {
+fn invalid_reset_token() -> AppError {
     ApiError::bad_request("invalid_reset_token", "this reset link is invalid, used or expired: ask for a new one")
+        .into()
 }
 
 /// POST /auth/password-reset/confirm: sets the new password (the
@@ -157,7 +159,7 @@ pub async fn confirm_reset(
     hasher: &PasswordHasher,
     publisher: &impl Publisher,
     now: OffsetDateTime,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     let body: ResetConfirmBody = request.json()?;
     let mut errors = ValidationError::default();
     let token = errors.collect(ResetToken::parse(&body.token));
@@ -178,7 +180,9 @@ pub async fn confirm_reset(
         Ok(()) => {}
         Err(StoreError::NotFound) => return Err(invalid_reset_token()),
         Err(StoreError::VersionMismatch) => {
-            return Err(ApiError::conflict("account_changed", "the account changed meanwhile: try the link again"));
+            return Err(
+                ApiError::conflict("account_changed", "the account changed meanwhile: try the link again").into()
+            );
         }
         Err(other) => return Err(other.into()),
     }
@@ -212,7 +216,7 @@ pub async fn change_password(
     hasher: &(impl PasswordCheck + HashesPasswords),
     checks: &impl Throttle,
     now: OffsetDateTime,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     let caller = request.principal()?.user_id;
     let body: ChangeBody = request.json()?;
     let mut errors = ValidationError::default();
@@ -226,11 +230,11 @@ pub async fn change_password(
     let (counted, user) = tokio::join!(checks.hit(&account), users.get(caller));
     let counted = counted?;
     if !counted.allowed {
-        return Err(ApiError::TooManyRequests { retry_after_seconds: counted.reset_seconds });
+        return Err(ApiError::TooManyRequests { retry_after_seconds: counted.reset_seconds }.into());
     }
     let user = user?.ok_or(ApiError::InvalidToken)?;
     if !hasher.verify(&current, &user.password_hash) {
-        return Err(ApiError::InvalidCredentials);
+        return Err(AppError::InvalidCredentials);
     }
     let changed = with_password(&user, hasher.hash_new(&next).map_err(ApiError::Internal)?, now);
     users.update(&changed, None).await?;

@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
+use crate::error::AppError;
 use anyhow::Context;
 use framework::http::{ApiError, ApiRequest, ApiResponse};
 use http::HeaderValue;
@@ -68,7 +69,7 @@ impl Reference {
     }
 
     /// The answer to a GET of `{file}`; any other name is a 404.
-    pub fn answer(&'static self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    pub fn answer(&'static self, request: &ApiRequest) -> Result<ApiResponse, AppError> {
         let file = request.path_params.get("file").map(String::as_str).unwrap_or_default();
         let response = match file {
             "index.html" => ApiResponse::text("text/html; charset=utf-8", PAGE)
@@ -84,7 +85,7 @@ impl Reference {
                 };
                 ApiResponse::text("application/yaml; charset=utf-8", document)
             }
-            _ => return Err(ApiError::NotFound),
+            _ => return Err(ApiError::NotFound.into()),
         };
         Ok(response)
     }
@@ -158,7 +159,7 @@ mod tests {
             assert!(reference.answer(&get(file, None)).is_ok(), "{file}");
         }
         for file in ["package.json", "../Cargo.toml", "", "index.html/"] {
-            assert!(matches!(reference.answer(&get(file, None)), Err(ApiError::NotFound)), "{file}");
+            assert!(matches!(reference.answer(&get(file, None)), Err(AppError::Http(ApiError::NotFound))), "{file}");
         }
         let page = reference.answer(&get("index.html", None)).unwrap();
         assert!(

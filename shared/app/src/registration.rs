@@ -19,6 +19,7 @@
 
 use std::time::Duration;
 
+use crate::error::AppError;
 use adapters::throttle::Limit;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -118,13 +119,13 @@ pub async fn register(
     keys: &impl IdempotencyStore,
     hasher: &PasswordHasher,
     publisher: &impl Publisher,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     let idempotency = Idempotency::new("auth:register", keys).unhashed(&["password"]);
     idempotency
         .run(
             &request,
             async |_| Ok(true),
-            async |key| {
+            async |key| -> Result<ApiResponse, AppError> {
                 let (email, password) = parse_credentials(request.json()?, Password::parse_new)?;
                 let now = OffsetDateTime::now_utc();
                 let response = accepted();
@@ -168,6 +169,7 @@ pub async fn register(
             },
         )
         .await
+        .map_err(AppError::from)
 }
 
 /// The email a registration of `user`'s address sends its owner: a fresh
@@ -181,7 +183,7 @@ async fn tell_owner(
     correlation_id: &str,
     now: OffsetDateTime,
     record: Option<&domain::IdempotencyRecord>,
-) -> Result<DomainEvent, ApiError> {
+) -> Result<DomainEvent, AppError> {
     if !user.email_verified && allowed {
         let (pending, event) = registration.links.issue(user, correlation_id, now);
         registration.verifications.renew(&pending, &event, record).await?;
@@ -210,7 +212,7 @@ pub async fn verify_email(
     verifications: &impl Verifications,
     publisher: &impl Publisher,
     now: OffsetDateTime,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     let body: VerifyRequest = request.json()?;
     let refused = || {
         ApiError::bad_request(
@@ -234,7 +236,7 @@ pub async fn verify_email(
         }
         VerifyOutcome::Refused => {
             tracing::info!("verification refused: unknown, used, superseded or expired token");
-            return Err(refused());
+            return Err(refused().into());
         }
     }
     Ok(ApiResponse::ok(serde_json::json!({"status": "verified"})))
@@ -255,7 +257,7 @@ pub async fn resend(
     registration: &Registration<impl UserStore, impl Verifications, impl Throttle>,
     publisher: &impl Publisher,
     now: OffsetDateTime,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     let body: ResendRequest = request.json()?;
     let email = Email::parse(&body.email)?;
     let address = short_hash(email.as_ref());
@@ -263,7 +265,7 @@ pub async fn resend(
         tokio::join!(registration.emails_per_address.hit(&address), registration.users.find_by_email(&email),);
     let (counted, existing) = (counted?, existing?);
     if !counted.allowed {
-        return Err(ApiError::TooManyRequests { retry_after_seconds: counted.reset_seconds });
+        return Err(ApiError::TooManyRequests { retry_after_seconds: counted.reset_seconds }.into());
     }
     if let Some(user) = existing.filter(|user| !user.email_verified) {
         let (pending, event) = registration.links.issue(&user, &request.correlation_id, now);
@@ -286,11 +288,11 @@ pub async fn resend(
 /// # Errors
 /// `403 email_unverified` for an unverified account, `401` when the token's
 /// account is gone, and the store's errors.
-pub async fn require_verified(users: &impl UserStore, user_id: UserId) -> Result<(), ApiError> {
+pub async fn require_verified(users: &impl UserStore, user_id: UserId) -> Result<(), AppError> {
     match users.get(user_id).await? {
         Some(user) if user.email_verified => Ok(()),
-        Some(_) => Err(ApiError::EmailUnverified),
-        None => Err(ApiError::InvalidToken),
+        Some(_) => Err(AppError::EmailUnverified),
+        None => Err(ApiError::InvalidToken.into()),
     }
 }
 
@@ -301,7 +303,7 @@ pub async fn require_verified(users: &impl UserStore, user_id: UserId) -> Result
 ///
 /// # Errors
 /// `404` when the address has no account, and the store's errors.
-pub async fn mark_verified(users: &impl UserStore, email: &Email) -> Result<User, ApiError> {
+pub async fn mark_verified(users: &impl UserStore, email: &Email) -> Result<User, AppError> {
     for _ in 0..3 {
         let user = users.find_by_email(email).await?.ok_or(ApiError::NotFound)?;
         let verified = user.verified(OffsetDateTime::now_utc());
@@ -314,5 +316,5 @@ pub async fn mark_verified(users: &impl UserStore, email: &Email) -> Result<User
             Err(error) => return Err(error.into()),
         }
     }
-    Err(ApiError::PreconditionFailed)
+    Err(ApiError::PreconditionFailed.into())
 }

@@ -9,6 +9,7 @@
 //! account's role or a disable, so a read trusts an old role for at most one
 //! access-token lifetime after the change commits.
 
+use crate::error::AppError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::ports::{SessionStore, UserStore};
@@ -62,7 +63,7 @@ pub async fn start(
     user: &User,
     mfa: bool,
     now: OffsetDateTime,
-) -> Result<IssuedRefresh, ApiError> {
+) -> Result<IssuedRefresh, AppError> {
     let (secret, hash) = new_secret();
     let session = Session::start(user.id, user.role, mfa, hash, now, sessions.lifetime);
     sessions.store.start(&session).await?;
@@ -104,7 +105,7 @@ pub async fn refresh(
     sessions: &Sessions<impl SessionStore>,
     tokens: &Tokens,
     now: OffsetDateTime,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     let body: RefreshBody = request.json()?;
     // Malformed is 422 (as the API document's pattern says); a well-formed
     // token that opens nothing is 401.
@@ -141,9 +142,9 @@ pub async fn refresh(
     Ok(signed_in(&access, &refresh))
 }
 
-fn refused(reason: &'static str) -> ApiError {
+fn refused(reason: &'static str) -> AppError {
     tracing::info!(reason, "refresh refused");
-    ApiError::InvalidToken
+    ApiError::InvalidToken.into()
 }
 
 #[derive(Deserialize)]
@@ -157,7 +158,7 @@ struct LogoutBody {
 /// from logging out). 204 whether or not the session was still there
 /// (RFC 7009); 422 for a body that is no refresh token at all. Access
 /// tokens already issued to it work until they expire (minutes).
-pub async fn logout(request: ApiRequest, sessions: &impl SessionStore) -> Result<ApiResponse, ApiError> {
+pub async fn logout(request: ApiRequest, sessions: &impl SessionStore) -> Result<ApiResponse, AppError> {
     let body: LogoutBody = request.json()?;
     let token = RefreshToken::parse(&body.refresh_token)?;
     let ended = sessions.end(token.user_id, token.session_id).await?;
@@ -167,7 +168,7 @@ pub async fn logout(request: ApiRequest, sessions: &impl SessionStore) -> Result
 
 /// POST /auth/logout-all (signed in): ends every session of the caller's
 /// account, on every device. 200 `{"sessions_ended": n}`.
-pub async fn logout_all(request: ApiRequest, sessions: &impl SessionStore) -> Result<ApiResponse, ApiError> {
+pub async fn logout_all(request: ApiRequest, sessions: &impl SessionStore) -> Result<ApiResponse, AppError> {
     let user = request.principal()?.user_id;
     let ended = sessions.end_all(user, None).await?;
     tracing::info!(user_id = %user, ended, "logged out everywhere");

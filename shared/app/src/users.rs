@@ -1,6 +1,7 @@
 //! GET /users/me, GET /users/me/export, GET /users (admin) and PATCH
 //! /users/{id} (admin).
 
+use crate::error::AppError;
 use domain::ports::{OrderFilter, OrderStore, SecondFactorStore, SessionStore, UserStore};
 use domain::{PageLimit, PageRequest, UserId, UserPatch};
 use framework::http::{ApiError, ApiRequest, ApiResponse};
@@ -14,7 +15,7 @@ use crate::{OrderView, UserView};
 const LIST_SCOPE: &str = "users";
 
 /// GET /users/me: the caller's own account, with its ETag.
-pub async fn me(request: ApiRequest, users: &impl UserStore) -> Result<ApiResponse, ApiError> {
+pub async fn me(request: ApiRequest, users: &impl UserStore) -> Result<ApiResponse, AppError> {
     let principal = request.principal()?;
     let user = users.get(principal.user_id).await?.ok_or(ApiError::NotFound)?;
     Ok(ApiResponse::ok(UserView::from(&user)).etag(user.version))
@@ -71,7 +72,7 @@ pub async fn export(
     orders: &impl OrderStore,
     sessions: &impl SessionStore,
     second_factors: &impl SecondFactorStore,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     let principal = request.principal()?;
     let id = principal.user_id;
     let now = OffsetDateTime::now_utc();
@@ -122,7 +123,7 @@ pub async fn export(
 }
 
 /// GET /users (admin): every account, newest first, in pages.
-pub async fn list(request: ApiRequest, users: &impl UserStore, cursors: &Cursors) -> Result<ApiResponse, ApiError> {
+pub async fn list(request: ApiRequest, users: &impl UserStore, cursors: &Cursors) -> Result<ApiResponse, AppError> {
     let page_request = cursors.page_request(&request, LIST_SCOPE).await?;
     let limit: PageLimit = page_request.limit;
     let page = users.list(&page_request).await?;
@@ -147,7 +148,7 @@ pub async fn update(
     request: ApiRequest,
     users: &impl UserStore,
     sessions: &impl domain::ports::SessionStore,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<ApiResponse, AppError> {
     let actor = request.principal()?.user_id;
     // An id that cannot exist is simply not found.
     let id = UserId::parse(request.path_param("id")?).map_err(|_| ApiError::NotFound)?;
@@ -159,7 +160,7 @@ pub async fn update(
     crate::current_version::on_the_current_version(Some(precondition), || async move {
         let user = users.get(id).await?.ok_or(ApiError::NotFound)?;
         if !precondition.matches(user.version) {
-            return Err(ApiError::PreconditionFailed);
+            return Err(ApiError::PreconditionFailed.into());
         }
         let patched = user
             .patched(patch, actor, OffsetDateTime::now_utc())

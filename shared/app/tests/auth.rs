@@ -57,7 +57,9 @@ async fn login_checked_by(
     request.client_ip = ip.to_owned();
     let sessions = app::sessions::Sessions { store: memory.sessions(), lifetime: domain::RefreshLifetime::DEFAULT };
     let second_factors = support::second_factors(memory);
-    app::auth::login(request, &memory.users(), hasher, &support::tokens(), limits, &sessions, &second_factors).await
+    app::auth::login(request, &memory.users(), hasher, &support::tokens(), limits, &sessions, &second_factors)
+        .await
+        .map_err(ApiError::from)
 }
 
 /// Counts the password checks (argon2 runs) login makes.

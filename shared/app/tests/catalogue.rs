@@ -20,6 +20,7 @@ fn draft(sku: &str, stock: i64, active: bool) -> serde_json::Value {
 async fn create(memory: &Memory, admin: &User, body: serde_json::Value) -> Result<ApiResponse, ApiError> {
     app::catalogue::create(request(Method::POST, Some(admin), Some(body)), &memory.products(), &memory.idempotency())
         .await
+        .map_err(ApiError::from)
 }
 
 #[tokio::test]
@@ -36,11 +37,15 @@ async fn replacing_needs_the_current_version_and_moves_the_sku_and_the_listings(
             None => request,
         }
     };
-    let missing =
-        app::catalogue::replace(replace(None, draft("mug-2", 5, true)), &memory.products()).await.unwrap_err();
+    let missing = app::catalogue::replace(replace(None, draft("mug-2", 5, true)), &memory.products())
+        .await
+        .map_err(ApiError::from)
+        .unwrap_err();
     assert_eq!(missing.status(), StatusCode::PRECONDITION_REQUIRED);
-    let stale =
-        app::catalogue::replace(replace(Some("\"7\""), draft("mug-2", 5, true)), &memory.products()).await.unwrap_err();
+    let stale = app::catalogue::replace(replace(Some("\"7\""), draft("mug-2", 5, true)), &memory.products())
+        .await
+        .map_err(ApiError::from)
+        .unwrap_err();
     assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
     let retired =
         app::catalogue::replace(replace(Some("*"), draft("mug-2", 5, false)), &memory.products()).await.unwrap();
@@ -56,6 +61,7 @@ async fn replacing_needs_the_current_version_and_moves_the_sku_and_the_listings(
         &ReadCache::new(Duration::ZERO),
     )
     .await
+    .map_err(ApiError::from)
     .unwrap_err();
     assert_eq!(guest.status(), StatusCode::NOT_FOUND, "inactive products exist only for admins");
     let inactive = with_query(request(Method::GET, Some(&admin), None), "active", "false");
@@ -81,7 +87,10 @@ async fn a_product_created_again_with_its_key_is_created_once() {
     let retry = create(draft("mug-7", 3, true)).await.unwrap();
     assert_eq!((retry.status, body(&retry)), (StatusCode::CREATED, body(&first)));
     assert_eq!(header(&retry, "location"), header(&first, "location"));
-    assert_eq!(create(draft("mug-8", 3, true)).await.unwrap_err().status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        create(draft("mug-8", 3, true)).await.map_err(ApiError::from).unwrap_err().status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
     let listed = app::catalogue::list(
         request(Method::GET, None, None),
         &memory.products(),
@@ -106,12 +115,16 @@ async fn deleting_checks_an_if_match_when_given_and_frees_the_sku() {
         }
     };
     assert_eq!(
-        app::catalogue::delete(delete(Some("\"9\"")), &memory.products()).await.unwrap_err().status(),
+        app::catalogue::delete(delete(Some("\"9\"")), &memory.products())
+            .await
+            .map_err(ApiError::from)
+            .unwrap_err()
+            .status(),
         StatusCode::PRECONDITION_FAILED
     );
     assert_eq!(app::catalogue::delete(delete(None), &memory.products()).await.unwrap().status, StatusCode::NO_CONTENT);
     assert_eq!(
-        app::catalogue::delete(delete(None), &memory.products()).await.unwrap_err().status(),
+        app::catalogue::delete(delete(None), &memory.products()).await.map_err(ApiError::from).unwrap_err().status(),
         StatusCode::NOT_FOUND
     );
     assert!(memory.product(mug.id).is_none());
@@ -229,7 +242,7 @@ async fn an_edit_with_if_match_star_never_undoes_a_reservation() {
         with_header(with_path(request(Method::PUT, Some(&admin), Some(body)), mug.id), "if-match", if_match)
     };
 
-    let refused = app::catalogue::replace(edit(5, "*"), &products).await.unwrap_err();
+    let refused = app::catalogue::replace(edit(5, "*"), &products).await.map_err(ApiError::from).unwrap_err();
     assert_eq!((refused.status(), refused.code()), (StatusCode::CONFLICT, "stock_needs_version"));
     assert_eq!(memory.product(mug.id).unwrap().stock, 3, "the two reserved units stay reserved");
 

@@ -57,7 +57,7 @@ async fn delete_through(
     password: &str,
 ) -> Result<ApiResponse, ApiError> {
     let request = request(Method::DELETE, Some(user), Some(json!({ "password": password })));
-    erasure::delete_me(request, &memory.users(), erasures, &Plain, &attempts(memory)).await
+    erasure::delete_me(request, &memory.users(), erasures, &Plain, &attempts(memory)).await.map_err(ApiError::from)
 }
 
 /// The erasing write commits, then the process dies: every later step fails.
@@ -144,7 +144,11 @@ async fn a_wrong_password_erases_nothing_and_guesses_are_bounded() {
     assert!(memory.user(customer.id).is_some());
     let missing = request(Method::DELETE, Some(&customer), Some(json!({})));
     let refused = erasure::delete_me(missing, &memory.users(), &memory.erasures(), &Plain, &attempts(&memory)).await;
-    assert_eq!(refused.unwrap_err().status(), StatusCode::UNPROCESSABLE_ENTITY, "the password is required");
+    assert_eq!(
+        refused.map_err(ApiError::from).unwrap_err().status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the password is required"
+    );
     memory.advance(ERASE_ATTEMPTS.window);
     assert_eq!(delete(&memory, &customer, PASSWORD).await.unwrap().status, StatusCode::NO_CONTENT);
 }
@@ -378,7 +382,7 @@ async fn an_order_placed_while_the_account_is_deleted_never_outlives_the_account
                 delete(&memory, &customer, PASSWORD).await
             })
         };
-        let (placement, deletion) = (placement.await.unwrap(), deletion.await.unwrap());
+        let (placement, deletion) = (placement.await.unwrap().map_err(ApiError::from), deletion.await.unwrap());
 
         let erased = memory.user(customer.id).is_none();
         let open_and_ownerless_or_theirs = memory

@@ -5,6 +5,7 @@
 mod support;
 
 use domain::{HoldLimits, OrderId, Role, User};
+use framework::http::ApiError;
 use http::{Method, StatusCode};
 use in_memory::Memory;
 use serde_json::{Value, json};
@@ -20,7 +21,7 @@ async fn place(
     limits: HoldLimits,
     buyer: &User,
     body: Value,
-) -> Result<framework::http::ApiResponse, framework::http::ApiError> {
+) -> Result<framework::http::ApiResponse, ApiError> {
     let request =
         with_header(request(Method::POST, Some(buyer), Some(body)), "idempotency-key", &ulid::Ulid::new().to_string());
     app::orders::place(
@@ -32,9 +33,10 @@ async fn place(
         &memory.publisher(),
     )
     .await
+    .map_err(ApiError::from)
 }
 
-fn envelope(error: &framework::http::ApiError) -> Value {
+fn envelope(error: &ApiError) -> Value {
     error.envelope("test")["error"].clone()
 }
 
@@ -248,7 +250,7 @@ async fn an_expiry_racing_shipments_and_cancellations_loses_cleanly() {
     for change in changes {
         match change.await.unwrap() {
             Ok(_) => changed += 1,
-            Err(lost) => assert_eq!(envelope(&lost)["code"], "illegal_transition", "a loser sees the winner"),
+            Err(lost) => assert_eq!(envelope(&lost.into())["code"], "illegal_transition", "a loser sees the winner"),
         }
     }
 

@@ -46,7 +46,9 @@ async fn login_from(memory: &Memory, body: Value, ip: &str) -> Result<ApiRespons
     let mut request = request(Method::POST, None, Some(body));
     ip.clone_into(&mut request.client_ip);
     let factors = support::second_factors(memory);
-    auth::login(request, &memory.users(), &PlainCheck, &support::tokens(), &limits, &sessions, &factors).await
+    auth::login(request, &memory.users(), &PlainCheck, &support::tokens(), &limits, &sessions, &factors)
+        .await
+        .map_err(ApiError::from)
 }
 
 async fn login(memory: &Memory, user: &User, extra: &Value) -> Result<ApiResponse, ApiError> {
@@ -93,7 +95,7 @@ fn wrong(right: &str) -> String {
 
 async fn confirm(memory: &Memory, user: &User, code: &str, now: OffsetDateTime) -> Result<ApiResponse, ApiError> {
     let request = request(Method::POST, Some(user), Some(json!({"code": code})));
-    mfa::confirm_at(request, &memory.users(), &support::second_factors(memory), now).await
+    mfa::confirm_at(request, &memory.users(), &support::second_factors(memory), now).await.map_err(ApiError::from)
 }
 
 /// An admin whose enrolment is confirmed at `now`; the app and the recovery codes.
@@ -117,7 +119,7 @@ async fn an_enrolment_is_pending_until_a_code_confirms_it() {
     let customer = support::user(&memory, Role::User).await;
     let (users, factors) = (memory.users(), memory.second_factors());
     let refused = mfa::enrol_at(request(Method::POST, Some(&customer), None), &users, &factors, now).await;
-    assert_eq!(code(refused), "forbidden", "the second factor is the admins'");
+    assert_eq!(code(refused.map_err(ApiError::from)), "forbidden", "the second factor is the admins'");
     assert_eq!(code(confirm(&memory, &customer, "123456", now).await), "forbidden");
 
     let admin = support::user(&memory, Role::Admin).await;
@@ -141,7 +143,11 @@ async fn an_enrolment_is_pending_until_a_code_confirms_it() {
 
     assert_eq!(code(confirm(&memory, &admin, &right, now).await), "mfa_already_enrolled");
     let again = mfa::enrol_at(request(Method::POST, Some(&admin), None), &users, &factors, now).await;
-    assert_eq!(code(again), "mfa_already_enrolled", "a confirmed second factor is never replaced");
+    assert_eq!(
+        code(again.map_err(ApiError::from)),
+        "mfa_already_enrolled",
+        "a confirmed second factor is never replaced"
+    );
     let stranger = support::user(&memory, Role::Admin).await;
     assert_eq!(code(confirm(&memory, &stranger, &right, now).await), "mfa_not_pending");
 }
@@ -239,7 +245,7 @@ async fn each_time_step_is_accepted_once_and_in_order() {
     let sign_in = async |code: &str, now: OffsetDateTime| {
         mfa::at_sign_in(&admin, Proof::Totp(domain::totp::TotpCode::parse(code, "totp_code").unwrap()), &factors, now)
             .await
-            .map_err(|error| error.code())
+            .map_err(|error| ApiError::from(error).code())
     };
     assert_eq!(sign_in(&code_at(&app, at(30)), at(30)).await, Ok(true));
     assert_eq!(sign_in(&code_at(&app, at(30)), at(45)).await, Err("invalid_mfa_code"), "the same step again");
@@ -319,6 +325,6 @@ async fn an_operator_resets_a_lost_second_factor_and_a_second_run_is_harmless() 
     enrol(&memory, &admin, now).await;
 
     let nobody = domain::Email::parse("nobody.here@example.com").unwrap();
-    let unknown = mfa::reset(&users, &factors, &sessions, &nobody).await.unwrap_err();
+    let unknown = mfa::reset(&users, &factors, &sessions, &nobody).await.map_err(ApiError::from).unwrap_err();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }

@@ -5,6 +5,7 @@ mod support;
 
 use domain::ports::{OrderFilter, OrderStore, Reservation, StoreError};
 use domain::{DomainEvent, IdempotencyRecord, Order, OrderId, OrderStatus, Page, PageRequest, Role};
+use framework::http::ApiError;
 use http::{Method, StatusCode};
 use in_memory::{Dependency, Memory};
 use serde_json::json;
@@ -14,7 +15,7 @@ use support::{body, header, id, product, request, user, with_header, with_path};
 async fn place(
     memory: &Memory,
     mut request: framework::http::ApiRequest,
-) -> Result<framework::http::ApiResponse, framework::http::ApiError> {
+) -> Result<framework::http::ApiResponse, ApiError> {
     if !request.headers.contains_key("idempotency-key") {
         request = with_header(request, "idempotency-key", &ulid::Ulid::new().to_string());
     }
@@ -27,6 +28,7 @@ async fn place(
         &memory.publisher(),
     )
     .await
+    .map_err(ApiError::from)
 }
 
 /// A client that does not send the key is refused before anything is
@@ -47,6 +49,7 @@ async fn an_order_without_an_idempotency_key_is_refused_and_writes_nothing() {
         &memory.publisher(),
     )
     .await
+    .map_err(ApiError::from)
     .unwrap_err();
     assert_eq!((refused.status(), refused.code()), (StatusCode::BAD_REQUEST, "idempotency_key_required"));
     assert!(memory.published().is_empty() && memory.outbox().is_empty(), "nothing placed");
@@ -165,7 +168,10 @@ async fn owners_cancel_admins_ship_and_strangers_see_nothing() {
     let placed = place(&memory, request(Method::POST, Some(&buyer), Some(order_body(&[(&mug, 2)])))).await.unwrap();
     let order_id = id(&placed);
     let get = |who| with_path(request(Method::GET, Some(who), None), &order_id);
-    assert_eq!(app::orders::get(get(&stranger), &memory.orders()).await.unwrap_err().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app::orders::get(get(&stranger), &memory.orders()).await.map_err(ApiError::from).unwrap_err().status(),
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(app::orders::get(get(&admin), &memory.orders()).await.unwrap().status, StatusCode::OK);
 
     // Confirmed by the consumer: stock is held.
@@ -191,16 +197,24 @@ async fn owners_cancel_admins_ship_and_strangers_see_nothing() {
         )
     };
     assert_eq!(
-        app::orders::update(patch(&buyer, "shipped", "*"), &memory.orders()).await.unwrap_err().status(),
+        app::orders::update(patch(&buyer, "shipped", "*"), &memory.orders())
+            .await
+            .map_err(ApiError::from)
+            .unwrap_err()
+            .status(),
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        app::orders::update(patch(&buyer, "cancelled", "\"1\""), &memory.orders()).await.unwrap_err().status(),
+        app::orders::update(patch(&buyer, "cancelled", "\"1\""), &memory.orders())
+            .await
+            .map_err(ApiError::from)
+            .unwrap_err()
+            .status(),
         StatusCode::PRECONDITION_FAILED
     );
     let missing = with_path(request(Method::PATCH, Some(&buyer), Some(json!({"status": "cancelled"}))), &order_id);
     assert_eq!(
-        app::orders::update(missing, &memory.orders()).await.unwrap_err().status(),
+        app::orders::update(missing, &memory.orders()).await.map_err(ApiError::from).unwrap_err().status(),
         StatusCode::PRECONDITION_REQUIRED
     );
     let cancelled = app::orders::update(patch(&buyer, "cancelled", "\"2\""), &memory.orders()).await.unwrap();
@@ -208,7 +222,7 @@ async fn owners_cancel_admins_ship_and_strangers_see_nothing() {
     assert_eq!(memory.product(mug.id).unwrap().stock, 10, "a cancelled confirmed order gives its stock back");
     let again =
         app::orders::cancel(with_path(request(Method::DELETE, Some(&buyer), None), &order_id), &memory.orders()).await;
-    assert_eq!(again.unwrap_err().status(), StatusCode::CONFLICT, "cancelled is final");
+    assert_eq!(again.map_err(ApiError::from).unwrap_err().status(), StatusCode::CONFLICT, "cancelled is final");
 }
 
 #[tokio::test]
@@ -226,7 +240,7 @@ async fn admins_ship_confirmed_orders_only() {
         )
     };
     assert_eq!(
-        app::orders::update(ship(), &memory.orders()).await.unwrap_err().status(),
+        app::orders::update(ship(), &memory.orders()).await.map_err(ApiError::from).unwrap_err().status(),
         StatusCode::CONFLICT,
         "pending cannot ship"
     );
@@ -323,7 +337,11 @@ async fn a_cancel_without_a_pinned_version_survives_a_concurrent_confirmation() 
         };
         let outcome = app::orders::cancel(cancel, &orders).await;
         if if_match == Some("\"1\"") {
-            assert_eq!(outcome.unwrap_err().status(), StatusCode::PRECONDITION_FAILED, "a pinned version is honoured");
+            assert_eq!(
+                outcome.map_err(ApiError::from).unwrap_err().status(),
+                StatusCode::PRECONDITION_FAILED,
+                "a pinned version is honoured"
+            );
             continue;
         }
         let cancelled = outcome.unwrap_or_else(|error| panic!("If-Match {if_match:?}: {error:?}"));

@@ -34,7 +34,7 @@ fn resets(memory: &Memory) -> TestResets {
 
 async fn ask(memory: &Memory, resets: &TestResets, email: &str, now: OffsetDateTime) -> Result<ApiResponse, ApiError> {
     let request = request(Method::POST, None, Some(json!({ "email": email })));
-    app::passwords::request_reset(request, resets, &memory.publisher(), now).await
+    app::passwords::request_reset(request, resets, &memory.publisher(), now).await.map_err(ApiError::from)
 }
 
 /// The token of the newest reset email to `to`, from the outbox and what was published.
@@ -66,6 +66,7 @@ async fn confirm(memory: &Memory, token: &str, password: &str, now: OffsetDateTi
         now,
     )
     .await
+    .map_err(ApiError::from)
 }
 
 fn has_password(memory: &Memory, user: &User, password: &str) -> bool {
@@ -191,6 +192,7 @@ async fn changing_the_password_needs_the_current_one_ends_the_other_sessions_and
         now,
     )
     .await
+    .map_err(ApiError::from)
     .unwrap_err();
     assert_eq!((wrong.status(), wrong.code()), (StatusCode::UNAUTHORIZED, "invalid_credentials"));
     let changed = app::passwords::change_password(

@@ -30,7 +30,9 @@ async fn price_shown(memory: &Memory, cache: &ReadCache, caller: Option<&User>, 
 }
 
 async fn first_page(memory: &Memory, cache: &ReadCache, caller: Option<&User>) -> Result<ApiResponse, ApiError> {
-    app::catalogue::list(request(Method::GET, caller, None), &memory.products(), &support::cursors(), cache).await
+    app::catalogue::list(request(Method::GET, caller, None), &memory.products(), &support::cursors(), cache)
+        .await
+        .map_err(ApiError::from)
 }
 
 #[tokio::test(start_paused = true)]
@@ -66,7 +68,7 @@ async fn a_deleted_product_is_gone_within_the_ttl() {
     app::catalogue::delete(delete, &memory.products()).await.unwrap();
     assert!(get().await.is_ok(), "a hit within the TTL");
     tokio::time::advance(TTL).await;
-    assert_eq!(get().await.unwrap_err().code(), "not_found");
+    assert_eq!(get().await.map_err(ApiError::from).unwrap_err().code(), "not_found");
 }
 
 #[tokio::test(start_paused = true)]

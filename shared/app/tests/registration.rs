@@ -47,12 +47,16 @@ async fn user(memory: &Memory, email: &str) -> User {
 
 async fn verify(memory: &Memory, token: &str, now: OffsetDateTime) -> Result<ApiResponse, ApiError> {
     let request = request(Method::POST, None, Some(json!({"token": token})));
-    app::registration::verify_email(request, &memory.verifications(), &memory.publisher(), now).await
+    app::registration::verify_email(request, &memory.verifications(), &memory.publisher(), now)
+        .await
+        .map_err(ApiError::from)
 }
 
 async fn resend(memory: &Memory, email: &str) -> Result<ApiResponse, ApiError> {
     let request = request(Method::POST, None, Some(json!({"email": email})));
-    app::registration::resend(request, &registration(memory), &memory.publisher(), OffsetDateTime::now_utc()).await
+    app::registration::resend(request, &registration(memory), &memory.publisher(), OffsetDateTime::now_utc())
+        .await
+        .map_err(ApiError::from)
 }
 
 async fn place_order(memory: &Memory, customer: &User) -> Result<ApiResponse, ApiError> {
@@ -72,6 +76,7 @@ async fn place_order(memory: &Memory, customer: &User) -> Result<ApiResponse, Ap
         &memory.publisher(),
     )
     .await
+    .map_err(ApiError::from)
 }
 
 #[tokio::test]

@@ -38,7 +38,7 @@ async fn refresh(
     now: OffsetDateTime,
 ) -> Result<ApiResponse, ApiError> {
     let request = request(Method::POST, None, Some(json!({ "refresh_token": token })));
-    app::sessions::refresh(request, &memory.users(), sessions, &support::tokens(), now).await
+    app::sessions::refresh(request, &memory.users(), sessions, &support::tokens(), now).await.map_err(ApiError::from)
 }
 
 fn refresh_token(response: &ApiResponse) -> String {
@@ -95,7 +95,7 @@ async fn malformed_and_forged_tokens_are_refused() {
     assert!(refused(refresh(&memory, &sessions, &token, now).await));
     let unknown_field = request(Method::POST, None, Some(json!({ "refresh_token": token, "scope": "admin" })));
     let outcome = app::sessions::refresh(unknown_field, &memory.users(), &sessions, &support::tokens(), now).await;
-    assert_eq!(outcome.unwrap_err().status(), StatusCode::UNPROCESSABLE_ENTITY, "strict input");
+    assert_eq!(outcome.map_err(ApiError::from).unwrap_err().status(), StatusCode::UNPROCESSABLE_ENTITY, "strict input");
 }
 
 #[tokio::test]
@@ -139,7 +139,8 @@ async fn logout_ends_one_session_and_logout_all_every_one() {
         StatusCode::NO_CONTENT,
         "logging out twice is harmless"
     );
-    let garbage = app::sessions::logout(logout("garbage"), &memory.sessions()).await.unwrap_err();
+    let garbage =
+        app::sessions::logout(logout("garbage"), &memory.sessions()).await.map_err(ApiError::from).unwrap_err();
     assert_eq!(garbage.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused(refresh(&memory, &sessions, &phone, now).await));
     let laptop = refresh_token(&refresh(&memory, &sessions, &laptop, now).await.unwrap());

@@ -4,6 +4,7 @@ mod support;
 
 use domain::Role;
 use domain::ports::{OrderFilter, OrderStore};
+use framework::http::ApiError;
 use http::{Method, StatusCode};
 use in_memory::{Dependency, Memory};
 use serde_json::json;
@@ -37,6 +38,7 @@ async fn admins_change_roles_and_flags_at_the_current_version_only() {
         &memory.sessions(),
     )
     .await
+    .map_err(ApiError::from)
     .unwrap_err();
     assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
     let same =
@@ -54,11 +56,13 @@ async fn an_admin_cannot_lock_themselves_out_and_bad_patches_are_refused() {
     let lockout =
         app::users::update(patch(&admin, &admin, "*", json!({"disabled": true})), &memory.users(), &memory.sessions())
             .await
+            .map_err(ApiError::from)
             .unwrap_err();
     assert_eq!((lockout.status(), lockout.code()), (StatusCode::CONFLICT, "self_lockout"));
     for bad in [json!({}), json!({"role": "root"}), json!({"role": "user", "email": "x@example.com"})] {
         let refused = app::users::update(patch(&admin, &admin, "*", bad.clone()), &memory.users(), &memory.sessions())
             .await
+            .map_err(ApiError::from)
             .unwrap_err();
         assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }
@@ -66,6 +70,7 @@ async fn an_admin_cannot_lock_themselves_out_and_bad_patches_are_refused() {
     let missing =
         app::users::update(patch(&admin, &ghost, "*", json!({"role": "admin"})), &memory.users(), &memory.sessions())
             .await
+            .map_err(ApiError::from)
             .unwrap_err();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
@@ -78,7 +83,10 @@ async fn the_profile_is_read_from_the_store_and_an_outage_is_a_503() {
     assert_eq!(body(&profile)["email"], me.email.to_string());
     assert!(body(&profile).get("password_hash").is_none());
     memory.set_down(Dependency::Table, true);
-    let down = app::users::me(request(Method::GET, Some(&me), None), &memory.users()).await.unwrap_err();
+    let down = app::users::me(request(Method::GET, Some(&me), None), &memory.users())
+        .await
+        .map_err(ApiError::from)
+        .unwrap_err();
     assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
@@ -138,7 +146,7 @@ async fn two_admins_removing_each_other_at_once_leave_one_active_admin() {
             tokio::spawn(async move { app::users::update(patch(&actor, &target, "*", body), &*users, &sessions).await })
         };
         let (one, two) = tokio::join!(race(first.clone(), second.clone()), race(second.clone(), first.clone()));
-        let outcomes = [one.unwrap(), two.unwrap()];
+        let outcomes = [one.unwrap().map_err(ApiError::from), two.unwrap().map_err(ApiError::from)];
         let refused: Vec<_> = outcomes.iter().filter_map(|outcome| outcome.as_ref().err()).collect();
         assert_eq!(refused.len(), 1, "{body}: exactly one change is refused: {outcomes:?}");
         assert_eq!((refused[0].status(), refused[0].code()), (StatusCode::CONFLICT, "last_active_admin"));
@@ -247,7 +255,7 @@ async fn an_export_needs_a_caller_and_a_store_outage_is_a_503() {
         &memory.second_factors(),
     )
     .await;
-    assert_eq!(anonymous.unwrap_err().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.map_err(ApiError::from).unwrap_err().status(), StatusCode::UNAUTHORIZED);
     memory.set_down(Dependency::Table, true);
     let down = app::users::export(
         request(Method::GET, Some(&buyer), None),
@@ -257,7 +265,7 @@ async fn an_export_needs_a_caller_and_a_store_outage_is_a_503() {
         &memory.second_factors(),
     )
     .await;
-    assert_eq!(down.unwrap_err().status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(down.map_err(ApiError::from).unwrap_err().status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use domain::IdempotencyRecord;
-use domain::ports::IdempotencyStore;
+use domain::ports::{IdempotencyStore, StoreError};
 use http::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -85,10 +85,10 @@ impl<'a, S: IdempotencyStore> Idempotency<'a, S> {
     /// 400 for a malformed or (under [`KeyPolicy::Required`]) missing key,
     /// 422 for a key reused with another body, 409 [`KEY_IN_USE`] when the
     /// winner's record cannot be read yet, and whatever `write` returns.
-    pub async fn run(
+    pub async fn run<E: Into<ApiError>>(
         &self,
         request: &ApiRequest,
-        write: impl AsyncFnOnce(Option<&PendingKey>) -> Result<ApiResponse, ApiError>,
+        write: impl AsyncFnOnce(Option<&PendingKey>) -> Result<ApiResponse, E>,
     ) -> Result<ApiResponse, ApiError> {
         self.run_confirmed(request, async |_| Ok(true), write).await
     }
@@ -97,17 +97,17 @@ impl<'a, S: IdempotencyStore> Idempotency<'a, S> {
     /// Both closures are called at most once and by value: a future that
     /// borrows an `AsyncFn` closure is not provably `Send` to rustc, which
     /// `lambda_http` needs of a handler's future.
-    async fn run_confirmed(
+    async fn run_confirmed<E: Into<ApiError>>(
         &self,
         request: &ApiRequest,
         confirm: impl AsyncFnOnce(&ApiResponse) -> Result<bool, ApiError>,
-        write: impl AsyncFnOnce(Option<&PendingKey>) -> Result<ApiResponse, ApiError>,
+        write: impl AsyncFnOnce(Option<&PendingKey>) -> Result<ApiResponse, E>,
     ) -> Result<ApiResponse, ApiError> {
         let pending = match self.begin(request).await? {
             Begin::Replay(response) => return confirmed(response, confirm).await,
             Begin::Proceed(pending) => pending,
         };
-        match (write(pending.as_ref()).await, &pending) {
+        match (write(pending.as_ref()).await.map_err(Into::into), &pending) {
             (Err(error), Some(pending)) if is_key_in_use(&error) => {
                 confirmed(resolve_race(pending, self.store).await?, confirm).await
             }
@@ -140,7 +140,7 @@ impl<'a, S: IdempotencyStore> Idempotency<'a, S> {
             key: format!("{}#{caller}#{raw}", self.scope),
             fingerprint: fingerprint(request, self.unhashed_fields),
         };
-        match self.store.find(&pending.key).await? {
+        match self.store.find(&pending.key).await.map_err(store_failure)? {
             None => Ok(Begin::Proceed(Some(pending))),
             Some(record) => replay(&pending, &record).map(Begin::Replay),
         }
@@ -162,11 +162,11 @@ impl<S: IdempotencyStore> Confirmed<'_, S> {
     ///
     /// # Errors
     /// Those of [`Idempotency::run`], and whatever `confirm` returns.
-    pub async fn run(
+    pub async fn run<E: Into<ApiError>>(
         &self,
         request: &ApiRequest,
         confirm: impl AsyncFnOnce(&ApiResponse) -> Result<bool, ApiError>,
-        write: impl AsyncFnOnce(Option<&PendingKey>) -> Result<ApiResponse, ApiError>,
+        write: impl AsyncFnOnce(Option<&PendingKey>) -> Result<ApiResponse, E>,
     ) -> Result<ApiResponse, ApiError> {
         self.route.run_confirmed(request, confirm, write).await
     }
@@ -182,10 +182,13 @@ async fn confirmed(
 
 /// The 422 of a key sent again with another request.
 fn reused_key() -> ApiError {
-    ApiError::Validation(domain::ValidationError::field(
-        "Idempotency-Key",
-        "was already used with a different request body",
-    ))
+    ApiError::invalid_field("Idempotency-Key", "was already used with a different request body")
+}
+
+/// The retryable 409 [`KEY_IN_USE`]: what a write answers when its store
+/// reports the key taken (a concurrent duplicate stored it first).
+pub fn key_in_use() -> ApiError {
+    ApiError::conflict(KEY_IN_USE, "a request with this Idempotency-Key is in progress; retry")
 }
 
 /// Whether `error` is the store's "this key was stored first".
@@ -235,9 +238,17 @@ enum Begin {
 /// After the store reported the key as claimed by a concurrent request:
 /// answer like a retry of that request.
 async fn resolve_race(pending: &PendingKey, store: &impl IdempotencyStore) -> Result<ApiResponse, ApiError> {
-    match store.find(&pending.key).await? {
+    match store.find(&pending.key).await.map_err(store_failure)? {
         Some(record) => replay(pending, &record),
-        None => Err(ApiError::conflict(KEY_IN_USE, "a request with this Idempotency-Key is in progress; retry")),
+        None => Err(key_in_use()),
+    }
+}
+
+/// A failed lookup: a 503 when the store is only unavailable, a 500 otherwise.
+fn store_failure(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Unavailable(source) => ApiError::Unavailable(anyhow::Error::from_boxed(source)),
+        other => ApiError::internal(other),
     }
 }
 
@@ -314,7 +325,11 @@ mod tests {
     /// Creates a product with the record, as a route's write does.
     async fn write(memory: &Memory, key: Option<&PendingKey>, response: ApiResponse) -> Result<ApiResponse, ApiError> {
         let product = in_memory::contract::new_product(100, 1);
-        memory.products().create(&product, key.map(|key| key.record(&response)).as_ref()).await?;
+        let created = memory.products().create(&product, key.map(|key| key.record(&response)).as_ref()).await;
+        created.map_err(|error| match error {
+            StoreError::AlreadyExists(Taken::IdempotencyKey) => key_in_use(),
+            other => ApiError::internal(other),
+        })?;
         Ok(response)
     }
 
@@ -325,7 +340,7 @@ mod tests {
         let route = Idempotency::new("test", &store).policy(KeyPolicy::Required);
         let mut ran = false;
         let error = route
-            .run(&keyed("{}", None), async |_| {
+            .run(&keyed("{}", None), async |_| -> Result<_, ApiError> {
                 ran = true;
                 Ok(ApiResponse::no_content())
             })
@@ -333,7 +348,8 @@ mod tests {
             .unwrap_err();
         assert_eq!((error.code(), ran), ("idempotency_key_required", false));
         let optional = Idempotency::new("test", &store);
-        assert!(optional.run(&keyed("{}", None), async |key| Ok(ApiResponse::ok(key.is_none()))).await.is_ok());
+        let request = keyed("{}", None);
+        assert!(optional.run(&request, async |key| Ok::<_, ApiError>(ApiResponse::ok(key.is_none()))).await.is_ok());
     }
 
     #[tokio::test]
@@ -373,7 +389,7 @@ mod tests {
         request.headers.insert(HEADER, http::HeaderValue::from_bytes(b"caf\xe9").unwrap());
         let mut ran = false;
         let error = Idempotency::new("test", &store)
-            .run(&request, async |_| {
+            .run(&request, async |_| -> Result<_, ApiError> {
                 ran = true;
                 Ok(ApiResponse::no_content())
             })
@@ -383,8 +399,8 @@ mod tests {
     }
 
     #[test]
-    fn the_store_reporting_the_key_taken_maps_to_the_retryable_409() {
-        let error = ApiError::from(StoreError::AlreadyExists(Taken::IdempotencyKey));
+    fn a_key_in_use_is_the_retryable_409() {
+        let error = key_in_use();
         assert_eq!((error.status(), error.code()), (StatusCode::CONFLICT, KEY_IN_USE));
         assert!(is_key_in_use(&error));
     }
@@ -404,7 +420,7 @@ mod tests {
             .run(
                 &retry,
                 async |replayed| Ok(replayed.body != Some(serde_json::json!({"id": "first"}))),
-                async |_| {
+                async |_| -> Result<_, ApiError> {
                     wrote = true;
                     Ok(ApiResponse::no_content())
                 },
@@ -412,7 +428,10 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!((refused.status(), wrote), (StatusCode::UNPROCESSABLE_ENTITY, false));
-        let same = route.run(&first, async |_| Ok(true), async |_| Ok(ApiResponse::no_content())).await.unwrap();
+        let same = route
+            .run(&first, async |_| Ok(true), async |_| Ok::<_, ApiError>(ApiResponse::no_content()))
+            .await
+            .unwrap();
         assert_eq!(same.body, Some(serde_json::json!({"id": "first"})), "a confirmed replay answers as before");
     }
 

@@ -11,7 +11,7 @@ use domain::{Product, Role, User, UserId};
 use std::sync::LazyLock;
 
 use framework::auth::{CursorKeys, KeySet, Principal, PrivateKeySet, SecretCache, Tokens};
-use framework::http::{ApiRequest, ApiResponse};
+use framework::http::{ApiError, ApiRequest, ApiResponse};
 use framework::pagination::Cursors;
 use http::Method;
 use in_memory::{Memory, contract};
@@ -125,7 +125,7 @@ pub async fn register(
     email: &str,
     password: &str,
     key: Option<&str>,
-) -> Result<ApiResponse, framework::http::ApiError> {
+) -> Result<ApiResponse, ApiError> {
     let mut request = request(Method::POST, None, Some(serde_json::json!({"email": email, "password": password})));
     if let Some(key) = key {
         request = with_header(request, "idempotency-key", key);
@@ -133,6 +133,7 @@ pub async fn register(
     let hasher = framework::auth::PasswordHasher::new();
     app::registration::register(request, &registration(memory), &memory.idempotency(), &hasher, &memory.publisher())
         .await
+        .map_err(ApiError::from)
 }
 
 /// The second factor's store and attempt limits (as login and the TOTP routes wire them), on `memory`.

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use domain::ports::UserStore;
+use domain::ports::{StoreError, UserStore};
 use http::{HeaderMap, Method};
 
 use super::ApiError;
@@ -54,7 +54,11 @@ impl Authenticator {
     /// [`Authenticator::current`], with `None` where the account no longer
     /// exists (or never did) instead of refusing the token.
     pub async fn current_if_exists(&self, claimed: &Principal) -> Result<Option<Principal>, ApiError> {
-        let Some(user) = self.accounts.get(claimed.user_id).await? else {
+        let account = self.accounts.get(claimed.user_id).await.map_err(|error| match error {
+            StoreError::Unavailable(source) => ApiError::Unavailable(anyhow::Error::from_boxed(source)),
+            other => ApiError::internal(other),
+        });
+        let Some(user) = account? else {
             return Ok(None);
         };
         if !user.can_sign_in() {

@@ -1,10 +1,53 @@
 //! `ApiError`: every way a request can fail, with its status, error code,
-//! headers and JSON envelope.
+//! headers and JSON envelope. It knows HTTP's problems, not an
+//! application's: an application names its own refusals as
+//! [`ApiError::Problem`] (or [`ApiError::Validation`] for refused fields),
+//! mapped once from its own error type.
 
-use domain::ValidationError;
-use domain::ports::StoreError;
+use std::fmt;
+
 use http::StatusCode;
 use serde_json::{Value, json};
+
+/// One refused input field, with a message safe to show to a client.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldProblem {
+    /// The request field as the client spelled it (`lines[2].quantity`, or a
+    /// header's name).
+    pub field: String,
+    /// Why it was refused, phrased for the client.
+    pub message: String,
+}
+
+/// Input refused field by field: the 422 `validation_failed` whose details
+/// name every offending field.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InvalidFields(Vec<FieldProblem>);
+
+impl InvalidFields {
+    /// Refuses the single field `field` with `message`.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self(vec![FieldProblem { field: field.into(), message: message.into() }])
+    }
+
+    /// The refused fields, in the order they were found.
+    pub fn fields(&self) -> &[FieldProblem] {
+        &self.0
+    }
+}
+
+impl FromIterator<FieldProblem> for InvalidFields {
+    fn from_iter<I: IntoIterator<Item = FieldProblem>>(fields: I) -> Self {
+        Self(fields.into_iter().collect())
+    }
+}
+
+impl fmt::Display for InvalidFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let messages: Vec<String> = self.0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+        write!(f, "invalid input ({})", messages.join("; "))
+    }
+}
 
 /// Every way a request can fail, each mapped to one status code here and
 /// nowhere else. 4xx messages are safe to show; a 5xx shows the client only a
@@ -19,40 +62,21 @@ pub enum ApiError {
         /// What is wrong, safe to show.
         message: String,
     },
-    /// 422: well-formed input that the domain refuses, field by field.
+    /// 422: well-formed input that is refused, field by field.
     #[error("{0}")]
-    Validation(ValidationError),
+    Validation(InvalidFields),
     /// 401: the route needs a token and none was sent.
     #[error("authentication required")]
     Unauthenticated,
     /// 401: a token was sent but does not verify (or has expired).
     #[error("token is invalid or expired")]
     InvalidToken,
-    /// 401: a login failed; never says whether the email or the password was wrong.
-    #[error("email or password is incorrect")]
-    InvalidCredentials,
     /// 403: the caller is known but their account is disabled.
     #[error("this account is disabled")]
     AccountDisabled,
-    /// 403: a request that asks for the account's current password again
-    /// (re-authentication before deleting it) got another one.
-    #[error("the password is incorrect")]
-    PasswordIncorrect,
     /// 403: the caller is known but may not do this.
     #[error("you are not allowed to do this")]
     Forbidden,
-    /// 403: the caller's email address is not verified yet, which this
-    /// route requires (placing orders); following the emailed link fixes it.
-    #[error("verify your email address first: follow the link we emailed you, or ask for a new one")]
-    EmailUnverified,
-    /// 401: the password was right, but the account has a confirmed second
-    /// factor and the login sent no `totp_code` or `recovery_code`.
-    #[error("this account needs a code from its authenticator app (totp_code) or a recovery code")]
-    MfaRequired,
-    /// 401: the second factor sent with a right password is wrong, used
-    /// already (a replayed code) or not this account's.
-    #[error("the authenticator or recovery code is incorrect or was used already")]
-    InvalidMfaCode,
     /// 403: admin routes need a sign-in with a second factor here; the
     /// admin enrols (POST /users/me/mfa/totp) and signs in with a code.
     #[error("admin routes need a sign-in with a second factor: enrol TOTP and sign in with a code")]
@@ -69,11 +93,19 @@ pub enum ApiError {
         /// What clashed, safe to show.
         message: String,
     },
-    /// 409: a new order would take the account beyond a cap on what it may
-    /// hold at once (`open_order_limit`, `product_hold_limit`); the cap is in
-    /// the details.
-    #[error("{0}")]
-    LimitReached(domain::HoldLimitExceeded),
+    /// Any other refusal an application names (a failed login, a cap
+    /// reached): its status, code, message and details, answered as they are.
+    #[error("{message}")]
+    Problem {
+        /// The HTTP status, a 4xx.
+        status: StatusCode,
+        /// The error code clients branch on.
+        code: &'static str,
+        /// What is wrong, safe to show.
+        message: String,
+        /// The envelope's `details` entries.
+        details: Vec<Value>,
+    },
     /// 412: the resource changed since the client read it (a stale `If-Match`,
     /// or a concurrent write won); nothing was written.
     #[error("the resource was changed since you read it; fetch it again and retry")]
@@ -116,6 +148,17 @@ impl ApiError {
         Self::Conflict { code, message: message.into() }
     }
 
+    /// A refusal the application names: `status` (a 4xx) with `code`, a
+    /// message safe to show and no details.
+    pub fn problem(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self::Problem { status, code, message: message.into(), details: Vec::new() }
+    }
+
+    /// A 422 refusing the single field `field` with `message`.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(InvalidFields::field(field, message))
+    }
+
     /// A 500 whose cause is logged, never shown.
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
         Self::Internal(error.into())
@@ -126,17 +169,11 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthenticated
-            | Self::InvalidToken
-            | Self::InvalidCredentials
-            | Self::MfaRequired
-            | Self::InvalidMfaCode => StatusCode::UNAUTHORIZED,
-            Self::MfaEnrolmentRequired => StatusCode::FORBIDDEN,
-            Self::Forbidden | Self::AccountDisabled | Self::PasswordIncorrect | Self::EmailUnverified => {
-                StatusCode::FORBIDDEN
-            }
+            Self::Unauthenticated | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::AccountDisabled | Self::MfaEnrolmentRequired => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Conflict { .. } | Self::LimitReached(_) => StatusCode::CONFLICT,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Problem { status, .. } => *status,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -150,18 +187,12 @@ impl ApiError {
     /// Stable, machine-readable code for clients to branch on.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
+            Self::BadRequest { code, .. } | Self::Conflict { code, .. } | Self::Problem { code, .. } => code,
             Self::Validation(_) => "validation_failed",
-            Self::LimitReached(exceeded) => exceeded.code(),
             Self::Unauthenticated => "unauthenticated",
             Self::InvalidToken => "invalid_token",
-            Self::InvalidCredentials => "invalid_credentials",
             Self::AccountDisabled => "account_disabled",
-            Self::PasswordIncorrect => "password_incorrect",
             Self::Forbidden => "forbidden",
-            Self::EmailUnverified => "email_unverified",
-            Self::MfaRequired => "mfa_required",
-            Self::InvalidMfaCode => "invalid_mfa_code",
             Self::MfaEnrolmentRequired => "mfa_enrolment_required",
             Self::NotFound => "not_found",
             Self::PreconditionFailed => "precondition_failed",
@@ -191,9 +222,7 @@ impl ApiError {
     pub fn envelope(&self, request_id: &str) -> Value {
         let details = match self {
             Self::Validation(errors) => json!(errors.fields()),
-            Self::LimitReached(exceeded) => {
-                json!([{"field": exceeded.field(), "message": exceeded.to_string(), "limit": exceeded.limit()}])
-            }
+            Self::Problem { details, .. } => json!(details),
             _ => json!([]),
         };
         json!({
@@ -207,41 +236,13 @@ impl ApiError {
     }
 }
 
-impl From<ValidationError> for ApiError {
-    fn from(error: ValidationError) -> Self {
-        Self::Validation(error)
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::AlreadyExists(domain::ports::Taken::IdempotencyKey) => Self::conflict(
-                crate::idempotency::KEY_IN_USE,
-                "a request with this Idempotency-Key is in progress; retry",
-            ),
-            StoreError::AlreadyExists(what) => Self::conflict("already_exists", format!("{what} already exists")),
-            StoreError::VersionMismatch => Self::PreconditionFailed,
-            StoreError::LastAdmin => Self::conflict(
-                "last_active_admin",
-                "the change would leave the shop without an active admin: your own account is no longer one",
-            ),
-            StoreError::LimitReached(exceeded) => Self::LimitReached(exceeded),
-            StoreError::NotFound => Self::NotFound,
-            StoreError::InvalidPosition => Self::bad_request("invalid_cursor", "cursor is invalid"),
-            StoreError::Unavailable(source) => Self::Unavailable(anyhow::Error::from_boxed(source)),
-            StoreError::Failed(source) => Self::Internal(anyhow::Error::from_boxed(source)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn envelope_carries_code_message_details_and_request_id() {
-        let error = ApiError::from(ValidationError::field("email", "must contain '@'"));
+        let error = ApiError::invalid_field("email", "must contain '@'");
         let body = error.envelope("req-1");
         assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(body["error"]["code"], "validation_failed");
@@ -269,17 +270,20 @@ mod tests {
     }
 
     #[test]
-    fn store_errors_map_to_client_meaningful_statuses() {
-        assert_eq!(
-            ApiError::from(StoreError::AlreadyExists(domain::ports::Taken::Email)).status(),
-            StatusCode::CONFLICT
-        );
-        assert_eq!(ApiError::from(StoreError::VersionMismatch).status(), StatusCode::PRECONDITION_FAILED);
-        let capped = ApiError::from(StoreError::LimitReached(domain::HoldLimitExceeded::OpenOrders { limit: 10 }));
+    fn problems_answer_with_their_own_status_code_and_details() {
+        let capped = ApiError::Problem {
+            status: StatusCode::CONFLICT,
+            code: "open_order_limit",
+            message: "at most 10 orders may be open".to_owned(),
+            details: vec![json!({"field": "lines", "limit": 10})],
+        };
         assert_eq!((capped.status(), capped.code()), (StatusCode::CONFLICT, "open_order_limit"));
-        assert_eq!(capped.envelope("r")["error"]["details"][0]["limit"], 10);
-        assert_eq!(ApiError::from(StoreError::InvalidPosition).status(), StatusCode::BAD_REQUEST);
-        let outage = StoreError::Unavailable("throttled".into());
-        assert_eq!(ApiError::from(outage).status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = capped.envelope("r");
+        assert_eq!(body["error"]["details"][0]["limit"], 10);
+        assert_eq!(body["error"]["message"], "at most 10 orders may be open");
+        let refused = ApiError::problem(StatusCode::UNAUTHORIZED, "invalid_credentials", "no");
+        assert_eq!((refused.status(), refused.code()), (StatusCode::UNAUTHORIZED, "invalid_credentials"));
+        assert!(refused.headers().is_empty(), "a refused login is no bearer challenge");
+        assert_eq!(refused.envelope("r")["error"]["details"], json!([]));
     }
 }

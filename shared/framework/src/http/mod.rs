@@ -17,7 +17,7 @@ pub use auth::{Authenticator, needs_current_account};
 pub use caching::{CachePolicy, PublicCache};
 pub use client_ip::ClientIp;
 pub use commit::{Commit, CommitState};
-pub use error::ApiError;
+pub use error::{ApiError, FieldProblem, InvalidFields};
 pub use headers::Cors;
 pub use request::{ApiRequest, IfMatch};
 pub use response::{ApiResponse, TextBody};

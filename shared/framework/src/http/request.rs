@@ -119,7 +119,7 @@ impl ApiRequest {
         serde_json::from_slice(&self.body).map_err(|error| {
             use serde_json::error::Category;
             match error.classify() {
-                Category::Data => ApiError::Validation(domain::ValidationError::field("body", error.to_string())),
+                Category::Data => ApiError::invalid_field("body", error.to_string()),
                 Category::Syntax | Category::Eof | Category::Io => {
                     ApiError::bad_request("malformed_json", format!("request body is not valid JSON: {error}"))
                 }

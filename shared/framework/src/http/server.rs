@@ -117,10 +117,11 @@ impl HttpServer {
     }
 
     /// Hands the process over to the Lambda runtime.
-    pub async fn serve<H, F>(self, handler: H) -> Result<(), lambda_http::Error>
+    pub async fn serve<H, F, E>(self, handler: H) -> Result<(), lambda_http::Error>
     where
         H: Fn(ApiRequest) -> F + Send + Sync + 'static,
-        F: Future<Output = Result<ApiResponse, ApiError>> + Send,
+        F: Future<Output = Result<ApiResponse, E>> + Send,
+        E: Into<ApiError>,
     {
         let server = Arc::new(self);
         let handler = Arc::new(handler);
@@ -133,10 +134,11 @@ impl HttpServer {
     }
 
     /// One request through the layer; public so tests can drive it without a runtime.
-    pub async fn handle<H, F>(&self, event: Request, handler: &H) -> Response<Body>
+    pub async fn handle<H, F, E>(&self, event: Request, handler: &H) -> Response<Body>
     where
         H: Fn(ApiRequest) -> F,
-        F: Future<Output = Result<ApiResponse, ApiError>>,
+        F: Future<Output = Result<ApiResponse, E>>,
+        E: Into<ApiError>,
     {
         let debug_sampled = telemetry::begin_invocation();
         let meta = self.metadata(&event);
@@ -238,10 +240,11 @@ impl HttpServer {
     /// sent is never cut short: the request waits for its outcome (until the
     /// function's own limit), and a committed write is answered as committed
     /// even if the work after it (publishing) is still running.
-    async fn run<H, F>(&self, event: Request, meta: &RequestMeta, handler: &H) -> Result<ApiResponse, ApiError>
+    async fn run<H, F, E>(&self, event: Request, meta: &RequestMeta, handler: &H) -> Result<ApiResponse, ApiError>
     where
         H: Fn(ApiRequest) -> F,
-        F: Future<Output = Result<ApiResponse, ApiError>>,
+        F: Future<Output = Result<ApiResponse, E>>,
+        E: Into<ApiError>,
     {
         let call = self.authorised_call(event, meta, handler);
         let mut call = std::pin::pin!(call);
@@ -272,7 +275,7 @@ impl HttpServer {
         }
     }
 
-    async fn authorised_call<H, F>(
+    async fn authorised_call<H, F, E>(
         &self,
         event: Request,
         meta: &RequestMeta,
@@ -280,7 +283,8 @@ impl HttpServer {
     ) -> Result<ApiResponse, ApiError>
     where
         H: Fn(ApiRequest) -> F,
-        F: Future<Output = Result<ApiResponse, ApiError>>,
+        F: Future<Output = Result<ApiResponse, E>>,
+        E: Into<ApiError>,
     {
         let claimed = self.token_principal(event.headers()).await?;
         let request = self.api_request(event, meta, claimed.clone().map(|principal| self.effective(principal)))?;
@@ -398,13 +402,14 @@ impl HttpServer {
 
 /// Runs the handler; a panic becomes a 500 for this request, not a crashed
 /// runtime that fails every request queued behind it.
-async fn call<H, F>(handler: &H, request: ApiRequest) -> Result<ApiResponse, ApiError>
+async fn call<H, F, E>(handler: &H, request: ApiRequest) -> Result<ApiResponse, ApiError>
 where
     H: Fn(ApiRequest) -> F,
-    F: Future<Output = Result<ApiResponse, ApiError>>,
+    F: Future<Output = Result<ApiResponse, E>>,
+    E: Into<ApiError>,
 {
     match AssertUnwindSafe(handler(request)).catch_unwind().await {
-        Ok(outcome) => outcome,
+        Ok(outcome) => outcome.map_err(Into::into),
         Err(_) => Err(ApiError::internal(anyhow::anyhow!("handler panicked"))),
     }
 }
@@ -645,7 +650,7 @@ mod tests {
     #[tokio::test]
     async fn a_text_answer_keeps_its_media_type_and_its_own_page_policy() {
         let server = HttpServer::new("test", Access::Guest, &settings());
-        let page = async |_: ApiRequest| {
+        let page = async |_: ApiRequest| -> Result<_, ApiError> {
             Ok(ApiResponse::text("text/html; charset=utf-8", "<!doctype html>")
                 .header(http::header::CONTENT_SECURITY_POLICY, "default-src 'self'; style-src 'unsafe-inline'"))
         };
@@ -667,7 +672,9 @@ mod tests {
         use lambda_http::aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
         use lambda_http::request::RequestContext;
         let server = HttpServer::new("test", Access::Guest, &settings());
-        let seen = async |request: ApiRequest| Ok(ApiResponse::ok(serde_json::json!({ "base": request.base_url })));
+        let seen = async |request: ApiRequest| {
+            Ok::<_, ApiError>(ApiResponse::ok(serde_json::json!({ "base": request.base_url })))
+        };
         let called = |host: &str, proto: Option<&str>, called_path: Option<&str>| {
             let mut event = request(Method::GET, "").with_raw_http_path("/api/v1/docs/openapi.yaml");
             event.headers_mut().insert("host", host.parse().unwrap());

@@ -33,7 +33,7 @@ pub fn main(install_exporter: impl FnOnce() -> anyhow::Result<()>) -> Result<(),
             .serve(move |request: ApiRequest| async move {
                 let id = request.path_param("id").unwrap_or("none").to_owned();
                 let name = get_item(dynamodb, table, &id).await.map_err(ApiError::internal)?;
-                Ok(ApiResponse::ok(serde_json::json!({ "id": id, "name": name })))
+                Ok::<_, ApiError>(ApiResponse::ok(serde_json::json!({ "id": id, "name": name })))
             })
             .await
     })
