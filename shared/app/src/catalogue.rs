@@ -2,10 +2,10 @@
 //! PUT, DELETE /products (admins).
 
 use crate::error::AppError;
-use domain::ports::{IdempotencyStore, ProductStore};
+use domain::ports::ProductStore;
 use domain::{ProductDraft, ProductId};
 use framework::http::{ApiError, ApiRequest, ApiResponse, IfMatch};
-use framework::idempotency::Idempotency;
+use framework::idempotency::{Idempotency, IdempotencyStore};
 use framework::pagination::Cursors;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -135,7 +135,7 @@ pub async fn create(
             let product = draft.into_product(OffsetDateTime::now_utc());
             let location = format!("/api/v1/products/{}", product.id);
             let response = ApiResponse::created(ProductView::from(&product), &location).etag(product.version);
-            let record = key.map(|key| key.record(&response));
+            let record = key.map(|key| crate::idempotency::stored(key.record(&response)));
             request.commit(&response, products.create(&product, record.as_ref())).await.map_err(sku_taken)?;
             tracing::info!(product_id = %product.id, sku = %product.sku, "product created");
             Ok(response)

@@ -16,6 +16,7 @@ pub mod erasure;
 pub mod error;
 pub mod expiry;
 pub mod health;
+mod idempotency;
 mod input;
 pub mod mfa;
 pub mod orders;

@@ -3,11 +3,11 @@
 //! anyone else's is "not found", so existence never leaks.
 
 use crate::error::AppError;
-use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, ProductStore, Publisher, StoreError, UserStore};
+use domain::ports::{OrderFilter, OrderStore, ProductStore, Publisher, StoreError, UserStore};
 use domain::{DomainEvent, Order, OrderId, OrderRequest, OrderStatus, PricingError, ValidationError};
 use framework::auth::Principal;
 use framework::http::{ApiError, ApiRequest, ApiResponse, IfMatch};
-use framework::idempotency::{Idempotency, KeyPolicy};
+use framework::idempotency::{Idempotency, IdempotencyStore, KeyPolicy};
 use framework::metrics::{self, names};
 use framework::pagination::Cursors;
 use serde::Deserialize;
@@ -92,7 +92,7 @@ pub async fn place(
             let event = DomainEvent::order_placed(order.id, owner, &request.correlation_id, now);
             let location = format!("/api/v1/orders/{}", order.id);
             let response = ApiResponse::created(OrderView::from(&order), &location).etag(order.version);
-            let record = key.map(|key| key.record(&response));
+            let record = key.map(|key| crate::idempotency::stored(key.record(&response)));
             request.commit(&response, orders.place(&order, &event, record.as_ref())).await.map_err(|error| {
                 match error {
                     // Verified when read (and a verification is never undone): the account was deleted since.

@@ -23,14 +23,14 @@ use crate::error::AppError;
 use adapters::throttle::Limit;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use domain::ports::{IdempotencyStore, Publisher, StoreError, Taken, Throttle, UserStore, Verifications};
+use domain::ports::{Publisher, StoreError, Taken, Throttle, UserStore, Verifications};
 use domain::{
     DomainEvent, Email, EmailTask, NewUser, Password, PendingVerification, User, UserId, VerificationToken,
     VerificationTtl, VerifyOutcome,
 };
 use framework::auth::PasswordHasher;
 use framework::http::{ApiError, ApiRequest, ApiResponse};
-use framework::idempotency::Idempotency;
+use framework::idempotency::{Idempotency, IdempotencyStore};
 use http::StatusCode;
 use rand::RngCore;
 use serde::Deserialize;
@@ -129,7 +129,7 @@ pub async fn register(
                 let (email, password) = parse_credentials(request.json()?, Password::parse_new)?;
                 let now = OffsetDateTime::now_utc();
                 let response = accepted();
-                let record = key.map(|key| key.record(&response));
+                let record = key.map(|key| crate::idempotency::stored(key.record(&response)));
                 // Hashed in every case: the answer must take as long for an
                 // address with an account as for one without.
                 let password_hash =

@@ -1,6 +1,9 @@
 //! The record that makes a retried request safe: stored in the same
 //! transaction as the write it protects, so a crash can never leave a write
-//! without its record (or a record without its write).
+//! without its record (or a record without its write). This is the form the
+//! shop's stores write; the HTTP layer's own record and its lookup port are
+//! `framework::idempotency`'s, and `app` hands a route's record over in
+//! this form (`app::idempotency::stored`), so the domain needs no HTTP crate.
 
 use time::OffsetDateTime;
 

@@ -224,13 +224,6 @@ pub trait OrderStore: Send + Sync {
     ) -> Result<(Reservation, Option<DomainEvent>), StoreError>;
 }
 
-/// Stored responses of requests made with an Idempotency-Key.
-#[async_trait]
-pub trait IdempotencyStore: Send + Sync {
-    /// The unexpired record under `key`, if any.
-    async fn find(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
-}
-
 /// Sends events to their queues.
 #[async_trait]
 pub trait Publisher: Send + Sync {

@@ -13,8 +13,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use domain::IdempotencyRecord;
-use domain::ports::{IdempotencyStore, StoreError};
+use async_trait::async_trait;
 use http::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -29,6 +28,47 @@ pub const KEY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// The 409 code of a key whose first request has not finished (or whose
 /// record the store reports taken but cannot show): retrying is safe.
 pub const KEY_IN_USE: &str = "idempotency_key_in_use";
+
+/// The first response to a request made with an `Idempotency-Key`, kept so
+/// that every retry with that key gets the same answer. A route's write
+/// stores it (from [`PendingKey::record`]) in its own transaction, in
+/// whatever form its store keeps; [`IdempotencyStore::find`] reads it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The client's key, already scoped to the caller and route.
+    pub key: String,
+    /// Fingerprint of the request; the same key with another request is refused.
+    pub fingerprint: String,
+    /// The first response's HTTP status, replayed to every retry.
+    pub status: u16,
+    /// Its body, byte for byte.
+    pub body: String,
+    /// Its `Location` header, when it created something.
+    pub location: Option<String>,
+    /// The first response's `ETag`, replayed with it.
+    pub etag: Option<String>,
+    /// When the key is free again; an expired record is treated as absent.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Why a record could not be looked up.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// The store could not be reached or is throttling: a 503, safe to retry.
+    #[error("idempotency records unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Anything else: a 500.
+    #[error("idempotency lookup failed")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Where the stored responses of requests made with an Idempotency-Key are
+/// found again.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// The unexpired record under `key`, if any.
+    async fn find(&self, key: &str) -> Result<Option<IdempotencyRecord>, LookupError>;
+}
 
 /// Whether a route insists on the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,10 +285,10 @@ async fn resolve_race(pending: &PendingKey, store: &impl IdempotencyStore) -> Re
 }
 
 /// A failed lookup: a 503 when the store is only unavailable, a 500 otherwise.
-fn store_failure(error: StoreError) -> ApiError {
+fn store_failure(error: LookupError) -> ApiError {
     match error {
-        StoreError::Unavailable(source) => ApiError::Unavailable(anyhow::Error::from_boxed(source)),
-        other => ApiError::internal(other),
+        LookupError::Unavailable(source) => ApiError::Unavailable(anyhow::Error::from_boxed(source)),
+        LookupError::Failed(source) => ApiError::Internal(anyhow::Error::from_boxed(source)),
     }
 }
 
@@ -291,13 +331,47 @@ fn fingerprint(request: &ApiRequest, unhashed: &[&str]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    use async_trait::async_trait;
-    use domain::ports::{ProductStore as _, StoreError, Taken};
-    use in_memory::{Memory, MemoryIdempotencyStore};
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use super::*;
+
+    /// A store whose writes keep their record in the same step, as a
+    /// route's transaction does; it counts the writes that took effect.
+    #[derive(Default)]
+    struct Memory {
+        records: Mutex<HashMap<String, IdempotencyRecord>>,
+        effects: AtomicUsize,
+    }
+
+    impl Memory {
+        fn new() -> Self {
+            Self::default()
+        }
+
+        fn idempotency(&self) -> &Self {
+            self
+        }
+
+        fn idempotency_records(&self) -> Vec<IdempotencyRecord> {
+            self.records.lock().unwrap().values().cloned().collect()
+        }
+    }
+
+    #[async_trait]
+    impl IdempotencyStore for Memory {
+        async fn find(&self, key: &str) -> Result<Option<IdempotencyRecord>, LookupError> {
+            Ok(self.records.lock().unwrap().get(key).cloned())
+        }
+    }
+
+    #[async_trait]
+    impl IdempotencyStore for &Memory {
+        async fn find(&self, key: &str) -> Result<Option<IdempotencyRecord>, LookupError> {
+            (*self).find(key).await
+        }
+    }
 
     fn keyed(body: &str, key: Option<&str>) -> ApiRequest {
         let mut request = ApiRequest::new(http::Method::POST);
@@ -310,26 +384,30 @@ mod tests {
 
     /// Finds nothing the first time: the lookup of a request whose duplicate
     /// is about to commit.
-    struct LookupBeforeTheWinnerCommits {
-        inner: MemoryIdempotencyStore,
+    struct LookupBeforeTheWinnerCommits<'a> {
+        inner: &'a Memory,
         looked: AtomicBool,
     }
 
     #[async_trait]
-    impl IdempotencyStore for LookupBeforeTheWinnerCommits {
-        async fn find(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+    impl IdempotencyStore for LookupBeforeTheWinnerCommits<'_> {
+        async fn find(&self, key: &str) -> Result<Option<IdempotencyRecord>, LookupError> {
             if self.looked.swap(true, Ordering::SeqCst) { self.inner.find(key).await } else { Ok(None) }
         }
     }
 
-    /// Creates a product with the record, as a route's write does.
-    async fn write(memory: &Memory, key: Option<&PendingKey>, response: ApiResponse) -> Result<ApiResponse, ApiError> {
-        let product = in_memory::contract::new_product(100, 1);
-        let created = memory.products().create(&product, key.map(|key| key.record(&response)).as_ref()).await;
-        created.map_err(|error| match error {
-            StoreError::AlreadyExists(Taken::IdempotencyKey) => key_in_use(),
-            other => ApiError::internal(other),
-        })?;
+    /// Has an effect and stores the record with it, as a route's write does;
+    /// a key stored first refuses both.
+    fn write(memory: &Memory, key: Option<&PendingKey>, response: ApiResponse) -> Result<ApiResponse, ApiError> {
+        if let Some(key) = key {
+            let record = key.record(&response);
+            let mut records = memory.records.lock().unwrap();
+            if records.contains_key(&record.key) {
+                return Err(key_in_use());
+            }
+            records.insert(record.key.clone(), record);
+        }
+        memory.effects.fetch_add(1, Ordering::SeqCst);
         Ok(response)
     }
 
@@ -360,23 +438,20 @@ mod tests {
         // The winner committed between this request's lookup and its write.
         let winner =
             PendingKey { key: "test#guest#k".into(), fingerprint: fingerprint(&keyed("{\"n\":1}", None), &[]) };
-        write(&memory, Some(&winner), ApiResponse::created(serde_json::json!({"id": "first"}), "/x/first"))
-            .await
-            .unwrap();
+        write(&memory, Some(&winner), ApiResponse::created(serde_json::json!({"id": "first"}), "/x/first")).unwrap();
 
         let mut wrote = false;
         let response = route
             .run(&keyed("{\"n\":1}", Some("k")), async |key| {
                 wrote = true;
-                write(&memory, key, ApiResponse::created(serde_json::json!({"id": "second"}), "/x/second")).await
+                write(&memory, key, ApiResponse::created(serde_json::json!({"id": "second"}), "/x/second"))
             })
             .await
             .unwrap();
         assert!(wrote, "this request did try to write");
         assert_eq!(response.body, Some(serde_json::json!({"id": "first"})), "and answers with the winner's response");
         assert_eq!(memory.idempotency_records().len(), 1);
-        let first_page = domain::PageRequest { limit: domain::PageLimit::DEFAULT, after: None };
-        assert_eq!(memory.products().list(true, &first_page).await.unwrap().total, 1, "one effect");
+        assert_eq!(memory.effects.load(Ordering::SeqCst), 1, "one effect");
     }
 
     /// Regression (found by contract fuzzing): a key of bytes beyond ASCII
@@ -412,7 +487,7 @@ mod tests {
         let route = Idempotency::new("test", &store).unhashed(&["password"]);
         let first = keyed(r#"{"email":"a@example.com","password":"one long password"}"#, Some("k"));
         let created = ApiResponse::created(serde_json::json!({"id": "first"}), "/x/first");
-        route.run(&first, async |_| Ok(true), async |key| write(&memory, key, created).await).await.unwrap();
+        route.run(&first, async |_| Ok(true), async |key| write(&memory, key, created)).await.unwrap();
 
         let retry = keyed(r#"{"email":"a@example.com","password":"another password"}"#, Some("k"));
         let mut wrote = false;

@@ -6,14 +6,13 @@
 
 use std::time::Duration;
 
-use domain::ports::{
-    IdempotencyStore, OrderFilter, OrderStore, ProductStore, Reservation, StoreError, Taken, Throttle, UserStore,
-};
+use domain::ports::{OrderFilter, OrderStore, ProductStore, Reservation, StoreError, Taken, Throttle, UserStore};
 use domain::{
     DomainEvent, Email, IdempotencyRecord, NewUser, Order, OrderRequest, OrderStatus, PageLimit, PageRequest,
     PasswordHash, Product, ProductDraft, Role, User, UserId,
 };
 use framework::batch::{Claim, MessageClaims};
+use framework::idempotency::IdempotencyStore;
 use time::OffsetDateTime;
 
 fn now() -> OffsetDateTime {
@@ -264,7 +263,7 @@ pub async fn an_idempotency_key_is_claimed_once(
     assert!(matches!(again, Err(StoreError::AlreadyExists(Taken::IdempotencyKey))), "{again:?}");
     assert_eq!(orders.get(second.id).await.unwrap(), None, "the losing order was not written");
     let stored = idempotency.find(&record(&first).key).await.unwrap().expect("the record");
-    assert_eq!(stored, record(&first));
+    assert_eq!(stored, crate::replayable(&record(&first)));
     assert_eq!(idempotency.find("contract#nobody").await.unwrap(), None);
 }
 
@@ -298,7 +297,8 @@ pub async fn creates_claim_their_idempotency_key_with_the_write(
     assert!(matches!(again, Err(StoreError::AlreadyExists(Taken::IdempotencyKey))), "{again:?}");
     assert_eq!(users.get(second.id).await.unwrap(), None, "the second account was not written");
     assert_eq!(users.find_by_email(&second.email).await.unwrap(), None, "nor its email claim");
-    assert_eq!(idempotency.find(&key).await.unwrap(), Some(record_for(key.clone(), "/api/v1/users/me".into())));
+    let stored = idempotency.find(&key).await.unwrap();
+    assert_eq!(stored, Some(crate::replayable(&record_for(key.clone(), "/api/v1/users/me".into()))));
 
     let key = format!("products:create#admin#{}", UserId::generate());
     let product = new_product(100, 1);
@@ -310,7 +310,7 @@ pub async fn creates_claim_their_idempotency_key_with_the_write(
     let again = products.create(&other, Some(&record)).await;
     assert!(matches!(again, Err(StoreError::AlreadyExists(Taken::IdempotencyKey))), "{again:?}");
     assert_eq!(products.get(other.id).await.unwrap(), None, "the second product was not written");
-    assert_eq!(idempotency.find(&key).await.unwrap(), Some(record));
+    assert_eq!(idempotency.find(&key).await.unwrap(), Some(crate::replayable(&record)));
     // The SKU guard still holds under a fresh key.
     let clash = products.create(&product, None).await;
     assert!(matches!(clash, Err(StoreError::AlreadyExists(Taken::Sku | Taken::Id))), "{clash:?}");

@@ -35,7 +35,7 @@ mod verifications;
 
 pub use erasure::MemoryAccountErasure;
 pub use messaging::{MemoryDeadLetters, MemoryMailer, MemoryMessageClaims, MemoryPublisher, SentEmail};
-pub use orders::{MemoryIdempotencyStore, MemoryOrderStore};
+pub use orders::{MemoryIdempotencyStore, MemoryOrderStore, replayable};
 pub use password_resets::MemoryPasswordResets;
 pub use products::MemoryProductStore;
 pub use second_factor::MemorySecondFactorStore;
@@ -200,7 +200,7 @@ impl Memory {
         self.lock().holdings.get(&owner).cloned().unwrap_or_default()
     }
 
-    /// The [`domain::ports::IdempotencyStore`]: the records the order store wrote.
+    /// The [`framework::idempotency::IdempotencyStore`]: the records the stores wrote.
     pub fn idempotency(&self) -> MemoryIdempotencyStore {
         MemoryIdempotencyStore::new(self.clone())
     }

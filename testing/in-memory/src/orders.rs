@@ -3,8 +3,9 @@
 //! outbox and idempotency records, as each is one transaction in DynamoDB.
 
 use async_trait::async_trait;
-use domain::ports::{IdempotencyStore, OrderFilter, OrderStore, Reservation, StoreError};
+use domain::ports::{OrderFilter, OrderStore, Reservation, StoreError};
 use domain::{DomainEvent, HoldLimits, IdempotencyRecord, Order, OrderId, OrderStatus, Page, PageRequest};
+use framework::idempotency::{IdempotencyStore, LookupError};
 use time::OffsetDateTime;
 
 use crate::{Dependency, Memory, paging};
@@ -181,10 +182,19 @@ impl MemoryIdempotencyStore {
 
 #[async_trait]
 impl IdempotencyStore for MemoryIdempotencyStore {
-    async fn find(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+    async fn find(&self, key: &str) -> Result<Option<framework::idempotency::IdempotencyRecord>, LookupError> {
         let state = self.memory.lock();
-        state.check(Dependency::Table)?;
+        state.check(Dependency::Table).map_err(|error| match error {
+            StoreError::Unavailable(source) => LookupError::Unavailable(source),
+            other => LookupError::Failed(Box::new(other)),
+        })?;
         let now = state.now();
-        Ok(state.idempotency.get(key).filter(|record| record.expires_at > now).cloned())
+        Ok(state.idempotency.get(key).filter(|record| record.expires_at > now).map(replayable))
     }
+}
+
+/// A record as the stores keep it, in the form the HTTP layer replays.
+pub fn replayable(record: &IdempotencyRecord) -> framework::idempotency::IdempotencyRecord {
+    let IdempotencyRecord { key, fingerprint, status, body, location, etag, expires_at } = record.clone();
+    framework::idempotency::IdempotencyRecord { key, fingerprint, status, body, location, etag, expires_at }
 }

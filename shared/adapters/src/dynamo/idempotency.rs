@@ -2,8 +2,8 @@
 //! transaction of the create it belongs to (orders, products, users).
 
 use async_trait::async_trait;
-use domain::IdempotencyRecord;
-use domain::ports::{IdempotencyStore, StoreError};
+use domain::ports::StoreError;
+use framework::idempotency::{IdempotencyRecord, IdempotencyStore, LookupError};
 use time::OffsetDateTime;
 
 use super::layout::Key;
@@ -24,9 +24,18 @@ impl DynamoIdempotencyStore {
 
 #[async_trait]
 impl IdempotencyStore for DynamoIdempotencyStore {
-    async fn find(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let Some(item) = self.table.get(&Key::idempotency(key)).await? else { return Ok(None) };
-        let record = records::idempotency_from_item(key, &item)?;
+    async fn find(&self, key: &str) -> Result<Option<IdempotencyRecord>, LookupError> {
+        let lookup = async {
+            let Some(item) = self.table.get(&Key::idempotency(key)).await? else { return Ok(None) };
+            records::idempotency_from_item(key, &item).map(Some)
+        };
+        let Some(record) = lookup.await.map_err(|error| match error {
+            StoreError::Unavailable(source) => LookupError::Unavailable(source),
+            other => LookupError::Failed(Box::new(other)),
+        })?
+        else {
+            return Ok(None);
+        };
         // TTL deletion lags; an expired record counts as absent.
         Ok((record.expires_at > OffsetDateTime::now_utc()).then_some(record))
     }

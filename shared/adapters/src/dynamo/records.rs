@@ -42,9 +42,13 @@ pub(crate) fn idempotency(table: &str, record: &IdempotencyRecord) -> TransactWr
     TransactWriteItem::builder().put(put).build()
 }
 
-pub(crate) fn idempotency_from_item(key: &str, item: &Item) -> Result<IdempotencyRecord, domain::ports::StoreError> {
+/// The stored record as the HTTP layer replays it.
+pub(crate) fn idempotency_from_item(
+    key: &str,
+    item: &Item,
+) -> Result<framework::idempotency::IdempotencyRecord, domain::ports::StoreError> {
     let expires_at = get_u64(item, "expires_at")? as i64;
-    Ok(IdempotencyRecord {
+    Ok(framework::idempotency::IdempotencyRecord {
         key: key.to_owned(),
         fingerprint: get_s(item, "fingerprint")?.to_owned(),
         status: get_u64(item, "status")? as u16,
