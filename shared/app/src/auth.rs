@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::caller::{access_role, subject};
 use crate::error::AppError;
 use adapters::throttle::{History, Limit};
 use domain::ports::{SignInHistory, StoreError, Taken, Throttle, UserStore};
@@ -218,7 +219,8 @@ pub async fn login(
     }
     // Asked only now, after the password: a wrong password learns nothing of it.
     let mfa = crate::mfa::at_sign_in(&user, proof, second_factors, OffsetDateTime::now_utc()).await?;
-    let issued = tokens.issue_with_mfa(user.id, user.role, mfa).await.map_err(ApiError::Unavailable)?;
+    let issued =
+        tokens.issue_with_mfa(subject(user.id), access_role(user.role), mfa).await.map_err(ApiError::Unavailable)?;
     let refresh = crate::sessions::start(sessions, &user, mfa, OffsetDateTime::now_utc()).await?;
     tracing::info!(user_id = %user.id, "login succeeded");
     Ok(crate::sessions::signed_in(&issued, &refresh))

@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use crate::caller::Caller as _;
 use crate::error::AppError;
 use adapters::throttle::Limit;
 use domain::ports::{AccountErasure, StoreError, Throttle, UserStore};
@@ -60,7 +61,7 @@ pub async fn delete_me(
     hasher: &impl PasswordCheck,
     attempts: &impl Throttle,
 ) -> Result<ApiResponse, AppError> {
-    let id = request.principal()?.user_id;
+    let id = request.principal()?.user_id();
     let body: Reauthentication = request.json()?;
     let password = Password::parse_attempt(body.password)?;
     // Counted before the password is checked, so parallel guesses cannot outrun it.

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod caller;
 pub mod catalogue;
 pub mod consumers;
 mod current_version;

@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use crate::caller::Caller as _;
 use crate::error::AppError;
 use adapters::throttle::Limit;
 use domain::ports::{EnrolmentStart, SecondFactorStore, SessionStore, Throttle, UserStore};
@@ -189,7 +190,8 @@ pub async fn confirm_at(
     now: OffsetDateTime,
 ) -> Result<ApiResponse, AppError> {
     // One round trip: the account (its role) beside the enrolment.
-    let (user, enrolment) = tokio::join!(admin(&request, users), factors.store.enrolment(request.principal()?.user_id));
+    let (user, enrolment) =
+        tokio::join!(admin(&request, users), factors.store.enrolment(request.principal()?.user_id()));
     let (user, enrolment) = (user?, enrolment?);
     let confirmation: Confirmation = request.json()?;
     let code = TotpCode::parse(&confirmation.code, "code")?;
@@ -218,7 +220,7 @@ pub async fn confirm_at(
 /// The caller's account, if it is an admin's (the second factor is theirs).
 async fn admin(request: &ApiRequest, users: &impl UserStore) -> Result<User, AppError> {
     let principal = request.principal()?;
-    let user = users.get(principal.user_id).await?.ok_or(ApiError::InvalidToken)?;
+    let user = users.get(principal.user_id()).await?.ok_or(ApiError::InvalidToken)?;
     if user.role != Role::Admin {
         return Err(ApiError::Forbidden.into());
     }

@@ -2,6 +2,7 @@
 //! and DELETE /orders/{id}. Customers see and change only their own orders;
 //! anyone else's is "not found", so existence never leaks.
 
+use crate::caller::Caller as _;
 use crate::error::AppError;
 use domain::ports::{OrderFilter, OrderStore, ProductStore, Publisher, StoreError, UserStore};
 use domain::{DomainEvent, Order, OrderId, OrderRequest, OrderStatus, PricingError, ValidationError};
@@ -49,7 +50,7 @@ async fn visible_order(request: &ApiRequest, orders: &impl OrderStore) -> Result
     let principal = request.principal()?.clone();
     let id = OrderId::parse(request.path_param("id")?).map_err(|_| ApiError::NotFound)?;
     let order = orders.get(id).await?.ok_or(ApiError::NotFound)?;
-    if !order.is_owned_by(principal.user_id) && !principal.is_admin() {
+    if !order.is_owned_by(principal.user_id()) && !principal.is_admin() {
         return Err(ApiError::NotFound.into());
     }
     Ok((principal, order))
@@ -75,7 +76,7 @@ pub async fn place(
     keys: &impl IdempotencyStore,
     publisher: &impl Publisher,
 ) -> Result<ApiResponse, AppError> {
-    let owner = request.principal()?.user_id;
+    let owner = request.principal()?.user_id();
     let idempotency = Idempotency::new("orders:place", keys).policy(KeyPolicy::Required);
     idempotency
         .run(&request, async |key| -> Result<ApiResponse, AppError> {
@@ -117,7 +118,7 @@ pub async fn place(
 pub async fn list(request: ApiRequest, orders: &impl OrderStore, cursors: &Cursors) -> Result<ApiResponse, AppError> {
     let principal = request.principal()?;
     let status = request.query("status").map(OrderStatus::parse).transpose()?;
-    let owner = (!principal.is_admin()).then_some(principal.user_id);
+    let owner = (!principal.is_admin()).then_some(principal.user_id());
     // The scope binds cursors to this caller and filter: no cursor opens another listing.
     let scope = format!(
         "orders:owner={}:status={}",
@@ -173,7 +174,7 @@ async fn change_status(
             .map_err(|illegal| ApiError::conflict("illegal_transition", illegal.to_string()))?;
         // Conditional on the version read: a concurrent change is a 412 (or, unpinned, a fresh read), never a lost update.
         orders.transition(&order, &next).await?;
-        tracing::info!(order_id = %order.id, from = %order.status, to = %next.status, by = %principal.user_id, "order status changed");
+        tracing::info!(order_id = %order.id, from = %order.status, to = %next.status, by = %principal.user_id(), "order status changed");
         metrics::count(
             if next.status == OrderStatus::Shipped { names::ORDERS_SHIPPED } else { names::ORDERS_CANCELLED },
             1.0,

@@ -14,6 +14,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::caller::Caller as _;
 use crate::error::AppError;
 use adapters::throttle::Limit;
 use domain::ports::{PasswordResets, Publisher, SessionStore, StoreError, Throttle, UserStore};
@@ -217,7 +218,7 @@ pub async fn change_password(
     checks: &impl Throttle,
     now: OffsetDateTime,
 ) -> Result<ApiResponse, AppError> {
-    let caller = request.principal()?.user_id;
+    let caller = request.principal()?.user_id();
     let body: ChangeBody = request.json()?;
     let mut errors = ValidationError::default();
     let current = errors.collect(Password::parse_attempt(body.current_password));

@@ -9,6 +9,7 @@
 //! account's role or a disable, so a read trusts an old role for at most one
 //! access-token lifetime after the change commits.
 
+use crate::caller::{Caller as _, access_role, subject};
 use crate::error::AppError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -135,7 +136,10 @@ pub async fn refresh(
     };
     // The second factor of the sign-in carries over: an admin who proved one
     // keeps the claim across refreshes.
-    let access = tokens.issue_with_mfa(user.id, user.role, session.mfa).await.map_err(ApiError::Unavailable)?;
+    let access = tokens
+        .issue_with_mfa(subject(user.id), access_role(user.role), session.mfa)
+        .await
+        .map_err(ApiError::Unavailable)?;
     let token = RefreshToken { user_id: user.id, session_id: session.id, secret: next_secret };
     let refresh = IssuedRefresh { token: token.to_text(), expires_in: seconds_until(session.expires_at, now) };
     tracing::info!(user_id = %user.id, session_id = %session.id, "session refreshed");
@@ -169,7 +173,7 @@ pub async fn logout(request: ApiRequest, sessions: &impl SessionStore) -> Result
 /// POST /auth/logout-all (signed in): ends every session of the caller's
 /// account, on every device. 200 `{"sessions_ended": n}`.
 pub async fn logout_all(request: ApiRequest, sessions: &impl SessionStore) -> Result<ApiResponse, AppError> {
-    let user = request.principal()?.user_id;
+    let user = request.principal()?.user_id();
     let ended = sessions.end_all(user, None).await?;
     tracing::info!(user_id = %user, ended, "logged out everywhere");
     Ok(ApiResponse::ok(serde_json::json!({ "sessions_ended": ended })))

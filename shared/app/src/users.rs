@@ -1,6 +1,7 @@
 //! GET /users/me, GET /users/me/export, GET /users (admin) and PATCH
 //! /users/{id} (admin).
 
+use crate::caller::Caller as _;
 use crate::error::AppError;
 use domain::ports::{OrderFilter, OrderStore, SecondFactorStore, SessionStore, UserStore};
 use domain::{PageLimit, PageRequest, UserId, UserPatch};
@@ -17,7 +18,7 @@ const LIST_SCOPE: &str = "users";
 /// GET /users/me: the caller's own account, with its ETag.
 pub async fn me(request: ApiRequest, users: &impl UserStore) -> Result<ApiResponse, AppError> {
     let principal = request.principal()?;
-    let user = users.get(principal.user_id).await?.ok_or(ApiError::NotFound)?;
+    let user = users.get(principal.user_id()).await?.ok_or(ApiError::NotFound)?;
     Ok(ApiResponse::ok(UserView::from(&user)).etag(user.version))
 }
 
@@ -74,7 +75,7 @@ pub async fn export(
     second_factors: &impl SecondFactorStore,
 ) -> Result<ApiResponse, AppError> {
     let principal = request.principal()?;
-    let id = principal.user_id;
+    let id = principal.user_id();
     let now = OffsetDateTime::now_utc();
     let (user, live, enrolment, recovery_codes_left) = tokio::join!(
         users.get(id),
@@ -149,7 +150,7 @@ pub async fn update(
     users: &impl UserStore,
     sessions: &impl domain::ports::SessionStore,
 ) -> Result<ApiResponse, AppError> {
-    let actor = request.principal()?.user_id;
+    let actor = request.principal()?.user_id();
     // An id that cannot exist is simply not found.
     let id = UserId::parse(request.path_param("id")?).map_err(|_| ApiError::NotFound)?;
     let body: PatchBody = request.json()?;

@@ -463,7 +463,8 @@ async fn a_retried_deletion_answers_204_and_a_token_of_no_account_stays_401() {
     let memory = Memory::new();
     let server = delete_account_server(&memory);
     let customer = account(&memory, Role::User).await;
-    let token = support::tokens().issue(customer.id, Role::User).await.unwrap().token;
+    let token =
+        support::tokens().issue(app::caller::subject(customer.id), framework::auth::Role::User).await.unwrap().token;
 
     let first = delete_over_http(&server, &memory, &token).await;
     assert_eq!(first.status(), StatusCode::NO_CONTENT);
@@ -472,7 +473,8 @@ async fn a_retried_deletion_answers_204_and_a_token_of_no_account_stays_401() {
     assert_eq!(retried.status(), StatusCode::NO_CONTENT, "a retry of a deletion that happened is a success");
 
     let never = in_memory::contract::new_user("never-stored");
-    let token = support::tokens().issue(never.id, Role::User).await.unwrap().token;
+    let token =
+        support::tokens().issue(app::caller::subject(never.id), framework::auth::Role::User).await.unwrap().token;
     let refused = delete_over_http(&server, &memory, &token).await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "a token of no account");
     let refused = delete(&memory, &never, PASSWORD).await.unwrap_err();

@@ -7,6 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::caller::Caller as _;
 use app::sessions::{Sessions, signed_in};
 use domain::ports::{SessionStore, UserStore};
 use domain::{RefreshLifetime, Role, User};
@@ -24,7 +25,8 @@ fn sessions(memory: &Memory, lifetime: Duration) -> Sessions<MemorySessionStore>
 /// A signed-in session of `user` at `now`: its refresh token.
 async fn sign_in(sessions: &Sessions<MemorySessionStore>, user: &User, now: OffsetDateTime) -> String {
     let refresh = app::sessions::start(sessions, user, false, now).await.unwrap();
-    let access = support::tokens().issue(user.id, user.role).await.unwrap();
+    let access =
+        support::tokens().issue(app::caller::subject(user.id), app::caller::access_role(user.role)).await.unwrap();
     let response = signed_in(&access, &refresh);
     assert_eq!(body(&response)["expires_in"], 900);
     assert_eq!(body(&response)["refresh_expires_in"], sessions.lifetime.get().as_secs());
@@ -61,7 +63,7 @@ async fn a_refresh_rotates_and_a_reused_token_revokes_the_session() {
     assert_eq!(second.status, StatusCode::OK);
     let access = body(&second)["token"].as_str().unwrap().to_owned();
     let principal = support::tokens().verify(&access).await.unwrap();
-    assert_eq!((principal.user_id, principal.role), (customer.id, Role::User));
+    assert_eq!((principal.user_id(), principal.role), (customer.id, framework::auth::Role::User));
     let second = refresh_token(&second);
     assert_ne!(second, first, "every refresh hands out a new refresh token");
     let third = refresh_token(&refresh(&memory, &sessions, &second, now).await.unwrap());
@@ -241,6 +243,6 @@ async fn a_refresh_carries_the_second_factor_of_the_sign_in() {
         let token = app::sessions::start(&sessions, &admin, mfa, now).await.unwrap().token;
         let refreshed = refresh(&memory, &sessions, &token, now).await.unwrap();
         let principal = support::tokens().verify(body(&refreshed)["token"].as_str().unwrap()).await.unwrap();
-        assert_eq!((principal.role, principal.mfa), (Role::Admin, mfa));
+        assert_eq!((principal.role, principal.mfa), (framework::auth::Role::Admin, mfa));
     }
 }

@@ -31,6 +31,16 @@ macro_rules! ulid_id {
                     _ => Err(ValidationError::field($field, "is not a valid id")),
                 }
             }
+
+            /// The id whose ULID is `ulid` (a token's subject, say).
+            pub fn from_ulid(ulid: Ulid) -> Self {
+                Self(ulid)
+            }
+
+            /// Its ULID.
+            pub fn ulid(self) -> Ulid {
+                self.0
+            }
         }
 
         impl fmt::Display for $name {

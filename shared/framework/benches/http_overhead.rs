@@ -34,7 +34,8 @@ fn main() {
         let memory = in_memory::Memory::new();
         let user = in_memory::contract::new_user("bench");
         domain::ports::UserStore::insert(&memory.users(), &user, None).await.unwrap();
-        let token = tokens.issue(user.id, domain::Role::User).await.unwrap().token;
+        let subject = framework::auth::Subject::new(user.id.ulid());
+        let token = tokens.issue(subject, framework::auth::Role::User).await.unwrap().token;
         // The token check alone, as every authenticated request pays it.
         for _ in 0..1_000 {
             tokens.verify(&token).await.unwrap();

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::http::{ApiError, ApiRequest, ApiResponse};
+pub use crate::lookup::LookupError;
 
 /// The request header a client sets to make a create safe to retry.
 pub const HEADER: &str = "idempotency-key";
@@ -49,17 +50,6 @@ pub struct IdempotencyRecord {
     pub etag: Option<String>,
     /// When the key is free again; an expired record is treated as absent.
     pub expires_at: OffsetDateTime,
-}
-
-/// Why a record could not be looked up.
-#[derive(Debug, thiserror::Error)]
-pub enum LookupError {
-    /// The store could not be reached or is throttling: a 503, safe to retry.
-    #[error("idempotency records unavailable")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// Anything else: a 500.
-    #[error("idempotency lookup failed")]
-    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Where the stored responses of requests made with an Idempotency-Key are
@@ -175,12 +165,12 @@ impl<'a, S: IdempotencyStore> Idempotency<'a, S> {
             ));
         }
         // The caller's id is part of the key: one client's key never replays another's response.
-        let caller = request.principal.as_ref().map_or_else(|| "guest".to_owned(), |p| p.user_id.to_string());
+        let caller = request.principal.as_ref().map_or_else(|| "guest".to_owned(), |p| p.subject.to_string());
         let pending = PendingKey {
             key: format!("{}#{caller}#{raw}", self.scope),
             fingerprint: fingerprint(request, self.unhashed_fields),
         };
-        match self.store.find(&pending.key).await.map_err(store_failure)? {
+        match self.store.find(&pending.key).await.map_err(ApiError::from)? {
             None => Ok(Begin::Proceed(Some(pending))),
             Some(record) => replay(&pending, &record).map(Begin::Replay),
         }
@@ -278,17 +268,9 @@ enum Begin {
 /// After the store reported the key as claimed by a concurrent request:
 /// answer like a retry of that request.
 async fn resolve_race(pending: &PendingKey, store: &impl IdempotencyStore) -> Result<ApiResponse, ApiError> {
-    match store.find(&pending.key).await.map_err(store_failure)? {
+    match store.find(&pending.key).await.map_err(ApiError::from)? {
         Some(record) => replay(pending, &record),
         None => Err(key_in_use()),
-    }
-}
-
-/// A failed lookup: a 503 when the store is only unavailable, a 500 otherwise.
-fn store_failure(error: LookupError) -> ApiError {
-    match error {
-        LookupError::Unavailable(source) => ApiError::Unavailable(anyhow::Error::from_boxed(source)),
-        LookupError::Failed(source) => ApiError::Internal(anyhow::Error::from_boxed(source)),
     }
 }
 

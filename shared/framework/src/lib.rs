@@ -23,6 +23,7 @@ pub mod events;
 pub mod http;
 pub mod idempotency;
 pub mod invocation;
+pub mod lookup;
 pub mod metrics;
 pub mod pagination;
 pub mod redact;

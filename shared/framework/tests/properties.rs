@@ -299,7 +299,7 @@ static HTTP: LazyLock<Http> = LazyLock::new(|| {
     let user = in_memory::contract::new_user("fuzz");
     let token = runtime.block_on(async {
         domain::ports::UserStore::insert(&memory.users(), &user, None).await.unwrap();
-        tokens.issue(user.id, domain::Role::User).await.unwrap().token
+        tokens.issue(framework::auth::Subject::new(user.id.ulid()), framework::auth::Role::User).await.unwrap().token
     });
     let cursor = CursorCodec::new(KeySet::parse(KEYS).unwrap().active().1).seal(SCOPE, "01J9Z3NDEKTSV4RRFFQ69G5FAW");
     Http {

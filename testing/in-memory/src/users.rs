@@ -3,6 +3,8 @@
 use async_trait::async_trait;
 use domain::ports::{StoreError, Taken, UserStore};
 use domain::{DomainEvent, Email, IdempotencyRecord, Page, PageRequest, User, UserId, UserProfile};
+use framework::auth::{Account, Accounts, Role, Subject};
+use framework::lookup::LookupError;
 
 use crate::{Dependency, Memory, paging};
 
@@ -15,6 +17,22 @@ pub struct MemoryUserStore {
 impl MemoryUserStore {
     pub(crate) fn new(memory: Memory) -> Self {
         Self { memory }
+    }
+}
+
+/// What the framework's authenticator re-reads: the account's role and
+/// whether it may sign in.
+#[async_trait]
+impl Accounts for MemoryUserStore {
+    async fn account(&self, subject: Subject) -> Result<Option<Account>, LookupError> {
+        let user = self.get(UserId::from_ulid(subject.ulid())).await.map_err(crate::lookup_error)?;
+        Ok(user.map(|user| Account {
+            role: match user.role {
+                domain::Role::User => Role::User,
+                domain::Role::Admin => Role::Admin,
+            },
+            active: user.can_sign_in(),
+        }))
     }
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use adapters::dynamo::{DynamoProductStore, DynamoSessionStore, DynamoUserStore, Table};
 use anyhow::Context;
+use app::caller::{access_role, subject};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::ports::ProductStore;
@@ -102,8 +103,10 @@ pub async fn seed(cloud: &LocalCloud, env: &[(String, String)]) -> anyhow::Resul
     let public =
         PublicKeys::from_secrets_manager(secrets, env_value(env, "TOKEN_PUBLIC_KEYS_SECRET_ID")?.to_owned(), TOKEN_TTL);
     let tokens = Tokens::issuing(Arc::new(private), Arc::new(public), TOKEN_TTL);
-    let user_token = tokens.issue(accounts[0], Role::User).await.context("signing the bench user's token")?.token;
-    let admin_token = tokens.issue(accounts[1], Role::Admin).await.context("signing the bench admin's token")?.token;
+    let (user, admin) = (subject(accounts[0]), subject(accounts[1]));
+    let user_token = tokens.issue(user, access_role(Role::User)).await.context("signing the bench user's token")?.token;
+    let admin_token =
+        tokens.issue(admin, access_role(Role::Admin)).await.context("signing the bench admin's token")?.token;
     Ok(Seeded { product_id: product_id.context("no product seeded")?, user_token, admin_token, first_refresh_token })
 }
 

@@ -2,7 +2,6 @@
 //! transaction of the create it belongs to (orders, products, users).
 
 use async_trait::async_trait;
-use domain::ports::StoreError;
 use framework::idempotency::{IdempotencyRecord, IdempotencyStore, LookupError};
 use time::OffsetDateTime;
 
@@ -29,11 +28,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             let Some(item) = self.table.get(&Key::idempotency(key)).await? else { return Ok(None) };
             records::idempotency_from_item(key, &item).map(Some)
         };
-        let Some(record) = lookup.await.map_err(|error| match error {
-            StoreError::Unavailable(source) => LookupError::Unavailable(source),
-            other => LookupError::Failed(Box::new(other)),
-        })?
-        else {
+        let Some(record) = lookup.await.map_err(super::lookup_error)? else {
             return Ok(None);
         };
         // TTL deletion lags; an expired record counts as absent.

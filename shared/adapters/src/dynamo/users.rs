@@ -5,6 +5,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
 use domain::ports::{StoreError, Taken, UserStore};
 use domain::{DomainEvent, Email, IdempotencyRecord, Page, PageRequest, PasswordHash, Role, User, UserId, UserProfile};
+use framework::auth::{self as access, Account, Accounts, Subject};
+use framework::lookup::LookupError;
 
 use super::items::{Item, get_bool, get_s, get_timestamp, get_u64, n, parsed, s, timestamp};
 use super::layout::{Counter, Key, Partition};
@@ -75,6 +77,22 @@ impl DynamoUserStore {
 
     async fn get_at(&self, key: &Key) -> Result<Option<User>, StoreError> {
         self.table.get(key).await?.as_ref().map(Self::from_item).transpose()
+    }
+}
+
+/// What the framework's authenticator re-reads: the account's role and
+/// whether it may sign in (one GetItem).
+#[async_trait]
+impl Accounts for DynamoUserStore {
+    async fn account(&self, subject: Subject) -> Result<Option<Account>, LookupError> {
+        let user = self.get(UserId::from_ulid(subject.ulid())).await.map_err(super::lookup_error)?;
+        Ok(user.map(|user| Account {
+            role: match user.role {
+                Role::User => access::Role::User,
+                Role::Admin => access::Role::Admin,
+            },
+            active: user.can_sign_in(),
+        }))
     }
 }
 

@@ -10,6 +10,7 @@ use domain::ports::{ProductStore, UserStore};
 use domain::{Product, Role, User, UserId};
 use std::sync::LazyLock;
 
+use app::caller::{access_role, subject};
 use framework::auth::{CursorKeys, KeySet, Principal, PrivateKeySet, SecretCache, Tokens};
 use framework::http::{ApiError, ApiRequest, ApiResponse};
 use framework::pagination::Cursors;
@@ -42,7 +43,8 @@ pub fn cursors() -> Cursors {
 /// A request with a JSON body, from `principal` (a guest when `None`).
 pub fn request(method: Method, principal: Option<&User>, body: Option<Value>) -> ApiRequest {
     let mut request = ApiRequest::new(method);
-    request.principal = principal.map(|user| Principal { user_id: user.id, role: user.role, mfa: false });
+    request.principal =
+        principal.map(|user| Principal { subject: subject(user.id), role: access_role(user.role), mfa: false });
     request.client_ip = "198.51.100.7".into();
     if let Some(body) = body {
         request.headers.insert("content-type", "application/json".parse().unwrap());

@@ -5,11 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{Role, UserId};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::{PrivateKeys, PublicKeys};
+use super::{PrivateKeys, PublicKeys, Role, Subject};
 
 const ISSUER: &str = "shop-api";
 const AUDIENCE: &str = "shop-api";
@@ -39,7 +38,7 @@ pub struct Claims {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// Whose token it was.
-    pub user_id: UserId,
+    pub subject: Subject,
     /// The role the token granted, as of when it was issued.
     pub role: Role,
     /// Whether the sign-in behind the token checked a second factor.
@@ -111,21 +110,21 @@ impl Tokens {
         }
     }
 
-    /// Signs a token for `user_id` with the active key; fails when the
+    /// Signs a token for `subject` with the active key; fails when the
     /// keys cannot be read or this function holds no private keys.
-    pub async fn issue(&self, user_id: UserId, role: Role) -> anyhow::Result<IssuedToken> {
-        self.issue_with_mfa(user_id, role, false).await
+    pub async fn issue(&self, subject: Subject, role: Role) -> anyhow::Result<IssuedToken> {
+        self.issue_with_mfa(subject, role, false).await
     }
 
     /// [`Tokens::issue`], saying whether the sign-in checked a second factor
     /// (the `mfa` claim, which admin routes may require).
-    pub async fn issue_with_mfa(&self, user_id: UserId, role: Role, mfa: bool) -> anyhow::Result<IssuedToken> {
+    pub async fn issue_with_mfa(&self, subject: Subject, role: Role, mfa: bool) -> anyhow::Result<IssuedToken> {
         let Some(private) = &self.private else { anyhow::bail!("this function holds no token signing key") };
         let keys = private.current().await?;
         let (kid, pkcs8) = keys.active()?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
-            sub: user_id.to_string(),
+            sub: subject.to_string(),
             role: role.as_str().to_owned(),
             iss: ISSUER.to_owned(),
             aud: AUDIENCE.to_owned(),
@@ -164,9 +163,9 @@ impl Tokens {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
         let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(TokenError::Invalid)?;
-        let user_id = UserId::parse(&data.claims.sub).map_err(|_| TokenError::Malformed)?;
-        let role = Role::parse(&data.claims.role).map_err(|_| TokenError::Malformed)?;
-        Ok(Principal { user_id, role, mfa: data.claims.mfa })
+        let subject = Subject::parse(&data.claims.sub).ok_or(TokenError::Malformed)?;
+        let role = Role::parse(&data.claims.role).ok_or(TokenError::Malformed)?;
+        Ok(Principal { subject, role, mfa: data.claims.mfa })
     }
 }
 
@@ -179,6 +178,10 @@ mod tests {
     use crate::auth::{PrivateKeySet, PublicKeySet, SecretCache};
 
     const DAY: i64 = 24 * 60 * 60;
+
+    fn someone() -> Subject {
+        Subject::new(ulid::Ulid::new())
+    }
 
     fn issuer(private: &PrivateKeySet, retiring: Option<&PrivateKeySet>) -> Tokens {
         let public = private.public_keys(retiring).unwrap();
@@ -200,7 +203,7 @@ mod tests {
         jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(&pkcs8)).unwrap()
     }
 
-    fn claims_for(user: UserId, exp_offset: i64) -> Claims {
+    fn claims_for(user: Subject, exp_offset: i64) -> Claims {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         Claims {
             sub: user.to_string(),
@@ -217,7 +220,7 @@ mod tests {
     async fn round_trips_identity_and_role_and_names_the_key() {
         let keys = PrivateKeySet::generate(0).unwrap();
         let tokens = issuer(&keys, None);
-        let user = UserId::generate();
+        let user = someone();
         let issued = tokens.issue(user, Role::Admin).await.unwrap();
         assert_eq!(issued.expires_in, 900);
         let header = jsonwebtoken::decode_header(&issued.token).unwrap();
@@ -225,7 +228,7 @@ mod tests {
         assert_eq!(header.alg, Algorithm::EdDSA);
         // A function with the public keys alone verifies it.
         let principal = verifier(keys.public_keys(None).unwrap()).verify(&issued.token).await.unwrap();
-        assert_eq!(principal, Principal { user_id: user, role: Role::Admin, mfa: false });
+        assert_eq!(principal, Principal { subject: user, role: Role::Admin, mfa: false });
         // The second factor rides along when the sign-in checked one.
         let checked = tokens.issue_with_mfa(user, Role::Admin, true).await.unwrap();
         assert!(tokens.verify(&checked.token).await.unwrap().mfa);
@@ -234,7 +237,7 @@ mod tests {
     #[tokio::test]
     async fn a_verifier_cannot_issue() {
         let keys = PrivateKeySet::generate(0).unwrap();
-        assert!(verifier(keys.public_keys(None).unwrap()).issue(UserId::generate(), Role::Admin).await.is_err());
+        assert!(verifier(keys.public_keys(None).unwrap()).issue(someone(), Role::Admin).await.is_err());
     }
 
     #[tokio::test]
@@ -243,8 +246,8 @@ mod tests {
         let published_before = before.public_keys(None).unwrap();
         let after = before.rotated(30 * DAY).unwrap();
         let published_after = after.public_keys(Some(&before)).unwrap();
-        let old_token = issuer(&before, None).issue(UserId::generate(), Role::User).await.unwrap().token;
-        let new_token = issuer(&after, Some(&before)).issue(UserId::generate(), Role::User).await.unwrap().token;
+        let old_token = issuer(&before, None).issue(someone(), Role::User).await.unwrap().token;
+        let new_token = issuer(&after, Some(&before)).issue(someone(), Role::User).await.unwrap().token;
         // A verifier still holding the set from before the rotation accepts
         // the new key's tokens: it was published as the next key.
         assert!(verifier(published_before).verify(&new_token).await.is_ok());
@@ -261,7 +264,7 @@ mod tests {
     async fn refuses_other_keys_unknown_kids_and_hs256() {
         let keys = PrivateKeySet::generate(0).unwrap();
         let tokens = verifier(keys.public_keys(None).unwrap());
-        let user = UserId::generate();
+        let user = someone();
         let attacker = PrivateKeySet::generate(0).unwrap();
         // The attacker's key under our key id: the signature fails.
         let forged = signed(&attacker, keys.active_kid(), &claims_for(user, 300));
@@ -285,7 +288,7 @@ mod tests {
     async fn refuses_tampered_payloads() {
         let keys = PrivateKeySet::generate(0).unwrap();
         let tokens = issuer(&keys, None);
-        let issued = tokens.issue(UserId::generate(), Role::User).await.unwrap();
+        let issued = tokens.issue(someone(), Role::User).await.unwrap();
         let parts: Vec<&str> = issued.token.split('.').collect();
         let mut claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         claims["role"] = "admin".into();
@@ -298,7 +301,7 @@ mod tests {
     async fn refuses_alg_none() {
         let keys = PrivateKeySet::generate(0).unwrap();
         let tokens = issuer(&keys, None);
-        let issued = tokens.issue(UserId::generate(), Role::User).await.unwrap();
+        let issued = tokens.issue(someone(), Role::User).await.unwrap();
         let payload = issued.token.split('.').nth(1).unwrap();
         let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","typ":"JWT","kid":"{}"}}"#, keys.active_kid()));
         assert!(tokens.verify(&format!("{header}.{payload}.")).await.is_err());
@@ -308,7 +311,7 @@ mod tests {
     #[tokio::test]
     async fn refuses_expired_tokens() {
         let keys = PrivateKeySet::generate(0).unwrap();
-        let expired = signed(&keys, keys.active_kid(), &claims_for(UserId::generate(), -60));
+        let expired = signed(&keys, keys.active_kid(), &claims_for(someone(), -60));
         assert!(matches!(issuer(&keys, None).verify(&expired).await, Err(TokenError::Invalid(_))));
     }
 
@@ -322,7 +325,7 @@ mod tests {
         let (_, pkcs8) = keys.active().unwrap();
         let no_kid = jsonwebtoken::encode(
             &Header::new(Algorithm::EdDSA),
-            &claims_for(UserId::generate(), 300),
+            &claims_for(someone(), 300),
             &EncodingKey::from_ed_der(&pkcs8),
         )
         .unwrap();

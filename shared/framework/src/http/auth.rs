@@ -5,22 +5,21 @@
 
 use std::sync::Arc;
 
-use domain::ports::{StoreError, UserStore};
 use http::{HeaderMap, Method};
 
 use super::ApiError;
-use crate::auth::{Principal, TokenError, Tokens};
+use crate::auth::{Accounts, Principal, TokenError, Tokens};
 
 /// Turns a request's bearer token into the caller, checking the stored
 /// account where the token alone is not enough.
 pub struct Authenticator {
     tokens: Tokens,
-    accounts: Arc<dyn UserStore>,
+    accounts: Arc<dyn Accounts>,
 }
 
 impl Authenticator {
     /// Verifies tokens with `tokens` and reads accounts from `accounts`.
-    pub fn new(tokens: Tokens, accounts: Arc<dyn UserStore>) -> Self {
+    pub fn new(tokens: Tokens, accounts: Arc<dyn Accounts>) -> Self {
         Self { tokens, accounts }
     }
 
@@ -54,21 +53,17 @@ impl Authenticator {
     /// [`Authenticator::current`], with `None` where the account no longer
     /// exists (or never did) instead of refusing the token.
     pub async fn current_if_exists(&self, claimed: &Principal) -> Result<Option<Principal>, ApiError> {
-        let account = self.accounts.get(claimed.user_id).await.map_err(|error| match error {
-            StoreError::Unavailable(source) => ApiError::Unavailable(anyhow::Error::from_boxed(source)),
-            other => ApiError::internal(other),
-        });
-        let Some(user) = account? else {
+        let Some(account) = self.accounts.account(claimed.subject).await? else {
             return Ok(None);
         };
-        if !user.can_sign_in() {
+        if !account.active {
             tracing::info!("request refused: the account is disabled");
             return Err(ApiError::AccountDisabled);
         }
-        if user.role != claimed.role {
-            tracing::info!(token_role = %claimed.role, role = %user.role, "role changed since the token was issued");
+        if account.role != claimed.role {
+            tracing::info!(token_role = %claimed.role, role = %account.role, "role changed since the token was issued");
         }
-        Ok(Some(Principal { user_id: user.id, role: user.role, mfa: claimed.mfa }))
+        Ok(Some(Principal { subject: claimed.subject, role: account.role, mfa: claimed.mfa }))
     }
 }
 
@@ -81,14 +76,13 @@ pub fn needs_current_account(method: &Method, claimed: &Principal) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use domain::{Role, UserId};
-
     use super::*;
+    use crate::auth::{Role, Subject};
 
     #[test]
     fn writes_and_admins_are_checked_against_the_account() {
-        let user = Principal { user_id: UserId::generate(), role: Role::User, mfa: false };
-        let admin = Principal { user_id: UserId::generate(), role: Role::Admin, mfa: false };
+        let user = Principal { subject: Subject::new(ulid::Ulid::new()), role: Role::User, mfa: false };
+        let admin = Principal { subject: Subject::new(ulid::Ulid::new()), role: Role::Admin, mfa: false };
         assert!(!needs_current_account(&Method::GET, &user));
         assert!(needs_current_account(&Method::GET, &admin));
         for write in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {

@@ -21,7 +21,7 @@ use super::client_ip::ClientIp;
 use super::headers::add_security_headers;
 use super::{ApiError, ApiRequest, ApiResponse, Commit, CommitState, Cors};
 use crate::Settings;
-use crate::auth::Principal;
+use crate::auth::{Principal, Role};
 use crate::budget::{Budget, lambda_deadline};
 use crate::metrics::{self, Unit, names};
 use crate::{invocation, redact, telemetry};
@@ -335,7 +335,7 @@ impl HttpServer {
     /// [`HttpServer::check_access`] keeps them off admin-only routes.
     fn effective(&self, principal: Principal) -> Principal {
         if self.admin_mfa_required && principal.is_admin() && !principal.mfa {
-            return Principal { role: domain::Role::User, ..principal };
+            return Principal { role: Role::User, ..principal };
         }
         principal
     }
@@ -705,8 +705,18 @@ mod tests {
     /// with the setting off, both are served.
     #[tokio::test]
     async fn admin_routes_need_a_second_factor_where_it_is_mandatory() {
-        use crate::auth::{PrivateKeySet, SecretCache, Tokens};
-        use domain::ports::UserStore;
+        use crate::auth::{Account, Accounts, PrivateKeySet, SecretCache, Subject, Tokens};
+        use crate::lookup::LookupError;
+
+        /// One active admin.
+        struct OneAdmin(Subject);
+
+        #[async_trait::async_trait]
+        impl Accounts for OneAdmin {
+            async fn account(&self, subject: Subject) -> Result<Option<Account>, LookupError> {
+                Ok((subject == self.0).then_some(Account { role: Role::Admin, active: true }))
+            }
+        }
 
         /// Answers the role the handler was given.
         async fn role(request: ApiRequest) -> Result<ApiResponse, ApiError> {
@@ -719,10 +729,7 @@ mod tests {
             Arc::new(SecretCache::fixed(keys.public_keys(None).unwrap())),
             Duration::from_secs(300),
         );
-        let memory = in_memory::Memory::new();
-        let mut admin = in_memory::contract::new_user("admin");
-        admin.role = domain::Role::Admin;
-        memory.users().insert(&admin, None).await.unwrap();
+        let admin = Subject::new(ulid::Ulid::new());
         let server = |mandatory: &'static str| {
             let settings = Settings::from_lookup(|name| match name {
                 "TABLE_NAME" => Some("t".into()),
@@ -730,16 +737,19 @@ mod tests {
                 _ => None,
             })
             .unwrap();
-            let accounts: Arc<dyn UserStore> = Arc::new(memory.users());
-            HttpServer::new("test", Access::Admin(Authenticator::new(tokens.clone(), accounts)), &settings)
+            HttpServer::new(
+                "test",
+                Access::Admin(Authenticator::new(tokens.clone(), Arc::new(OneAdmin(admin)))),
+                &settings,
+            )
         };
         let get = |token: &str| {
             let mut request = request(Method::GET, "");
             request.headers_mut().insert(http::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
             request
         };
-        let password_only = tokens.issue(admin.id, domain::Role::Admin).await.unwrap().token;
-        let with_code = tokens.issue_with_mfa(admin.id, domain::Role::Admin, true).await.unwrap().token;
+        let password_only = tokens.issue(admin, Role::Admin).await.unwrap().token;
+        let with_code = tokens.issue_with_mfa(admin, Role::Admin, true).await.unwrap().token;
 
         let mandatory = server("true");
         let refused = mandatory.handle(get(&password_only), &echo).await;
@@ -756,8 +766,11 @@ mod tests {
             _ => None,
         })
         .unwrap();
-        let accounts: Arc<dyn UserStore> = Arc::new(memory.users());
-        let shared = HttpServer::new("test", Access::User(Authenticator::new(tokens.clone(), accounts)), &settings);
+        let shared = HttpServer::new(
+            "test",
+            Access::User(Authenticator::new(tokens.clone(), Arc::new(OneAdmin(admin)))),
+            &settings,
+        );
         assert_eq!(body_json(&shared.handle(get(&password_only), &role).await)["role"], "user");
         assert_eq!(body_json(&shared.handle(get(&with_code), &role).await)["role"], "admin");
         let mut write = get(&password_only);
