@@ -70,7 +70,7 @@ pub async fn against_local(stack: &local_cloud::stack::LocalStack) -> bool {
 
 async fn local_admin(stack: &local_cloud::stack::LocalStack) -> anyhow::Result<(String, String)> {
     let env: std::collections::BTreeMap<String, String> = stack.env.iter().cloned().collect();
-    let settings = framework::Settings::from_lookup(|name| env.get(name).cloned())?;
+    let settings = adapters::config::ShopSettings::from_lookup(|name| env.get(name).cloned())?;
     let table = adapters::dynamo::Table::new(stack.cloud.dynamodb().await, settings.table_name.clone());
     let users = adapters::dynamo::DynamoUserStore::new(table.clone());
     // A product in stock, as a deployed shop has, so the order steps run.

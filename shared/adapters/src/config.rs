@@ -1,16 +1,30 @@
 //! The shop's own settings, read once from the environment beside the
-//! framework's [`framework::Settings`]: what the shop's rules are tuned
-//! with (hold limits and time, the lifetimes of sessions and emailed links)
-//! and where its emails point.
+//! framework's [`framework::Settings`]: its table, queues and email sender,
+//! what the shop's rules are tuned with (hold limits and time, the
+//! lifetimes of sessions and emailed links) and where its emails point.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
 
 use domain::{HoldLimits, HoldTime, RefreshLifetime, ResetLifetime, ValidationError, VerificationTtl};
 use framework::config::{seconds, whole_number};
 
-/// What the environment configures of the shop's rules. Variables are set by
-/// `template.yaml` in the cloud and by `cargo xtask dev|test` locally; each
-/// has a default, so a function that needs none of them starts without them.
+/// What the environment configures of the shop. Variables are set by
+/// `template.yaml` in the cloud and by `cargo xtask dev|test` locally; only
+/// `TABLE_NAME` is required, every other has a default (or is needed only by
+/// the functions that use it).
 #[derive(Debug, Clone)]
 pub struct ShopSettings {
+    /// The one DynamoDB table (single-table design).
+    pub table_name: String,
+    /// Queue URL per queue name, from `<NAME>_QUEUE_URL` variables
+    /// (`ORDER_PLACED_QUEUE_URL` is the `order-placed` queue).
+    pub queue_urls: BTreeMap<String, String>,
+    /// Dead-letter queue URL per queue name, from `<NAME>_DLQ_URL`.
+    pub dead_letter_urls: BTreeMap<String, String>,
+    /// The verified SES identity emails are sent from (`SENDER_EMAIL`).
+    pub sender_email: String,
     /// How long a refresh token stays valid unused (`REFRESH_TOKEN_TTL_SECONDS`,
     /// default 14 days); each refresh issues a new one.
     pub refresh_ttl: RefreshLifetime,
@@ -31,13 +45,26 @@ pub struct ShopSettings {
 }
 
 impl ShopSettings {
-    /// Reads the process environment; the error names the variable that is malformed.
+    /// Reads the process environment; the error names the variable that is
+    /// missing (only `TABLE_NAME` is required) or malformed.
     pub fn from_env() -> anyhow::Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Reads settings through `lookup`, so tests need not touch the process env.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let table_name = lookup("TABLE_NAME").filter(|v| !v.is_empty()).context("TABLE_NAME is not set")?;
+        let urls = |suffix: &str| {
+            ["USER_CREATED", "ORDER_PLACED", "EMAIL_SEND"]
+                .into_iter()
+                .filter_map(|name| {
+                    let url = lookup(&format!("{name}_{suffix}")).filter(|url| !url.is_empty())?;
+                    Some((name.to_lowercase().replace('_', "-"), url))
+                })
+                .collect()
+        };
+        let (queue_urls, dead_letter_urls) = (urls("QUEUE_URL"), urls("DLQ_URL"));
+        let sender_email = lookup("SENDER_EMAIL").unwrap_or_default();
         let named = |name: &'static str| move |error: ValidationError| anyhow::anyhow!("{name}: {error}");
         let hold_limits = HoldLimits::new(
             whole_number(&lookup, "MAX_OPEN_ORDERS_PER_ACCOUNT", HoldLimits::DEFAULT_OPEN_ORDERS)?,
@@ -60,7 +87,18 @@ impl ShopSettings {
             .unwrap_or_else(|| "http://localhost:3000".to_owned())
             .trim_end_matches('/')
             .to_owned();
-        Ok(Self { refresh_ttl, reset_ttl, public_base_url, verification_ttl, hold_limits, hold_time })
+        Ok(Self {
+            table_name,
+            queue_urls,
+            dead_letter_urls,
+            sender_email,
+            refresh_ttl,
+            reset_ttl,
+            public_base_url,
+            verification_ttl,
+            hold_limits,
+            hold_time,
+        })
     }
 }
 
@@ -71,9 +109,27 @@ mod tests {
 
     use super::*;
 
+    /// Settings from `vars`, with a table unless they name one.
     fn settings(vars: &[(&str, &str)]) -> anyhow::Result<ShopSettings> {
-        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        vars.entry("TABLE_NAME".into()).or_insert_with(|| "shop".into());
         ShopSettings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn the_table_is_required_and_queues_are_named_by_their_variables() {
+        assert!(settings(&[("TABLE_NAME", "")]).is_err(), "an empty TABLE_NAME is none");
+        let configured = settings(&[
+            ("ORDER_PLACED_QUEUE_URL", "https://sqs/order-placed"),
+            ("EMAIL_SEND_DLQ_URL", "https://sqs/email-send-dlq"),
+            ("USER_CREATED_QUEUE_URL", ""),
+            ("SENDER_EMAIL", "shop@example.com"),
+        ])
+        .unwrap();
+        assert_eq!(configured.table_name, "shop");
+        assert_eq!(configured.queue_urls.keys().collect::<Vec<_>>(), ["order-placed"]);
+        assert_eq!(configured.dead_letter_urls["email-send"], "https://sqs/email-send-dlq");
+        assert_eq!(configured.sender_email, "shop@example.com");
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl Init {
         framework::aws::xray::init();
         // Every function reads or writes the table: open its connection now.
         let dynamodb = client!(aws_sdk_dynamodb, &aws, &recorder);
-        let table = Table::new(dynamodb, settings.table_name.clone());
+        let table = Table::new(dynamodb, shop.table_name.clone());
         table.warm_up().await;
         Ok(Self { name, settings, shop, aws, table, recorder })
     }
@@ -124,7 +124,7 @@ impl Init {
 
     /// Publishes committed events to their queues (the outbox's fast path).
     pub fn publisher(&self) -> OutboxPublisher {
-        OutboxPublisher::new(self.table(), self.sqs(), self.settings.queue_urls.clone())
+        OutboxPublisher::new(self.table(), self.sqs(), self.shop.queue_urls.clone())
     }
 
     /// The publisher, its connection to `queue` (where this function
@@ -145,7 +145,7 @@ impl Init {
     /// poison messages in that queue's dead-letter queue.
     pub fn batch(&self, event_type: &'static str) -> anyhow::Result<BatchProcessor> {
         let queue_url = self
-            .settings
+            .shop
             .dead_letter_urls
             .get(event_type)
             .with_context(|| format!("no dead-letter queue URL configured for {event_type}"))?
@@ -157,8 +157,8 @@ impl Init {
 
     /// Sends email through SES from `SENDER_EMAIL`; an error if it is not set.
     pub fn mailer(&self) -> anyhow::Result<SesMailer> {
-        anyhow::ensure!(!self.settings.sender_email.is_empty(), "SENDER_EMAIL is not set");
-        Ok(SesMailer::new(self.sesv2(), self.settings.sender_email.clone()))
+        anyhow::ensure!(!self.shop.sender_email.is_empty(), "SENDER_EMAIL is not set");
+        Ok(SesMailer::new(self.sesv2(), self.shop.sender_email.clone()))
     }
 
     /// A throttle counting attempts against `limit` in the table.

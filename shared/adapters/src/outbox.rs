@@ -444,11 +444,14 @@ fn batch_entry(index: usize, pending: &PendingEvent) -> anyhow::Result<SendMessa
     Ok(entry.build()?)
 }
 
+/// The `source` of every event the shop emits.
+pub const SOURCE: &str = "urn:shop:api";
+
 /// The CloudEvents envelope of a domain event, keeping its id, type, time and
 /// correlation id: what the outbox stores and the queues carry.
 pub fn envelope(event: &DomainEvent) -> CloudEvent {
     let data = serde_json::to_value(&event.data).expect("event data is plain and serialises");
-    CloudEvent::new(event.id.to_string(), event.kind(), &event.correlation_id, event.occurred_at, data)
+    CloudEvent::new(SOURCE, event.id.to_string(), event.kind(), &event.correlation_id, event.occurred_at, data)
 }
 
 #[async_trait]

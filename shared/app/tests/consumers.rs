@@ -14,7 +14,14 @@ use support::{product, user};
 const CLAIM_DURATION: std::time::Duration = std::time::Duration::from_secs(15);
 
 fn event(kind: &str, data: serde_json::Value) -> CloudEvent {
-    CloudEvent::new(ulid::Ulid::new().to_string(), kind, "corr-1", time::OffsetDateTime::now_utc(), data)
+    CloudEvent::new(
+        adapters::outbox::SOURCE,
+        ulid::Ulid::new().to_string(),
+        kind,
+        "corr-1",
+        time::OffsetDateTime::now_utc(),
+        data,
+    )
 }
 
 async fn placed_order(memory: &Memory, quantity: i64, stock: i64) -> (domain::User, domain::Order, CloudEvent) {

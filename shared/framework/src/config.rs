@@ -9,8 +9,6 @@ use anyhow::{Context, bail};
 /// `template.yaml` in the cloud and by `cargo xtask dev|test` locally.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The one DynamoDB table (single-table design).
-    pub table_name: String,
     /// Secrets Manager id of the private token keys (the issuer's only).
     pub token_signing_key_secret_id: String,
     /// Secrets Manager id of the public token keys (not secret).
@@ -44,13 +42,6 @@ pub struct Settings {
     /// is this many entries from the right (`CLIENT_IP_TRUSTED_HOPS`, default
     /// 1). Entries further left are written by the client and never trusted.
     pub client_ip_trusted_hops: usize,
-    /// Queue URL per queue name, from `<NAME>_QUEUE_URL` variables
-    /// (`ORDER_PLACED_QUEUE_URL` is the `order-placed` queue).
-    pub queue_urls: std::collections::BTreeMap<String, String>,
-    /// Dead-letter queue URL per queue name, from `<NAME>_DLQ_URL`.
-    pub dead_letter_urls: std::collections::BTreeMap<String, String>,
-    /// The verified SES identity emails are sent from.
-    pub sender_email: String,
 }
 
 /// Reads `name` as a positive number of seconds, `default` when unset; the
@@ -75,32 +66,19 @@ impl Settings {
         crate::budget::Budget::new(self.function_timeout)
     }
 
-    /// Reads the process environment; the error names the variable that is
-    /// missing (only `TABLE_NAME` is required) or malformed.
+    /// Reads the process environment; every variable has a default, and the
+    /// error names the one that is malformed.
     pub fn from_env() -> anyhow::Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Reads settings through `lookup`, so tests need not touch the process env.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let required =
-            |name: &str| lookup(name).filter(|v| !v.is_empty()).with_context(|| format!("{name} is not set"));
         let seconds = |name: &str, default: u64| seconds(&lookup, name, Duration::from_secs(default));
         let max_body_bytes = match lookup("MAX_BODY_BYTES") {
             None => 64 * 1024,
             Some(raw) => raw.parse().context("MAX_BODY_BYTES must be a number of bytes")?,
         };
-        let urls = |suffix: &str| {
-            ["USER_CREATED", "ORDER_PLACED", "EMAIL_SEND"]
-                .into_iter()
-                .filter_map(|name| {
-                    let url = lookup(&format!("{name}_{suffix}")).filter(|url| !url.is_empty())?;
-                    Some((name.to_lowercase().replace('_', "-"), url))
-                })
-                .collect()
-        };
-        let queue_urls = urls("QUEUE_URL");
-        let dead_letter_urls = urls("DLQ_URL");
         Ok(Self {
             client_ip_header: lookup("CLIENT_IP_HEADER").filter(|h| !h.is_empty()).map(|h| h.to_lowercase()),
             client_ip_trusted_hops: match lookup("CLIENT_IP_TRUSTED_HOPS") {
@@ -110,10 +88,6 @@ impl Settings {
                 }
             },
             function_timeout: seconds("FUNCTION_TIMEOUT_SECONDS", 10)?,
-            queue_urls,
-            dead_letter_urls,
-            sender_email: lookup("SENDER_EMAIL").unwrap_or_default(),
-            table_name: required("TABLE_NAME")?,
             token_signing_key_secret_id: lookup("TOKEN_SIGNING_KEY_SECRET_ID").unwrap_or_default(),
             token_public_keys_secret_id: lookup("TOKEN_PUBLIC_KEYS_SECRET_ID").unwrap_or_default(),
             cursor_key_secret_id: lookup("CURSOR_KEY_SECRET_ID").unwrap_or_default(),
@@ -149,7 +123,7 @@ mod tests {
 
     #[test]
     fn defaults_are_safe() {
-        let settings = settings(&[("TABLE_NAME", "shop")]).unwrap();
+        let settings = settings(&[]).unwrap();
         assert_eq!(settings.token_ttl, Duration::from_secs(300));
         assert!(settings.cors_allowed_origins.is_empty());
         assert_eq!(settings.max_body_bytes, 65536);
@@ -158,8 +132,7 @@ mod tests {
     }
 
     #[test]
-    fn table_is_required_and_numbers_are_checked() {
-        assert!(settings(&[]).is_err());
+    fn numbers_and_switches_are_checked() {
         assert!(settings(&[("TABLE_NAME", "t"), ("TOKEN_TTL_SECONDS", "soon")]).is_err());
         assert!(settings(&[("TABLE_NAME", "t"), ("TOKEN_TTL_SECONDS", "0")]).is_err());
         assert!(!settings(&[("TABLE_NAME", "t")]).unwrap().admin_mfa_required, "off unless asked for");

@@ -4,9 +4,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-/// The `source` of every event this system emits.
-pub const SOURCE: &str = "urn:shop:api";
-
 /// A CloudEvents 1.0 event with our `correlationid` extension.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -15,7 +12,7 @@ pub struct CloudEvent {
     pub specversion: String,
     /// The domain event's id: unique per event, so consumers deduplicate on it.
     pub id: String,
-    /// Who emitted it; ours is [`SOURCE`].
+    /// Who emitted it: the application names itself (a URI) when it builds the event.
     pub source: String,
     /// The event type (`order-placed`, ...), which is also the queue's name.
     #[serde(rename = "type")]
@@ -32,12 +29,12 @@ pub struct CloudEvent {
 }
 
 impl CloudEvent {
-    /// An event of type `kind` from [`SOURCE`] with JSON `data`.
-    pub fn new(id: String, kind: &str, correlation_id: &str, time: OffsetDateTime, data: Value) -> Self {
+    /// An event of type `kind` from `source` with JSON `data`.
+    pub fn new(source: &str, id: String, kind: &str, correlation_id: &str, time: OffsetDateTime, data: Value) -> Self {
         Self {
             specversion: "1.0".into(),
             id,
-            source: SOURCE.into(),
+            source: source.into(),
             kind: kind.into(),
             time,
             datacontenttype: "application/json".into(),

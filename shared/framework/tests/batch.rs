@@ -26,6 +26,7 @@ fn processor(memory: &Memory) -> BatchProcessor {
 
 fn message(event_id: &str) -> SqsMessage {
     let event = CloudEvent::new(
+        "urn:test",
         event_id.into(),
         "user-created",
         "corr",

@@ -952,7 +952,7 @@ proptest! {
 
     #[test]
     fn bad_event_data_is_poison_never_a_panic(data in json_value()) {
-        let event = CloudEvent::new("e1".into(), "email-send", "c", OffsetDateTime::UNIX_EPOCH, data);
+        let event = CloudEvent::new("urn:test", "e1".into(), "email-send", "c", OffsetDateTime::UNIX_EPOCH, data);
         match batch::data::<domain::EmailTask>(&event) {
             Ok(task) => {
                 let again = CloudEvent { data: serde_json::to_value(&task).unwrap(), ..event };
@@ -1033,7 +1033,7 @@ proptest! {
 /// to the queue until the redrive policy moved it, without a reason.
 #[test]
 fn a_dead_letter_reason_stays_short_whatever_the_message_quotes() {
-    let event = CloudEvent::new("e1".into(), EVENT_TYPE, "c", OffsetDateTime::UNIX_EPOCH, json!({}));
+    let event = CloudEvent::new("urn:test", "e1".into(), EVENT_TYPE, "c", OffsetDateTime::UNIX_EPOCH, json!({}));
     // Words, not one long token (which redaction would hide anyway).
     let long = "not one ".repeat(25_000);
     let records = [

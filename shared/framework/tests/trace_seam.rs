@@ -65,6 +65,7 @@ fn sdk_call(operation: &str) {
 
 fn record(event_id: &str, trace: &str) -> SqsMessage {
     let event = CloudEvent::new(
+        "urn:test",
         event_id.into(),
         "user-created",
         "corr",

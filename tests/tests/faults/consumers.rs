@@ -55,6 +55,7 @@ async fn with_the_queue_black_holed_a_consumer_reports_its_record_failed_well_be
     consumer.ready(Duration::from_secs(30)).await.unwrap();
     queues.set(Fault::BlackHole);
     let event = CloudEvent::new(
+        adapters::outbox::SOURCE,
         ulid::Ulid::new().to_string(),
         "user-created",
         "faults",

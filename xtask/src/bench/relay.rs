@@ -111,7 +111,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     )?;
     cloud.provision(&template).await?;
     let env: BTreeMap<String, String> = cloud.function_env(&template)?.into_iter().collect();
-    let settings = framework::Settings::from_lookup(|name| env.get(name).cloned())?;
+    let settings = adapters::config::ShopSettings::from_lookup(|name| env.get(name).cloned())?;
     let table = Table::new(cloud.dynamodb().await, settings.table_name.clone());
     let sqs = cloud.sqs().await;
     let timeout = template

@@ -42,7 +42,7 @@ pub async fn login(world: &World, client: &Client, email: &str) -> anyhow::Resul
 /// the welcome email does not wait for the relay's schedule.
 pub async fn make_admin(
     stack: &local_cloud::stack::LocalStack,
-    settings: &framework::Settings,
+    settings: &adapters::config::ShopSettings,
     email: &str,
 ) -> anyhow::Result<String> {
     let table = adapters::dynamo::Table::new(stack.cloud.dynamodb().await, settings.table_name.clone());

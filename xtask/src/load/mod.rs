@@ -337,7 +337,7 @@ pub async fn short_run(stack: &LocalStack, dir: &std::path::Path) -> bool {
 /// Runs the load on `stack` and checks the invariants on the data it made.
 pub async fn run_on(stack: &LocalStack, options: Options) -> anyhow::Result<Report> {
     let env: BTreeMap<String, String> = stack.env.iter().cloned().collect();
-    let settings = framework::Settings::from_lookup(|name| env.get(name).cloned())?;
+    let settings = adapters::config::ShopSettings::from_lookup(|name| env.get(name).cloned())?;
     let cloud = checks::Cloud {
         sqs: stack.cloud.sqs().await,
         dynamodb: stack.cloud.dynamodb().await,

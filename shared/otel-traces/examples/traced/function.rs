@@ -24,7 +24,8 @@ pub fn main(install_exporter: impl FnOnce() -> anyhow::Result<()>) -> Result<(),
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&config).interceptor(CallTimer).build(),
         );
-        let table = settings.table_name.clone();
+        // The example's own variable: the framework's settings name no table.
+        let table = std::env::var("TABLE_NAME").map_err(|_| anyhow::anyhow!("TABLE_NAME is not set"))?;
         // Opens the connection during init, as the shop's functions do.
         let _ = get_item(&dynamodb, &table, "WARMUP").await;
         let dynamodb = framework::forever(dynamodb);
