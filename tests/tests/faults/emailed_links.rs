@@ -7,15 +7,15 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::QueueAttributeName;
-use local_cloud::eventsource::{QueueMapping, deliver_one_batch};
-use local_cloud::faults::{Fault, FaultProxy};
+use local_cloud::eventsource::deliver_one_batch;
+use local_cloud::faults::Fault;
 use local_cloud::lambda::FunctionProcess;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::harness::{TIMEOUT, proxy, sample_event, start, status_and_headers};
 use crate::helpers::{PASSWORD, TestApp, app, emails_to, sqs, unique_email};
+use crate::queued_work::{OwnQueue, relay_through};
 
 const VERIFY_SUBJECT: &str = "Confirm your email address";
 const RESET_SUBJECT: &str = "Choose a new password";
@@ -35,17 +35,6 @@ async fn accepted(function: &mut FunctionProcess, name: &str, body: &Value) {
     let (status, _) = status_and_headers(&answer.payload);
     assert_eq!(status, 202, "{name} answers 202 while the email cannot go out: {}", answer.payload);
     assert!(answer.took < TIMEOUT / 2 + Duration::from_secs(1), "{name} answered after {:?}", answer.took);
-}
-
-/// Publishes what the outbox holds once the queue is back, as the
-/// scheduled relay does (its records must be five seconds old).
-async fn relay_through(queues: &FaultProxy) {
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    let mut relay = start("relay-outbox", &[("AWS_ENDPOINT_URL_SQS", queues.url())]).await;
-    relay.ready(Duration::from_secs(30)).await.unwrap();
-    let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
-    let report = relay.invoke(&scheduled, TIMEOUT * 2).await.unwrap();
-    assert!(!report.failed, "{}", report.payload);
 }
 
 fn with_subject(emails: Vec<Value>, subject: &str) -> Vec<Value> {
@@ -159,26 +148,11 @@ async fn while_ses_fails_the_verification_and_reset_emails_wait_on_their_queue_a
     // by a send-email whose SES fails, then recovers.
     let app = app();
     let sqs = sqs().await;
-    let name = format!("emailed-links-{}", ulid::Ulid::new());
-    let dead =
-        sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.unwrap().queue_url().unwrap().to_owned();
-    let redrive =
-        json!({"deadLetterTargetArn": format!("arn:aws:sqs:us-east-1:123456789012:{name}-dlq"), "maxReceiveCount": 5});
-    let queue = sqs
-        .create_queue()
-        .queue_name(&name)
-        .attributes(QueueAttributeName::VisibilityTimeout, "1")
-        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
+    let queue = OwnQueue::create(&sqs, "emailed-links").await;
     // A queue the template does not know: these two processes' AWS calls are
     // recorded aside, not in the file the suite's IAM check reads.
-    let calls_aside = std::env::temp_dir().join(format!("{name}-aws-calls.tsv")).display().to_string();
-    let own_queue = [("EMAIL_SEND_QUEUE_URL", queue.clone()), ("SHOP_RECORD_AWS_CALLS", calls_aside)];
+    let calls_aside = std::env::temp_dir().join(format!("{}-aws-calls.tsv", queue.name)).display().to_string();
+    let own_queue = [("EMAIL_SEND_QUEUE_URL", queue.url.clone()), ("SHOP_RECORD_AWS_CALLS", calls_aside)];
 
     let to = unique_email("ses-down-links");
     let mut register = start("register", &own_queue).await;
@@ -193,14 +167,7 @@ async fn while_ses_fails_the_verification_and_reset_emails_wait_on_their_queue_a
     sender.ready(Duration::from_secs(30)).await.unwrap();
     ses.set(Fault::ServerError);
     let sender = Mutex::new(sender);
-    let mapping = QueueMapping {
-        function: "send-email".into(),
-        queue_url: queue.clone(),
-        queue_arn: format!("arn:aws:sqs:us-east-1:123456789012:{name}"),
-        batch_size: 10,
-        report_batch_item_failures: true,
-        function_timeout: TIMEOUT,
-    };
+    let mapping = queue.send_email_mapping();
     // Two failed deliveries of both tasks (under the redrive limit of five).
     let mut failing = 0;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -227,7 +194,7 @@ async fn while_ses_fails_the_verification_and_reset_emails_wait_on_their_queue_a
         tokio::time::sleep(Duration::from_millis(1200)).await;
     }
     assert_eq!((copies(&to, VERIFY_SUBJECT).await, copies(&to, RESET_SUBJECT).await), (1, 1), "each email once");
-    assert!(local_cloud::dlq::peek(&sqs, &dead).await.unwrap().is_empty(), "nothing was parked");
-    let depth = local_cloud::dlq::depth(&sqs, &queue).await.unwrap();
+    assert!(local_cloud::dlq::peek(&sqs, &queue.dead_letter_url).await.unwrap().is_empty(), "nothing was parked");
+    let depth = local_cloud::dlq::depth(&sqs, &queue.url).await.unwrap();
     assert_eq!(depth.visible + depth.in_flight + depth.delayed, 0, "the queue is drained");
 }

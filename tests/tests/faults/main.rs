@@ -11,6 +11,7 @@ mod emailed_links;
 mod harness;
 use tests::helpers;
 mod mail;
+mod queued_work;
 mod queues;
 mod secrets;
 mod table;

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{TIMEOUT, api_event, env, proxy, start, status_and_headers};
 use crate::helpers::{app, emails_to};
+use crate::queued_work::relay_through;
 
 #[tokio::test]
 async fn orders_placed_while_the_queue_is_down_are_accepted_and_each_is_handled_once_when_it_returns() {
@@ -46,12 +47,7 @@ async fn orders_placed_while_the_queue_is_down_are_accepted_and_each_is_handled_
 
     // The queue is back: the relay (old enough records) publishes what is left.
     queues.set(Fault::Pass);
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    let mut relay = start("relay-outbox", &[("AWS_ENDPOINT_URL_SQS", queues.url())]).await;
-    relay.ready(Duration::from_secs(30)).await.unwrap();
-    let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
-    let report = relay.invoke(&scheduled, TIMEOUT * 2).await.unwrap();
-    assert!(!report.failed, "{}", report.payload);
+    relay_through(&queues).await;
 
     crate::consumers::settle(&app, &buyer.token).await;
     let confirmed: Value = app.get("/orders?status=confirmed", Some(&buyer.token)).await.json().await.unwrap();
