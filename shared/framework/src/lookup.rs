@@ -12,12 +12,3 @@ pub enum LookupError {
     #[error("the lookup failed")]
     Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
-
-impl From<LookupError> for crate::http::ApiError {
-    fn from(error: LookupError) -> Self {
-        match error {
-            LookupError::Unavailable(source) => Self::Unavailable(anyhow::Error::from_boxed(source)),
-            LookupError::Failed(source) => Self::Internal(anyhow::Error::from_boxed(source)),
-        }
-    }
-}

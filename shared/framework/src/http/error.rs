@@ -236,6 +236,17 @@ impl ApiError {
     }
 }
 
+/// A port that could not answer: 503 with `Retry-After` when its store is
+/// only unavailable, 500 otherwise.
+impl From<crate::lookup::LookupError> for ApiError {
+    fn from(error: crate::lookup::LookupError) -> Self {
+        match error {
+            crate::lookup::LookupError::Unavailable(source) => Self::Unavailable(anyhow::Error::from_boxed(source)),
+            crate::lookup::LookupError::Failed(source) => Self::Internal(anyhow::Error::from_boxed(source)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
