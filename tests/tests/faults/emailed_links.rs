@@ -22,6 +22,17 @@ const RESET_SUBJECT: &str = "Choose a new password";
 /// Long enough for the stack's email consumer to have sent a second copy, had it one.
 const SECOND_COPY_WINDOW: Duration = Duration::from_secs(10);
 
+/// The links these tests follow wait out an outage, a relay run and the email
+/// consumer first: on a loaded machine that can outlast the test stack's short
+/// link lifetimes (`xtask/src/test.rs`), so the functions these tests start
+/// issue links that live ten minutes.
+fn with_long_links<'a>(overrides: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
+    let mut overrides = overrides.to_vec();
+    overrides.push(("EMAIL_VERIFICATION_TTL_SECONDS", "600".to_owned()));
+    overrides.push(("PASSWORD_RESET_TTL_SECONDS", "600".to_owned()));
+    overrides
+}
+
 /// `function`'s sample event with `body` (and no bearer token: these routes are public).
 fn guest_event(function: &str, body: &Value) -> Value {
     let mut event = sample_event(function);
@@ -42,7 +53,7 @@ fn with_subject(emails: Vec<Value>, subject: &str) -> Vec<Value> {
 }
 
 /// The first email to `to` with `subject` (its link is followed at once:
-/// the test stack's links expire in seconds).
+/// the stack's own links expire in seconds).
 async fn first_email(to: &str, subject: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
@@ -83,7 +94,7 @@ async fn a_registration_while_the_email_queue_is_down_answers_202_and_its_verifi
     let app = app();
     let to = unique_email("verify-queue-down");
     let queues = proxy("AWS_ENDPOINT_URL_SQS").await;
-    let mut register = start("register", &[("AWS_ENDPOINT_URL_SQS", queues.url())]).await;
+    let mut register = start("register", &with_long_links(&[("AWS_ENDPOINT_URL_SQS", queues.url())])).await;
     register.ready(Duration::from_secs(30)).await.unwrap();
     queues.set(Fault::BlackHole);
 
@@ -103,7 +114,7 @@ async fn a_registration_whose_queue_answer_is_lost_sends_its_verification_email_
     let app = app();
     let to = unique_email("verify-answer-lost");
     let queues = proxy("AWS_ENDPOINT_URL_SQS").await;
-    let mut register = start("register", &[("AWS_ENDPOINT_URL_SQS", queues.url())]).await;
+    let mut register = start("register", &with_long_links(&[("AWS_ENDPOINT_URL_SQS", queues.url())])).await;
     register.ready(Duration::from_secs(30)).await.unwrap();
     queues.set(Fault::LoseResponse);
     let before = queues.requests();
@@ -126,7 +137,8 @@ async fn a_password_reset_asked_while_the_email_queue_fails_answers_202_and_its_
     let app = app();
     let customer = app.new_user("reset-queue-down").await;
     let queues = proxy("AWS_ENDPOINT_URL_SQS").await;
-    let mut request_reset = start("request-password-reset", &[("AWS_ENDPOINT_URL_SQS", queues.url())]).await;
+    let mut request_reset =
+        start("request-password-reset", &with_long_links(&[("AWS_ENDPOINT_URL_SQS", queues.url())])).await;
     request_reset.ready(Duration::from_secs(30)).await.unwrap();
     queues.set(Fault::ServerError);
 
@@ -155,10 +167,10 @@ async fn while_ses_fails_the_verification_and_reset_emails_wait_on_their_queue_a
     let own_queue = [("EMAIL_SEND_QUEUE_URL", queue.url.clone()), ("SHOP_RECORD_AWS_CALLS", calls_aside)];
 
     let to = unique_email("ses-down-links");
-    let mut register = start("register", &own_queue).await;
+    let mut register = start("register", &with_long_links(&own_queue)).await;
     register.ready(Duration::from_secs(30)).await.unwrap();
     accepted(&mut register, "register", &json!({"email": to, "password": PASSWORD})).await;
-    let mut request_reset = start("request-password-reset", &own_queue).await;
+    let mut request_reset = start("request-password-reset", &with_long_links(&own_queue)).await;
     request_reset.ready(Duration::from_secs(30)).await.unwrap();
     accepted(&mut request_reset, "request-password-reset", &json!({"email": to})).await;
 
