@@ -26,10 +26,10 @@ async fn hello(request: ApiRequest) -> Result<ApiResponse, ApiError> {
     Ok(ApiResponse::ok(serde_json::json!({ "greeting": format!("Hello, {name}!") })))
 }
 
-/// The layer this function runs behind. `Settings` still names the table
-/// the shop's adapters use (`TABLE_NAME`); this function opens none.
+/// The layer this function runs behind, configured from `lookup` (every
+/// setting has a default: this function needs none).
 fn server(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<HttpServer> {
-    let settings = Settings::from_lookup(|name| lookup(name).or_else(|| (name == "TABLE_NAME").then(|| "-".into())))?;
+    let settings = Settings::from_lookup(lookup)?;
     Ok(HttpServer::new("hello", Access::Guest, &settings))
 }
 
