@@ -60,9 +60,7 @@ fn new_user(hasher: &PasswordHasher, email: Email, password: &Password, role: Ro
 
 fn email_taken(error: StoreError) -> AppError {
     match error {
-        StoreError::AlreadyExists(Taken::Email) => {
-            ApiError::conflict("email_taken", "an account with this email already exists").into()
-        }
+        StoreError::AlreadyExists(Taken::Email) => AppError::EmailTaken,
         other => other.into(),
     }
 }

@@ -60,9 +60,7 @@ fn product_id(request: &ApiRequest) -> Result<ProductId, AppError> {
 
 fn sku_taken(error: domain::ports::StoreError) -> AppError {
     match error {
-        domain::ports::StoreError::AlreadyExists(domain::ports::Taken::Sku) => {
-            ApiError::conflict("sku_taken", "another product already has this SKU").into()
-        }
+        domain::ports::StoreError::AlreadyExists(domain::ports::Taken::Sku) => AppError::SkuTaken,
         other => other.into(),
     }
 }
@@ -161,14 +159,7 @@ pub async fn replace(request: ApiRequest, products: &impl ProductStore) -> Resul
             return Err(ApiError::PreconditionFailed.into());
         }
         if *precondition == IfMatch::Any && draft.stock != current.stock {
-            return Err(ApiError::conflict(
-                "stock_needs_version",
-                format!(
-                    "the stock is {} now and orders move it: to set it, send If-Match with the version you read",
-                    current.stock
-                ),
-            )
-            .into());
+            return Err(AppError::StockNeedsVersion { stock: current.stock });
         }
         let next = current.replaced(draft.clone(), OffsetDateTime::now_utc());
         products.replace(&current, &next).await.map_err(sku_taken)?;

@@ -93,7 +93,7 @@ pub async fn delete_me(
                 return Ok(response);
             }
             Err(ErasureError::Refused(refused)) => {
-                return Err(ApiError::conflict(refused.code(), refused.to_string()).into());
+                return Err(AppError::ErasureRefused(refused));
             }
             Err(ErasureError::Store(StoreError::NotFound)) => return Ok(response),
             // Changed since it was read (an admin's edit): read it again.

@@ -151,7 +151,7 @@ pub async fn enrol_at(
     let enrolment = TotpEnrolment::begin(user.id, TotpSecret::from_random(rand::random()), now);
     match factors.begin(&enrolment).await? {
         EnrolmentStart::Begun => {}
-        EnrolmentStart::AlreadyConfirmed => return Err(already_enrolled()),
+        EnrolmentStart::AlreadyConfirmed => return Err(AppError::MfaAlreadyEnrolled),
     }
     tracing::info!(user_id = %user.id, "TOTP enrolment begun");
     Ok(ApiResponse::created(
@@ -197,8 +197,8 @@ pub async fn confirm_at(
     let code = TotpCode::parse(&confirmation.code, "code")?;
     let pending = match enrolment {
         Some(enrolment) if !enrolment.is_confirmed() => enrolment,
-        Some(_) => return Err(already_enrolled()),
-        None => return Err(not_pending()),
+        Some(_) => return Err(AppError::MfaAlreadyEnrolled),
+        None => return Err(AppError::MfaNotPending),
     };
     count_attempt(&user, factors).await?;
     let Some(step) = pending.secret.matching_step(&code, now) else {
@@ -207,7 +207,7 @@ pub async fn confirm_at(
     let codes: Vec<RecoveryCode> = (0..RECOVERY_CODES).map(|_| RecoveryCode::from_random(rand::random())).collect();
     let hashes: Vec<_> = codes.iter().map(|code| code.hash(user.id)).collect();
     if !factors.store.confirm(&pending, step, &hashes).await? {
-        return Err(not_pending());
+        return Err(AppError::MfaNotPending);
     }
     forgive_attempts(&user, factors).await;
     tracing::info!(user_id = %user.id, "TOTP enrolment confirmed");
@@ -253,15 +253,6 @@ async fn forgive_attempts(user: &User, factors: &SecondFactors<impl SecondFactor
     if let Err(error) = short.and(daily) {
         tracing::warn!(error = framework::telemetry::chain(&error), "could not reset the second-factor counters");
     }
-}
-
-fn already_enrolled() -> AppError {
-    ApiError::conflict("mfa_already_enrolled", "this account's second factor is already confirmed").into()
-}
-
-fn not_pending() -> AppError {
-    ApiError::conflict("mfa_not_pending", "no enrolment is pending: begin one with POST /api/v1/users/me/mfa/totp")
-        .into()
 }
 
 /// What an operator's reset of a second factor did ([`reset`]).

@@ -171,7 +171,7 @@ async fn change_status(
         }
         let next = order
             .transitioned(target, None, OffsetDateTime::now_utc())
-            .map_err(|illegal| ApiError::conflict("illegal_transition", illegal.to_string()))?;
+            .map_err(AppError::IllegalTransition)?;
         // Conditional on the version read: a concurrent change is a 412 (or, unpinned, a fresh read), never a lost update.
         orders.transition(&order, &next).await?;
         tracing::info!(order_id = %order.id, from = %order.status, to = %next.status, by = %principal.user_id(), "order status changed");

@@ -142,11 +142,6 @@ struct ResetConfirmBody {
     password: String,
 }
 
-fn invalid_reset_token() -> AppError {
-    ApiError::bad_request("invalid_reset_token", "this reset link is invalid, used or expired: ask for a new one")
-        .into()
-}
-
 /// POST /auth/password-reset/confirm: sets the new password (the
 /// registration policy: 422 otherwise) with the emailed token, once, and
 /// ends every session of the account; 204. 400 `invalid_reset_token` for a
@@ -168,9 +163,9 @@ pub async fn confirm_reset(
     let (Some(token), Some(password)) = (token, password) else { return Err(errors.into()) };
     let presented = hash_of(&token.secret);
     let (user, pending) = tokio::join!(users.get(token.user_id), resets.pending(token.user_id));
-    let (Some(user), Some(pending)) = (user?, pending?) else { return Err(invalid_reset_token()) };
+    let (Some(user), Some(pending)) = (user?, pending?) else { return Err(AppError::InvalidResetToken) };
     if !pending.opens(&presented, &fingerprint(&user.password_hash), now) || !user.can_sign_in() {
-        return Err(invalid_reset_token());
+        return Err(AppError::InvalidResetToken);
     }
     let changed = with_password(&user, hasher.hash_new(&password).map_err(ApiError::Internal)?, now);
     // Sessions end before the password changes too: none started with the
@@ -179,12 +174,8 @@ pub async fn confirm_reset(
     let event = password_changed(&changed, &request.correlation_id, now);
     match resets.complete(&changed, &presented, now, &event).await {
         Ok(()) => {}
-        Err(StoreError::NotFound) => return Err(invalid_reset_token()),
-        Err(StoreError::VersionMismatch) => {
-            return Err(
-                ApiError::conflict("account_changed", "the account changed meanwhile: try the link again").into()
-            );
-        }
+        Err(StoreError::NotFound) => return Err(AppError::InvalidResetToken),
+        Err(StoreError::VersionMismatch) => return Err(AppError::AccountChanged),
         Err(other) => return Err(other.into()),
     }
     tracing::info!(user_id = %user.id, "password reset");

@@ -214,13 +214,7 @@ pub async fn verify_email(
     now: OffsetDateTime,
 ) -> Result<ApiResponse, AppError> {
     let body: VerifyRequest = request.json()?;
-    let refused = || {
-        ApiError::bad_request(
-            "invalid_verification_token",
-            "this verification link is invalid, used or expired; ask for a new one",
-        )
-    };
-    let token = VerificationToken::parse(&body.token).map_err(|_| refused())?;
+    let token = VerificationToken::parse(&body.token).map_err(|_| AppError::InvalidVerificationToken)?;
     let correlation_id = request.correlation_id.clone();
     let welcome = move |user: &User| {
         let task = EmailTask::Welcome { to: user.email.to_string(), dedupe_key: format!("welcome#{}", user.id) };
@@ -236,7 +230,7 @@ pub async fn verify_email(
         }
         VerifyOutcome::Refused => {
             tracing::info!("verification refused: unknown, used, superseded or expired token");
-            return Err(refused().into());
+            return Err(AppError::InvalidVerificationToken);
         }
     }
     Ok(ApiResponse::ok(serde_json::json!({"status": "verified"})))

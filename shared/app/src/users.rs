@@ -165,7 +165,7 @@ pub async fn update(
         }
         let patched = user
             .patched(patch, actor, OffsetDateTime::now_utc())
-            .map_err(|refused| ApiError::conflict("self_lockout", refused.to_string()))?;
+            .map_err(AppError::PatchRefused)?;
         if patched.version != user.version {
             // Taking an admin away needs the acting admin to still be one when it commits.
             let witness = user.loses_admin(&patched).then_some(actor);

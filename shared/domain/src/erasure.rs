@@ -28,16 +28,6 @@ pub enum ErasureRefused {
     OpenOrders,
 }
 
-impl ErasureRefused {
-    /// The error code clients branch on.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Admin => "admin_account",
-            Self::OpenOrders => "orders_open",
-        }
-    }
-}
-
 /// Why an erasure did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum ErasureError {
