@@ -1,8 +1,10 @@
 //! The framework's caller in the shop's terms: a token's subject is an
-//! account's [`UserId`], its role the account's [`Role`] as access sees it.
+//! account's [`UserId`], its role the account's role as access sees it
+//! ([`access_role`], the adapters' one mapping).
 
-use domain::{Role, UserId};
-use framework::auth::{self as access, Principal, Subject};
+pub use adapters::framework_terms::access_role;
+use domain::UserId;
+use framework::auth::{Principal, Subject};
 
 /// The shop's view of a verified caller.
 pub trait Caller {
@@ -19,12 +21,4 @@ impl Caller for Principal {
 /// The subject of `user`'s tokens.
 pub fn subject(user: UserId) -> Subject {
     Subject::new(user.ulid())
-}
-
-/// What `role` may do, as the framework's access rules know it.
-pub fn access_role(role: Role) -> access::Role {
-    match role {
-        Role::User => access::Role::User,
-        Role::Admin => access::Role::Admin,
-    }
 }

@@ -17,16 +17,7 @@ use std::time::Duration;
 
 use domain::ports::StoreError;
 use domain::{DomainEvent, IdempotencyRecord, Order, OrderId, Product, ProductId, User, UserId};
-use framework::lookup::LookupError;
 use time::OffsetDateTime;
-
-/// A store's failure as the framework's ports report it.
-fn lookup_error(error: StoreError) -> LookupError {
-    match error {
-        StoreError::Unavailable(source) => LookupError::Unavailable(source),
-        other => LookupError::Failed(Box::new(other)),
-    }
-}
 
 pub mod contract;
 mod erasure;

@@ -184,7 +184,7 @@ impl MemoryIdempotencyStore {
 impl IdempotencyStore for MemoryIdempotencyStore {
     async fn find(&self, key: &str) -> Result<Option<framework::idempotency::IdempotencyRecord>, LookupError> {
         let state = self.memory.lock();
-        state.check(Dependency::Table).map_err(crate::lookup_error)?;
+        state.check(Dependency::Table).map_err(adapters::framework_terms::lookup_error)?;
         let now = state.now();
         Ok(state.idempotency.get(key).filter(|record| record.expires_at > now).map(replayable))
     }

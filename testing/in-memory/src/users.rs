@@ -1,9 +1,10 @@
 //! Users: an email claim makes emails unique; updates are conditional on the version.
 
+use adapters::framework_terms;
 use async_trait::async_trait;
 use domain::ports::{StoreError, Taken, UserStore};
 use domain::{DomainEvent, Email, IdempotencyRecord, Page, PageRequest, User, UserId, UserProfile};
-use framework::auth::{Account, Accounts, Role, Subject};
+use framework::auth::{Account, Accounts, Subject};
 use framework::lookup::LookupError;
 
 use crate::{Dependency, Memory, paging};
@@ -25,14 +26,8 @@ impl MemoryUserStore {
 #[async_trait]
 impl Accounts for MemoryUserStore {
     async fn account(&self, subject: Subject) -> Result<Option<Account>, LookupError> {
-        let user = self.get(UserId::from_ulid(subject.ulid())).await.map_err(crate::lookup_error)?;
-        Ok(user.map(|user| Account {
-            role: match user.role {
-                domain::Role::User => Role::User,
-                domain::Role::Admin => Role::Admin,
-            },
-            active: user.can_sign_in(),
-        }))
+        let user = self.get(UserId::from_ulid(subject.ulid())).await.map_err(framework_terms::lookup_error)?;
+        Ok(user.as_ref().map(framework_terms::account))
     }
 }
 

@@ -28,7 +28,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             let Some(item) = self.table.get(&Key::idempotency(key)).await? else { return Ok(None) };
             records::idempotency_from_item(key, &item).map(Some)
         };
-        let Some(record) = lookup.await.map_err(super::lookup_error)? else {
+        let Some(record) = lookup.await.map_err(crate::framework_terms::lookup_error)? else {
             return Ok(None);
         };
         // TTL deletion lags; an expired record counts as absent.

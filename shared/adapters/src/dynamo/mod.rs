@@ -26,7 +26,6 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 pub use claims::DynamoMessageClaims;
 use domain::ports::StoreError;
 pub use erasure::DynamoAccountErasure;
-use framework::lookup::LookupError;
 pub use idempotency::DynamoIdempotencyStore;
 use layout::Key;
 /// The table's partition key prefixes, for checking IAM key conditions against the layout.
@@ -203,12 +202,4 @@ where
     };
     let described = anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&error));
     if transient { StoreError::Unavailable(described.into()) } else { StoreError::Failed(described.into()) }
-}
-
-/// A store's failure as the framework's ports report it.
-fn lookup_error(error: StoreError) -> LookupError {
-    match error {
-        StoreError::Unavailable(source) => LookupError::Unavailable(source),
-        other => LookupError::Failed(Box::new(other)),
-    }
 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
 use domain::ports::{StoreError, Taken, UserStore};
 use domain::{DomainEvent, Email, IdempotencyRecord, Page, PageRequest, PasswordHash, Role, User, UserId, UserProfile};
-use framework::auth::{self as access, Account, Accounts, Subject};
+use framework::auth::{Account, Accounts, Subject};
 use framework::lookup::LookupError;
 
 use super::items::{Item, get_bool, get_s, get_timestamp, get_u64, n, parsed, s, timestamp};
@@ -13,6 +13,7 @@ use super::layout::{Counter, Key, Partition};
 use super::listing::Listing;
 use super::transaction::{Transaction, conditional_put, count};
 use super::{Table, outbox, records};
+use crate::framework_terms;
 
 /// Users on the shared table. Reads are one operation each; every write is
 /// one transaction over the user item and its email claim (and the counter).
@@ -85,14 +86,8 @@ impl DynamoUserStore {
 #[async_trait]
 impl Accounts for DynamoUserStore {
     async fn account(&self, subject: Subject) -> Result<Option<Account>, LookupError> {
-        let user = self.get(UserId::from_ulid(subject.ulid())).await.map_err(super::lookup_error)?;
-        Ok(user.map(|user| Account {
-            role: match user.role {
-                Role::User => access::Role::User,
-                Role::Admin => access::Role::Admin,
-            },
-            active: user.can_sign_in(),
-        }))
+        let user = self.get(UserId::from_ulid(subject.ulid())).await.map_err(framework_terms::lookup_error)?;
+        Ok(user.as_ref().map(framework_terms::account))
     }
 }
 
