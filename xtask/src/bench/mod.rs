@@ -218,7 +218,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         (
             profiles::load(profiles::RELEASE)?,
             // The floor's profile last: the same code under fat LTO and panic=abort, which
-            // measures what production's thin LTO and unwinding cost per request.
+            // measures what cross-crate LTO and abort would add to production.
             vec![
                 profiles::load(profiles::PRODUCTION)?,
                 profiles::load(profiles::RELEASE)?,
