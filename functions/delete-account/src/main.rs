@@ -10,7 +10,7 @@ use framework::http::Access;
 fn main() -> Result<(), lambda_http::Error> {
     framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-        let keys = init.public_keys().await?;
+        let keys = init.public_keys()?;
         let users = forever(init.user_store());
         let erasures = forever(DynamoAccountErasure::new(init.table()));
         let hasher = forever(PasswordHasher::new());

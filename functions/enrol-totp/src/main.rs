@@ -7,7 +7,7 @@ use framework::http::Access;
 fn main() -> Result<(), lambda_http::Error> {
     framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-        let keys = init.public_keys().await?;
+        let keys = init.public_keys()?;
         let users = forever(init.user_store());
         let factors = forever(init.second_factors());
         // Access::User, not Admin: an admin whom the second factor's setting

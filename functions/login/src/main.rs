@@ -13,7 +13,7 @@ fn main() -> Result<(), lambda_http::Error> {
         let users = forever(init.user_store());
         let hasher = forever(PasswordHasher::new());
         // Signs tokens (as refresh-session does), so it reads the private keys.
-        let tokens = forever(init.token_issuer().await?);
+        let tokens = forever(init.token_issuer()?);
         let limits = forever(LoginLimits {
             per_account_and_client: init.throttle(PER_ACCOUNT_AND_CLIENT),
             per_client: init.throttle(PER_CLIENT),

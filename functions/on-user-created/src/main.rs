@@ -6,7 +6,7 @@ use framework::forever;
 fn main() -> Result<(), lambda_runtime::Error> {
     framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-        let publisher = forever(init.publisher_warmed_for("email-send").await);
+        let publisher = forever(init.publisher_warmed_for("email-send"));
         init.batch("user-created")?.serve(move |event| app::consumers::on_user_created(event, publisher)).await
     })
 }

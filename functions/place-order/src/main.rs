@@ -7,7 +7,7 @@ use framework::http::Access;
 fn main() -> Result<(), lambda_http::Error> {
     framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-        let keys = init.public_keys().await?;
+        let keys = init.public_keys()?;
         let users = forever(init.user_store());
         let products = forever(init.product_store());
         let orders = forever(init.order_store());

@@ -11,7 +11,7 @@ fn main() -> Result<(), lambda_http::Error> {
         let users = forever(init.user_store());
         let sessions = forever(Sessions { store: init.session_store(), lifetime: init.shop.refresh_ttl });
         // Signs tokens like login, so it reads the private keys (during init).
-        let tokens = forever(init.token_issuer().await?);
+        let tokens = forever(init.token_issuer()?);
         init.http(Access::Guest)
             .serve(move |request| {
                 app::sessions::refresh(request, users, sessions, tokens, time::OffsetDateTime::now_utc())

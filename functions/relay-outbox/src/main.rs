@@ -6,7 +6,7 @@ use framework::forever;
 fn main() -> Result<(), lambda_runtime::Error> {
     framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-        let publisher = forever(init.publisher_warmed_for("order-placed").await);
+        let publisher = forever(init.publisher_warmed_for("order-placed"));
         let budget = init.settings.function_timeout / 2;
         init.serve_scheduled(move || app::relay::run(publisher, budget)).await
     })

@@ -7,7 +7,7 @@ use framework::http::Access;
 fn main() -> Result<(), lambda_http::Error> {
     framework::run(async {
         let init = Init::start(env!("CARGO_PKG_NAME")).await?;
-        let keys = init.public_keys().await?;
+        let keys = init.public_keys()?;
         let products = forever(init.product_store());
         init.http(Access::Admin(init.authenticator(&keys)))
             .serve(move |request| app::catalogue::replace(request, products))

@@ -1,7 +1,10 @@
 //! The shop's wiring, shared by every function: what `main` calls before it
 //! hands over to the framework. Everything here runs once per cold start:
 //! settings, the SDK clients (each with the framework's call timer) and the
-//! adapters built on them.
+//! adapters built on them. Init's I/O (the table's connection, the keys'
+//! reads, a queue's connection) starts where `main` asks for it and runs at
+//! once ([`WarmUps`]); the serving loop waits for all of it before the first
+//! event.
 
 use std::sync::Arc;
 
@@ -11,6 +14,7 @@ use framework::auth::{CursorKeys, PrivateKeys, PublicKeys, Tokens};
 use framework::batch::BatchProcessor;
 use framework::http::{Access, Authenticator, HttpServer};
 use framework::pagination::Cursors;
+use framework::runtime::WarmUps;
 
 use crate::config::ShopSettings;
 use crate::dead_letters::SqsDeadLetters;
@@ -46,10 +50,12 @@ pub struct Init {
     aws: aws_config::SdkConfig,
     table: Table,
     recorder: Option<CallRecorder>,
+    warm_ups: Arc<WarmUps>,
 }
 
 impl Init {
-    /// Starts logging, reads settings and loads the SDK configuration.
+    /// Starts logging, reads settings, loads the SDK configuration and starts
+    /// opening the table's connection.
     pub async fn start(name: &'static str) -> anyhow::Result<Self> {
         framework::telemetry::init(name);
         framework::metrics::init(framework::metrics::Dimensions::from_env(name));
@@ -58,11 +64,13 @@ impl Init {
         let aws = framework::aws::load_config(&settings.budget()).await;
         let recorder = CallRecorder::from_env(name);
         framework::aws::xray::init();
-        // Every function reads or writes the table: open its connection now.
+        // Every function reads or writes the table: its connection opens now.
         let dynamodb = client!(aws_sdk_dynamodb, &aws, &recorder);
         let table = Table::new(dynamodb, shop.table_name.clone());
-        table.warm_up().await;
-        Ok(Self { name, settings, shop, aws, table, recorder })
+        let warm_ups = Arc::new(WarmUps::default());
+        let warming = table.clone();
+        warm_ups.start(async move { warming.warm_up().await });
+        Ok(Self { name, settings, shop, aws, table, recorder, warm_ups })
     }
 
     fn sqs(&self) -> aws_sdk_sqs::Client {
@@ -128,12 +136,21 @@ impl Init {
     }
 
     /// The publisher, its connection to `queue` (where this function
-    /// publishes most) opened now, during init, so the first message does
-    /// not pay for it. Needs `sqs:GetQueueAttributes` on that queue.
-    pub async fn publisher_warmed_for(&self, queue: &str) -> OutboxPublisher {
+    /// publishes most) opened during init, so the first message does not
+    /// pay for it. Needs `sqs:GetQueueAttributes` on that queue.
+    pub fn publisher_warmed_for(&self, queue: &str) -> OutboxPublisher {
         let publisher = self.publisher();
-        publisher.warm_up(queue).await;
+        let (warming, queue) = (publisher.clone(), queue.to_owned());
+        self.warm_ups.start(async move { warming.warm_up(&queue).await });
         publisher
+    }
+
+    /// Starts `work` now, beside init's other reads: the serving loop waits
+    /// for it before the first event. For a function's own warm-up (a read
+    /// its first request would otherwise wait for); `work` deals with its
+    /// own failure.
+    pub fn warm_up(&self, work: impl Future<Output = ()> + Send + 'static) {
+        self.warm_ups.start(work);
     }
 
     /// Claims on queue messages, held for the function's claim duration.
@@ -152,7 +169,8 @@ impl Init {
             .clone();
         let dead_letters = Arc::new(SqsDeadLetters { sqs: self.sqs(), queue_url });
         let claims = Arc::new(self.message_claims());
-        Ok(BatchProcessor::new(self.name, event_type, self.settings.budget(), dead_letters, claims))
+        Ok(BatchProcessor::new(self.name, event_type, self.settings.budget(), dead_letters, claims)
+            .after_warm_ups(self.warm_ups.clone()))
     }
 
     /// Sends email through SES from `SENDER_EMAIL`; an error if it is not set.
@@ -171,16 +189,20 @@ impl Init {
         DynamoSignInHistory::new(self.table(), history.name, history.ttl)
     }
 
-    /// The public token keys, read now so the first request finds them cached.
-    pub async fn public_keys(&self) -> anyhow::Result<Arc<PublicKeys>> {
+    /// The public token keys, read during init so the first request finds
+    /// them cached.
+    pub fn public_keys(&self) -> anyhow::Result<Arc<PublicKeys>> {
         let keys = self.public_keys_on_first_use()?;
-        if let Err(error) = keys.current().await {
-            // Not fatal: the first request retries and answers 503 if the secret is still unreachable.
-            tracing::warn!(
-                error = framework::telemetry::chain(error.as_ref()),
-                "could not read public keys during init"
-            );
-        }
+        let warming = keys.clone();
+        self.warm_ups.start(async move {
+            if let Err(error) = warming.current().await {
+                // Not fatal: the first request retries and answers 503 if the secret is still unreachable.
+                tracing::warn!(
+                    error = framework::telemetry::chain(error.as_ref()),
+                    "could not read public keys during init"
+                );
+            }
+        });
         Ok(keys)
     }
 
@@ -201,23 +223,25 @@ impl Init {
         Tokens::new(public.clone(), self.settings.token_ttl)
     }
 
-    /// Access tokens signed with the private token keys, read now: only the
-    /// function that issues tokens (login) may call this, and only its role
-    /// may read that secret.
-    pub async fn token_issuer(&self) -> anyhow::Result<Tokens> {
+    /// Access tokens signed with the private token keys, read during init:
+    /// only the functions that issue tokens (login, refresh) may call this,
+    /// and only their roles may read that secret.
+    pub fn token_issuer(&self) -> anyhow::Result<Tokens> {
         let private = Arc::new(PrivateKeys::from_secrets_manager(
             self.secrets_manager(),
             required_id("TOKEN_SIGNING_KEY_SECRET_ID", &self.settings.token_signing_key_secret_id)?,
             self.settings.key_cache_ttl,
         ));
-        let tokens = Tokens::issuing(private, self.public_keys_on_first_use()?, self.settings.token_ttl);
-        if let Err(error) = tokens.warm_up().await {
-            tracing::warn!(
-                error = framework::telemetry::chain(error.as_ref()),
-                "could not read signing keys during init"
-            );
-        }
-        Ok(tokens)
+        let warming = private.clone();
+        self.warm_ups.start(async move {
+            if let Err(error) = warming.current().await {
+                tracing::warn!(
+                    error = framework::telemetry::chain(error.as_ref()),
+                    "could not read signing keys during init"
+                );
+            }
+        });
+        Ok(Tokens::issuing(private, self.public_keys_on_first_use()?, self.settings.token_ttl))
     }
 
     /// The token key secrets, for the rotation.
@@ -229,27 +253,28 @@ impl Init {
         ))
     }
 
-    /// What a listing function reads during init, both at once: the public
-    /// token keys and the cursor key (two Secrets Manager round trips, one
-    /// wait).
-    pub async fn public_keys_and_cursors(&self) -> anyhow::Result<(Arc<PublicKeys>, Cursors)> {
-        let (keys, cursors) = tokio::join!(self.public_keys(), self.cursors());
-        Ok((keys?, cursors?))
+    /// What a listing function reads during init: the public token keys and
+    /// the cursor key.
+    pub fn public_keys_and_cursors(&self) -> anyhow::Result<(Arc<PublicKeys>, Cursors)> {
+        Ok((self.public_keys()?, self.cursors()?))
     }
 
-    /// Pagination cursors sealed with the cursor key, read now.
-    pub async fn cursors(&self) -> anyhow::Result<Cursors> {
+    /// Pagination cursors sealed with the cursor key, read during init.
+    pub fn cursors(&self) -> anyhow::Result<Cursors> {
         let keys = Arc::new(CursorKeys::from_secrets_manager(
             self.secrets_manager(),
             required_id("CURSOR_KEY_SECRET_ID", &self.settings.cursor_key_secret_id)?,
             self.settings.key_cache_ttl,
         ));
-        if let Err(error) = keys.current().await {
-            tracing::warn!(
-                error = framework::telemetry::chain(error.as_ref()),
-                "could not read the cursor key during init"
-            );
-        }
+        let warming = keys.clone();
+        self.warm_ups.start(async move {
+            if let Err(error) = warming.current().await {
+                tracing::warn!(
+                    error = framework::telemetry::chain(error.as_ref()),
+                    "could not read the cursor key during init"
+                );
+            }
+        });
         Ok(Cursors::new(keys))
     }
 
@@ -263,7 +288,7 @@ impl Init {
     /// The per-client request limit is not here: WAF (cloud) and the local
     /// API front (locally) enforce it.
     pub fn http(&self, access: Access) -> HttpServer {
-        HttpServer::new(self.name, access, &self.settings)
+        HttpServer::new(self.name, access, &self.settings).after_warm_ups(self.warm_ups.clone())
     }
 }
 
@@ -275,6 +300,7 @@ impl Init {
         W: Fn() -> F + Send + Sync + 'static,
         F: std::future::Future<Output = anyhow::Result<serde_json::Value>> + Send,
     {
+        self.warm_ups.finish().await;
         framework::runtime::serve_scheduled(self.name, work).await
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::error::AppError;
 use domain::ports::ProductStore;
-use domain::{ProductDraft, ProductId};
+use domain::{PageLimit, PageRequest, ProductDraft, ProductId};
 use framework::http::{ApiError, ApiRequest, ApiResponse, IfMatch};
 use framework::idempotency::{Idempotency, IdempotencyStore};
 use framework::pagination::Cursors;
@@ -81,19 +81,47 @@ pub async fn list(
         Some("false") => return Err(ApiError::Forbidden.into()),
         Some(_) => return Err(domain::ValidationError::field("active", "must be true or false").into()),
     };
-    let scope = if active { "products:active" } else { "products:inactive" };
+    let scope = if active { ACTIVE } else { INACTIVE };
     let page_request = cursors.page_request(&request, scope).await?;
-    let limit = page_request.limit;
-    let first_page = active && page_request.after.is_none() && !is_admin(&request);
-    let read = async {
-        let page = products.list(active, &page_request).await?;
-        let body = cursors.paginated(page, page_request.limit, scope, |p| ProductView::from(p)).await?;
-        Ok(ApiResponse::ok(body))
-    };
-    if first_page {
-        return cache.first_page(limit.get(), read).await;
+    if active && page_request.after.is_none() && !is_admin(&request) {
+        return cache.first_page(page_request.limit.get(), page(products, cursors, true, &page_request)).await;
     }
-    read.await
+    page(products, cursors, active, &page_request).await
+}
+
+/// The cursor scopes of the two listings.
+const ACTIVE: &str = "products:active";
+const INACTIVE: &str = "products:inactive";
+
+/// One page of the active (or inactive) products, as the answer's body.
+async fn page(
+    products: &impl ProductStore,
+    cursors: &Cursors,
+    active: bool,
+    request: &PageRequest,
+) -> Result<ApiResponse, AppError> {
+    let page = products.list(active, request).await?;
+    let scope = if active { ACTIVE } else { INACTIVE };
+    let body = cursors.paginated(page, request.limit, scope, |p| ProductView::from(p)).await?;
+    Ok(ApiResponse::ok(body))
+}
+
+/// Reads the catalogue's first page at the default size into `cache`: a
+/// listing function's warm-up, run during init beside the other reads, so
+/// the guest whose request started the container (most ask for the first
+/// page) is answered from the cache. Nothing when the cache is off; a
+/// failure is logged, and the first request reads the table itself.
+pub async fn prefetch_first_page(products: &impl ProductStore, cursors: &Cursors, cache: &ReadCache) {
+    if cache.ttl().is_zero() {
+        return;
+    }
+    let request = PageRequest { limit: PageLimit::DEFAULT, after: None };
+    if let Err(error) = cache.first_page(request.limit.get(), page(products, cursors, true, &request)).await {
+        tracing::warn!(
+            error = framework::telemetry::chain(&error),
+            "could not read the catalogue's first page during init"
+        );
+    }
 }
 
 /// GET /products/{id}, with its ETag; an inactive product is 404 to all but

@@ -9,7 +9,7 @@ use app::read_cache::ReadCache;
 use domain::{Product, Role, User};
 use framework::http::{ApiError, ApiResponse};
 use http::Method;
-use in_memory::Memory;
+use in_memory::{Dependency, Memory};
 use serde_json::json;
 use support::{body, product, request, user, with_header, with_path, with_query};
 
@@ -89,6 +89,46 @@ async fn the_first_page_is_kept_for_the_ttl_and_later_pages_and_admins_read_the_
 
     tokio::time::advance(TTL).await;
     assert_eq!(total(&first_page(&memory, &cache, None).await.unwrap()), 2);
+}
+
+/// A listing function's warm-up reads the default first page into the
+/// cache during init: the first guest gets exactly what a read would have
+/// answered then, from the cache, and the entry ages from the warm-up.
+#[tokio::test(start_paused = true)]
+async fn the_prefetched_first_page_is_what_a_read_answers_and_ages_from_init() {
+    let memory = Memory::new();
+    product(&memory, 900, 10).await;
+    let cursors = support::cursors();
+    let (warmed, unwarmed) = (ReadCache::new(TTL), ReadCache::new(TTL));
+    app::catalogue::prefetch_first_page(&memory.products(), &cursors, &warmed).await;
+    let read = first_page(&memory, &unwarmed, None).await.unwrap();
+
+    product(&memory, 500, 3).await;
+    let total = |page: &ApiResponse| body(page)["pagination"]["total"].as_u64().unwrap();
+    let served = first_page(&memory, &warmed, None).await.unwrap();
+    assert_eq!(total(&served), 1, "served from the cache: the product added since is not there yet");
+    assert_eq!(body(&served), body(&read), "the same page a guest's read got");
+    let other_size = with_query(request(Method::GET, None, None), "limit", "1");
+    let other_size = app::catalogue::list(other_size, &memory.products(), &cursors, &warmed).await.unwrap();
+    assert_eq!(total(&other_size), 2, "only the default page size is prefetched");
+
+    tokio::time::advance(TTL).await;
+    assert_eq!(total(&first_page(&memory, &warmed, None).await.unwrap()), 2, "the TTL counts from the warm-up");
+}
+
+/// The table down during init: the warm-up keeps nothing (and does not
+/// stop the function), and the first guest's request reads the table.
+#[tokio::test(start_paused = true)]
+async fn a_failed_warm_up_leaves_the_first_request_to_read_the_table() {
+    let memory = Memory::new();
+    product(&memory, 900, 10).await;
+    let cache = ReadCache::new(TTL);
+    memory.set_down(Dependency::Table, true);
+    app::catalogue::prefetch_first_page(&memory.products(), &support::cursors(), &cache).await;
+    memory.set_down(Dependency::Table, false);
+    product(&memory, 500, 3).await;
+    let page = first_page(&memory, &cache, None).await.unwrap();
+    assert_eq!(body(&page)["pagination"]["total"].as_u64(), Some(2), "read from the table");
 }
 
 #[tokio::test(start_paused = true)]

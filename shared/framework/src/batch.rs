@@ -29,6 +29,7 @@ use crate::budget::{Budget, lambda_deadline};
 use crate::events::CloudEvent;
 use crate::metrics::{self, names};
 use crate::redact;
+use crate::runtime::WarmUps;
 
 /// How one record failed.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +111,8 @@ pub struct BatchProcessor {
     budget: Budget,
     dead_letters: Arc<dyn DeadLetters>,
     claims: Arc<dyn MessageClaims>,
+    /// Init's I/O, finished before the first batch.
+    warm_ups: Option<Arc<WarmUps>>,
 }
 
 /// How one record ended, for the batch response, metrics and its trace.
@@ -148,7 +151,14 @@ impl BatchProcessor {
         dead_letters: Arc<dyn DeadLetters>,
         claims: Arc<dyn MessageClaims>,
     ) -> Self {
-        Self { name, event_type, concurrency: 4, budget, dead_letters, claims }
+        Self { name, event_type, concurrency: 4, budget, dead_letters, claims, warm_ups: None }
+    }
+
+    /// Waits for `warm_ups` (init's connections and reads, running at once)
+    /// before taking the first batch.
+    pub fn after_warm_ups(mut self, warm_ups: Arc<WarmUps>) -> Self {
+        self.warm_ups = Some(warm_ups);
+        self
     }
 
     /// How many records of one batch run at once.
@@ -163,6 +173,9 @@ impl BatchProcessor {
         H: Fn(CloudEvent) -> F + Send + Sync + 'static,
         F: Future<Output = Result<(), RecordError>> + Send,
     {
+        if let Some(warm_ups) = &self.warm_ups {
+            warm_ups.finish().await;
+        }
         let processor = Arc::new(self);
         let handler = Arc::new(handler);
         lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {

@@ -58,6 +58,39 @@ where
     .await
 }
 
+/// The I/O a function does once during init (opening a connection, reading
+/// a key into its cache), each started as soon as `main` knows it and all
+/// running at once: a cold start waits for the slowest, not for their sum.
+/// The serving loops ([`crate::http::HttpServer::after_warm_ups`],
+/// [`crate::batch::BatchProcessor::after_warm_ups`]) wait for them before
+/// they take the first event, so its work finds the connections open and the
+/// keys cached. A warm-up deals with its own failure (logs it; the first
+/// request that needs what it read reads again).
+#[derive(Debug, Default)]
+pub struct WarmUps(std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>);
+
+impl WarmUps {
+    /// Starts `work` now, on the function's runtime (so only from within
+    /// [`run`]); it makes progress whenever `main` waits.
+    pub fn start(&self, work: impl Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(work);
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(handle);
+    }
+
+    /// Waits until every warm-up started so far has finished. A warm-up that
+    /// panicked panics here, as it would have in `main`.
+    pub async fn finish(&self) {
+        let started = std::mem::take(&mut *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for handle in started {
+            if let Err(error) = handle.await
+                && error.is_panic()
+            {
+                std::panic::resume_unwind(error.into_panic());
+            }
+        }
+    }
+}
+
 /// Runs a function's `main` to completion on a current-thread runtime: Lambda
 /// sends one event at a time, so worker threads would only add start-up time
 /// and memory (each would keep argon2's 12 MiB in an allocator arena of its own).
@@ -72,4 +105,66 @@ where
 /// without reference counting. Meant for the few objects `main` builds once.
 pub fn forever<T>(value: T) -> &'static T {
     Box::leak(Box::new(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A warm-up that waits `millis` and then counts itself done.
+    fn wait_then_count(done: &Arc<AtomicUsize>, millis: u64) -> impl Future<Output = ()> + Send + 'static {
+        let done = done.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            done.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn warm_ups_run_at_once_and_have_all_finished_when_finish_returns() {
+        let (warm_ups, done) = (WarmUps::default(), Arc::new(AtomicUsize::new(0)));
+        for millis in [30, 100, 60] {
+            warm_ups.start(wait_then_count(&done, millis));
+        }
+        let started = tokio::time::Instant::now();
+        warm_ups.finish().await;
+        assert_eq!(done.load(Ordering::SeqCst), 3);
+        // The slowest one's time, not the sum (190 ms) of one after the other.
+        assert_eq!(started.elapsed(), Duration::from_millis(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_warm_up_runs_while_main_waits_before_anyone_asks_for_it() {
+        let (warm_ups, done) = (WarmUps::default(), Arc::new(AtomicUsize::new(0)));
+        warm_ups.start(wait_then_count(&done, 50));
+        // Init's own waiting (loading the configuration, say) lets it run.
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert_eq!(done.load(Ordering::SeqCst), 1);
+        let started = tokio::time::Instant::now();
+        warm_ups.finish().await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn finish_waits_only_for_what_was_started_since_the_last_finish() {
+        let (warm_ups, done) = (WarmUps::default(), Arc::new(AtomicUsize::new(0)));
+        warm_ups.finish().await;
+        warm_ups.start(wait_then_count(&done, 10));
+        warm_ups.finish().await;
+        assert_eq!(done.load(Ordering::SeqCst), 1);
+        let started = tokio::time::Instant::now();
+        warm_ups.finish().await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "a warm-up's bug")]
+    async fn a_warm_up_that_panics_panics_in_finish() {
+        let warm_ups = WarmUps::default();
+        warm_ups.start(async { panic!("a warm-up's bug") });
+        warm_ups.finish().await;
+    }
 }

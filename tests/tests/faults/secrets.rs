@@ -1,6 +1,6 @@
-//! Secrets Manager unreachable at a cold start and while keys refresh.
+//! Secrets Manager unreachable or slow at a cold start, and unreachable while keys refresh.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use local_cloud::faults::Fault;
 
@@ -31,6 +31,37 @@ async fn a_cold_start_without_the_secret_says_so_answers_503_and_recovers_withou
     let back = function.invoke(&event, TIMEOUT * 2).await.unwrap();
     assert_eq!(status_and_headers(&back.payload).0, 200, "recovered without a restart: {}", back.payload);
     let _ = std::fs::remove_file(log);
+}
+
+/// Init's reads run at once: with the table and Secrets Manager each
+/// answering 1.5 s late, a function that reads both during init (the table's
+/// warm-up read, the public keys) is ready after one delay, not two, and its
+/// first request finds the keys already cached.
+#[tokio::test]
+async fn a_cold_start_waits_for_its_slowest_init_read_not_for_their_sum() {
+    let app = app();
+    let user = app.new_user("slow-init").await;
+    let table = proxy("AWS_ENDPOINT_URL_DYNAMODB").await;
+    let secrets = proxy("AWS_ENDPOINT_URL_SECRETS_MANAGER").await;
+    table.set(Fault::Delay { millis: 1500 });
+    secrets.set(Fault::Delay { millis: 1500 });
+    let started = Instant::now();
+    let mut function = start(
+        "get-current-user",
+        &[("AWS_ENDPOINT_URL_DYNAMODB", table.url()), ("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets.url())],
+    )
+    .await;
+    function.ready(Duration::from_secs(30)).await.unwrap();
+    let init = started.elapsed();
+    assert_eq!((table.requests(), secrets.requests()), (1, 1), "one read of each during init");
+    assert!(init >= Duration::from_millis(1500), "ready only once its reads were done: {init:?}");
+    // One after the other they take 3 s; the rest of a debug build's start is far below 1.2 s.
+    assert!(init < Duration::from_millis(2700), "the two 1.5 s reads ran at once: {init:?}");
+
+    table.set(Fault::Pass);
+    let event = with_token(sample_event("get-current-user"), &user.token);
+    assert_eq!(status_and_headers(&function.invoke(&event, TIMEOUT).await.unwrap().payload).0, 200);
+    assert_eq!(secrets.requests(), 1, "the first request found the keys cached");
 }
 
 #[tokio::test]

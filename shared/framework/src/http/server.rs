@@ -24,6 +24,7 @@ use crate::Settings;
 use crate::auth::{Principal, Role};
 use crate::budget::{Budget, lambda_deadline};
 use crate::metrics::{self, Unit, names};
+use crate::runtime::WarmUps;
 use crate::{invocation, redact, telemetry};
 
 /// Who may call a route, with what checks it: every level that reads a
@@ -71,6 +72,8 @@ pub struct HttpServer {
     caching: Caching,
     /// Admin routes need a token whose sign-in checked a second factor.
     admin_mfa_required: bool,
+    /// Init's I/O, finished before the first request.
+    warm_ups: Option<Arc<WarmUps>>,
 }
 
 /// What the layer knows about a request before any handler runs.
@@ -106,7 +109,15 @@ impl HttpServer {
             client_ip: ClientIp::new(settings.client_ip_header.as_deref(), settings.client_ip_trusted_hops),
             budget: settings.budget(),
             admin_mfa_required: settings.admin_mfa_required,
+            warm_ups: None,
         }
+    }
+
+    /// Waits for `warm_ups` (init's connections and reads, running at once)
+    /// before taking the first request.
+    pub fn after_warm_ups(mut self, warm_ups: Arc<WarmUps>) -> Self {
+        self.warm_ups = Some(warm_ups);
+        self
     }
 
     /// Declares who may keep this route's successful GET answers (see
@@ -123,6 +134,9 @@ impl HttpServer {
         F: Future<Output = Result<ApiResponse, E>> + Send,
         E: Into<ApiError>,
     {
+        if let Some(warm_ups) = &self.warm_ups {
+            warm_ups.finish().await;
+        }
         let server = Arc::new(self);
         let handler = Arc::new(handler);
         lambda_http::run(lambda_http::service_fn(move |event: Request| {
