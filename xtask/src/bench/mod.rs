@@ -60,9 +60,10 @@ usage: cargo xtask bench [--quick] [--only FUNCTION,...] [--runs N] [--warm N] [
 
   --quick        dev builds, 2 cold starts x 5 warm requests (checks the harness only)
   --only LIST    only these functions (comma-separated); no HTTP-overhead micro-benchmark
-  --runs N       cold starts per implementation (default 5; with 3, one slow cold start on a
-                 busy machine moves the cold medians by 50%)
-  --warm N       warm requests per cold start (default 60)
+  --runs N       cold starts per implementation (default 15: the cold targets are medians of
+                 them, and with 5 the same build's median init moved by a third between two
+                 quiet runs)
+  --warm N       warm requests per cold start (default 20: 300 warm requests in all)
   --syscalls     also count the system calls of one warm request of each Rust implementation
                  of the routes (strace -f; two more cold starts each)
   --write-docs   also rewrite the bench section of docs/performance.md and docs/bench-chart.png
@@ -135,7 +136,7 @@ struct Options {
 
 impl Options {
     fn parse(args: &[String]) -> anyhow::Result<Self> {
-        let mut options = Options { quick: false, only: None, runs: 5, warm: 60, write_docs: false, syscalls: false };
+        let mut options = Options { quick: false, only: None, runs: 15, warm: 20, write_docs: false, syscalls: false };
         let (mut runs, mut warm) = (None, None);
         let mut args = args.iter();
         while let Some(arg) = args.next() {
