@@ -2,9 +2,9 @@
 //! hands over to the framework. Everything here runs once per cold start:
 //! settings, the SDK clients (each with the framework's call timer) and the
 //! adapters built on them. Init's I/O (the table's connection, the keys'
-//! reads, a queue's connection) starts where `main` asks for it and runs at
-//! once ([`WarmUps`]); the serving loop waits for all of it before the first
-//! event.
+//! reads, a queue's connection) is registered where `main` asks for it and
+//! runs all at once ([`WarmUps`]) as soon as `main` waits: in the serving
+//! loop, which waits for all of it before the first event.
 
 use std::sync::Arc;
 
@@ -54,8 +54,8 @@ pub struct Init {
 }
 
 impl Init {
-    /// Starts logging, reads settings, loads the SDK configuration and starts
-    /// opening the table's connection.
+    /// Starts logging, reads settings, loads the SDK configuration and
+    /// registers the table's warm-up read (its connection).
     pub async fn start(name: &'static str) -> anyhow::Result<Self> {
         framework::telemetry::init(name);
         framework::metrics::init(framework::metrics::Dimensions::from_env(name));
@@ -64,7 +64,7 @@ impl Init {
         let aws = framework::aws::load_config(&settings.budget()).await;
         let recorder = CallRecorder::from_env(name);
         framework::aws::xray::init();
-        // Every function reads or writes the table: its connection opens now.
+        // Every function reads or writes the table: its connection opens during init.
         let dynamodb = client!(aws_sdk_dynamodb, &aws, &recorder);
         let table = Table::new(dynamodb, shop.table_name.clone());
         let warm_ups = Arc::new(WarmUps::default());
@@ -145,8 +145,8 @@ impl Init {
         publisher
     }
 
-    /// Starts `work` now, beside init's other reads: the serving loop waits
-    /// for it before the first event. For a function's own warm-up (a read
+    /// Runs `work` during init, at once with init's other reads: the serving
+    /// loop waits for it before the first event. For a function's own warm-up (a read
     /// its first request would otherwise wait for); `work` deals with its
     /// own failure.
     pub fn warm_up(&self, work: impl Future<Output = ()> + Send + 'static) {

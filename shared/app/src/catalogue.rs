@@ -3,7 +3,7 @@
 
 use crate::error::AppError;
 use domain::ports::ProductStore;
-use domain::{PageLimit, PageRequest, ProductDraft, ProductId};
+use domain::{Page, PageLimit, PageRequest, ProductDraft, ProductId};
 use framework::http::{ApiError, ApiRequest, ApiResponse, IfMatch};
 use framework::idempotency::{Idempotency, IdempotencyStore};
 use framework::pagination::Cursors;
@@ -101,8 +101,18 @@ async fn page(
     request: &PageRequest,
 ) -> Result<ApiResponse, AppError> {
     let page = products.list(active, request).await?;
+    answer(cursors, page, active, request.limit).await
+}
+
+/// The answer of a page read, its next position sealed into a cursor.
+async fn answer(
+    cursors: &Cursors,
+    page: Page<domain::Product>,
+    active: bool,
+    limit: PageLimit,
+) -> Result<ApiResponse, AppError> {
     let scope = if active { ACTIVE } else { INACTIVE };
-    let body = cursors.paginated(page, request.limit, scope, |p| ProductView::from(p)).await?;
+    let body = cursors.paginated(page, limit, scope, |p| ProductView::from(p)).await?;
     Ok(ApiResponse::ok(body))
 }
 
@@ -111,12 +121,23 @@ async fn page(
 /// the guest whose request started the container (most ask for the first
 /// page) is answered from the cache. Nothing when the cache is off; a
 /// failure is logged, and the first request reads the table itself.
+///
+/// The cursor key is read by its own warm-up at the same time: the page is
+/// sealed only once that read has succeeded, and never reads the key again
+/// (with Secrets Manager down, init waits for one failed read, not two).
 pub async fn prefetch_first_page(products: &impl ProductStore, cursors: &Cursors, cache: &ReadCache) {
     if cache.ttl().is_zero() {
         return;
     }
     let request = PageRequest { limit: PageLimit::DEFAULT, after: None };
-    if let Err(error) = cache.first_page(request.limit.get(), page(products, cursors, true, &request)).await {
+    let read = async {
+        let page = products.list(true, &request).await?;
+        if !cursors.key_has_been_read().await {
+            return Err(AppError::from(ApiError::Unavailable(anyhow::anyhow!("the cursor key could not be read"))));
+        }
+        answer(cursors, page, true, request.limit).await
+    };
+    if let Err(error) = cache.first_page(request.limit.get(), read).await {
         tracing::warn!(
             error = framework::telemetry::chain(&error),
             "could not read the catalogue's first page during init"

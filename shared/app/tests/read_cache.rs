@@ -93,27 +93,36 @@ async fn the_first_page_is_kept_for_the_ttl_and_later_pages_and_admins_read_the_
 
 /// A listing function's warm-up reads the default first page into the
 /// cache during init: the first guest gets exactly what a read would have
-/// answered then, from the cache, and the entry ages from the warm-up.
+/// answered then (the next cursor included), from the cache, the cursor
+/// leads on to the rest, and the entry ages from the warm-up.
 #[tokio::test(start_paused = true)]
 async fn the_prefetched_first_page_is_what_a_read_answers_and_ages_from_init() {
     let memory = Memory::new();
-    product(&memory, 900, 10).await;
+    for _ in 0..21 {
+        product(&memory, 900, 10).await;
+    }
     let cursors = support::cursors();
     let (warmed, unwarmed) = (ReadCache::new(TTL), ReadCache::new(TTL));
     app::catalogue::prefetch_first_page(&memory.products(), &cursors, &warmed).await;
     let read = first_page(&memory, &unwarmed, None).await.unwrap();
 
+    // A later millisecond: the new product's id is the newest, so it belongs on the first page.
+    std::thread::sleep(Duration::from_millis(2));
     product(&memory, 500, 3).await;
     let total = |page: &ApiResponse| body(page)["pagination"]["total"].as_u64().unwrap();
     let served = first_page(&memory, &warmed, None).await.unwrap();
-    assert_eq!(total(&served), 1, "served from the cache: the product added since is not there yet");
-    assert_eq!(body(&served), body(&read), "the same page a guest's read got");
+    assert_eq!(total(&served), 21, "served from the cache: the product added since is not there yet");
+    assert_eq!(body(&served), body(&read), "the same page, and next cursor, a guest's read got");
+    let cursor = body(&served)["pagination"]["next_cursor"].as_str().unwrap().to_owned();
+    let next = with_query(request(Method::GET, None, None), "cursor", &cursor);
+    let next = app::catalogue::list(next, &memory.products(), &cursors, &warmed).await.unwrap();
+    assert_eq!(body(&next)["data"].as_array().unwrap().len(), 1, "the cursor leads on to the oldest product");
     let other_size = with_query(request(Method::GET, None, None), "limit", "1");
     let other_size = app::catalogue::list(other_size, &memory.products(), &cursors, &warmed).await.unwrap();
-    assert_eq!(total(&other_size), 2, "only the default page size is prefetched");
+    assert_eq!(total(&other_size), 22, "only the default page size is prefetched");
 
     tokio::time::advance(TTL).await;
-    assert_eq!(total(&first_page(&memory, &warmed, None).await.unwrap()), 2, "the TTL counts from the warm-up");
+    assert_eq!(total(&first_page(&memory, &warmed, None).await.unwrap()), 22, "the TTL counts from the warm-up");
 }
 
 /// The table down during init: the warm-up keeps nothing (and does not

@@ -44,6 +44,12 @@ impl Cursors {
         Self { keys }
     }
 
+    /// Whether the cursor key has been read, waiting for a read under way
+    /// but never starting one.
+    pub async fn key_has_been_read(&self) -> bool {
+        self.keys.has_been_read().await
+    }
+
     async fn codec(&self) -> Result<CursorCodec, ApiError> {
         let keys = self.keys.current().await.map_err(ApiError::Unavailable)?;
         Ok(CursorCodec::new(keys.active().1))

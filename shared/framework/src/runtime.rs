@@ -59,8 +59,10 @@ where
 }
 
 /// The I/O a function does once during init (opening a connection, reading
-/// a key into its cache), each started as soon as `main` knows it and all
-/// running at once: a cold start waits for the slowest, not for their sum.
+/// a key into its cache), each registered where `main` asks for it, and all
+/// running at once from `main`'s next wait (on the current-thread runtime a
+/// spawned task runs only when `main` waits): a cold start waits for the
+/// slowest, not for their sum.
 /// The serving loops ([`crate::http::HttpServer::after_warm_ups`],
 /// [`crate::batch::BatchProcessor::after_warm_ups`]) wait for them before
 /// they take the first event, so its work finds the connections open and the
@@ -70,8 +72,8 @@ where
 pub struct WarmUps(std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>);
 
 impl WarmUps {
-    /// Starts `work` now, on the function's runtime (so only from within
-    /// [`run`]); it makes progress whenever `main` waits.
+    /// Spawns `work` on the function's runtime (so only from within [`run`]);
+    /// it makes progress whenever `main` waits.
     pub fn start(&self, work: impl Future<Output = ()> + Send + 'static) {
         let handle = tokio::spawn(work);
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(handle);

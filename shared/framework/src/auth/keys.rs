@@ -334,6 +334,13 @@ impl<K: SecretValue> SecretCache<K> {
         self.refresh(self.ttl).await
     }
 
+    /// Whether the keys have been read (at any age), waiting for a read
+    /// under way but never starting one: for work that may use the keys only
+    /// if another task's read of them succeeded.
+    pub async fn has_been_read(&self) -> bool {
+        self.cached.read().await.is_some()
+    }
+
     /// Re-reads the secret because a token named a kid we do not know.
     pub async fn refresh_for_unknown_kid(&self) -> anyhow::Result<Arc<K>> {
         self.refresh(UNKNOWN_KID_REFRESH_INTERVAL).await

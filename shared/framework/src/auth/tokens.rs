@@ -100,16 +100,6 @@ impl Tokens {
         Self { public, private: Some(private), ttl }
     }
 
-    /// Reads the keys now, during init, so the first request does not pay
-    /// for the Secrets Manager round trip (and its TLS handshake): the
-    /// private keys where this function issues tokens, else the public ones.
-    pub async fn warm_up(&self) -> anyhow::Result<()> {
-        match &self.private {
-            Some(private) => private.current().await.map(|_| ()),
-            None => self.public.current().await.map(|_| ()),
-        }
-    }
-
     /// Signs a token for `subject` with the active key; fails when the
     /// keys cannot be read or this function holds no private keys.
     pub async fn issue(&self, subject: Subject, role: Role) -> anyhow::Result<IssuedToken> {
