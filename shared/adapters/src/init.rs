@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use framework::Settings;
-use framework::auth::{CursorKeys, PrivateKeys, PublicKeys, Tokens};
+use framework::auth::{CursorKeys, PrivateKeys, PublicKeys, SecretCache, SecretValue, Tokens};
 use framework::batch::BatchProcessor;
 use framework::http::{Access, Authenticator, HttpServer};
 use framework::pagination::Cursors;
@@ -193,16 +193,7 @@ impl Init {
     /// them cached.
     pub fn public_keys(&self) -> anyhow::Result<Arc<PublicKeys>> {
         let keys = self.public_keys_on_first_use()?;
-        let warming = keys.clone();
-        self.warm_ups.start(async move {
-            if let Err(error) = warming.current().await {
-                // Not fatal: the first request retries and answers 503 if the secret is still unreachable.
-                tracing::warn!(
-                    error = framework::telemetry::chain(error.as_ref()),
-                    "could not read public keys during init"
-                );
-            }
-        });
+        self.read_during_init(&keys, "public keys");
         Ok(keys)
     }
 
@@ -232,15 +223,7 @@ impl Init {
             required_id("TOKEN_SIGNING_KEY_SECRET_ID", &self.settings.token_signing_key_secret_id)?,
             self.settings.key_cache_ttl,
         ));
-        let warming = private.clone();
-        self.warm_ups.start(async move {
-            if let Err(error) = warming.current().await {
-                tracing::warn!(
-                    error = framework::telemetry::chain(error.as_ref()),
-                    "could not read signing keys during init"
-                );
-            }
-        });
+        self.read_during_init(&private, "signing keys");
         Ok(Tokens::issuing(private, self.public_keys_on_first_use()?, self.settings.token_ttl))
     }
 
@@ -266,16 +249,24 @@ impl Init {
             required_id("CURSOR_KEY_SECRET_ID", &self.settings.cursor_key_secret_id)?,
             self.settings.key_cache_ttl,
         ));
+        self.read_during_init(&keys, "the cursor key");
+        Ok(Cursors::new(keys))
+    }
+
+    /// Reads `keys` (named `what` in the log) during init, at once with the
+    /// other warm-ups, so the first request finds them cached. Not fatal:
+    /// a failure is logged, and the first request that needs them reads
+    /// again (and answers 503 if the secret is still unreachable).
+    fn read_during_init<K: SecretValue>(&self, keys: &Arc<SecretCache<K>>, what: &'static str) {
         let warming = keys.clone();
         self.warm_ups.start(async move {
             if let Err(error) = warming.current().await {
                 tracing::warn!(
                     error = framework::telemetry::chain(error.as_ref()),
-                    "could not read the cursor key during init"
+                    "could not read {what} during init"
                 );
             }
         });
-        Ok(Cursors::new(keys))
     }
 
     /// Token checks, with the stored account where it matters (writes, admins).
