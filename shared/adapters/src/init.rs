@@ -61,7 +61,7 @@ impl Init {
         framework::metrics::init(framework::metrics::Dimensions::from_env(name));
         let settings = Settings::from_env()?;
         let shop = ShopSettings::from_env()?;
-        let aws = framework::aws::load_config(&settings.budget()).await;
+        let aws = framework::aws::load_config(&settings).await?;
         let recorder = CallRecorder::from_env(name);
         framework::aws::xray::init();
         // Every function reads or writes the table: its connection opens during init.

@@ -42,6 +42,9 @@ pub struct Settings {
     /// is this many entries from the right (`CLIENT_IP_TRUSTED_HOPS`, default
     /// 1). Entries further left are written by the client and never trusted.
     pub client_ip_trusted_hops: usize,
+    /// The certificate authorities the SDK's HTTPS client trusts
+    /// (`TLS_TRUSTED_ROOTS`, `amazon` by default or `system`; see [`crate::aws::tls`]).
+    pub trusted_roots: crate::aws::tls::TrustedRoots,
 }
 
 /// Reads `name` as a positive number of seconds, `default` when unset; the
@@ -106,6 +109,7 @@ impl Settings {
                 .map(str::to_owned)
                 .collect(),
             max_body_bytes,
+            trusted_roots: crate::aws::tls::TrustedRoots::parse(lookup("TLS_TRUSTED_ROOTS").as_deref())?,
         })
     }
 }

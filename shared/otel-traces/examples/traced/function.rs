@@ -20,7 +20,7 @@ pub fn main(install_exporter: impl FnOnce() -> anyhow::Result<()>) -> Result<(),
         framework::telemetry::init(NAME);
         install_exporter()?;
         let settings = Settings::from_env()?;
-        let config = framework::aws::load_config(&settings.budget()).await;
+        let config = framework::aws::load_config(&settings).await?;
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&config).interceptor(CallTimer).build(),
         );
