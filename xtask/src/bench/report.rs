@@ -285,10 +285,26 @@ impl Report {
     }
 
     pub fn markdown(&self) -> String {
+        // Routes whose first request varies more on the local cloud get more cold starts.
+        let more: Vec<String> = self
+            .routes
+            .iter()
+            .filter(|route| route.floor.cold_starts != self.runs)
+            .map(|route| format!("`{} {}`: {} cold starts", route.method, route.path, route.floor.cold_starts))
+            .collect();
+        let more = if more.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({}: its first request's time on the local cloud varies, cold start to cold start, by more than \
+                 the gaps the cold targets judge)",
+                more.join(", ")
+            )
+        };
         let mut out = format!(
             "Measured by `cargo xtask bench` on this machine ({} cores; local cloud on loopback). \
-             Each implementation: {} cold starts x {} warm requests, interleaved; init, first and cold total are \
-             medians over cold starts, warm p50/p99 over all warm requests; peak RSS is the highest VmHWM.\n\n",
+             Each implementation: {} cold starts x {} warm requests{more}, interleaved; init, first and cold total \
+             are medians over cold starts, warm p50/p99 over all warm requests; peak RSS is the highest VmHWM.\n\n",
             std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
             self.runs,
             self.warm,
