@@ -18,8 +18,8 @@
 //! `target/bench/chart.png`; with `--write-docs` also its section of
 //! docs/performance.md and docs/bench-chart.png.
 //!
-//! Options: `--quick` (dev builds of everything, 2 cold starts x 5 warm requests: checks
-//! the harness, not the numbers), `--only f1,f2` (only these functions; the
+//! Options: `--quick` (dev builds of everything, 2 cold starts x 5 warm requests, place-order
+//! three times the cold starts like every run: checks the harness, not the numbers), `--only f1,f2` (only these functions; the
 //! peers run for those of the routes named), `--runs N`, `--warm N`,
 //! `--syscalls` (also the system calls of a warm request, by strace:
 //! [`syscalls`]), `--write-docs`.
@@ -64,7 +64,8 @@ usage: cargo xtask bench [--quick] [--only FUNCTION,...] [--runs N] [--warm N] [
                  them, and with 5 the same build's median init moved by a third between two
                  quiet runs); place-order gets three times as many (its first request is a
                  transaction, which DynamoDB Local serves in times that vary more)
-  --warm N       warm requests per cold start (default 20: 300 warm requests in all)
+  --warm N       warm requests per cold start (default 20: 300 warm requests per implementation,
+                 900 for place-order)
   --syscalls     also count the system calls of one warm request of each Rust implementation
                  of the routes (strace -f; two more cold starts each)
   --write-docs   also rewrite the bench section of docs/performance.md and docs/bench-chart.png
