@@ -81,17 +81,18 @@ pub async fn list(
         Some("false") => return Err(ApiError::Forbidden.into()),
         Some(_) => return Err(domain::ValidationError::field("active", "must be true or false").into()),
     };
-    let scope = if active { ACTIVE } else { INACTIVE };
-    let page_request = cursors.page_request(&request, scope).await?;
+    let page_request = cursors.page_request(&request, scope(active)).await?;
     if active && page_request.after.is_none() && !is_admin(&request) {
         return cache.first_page(page_request.limit.get(), page(products, cursors, true, &page_request)).await;
     }
     page(products, cursors, active, &page_request).await
 }
 
-/// The cursor scopes of the two listings.
-const ACTIVE: &str = "products:active";
-const INACTIVE: &str = "products:inactive";
+/// The cursor scope of the active (or inactive) listing: a cursor of one
+/// never opens the other.
+fn scope(active: bool) -> &'static str {
+    if active { "products:active" } else { "products:inactive" }
+}
 
 /// One page of the active (or inactive) products, as the answer's body.
 async fn page(
@@ -111,8 +112,7 @@ async fn answer(
     active: bool,
     limit: PageLimit,
 ) -> Result<ApiResponse, AppError> {
-    let scope = if active { ACTIVE } else { INACTIVE };
-    let body = cursors.paginated(page, limit, scope, |p| ProductView::from(p)).await?;
+    let body = cursors.paginated(page, limit, scope(active), |p| ProductView::from(p)).await?;
     Ok(ApiResponse::ok(body))
 }
 

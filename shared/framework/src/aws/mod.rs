@@ -1,7 +1,8 @@
-//! One AWS SDK configuration per process, built in `main` during init; the
-//! timer every SDK call passes through ([`calls`]) and today's trace exporter,
-//! X-Ray subsegments over the daemon's UDP protocol ([`xray`]). Nothing here knows a service: the adapters build their
-//! clients on this configuration.
+//! One AWS SDK configuration per process, built in `main` during init, with
+//! the HTTPS client and the roots it trusts ([`tls`]); the timer every SDK call
+//! passes through ([`calls`]) and today's trace exporter, X-Ray subsegments over
+//! the daemon's UDP protocol ([`xray`]). Nothing here knows a service: the
+//! adapters build their clients on this configuration.
 
 pub mod calls;
 pub mod tls;
