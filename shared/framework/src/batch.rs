@@ -224,7 +224,7 @@ impl BatchProcessor {
         F: Future<Output = Result<(), RecordError>>,
     {
         crate::telemetry::begin_invocation();
-        crate::telemetry::log_event(&serde_json::to_value(&event).unwrap_or_default());
+        crate::telemetry::log_event(|| serde_json::to_value(&event).unwrap_or_default());
         let cold_start = crate::invocation::take_cold_start();
         let outcomes: Vec<(String, Outcome)> = futures::stream::iter(event.records)
             .map(|record| self.process_record(record, handler, cold_start, deadline, invocation))

@@ -29,7 +29,7 @@ where
                     trace_id = %crate::invocation::trace_id(&trace),
                     cold_start,
                 );
-                crate::telemetry::log_event(&event.payload);
+                crate::telemetry::log_event(|| event.payload.clone());
                 let (started, wall) = (std::time::Instant::now(), std::time::SystemTime::now());
                 let outcome =
                     crate::invocation::with_trace(trace.clone(), tracing::Instrument::instrument(work(), span)).await;

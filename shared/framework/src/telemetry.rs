@@ -12,6 +12,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use tracing::level_filters::LevelFilter;
 use tracing::{Level, Metadata};
 use tracing_subscriber::filter::{FilterFn, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
@@ -42,7 +43,21 @@ pub fn init(function: &'static str) {
         .with_target(false)
         .without_time()
         .with_ansi(false);
-    let _ = tracing_subscriber::registry().with(format.with_filter(filter(level))).try_init();
+    let most_verbose = most_verbose(level, rate > 0.0);
+    let _ = tracing_subscriber::registry()
+        .with(format.with_filter(filter(level).with_max_level_hint(most_verbose)))
+        .try_init();
+}
+
+/// The most verbose level any line can be logged at: `level`, or DEBUG
+/// when some invocations are sampled to log at DEBUG. Given to `tracing`
+/// as the filter's hint, so a callsite more verbose than that (the SDK's
+/// and hyper's many DEBUG and TRACE lines and spans on every call, the
+/// request's INFO span at level ERROR) is skipped where it stands, by one
+/// comparison, instead of asking the filter each time.
+fn most_verbose(level: Level, sampled_debug: bool) -> LevelFilter {
+    let level = if sampled_debug { level.max(Level::DEBUG) } else { level };
+    LevelFilter::from_level(level)
 }
 
 /// Crates that log each raw invocation event at TRACE (`lambda_runtime`
@@ -94,10 +109,12 @@ pub fn set_event_log(on: bool) {
     LOG_EVENTS.store(on, Ordering::Relaxed);
 }
 
-/// Logs `event` (redacted) when `LOG_EVENT` is on.
-pub fn log_event(event: &serde_json::Value) {
+/// Logs the event `event` makes (redacted) when `LOG_EVENT` is on. Off (as
+/// it is unless someone is debugging), nothing is built: the view of an
+/// event, its headers and redacted body, would cost every invocation.
+pub fn log_event(event: impl FnOnce() -> serde_json::Value) {
     if LOG_EVENTS.load(Ordering::Relaxed) {
-        tracing::info!(event = %crate::redact::value(event), "invocation event");
+        tracing::info!(event = %crate::redact::value(&event()), "invocation event");
     }
 }
 
@@ -142,6 +159,40 @@ mod tests {
             let line = (event.metadata().target().to_owned(), *event.metadata().level());
             self.0.lock().unwrap().push(line);
         }
+    }
+
+    #[test]
+    fn with_the_event_log_off_no_view_of_the_event_is_built() {
+        // No test of this binary turns the event log on (tests/event_log.rs does, in its own).
+        log_event(|| panic!("the event's view was built with the event log off"));
+    }
+
+    #[test]
+    fn the_hint_is_the_level_or_debug_when_invocations_are_sampled() {
+        assert_eq!(most_verbose(Level::ERROR, false), LevelFilter::ERROR);
+        assert_eq!(most_verbose(Level::INFO, false), LevelFilter::INFO);
+        assert_eq!(most_verbose(Level::ERROR, true), LevelFilter::DEBUG);
+        assert_eq!(most_verbose(Level::INFO, true), LevelFilter::DEBUG);
+        // Sampling never makes a TRACE level less verbose.
+        assert_eq!(most_verbose(Level::TRACE, true), LevelFilter::TRACE);
+    }
+
+    /// The hint holds back nothing the filter may let through: at INFO with
+    /// sampling on, the subscriber tells `tracing` that DEBUG callsites may
+    /// be logged (a sampled invocation's are), and TRACE ones never.
+    #[test]
+    fn the_subscriber_hints_debug_when_invocations_are_sampled() {
+        let lines = Lines::default();
+        let hint = most_verbose(Level::INFO, true);
+        let subscriber =
+            tracing_subscriber::registry().with(lines.clone().with_filter(filter(Level::INFO).with_max_level_hint(hint)));
+        assert_eq!(subscriber.max_level_hint(), Some(LevelFilter::DEBUG));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(target: "framework::http::server", "never");
+            tracing::info!(target: "framework::http::server", "always");
+        });
+        let lines = lines.0.lock().unwrap().clone();
+        assert_eq!(lines, [("framework::http::server".to_owned(), Level::INFO)]);
     }
 
     /// With `RUST_LOG=trace`, our own TRACE lines are logged, but not the

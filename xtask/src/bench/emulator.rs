@@ -2,7 +2,8 @@
 //! binary, or Python under awslambdaric) as a real process, measures its init
 //! (process start to its first `GET /runtime/invocation/next`), then sends it
 //! `1 + warm` events (one event each time, or each made from the answer
-//! before it: [`Events`]) and measures each round trip and its peak RSS.
+//! before it: [`Events`]) and measures each round trip, its peak RSS and
+//! the CPU time its warm requests took.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -39,6 +40,10 @@ pub struct Run {
     pub warm: Vec<Duration>,
     /// Peak resident memory (VmHWM), in kB.
     pub peak_kb: u64,
+    /// CPU time the process spent from the first answer to the last (its
+    /// warm requests): what the code costs, apart from waiting on the cloud.
+    /// None where the scheduler's accounting cannot be read.
+    pub warm_cpu: Option<Duration>,
     /// The `statusCode` of each response (first, then warm), when it had one.
     pub statuses: Vec<Option<u16>>,
 }
@@ -189,6 +194,7 @@ async fn measure_events(
         let init = ready - started;
         let mut round_trips = Vec::new();
         let mut statuses = Vec::new();
+        let mut cpu_after_first = None;
         for index in 0..=warm {
             if index > 0 {
                 tokio::time::timeout(timeout, next_rx.recv()).await?.context("runtime API closed")?;
@@ -206,17 +212,36 @@ async fn measure_events(
             }
             round_trips.push(answer.at - sent);
             statuses.push(answer.status);
+            if index == 0 {
+                cpu_after_first = cpu_time(pid);
+            }
             events.answered(&answer.body).with_context(|| format!("{name}'s answer to event {index}"))?;
         }
-        Ok::<_, anyhow::Error>((init, round_trips, statuses))
+        let warm_cpu = cpu_time(pid).zip(cpu_after_first).map(|(last, first)| last.saturating_sub(first));
+        Ok::<_, anyhow::Error>((init, round_trips, statuses, warm_cpu))
     }
     .await;
     let peak_kb = peak_memory_kb(pid);
     let _ = child.kill();
     let _ = child.wait();
     server.abort();
-    let (init, round_trips, statuses) = outcome?;
-    Ok(Run { init, first: round_trips[0], warm: round_trips[1..].to_vec(), peak_kb, statuses })
+    let (init, round_trips, statuses, warm_cpu) = outcome?;
+    Ok(Run { init, first: round_trips[0], warm: round_trips[1..].to_vec(), peak_kb, warm_cpu, statuses })
+}
+
+/// The CPU time all of `pid`'s threads have used so far: the scheduler's
+/// own account (`/proc/<pid>/task/*/schedstat`, nanoseconds on the CPU), not
+/// the clock ticks of `/proc/<pid>/stat`, which are too coarse for a
+/// request of a millisecond. Threads that have ended are not counted (the
+/// Rust functions run on one thread; the Python peer's pool threads live
+/// as long as it does).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let schedstat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += schedstat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
 }
 
 /// `event` with every [`REQUEST_KEY`] replaced by `key`.

@@ -18,8 +18,9 @@
 //! `target/bench/chart.png`; with `--write-docs` also its section of
 //! docs/performance.md and docs/bench-chart.png.
 //!
-//! Options: `--quick` (dev builds of everything, 2 cold starts x 5 warm requests, place-order
-//! three times the cold starts like every run: checks the harness, not the numbers), `--only f1,f2` (only these functions; the
+//! Options: `--quick` (dev builds of everything, 2 cold starts x 5 warm
+//! requests, place-order three times the cold starts as in every run: checks
+//! the harness, not the numbers), `--only f1,f2` (only these functions; the
 //! peers run for those of the routes named), `--runs N`, `--warm N`,
 //! `--syscalls` (also the system calls of a warm request, by strace:
 //! [`syscalls`]), `--write-docs`.
@@ -52,7 +53,8 @@ const USAGE: &str = "\
 usage: cargo xtask bench [--quick] [--only FUNCTION,...] [--runs N] [--warm N] [--write-docs] [--help-bench]
 
   Measures every function (release profile) against a Runtime API emulator on a private
-  local cloud: init, first request, cold total, warm p50/p99, peak RSS; and, for
+  local cloud: init, first request, cold total, warm p50/p99, CPU per warm request
+  (the route comparison), peak RSS; and, for
   get-product, list-products, place-order and refresh-session, the same seeded event against the
   project under the production, release and floor profiles, a Rust floor (floor profile)
   and a Python peer (Powertools + boto3 under awslambdaric), interleaved.
@@ -120,8 +122,9 @@ const ROUTES: [Route; 4] = [
         status: 201,
         python_module: "place_order",
         // Its first request is a TransactWriteItems of 9 items, which DynamoDB
-        // Local serves in times that vary by more than the project's gap to the
-        // floor: its medians need three times the cold starts to hold still.
+        // Local serves in times that vary, cold start to cold start, by more
+        // than the project's gap to the floor: three times the cold starts
+        // narrow its medians.
         cold_starts_times: 3,
     },
     // Its events are chained: each request carries the refresh token the

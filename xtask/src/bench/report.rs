@@ -22,6 +22,10 @@ pub struct Summary {
     /// Over every warm request of every cold start.
     pub warm_p50_ms: f64,
     pub warm_p99_ms: f64,
+    /// CPU time per warm request, in microseconds: the process's CPU over
+    /// every cold start's warm requests, divided by their number (NaN when
+    /// it could not be read).
+    pub warm_cpu_us: f64,
     /// Highest over cold starts.
     pub peak_mb: f64,
     /// Every distinct response status, in order of first appearance.
@@ -64,6 +68,7 @@ impl Summary {
             cold_total_ms: median(runs.iter().map(|r| ms(r.init + r.first)).collect()),
             warm_p50_ms: percentile(&warm, 50.0),
             warm_p99_ms: percentile(&warm, 99.0),
+            warm_cpu_us: warm_cpu_us(runs),
             peak_mb: runs.iter().map(|r| r.peak_kb).max().unwrap_or(0) as f64 / 1024.0,
             statuses,
         }
@@ -86,9 +91,21 @@ impl Summary {
             "cold_total_ms": round(self.cold_total_ms),
             "warm_p50_ms": round(self.warm_p50_ms),
             "warm_p99_ms": round(self.warm_p99_ms),
+            "warm_cpu_us": round(self.warm_cpu_us),
             "peak_rss_mb": round(self.peak_mb),
             "statuses": self.statuses,
         })
+    }
+}
+
+/// The mean CPU time of a warm request over `runs`, in microseconds; NaN
+/// when a run's could not be read or there were no warm requests.
+fn warm_cpu_us(runs: &[Run]) -> f64 {
+    let requests: usize = runs.iter().map(|r| r.warm.len()).sum();
+    let cpu: Option<Duration> = runs.iter().map(|r| r.warm_cpu).sum();
+    match cpu {
+        Some(cpu) if requests > 0 => cpu.as_secs_f64() * 1e6 / requests as f64,
+        _ => f64::NAN,
     }
 }
 
@@ -304,7 +321,9 @@ impl Report {
         let mut out = format!(
             "Measured by `cargo xtask bench` on this machine ({} cores; local cloud on loopback). \
              Each implementation: {} cold starts x {} warm requests{more}, interleaved; init, first and cold total \
-             are medians over cold starts, warm p50/p99 over all warm requests; peak RSS is the highest VmHWM.\n\n",
+             are medians over cold starts, warm p50/p99 over all warm requests; CPU per warm request is the process's \
+             CPU time (all its threads, from the kernel's scheduler statistics) over its warm requests, divided by \
+             their number; peak RSS is the highest VmHWM.\n\n",
             std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
             self.runs,
             self.warm,
@@ -346,8 +365,8 @@ impl Report {
         if !self.routes.is_empty() {
             out.push_str(
                 "### Project vs Rust floor vs Python peer (same run, same local cloud, same seeded event)\n\n\
-                 | route | implementation | init (ms) | first (ms) | cold total (ms) | warm p50 (ms) | warm p99 (ms) | peak RSS (MB) | status |\n\
-                 |---|---|---:|---:|---:|---:|---:|---:|---|\n",
+                 | route | implementation | init (ms) | first (ms) | cold total (ms) | warm p50 (ms) | warm p99 (ms) | CPU per warm request (µs) | peak RSS (MB) | status |\n\
+                 |---|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
             );
             for route in &self.routes {
                 let rows = route.projects.iter().map(|(profile, s)| (format!("project, `{profile}`"), s)).chain([
@@ -356,7 +375,7 @@ impl Report {
                 ]);
                 for (name, s) in rows {
                     out.push_str(&format!(
-                        "| `{} {}` | {name} | {:.1} | {:.2} | {:.1} | {:.2} | {:.2} | {:.1} | {} |\n",
+                        "| `{} {}` | {name} | {:.1} | {:.2} | {:.1} | {:.2} | {:.2} | {:.0} | {:.1} | {} |\n",
                         route.method,
                         route.path,
                         s.init_ms,
@@ -364,6 +383,7 @@ impl Report {
                         s.cold_total_ms,
                         s.warm_p50_ms,
                         s.warm_p99_ms,
+                        s.warm_cpu_us,
                         s.peak_mb,
                         s.status_text()
                     ));
@@ -387,6 +407,25 @@ impl Report {
                 for (index, (profile, summary)) in route.projects.iter().enumerate() {
                     let cells: Vec<String> = route.checks(summary, index == 0).iter().map(Check::cell).collect();
                     out.push_str(&format!("| {} | `{profile}` | {} |\n", route.function, cells.join(" | ")));
+                }
+            }
+            out.push_str(
+                "\n### Warm time and CPU time above the floor\n\n\
+                 Per warm request, the project's warm p50 minus the floor's, beside its CPU time per warm request \
+                 minus the floor's (the process's own CPU, whatever it waits for). Where the CPU difference is as \
+                 large as the time difference, the gap is work the project's process does per request, not a \
+                 longer wait on the local cloud.\n\n\
+                 | route | project profile | warm p50 above the floor (µs) | CPU per warm request above the floor (µs) |\n\
+                 |---|---|---:|---:|\n",
+            );
+            for route in &self.routes {
+                for (profile, summary) in &route.projects {
+                    out.push_str(&format!(
+                        "| {} | `{profile}` | {:+.0} | {:+.0} |\n",
+                        route.function,
+                        (summary.warm_p50_ms - route.floor.warm_p50_ms) * 1000.0,
+                        summary.warm_cpu_us - route.floor.warm_cpu_us,
+                    ));
                 }
             }
             out.push('\n');
@@ -450,6 +489,7 @@ mod tests {
             first: Duration::from_millis(first),
             warm: warm.iter().map(|&w| Duration::from_millis(w)).collect(),
             peak_kb: 2048,
+            warm_cpu: Some(Duration::from_micros(300 * warm.len() as u64)),
             statuses: vec![Some(200); warm.len() + 1],
         }
     }
@@ -464,6 +504,14 @@ mod tests {
         assert_eq!(summary.warm_p50_ms, 50.0);
         assert_eq!(summary.warm_p99_ms, 99.0);
         assert_eq!(summary.peak_mb, 2.0);
+        assert_eq!(summary.warm_cpu_us, 300.0);
         assert_eq!(summary.statuses, [200]);
+    }
+
+    #[test]
+    fn cpu_per_warm_request_is_unknown_when_a_run_could_not_read_it() {
+        let mut unread = run(10, 5, &[1, 2]);
+        unread.warm_cpu = None;
+        assert!(Summary::of(&[run(10, 5, &[1, 2]), unread]).warm_cpu_us.is_nan());
     }
 }

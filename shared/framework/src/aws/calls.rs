@@ -69,11 +69,8 @@ impl Intercept for CallTimer {
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if context.response().is_some_and(|response| {
-            let status = response.status().as_u16();
-            let body = response.body().bytes().map(String::from_utf8_lossy).unwrap_or_default();
-            status == 429 || (status == 400 && THROTTLING.iter().any(|code| body.contains(code)))
-        }) {
+        if context.response().is_some_and(|response| throttled(response.status().as_u16(), || response.body().bytes()))
+        {
             metrics::count(names::THROTTLES, 1.0);
         }
         Ok(())
@@ -115,6 +112,39 @@ impl Intercept for CallTimer {
     }
 }
 
+/// Whether an attempt's answer says "slow down": a 429, or a 400 whose
+/// body names a throttling error. Only a 400's body is read (`body` is
+/// called for nothing else): most answers are 200s, and their bodies are
+/// the callers' data.
+fn throttled<'a>(status: u16, body: impl FnOnce() -> Option<&'a [u8]>) -> bool {
+    match status {
+        429 => true,
+        400 => body().is_some_and(|body| {
+            let body = String::from_utf8_lossy(body);
+            THROTTLING.iter().any(|code| body.contains(code))
+        }),
+        _ => false,
+    }
+}
+
 /// Error codes that mean "slow down" in the JSON protocols.
 const THROTTLING: [&str; 4] =
     ["ThrottlingException", "ProvisionedThroughputExceeded", "RequestLimitExceeded", "TooManyRequestsException"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttle_is_a_429_or_a_400_naming_one() {
+        let body = |text: &'static str| move || Some(text.as_bytes());
+        assert!(throttled(429, || None));
+        assert!(throttled(400, body(r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException"}"#)));
+        assert!(throttled(400, body(r#"{"__type":"ProvisionedThroughputExceededException"}"#)));
+        assert!(!throttled(400, body(r#"{"__type":"ValidationException"}"#)));
+        assert!(!throttled(400, || None));
+        // Any other answer's body is never read, whatever it holds.
+        assert!(!throttled(200, || panic!("a 200's body was read")));
+        assert!(!throttled(500, || panic!("a 500's body was read")));
+    }
+}

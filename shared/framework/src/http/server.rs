@@ -173,7 +173,7 @@ impl HttpServer {
             if debug_sampled {
                 tracing::debug!("this invocation logs at DEBUG (sampled)");
             }
-            telemetry::log_event(&event_summary(&event));
+            telemetry::log_event(|| event_summary(&event));
             let request_headers = event.headers().clone();
             let method = event.method().clone();
             let response = if event.method() == Method::OPTIONS {

@@ -10,6 +10,7 @@
 
 pub mod names;
 
+use std::borrow::Cow;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use serde_json::{Map, Value, json};
@@ -79,8 +80,8 @@ pub fn init(dimensions: Dimensions) {
     let _ = DIMENSIONS.set(dimensions);
 }
 
-fn dimensions() -> Dimensions {
-    DIMENSIONS.get().cloned().unwrap_or_else(|| Dimensions::from_env(crate::invocation::function_name()))
+fn dimensions() -> Cow<'static, Dimensions> {
+    DIMENSIONS.get().map_or_else(|| Cow::Owned(Dimensions::from_env(crate::invocation::function_name())), Cow::Borrowed)
 }
 
 /// Adds one value of `name` to this invocation's document.
@@ -102,7 +103,11 @@ pub fn flush(properties: &[(&'static str, &str)]) {
         return;
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-    println!("{}", document(&dimensions(), &values, properties, now));
+    // Serialized into one string and printed as one piece: printing the
+    // document through its `Display` formats it token by token.
+    let Ok(mut line) = serde_json::to_string(&document(&dimensions(), &values, properties, now)) else { return };
+    line.push('\n');
+    print!("{line}");
 }
 
 /// The EMF document of `values` (counts summed, durations kept as arrays).
