@@ -184,8 +184,8 @@ mod tests {
     fn the_subscriber_hints_debug_when_invocations_are_sampled() {
         let lines = Lines::default();
         let hint = most_verbose(Level::INFO, true);
-        let subscriber =
-            tracing_subscriber::registry().with(lines.clone().with_filter(filter(Level::INFO).with_max_level_hint(hint)));
+        let subscriber = tracing_subscriber::registry()
+            .with(lines.clone().with_filter(filter(Level::INFO).with_max_level_hint(hint)));
         assert_eq!(subscriber.max_level_hint(), Some(LevelFilter::DEBUG));
         tracing::subscriber::with_default(subscriber, || {
             tracing::trace!(target: "framework::http::server", "never");
