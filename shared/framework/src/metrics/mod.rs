@@ -13,7 +13,8 @@ pub mod names;
 use std::borrow::Cow;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
 /// The CloudWatch namespace when `METRICS_NAMESPACE` is not set.
 pub const NAMESPACE: &str = "Shop";
@@ -110,13 +111,15 @@ pub fn flush(properties: &[(&'static str, &str)]) {
     print!("{line}");
 }
 
-/// The EMF document of `values` (counts summed, durations kept as arrays).
-pub fn document(
-    dimensions: &Dimensions,
+/// The EMF document of `values` (counts summed, durations kept as arrays):
+/// serialize it (`serde_json`) to get the line. Serialized straight from
+/// the values, with no JSON tree built and dropped on every invocation.
+pub fn document<'a>(
+    dimensions: &'a Dimensions,
     values: &[(&'static str, f64, Unit)],
-    properties: &[(&'static str, &str)],
+    properties: &'a [(&'static str, &'a str)],
     timestamp_ms: i128,
-) -> Value {
+) -> Document<'a> {
     let mut merged: Vec<(&'static str, Unit, Vec<f64>)> = Vec::new();
     for (name, value, unit) in values {
         match merged.iter_mut().find(|(existing, _, _)| existing == name) {
@@ -125,46 +128,116 @@ pub fn document(
             None => merged.push((name, *unit, vec![*value])),
         }
     }
-    let mut document = Map::new();
-    let metrics: Vec<Value> =
-        merged.iter().map(|(name, unit, _)| json!({"Name": name, "Unit": unit.as_str()})).collect();
-    let by_version: Vec<Value> = merged
-        .iter()
-        .filter(|(name, _, _)| names::BY_VERSION.contains(name))
-        .map(|(name, unit, _)| json!({"Name": name, "Unit": unit.as_str()}))
-        .collect();
-    let mut directives = vec![
-        json!({"Namespace": dimensions.namespace, "Dimensions": [["Service", "Environment", "Function"]], "Metrics": metrics}),
-    ];
-    if !by_version.is_empty() {
-        directives.push(json!({
-            "Namespace": dimensions.namespace,
-            "Dimensions": [["Service", "Environment", "Function", "Version"]],
-            "Metrics": by_version,
-        }));
+    Document { dimensions, merged, properties, timestamp_ms }
+}
+
+/// One invocation's EMF document (see [`document`]): the `_aws` metadata,
+/// the dimensions, the properties and each metric's value (a count's sum,
+/// or every duration). Metric, dimension and property names never meet:
+/// metrics are named in [`names`] (a test keeps them apart).
+pub struct Document<'a> {
+    dimensions: &'a Dimensions,
+    merged: Vec<(&'static str, Unit, Vec<f64>)>,
+    properties: &'a [(&'static str, &'a str)],
+    timestamp_ms: i128,
+}
+
+/// The names (and units) of metrics, as a directive lists them.
+struct Listed<'a, I>(&'a I);
+
+impl<'a, I> Serialize for Listed<'a, I>
+where
+    I: Clone + Iterator<Item = &'a (&'static str, Unit, Vec<f64>)>,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Metric<'a> {
+            name: &'a str,
+            unit: &'a str,
+        }
+        serializer.collect_seq(self.0.clone().map(|(name, unit, _)| Metric { name, unit: unit.as_str() }))
     }
-    document.insert("_aws".into(), json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}));
-    for (name, value) in [
-        ("Service", &dimensions.service),
-        ("Environment", &dimensions.environment),
-        ("Function", &dimensions.function),
-        ("Version", &dimensions.version),
-    ] {
-        document.insert(name.into(), Value::String(value.clone()));
+}
+
+/// One directive: a namespace, its dimension set and the metrics filed under it.
+struct Directive<'a, I> {
+    namespace: &'a str,
+    dimensions: &'a [&'a str],
+    metrics: Listed<'a, I>,
+}
+
+impl<'a, I> Serialize for Directive<'a, I>
+where
+    I: Clone + Iterator<Item = &'a (&'static str, Unit, Vec<f64>)>,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("Namespace", self.namespace)?;
+        map.serialize_entry("Dimensions", &[self.dimensions])?;
+        map.serialize_entry("Metrics", &self.metrics)?;
+        map.end()
     }
-    for (name, value) in properties {
-        document.insert((*name).into(), Value::String((*value).to_owned()));
+}
+
+const BY_FUNCTION: [&str; 3] = ["Service", "Environment", "Function"];
+const BY_VERSION: [&str; 4] = ["Service", "Environment", "Function", "Version"];
+
+impl Serialize for Document<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Aws<'a>(&'a Document<'a>);
+        impl Serialize for Aws<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let document = self.0;
+                let namespace = document.dimensions.namespace.as_str();
+                let all = document.merged.iter();
+                let by_version = document.merged.iter().filter(|(name, _, _)| names::BY_VERSION.contains(name));
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("Timestamp", &document.timestamp_ms)?;
+                let first = Directive { namespace, dimensions: &BY_FUNCTION, metrics: Listed(&all) };
+                if by_version.clone().next().is_some() {
+                    let second = Directive { namespace, dimensions: &BY_VERSION, metrics: Listed(&by_version) };
+                    map.serialize_entry("CloudWatchMetrics", &(first, second))?;
+                } else {
+                    map.serialize_entry("CloudWatchMetrics", &[first])?;
+                }
+                map.end()
+            }
+        }
+        let dimensions = self.dimensions;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("_aws", &Aws(self))?;
+        for (name, value) in [
+            ("Service", &dimensions.service),
+            ("Environment", &dimensions.environment),
+            ("Function", &dimensions.function),
+            ("Version", &dimensions.version),
+        ] {
+            map.serialize_entry(name, value)?;
+        }
+        for (name, value) in self.properties {
+            map.serialize_entry(name, value)?;
+        }
+        for (name, _, values) in &self.merged {
+            if let [value] = values.as_slice() {
+                map.serialize_entry(name, value)?;
+            } else {
+                map.serialize_entry(name, values)?;
+            }
+        }
+        map.end()
     }
-    for (name, _, values) in merged {
-        let value = if values.len() == 1 { json!(values[0]) } else { json!(values) };
-        document.insert(name.into(), value);
-    }
-    Value::Object(document)
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
+
+    fn json(document: Document<'_>) -> Value {
+        serde_json::to_value(&document).unwrap()
+    }
 
     fn dimensions() -> Dimensions {
         Dimensions {
@@ -186,7 +259,8 @@ mod tests {
             (names::SERVER_ERRORS, 0.0, Unit::Count),
             (names::LATENCY, 3.0, Unit::Milliseconds),
         ];
-        let document = document(&dimensions(), &values, &[("RequestId", "r-1")], 1_700_000_000_000);
+        let dimensions = dimensions();
+        let document = json(document(&dimensions, &values, &[("RequestId", "r-1")], 1_700_000_000_000));
         let directives = document["_aws"]["CloudWatchMetrics"].as_array().unwrap();
         assert_eq!(directives.len(), 2);
         assert_eq!(directives[0]["Namespace"], "Shop");
@@ -200,14 +274,15 @@ mod tests {
         assert_eq!(document["Latency"], json!([12.5, 3.0]), "durations are all kept");
         assert_eq!(document["RequestId"], "r-1");
 
-        let consumer = super::document(&dimensions(), &[(names::MESSAGES_PROCESSED, 3.0, Unit::Count)], &[], 0);
+        let consumer = json(super::document(&dimensions, &[(names::MESSAGES_PROCESSED, 3.0, Unit::Count)], &[], 0));
         assert_eq!(consumer["_aws"]["CloudWatchMetrics"].as_array().unwrap().len(), 1, "nothing to file by version");
     }
 
     #[test]
     fn a_consumers_failed_and_parked_records_are_filed_by_version_for_its_deployment_alarm() {
         let values = [(names::MESSAGES_PROCESSED, 7.0, Unit::Count), (names::RECORDS_FAILED, 3.0, Unit::Count)];
-        let document = document(&dimensions(), &values, &[], 0);
+        let dimensions = dimensions();
+        let document = json(document(&dimensions, &values, &[], 0));
         let directives = document["_aws"]["CloudWatchMetrics"].as_array().unwrap();
         assert_eq!(directives.len(), 2, "{document}");
         assert_eq!(directives[1]["Dimensions"], json!([["Service", "Environment", "Function", "Version"]]));
@@ -221,6 +296,11 @@ mod tests {
         for (name, _) in names::ALL {
             assert!(seen.insert(*name), "{name} listed twice");
             assert!(name.chars().all(char::is_alphanumeric), "{name}");
+        }
+        // A document's keys are its metadata, dimensions, properties and
+        // metrics side by side: no metric may take another's key.
+        for key in ["_aws", "Service", "Environment", "Function", "Version", "RequestId", "CorrelationId", "TraceId"] {
+            assert!(!seen.contains(key), "a metric is named {key}");
         }
     }
 }
