@@ -240,8 +240,8 @@ impl BatchProcessor {
         metrics::count(names::MESSAGES_FAILED, count(Outcome::Failed));
         metrics::count(names::RECORDS_FAILED, count(Outcome::Failed) + count(Outcome::Parked));
         metrics::flush(&[
-            ("RequestId", &invocation.request_id),
-            ("TraceId", crate::invocation::trace_id(&invocation.trace)),
+            (metrics::REQUEST_ID, &invocation.request_id),
+            (metrics::TRACE_ID, crate::invocation::trace_id(&invocation.trace)),
         ]);
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = outcomes

@@ -48,8 +48,8 @@ where
                 crate::trace::flush();
                 crate::metrics::count(crate::metrics::names::COLD_START, f64::from(u8::from(cold_start)));
                 crate::metrics::flush(&[
-                    ("RequestId", &event.context.request_id),
-                    ("TraceId", crate::invocation::trace_id(&trace)),
+                    (crate::metrics::REQUEST_ID, &event.context.request_id),
+                    (crate::metrics::TRACE_ID, crate::invocation::trace_id(&trace)),
                 ]);
                 outcome.map_err(lambda_runtime::Error::from)
             }

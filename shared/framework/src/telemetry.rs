@@ -43,9 +43,9 @@ pub fn init(function: &'static str) {
         .with_target(false)
         .without_time()
         .with_ansi(false);
-    let most_verbose = most_verbose(level, rate > 0.0);
+    let most_verbose = most_verbose(level, SAMPLE_PER_MILLION.load(Ordering::Relaxed) > 0);
     let _ = tracing_subscriber::registry()
-        .with(format.with_filter(filter(level).with_max_level_hint(most_verbose)))
+        .with(format.with_filter(filter(level, &DEBUG_NOW).with_max_level_hint(most_verbose)))
         .try_init();
 }
 
@@ -77,8 +77,8 @@ fn level_from(lookup: impl Fn(&str) -> Option<String>) -> Level {
 
 /// What is logged at `level`: the SDK's and its HTTP stack's lines from
 /// WARN, the Lambda runtime's never at TRACE, and DEBUG in an invocation
-/// sampled for it.
-fn filter(level: Level) -> FilterFn<impl Fn(&Metadata<'_>) -> bool> {
+/// sampled for it (while `sampled` is set: [`DEBUG_NOW`], in a function).
+fn filter(level: Level, sampled: &'static AtomicBool) -> FilterFn<impl Fn(&Metadata<'_>) -> bool> {
     filter_fn(move |metadata| {
         let target = metadata.target();
         let line = *metadata.level();
@@ -90,7 +90,7 @@ fn filter(level: Level) -> FilterFn<impl Fn(&Metadata<'_>) -> bool> {
         if line > Level::DEBUG && RAW_EVENT_CRATES.into_iter().any(of_crate) {
             return false;
         }
-        line <= level || (line <= Level::DEBUG && DEBUG_NOW.load(Ordering::Relaxed))
+        line <= level || (line <= Level::DEBUG && sampled.load(Ordering::Relaxed))
     })
 }
 
@@ -177,22 +177,29 @@ mod tests {
         assert_eq!(most_verbose(Level::TRACE, true), LevelFilter::TRACE);
     }
 
-    /// The hint holds back nothing the filter may let through: at INFO with
-    /// sampling on, the subscriber tells `tracing` that DEBUG callsites may
-    /// be logged (a sampled invocation's are), and TRACE ones never.
+    /// The hint holds back nothing the filter lets through: at INFO with
+    /// sampling on, a sampled invocation's DEBUG lines are still logged,
+    /// and the subscriber says DEBUG is the most verbose it may log.
     #[test]
-    fn the_subscriber_hints_debug_when_invocations_are_sampled() {
+    fn a_sampled_invocation_logs_at_debug_under_the_hint() {
+        // The test's own flag: DEBUG_NOW is set by every invocation of any test.
+        static SAMPLED: AtomicBool = AtomicBool::new(false);
         let lines = Lines::default();
         let hint = most_verbose(Level::INFO, true);
-        let subscriber = tracing_subscriber::registry()
-            .with(lines.clone().with_filter(filter(Level::INFO).with_max_level_hint(hint)));
+        let filtered = filter(Level::INFO, &SAMPLED).with_max_level_hint(hint);
+        let subscriber = tracing_subscriber::registry().with(lines.clone().with_filter(filtered));
         assert_eq!(subscriber.max_level_hint(), Some(LevelFilter::DEBUG));
         tracing::subscriber::with_default(subscriber, || {
+            SAMPLED.store(true, Ordering::Relaxed);
+            tracing::debug!(target: "framework::http::server", "sampled");
             tracing::trace!(target: "framework::http::server", "never");
+            SAMPLED.store(false, Ordering::Relaxed);
+            tracing::debug!(target: "framework::http::server", "not sampled");
             tracing::info!(target: "framework::http::server", "always");
         });
         let lines = lines.0.lock().unwrap().clone();
-        assert_eq!(lines, [("framework::http::server".to_owned(), Level::INFO)]);
+        let expected = [("framework::http::server", Level::DEBUG), ("framework::http::server", Level::INFO)];
+        assert_eq!(lines, expected.map(|(target, level)| (target.to_owned(), level)));
     }
 
     /// With `RUST_LOG=trace`, our own TRACE lines are logged, but not the
@@ -203,7 +210,7 @@ mod tests {
         let level = level_from(|name| (name == "RUST_LOG").then(|| "trace".to_owned()));
         assert_eq!(level, Level::TRACE);
         let lines = Lines::default();
-        let subscriber = tracing_subscriber::registry().with(lines.clone().with_filter(filter(level)));
+        let subscriber = tracing_subscriber::registry().with(lines.clone().with_filter(filter(level, &DEBUG_NOW)));
         tracing::subscriber::with_default(subscriber, || {
             tracing::trace!(target: "lambda_runtime::layers::api_response", body = "{}", "raw JSON event");
             tracing::trace!(target: "lambda_runtime", "raw JSON event");

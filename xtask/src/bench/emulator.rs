@@ -5,6 +5,7 @@
 //! before it: [`Events`]) and measures each round trip, its peak RSS and
 //! the CPU time its warm requests took.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -40,9 +41,11 @@ pub struct Run {
     pub warm: Vec<Duration>,
     /// Peak resident memory (VmHWM), in kB.
     pub peak_kb: u64,
-    /// CPU time the process spent from the first answer to the last (its
-    /// warm requests): what the code costs, apart from waiting on the cloud.
-    /// None where the scheduler's accounting cannot be read.
+    /// CPU time the process's threads spent on the warm requests, from the
+    /// moment it asked for the first warm event to the moment it asked for
+    /// the event after the last (whole cycles, the work after each answer
+    /// included): what the code costs, apart from waiting on the cloud. None
+    /// where the scheduler's accounts cannot be read or a thread ended.
     pub warm_cpu: Option<Duration>,
     /// The `statusCode` of each response (first, then warm), when it had one.
     pub statuses: Vec<Option<u16>>,
@@ -194,10 +197,15 @@ async fn measure_events(
         let init = ready - started;
         let mut round_trips = Vec::new();
         let mut statuses = Vec::new();
-        let mut cpu_after_first = None;
+        // CPU is read once the function asks for its first warm event, and
+        // again once it asks for the event after the last: whole cycles.
+        let mut cpu_before_warm = None;
         for index in 0..=warm {
             if index > 0 {
                 tokio::time::timeout(timeout, next_rx.recv()).await?.context("runtime API closed")?;
+                if index == 1 {
+                    cpu_before_warm = threads_cpu_at_rest(pid).await;
+                }
             }
             let id = format!("bench-{index}");
             let event = events.next(&format!("{run_key}-{index}"))?;
@@ -212,12 +220,14 @@ async fn measure_events(
             }
             round_trips.push(answer.at - sent);
             statuses.push(answer.status);
-            if index == 0 {
-                cpu_after_first = cpu_time(pid);
-            }
             events.answered(&answer.body).with_context(|| format!("{name}'s answer to event {index}"))?;
         }
-        let warm_cpu = cpu_time(pid).zip(cpu_after_first).map(|(last, first)| last.saturating_sub(first));
+        let warm_cpu = match cpu_before_warm {
+            Some(before) if tokio::time::timeout(timeout, next_rx.recv()).await.is_ok_and(|next| next.is_some()) => {
+                threads_cpu_at_rest(pid).await.and_then(|after| cpu_between(&before, &after))
+            }
+            _ => None,
+        };
         Ok::<_, anyhow::Error>((init, round_trips, statuses, warm_cpu))
     }
     .await;
@@ -229,19 +239,59 @@ async fn measure_events(
     Ok(Run { init, first: round_trips[0], warm: round_trips[1..].to_vec(), peak_kb, warm_cpu, statuses })
 }
 
-/// The CPU time all of `pid`'s threads have used so far: the scheduler's
-/// own account (`/proc/<pid>/task/*/schedstat`, nanoseconds on the CPU), not
-/// the clock ticks of `/proc/<pid>/stat`, which are too coarse for a
-/// request of a millisecond. Threads that have ended are not counted (the
-/// Rust functions run on one thread; the Python peer's pool threads live
-/// as long as it does).
-fn cpu_time(pid: u32) -> Option<Duration> {
-    let mut total = 0u64;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let schedstat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        total += schedstat.split_whitespace().next()?.parse::<u64>().ok()?;
+/// The CPU time each thread of `pid` has used so far, in nanoseconds, by
+/// thread id: the scheduler's own account (`/proc/<pid>/task/<tid>/schedstat`),
+/// not the clock ticks of `/proc/<pid>/stat`, which are too coarse for a
+/// request of a millisecond. Read once every thread is off the CPU (a
+/// running thread's account is brought up to date only when it stops or at
+/// a tick), which happens when the function waits for its next event: polled
+/// for up to 50 ms. None where the accounts cannot be read (or are all zero:
+/// a kernel without scheduler statistics).
+async fn threads_cpu_at_rest(pid: u32) -> Option<HashMap<u32, u64>> {
+    for _ in 0..50 {
+        if !any_thread_running(pid)? {
+            let threads = threads_cpu(pid)?;
+            return (threads.values().sum::<u64>() > 0).then_some(threads);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    Some(Duration::from_nanos(total))
+    None
+}
+
+/// The CPU used between two readings of [`threads_cpu_at_rest`]; None when a
+/// thread of the first is gone by the second (its time would be lost).
+fn cpu_between(before: &HashMap<u32, u64>, after: &HashMap<u32, u64>) -> Option<Duration> {
+    let mut used = 0u64;
+    for (tid, now) in after {
+        used += now.checked_sub(before.get(tid).copied().unwrap_or(0))?;
+    }
+    before.keys().all(|tid| after.contains_key(tid)).then(|| Duration::from_nanos(used))
+}
+
+fn task_ids(pid: u32) -> Option<Vec<u32>> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    Some(tasks.filter_map(|task| task.ok()?.file_name().to_str()?.parse().ok()).collect())
+}
+
+/// Whether a thread of `pid` is on (or waiting for) a CPU: state `R`.
+fn any_thread_running(pid: u32) -> Option<bool> {
+    let mut running = false;
+    for tid in task_ids(pid)? {
+        // A thread that ended since the listing is not running.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else { continue };
+        running |= stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('R'));
+    }
+    Some(running)
+}
+
+fn threads_cpu(pid: u32) -> Option<HashMap<u32, u64>> {
+    let mut threads = HashMap::new();
+    for tid in task_ids(pid)? {
+        // A thread that ended since the listing is left out (and noticed by `cpu_between`).
+        let Ok(schedstat) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/schedstat")) else { continue };
+        threads.insert(tid, schedstat.split_whitespace().next()?.parse().ok()?);
+    }
+    Some(threads)
 }
 
 /// `event` with every [`REQUEST_KEY`] replaced by `key`.
@@ -364,5 +414,32 @@ async fn read_chunked(reader: &mut (impl AsyncBufReadExt + Unpin)) -> anyhow::Re
         }
         reader.read_exact(&mut chunk).await?;
         body.extend_from_slice(&chunk[..size]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_between_two_readings_counts_new_threads_and_refuses_a_lost_one() {
+        let before = HashMap::from([(1, 1_000), (2, 500)]);
+        let after = HashMap::from([(1, 4_000), (2, 500), (3, 250)]);
+        assert_eq!(cpu_between(&before, &after), Some(Duration::from_nanos(3_250)));
+        // Thread 2 ended: its time is no longer counted, so no figure.
+        assert_eq!(cpu_between(&before, &HashMap::from([(1, 4_000)])), None);
+        // An account never runs backwards; if it seems to, no figure either.
+        assert_eq!(cpu_between(&before, &HashMap::from([(1, 10), (2, 500)])), None);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_process_has_its_cpu_read() {
+        let mut child = Command::new("sleep").arg("5").spawn().unwrap();
+        let threads = threads_cpu_at_rest(child.id()).await;
+        let _ = child.kill();
+        let _ = child.wait();
+        let threads = threads.expect("the scheduler's accounts of a sleeping process");
+        assert_eq!(threads.len(), 1);
+        assert!(threads.values().all(|&nanos| nanos > 0), "{threads:?}");
     }
 }

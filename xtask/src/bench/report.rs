@@ -322,8 +322,8 @@ impl Report {
             "Measured by `cargo xtask bench` on this machine ({} cores; local cloud on loopback). \
              Each implementation: {} cold starts x {} warm requests{more}, interleaved; init, first and cold total \
              are medians over cold starts, warm p50/p99 over all warm requests; CPU per warm request is the process's \
-             CPU time (all its threads, from the kernel's scheduler statistics) over its warm requests, divided by \
-             their number; peak RSS is the highest VmHWM.\n\n",
+             CPU time (its threads' scheduler accounts, read while it waits for an event) from its first warm \
+             request's cycle to its last, divided by their number; peak RSS is the highest VmHWM.\n\n",
             std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
             self.runs,
             self.warm,
@@ -412,9 +412,9 @@ impl Report {
             out.push_str(
                 "\n### Warm time and CPU time above the floor\n\n\
                  Per warm request, the project's warm p50 minus the floor's, beside its CPU time per warm request \
-                 minus the floor's (the process's own CPU, whatever it waits for). Where the CPU difference is as \
-                 large as the time difference, the gap is work the project's process does per request, not a \
-                 longer wait on the local cloud.\n\n\
+                 minus the floor's (the process's own CPU over whole request cycles, the work after each answer \
+                 included). A CPU difference close to the time difference points at work in the project's \
+                 process rather than a longer wait on the local cloud; one much smaller, at waiting.\n\n\
                  | route | project profile | warm p50 above the floor (µs) | CPU per warm request above the floor (µs) |\n\
                  |---|---|---:|---:|\n",
             );

@@ -407,9 +407,9 @@ impl HttpServer {
         metrics::count(names::SERVER_ERRORS, f64::from(u8::from(status >= 500)));
         metrics::add(names::LATENCY, latency_ms, Unit::Milliseconds);
         metrics::flush(&[
-            ("RequestId", &meta.request_id),
-            ("CorrelationId", &meta.correlation_id),
-            ("TraceId", invocation::trace_id(&meta.trace_id)),
+            (metrics::REQUEST_ID, &meta.request_id),
+            (metrics::CORRELATION_ID, &meta.correlation_id),
+            (metrics::TRACE_ID, invocation::trace_id(&meta.trace_id)),
         ]);
     }
 }

@@ -72,6 +72,15 @@ impl Dimensions {
     }
 }
 
+/// The properties (searchable, not dimensions) an invocation's document
+/// carries: Lambda's request id, the caller's correlation id (API requests)
+/// and the X-Ray trace id.
+pub const REQUEST_ID: &str = "RequestId";
+/// See [`REQUEST_ID`].
+pub const CORRELATION_ID: &str = "CorrelationId";
+/// See [`REQUEST_ID`].
+pub const TRACE_ID: &str = "TraceId";
+
 static DIMENSIONS: OnceLock<Dimensions> = OnceLock::new();
 /// This invocation's values so far. Lambda sends a process one event at a time.
 static PENDING: Mutex<Vec<(&'static str, f64, Unit)>> = Mutex::new(Vec::new());
@@ -180,8 +189,8 @@ where
     }
 }
 
-const BY_FUNCTION: [&str; 3] = ["Service", "Environment", "Function"];
-const BY_VERSION: [&str; 4] = ["Service", "Environment", "Function", "Version"];
+const FUNCTION_DIMENSIONS: [&str; 3] = ["Service", "Environment", "Function"];
+const VERSION_DIMENSIONS: [&str; 4] = ["Service", "Environment", "Function", "Version"];
 
 impl Serialize for Document<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -194,9 +203,9 @@ impl Serialize for Document<'_> {
                 let by_version = document.merged.iter().filter(|(name, _, _)| names::BY_VERSION.contains(name));
                 let mut map = serializer.serialize_map(Some(2))?;
                 map.serialize_entry("Timestamp", &document.timestamp_ms)?;
-                let first = Directive { namespace, dimensions: &BY_FUNCTION, metrics: Listed(&all) };
+                let first = Directive { namespace, dimensions: &FUNCTION_DIMENSIONS, metrics: Listed(&all) };
                 if by_version.clone().next().is_some() {
-                    let second = Directive { namespace, dimensions: &BY_VERSION, metrics: Listed(&by_version) };
+                    let second = Directive { namespace, dimensions: &VERSION_DIMENSIONS, metrics: Listed(&by_version) };
                     map.serialize_entry("CloudWatchMetrics", &(first, second))?;
                 } else {
                     map.serialize_entry("CloudWatchMetrics", &[first])?;
@@ -278,6 +287,22 @@ mod tests {
         assert_eq!(consumer["_aws"]["CloudWatchMetrics"].as_array().unwrap().len(), 1, "nothing to file by version");
     }
 
+    /// The line as written, key for key: a key written twice would show
+    /// here (a JSON tree keeps only the last).
+    #[test]
+    fn the_line_is_the_document_written_once_per_key() {
+        let dimensions = dimensions();
+        let values = [(names::REQUESTS, 1.0, Unit::Count), (names::LATENCY, 2.5, Unit::Milliseconds)];
+        let line = serde_json::to_string(&document(&dimensions, &values, &[(REQUEST_ID, "r-1")], 1_700_000_000_000));
+        let expected = concat!(
+            r#"{"_aws":{"Timestamp":1700000000000,"CloudWatchMetrics":[{"Namespace":"Shop","#,
+            r#""Dimensions":[["Service","Environment","Function"]],"Metrics":[{"Name":"Requests","Unit":"Count"},"#,
+            r#"{"Name":"Latency","Unit":"Milliseconds"}]}]},"Service":"shop","Environment":"prod","#,
+            r#""Function":"place-order","Version":"7","RequestId":"r-1","Requests":1.0,"Latency":2.5}"#,
+        );
+        assert_eq!(line.unwrap(), expected);
+    }
+
     #[test]
     fn a_consumers_failed_and_parked_records_are_filed_by_version_for_its_deployment_alarm() {
         let values = [(names::MESSAGES_PROCESSED, 7.0, Unit::Count), (names::RECORDS_FAILED, 3.0, Unit::Count)];
@@ -299,7 +324,8 @@ mod tests {
         }
         // A document's keys are its metadata, dimensions, properties and
         // metrics side by side: no metric may take another's key.
-        for key in ["_aws", "Service", "Environment", "Function", "Version", "RequestId", "CorrelationId", "TraceId"] {
+        let dimensions = VERSION_DIMENSIONS.into_iter().chain(FUNCTION_DIMENSIONS);
+        for key in dimensions.chain(["_aws", REQUEST_ID, CORRELATION_ID, TRACE_ID]) {
             assert!(!seen.contains(key), "a metric is named {key}");
         }
     }
